@@ -1,0 +1,3 @@
+//! `wharf`: the binary. Config, CLI, wiring and telemetry; nothing else lives here.
+
+fn main() {}
