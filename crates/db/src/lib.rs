@@ -2,3 +2,83 @@
 //!
 //! Owns the migrations runner and all SQL (sqlx), one module per aggregate. Every query that
 //! touches tenant data takes the organization it is scoped to. Knows nothing of HTTP.
+
+pub mod accounts;
+
+use std::time::Duration;
+
+pub use sqlx;
+pub use sqlx::PgPool;
+pub use sqlx::postgres::PgConnectOptions;
+
+/// The migrations under `migrations/`, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// A failure talking to the database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database could not be reached or a query failed.
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    /// Applying migrations failed.
+    #[error("applying migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A unique constraint was violated (the name of the constraint is given).
+    #[error("already exists ({0})")]
+    Conflict(String),
+}
+
+impl DbError {
+    /// Turns a unique-constraint violation into [`DbError::Conflict`], keeping other errors.
+    pub(crate) fn from_insert(err: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &err
+            && db.is_unique_violation()
+        {
+            return DbError::Conflict(db.constraint().unwrap_or("unique").to_owned());
+        }
+        DbError::Sqlx(err)
+    }
+}
+
+/// Pool settings; the server fills them from its configuration.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Most connections this process opens.
+    pub max_connections: u32,
+    /// How long to wait for a connection (also bounds the first connect).
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Opens a pool and checks that the database answers.
+pub async fn connect(options: PgConnectOptions, config: &PoolConfig) -> Result<PgPool, DbError> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(config.acquire_timeout)
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+/// Applies pending migrations. sqlx holds a Postgres advisory lock while it migrates, so
+/// several instances starting at once apply each migration exactly once.
+pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// Checks that the database answers a trivial query.
+pub async fn ping(pool: &PgPool) -> Result<(), DbError> {
+    sqlx::query_scalar!("select 1 as \"one!\"")
+        .fetch_one(pool)
+        .await?;
+    Ok(())
+}

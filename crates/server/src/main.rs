@@ -1,3 +1,102 @@
 //! `wharf`: the binary. Config, CLI, wiring and telemetry; nothing else lives here.
+//!
+//! Errors reach the user as one line on stderr and a non-zero exit code, never a panic.
 
-fn main() {}
+mod bootstrap;
+mod cli;
+mod database;
+mod postgres;
+mod serve;
+mod telemetry;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::{
+    cli::{Cli, Command, DatabaseArgs},
+    database::Database,
+};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                err.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                err.print().ok();
+                return ExitCode::from(
+                    if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                        2
+                    } else {
+                        0
+                    },
+                );
+            }
+            // One line: clap's first line names the flag, its environment variable and the reason.
+            let text = err.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("wharf: {}", first.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("wharf: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::debug!("exiting: {err:?}");
+            eprintln!("wharf: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Migrate(args) => migrate(args).await,
+        Command::EmbeddedPostgres(args) => embedded_postgres(args).await,
+    }
+}
+
+async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
+    let database = Database::open(&args).await?;
+    database
+        .run(|pool| async move {
+            wharf_db::migrate(&pool).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        })
+        .await
+}
+
+async fn embedded_postgres(args: DatabaseArgs) -> anyhow::Result<()> {
+    if args.database_url.is_some() {
+        anyhow::bail!("embedded-postgres runs Wharf's own cluster; unset DATABASE_URL");
+    }
+    let database = Database::open(&args).await?;
+    if let Some(cluster) = database.embedded() {
+        println!("DATABASE_URL={}", cluster.url());
+    }
+    database
+        .run(|_| async {
+            serve::shutdown_signal().await;
+            Ok(())
+        })
+        .await
+}

@@ -1,0 +1,271 @@
+//! The command line: every flag, its environment variable and its default.
+//!
+//! This file is the configuration reference (`wharf <command> --help` prints it, and
+//! docs/configuration.md is checked against that output). Only this crate reads the
+//! environment; libraries get typed values.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Wharf: a registry for software vendors that knows their customers and licenses.
+#[derive(Debug, Parser)]
+#[command(name = "wharf", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log format: `pretty` for people, `json` for log collectors. Levels come from RUST_LOG
+    /// (default `info`).
+    #[arg(long, env = "WHARF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// What `wharf` does.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: registry, portals and API on one listener.
+    Serve(ServeArgs),
+    /// Apply pending database migrations, then exit.
+    Migrate(DatabaseArgs),
+    /// Run only the embedded Postgres cluster and print its URL (for development and tests);
+    /// stops it on SIGINT/SIGTERM.
+    EmbeddedPostgres(DatabaseArgs),
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable, coloured when writing to a terminal.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where the database is.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Postgres connection URL. Without it, Wharf runs a private Postgres cluster of its own
+    /// under `<data dir>/postgres`, from the machine's Postgres server binaries.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<DatabaseUrl>,
+
+    /// Directory for Wharf's own data: the embedded Postgres cluster and, with filesystem
+    /// storage, the blobs.
+    #[arg(long, env = "WHARF_DATA_DIR", default_value = ".wharf")]
+    pub data_dir: PathBuf,
+
+    /// Directory holding `initdb` and `pg_ctl` for the embedded cluster. Default: PATH, then
+    /// the newest `/usr/lib/postgresql/<version>/bin`.
+    #[arg(long, env = "WHARF_POSTGRES_BIN_DIR")]
+    pub postgres_bin_dir: Option<PathBuf>,
+
+    /// Most database connections this process opens.
+    #[arg(long, env = "WHARF_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
+
+    /// Seconds to wait for a database connection before giving up (also bounds start-up).
+    #[arg(long, env = "WHARF_DB_CONNECT_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub db_connect_timeout: u64,
+}
+
+impl DatabaseArgs {
+    /// The pool settings these flags describe.
+    pub fn pool_config(&self) -> wharf_db::PoolConfig {
+        wharf_db::PoolConfig {
+            max_connections: self.db_max_connections,
+            acquire_timeout: Duration::from_secs(self.db_connect_timeout),
+        }
+    }
+}
+
+/// `wharf serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Address and port to listen on.
+    #[arg(long, env = "WHARF_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// The URL clients use to reach Wharf (registry token realm, links in pages). Default:
+    /// `http://<listen address>`.
+    #[arg(long, env = "WHARF_PUBLIC_URL")]
+    pub public_url: Option<PublicUrl>,
+
+    /// Seconds to let in-flight requests finish after SIGTERM/SIGINT before they are cut.
+    #[arg(long, env = "WHARF_SHUTDOWN_TIMEOUT", default_value_t = 30)]
+    pub shutdown_timeout: u64,
+
+    /// Milliseconds `/readyz` waits for the database and the blob store before answering 503.
+    #[arg(long, env = "WHARF_READY_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub ready_timeout_ms: u64,
+
+    /// Directory for blobs with filesystem storage. Default: `<data dir>/blobs`.
+    #[arg(long, env = "WHARF_BLOB_DIR")]
+    pub blob_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub bootstrap: BootstrapArgs,
+}
+
+impl ServeArgs {
+    /// The public URL, given or derived from the listen address.
+    pub fn public_url(&self) -> PublicUrl {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| PublicUrl(format!("http://{}", self.listen)))
+    }
+
+    /// Where filesystem blobs live.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.blob_dir
+            .clone()
+            .unwrap_or_else(|| self.database.data_dir.join("blobs"))
+    }
+}
+
+/// The first organization and its owner, created on first start with an empty database.
+#[derive(Clone, Args)]
+pub struct BootstrapArgs {
+    /// Slug of the first vendor organization (the first path segment of its repositories).
+    #[arg(long, env = "WHARF_BOOTSTRAP_ORG", default_value = "vendor")]
+    pub bootstrap_org: String,
+
+    /// Email of the first organization's owner, who is also the instance admin.
+    #[arg(
+        long,
+        env = "WHARF_BOOTSTRAP_EMAIL",
+        default_value = "admin@wharf.local"
+    )]
+    pub bootstrap_email: String,
+
+    /// Password of the first owner. Default: a random one, printed once to the terminal.
+    #[arg(long, env = "WHARF_BOOTSTRAP_PASSWORD", hide_env_values = true)]
+    pub bootstrap_password: Option<String>,
+}
+
+impl fmt::Debug for BootstrapArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BootstrapArgs")
+            .field("bootstrap_org", &self.bootstrap_org)
+            .field("bootstrap_email", &self.bootstrap_email)
+            .field(
+                "bootstrap_password",
+                &self.bootstrap_password.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// A Postgres URL; its password never appears in `Debug` or `Display`.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL with its password, for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if !(s.starts_with("postgres://") || s.starts_with("postgresql://")) {
+            return Err("expected a URL starting with postgres:// or postgresql://".into());
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // postgres://user:password@host/db -> postgres://user:***@host/db
+        let (scheme, rest) = self.0.split_once("://").unwrap_or(("postgres", &self.0));
+        match rest.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+                write!(f, "{scheme}://{user}:***@{host}")
+            }
+            None => write!(f, "{scheme}://{rest}"),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// An absolute `http` or `https` URL without a trailing slash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(String);
+
+impl FromStr for PublicUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let trimmed = s.trim_end_matches('/');
+        let host = trimmed
+            .strip_prefix("https://")
+            .or_else(|| trimmed.strip_prefix("http://"))
+            .ok_or("expected an absolute URL starting with http:// or https://")?;
+        if host.is_empty() || host.contains(['?', '#', ' ']) {
+            return Err("expected a URL with a host and no query or fragment".into());
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+}
+
+impl fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_hides_its_password() {
+        let url: DatabaseUrl = "postgres://wharf:s3cret@db.internal:5432/wharf"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            url.to_string(),
+            "postgres://wharf:***@db.internal:5432/wharf"
+        );
+        assert!(!format!("{url:?}").contains("s3cret"));
+        assert!("mysql://x".parse::<DatabaseUrl>().is_err());
+    }
+
+    #[test]
+    fn public_url_is_normalised_and_validated() {
+        let url: PublicUrl = "https://registry.example.com/".parse().unwrap();
+        assert_eq!(url.to_string(), "https://registry.example.com");
+        for bad in ["registry.example.com", "ftp://x", "https://", "http://x?y"] {
+            assert!(bad.parse::<PublicUrl>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bootstrap_password_is_redacted() {
+        let args = BootstrapArgs {
+            bootstrap_org: "acme".into(),
+            bootstrap_email: "a@acme.test".into(),
+            bootstrap_password: Some("hunter2hunter2".into()),
+        };
+        assert!(!format!("{args:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,475 @@
+//! The embedded default: a private Postgres cluster that `wharf` runs itself.
+//!
+//! Owns finding the server binaries, `initdb` on first start, starting (or adopting a cluster
+//! left running by a previous process that was killed), creating the `wharf` database and
+//! stopping the cluster. The cluster lives under `<data dir>/postgres`, listens on a Unix
+//! socket in a private directory (a loopback port when the socket path would be too long),
+//! and requires a password (SCRAM) that is generated at `initdb` time and kept beside it.
+//!
+//! Postgres refuses to run as root, so when `wharf` runs as root the cluster runs as the
+//! `postgres` system user (or `nobody`), which then owns `<data dir>/postgres`.
+
+use std::{
+    fmt,
+    os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+    process::Output,
+};
+
+use anyhow::{Context, bail};
+use rand::{RngExt, distr::Alphanumeric};
+use tokio::process::Command;
+use wharf_db::PgConnectOptions;
+
+/// The database Wharf uses inside its cluster.
+const DATABASE: &str = "wharf";
+/// The superuser `initdb` creates.
+const SUPERUSER: &str = "wharf";
+/// Port number used for the Unix socket's name (no TCP listener in that mode).
+const SOCKET_PORT: u16 = 5432;
+/// Unix socket paths longer than this do not fit in `sockaddr_un`.
+const MAX_SOCKET_PATH: usize = 100;
+
+/// A running embedded cluster. Call [`EmbeddedPostgres::stop`] when done.
+pub struct EmbeddedPostgres {
+    bin_dir: PathBuf,
+    root: PathBuf,
+    run_as: Option<SystemUser>,
+    password: String,
+    endpoint: Endpoint,
+}
+
+impl fmt::Debug for EmbeddedPostgres {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmbeddedPostgres")
+            .field("root", &self.root)
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Endpoint {
+    Socket { dir: PathBuf, port: u16 },
+    Tcp { port: u16 },
+}
+
+#[derive(Debug, Clone)]
+struct SystemUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl EmbeddedPostgres {
+    /// Initialises the cluster under `<data_dir>/postgres` if needed and starts it, or adopts
+    /// it if it is already running.
+    pub async fn start(data_dir: &Path, bin_dir: Option<&Path>) -> anyhow::Result<Self> {
+        let bin_dir = find_bin_dir(bin_dir)?;
+        let data_dir = absolute(data_dir)?;
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+        let root = data_dir.join("postgres");
+        let run_as = if running_as_root() {
+            Some(unprivileged_user()?)
+        } else {
+            None
+        };
+        if let Some(user) = &run_as {
+            check_reachable(&data_dir, user)?;
+        }
+        let fresh = !root.join("data").join("PG_VERSION").exists();
+        if fresh {
+            prepare_root(&root, run_as.as_ref())?;
+        }
+        let password_file = root.join("password");
+        let mut cluster = Self {
+            bin_dir,
+            root: root.clone(),
+            run_as,
+            password: String::new(),
+            endpoint: Endpoint::Socket {
+                dir: root.join("run"),
+                port: SOCKET_PORT,
+            },
+        };
+        if fresh {
+            let password: String = rand::rng()
+                .sample_iter(Alphanumeric)
+                .take(32)
+                .map(char::from)
+                .collect();
+            write_private(&password_file, &password, cluster.run_as.as_ref())?;
+            cluster.initdb().await?;
+        }
+        cluster.password = std::fs::read_to_string(&password_file)
+            .with_context(|| format!("cannot read {}", password_file.display()))?
+            .trim()
+            .to_owned();
+        if cluster.is_running().await? {
+            tracing::info!(root = %root.display(), "adopting the embedded Postgres cluster that is already running");
+        } else {
+            cluster.write_settings()?;
+            cluster.pg_ctl_start().await?;
+        }
+        cluster.endpoint = cluster.read_endpoint()?;
+        cluster.ensure_database().await?;
+        tracing::info!(root = %root.display(), "embedded Postgres is up");
+        Ok(cluster)
+    }
+
+    /// Options for connecting to the `wharf` database.
+    pub fn connect_options(&self) -> PgConnectOptions {
+        self.options_for(DATABASE)
+    }
+
+    /// A URL for the `wharf` database, including the password (for `psql` and tests).
+    pub fn url(&self) -> String {
+        match &self.endpoint {
+            Endpoint::Socket { dir, port } => format!(
+                "postgres://{SUPERUSER}:{}@localhost/{DATABASE}?host={}&port={port}",
+                self.password,
+                dir.display()
+            ),
+            Endpoint::Tcp { port } => {
+                format!(
+                    "postgres://{SUPERUSER}:{}@127.0.0.1:{port}/{DATABASE}",
+                    self.password
+                )
+            }
+        }
+    }
+
+    /// Stops the cluster (fast shutdown: open connections are closed) and waits for it.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let data = self.root.join("data");
+        let out = self
+            .command("pg_ctl")
+            .arg("stop")
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "fast", "-w", "-t", "60"])
+            .output()
+            .await
+            .context("cannot run pg_ctl stop")?;
+        check(&out, "pg_ctl stop")?;
+        tracing::info!("embedded Postgres stopped");
+        Ok(())
+    }
+
+    fn options_for(&self, database: &str) -> PgConnectOptions {
+        let options = PgConnectOptions::new()
+            .username(SUPERUSER)
+            .password(&self.password)
+            .database(database);
+        match &self.endpoint {
+            Endpoint::Socket { dir, port } => options.socket(dir).port(*port),
+            Endpoint::Tcp { port } => options.host("127.0.0.1").port(*port),
+        }
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(self.bin_dir.join(program));
+        // The cluster gets its own process group, so a Ctrl-C meant for `wharf` does not
+        // shut Postgres down under requests that are still draining.
+        cmd.process_group(0)
+            .current_dir(&self.root)
+            .kill_on_drop(false);
+        if let Some(user) = &self.run_as {
+            cmd.uid(user.uid).gid(user.gid);
+        }
+        cmd
+    }
+
+    async fn initdb(&self) -> anyhow::Result<()> {
+        let out = self
+            .command("initdb")
+            .arg("-D")
+            .arg(self.root.join("data"))
+            .args([
+                "-U",
+                SUPERUSER,
+                "--auth=scram-sha-256",
+                "--no-locale",
+                "-E",
+                "UTF8",
+            ])
+            .arg(format!("--pwfile={}", self.root.join("password").display()))
+            .output()
+            .await
+            .context("cannot run initdb")?;
+        check(&out, "initdb")?;
+        let conf = self.root.join("data").join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).context("cannot read postgresql.conf")?;
+        text.push_str("\n# Written by wharf on every start.\ninclude_if_exists = 'wharf.conf'\n");
+        std::fs::write(&conf, text).context("cannot write postgresql.conf")?;
+        Ok(())
+    }
+
+    /// Writes `wharf.conf`: where to listen. Decided at each start so a moved data directory
+    /// still works.
+    fn write_settings(&self) -> anyhow::Result<()> {
+        let run = self.root.join("run");
+        let socket = run.join(format!(".s.PGSQL.{SOCKET_PORT}"));
+        let settings = if socket.as_os_str().len() <= MAX_SOCKET_PATH {
+            format!(
+                "listen_addresses = ''\nport = {SOCKET_PORT}\nunix_socket_directories = '{}'\nunix_socket_permissions = 0700\n",
+                quote_conf(&run)
+            )
+        } else {
+            let port = free_loopback_port()?;
+            format!("listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = ''\n")
+        };
+        let path = self.root.join("data").join("wharf.conf");
+        std::fs::write(&path, settings)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        if let Some(user) = &self.run_as {
+            std::os::unix::fs::chown(&path, Some(user.uid), Some(user.gid))?;
+        }
+        Ok(())
+    }
+
+    async fn is_running(&self) -> anyhow::Result<bool> {
+        let out = self
+            .command("pg_ctl")
+            .arg("status")
+            .arg("-D")
+            .arg(self.root.join("data"))
+            .output()
+            .await
+            .context("cannot run pg_ctl status")?;
+        // pg_ctl status: 0 running, 3 not running, 4 no accessible data directory.
+        Ok(out.status.code() == Some(0))
+    }
+
+    async fn pg_ctl_start(&self) -> anyhow::Result<()> {
+        let out = self
+            .command("pg_ctl")
+            .arg("start")
+            .arg("-D")
+            .arg(self.root.join("data"))
+            .arg("-l")
+            .arg(self.root.join("server.log"))
+            .args(["-w", "-t", "60"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .await
+            .context("cannot run pg_ctl start")?;
+        if !out.status.success() {
+            let log = std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
+            let last = log
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            bail!(
+                "embedded Postgres did not start ({}): {last} (see {})",
+                first_line(&out),
+                self.root.join("server.log").display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Reads where the running server listens from `postmaster.pid`.
+    fn read_endpoint(&self) -> anyhow::Result<Endpoint> {
+        let pid_file = self.root.join("data").join("postmaster.pid");
+        let text = std::fs::read_to_string(&pid_file)
+            .with_context(|| format!("cannot read {}", pid_file.display()))?;
+        let lines: Vec<&str> = text.lines().collect();
+        // Lines: pid, data dir, start time, port, socket dir, listen address, ...
+        let port: u16 = lines
+            .get(3)
+            .and_then(|l| l.trim().parse().ok())
+            .context("postmaster.pid has no port")?;
+        let socket_dir = lines.get(4).map(|l| l.trim()).unwrap_or("");
+        Ok(if socket_dir.is_empty() {
+            Endpoint::Tcp { port }
+        } else {
+            Endpoint::Socket {
+                dir: PathBuf::from(socket_dir),
+                port,
+            }
+        })
+    }
+
+    async fn ensure_database(&self) -> anyhow::Result<()> {
+        use wharf_db::sqlx::{Connection, PgConnection};
+        let mut conn = PgConnection::connect_with(&self.options_for("postgres"))
+            .await
+            .context("cannot connect to the embedded Postgres")?;
+        let exists: bool = wharf_db::sqlx::query_scalar(
+            "select exists (select 1 from pg_database where datname = $1)",
+        )
+        .bind(DATABASE)
+        .fetch_one(&mut conn)
+        .await?;
+        if !exists {
+            wharf_db::sqlx::query(&format!("create database {DATABASE}"))
+                .execute(&mut conn)
+                .await?;
+        }
+        conn.close().await?;
+        Ok(())
+    }
+}
+
+fn check(out: &Output, what: &str) -> anyhow::Result<()> {
+    if out.status.success() {
+        return Ok(());
+    }
+    bail!("{what} failed: {}", first_line(out))
+}
+
+fn first_line(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stderr
+        .lines()
+        .chain(stdout.lines())
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("no output")
+        .to_owned()
+}
+
+fn quote_conf(path: &Path) -> String {
+    path.display().to_string().replace('\'', "''")
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("invalid data directory {}", path.display()))
+}
+
+fn free_loopback_port() -> anyhow::Result<u16> {
+    let listener =
+        std::net::TcpListener::bind(("127.0.0.1", 0)).context("no free loopback port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Finds a directory holding both `initdb` and `pg_ctl`.
+fn find_bin_dir(configured: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    if let Some(dir) = configured {
+        if has_both(dir) {
+            return Ok(dir.to_path_buf());
+        }
+        bail!(
+            "WHARF_POSTGRES_BIN_DIR={} does not contain initdb and pg_ctl",
+            dir.display()
+        );
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    if let Some(dir) = on_path.into_iter().find(|d| has_both(d)) {
+        return Ok(dir);
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse().ok()?;
+            Some((version, e.path().join("bin")))
+        })
+        .filter(|(_, bin)| has_both(bin))
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin).context(
+        "PostgreSQL server binaries (initdb, pg_ctl) were not found on PATH or under \
+         /usr/lib/postgresql/*/bin: install them (Debian: apt-get install postgresql) or set \
+         DATABASE_URL to use an existing Postgres",
+    )
+}
+
+fn running_as_root() -> bool {
+    // /proc/self belongs to the process's effective user.
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+fn unprivileged_user() -> anyhow::Result<SystemUser> {
+    let passwd = std::fs::read_to_string("/etc/passwd").context("cannot read /etc/passwd")?;
+    let users: Vec<SystemUser> = passwd
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            Some(SystemUser {
+                name: (*fields.first()?).to_owned(),
+                uid: fields.get(2)?.parse().ok()?,
+                gid: fields.get(3)?.parse().ok()?,
+            })
+        })
+        .collect();
+    ["postgres", "nobody"]
+        .iter()
+        .find_map(|name| {
+            users
+                .iter()
+                .find(|u| u.name == *name && u.uid != 0)
+                .cloned()
+        })
+        .context(
+            "running as root, Wharf runs its embedded Postgres as the `postgres` or `nobody` \
+             user, and neither exists: create one, run Wharf as another user, or set DATABASE_URL",
+        )
+}
+
+/// The cluster's user must be able to reach `<data dir>`: every ancestor needs search
+/// permission for it.
+fn check_reachable(data_dir: &Path, user: &SystemUser) -> anyhow::Result<()> {
+    for dir in data_dir.ancestors() {
+        let meta =
+            std::fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        let mode = meta.permissions().mode();
+        let searchable = if meta.uid() == user.uid {
+            mode & 0o100 != 0
+        } else if meta.gid() == user.gid {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        };
+        if !searchable {
+            bail!(
+                "running as root, Wharf runs its embedded Postgres as the `{}` user, which cannot \
+                 enter {}: choose a WHARF_DATA_DIR it can reach (e.g. under /var/lib or /tmp), or \
+                 set DATABASE_URL",
+                user.name,
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn prepare_root(root: &Path, run_as: Option<&SystemUser>) -> anyhow::Result<()> {
+    for dir in [root.to_path_buf(), root.join("run")] {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        if let Some(user) = run_as {
+            std::os::unix::fs::chown(&dir, Some(user.uid), Some(user.gid))
+                .with_context(|| format!("cannot hand {} to {}", dir.display(), user.name))?;
+        }
+    }
+    Ok(())
+}
+
+fn write_private(path: &Path, contents: &str, owner: Option<&SystemUser>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    if let Some(user) = owner {
+        std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,72 @@
+# Wharf's task runner. CI calls only these recipes (see .ci/run).
+#
+#   just run     run Wharf on its embedded default (private Postgres, filesystem blobs)
+#   just test    the whole test suite: unit, database and end-to-end tests
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# One shared build directory outside the clone, so repeated runs (and CI) reuse the build.
+export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", home_directory() / ".cache/wharf/target")
+# Builds never need a database: queries are checked against the committed `.sqlx/` data.
+export SQLX_OFFLINE := "true"
+
+# List the recipes.
+default:
+    @just --list
+
+# Run Wharf on its embedded default; extra arguments go to `wharf serve`.
+run *ARGS: postgres-binaries
+    cargo run -p wharf-server --bin wharf -- serve {{ARGS}}
+
+# Run the whole test suite against a private Postgres that it starts and stops itself.
+test *ARGS: test-tools
+    cargo build -p wharf-server --bin wharf
+    tests/with-postgres.sh cargo nextest run --workspace --no-fail-fast {{ARGS}}
+
+# Formatting, lints and the sqlx offline data, as CI checks them.
+lint: sqlx-cli
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    cargo build -p wharf-server --bin wharf
+    tests/with-postgres.sh bash -c '"$CARGO_TARGET_DIR/debug/wharf" migrate && cargo sqlx prepare --workspace --check -- --all-targets'
+
+# Regenerate `.sqlx/` after changing a query (commit the result).
+sqlx-prepare: sqlx-cli
+    cargo build -p wharf-server --bin wharf
+    tests/with-postgres.sh bash -c '"$CARGO_TARGET_DIR/debug/wharf" migrate && SQLX_OFFLINE=false cargo sqlx prepare --workspace -- --all-targets'
+
+# Everything CI runs.
+ci: lint test
+
+# Postgres server binaries (initdb, pg_ctl) for the embedded default and the tests.
+postgres-binaries:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if command -v initdb >/dev/null && command -v pg_ctl >/dev/null; then exit 0; fi
+    if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then exit 0; fi
+    echo "Installing the PostgreSQL server binaries (apt-get install postgresql)..." >&2
+    if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+    # Debian's package starts a cluster of its own; Wharf never uses it.
+    $sudo service postgresql stop >/dev/null 2>&1 || true
+
+# Everything the test suite drives, installed when missing.
+test-tools: postgres-binaries s3s-fs
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
+
+# The S3-compatible server the storage tests run against.
+s3s-fs:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v s3s-fs >/dev/null || [ -x "$HOME/.cargo/bin/s3s-fs" ] || \
+        cargo install s3s-fs --version 0.14.1 --features binary --locked
+
+# sqlx's command line, for the offline query data.
+sqlx-cli:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo sqlx --version 2>/dev/null | grep -q 0.8.6 || \
+        cargo install sqlx-cli --version 0.8.6 --no-default-features --features postgres,rustls --locked
