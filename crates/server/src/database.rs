@@ -66,12 +66,12 @@ impl Database {
     {
         let result = work(self.pool.clone()).await;
         self.pool.close().await;
-        if let Some(cluster) = self.embedded {
-            if let Err(err) = cluster.stop().await {
-                tracing::error!("stopping the embedded Postgres failed: {err:#}");
-                if result.is_ok() {
-                    return Err(err);
-                }
+        if let Some(cluster) = self.embedded
+            && let Err(err) = cluster.stop().await
+        {
+            tracing::error!("stopping the embedded Postgres failed: {err:#}");
+            if result.is_ok() {
+                return Err(err);
             }
         }
         result
