@@ -15,6 +15,7 @@
 //! Everything here is synchronous and pure apart from the CSPRNG; hash passwords inside
 //! `tokio::task::spawn_blocking` (argon2id takes tens of milliseconds by design).
 
+pub mod jwt;
 pub mod password;
 pub mod principal;
 pub mod scope;
