@@ -422,6 +422,27 @@ pub fn intersect(requested: &[ResourceScope], granted: &[ResourceScope]) -> Vec<
     })
 }
 
+/// For each requested resource, **every** action the principal holds on it, whatever actions
+/// were asked (resources with none are still dropped).
+///
+/// An alternative to [`intersect_with`] for clients that reuse one token for a whole session:
+/// oras-py, for one, starts a push with a pull-scoped request and only re-authenticates after a
+/// 403, so a pull-only token would make its push fail. Never grants a resource that was not
+/// requested.
+pub fn all_held_with(
+    requested: &[ResourceScope],
+    held: impl FnMut(&ResourceScope) -> ActionSet,
+) -> Vec<ResourceScope> {
+    let widened: Vec<ResourceScope> = requested
+        .iter()
+        .map(|scope| ResourceScope {
+            actions: ActionSet::from([Action::All]),
+            ..scope.clone()
+        })
+        .collect();
+    intersect_with(&widened, held)
+}
+
 /// Like [`intersect`], with the held actions of each requested resource computed on demand by
 /// `held` (e.g. from [`crate::principal::repository_rights`]). `held` receives the requested
 /// resource and is called once per distinct resource.
@@ -799,6 +820,31 @@ mod tests {
                 case.name
             );
         }
+    }
+
+    #[test]
+    fn all_held_grants_held_actions_on_requested_resources_only() {
+        let requested = vec![
+            repo("acme/app", &[Pull]),
+            repo("acme/lib", &[Pull]),
+            repo("acme/none", &[Pull]),
+            ResourceScope::catalog(),
+        ];
+        let held = |resource: &ResourceScope| match resource.name.as_str() {
+            "acme/app" => ActionSet::from([Pull, Push, Delete]),
+            "acme/lib" => ActionSet::from([Pull]),
+            "catalog" => ActionSet::from([All]),
+            _ => ActionSet::new(),
+        };
+        assert_eq!(
+            all_held_with(&requested, held),
+            vec![
+                repo("acme/app", &[Pull, Push, Delete]),
+                repo("acme/lib", &[Pull]),
+                ResourceScope::catalog(),
+            ]
+        );
+        assert_eq!(all_held_with(&[], held), vec![]);
     }
 
     #[test]
