@@ -144,6 +144,12 @@ impl PasswordHasher {
     ) -> Result<bool, PasswordError> {
         let parsed =
             PhcHash::new(stored.expose_secret()).map_err(|_| PasswordError::MalformedHash)?;
+        if password.expose_secret().len() > MAX_PASSWORD_BYTES {
+            // No stored password is that long (the policy forbids it); do not spend time
+            // pre-hashing megabytes of input, but keep the usual cost.
+            self.verify_dummy(&SecretString::from(String::new()));
+            return Ok(false);
+        }
         match self
             .argon2
             .verify_password(password.expose_secret().as_bytes(), &parsed)
@@ -275,6 +281,18 @@ mod tests {
         );
         assert!(!hasher.needs_rehash(&hash));
         assert!(!hasher.verify_dummy(&secret("correct horse battery staple")));
+    }
+
+    #[test]
+    fn overlong_passwords_never_match() {
+        let hasher = cheap();
+        let long = "x".repeat(MAX_PASSWORD_BYTES + 1);
+        // Even if such a hash existed, the password is refused.
+        let hash = hasher.hash(&secret(&long)).unwrap();
+        assert!(!hasher.verify(&secret(&long), &hash).unwrap());
+        let max = "x".repeat(MAX_PASSWORD_BYTES);
+        let hash = hasher.hash(&secret(&max)).unwrap();
+        assert!(hasher.verify(&secret(&max), &hash).unwrap());
     }
 
     #[test]
