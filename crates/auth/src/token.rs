@@ -170,6 +170,9 @@ pub enum TokenFormatError {
     /// The string is empty.
     #[error("access token is empty")]
     Empty,
+    /// The string contains non-ASCII characters (tokens are plain ASCII).
+    #[error("malformed access token: it contains non-ASCII characters")]
+    NotAscii,
     /// The string does not start with a Wharf product prefix.
     #[error("not a Wharf access token: expected a `wharf_vnd_` or `wharf_cst_` prefix")]
     UnknownPrefix,
@@ -215,11 +218,12 @@ pub fn parse(token: &str) -> Result<ParsedToken, TokenFormatError> {
     if token.is_empty() {
         return Err(TokenFormatError::Empty);
     }
+    if !token.is_ascii() {
+        return Err(TokenFormatError::NotAscii);
+    }
     let kind = TokenKind::from_prefix(token).ok_or(TokenFormatError::UnknownPrefix)?;
-    // Length in characters, so that a non-ASCII string reports a sensible number.
-    let chars = token.chars().count();
-    if chars != TOKEN_LEN || token.len() != TOKEN_LEN {
-        return Err(TokenFormatError::Length(chars));
+    if token.len() != TOKEN_LEN {
+        return Err(TokenFormatError::Length(token.len()));
     }
     let rest = &token.as_bytes()[PREFIX_LEN..];
     if !rest.iter().all(u8::is_ascii_alphanumeric) {
@@ -384,17 +388,17 @@ mod tests {
         let mut chars: Vec<char> = text.chars().collect();
         chars[20] = 'ß';
         let mutated: String = chars.into_iter().collect();
-        assert_eq!(parse(&mutated), Err(TokenFormatError::Length(TOKEN_LEN)));
+        assert_eq!(parse(&mutated), Err(TokenFormatError::NotAscii));
         // Same number of bytes, fewer characters.
-        let mut bytes = text.clone().into_bytes();
-        bytes.truncate(TOKEN_LEN - 2);
-        let mut mutated = String::from_utf8(bytes).unwrap();
+        let mut mutated = text[..TOKEN_LEN - 2].to_owned();
         mutated.push('ß');
         assert_eq!(mutated.len(), TOKEN_LEN);
+        assert_eq!(parse(&mutated), Err(TokenFormatError::NotAscii));
         assert_eq!(
-            parse(&mutated),
-            Err(TokenFormatError::Length(TOKEN_LEN - 1))
+            parse("wharf_vnd_\u{1F600}"),
+            Err(TokenFormatError::NotAscii)
         );
+        assert_eq!(parse("ｗharf_vnd_"), Err(TokenFormatError::NotAscii));
     }
 
     #[test]
