@@ -39,7 +39,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::principal::Principal;
-use crate::scope::ResourceScope;
+use crate::scope::{Action, ResourceKind, ResourceScope};
 
 /// The only algorithm Wharf signs and accepts.
 pub const ALGORITHM: Algorithm = Algorithm::ES256;
@@ -281,11 +281,9 @@ pub struct RegistryClaims {
 
 impl RegistryClaims {
     /// Whether `access` allows `action` on the repository `name`.
-    pub fn allows(&self, name: &str, action: crate::scope::Action) -> bool {
+    pub fn allows(&self, name: &str, action: Action) -> bool {
         self.access.iter().any(|scope| {
-            scope.kind == crate::scope::ResourceKind::Repository
-                && scope.name == name
-                && scope.allows(action)
+            scope.kind == ResourceKind::Repository && scope.name == name && scope.allows(action)
         })
     }
 }
@@ -593,7 +591,6 @@ pub enum JwtError {
 mod tests {
     use super::*;
     use crate::principal::Role;
-    use crate::scope::Action;
     use aws_lc_rs::rand::SystemRandom;
     use std::sync::LazyLock;
 
