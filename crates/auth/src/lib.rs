@@ -2,3 +2,21 @@
 //!
 //! Owns password hashing (argon2id), access-token formats (prefix, randomness, checksum,
 //! SHA-256 at rest), registry JWTs and principals. No SQL and no HTTP routing.
+//!
+//! Modules:
+//! - [`password`]: argon2id hashing, verification, rehash detection, dummy verification,
+//!   password policy.
+//! - [`token`]: vendor API tokens (`wharf_vnd_…`) and customer access tokens (`wharf_cst_…`):
+//!   generation, format check with checksum, SHA-256 at rest.
+//! - [`scope`]: Docker token-auth scopes, repository names, and the `access` intersection.
+//! - [`jwt`]: ES256 registry bearer tokens: key generation and loading, signing, verifying.
+//! - [`principal`]: who is calling, and what a principal may do on a repository.
+//!
+//! Everything here is synchronous and pure apart from the CSPRNG; hash passwords inside
+//! `tokio::task::spawn_blocking` (argon2id takes tens of milliseconds by design).
+
+pub mod jwt;
+pub mod password;
+pub mod principal;
+pub mod scope;
+pub mod token;
