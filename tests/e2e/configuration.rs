@@ -13,10 +13,8 @@ fn variables_in_help() -> BTreeSet<String> {
         let out = run_wharf(&[command, "--help"], &[]);
         assert!(out.status.success(), "{}", out.stderr);
         for piece in out.stdout.split("[env: ").skip(1) {
-            let name: String = piece
-                .chars()
-                .take_while(|c| c.is_ascii_uppercase() || *c == '_')
-                .collect();
+            let name: String =
+                piece.chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
             names.insert(name);
         }
     }
@@ -27,10 +25,7 @@ fn variables_in_help() -> BTreeSet<String> {
 /// Names that look like ours (`WHARF_*`, `DATABASE_URL`) in a text.
 fn variables_in(text: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    for (i, _) in text
-        .match_indices("WHARF_")
-        .chain(text.match_indices("DATABASE_URL"))
-    {
+    for (i, _) in text.match_indices("WHARF_").chain(text.match_indices("DATABASE_URL")) {
         let name: String = text[i..]
             .chars()
             .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
@@ -41,9 +36,7 @@ fn variables_in(text: &str) -> BTreeSet<String> {
 }
 
 fn repo_file(path: &str) -> String {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     std::fs::read_to_string(root.join(path)).unwrap()
 }
 
@@ -53,14 +46,8 @@ fn configuration_doc_lists_exactly_the_variables_of_the_cli() {
     let documented = variables_in(&repo_file("docs/configuration.md"));
     let missing: Vec<_> = help.difference(&documented).collect();
     let stale: Vec<_> = documented.difference(&help).collect();
-    assert!(
-        missing.is_empty(),
-        "undocumented in docs/configuration.md: {missing:?}"
-    );
-    assert!(
-        stale.is_empty(),
-        "docs/configuration.md names variables the CLI lacks: {stale:?}"
-    );
+    assert!(missing.is_empty(), "undocumented in docs/configuration.md: {missing:?}");
+    assert!(stale.is_empty(), "docs/configuration.md names variables the CLI lacks: {stale:?}");
 }
 
 #[test]

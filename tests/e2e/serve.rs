@@ -30,28 +30,15 @@ async fn embedded_default_serves_stops_cleanly_and_keeps_its_data() {
     assert_eq!(status, 200);
 
     let first = wharf.stdout();
-    assert!(
-        first.contains("organization: vendor"),
-        "first start prints the admin:\n{first}"
-    );
+    assert!(first.contains("organization: vendor"), "first start prints the admin:\n{first}");
     let password_line = first.lines().find(|l| l.contains("password:")).unwrap();
     let password = password_line.split_whitespace().nth(1).unwrap();
-    assert!(
-        password.len() >= 20,
-        "generated password is long: {password_line}"
-    );
-    assert!(
-        !wharf.stderr().contains(password),
-        "the password must not reach the logs"
-    );
+    assert!(password.len() >= 20, "generated password is long: {password_line}");
+    assert!(!wharf.stderr().contains(password), "the password must not reach the logs");
     assert!(data.join("postgres/data/PG_VERSION").is_file());
 
     let status = wharf.stop();
-    assert!(
-        status.success(),
-        "clean exit on SIGTERM: {status}\n{}",
-        wharf.stderr()
-    );
+    assert!(status.success(), "clean exit on SIGTERM: {status}\n{}", wharf.stderr());
     let left = processes_mentioning(&data);
     assert!(left.is_empty(), "no Postgres may outlive wharf: {left:?}");
 
@@ -73,27 +60,17 @@ async fn adopts_a_cluster_left_running_by_a_killed_process() {
     let data = scratch.path().join("data");
     let options = ServeOptions::default();
     let mut wharf = Wharf::start(&data, &options).await;
-    std::process::Command::new("kill")
-        .arg("-KILL")
-        .arg(wharf.pid().to_string())
-        .status()
-        .unwrap();
+    std::process::Command::new("kill").arg("-KILL").arg(wharf.pid().to_string()).status().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     wharf.stop(); // reaps the killed process
-    assert!(
-        !processes_mentioning(&data).is_empty(),
-        "Postgres survives a SIGKILL of wharf"
-    );
+    assert!(!processes_mentioning(&data).is_empty(), "Postgres survives a SIGKILL of wharf");
 
     wharf.restart(&options).await;
     let (status, _) = get_json(&format!("{}/readyz", wharf.url)).await;
     assert_eq!(status, 200);
     assert!(wharf.stderr().contains("adopting"), "{}", wharf.stderr());
     assert!(wharf.stop().success());
-    assert!(
-        processes_mentioning(&data).is_empty(),
-        "and the adopter stops it"
-    );
+    assert!(processes_mentioning(&data).is_empty(), "and the adopter stops it");
 }
 
 #[tokio::test]
@@ -101,33 +78,17 @@ async fn external_database_is_used_and_no_cluster_is_started() {
     let scratch = scratch_dir();
     let data = scratch.path().join("data");
     let url = fresh_database().await;
-    let options = ServeOptions {
-        database_url: Some(url.clone()),
-        ..Default::default()
-    };
+    let options = ServeOptions { database_url: Some(url.clone()), ..Default::default() };
     let mut wharf = Wharf::start(&data, &options).await;
     let (status, _) = get_json(&format!("{}/readyz", wharf.url)).await;
     assert_eq!(status, 200);
-    assert!(
-        !data.join("postgres").exists(),
-        "no embedded cluster with DATABASE_URL"
-    );
-    assert!(
-        processes_mentioning(&data)
-            .iter()
-            .all(|p| !p.contains("postgres -D"))
-    );
+    assert!(!data.join("postgres").exists(), "no embedded cluster with DATABASE_URL");
+    assert!(processes_mentioning(&data).iter().all(|p| !p.contains("postgres -D")));
 
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    let slugs: Vec<String> = sqlx::query_scalar("select slug from organizations")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    assert_eq!(
-        slugs,
-        vec!["vendor".to_owned()],
-        "bootstrapped into the external database"
-    );
+    let slugs: Vec<String> =
+        sqlx::query_scalar("select slug from organizations").fetch_all(&pool).await.unwrap();
+    assert_eq!(slugs, vec!["vendor".to_owned()], "bootstrapped into the external database");
     pool.close().await;
     assert!(wharf.stop().success());
 }
@@ -136,65 +97,35 @@ async fn external_database_is_used_and_no_cluster_is_started() {
 async fn readiness_fails_when_the_database_goes_away() {
     let scratch = scratch_dir();
     let url = fresh_database().await;
-    let options = ServeOptions {
-        database_url: Some(url.clone()),
-        ..Default::default()
-    };
+    let options = ServeOptions { database_url: Some(url.clone()), ..Default::default() };
     let wharf = Wharf::start(&scratch.path().join("data"), &options).await;
     assert_eq!(get_json(&format!("{}/readyz", wharf.url)).await.0, 200);
 
-    let database = url
-        .split('/')
-        .nth(3)
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
-    let admin = sqlx::PgPool::connect(&wharf_e2e::admin_database_url())
-        .await
-        .unwrap();
-    sqlx::query(&format!("drop database {database} with (force)"))
-        .execute(&admin)
-        .await
-        .unwrap();
+    let database = url.split('/').nth(3).unwrap().split('?').next().unwrap().to_owned();
+    let admin = sqlx::PgPool::connect(&wharf_e2e::admin_database_url()).await.unwrap();
+    sqlx::query(&format!("drop database {database} with (force)")).execute(&admin).await.unwrap();
 
     let (status, body) = get_json(&format!("{}/readyz", wharf.url)).await;
     assert_eq!(status, 503, "{body}");
     assert_ne!(body["checks"]["database"], "ok");
-    assert_eq!(
-        get_json(&format!("{}/healthz", wharf.url)).await.0,
-        200,
-        "still alive"
-    );
+    assert_eq!(get_json(&format!("{}/healthz", wharf.url)).await.0, 200, "still alive");
 }
 
 #[tokio::test]
 async fn instances_starting_together_migrate_and_bootstrap_once() {
     let scratch = scratch_dir();
     let url = fresh_database().await;
-    let options = ServeOptions {
-        database_url: Some(url.clone()),
-        ..Default::default()
-    };
+    let options = ServeOptions { database_url: Some(url.clone()), ..Default::default() };
     let (dir_a, dir_b) = (scratch.path().join("a"), scratch.path().join("b"));
-    let (a, b) = tokio::join!(
-        Wharf::start(&dir_a, &options),
-        Wharf::start(&dir_b, &options)
-    );
+    let (a, b) = tokio::join!(Wharf::start(&dir_a, &options), Wharf::start(&dir_b, &options));
     for w in [&a, &b] {
         assert_eq!(get_json(&format!("{}/readyz", w.url)).await.0, 200);
     }
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    let orgs: i64 = sqlx::query_scalar("select count(*) from organizations")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let orgs: i64 =
+        sqlx::query_scalar("select count(*) from organizations").fetch_one(&pool).await.unwrap();
     assert_eq!(orgs, 1);
-    let printed = [&a, &b]
-        .iter()
-        .filter(|w| w.stdout().contains("organization:"))
-        .count();
+    let printed = [&a, &b].iter().filter(|w| w.stdout().contains("organization:")).count();
     assert_eq!(printed, 1, "exactly one instance prints the first admin");
 }
 
@@ -215,49 +146,24 @@ fn assert_one_line_failure(args: &[&str], env: &[(&str, &str)], expect: &str) {
     let out = run_wharf(args, env);
     assert!(!out.status.success(), "{args:?} must fail");
     let lines: Vec<&str> = out.stderr.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "one line on stderr for {args:?}, got:\n{}",
-        out.stderr
-    );
+    assert_eq!(lines.len(), 1, "one line on stderr for {args:?}, got:\n{}", out.stderr);
     assert!(lines[0].starts_with("wharf: "), "{}", lines[0]);
-    assert!(
-        lines[0].contains(expect),
-        "{:?} should mention {expect:?}",
-        lines[0]
-    );
+    assert!(lines[0].contains(expect), "{:?} should mention {expect:?}", lines[0]);
     assert!(!out.stderr.contains("panicked") && !out.stderr.contains("backtrace"));
 }
 
 #[test]
 fn bad_configuration_exits_with_a_one_line_reason() {
     let quiet = ("RUST_LOG", "error");
-    assert_one_line_failure(
-        &["serve"],
-        &[quiet, ("WHARF_LISTEN", "not-an-address")],
-        "--listen",
-    );
-    assert_one_line_failure(
-        &["serve", "--listen", "127.0.0.1:99999"],
-        &[quiet],
-        "--listen",
-    );
+    assert_one_line_failure(&["serve"], &[quiet, ("WHARF_LISTEN", "not-an-address")], "--listen");
+    assert_one_line_failure(&["serve", "--listen", "127.0.0.1:99999"], &[quiet], "--listen");
     assert_one_line_failure(
         &["serve"],
         &[quiet, ("WHARF_DATA_DIR", "/dev/null/wharf")],
         "cannot create data directory /dev/null/wharf",
     );
-    assert_one_line_failure(
-        &["serve"],
-        &[quiet, ("DATABASE_URL", "mysql://x")],
-        "postgres://",
-    );
-    assert_one_line_failure(
-        &["serve"],
-        &[quiet, ("WHARF_PUBLIC_URL", "example.com")],
-        "http",
-    );
+    assert_one_line_failure(&["serve"], &[quiet, ("DATABASE_URL", "mysql://x")], "postgres://");
+    assert_one_line_failure(&["serve"], &[quiet, ("WHARF_PUBLIC_URL", "example.com")], "http");
     assert_one_line_failure(&["frobnicate"], &[quiet], "frobnicate");
 
     let scratch = scratch_dir();
@@ -275,10 +181,7 @@ fn bad_configuration_exits_with_a_one_line_reason() {
         &env,
         "cannot connect to postgres://wharf:***@127.0.0.1:1/wharf",
     );
-    assert!(
-        !run_wharf(&["serve"], &env).stderr.contains(secret),
-        "no password in errors"
-    );
+    assert!(!run_wharf(&["serve"], &env).stderr.contains(secret), "no password in errors");
 }
 
 #[test]

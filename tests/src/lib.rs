@@ -22,10 +22,7 @@ pub fn wharf_bin() -> PathBuf {
         return bin.into();
     }
     let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
     let bin = profile_dir.join("wharf");
     assert!(
         bin.is_file(),
@@ -46,22 +43,15 @@ pub async fn fresh_database() -> String {
     use sqlx::Connection;
     let admin = admin_database_url();
     let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .expect("connect to DATABASE_URL");
-    sqlx::query(&format!("create database {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to DATABASE_URL");
+    sqlx::query(&format!("create database {name}")).execute(&mut conn).await.unwrap();
     conn.close().await.ok();
     with_database(&admin, &name)
 }
 
 /// Replaces the database name in a Postgres URL (keeping query parameters).
 pub fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
     let (scheme, rest) = base.split_once("://").unwrap();
     let host = rest.split_once('/').map_or(rest, |(h, _)| h);
     match query {
@@ -72,11 +62,7 @@ pub fn with_database(url: &str, database: &str) -> String {
 
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// How to start a `wharf serve`.
@@ -147,11 +133,7 @@ impl Wharf {
             {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "wharf did not come up:\n{}",
-                self.stderr()
-            );
+            assert!(Instant::now() < deadline, "wharf did not come up:\n{}", self.stderr());
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -186,10 +168,7 @@ impl Wharf {
             }
             if Instant::now() > deadline {
                 child.kill().ok();
-                panic!(
-                    "wharf did not stop within 60 s of SIGTERM:\n{}",
-                    self.stderr()
-                );
+                panic!("wharf did not stop within 60 s of SIGTERM:\n{}", self.stderr());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -244,11 +223,7 @@ pub fn run_wharf(args: &[&str], env: &[(&str, &str)]) -> Finished {
 }
 
 fn signal(pid: u32, name: &str) {
-    Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
-        .status()
-        .ok();
+    Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status().ok();
 }
 
 /// Processes whose command line mentions `needle` (e.g. a data directory).
@@ -256,21 +231,13 @@ pub fn processes_mentioning(needle: &Path) -> Vec<String> {
     let needle = needle.to_string_lossy().into_owned();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if !entry
-            .file_name()
-            .to_string_lossy()
-            .chars()
-            .all(|c| c.is_ascii_digit())
-        {
+        if !entry.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()) {
             continue;
         }
         if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
             if cmdline.contains(&needle) {
-                found.push(format!(
-                    "{}: {cmdline}",
-                    entry.file_name().to_string_lossy()
-                ));
+                found.push(format!("{}: {cmdline}", entry.file_name().to_string_lossy()));
             }
         }
     }
@@ -281,10 +248,7 @@ pub fn processes_mentioning(needle: &Path) -> Vec<String> {
 /// when the tests run as root).
 pub fn scratch_dir() -> TempDir {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::Builder::new()
-        .prefix("wharf-e2e-")
-        .tempdir()
-        .unwrap();
+    let dir = tempfile::Builder::new().prefix("wharf-e2e-").tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     dir
 }

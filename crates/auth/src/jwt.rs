@@ -64,10 +64,7 @@ pub fn generate_signing_key() -> Result<SecretString, JwtError> {
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let document = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
         .map_err(|_| JwtError::KeyGeneration)?;
-    Ok(SecretString::from(pem_encode(
-        PRIVATE_KEY_LABEL,
-        document.as_ref(),
-    )))
+    Ok(SecretString::from(pem_encode(PRIVATE_KEY_LABEL, document.as_ref())))
 }
 
 /// The key id of a public key: hex of the first 16 bytes of SHA-256 over its DER
@@ -104,10 +101,7 @@ impl SigningKey {
             .as_der()
             .map_err(|_| JwtError::InvalidKey("cannot encode the public key"))?;
         let verification = VerificationKey::from_spki_der(spki.as_ref())?;
-        Ok(Self {
-            encoding: EncodingKey::from_ec_der(der),
-            verification,
-        })
+        Ok(Self { encoding: EncodingKey::from_ec_der(der), verification })
     }
 
     /// The key id put in the `kid` header of every token this key signs.
@@ -123,9 +117,7 @@ impl SigningKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("kid", &self.kid())
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("kid", &self.kid()).finish_non_exhaustive()
     }
 }
 
@@ -154,11 +146,7 @@ impl VerificationKey {
             .map_err(|_| JwtError::InvalidKey("cannot encode the public key"))?
             .as_ref()
             .to_vec();
-        Ok(Self {
-            kid: key_id(&spki_der),
-            decoding: DecodingKey::from_ec_der(&spki_der),
-            spki_der,
-        })
+        Ok(Self { kid: key_id(&spki_der), decoding: DecodingKey::from_ec_der(&spki_der), spki_der })
     }
 
     /// The key id.
@@ -179,9 +167,7 @@ impl VerificationKey {
 
 impl fmt::Debug for VerificationKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerificationKey")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("VerificationKey").field("kid", &self.kid).finish_non_exhaustive()
     }
 }
 
@@ -227,25 +213,17 @@ impl From<&Principal> for PrincipalClaim {
             user_id: None,
         };
         match principal {
-            Principal::VendorMember {
-                user_id, org_id, ..
-            } => PrincipalClaim {
+            Principal::VendorMember { user_id, org_id, .. } => PrincipalClaim {
                 org_id: Some(*org_id),
                 user_id: Some(*user_id),
                 ..empty(PrincipalKind::Vendor)
             },
-            Principal::VendorApiToken {
-                token_id, org_id, ..
-            } => PrincipalClaim {
+            Principal::VendorApiToken { token_id, org_id, .. } => PrincipalClaim {
                 org_id: Some(*org_id),
                 token_id: Some(*token_id),
                 ..empty(PrincipalKind::Vendor)
             },
-            Principal::CustomerToken {
-                token_id,
-                org_id,
-                customer_id,
-            } => PrincipalClaim {
+            Principal::CustomerToken { token_id, org_id, customer_id } => PrincipalClaim {
                 org_id: Some(*org_id),
                 customer_id: Some(*customer_id),
                 token_id: Some(*token_id),
@@ -319,12 +297,7 @@ impl Signer {
         audience: impl Into<String>,
         ttl: Duration,
     ) -> Self {
-        Self {
-            key,
-            issuer: issuer.into(),
-            audience: audience.into(),
-            ttl,
-        }
+        Self { key, issuer: issuer.into(), audience: audience.into(), ttl }
     }
 
     /// The signing key's id.
@@ -478,10 +451,7 @@ fn check_header(token: &str) -> Result<String, JwtError> {
         Some(serde_json::Value::String(alg)) if alg == "ES256" => {}
         _ => return Err(JwtError::UnsupportedAlgorithm),
     }
-    if let Some(param) = FORBIDDEN_HEADER_PARAMS
-        .iter()
-        .find(|param| header.contains_key(**param))
-    {
+    if let Some(param) = FORBIDDEN_HEADER_PARAMS.iter().find(|param| header.contains_key(**param)) {
         return Err(JwtError::ForbiddenHeader(param));
     }
     match header.get("kid") {
@@ -519,16 +489,9 @@ fn pem_decode(label: &str, pem: &str) -> Result<Vec<u8>, JwtError> {
         });
     };
     let body = &pem[start + begin.len()..];
-    let stop = body
-        .find(&end)
-        .ok_or(JwtError::InvalidKey("PEM block is not terminated"))?;
-    let base64: String = body[..stop]
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    STANDARD
-        .decode(base64)
-        .map_err(|_| JwtError::InvalidKey("PEM body is not valid base64"))
+    let stop = body.find(&end).ok_or(JwtError::InvalidKey("PEM block is not terminated"))?;
+    let base64: String = body[..stop].chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    STANDARD.decode(base64).map_err(|_| JwtError::InvalidKey("PEM body is not valid base64"))
 }
 
 /// Why a key could not be loaded, a token signed, or a token verified.
@@ -614,8 +577,7 @@ mod tests {
         Verifier::new(
             ISSUER,
             SERVICE,
-            pems.iter()
-                .map(|pem| signing_key(pem).verification_key().clone()),
+            pems.iter().map(|pem| signing_key(pem).verification_key().clone()),
         )
         .unwrap()
     }
@@ -670,13 +632,9 @@ mod tests {
     #[test]
     fn round_trip() {
         let signer = signer(&KEY_A);
-        let issued = signer
-            .sign("customer-bot", &customer(), access(), now())
-            .unwrap();
+        let issued = signer.sign("customer-bot", &customer(), access(), now()).unwrap();
         assert_eq!(issued.expires_in, 300);
-        let claims = verifier(&[&KEY_A])
-            .verify(issued.token.expose_secret(), now())
-            .unwrap();
+        let claims = verifier(&[&KEY_A]).verify(issued.token.expose_secret(), now()).unwrap();
         assert_eq!(claims, issued.claims);
         assert_eq!(claims.iss, ISSUER);
         assert_eq!(claims.aud, SERVICE);
@@ -731,12 +689,8 @@ mod tests {
         let anonymous = PrincipalClaim::from(&Principal::Anonymous);
         assert_eq!(anonymous.kind, PrincipalKind::Anonymous);
         assert_eq!(anonymous.org_id, None);
-        let issued = signer(&KEY_A)
-            .sign("", &Principal::Anonymous, vec![], now())
-            .unwrap();
-        let claims = verifier(&[&KEY_A])
-            .verify(issued.token.expose_secret(), now())
-            .unwrap();
+        let issued = signer(&KEY_A).sign("", &Principal::Anonymous, vec![], now()).unwrap();
+        let claims = verifier(&[&KEY_A]).verify(issued.token.expose_secret(), now()).unwrap();
         assert_eq!(claims.wharf, anonymous);
         assert!(claims.access.is_empty());
     }
@@ -749,10 +703,7 @@ mod tests {
         let at = |offset: i64| now() + time::Duration::seconds(offset);
         assert!(verifier.verify(&token, at(299)).is_ok());
         assert!(verifier.verify(&token, at(300 + leeway - 1)).is_ok());
-        assert_eq!(
-            verifier.verify(&token, at(300 + leeway)),
-            Err(JwtError::Expired)
-        );
+        assert_eq!(verifier.verify(&token, at(300 + leeway)), Err(JwtError::Expired));
         assert_eq!(verifier.verify(&token, at(86_400)), Err(JwtError::Expired));
         let strict = verifier.clone().with_leeway(Duration::ZERO).unwrap();
         assert_eq!(strict.verify(&token, at(300)), Err(JwtError::Expired));
@@ -765,10 +716,7 @@ mod tests {
         let leeway = DEFAULT_LEEWAY.as_secs() as i64;
         let at = |offset: i64| now() + time::Duration::seconds(offset);
         assert!(verifier.verify(&token, at(-leeway)).is_ok());
-        assert_eq!(
-            verifier.verify(&token, at(-leeway - 1)),
-            Err(JwtError::NotYetValid)
-        );
+        assert_eq!(verifier.verify(&token, at(-leeway - 1)), Err(JwtError::NotYetValid));
     }
 
     #[test]
@@ -776,9 +724,7 @@ mod tests {
         let verifier = verifier(&[&KEY_A]);
         assert!(verifier.clone().with_leeway(MAX_LEEWAY).is_ok());
         assert_eq!(
-            verifier
-                .with_leeway(MAX_LEEWAY + Duration::from_secs(1))
-                .unwrap_err(),
+            verifier.with_leeway(MAX_LEEWAY + Duration::from_secs(1)).unwrap_err(),
             JwtError::LeewayTooLarge
         );
     }
@@ -843,10 +789,7 @@ mod tests {
         }
         let no_alg = serde_json::json!({"typ": "JWT", "kid": kid});
         let token = format!("{}.{}.", b64(&no_alg), b64(&claims));
-        assert_eq!(
-            verifier(&[&KEY_A]).verify(&token, now()),
-            Err(JwtError::UnsupportedAlgorithm)
-        );
+        assert_eq!(verifier(&[&KEY_A]).verify(&token, now()), Err(JwtError::UnsupportedAlgorithm));
     }
 
     #[test]
@@ -856,23 +799,12 @@ mod tests {
         let mut claims = payload_of(&token);
         claims["access"][0]["actions"] = serde_json::json!(["pull", "push", "delete"]);
         let tampered = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
-        assert_eq!(
-            verifier(&[&KEY_A]).verify(&tampered, now()),
-            Err(JwtError::BadSignature)
-        );
+        assert_eq!(verifier(&[&KEY_A]).verify(&tampered, now()), Err(JwtError::BadSignature));
         // A flipped signature byte fails too.
         let mut signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
         signature[10] ^= 1;
-        let flipped = format!(
-            "{}.{}.{}",
-            parts[0],
-            parts[1],
-            URL_SAFE_NO_PAD.encode(signature)
-        );
-        assert_eq!(
-            verifier(&[&KEY_A]).verify(&flipped, now()),
-            Err(JwtError::BadSignature)
-        );
+        let flipped = format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(signature));
+        assert_eq!(verifier(&[&KEY_A]).verify(&flipped, now()), Err(JwtError::BadSignature));
     }
 
     #[test]
@@ -883,10 +815,7 @@ mod tests {
         let claims = payload_of(&issue(&KEY_A));
         let spki = URL_SAFE_NO_PAD.encode(attacker.verification_key().spki_der());
         let cases = [
-            (
-                "jwk",
-                serde_json::json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}),
-            ),
+            ("jwk", serde_json::json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"})),
             ("jku", serde_json::json!("https://evil.example/jwks.json")),
             ("x5c", serde_json::json!([spki])),
             ("x5u", serde_json::json!("https://evil.example/cert.pem")),
@@ -902,10 +831,7 @@ mod tests {
                 assert_eq!(
                     verifier(&[&KEY_A]).verify(&token, now()),
                     Err(JwtError::ForbiddenHeader(
-                        FORBIDDEN_HEADER_PARAMS
-                            .iter()
-                            .find(|p| **p == param)
-                            .unwrap()
+                        FORBIDDEN_HEADER_PARAMS.iter().find(|p| **p == param).unwrap()
                     )),
                     "{param}"
                 );
@@ -925,16 +851,10 @@ mod tests {
     #[test]
     fn unknown_kid_is_rejected() {
         let token = issue(&KEY_B);
-        assert_eq!(
-            verifier(&[&KEY_A]).verify(&token, now()),
-            Err(JwtError::UnknownKeyId)
-        );
+        assert_eq!(verifier(&[&KEY_A]).verify(&token, now()), Err(JwtError::UnknownKeyId));
         let header = serde_json::json!({"alg": "ES256", "typ": "JWT"});
         let token = forge(&header, &payload_of(&issue(&KEY_A)), &KEY_A);
-        assert_eq!(
-            verifier(&[&KEY_A]).verify(&token, now()),
-            Err(JwtError::MissingKeyId)
-        );
+        assert_eq!(verifier(&[&KEY_A]).verify(&token, now()), Err(JwtError::MissingKeyId));
     }
 
     #[test]
@@ -942,10 +862,7 @@ mod tests {
         let kid = signing_key(&KEY_A).kid().to_owned();
         let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": kid});
         let token = forge(&header, &payload_of(&issue(&KEY_A)), &KEY_B);
-        assert_eq!(
-            verifier(&[&KEY_A]).verify(&token, now()),
-            Err(JwtError::BadSignature)
-        );
+        assert_eq!(verifier(&[&KEY_A]).verify(&token, now()), Err(JwtError::BadSignature));
     }
 
     #[test]
@@ -963,24 +880,13 @@ mod tests {
             Verifier::new(ISSUER, SERVICE, [key.clone(), key.clone()]).unwrap_err(),
             JwtError::DuplicateKeyId(key.kid().to_owned())
         );
-        assert_eq!(
-            Verifier::new(ISSUER, SERVICE, []).unwrap_err(),
-            JwtError::NoVerificationKeys
-        );
+        assert_eq!(Verifier::new(ISSUER, SERVICE, []).unwrap_err(), JwtError::NoVerificationKeys);
     }
 
     #[test]
     fn malformed_tokens() {
         let verifier = verifier(&[&KEY_A]);
-        for token in [
-            "",
-            "a",
-            "a.b",
-            "a.b.c.d",
-            "!!!.b.c",
-            "e30.e30.",
-            "bnVsbA.e30.",
-        ] {
+        for token in ["", "a", "a.b", "a.b.c.d", "!!!.b.c", "e30.e30.", "bnVsbA.e30."] {
             assert!(
                 matches!(
                     verifier.verify(token, now()),
@@ -990,20 +896,14 @@ mod tests {
             );
         }
         let long = "a".repeat(MAX_TOKEN_LEN + 1);
-        assert_eq!(
-            verifier.verify(&long, now()),
-            Err(JwtError::Malformed("token too long"))
-        );
+        assert_eq!(verifier.verify(&long, now()), Err(JwtError::Malformed("token too long")));
         // Valid signature over a payload missing `nbf`.
         let kid = signing_key(&KEY_A).kid().to_owned();
         let header = serde_json::json!({"alg": "ES256", "kid": kid});
         let mut claims = payload_of(&issue(&KEY_A));
         claims.as_object_mut().unwrap().remove("nbf");
         let token = forge(&header, &claims, &KEY_A);
-        assert!(matches!(
-            verifier.verify(&token, now()),
-            Err(JwtError::Malformed(_))
-        ));
+        assert!(matches!(verifier.verify(&token, now()), Err(JwtError::Malformed(_))));
     }
 
     #[test]
@@ -1017,16 +917,8 @@ mod tests {
         // Loading the same private key twice gives the same kid; another key another one.
         assert_eq!(signing_key(&KEY_A).kid(), key.kid());
         assert_ne!(signing_key(&KEY_B).kid(), key.kid());
-        assert!(
-            KEY_A
-                .expose_secret()
-                .starts_with("-----BEGIN PRIVATE KEY-----\n")
-        );
-        assert!(
-            KEY_A
-                .expose_secret()
-                .ends_with("-----END PRIVATE KEY-----\n")
-        );
+        assert!(KEY_A.expose_secret().starts_with("-----BEGIN PRIVATE KEY-----\n"));
+        assert!(KEY_A.expose_secret().ends_with("-----END PRIVATE KEY-----\n"));
     }
 
     #[test]
@@ -1039,20 +931,14 @@ mod tests {
         let garbage = SecretString::from(
             "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_owned(),
         );
-        assert!(matches!(
-            SigningKey::from_pkcs8_pem(&garbage),
-            Err(JwtError::InvalidKey(_))
-        ));
+        assert!(matches!(SigningKey::from_pkcs8_pem(&garbage), Err(JwtError::InvalidKey(_))));
         // A P-384 key is not accepted.
         let p384 = EcdsaKeyPair::generate_pkcs8(
             &aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED_SIGNING,
             &SystemRandom::new(),
         )
         .unwrap();
-        assert!(matches!(
-            SigningKey::from_pkcs8_der(p384.as_ref()),
-            Err(JwtError::InvalidKey(_))
-        ));
+        assert!(matches!(SigningKey::from_pkcs8_der(p384.as_ref()), Err(JwtError::InvalidKey(_))));
         assert!(matches!(
             VerificationKey::from_spki_pem(
                 "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"
@@ -1066,9 +952,7 @@ mod tests {
         let key = signing_key(&KEY_A);
         let debug = format!("{key:?}");
         assert!(debug.contains(key.kid()));
-        let issued = signer(&KEY_A)
-            .sign("x", &customer(), access(), now())
-            .unwrap();
+        let issued = signer(&KEY_A).sign("x", &customer(), access(), now()).unwrap();
         let debug = format!("{issued:?}");
         assert!(!debug.contains(issued.token.expose_secret()), "{debug}");
         let debug = format!("{:?}", signer(&KEY_A));

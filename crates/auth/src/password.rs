@@ -39,11 +39,7 @@ pub struct PasswordParams {
 
 impl PasswordParams {
     /// The floor Wharf accepts (OWASP's argon2id recommendation): m = 19456 KiB, t = 2, p = 1.
-    pub const MINIMUM: Self = Self {
-        memory_kib: 19_456,
-        iterations: 2,
-        parallelism: 1,
-    };
+    pub const MINIMUM: Self = Self { memory_kib: 19_456, iterations: 2, parallelism: 1 };
 
     fn is_at_least(&self, floor: &Self) -> bool {
         self.memory_kib >= floor.memory_kib
@@ -73,9 +69,7 @@ pub struct PasswordHasher {
 
 impl fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PasswordHasher")
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+        f.debug_struct("PasswordHasher").field("params", &self.params).finish_non_exhaustive()
     }
 }
 
@@ -94,24 +88,14 @@ impl PasswordHasher {
     }
 
     fn build(params: PasswordParams) -> Result<Self, PasswordError> {
-        let argon2_params = Params::new(
-            params.memory_kib,
-            params.iterations,
-            params.parallelism,
-            Some(OUTPUT_LEN),
-        )
-        .map_err(|e| PasswordError::Hashing(e.to_string()))?;
+        let argon2_params =
+            Params::new(params.memory_kib, params.iterations, params.parallelism, Some(OUTPUT_LEN))
+                .map_err(|e| PasswordError::Hashing(e.to_string()))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, argon2_params);
-        let mut hasher = Self {
-            params,
-            argon2,
-            dummy_hash: SecretString::from(String::new()),
-        };
+        let mut hasher = Self { params, argon2, dummy_hash: SecretString::from(String::new()) };
         // A hash of a random password nobody knows, with exactly these parameters.
         let mut rng = rand::rng();
-        let random: String = (0..32)
-            .map(|_| char::from(rng.random_range(b'!'..=b'~')))
-            .collect();
+        let random: String = (0..32).map(|_| char::from(rng.random_range(b'!'..=b'~'))).collect();
         hasher.dummy_hash = hasher.hash(&SecretString::from(random))?;
         Ok(hasher)
     }
@@ -150,10 +134,7 @@ impl PasswordHasher {
             self.verify_dummy(&SecretString::from(String::new()));
             return Ok(false);
         }
-        match self
-            .argon2
-            .verify_password(password.expose_secret().as_bytes(), &parsed)
-        {
+        match self.argon2.verify_password(password.expose_secret().as_bytes(), &parsed) {
             Ok(()) => Ok(true),
             Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
             Err(_) => Err(PasswordError::MalformedHash),
@@ -243,11 +224,7 @@ mod tests {
     use super::*;
 
     /// Cheap parameters so that unoptimised test builds stay fast; one test uses the real ones.
-    const CHEAP: PasswordParams = PasswordParams {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
+    const CHEAP: PasswordParams = PasswordParams { memory_kib: 64, iterations: 1, parallelism: 1 };
 
     fn cheap() -> PasswordHasher {
         PasswordHasher::build(CHEAP).unwrap()
@@ -260,25 +237,14 @@ mod tests {
     #[test]
     fn recommended_params_round_trip() {
         let hasher = PasswordHasher::recommended().unwrap();
-        let hash = hasher
-            .hash(&secret("correct horse battery staple"))
-            .unwrap();
+        let hash = hasher.hash(&secret("correct horse battery staple")).unwrap();
         assert!(
-            hash.expose_secret()
-                .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            hash.expose_secret().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{}",
             hash.expose_secret()
         );
-        assert!(
-            hasher
-                .verify(&secret("correct horse battery staple"), &hash)
-                .unwrap()
-        );
-        assert!(
-            !hasher
-                .verify(&secret("correct horse battery stapler"), &hash)
-                .unwrap()
-        );
+        assert!(hasher.verify(&secret("correct horse battery staple"), &hash).unwrap());
+        assert!(!hasher.verify(&secret("correct horse battery stapler"), &hash).unwrap());
         assert!(!hasher.needs_rehash(&hash));
         assert!(!hasher.verify_dummy(&secret("correct horse battery staple")));
     }
@@ -315,12 +281,9 @@ mod tests {
     #[test]
     fn malformed_hash_is_an_error_not_a_match() {
         let hasher = cheap();
-        for stored in [
-            "",
-            "plaintext",
-            "$argon2id$v=19$m=64,t=1,p=1$",
-            "$2b$12$abcdefghijklmnopqrstuv",
-        ] {
+        for stored in
+            ["", "plaintext", "$argon2id$v=19$m=64,t=1,p=1$", "$2b$12$abcdefghijklmnopqrstuv"]
+        {
             assert_eq!(
                 hasher.verify(&secret("whatever password"), &secret(stored)),
                 Err(PasswordError::MalformedHash),
@@ -362,11 +325,7 @@ mod tests {
         assert!(argon2i.starts_with("$argon2i$"));
         assert!(hasher.needs_rehash(&secret(&argon2i)));
         // It still verifies, so that the login that triggers the rehash succeeds.
-        assert!(
-            hasher
-                .verify(&secret("a password here"), &secret(&argon2i))
-                .unwrap()
-        );
+        assert!(hasher.verify(&secret("a password here"), &secret(&argon2i)).unwrap());
         let short_output = Argon2::new(
             Algorithm::Argon2id,
             Version::V0x13,
@@ -382,46 +341,23 @@ mod tests {
     fn dummy_has_the_same_parameters() {
         let hasher = cheap();
         assert!(!hasher.needs_rehash(&hasher.dummy_hash));
-        assert!(
-            hasher
-                .dummy_hash
-                .expose_secret()
-                .starts_with("$argon2id$v=19$m=64,t=1,p=1$")
-        );
+        assert!(hasher.dummy_hash.expose_secret().starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
         assert!(!hasher.verify_dummy(&secret("")));
     }
 
     #[test]
     fn policy() {
-        assert_eq!(
-            check_policy(&secret("")),
-            Err(PasswordPolicyError::TooShort)
-        );
-        assert_eq!(
-            check_policy(&secret("elevenchars")),
-            Err(PasswordPolicyError::TooShort)
-        );
+        assert_eq!(check_policy(&secret("")), Err(PasswordPolicyError::TooShort));
+        assert_eq!(check_policy(&secret("elevenchars")), Err(PasswordPolicyError::TooShort));
         assert_eq!(check_policy(&secret("twelve chars")), Ok(()));
         // Characters, not bytes: 12 non-ASCII characters are enough.
         assert_eq!(check_policy(&secret("ääääääääääää")), Ok(()));
-        assert_eq!(
-            check_policy(&secret("äääääääääää")),
-            Err(PasswordPolicyError::TooShort)
-        );
+        assert_eq!(check_policy(&secret("äääääääääää")), Err(PasswordPolicyError::TooShort));
         assert_eq!(check_policy(&secret(&"x".repeat(1024))), Ok(()));
-        assert_eq!(
-            check_policy(&secret(&"x".repeat(1025))),
-            Err(PasswordPolicyError::TooLong)
-        );
+        assert_eq!(check_policy(&secret(&"x".repeat(1025))), Err(PasswordPolicyError::TooLong));
         // 600 × 2 bytes: few enough characters, too many bytes.
-        assert_eq!(
-            check_policy(&secret(&"é".repeat(600))),
-            Err(PasswordPolicyError::TooLong)
-        );
-        assert_eq!(
-            check_policy(&secret(&" ".repeat(20))),
-            Err(PasswordPolicyError::Blank)
-        );
+        assert_eq!(check_policy(&secret(&"é".repeat(600))), Err(PasswordPolicyError::TooLong));
+        assert_eq!(check_policy(&secret(&" ".repeat(20))), Err(PasswordPolicyError::Blank));
         assert_eq!(
             PasswordPolicyError::TooShort.to_string(),
             "the password must be at least 12 characters long"

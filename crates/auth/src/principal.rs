@@ -133,10 +133,7 @@ impl Principal {
 
     /// Whether this is a vendor member or vendor API token.
     pub fn is_vendor(&self) -> bool {
-        matches!(
-            self,
-            Principal::VendorMember { .. } | Principal::VendorApiToken { .. }
-        )
+        matches!(self, Principal::VendorMember { .. } | Principal::VendorApiToken { .. })
     }
 }
 
@@ -170,12 +167,11 @@ pub fn repository_rights(
         Principal::VendorMember { org_id, role, .. } if *org_id == repository.org_id => {
             vendor_rights(*role, false)
         }
-        Principal::VendorApiToken {
-            org_id,
-            role,
-            read_only,
-            ..
-        } if *org_id == repository.org_id => vendor_rights(*role, *read_only),
+        Principal::VendorApiToken { org_id, role, read_only, .. }
+            if *org_id == repository.org_id =>
+        {
+            vendor_rights(*role, *read_only)
+        }
         Principal::CustomerToken { org_id, .. }
             if *org_id == repository.org_id && customer_has_active_grant() =>
         {
@@ -213,20 +209,11 @@ mod tests {
     }
 
     fn member(org_id: Uuid, role: Role) -> Principal {
-        Principal::VendorMember {
-            user_id: Uuid::from_u128(10),
-            org_id,
-            role,
-        }
+        Principal::VendorMember { user_id: Uuid::from_u128(10), org_id, role }
     }
 
     fn api_token(org_id: Uuid, role: Role, read_only: bool) -> Principal {
-        Principal::VendorApiToken {
-            token_id: Uuid::from_u128(20),
-            org_id,
-            role,
-            read_only,
-        }
+        Principal::VendorApiToken { token_id: Uuid::from_u128(20), org_id, role, read_only }
     }
 
     fn customer(org_id: Uuid) -> Principal {
@@ -245,10 +232,7 @@ mod tests {
     fn role_names() {
         for role in Role::ALL {
             assert_eq!(role.to_string().parse::<Role>().unwrap(), role);
-            assert_eq!(
-                serde_json::to_value(role).unwrap(),
-                serde_json::json!(role.as_str())
-            );
+            assert_eq!(serde_json::to_value(role).unwrap(), serde_json::json!(role.as_str()));
         }
         assert_eq!("developer".parse::<Role>().unwrap(), Role::Developer);
         let err = "Owner".parse::<Role>().unwrap_err();
@@ -261,20 +245,8 @@ mod tests {
         let pull = set(&[Pull]);
         let none = set(&[]);
         let cases: Vec<(&str, Principal, RepositoryFacts, bool, ActionSet)> = vec![
-            (
-                "owner in own org",
-                member(ORG, Role::Owner),
-                facts(ORG, false),
-                false,
-                all.clone(),
-            ),
-            (
-                "admin in own org",
-                member(ORG, Role::Admin),
-                facts(ORG, false),
-                false,
-                all.clone(),
-            ),
+            ("owner in own org", member(ORG, Role::Owner), facts(ORG, false), false, all.clone()),
+            ("admin in own org", member(ORG, Role::Admin), facts(ORG, false), false, all.clone()),
             (
                 "developer in own org",
                 member(ORG, Role::Developer),
@@ -331,20 +303,8 @@ mod tests {
                 false,
                 none.clone(),
             ),
-            (
-                "customer with grant",
-                customer(ORG),
-                facts(ORG, false),
-                true,
-                pull.clone(),
-            ),
-            (
-                "customer without grant",
-                customer(ORG),
-                facts(ORG, false),
-                false,
-                none.clone(),
-            ),
+            ("customer with grant", customer(ORG), facts(ORG, false), true, pull.clone()),
+            ("customer without grant", customer(ORG), facts(ORG, false), false, none.clone()),
             (
                 "customer with grant claimed for another vendor's repo",
                 customer(OTHER_ORG),
@@ -352,34 +312,12 @@ mod tests {
                 true,
                 none.clone(),
             ),
-            (
-                "customer, public repo",
-                customer(ORG),
-                facts(ORG, true),
-                false,
-                pull.clone(),
-            ),
-            (
-                "anonymous",
-                Principal::Anonymous,
-                facts(ORG, false),
-                true,
-                none.clone(),
-            ),
-            (
-                "anonymous, public repo",
-                Principal::Anonymous,
-                facts(ORG, true),
-                false,
-                pull.clone(),
-            ),
+            ("customer, public repo", customer(ORG), facts(ORG, true), false, pull.clone()),
+            ("anonymous", Principal::Anonymous, facts(ORG, false), true, none.clone()),
+            ("anonymous, public repo", Principal::Anonymous, facts(ORG, true), false, pull.clone()),
         ];
         for (name, principal, repository, grant, expected) in cases {
-            assert_eq!(
-                repository_rights(&principal, repository, || grant),
-                expected,
-                "{name}"
-            );
+            assert_eq!(repository_rights(&principal, repository, || grant), expected, "{name}");
         }
     }
 

@@ -134,10 +134,7 @@ impl RepositoryName {
         }
         for component in name.split('/') {
             if let Err(reason) = check_component(component) {
-                return Err(ScopeError::InvalidRepositoryName {
-                    name: name.to_owned(),
-                    reason,
-                });
+                return Err(ScopeError::InvalidRepositoryName { name: name.to_owned(), reason });
             }
         }
         Ok(Self(name.to_owned()))
@@ -331,30 +328,21 @@ impl FromStr for ResourceScope {
         if actions_text.is_empty() {
             return Err(ScopeError::NoActions(truncate_for_message(scope)));
         }
-        let actions = actions_text
-            .split(',')
-            .map(str::parse)
-            .collect::<Result<ActionSet, _>>()?;
+        let actions = actions_text.split(',').map(str::parse).collect::<Result<ActionSet, _>>()?;
         match kind {
             ResourceKind::Repository => {
                 RepositoryName::parse(name)?;
             }
             ResourceKind::Registry => {
                 if name != CATALOG {
-                    return Err(ScopeError::UnknownRegistryResource(truncate_for_message(
-                        name,
-                    )));
+                    return Err(ScopeError::UnknownRegistryResource(truncate_for_message(name)));
                 }
                 if actions != ActionSet::from([Action::All]) {
                     return Err(ScopeError::CatalogActions);
                 }
             }
         }
-        Ok(Self {
-            kind,
-            name: name.to_owned(),
-            actions,
-        })
+        Ok(Self { kind, name: name.to_owned(), actions })
     }
 }
 
@@ -365,9 +353,7 @@ fn parse_kind(text: &str) -> Result<ResourceKind, ScopeError> {
                 .strip_suffix(')')
                 .ok_or_else(|| ScopeError::UnknownResourceType(truncate_for_message(text)))?;
             let class_ok = !class.is_empty()
-                && class
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                && class.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !class_ok || base != "repository" {
                 return Err(ScopeError::UnknownResourceType(truncate_for_message(text)));
             }
@@ -435,10 +421,7 @@ pub fn all_held_with(
 ) -> Vec<ResourceScope> {
     let widened: Vec<ResourceScope> = requested
         .iter()
-        .map(|scope| ResourceScope {
-            actions: ActionSet::from([Action::All]),
-            ..scope.clone()
-        })
+        .map(|scope| ResourceScope { actions: ActionSet::from([Action::All]), ..scope.clone() })
         .collect();
     intersect_with(&widened, held)
 }
@@ -587,20 +570,11 @@ mod tests {
     fn parse_single_scopes() {
         let cases: &[(&str, ResourceScope)] = &[
             ("repository:acme/app:pull", repo("acme/app", &[Pull])),
-            (
-                "repository:acme/app:pull,push",
-                repo("acme/app", &[Pull, Push]),
-            ),
-            (
-                "repository:acme/app:push,pull,pull",
-                repo("acme/app", &[Pull, Push]),
-            ),
+            ("repository:acme/app:pull,push", repo("acme/app", &[Pull, Push])),
+            ("repository:acme/app:push,pull,pull", repo("acme/app", &[Pull, Push])),
             ("repository:acme/app:*", repo("acme/app", &[All])),
             ("repository:acme/app:delete", repo("acme/app", &[Delete])),
-            (
-                "repository(plugin):acme/app:pull",
-                repo("acme/app", &[Pull]),
-            ),
+            ("repository(plugin):acme/app:pull", repo("acme/app", &[Pull])),
             ("registry:catalog:*", ResourceScope::catalog()),
         ];
         for (text, expected) in cases {
@@ -618,21 +592,12 @@ mod tests {
             ("repository:acme/app:pull,", "unsupported action ``"),
             ("repository:acme/app:read", "unsupported action `read`"),
             ("repository:acme/app:PULL", "unsupported action `PULL`"),
-            (
-                "repository:Acme/app:pull",
-                "invalid repository name `Acme/app`",
-            ),
-            (
-                "repository:localhost:5000/app:pull",
-                "invalid repository name `localhost:5000/app`",
-            ),
+            ("repository:Acme/app:pull", "invalid repository name `Acme/app`"),
+            ("repository:localhost:5000/app:pull", "invalid repository name `localhost:5000/app`"),
             ("repository::pull", "invalid repository name ``"),
             ("image:acme/app:pull", "unsupported resource type `image`"),
             ("repository():acme/app:pull", "unsupported resource type"),
-            (
-                "repository(plugin:acme/app:pull",
-                "unsupported resource type",
-            ),
+            ("repository(plugin:acme/app:pull", "unsupported resource type"),
             ("registry(x):catalog:*", "unsupported resource type"),
             ("registry:users:*", "only `registry:catalog:*`"),
             ("registry:catalog:pull", "must be `registry:catalog:*`"),
@@ -813,12 +778,7 @@ mod tests {
             },
         ];
         for case in cases {
-            assert_eq!(
-                intersect(&case.requested, &case.granted),
-                case.expected,
-                "{}",
-                case.name
-            );
+            assert_eq!(intersect(&case.requested, &case.granted), case.expected, "{}", case.name);
         }
     }
 
@@ -849,19 +809,12 @@ mod tests {
 
     #[test]
     fn intersect_with_calls_once_per_resource() {
-        let requested = vec![
-            repo("acme/app", &[Pull]),
-            repo("acme/app", &[Push]),
-            repo("acme/lib", &[Pull]),
-        ];
+        let requested =
+            vec![repo("acme/app", &[Pull]), repo("acme/app", &[Push]), repo("acme/lib", &[Pull])];
         let mut calls = Vec::new();
         let access = intersect_with(&requested, |resource| {
             calls.push(resource.name.clone());
-            if resource.name == "acme/app" {
-                ActionSet::from([Pull])
-            } else {
-                ActionSet::new()
-            }
+            if resource.name == "acme/app" { ActionSet::from([Pull]) } else { ActionSet::new() }
         });
         assert_eq!(access, vec![repo("acme/app", &[Pull])]);
         assert_eq!(calls, vec!["acme/app", "acme/lib"]);

@@ -71,9 +71,7 @@ impl TokenKind {
     }
 
     fn from_prefix(token: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|kind| token.starts_with(kind.prefix()))
+        Self::ALL.into_iter().find(|kind| token.starts_with(kind.prefix()))
     }
 }
 
@@ -126,9 +124,7 @@ impl TryFrom<&[u8]> for TokenHash {
     type Error = TokenFormatError;
 
     fn try_from(bytes: &[u8]) -> Result<Self, Self::Error> {
-        <[u8; 32]>::try_from(bytes)
-            .map(Self)
-            .map_err(|_| TokenFormatError::HashLength(bytes.len()))
+        <[u8; 32]>::try_from(bytes).map(Self).map_err(|_| TokenFormatError::HashLength(bytes.len()))
     }
 }
 
@@ -233,10 +229,7 @@ pub fn parse(token: &str) -> Result<ParsedToken, TokenFormatError> {
     if checksum(body) != suffix {
         return Err(TokenFormatError::Checksum);
     }
-    Ok(ParsedToken {
-        kind,
-        hash: hash(token),
-    })
+    Ok(ParsedToken { kind, hash: hash(token) })
 }
 
 /// SHA-256 of the full token text. [`parse`] already returns it; use this directly only when
@@ -273,10 +266,7 @@ mod tests {
             assert_eq!(text.len(), TOKEN_LEN);
             assert!(text.starts_with(kind.prefix()));
             assert!(generated.display_prefix.starts_with(kind.prefix()));
-            assert_eq!(
-                generated.display_prefix.len(),
-                PREFIX_LEN + DISPLAY_RANDOM_CHARS
-            );
+            assert_eq!(generated.display_prefix.len(), PREFIX_LEN + DISPLAY_RANDOM_CHARS);
             assert!(text.starts_with(&generated.display_prefix));
             let parsed = parse(text).unwrap();
             assert_eq!(parsed.kind, kind);
@@ -309,10 +299,7 @@ mod tests {
         assert_eq!(hash(&text).as_bytes(), &expected);
         assert_eq!(hash(&text).to_hex(), hex::encode(expected));
         assert_eq!(TokenHash::try_from(&expected[..]).unwrap(), hash(&text));
-        assert_eq!(
-            TokenHash::try_from(&expected[..31]),
-            Err(TokenFormatError::HashLength(31))
-        );
+        assert_eq!(TokenHash::try_from(&expected[..31]), Err(TokenFormatError::HashLength(31)));
     }
 
     #[test]
@@ -354,31 +341,16 @@ mod tests {
         let foreign = text.replacen("wharf_", "ghp_xx", 1);
         assert_eq!(parse(&foreign), Err(TokenFormatError::UnknownPrefix));
         assert_eq!(parse("Bearer xyz"), Err(TokenFormatError::UnknownPrefix));
-        assert_eq!(
-            parse(&text.to_uppercase()),
-            Err(TokenFormatError::UnknownPrefix)
-        );
+        assert_eq!(parse(&text.to_uppercase()), Err(TokenFormatError::UnknownPrefix));
     }
 
     #[test]
     fn wrong_length() {
         let text = sample(TokenKind::CustomerAccess);
-        assert_eq!(
-            parse(&text[..TOKEN_LEN - 1]),
-            Err(TokenFormatError::Length(TOKEN_LEN - 1))
-        );
-        assert_eq!(
-            parse(&format!("{text}0")),
-            Err(TokenFormatError::Length(TOKEN_LEN + 1))
-        );
-        assert_eq!(
-            parse(CUSTOMER_ACCESS_PREFIX),
-            Err(TokenFormatError::Length(PREFIX_LEN))
-        );
-        assert_eq!(
-            parse(&format!("{text}\n")),
-            Err(TokenFormatError::Length(TOKEN_LEN + 1))
-        );
+        assert_eq!(parse(&text[..TOKEN_LEN - 1]), Err(TokenFormatError::Length(TOKEN_LEN - 1)));
+        assert_eq!(parse(&format!("{text}0")), Err(TokenFormatError::Length(TOKEN_LEN + 1)));
+        assert_eq!(parse(CUSTOMER_ACCESS_PREFIX), Err(TokenFormatError::Length(PREFIX_LEN)));
+        assert_eq!(parse(&format!("{text}\n")), Err(TokenFormatError::Length(TOKEN_LEN + 1)));
     }
 
     #[test]
@@ -394,10 +366,7 @@ mod tests {
         mutated.push('ß');
         assert_eq!(mutated.len(), TOKEN_LEN);
         assert_eq!(parse(&mutated), Err(TokenFormatError::NotAscii));
-        assert_eq!(
-            parse("wharf_vnd_\u{1F600}"),
-            Err(TokenFormatError::NotAscii)
-        );
+        assert_eq!(parse("wharf_vnd_\u{1F600}"), Err(TokenFormatError::NotAscii));
         assert_eq!(parse("ｗharf_vnd_"), Err(TokenFormatError::NotAscii));
     }
 
@@ -418,9 +387,9 @@ mod tests {
         assert_eq!(checksum(""), "000000");
         // CRC32("123456789") = 0xCBF43926 = 3421780262 = 3*62^5 + 45*62^4 + 32*62^3 + 12*62^2 + 49*62 + 34... checked by decoding.
         let encoded = checksum("123456789");
-        let decoded = encoded.bytes().fold(0u64, |acc, b| {
-            acc * 62 + ALPHABET.iter().position(|&a| a == b).unwrap() as u64
-        });
+        let decoded = encoded
+            .bytes()
+            .fold(0u64, |acc, b| acc * 62 + ALPHABET.iter().position(|&a| a == b).unwrap() as u64);
         assert_eq!(decoded, 0xCBF4_3926);
         assert_eq!(encoded.len(), CHECKSUM_LEN);
     }

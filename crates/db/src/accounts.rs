@@ -23,11 +23,7 @@ pub struct Organization {
 
 /// Counts organizations; zero means the instance has never been set up.
 pub async fn count_organizations(pool: &PgPool) -> Result<i64, DbError> {
-    Ok(
-        sqlx::query_scalar!("select count(*) as \"n!\" from organizations")
-            .fetch_one(pool)
-            .await?,
-    )
+    Ok(sqlx::query_scalar!("select count(*) as \"n!\" from organizations").fetch_one(pool).await?)
 }
 
 /// Looks an organization up by slug.
@@ -115,15 +111,10 @@ mod tests {
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn creates_an_organization_with_its_owner(pool: PgPool) {
         assert_eq!(count_organizations(&pool).await.unwrap(), 0);
-        let org = create_organization(&pool, &owner("acme", "Owner@Acme.test"))
-            .await
-            .unwrap();
+        let org = create_organization(&pool, &owner("acme", "Owner@Acme.test")).await.unwrap();
         assert_eq!(org.slug, "acme");
         assert_eq!(count_organizations(&pool).await.unwrap(), 1);
-        assert_eq!(
-            find_organization(&pool, "acme").await.unwrap(),
-            Some(org.clone())
-        );
+        assert_eq!(find_organization(&pool, "acme").await.unwrap(), Some(org.clone()));
         let (email, role): (String, String) = sqlx::query_as(
             "select u.email, m.role from users u join organization_members m on m.user_id = u.id
              where m.organization_id = $1",
@@ -132,39 +123,25 @@ mod tests {
         .fetch_one(&pool)
         .await
         .unwrap();
-        assert_eq!(
-            (email.as_str(), role.as_str()),
-            ("owner@acme.test", "owner")
-        );
+        assert_eq!((email.as_str(), role.as_str()), ("owner@acme.test", "owner"));
     }
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn duplicate_slug_is_a_conflict_and_changes_nothing(pool: PgPool) {
-        create_organization(&pool, &owner("acme", "a@acme.test"))
-            .await
-            .unwrap();
-        let err = create_organization(&pool, &owner("acme", "b@acme.test"))
-            .await
-            .unwrap_err();
+        create_organization(&pool, &owner("acme", "a@acme.test")).await.unwrap();
+        let err = create_organization(&pool, &owner("acme", "b@acme.test")).await.unwrap_err();
         assert!(
             matches!(err, DbError::Conflict(ref c) if c == "organizations_slug_key"),
             "{err:?}"
         );
-        let users: i64 = sqlx::query_scalar("select count(*) from users")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        assert_eq!(
-            users, 1,
-            "the failed transaction must not leave its user behind"
-        );
+        let users: i64 =
+            sqlx::query_scalar("select count(*) from users").fetch_one(&pool).await.unwrap();
+        assert_eq!(users, 1, "the failed transaction must not leave its user behind");
     }
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn invalid_slug_is_rejected_by_the_database(pool: PgPool) {
-        let err = create_organization(&pool, &owner("Acme!", "a@acme.test"))
-            .await
-            .unwrap_err();
+        let err = create_organization(&pool, &owner("Acme!", "a@acme.test")).await.unwrap_err();
         assert!(matches!(err, DbError::Sqlx(_)), "{err:?}");
         assert_eq!(count_organizations(&pool).await.unwrap(), 0);
     }

@@ -51,10 +51,7 @@ pub struct PoolConfig {
 
 impl Default for PoolConfig {
     fn default() -> Self {
-        Self {
-            max_connections: 16,
-            acquire_timeout: Duration::from_secs(10),
-        }
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(10) }
     }
 }
 
@@ -77,8 +74,6 @@ pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
 
 /// Checks that the database answers a trivial query.
 pub async fn ping(pool: &PgPool) -> Result<(), DbError> {
-    sqlx::query_scalar!("select 1 as \"one!\"")
-        .fetch_one(pool)
-        .await?;
+    sqlx::query_scalar!("select 1 as \"one!\"").fetch_one(pool).await?;
     Ok(())
 }

@@ -4,8 +4,9 @@
 //! never logged; a generated password is shown this one time and never stored in plaintext.
 
 use anyhow::Context;
-use argon2::PasswordHasher;
 use rand::{RngExt, distr::Alphanumeric};
+use secrecy::{ExposeSecret, SecretString};
+use wharf_auth::password::{PasswordHasher, check_policy};
 use wharf_db::{PgPool, accounts};
 
 use crate::cli::{BootstrapArgs, PublicUrl};
@@ -20,27 +21,23 @@ pub async fn first_start(
         return Ok(false);
     }
     let (password, generated) = match &args.bootstrap_password {
-        Some(p) => (p.clone(), false),
-        None => (
-            rand::rng()
-                .sample_iter(Alphanumeric)
-                .take(24)
-                .map(char::from)
-                .collect(),
-            true,
-        ),
+        Some(p) => (SecretString::from(p.clone()), false),
+        None => {
+            let random: String =
+                rand::rng().sample_iter(Alphanumeric).take(24).map(char::from).collect();
+            (SecretString::from(random), true)
+        }
     };
-    if password.chars().count() < 12 {
-        anyhow::bail!("WHARF_BOOTSTRAP_PASSWORD must be at least 12 characters long");
-    }
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password).map(|h| (h, password)))
+    check_policy(&password).map_err(|e| anyhow::anyhow!("WHARF_BOOTSTRAP_PASSWORD: {e}"))?;
+    let hasher = PasswordHasher::recommended()?;
+    let hash = tokio::task::spawn_blocking(move || hasher.hash(&password).map(|h| (h, password)))
         .await
         .context("password hashing panicked")??;
     let new = accounts::NewOrganization {
         slug: &args.bootstrap_org,
         name: &args.bootstrap_org,
         owner_email: &args.bootstrap_email,
-        owner_password_hash: &hash.0,
+        owner_password_hash: hash.0.expose_secret(),
         owner_is_instance_admin: true,
     };
     match accounts::create_organization(pool, &new).await {
@@ -50,7 +47,7 @@ pub async fn first_start(
             println!("  organization: {}", org.slug);
             println!("  email:        {}", args.bootstrap_email.to_lowercase());
             if generated {
-                println!("  password:     {}   (shown only now)", hash.1);
+                println!("  password:     {}   (shown only now)", hash.1.expose_secret());
             } else {
                 println!("  password:     the one in WHARF_BOOTSTRAP_PASSWORD");
             }
@@ -60,11 +57,4 @@ pub async fn first_start(
         Err(wharf_db::DbError::Conflict(_)) => Ok(false),
         Err(err) => Err(err).context("cannot create the first organization (check WHARF_BOOTSTRAP_ORG and WHARF_BOOTSTRAP_EMAIL)"),
     }
-}
-
-fn hash_password(password: &str) -> anyhow::Result<String> {
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))
 }

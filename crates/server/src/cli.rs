@@ -113,16 +113,12 @@ pub struct ServeArgs {
 impl ServeArgs {
     /// The public URL, given or derived from the listen address.
     pub fn public_url(&self) -> PublicUrl {
-        self.public_url
-            .clone()
-            .unwrap_or_else(|| PublicUrl(format!("http://{}", self.listen)))
+        self.public_url.clone().unwrap_or_else(|| PublicUrl(format!("http://{}", self.listen)))
     }
 
     /// Where filesystem blobs live.
     pub fn blob_dir(&self) -> PathBuf {
-        self.blob_dir
-            .clone()
-            .unwrap_or_else(|| self.database.data_dir.join("blobs"))
+        self.blob_dir.clone().unwrap_or_else(|| self.database.data_dir.join("blobs"))
     }
 }
 
@@ -134,11 +130,7 @@ pub struct BootstrapArgs {
     pub bootstrap_org: String,
 
     /// Email of the first organization's owner, who is also the instance admin.
-    #[arg(
-        long,
-        env = "WHARF_BOOTSTRAP_EMAIL",
-        default_value = "admin@wharf.local"
-    )]
+    #[arg(long, env = "WHARF_BOOTSTRAP_EMAIL", default_value = "admin@wharf.local")]
     pub bootstrap_email: String,
 
     /// Password of the first owner. Default: a random one, printed once to the terminal.
@@ -151,10 +143,7 @@ impl fmt::Debug for BootstrapArgs {
         f.debug_struct("BootstrapArgs")
             .field("bootstrap_org", &self.bootstrap_org)
             .field("bootstrap_email", &self.bootstrap_email)
-            .field(
-                "bootstrap_password",
-                &self.bootstrap_password.as_ref().map(|_| "<redacted>"),
-            )
+            .field("bootstrap_password", &self.bootstrap_password.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -233,13 +222,8 @@ mod tests {
 
     #[test]
     fn database_url_hides_its_password() {
-        let url: DatabaseUrl = "postgres://wharf:s3cret@db.internal:5432/wharf"
-            .parse()
-            .unwrap();
-        assert_eq!(
-            url.to_string(),
-            "postgres://wharf:***@db.internal:5432/wharf"
-        );
+        let url: DatabaseUrl = "postgres://wharf:s3cret@db.internal:5432/wharf".parse().unwrap();
+        assert_eq!(url.to_string(), "postgres://wharf:***@db.internal:5432/wharf");
         assert!(!format!("{url:?}").contains("s3cret"));
         assert!("mysql://x".parse::<DatabaseUrl>().is_err());
     }

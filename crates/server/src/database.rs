@@ -23,10 +23,8 @@ impl Database {
     pub async fn open(args: &DatabaseArgs) -> anyhow::Result<Self> {
         let (options, embedded) = match &args.database_url {
             Some(url) => {
-                let options: PgConnectOptions = url
-                    .expose()
-                    .parse()
-                    .with_context(|| format!("invalid DATABASE_URL {url}"))?;
+                let options: PgConnectOptions =
+                    url.expose().parse().with_context(|| format!("invalid DATABASE_URL {url}"))?;
                 (options, None)
             }
             None => {

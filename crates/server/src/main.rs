@@ -46,10 +46,7 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("wharf: cannot start the async runtime: {err}");

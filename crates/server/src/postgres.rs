@@ -70,11 +70,7 @@ impl EmbeddedPostgres {
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
         let root = data_dir.join("postgres");
-        let run_as = if running_as_root() {
-            Some(unprivileged_user()?)
-        } else {
-            None
-        };
+        let run_as = if running_as_root() { Some(unprivileged_user()?) } else { None };
         if let Some(user) = &run_as {
             check_reachable(&data_dir, user)?;
         }
@@ -88,17 +84,11 @@ impl EmbeddedPostgres {
             root: root.clone(),
             run_as,
             password: String::new(),
-            endpoint: Endpoint::Socket {
-                dir: root.join("run"),
-                port: SOCKET_PORT,
-            },
+            endpoint: Endpoint::Socket { dir: root.join("run"), port: SOCKET_PORT },
         };
         if fresh {
-            let password: String = rand::rng()
-                .sample_iter(Alphanumeric)
-                .take(32)
-                .map(char::from)
-                .collect();
+            let password: String =
+                rand::rng().sample_iter(Alphanumeric).take(32).map(char::from).collect();
             write_private(&password_file, &password, cluster.run_as.as_ref())?;
             cluster.initdb().await?;
         }
@@ -132,10 +122,7 @@ impl EmbeddedPostgres {
                 dir.display()
             ),
             Endpoint::Tcp { port } => {
-                format!(
-                    "postgres://{SUPERUSER}:{}@127.0.0.1:{port}/{DATABASE}",
-                    self.password
-                )
+                format!("postgres://{SUPERUSER}:{}@127.0.0.1:{port}/{DATABASE}", self.password)
             }
         }
     }
@@ -158,10 +145,8 @@ impl EmbeddedPostgres {
     }
 
     fn options_for(&self, database: &str) -> PgConnectOptions {
-        let options = PgConnectOptions::new()
-            .username(SUPERUSER)
-            .password(&self.password)
-            .database(database);
+        let options =
+            PgConnectOptions::new().username(SUPERUSER).password(&self.password).database(database);
         match &self.endpoint {
             Endpoint::Socket { dir, port } => options.socket(dir).port(*port),
             Endpoint::Tcp { port } => options.host("127.0.0.1").port(*port),
@@ -172,9 +157,7 @@ impl EmbeddedPostgres {
         let mut cmd = Command::new(self.bin_dir.join(program));
         // The cluster gets its own process group, so a Ctrl-C meant for `wharf` does not
         // shut Postgres down under requests that are still draining.
-        cmd.process_group(0)
-            .current_dir(&self.root)
-            .kill_on_drop(false);
+        cmd.process_group(0).current_dir(&self.root).kill_on_drop(false);
         if let Some(user) = &self.run_as {
             cmd.uid(user.uid).gid(user.gid);
         }
@@ -186,14 +169,7 @@ impl EmbeddedPostgres {
             .command("initdb")
             .arg("-D")
             .arg(self.root.join("data"))
-            .args([
-                "-U",
-                SUPERUSER,
-                "--auth=scram-sha-256",
-                "--no-locale",
-                "-E",
-                "UTF8",
-            ])
+            .args(["-U", SUPERUSER, "--auth=scram-sha-256", "--no-locale", "-E", "UTF8"])
             .arg(format!("--pwfile={}", self.root.join("password").display()))
             .output()
             .await
@@ -258,11 +234,7 @@ impl EmbeddedPostgres {
             .context("cannot run pg_ctl start")?;
         if !out.status.success() {
             let log = std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
-            let last = log
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
+            let last = log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
             bail!(
                 "embedded Postgres did not start ({}): {last} (see {})",
                 first_line(&out),
@@ -287,10 +259,7 @@ impl EmbeddedPostgres {
         Ok(if socket_dir.is_empty() {
             Endpoint::Tcp { port }
         } else {
-            Endpoint::Socket {
-                dir: PathBuf::from(socket_dir),
-                port,
-            }
+            Endpoint::Socket { dir: PathBuf::from(socket_dir), port }
         })
     }
 
@@ -355,10 +324,7 @@ fn find_bin_dir(configured: Option<&Path>) -> anyhow::Result<PathBuf> {
         if has_both(dir) {
             return Ok(dir.to_path_buf());
         }
-        bail!(
-            "WHARF_POSTGRES_BIN_DIR={} does not contain initdb and pg_ctl",
-            dir.display()
-        );
+        bail!("WHARF_POSTGRES_BIN_DIR={} does not contain initdb and pg_ctl", dir.display());
     }
     let on_path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
@@ -386,9 +352,7 @@ fn find_bin_dir(configured: Option<&Path>) -> anyhow::Result<PathBuf> {
 
 fn running_as_root() -> bool {
     // /proc/self belongs to the process's effective user.
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
 fn unprivileged_user() -> anyhow::Result<SystemUser> {
@@ -406,12 +370,7 @@ fn unprivileged_user() -> anyhow::Result<SystemUser> {
         .collect();
     ["postgres", "nobody"]
         .iter()
-        .find_map(|name| {
-            users
-                .iter()
-                .find(|u| u.name == *name && u.uid != 0)
-                .cloned()
-        })
+        .find_map(|name| users.iter().find(|u| u.name == *name && u.uid != 0).cloned())
         .context(
             "running as root, Wharf runs its embedded Postgres as the `postgres` or `nobody` \
              user, and neither exists: create one, run Wharf as another user, or set DATABASE_URL",

@@ -37,10 +37,7 @@ pub struct AppState {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let blob_dir = args.blob_dir();
     std::fs::create_dir_all(&args.database.data_dir).with_context(|| {
-        format!(
-            "cannot create data directory {}",
-            args.database.data_dir.display()
-        )
+        format!("cannot create data directory {}", args.database.data_dir.display())
     })?;
     std::fs::create_dir_all(&blob_dir)
         .with_context(|| format!("cannot create blob directory {}", blob_dir.display()))?;
@@ -128,11 +125,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     let (database, storage) = tokio::join!(database, storage);
     let ready = database == "ok" && storage == "ok";
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = json!({
         "status": if ready { "ready" } else { "unavailable" },
         "checks": { "database": database, "storage": storage },

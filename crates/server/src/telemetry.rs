@@ -12,15 +12,8 @@ pub fn init(format: LogFormat) {
     let registry = tracing_subscriber::registry().with(filter);
     match format {
         LogFormat::Json => registry
-            .with(
-                fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_writer(std::io::stderr),
-            )
+            .with(fmt::layer().json().flatten_event(true).with_writer(std::io::stderr))
             .init(),
-        LogFormat::Pretty => registry
-            .with(fmt::layer().with_writer(std::io::stderr))
-            .init(),
+        LogFormat::Pretty => registry.with(fmt::layer().with_writer(std::io::stderr)).init(),
     }
 }
