@@ -4,3 +4,5 @@
 //! references and digests as validated types, and the OCI error envelope. It defines the
 //! traits it needs from the outside (authorization, metadata) and knows nothing of HTML,
 //! sessions or SQL.
+
+pub mod digest;
