@@ -88,9 +88,9 @@ pub struct Digest {
 impl Digest {
     /// Parses and validates a digest string.
     pub fn parse(s: &str) -> Result<Self, DigestError> {
-        let (alg, encoded) = s
-            .split_once(':')
-            .ok_or(DigestError::Invalid("missing ':' between algorithm and encoded part"))?;
+        let (alg, encoded) = s.split_once(':').ok_or(DigestError::Invalid(
+            "missing ':' between algorithm and encoded part",
+        ))?;
         if !is_valid_algorithm_grammar(alg) {
             return Err(DigestError::Invalid("malformed algorithm"));
         }
@@ -106,7 +106,10 @@ impl Digest {
         if encoded.len() != algorithm.encoded_len() {
             return Err(DigestError::Invalid("encoded part has the wrong length"));
         }
-        if !encoded.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if !encoded
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
             return Err(DigestError::Invalid("encoded part must be lowercase hex"));
         }
         Ok(Self {

@@ -6,3 +6,5 @@
 //! sessions or SQL.
 
 pub mod digest;
+pub mod name;
+pub mod route;
