@@ -307,10 +307,12 @@ mod tests {
         ));
     }
 
+    type Check = fn(&RouteError) -> bool;
+
     #[test]
     fn rejects_bad_paths() {
         use RouteError::*;
-        let cases: Vec<(String, fn(&RouteError) -> bool)> = vec![
+        let cases: Vec<(String, Check)> = vec![
             ("/".into(), |e| *e == NotFound),
             ("/v1/".into(), |e| *e == NotFound),
             ("/v2x".into(), |e| *e == NotFound),
