@@ -6,5 +6,7 @@
 //! sessions or SQL.
 
 pub mod digest;
+pub mod error;
 pub mod name;
+pub mod paging;
 pub mod route;
