@@ -7,6 +7,8 @@
 
 pub mod digest;
 pub mod error;
+pub mod manifest;
 pub mod name;
 pub mod paging;
+pub mod referrers;
 pub mod route;

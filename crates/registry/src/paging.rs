@@ -102,9 +102,10 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
-/// Decodes `%XX` escapes and `+` (form encoding, as Go's `url.Query` does). Malformed escapes
-/// are kept literally; invalid UTF-8 is replaced.
-fn percent_decode(s: &str) -> String {
+/// Decodes `%XX` escapes. `+` stays `+`: no tag or name contains a space, and media types
+/// (the referrers `artifactType` filter) do contain `+`. Malformed escapes are kept literally;
+/// invalid UTF-8 is replaced.
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -122,10 +123,6 @@ fn percent_decode(s: &str) -> String {
                         i += 1;
                     }
                 }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
             }
             b => {
                 out.push(b);
