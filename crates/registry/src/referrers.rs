@@ -62,12 +62,7 @@ pub struct ReferrersResponse {
 
 /// Reads the `artifactType` query parameter (percent-decoded), if any and non-empty.
 pub fn artifact_type_filter(query: Option<&str>) -> Option<String> {
-    query?
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == "artifactType")
-        .map(|(_, v)| crate::paging::percent_decode(v))
-        .filter(|v| !v.is_empty())
+    crate::route::query_param(query, "artifactType").filter(|v| !v.is_empty())
 }
 
 /// Builds the referrers index.

@@ -143,6 +143,22 @@ impl Route {
         }
     }
 
+    /// The path of this route: the inverse of [`Route::parse`]. Use it to build `Location`
+    /// headers (`Route::Upload { .. }.path()`, `Route::Blob { .. }.path()`) so that URLs are
+    /// spelled in one place. `UploadStart` gets its trailing slash.
+    pub fn path(&self) -> String {
+        match self {
+            Self::Base => "/v2/".to_owned(),
+            Self::Catalog => "/v2/_catalog".to_owned(),
+            Self::Tags { name } => format!("/v2/{name}/tags/list"),
+            Self::Manifest { name, reference } => format!("/v2/{name}/manifests/{reference}"),
+            Self::Blob { name, digest } => format!("/v2/{name}/blobs/{digest}"),
+            Self::UploadStart { name } => format!("/v2/{name}/blobs/uploads/"),
+            Self::Upload { name, id } => format!("/v2/{name}/blobs/uploads/{id}"),
+            Self::Referrers { name, digest } => format!("/v2/{name}/referrers/{digest}"),
+        }
+    }
+
     /// The repository the route addresses, if any (`Base` and `Catalog` have none).
     pub fn name(&self) -> Option<&RepositoryName> {
         match self {
@@ -157,9 +173,22 @@ impl Route {
     }
 }
 
+/// The first value of `key` in a raw query string, percent-decoded (`+` is kept as is).
+///
+/// For `?digest=` on upload `PUT`, `?mount=&from=` on upload `POST`, `?artifactType=` on
+/// referrers, `?n=&last=` on listings. A key without `=` yields `Some("")`.
+pub fn query_param(query: Option<&str>, key: &str) -> Option<String> {
+    query?
+        .split('&')
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| crate::paging::percent_decode(v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -369,6 +398,64 @@ mod tests {
         for (path, check) in cases {
             let got = Route::parse(&path);
             assert!(got.as_ref().is_err_and(check), "{path}: unexpected {got:?}");
+        }
+    }
+
+    #[test]
+    fn query_params() {
+        let q = Some("mount=sha256%3Aabc&from=acme%2Fother&digest=sha256:def&flag");
+        assert_eq!(query_param(q, "mount").as_deref(), Some("sha256:abc"));
+        assert_eq!(query_param(q, "from").as_deref(), Some("acme/other"));
+        assert_eq!(query_param(q, "digest").as_deref(), Some("sha256:def"));
+        assert_eq!(query_param(q, "flag").as_deref(), Some(""));
+        assert_eq!(query_param(q, "missing"), None);
+        assert_eq!(query_param(None, "digest"), None);
+        assert_eq!(query_param(Some("a=1&a=2"), "a").as_deref(), Some("1"));
+        assert_eq!(query_param(Some("t=a+b"), "t").as_deref(), Some("a+b"));
+    }
+
+    fn any_route() -> impl Strategy<Value = Route> {
+        let name = proptest::collection::vec(
+            prop_oneof![
+                "[a-z0-9]{1,4}([._-][a-z0-9]{1,4}){0,2}",
+                Just("blobs".to_owned()),
+                Just("manifests".to_owned()),
+                Just("tags".to_owned()),
+                Just("list".to_owned()),
+                Just("uploads".to_owned()),
+                Just("referrers".to_owned()),
+            ],
+            2..6,
+        )
+        .prop_map(|c| RepositoryName::parse(&c.join("/")).unwrap());
+        let digest = "[0-9a-f]{64}".prop_map(|h| Digest::parse(&format!("sha256:{h}")).unwrap());
+        let reference = prop_oneof![
+            "[a-zA-Z0-9_][a-zA-Z0-9._-]{0,20}".prop_map(|t| Reference::parse(&t).unwrap()),
+            digest.clone().prop_map(Reference::Digest),
+        ];
+        prop_oneof![
+            Just(Route::Base),
+            Just(Route::Catalog),
+            name.clone().prop_map(|name| Route::Tags { name }),
+            (name.clone(), reference)
+                .prop_map(|(name, reference)| Route::Manifest { name, reference }),
+            (name.clone(), digest.clone()).prop_map(|(name, digest)| Route::Blob { name, digest }),
+            name.clone().prop_map(|name| Route::UploadStart { name }),
+            (name.clone(), "[A-Za-z0-9._~-]{1,36}")
+                .prop_map(|(name, id)| Route::Upload { name, id }),
+            (name, digest).prop_map(|(name, digest)| Route::Referrers { name, digest }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn path_round_trips(route in any_route()) {
+            prop_assert_eq!(Route::parse(&route.path()), Ok(route));
+        }
+
+        #[test]
+        fn arbitrary_paths_do_not_panic(rest in "[a-z0-9/._:-]{0,80}|.{0,80}") {
+            let _ = Route::parse(&format!("/v2/{rest}"));
         }
     }
 
