@@ -101,8 +101,10 @@ impl Digest {
         {
             return Err(DigestError::Invalid("malformed encoded part"));
         }
-        let algorithm = Algorithm::from_name(alg)
-            .ok_or_else(|| DigestError::UnsupportedAlgorithm(alg.to_owned()))?;
+        let algorithm = Algorithm::from_name(alg).ok_or_else(|| {
+            // Bounded: the name is echoed back in error details.
+            DigestError::UnsupportedAlgorithm(alg.chars().take(64).collect())
+        })?;
         if encoded.len() != algorithm.encoded_len() {
             return Err(DigestError::Invalid("encoded part has the wrong length"));
         }
@@ -249,8 +251,8 @@ impl Hasher {
         }
     }
 
-    /// Saves the internal state (block state, length and unprocessed buffer; about 105 bytes
-    /// for SHA-256, 210 for SHA-512). Restore it with [`Hasher::restore`] and the same
+    /// Saves the internal state (block state, length and unprocessed buffer: 104 bytes for
+    /// SHA-256, 208 for SHA-512). Restore it with [`Hasher::restore`] and the same
     /// algorithm.
     pub fn save(&self) -> Vec<u8> {
         match self {
@@ -276,6 +278,7 @@ impl Hasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const EMPTY_SHA256: &str =
         "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -391,5 +394,47 @@ mod tests {
         );
         assert!(Hasher::restore(Algorithm::Sha256, &saved[1..]).is_err());
         assert!(Hasher::restore(Algorithm::Sha256, &[]).is_err());
+    }
+
+    #[test]
+    fn saved_state_sizes() {
+        assert_eq!(Hasher::new(Algorithm::Sha256).save().len(), 104);
+        assert_eq!(Hasher::new(Algorithm::Sha512).save().len(), 208);
+    }
+
+    proptest! {
+        #[test]
+        fn chunked_with_saves_equals_one_shot(
+            data in proptest::collection::vec(any::<u8>(), 0..2048),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+            sha512 in any::<bool>(),
+        ) {
+            let alg = if sha512 { Algorithm::Sha512 } else { Algorithm::Sha256 };
+            let mut points: Vec<usize> = cuts.iter().map(|c| c.index(data.len() + 1)).collect();
+            points.push(0);
+            points.push(data.len());
+            points.sort_unstable();
+            let mut state = Hasher::new(alg).save();
+            for w in points.windows(2) {
+                let mut h = Hasher::restore(alg, &state).unwrap();
+                h.update(&data[w[0]..w[1]]);
+                state = h.save();
+            }
+            let digest = Hasher::restore(alg, &state).unwrap().finalize();
+            prop_assert_eq!(digest, alg.digest(&data));
+        }
+
+        #[test]
+        fn parse_never_panics_and_round_trips(s in ".{0,200}") {
+            if let Ok(d) = Digest::parse(&s) {
+                prop_assert_eq!(d.as_str(), s.as_str());
+            }
+        }
+
+        #[test]
+        fn restore_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = Hasher::restore(Algorithm::Sha256, &bytes);
+            let _ = Hasher::restore(Algorithm::Sha512, &bytes);
+        }
     }
 }

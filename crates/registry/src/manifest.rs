@@ -477,6 +477,7 @@ fn descriptor(raw: RawDescriptor, at: String) -> Result<Descriptor, ManifestErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn d(c: char) -> String {
@@ -958,5 +959,24 @@ mod tests {
             .verify_reference(&Reference::Digest(b.digest.clone()))
             .unwrap_err();
         assert_eq!(err.code(), ErrorCode::DigestInvalid);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_manifest(None, &bytes, Algorithm::Sha256);
+            let _ = parse_manifest(Some(OCI_MANIFEST), &bytes, Algorithm::Sha256);
+        }
+
+        #[test]
+        fn mutated_manifests_never_panic(
+            pos in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let mut bytes = serde_json::to_vec(&oci_manifest()).unwrap();
+            let i = pos.index(bytes.len());
+            bytes[i] = byte;
+            let _ = parse_manifest(None, &bytes, Algorithm::Sha256);
+        }
     }
 }

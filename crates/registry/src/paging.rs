@@ -179,7 +179,8 @@ fn parse_digits(s: &str) -> Option<u64> {
 ///
 /// Without a `Content-Range` (docker streams its PATCH that way) the chunk is appended at
 /// `offset`. With one, it must parse, start exactly at `offset`, and, when `Content-Length`
-/// is known, cover exactly that many bytes. Any failure is `416 BLOB_UPLOAD_INVALID`; the
+/// is known, cover exactly that many bytes (without a length, the handler compares the bytes
+/// it streamed with the range's [`len`](ChunkRange::len) afterwards). Any failure is `416 BLOB_UPLOAD_INVALID`; the
 /// handler adds `Location` and `Range: `[`upload_range`]`(offset)` to the error.
 pub fn check_chunk(
     content_range: Option<&str>,
@@ -332,6 +333,7 @@ pub fn parse_range(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn q(n: Option<usize>, last: Option<&str>) -> PageQuery {
         PageQuery {
@@ -520,5 +522,46 @@ mod tests {
         assert_eq!(range.len(), 4);
         assert_eq!(range.content_range(10), "bytes 2-5/10");
         assert_eq!(unsatisfied_content_range(10), "bytes */10");
+    }
+
+    /// Pulls `n` and `last` back out of a `Link` value.
+    fn follow(link: &str) -> PageQuery {
+        let query = link
+            .split_once('?')
+            .and_then(|(_, rest)| rest.split_once('>'))
+            .map(|(q, _)| q);
+        PageQuery::from_query(query).unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn following_links_lists_everything_once(
+            mut items in proptest::collection::btree_set("[a-zA-Z0-9_][a-zA-Z0-9._/ -]{0,8}", 0..40)
+                .prop_map(|s| s.into_iter().collect::<Vec<String>>()),
+            n in proptest::option::of(1usize..10),
+            max in 1usize..12,
+        ) {
+            items.sort();
+            let mut seen: Vec<String> = Vec::new();
+            let mut query = PageQuery { n, last: None };
+            for _ in 0..=items.len() {
+                let page = paginate(&items, &query, max, "/v2/_catalog");
+                prop_assert!(page.items.len() <= max);
+                seen.extend(page.items.iter().cloned());
+                match page.link {
+                    Some(link) => query = follow(&link),
+                    None => break,
+                }
+            }
+            prop_assert_eq!(seen, items);
+        }
+
+        #[test]
+        fn range_parsing_never_panics(header in ".{0,40}", size in 0u64..1000) {
+            if let Ok(Some(r)) = parse_range(Some(&header), size) {
+                prop_assert!(r.start <= r.end && r.end < size);
+            }
+            let _ = ChunkRange::parse(&header);
+        }
     }
 }
