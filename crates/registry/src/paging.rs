@@ -81,6 +81,19 @@ pub fn paginate<'a, T: AsRef<str>>(
     Page { items, link }
 }
 
+/// The body of `tags/list`: `{"name":"<name>","tags":[…]}` (`tags` is `[]`, never `null`).
+pub fn tags_body<T: AsRef<str>>(name: &crate::name::RepositoryName, tags: &[T]) -> Vec<u8> {
+    let tags: Vec<&str> = tags.iter().map(AsRef::as_ref).collect();
+    serde_json::to_vec(&serde_json::json!({ "name": name.as_str(), "tags": tags }))
+        .unwrap_or_default()
+}
+
+/// The body of `_catalog`: `{"repositories":[…]}`.
+pub fn catalog_body<T: AsRef<str>>(repositories: &[T]) -> Vec<u8> {
+    let repositories: Vec<&str> = repositories.iter().map(AsRef::as_ref).collect();
+    serde_json::to_vec(&serde_json::json!({ "repositories": repositories })).unwrap_or_default()
+}
+
 /// `<{path}?n={n}&last={last}>; rel="next"`, with `last` percent-encoded.
 pub fn next_link(path: &str, n: usize, last: &str) -> String {
     format!(
@@ -395,6 +408,24 @@ mod tests {
         assert_eq!(page.items, ["a", "b"]);
         let empty: [&str; 0] = [];
         assert_eq!(paginate(&empty, &q(Some(5), None), 1000, PATH).link, None);
+    }
+
+    #[test]
+    fn bodies() {
+        let name = crate::name::RepositoryName::parse("acme/app").unwrap();
+        assert_eq!(
+            String::from_utf8(tags_body(&name, &["1.0", "latest"])).unwrap(),
+            r#"{"name":"acme/app","tags":["1.0","latest"]}"#
+        );
+        let none: [&str; 0] = [];
+        assert_eq!(
+            String::from_utf8(tags_body(&name, &none)).unwrap(),
+            r#"{"name":"acme/app","tags":[]}"#
+        );
+        assert_eq!(
+            String::from_utf8(catalog_body(&["acme/app", "acme/cli"])).unwrap(),
+            r#"{"repositories":["acme/app","acme/cli"]}"#
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! of `acme/blobs/manifests/x`).
 //!
 //! The HTTP method is not considered here; handlers dispatch on `(method, route)`. The path is
-//! taken raw (not percent-decoded): no valid name, tag, digest or upload id needs escaping.
+//! taken raw (`Uri::path()`): no valid name, tag, digest or upload id needs escaping. Only the
+//! last segment is percent-decoded, for clients that send a digest's `:` as `%3A`.
 
 use crate::digest::{Digest, DigestError};
 use crate::name::{NameError, Reference, ReferenceError, RepositoryName};
@@ -92,6 +93,15 @@ impl Route {
             _ => {}
         }
         let (head, last) = rest.rsplit_once('/').ok_or(RouteError::NotFound)?;
+        // Some clients escape the ':' of a digest; nothing valid in the last segment needs
+        // escaping, so decoding it changes nothing else.
+        let decoded;
+        let last = if last.contains('%') {
+            decoded = crate::paging::percent_decode(last);
+            decoded.as_str()
+        } else {
+            last
+        };
         let (name, keyword) = head.rsplit_once('/').ok_or(RouteError::NotFound)?;
         let repo = || RepositoryName::parse(name);
         match (keyword, last) {
