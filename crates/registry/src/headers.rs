@@ -37,9 +37,6 @@ mod tests {
     fn names_are_lowercase_spellings_of_the_spec() {
         assert_eq!(DOCKER_CONTENT_DIGEST.as_str(), "docker-content-digest");
         assert_eq!(OCI_SUBJECT.as_str(), "oci-subject");
-        assert_eq!(
-            OCI_FILTERS_APPLIED.as_str(),
-            crate::referrers::OCI_FILTERS_APPLIED.to_ascii_lowercase()
-        );
+        assert_eq!(OCI_FILTERS_APPLIED.as_str(), "oci-filters-applied");
     }
 }
