@@ -15,7 +15,8 @@ use crate::manifest::OCI_INDEX;
 /// `Content-Type` of the response.
 pub const REFERRERS_CONTENT_TYPE: &str = OCI_INDEX;
 
-/// Value of [`OCI_FILTERS_APPLIED`](crate::headers::OCI_FILTERS_APPLIED) when the `artifactType` filter was applied.
+/// Value of [`OCI_FILTERS_APPLIED`](crate::headers::OCI_FILTERS_APPLIED) when the
+/// `artifactType` filter was applied.
 pub const ARTIFACT_TYPE_FILTER: &str = "artifactType";
 
 /// One referrer: a manifest whose `subject` is the requested digest. Build it with
