@@ -446,3 +446,6 @@ fn reaches(
     }
     false
 }
+
+#[cfg(test)]
+mod tests;
