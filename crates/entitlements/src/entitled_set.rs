@@ -100,10 +100,10 @@ impl EntitledSet {
             manifests.insert(root.digest.clone(), root.reason);
             queue.push_back((root.digest.clone(), root.reach));
             while let Some((digest, reach)) = queue.pop_front() {
-                let Some(manifest) = facts.manifest(digest.as_str()) else {
-                    continue;
-                };
-                let children = manifest.children().iter().map(|child| {
+                // A root may be missing from the facts (a dangling tag); its referrers still
+                // follow it, as in the direct decision.
+                let children = facts.manifest(digest.as_str()).map_or(&[][..], |m| m.children());
+                let children = children.iter().map(|child| {
                     (
                         child,
                         AllowReason::IndexChild {
@@ -139,11 +139,10 @@ impl EntitledSet {
         let mut blobs = HashMap::new();
         let mut referrers = HashMap::new();
         for digest in allowed {
-            let Some(manifest) = facts.manifest(digest.as_str()) else {
-                continue;
-            };
-            for blob in manifest.blobs() {
-                blobs.entry(blob.clone()).or_insert_with(|| digest.clone());
+            if let Some(manifest) = facts.manifest(digest.as_str()) {
+                for blob in manifest.blobs() {
+                    blobs.entry(blob.clone()).or_insert_with(|| digest.clone());
+                }
             }
             let list: Vec<Digest> = facts
                 .referrers_of(digest.as_str())
@@ -180,15 +179,11 @@ impl EntitledSet {
             .iter()
             .map(|t| (t.clone(), Decision::Allowed(AllowReason::Public)))
             .collect();
+        // Every subject, known or not, with all its referrers.
         let referrers = facts
             .manifests()
-            .filter(|m| !facts.referrers_of(m.digest.as_str()).is_empty())
-            .map(|m| {
-                (
-                    m.digest.clone(),
-                    facts.referrers_of(m.digest.as_str()).to_vec(),
-                )
-            })
+            .filter_map(|m| m.subject.as_ref())
+            .map(|subject| (subject.clone(), facts.referrers_of(subject.as_str()).to_vec()))
             .collect();
         Self {
             repository: facts.name().to_owned(),
