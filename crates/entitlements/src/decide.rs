@@ -201,9 +201,7 @@ pub(crate) fn history_roots<'f>(
         .iter()
         .filter(|entry| horizon.is_none_or(|h| entry.until > h))
         .filter_map(|entry| {
-            let (grant, reach) = rules
-                .tag(&TagCandidate::new(&entry.tag), entry.from)
-                .ok()?;
+            let (grant, reach) = rules.tag(&TagCandidate::new(&entry.tag), entry.from).ok()?;
             Some(Root {
                 digest: &entry.digest,
                 reach,
@@ -299,9 +297,12 @@ impl<'a> Decider<'a> {
         }
         let rules = self.rules(facts.name());
         let mut root_of: HashMap<&str, (Reach, AllowReason)> = HashMap::new();
-        let roots = tag_roots(&rules, facts)
-            .into_iter()
-            .chain(history_roots(&rules, facts, self.now, self.retag_grace));
+        let roots = tag_roots(&rules, facts).into_iter().chain(history_roots(
+            &rules,
+            facts,
+            self.now,
+            self.retag_grace,
+        ));
         for root in roots {
             match root_of.entry(root.digest.as_str()) {
                 Entry::Occupied(mut e) if root.reach > e.get().0 => {

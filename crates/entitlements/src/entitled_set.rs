@@ -90,7 +90,7 @@ impl EntitledSet {
 
         // Close over index children and referrers, longest reach first, so each manifest is
         // reached with the longest reach it can have.
-        roots.sort_by(|a, b| b.reach.cmp(&a.reach));
+        roots.sort_by_key(|root| std::cmp::Reverse(root.reach));
         let mut manifests: HashMap<Digest, AllowReason> = HashMap::new();
         let mut queue = VecDeque::new();
         for root in roots {
@@ -102,7 +102,9 @@ impl EntitledSet {
             while let Some((digest, reach)) = queue.pop_front() {
                 // A root may be missing from the facts (a dangling tag); its referrers still
                 // follow it, as in the direct decision.
-                let children = facts.manifest(digest.as_str()).map_or(&[][..], |m| m.children());
+                let children = facts
+                    .manifest(digest.as_str())
+                    .map_or(&[][..], |m| m.children());
                 let children = children.iter().map(|child| {
                     (
                         child,
@@ -183,7 +185,12 @@ impl EntitledSet {
         let referrers = facts
             .manifests()
             .filter_map(|m| m.subject.as_ref())
-            .map(|subject| (subject.clone(), facts.referrers_of(subject.as_str()).to_vec()))
+            .map(|subject| {
+                (
+                    subject.clone(),
+                    facts.referrers_of(subject.as_str()).to_vec(),
+                )
+            })
             .collect();
         Self {
             repository: facts.name().to_owned(),
@@ -253,14 +260,13 @@ impl EntitledSet {
         if self.public {
             return Decision::Allowed(AllowReason::Public);
         }
-        self.blobs.get(digest).map_or(
-            Decision::Denied(DenyReason::BlobNotEntitled),
-            |manifest| {
+        self.blobs
+            .get(digest)
+            .map_or(Decision::Denied(DenyReason::BlobNotEntitled), |manifest| {
                 Decision::Allowed(AllowReason::ReferencedBy {
                     manifest: manifest.clone(),
                 })
-            },
-        )
+            })
     }
 
     /// Whether the manifest `digest` is allowed (no reason, no allocation).

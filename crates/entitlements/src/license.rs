@@ -222,9 +222,9 @@ impl LicenseState {
             Self::Active => Ok(Reach::Unlimited),
             Self::KeepsReleased { cutoff } if pushed_at < cutoff => Ok(Reach::Before(cutoff)),
             Self::KeepsReleased { .. } => Err(DenyReason::PushedAfterExpiry { license }),
-            Self::Suspended | Self::NotStarted | Self::Expired => {
-                Err(self.denial(license).unwrap_or(DenyReason::NoGrantForRepository))
-            }
+            Self::Suspended | Self::NotStarted | Self::Expired => Err(self
+                .denial(license)
+                .unwrap_or(DenyReason::NoGrantForRepository)),
         }
     }
 
@@ -258,7 +258,11 @@ mod tests {
         let revoke = license(ExpiryPolicy::Revoke, false);
         let keep = license(ExpiryPolicy::KeepReleased, false);
         let cases = [
-            (START - eps, LicenseState::NotStarted, LicenseState::NotStarted),
+            (
+                START - eps,
+                LicenseState::NotStarted,
+                LicenseState::NotStarted,
+            ),
             (START, LicenseState::Active, LicenseState::Active),
             (END - eps, LicenseState::Active, LicenseState::Active),
             (
@@ -316,7 +320,17 @@ mod tests {
             assert_eq!(err, LicenseError::ExpiresBeforeStart);
             assert_eq!(err.field(), "expires_at");
         }
-        assert!(License::new(LicenseId(1), START, None, ExpiryPolicy::Revoke, false, vec![]).is_ok());
+        assert!(
+            License::new(
+                LicenseId(1),
+                START,
+                None,
+                ExpiryPolicy::Revoke,
+                false,
+                vec![]
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -232,9 +232,12 @@ pub(crate) fn is_tag_char(c: char) -> bool {
 mod tests {
     use super::*;
 
+    /// Input, and the expected (name, is prefix) or error.
+    type Case = (&'static str, Result<(&'static str, bool), RepositoryError>);
+
     #[test]
     fn patterns() {
-        let cases: &[(&str, Result<(&str, bool), RepositoryError>)] = &[
+        let cases: &[Case] = &[
             ("acme/app", Ok(("acme/app", false))),
             ("acme/charts/*", Ok(("acme/charts", true))),
             ("acme/*", Ok(("acme", true))),
@@ -242,21 +245,15 @@ mod tests {
             ("", Err(RepositoryError::Empty)),
             (
                 "acme",
-                Err(RepositoryError::OrganizationOnly {
-                    org: "acme".into(),
-                }),
+                Err(RepositoryError::OrganizationOnly { org: "acme".into() }),
             ),
             (
                 "other/app",
-                Err(RepositoryError::OutsideOrganization {
-                    org: "acme".into(),
-                }),
+                Err(RepositoryError::OutsideOrganization { org: "acme".into() }),
             ),
             (
                 "acme-evil/app",
-                Err(RepositoryError::OutsideOrganization {
-                    org: "acme".into(),
-                }),
+                Err(RepositoryError::OutsideOrganization { org: "acme".into() }),
             ),
             (
                 "acme/App",
@@ -333,9 +330,7 @@ mod tests {
         );
         assert_eq!(
             RepositoryPattern::parse("Acme", "Acme/app"),
-            Err(RepositoryError::InvalidOrganization {
-                org: "Acme".into()
-            })
+            Err(RepositoryError::InvalidOrganization { org: "Acme".into() })
         );
     }
 

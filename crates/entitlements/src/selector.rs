@@ -144,7 +144,10 @@ impl TagSelector {
     pub(crate) fn matches_candidate(&self, tag: &TagCandidate<'_>) -> bool {
         match self {
             Self::All => true,
-            Self::Exact(tags) => tags.0.binary_search_by(|t| t.as_str().cmp(tag.name)).is_ok(),
+            Self::Exact(tags) => tags
+                .0
+                .binary_search_by(|t| t.as_str().cmp(tag.name))
+                .is_ok(),
             Self::Glob(glob) => glob.matches(tag.name),
             Self::Semver(selector) => tag
                 .version(selector.allow_v_prefix)
@@ -191,8 +194,7 @@ impl Glob {
             // No `*`: plain equality.
             return tag == self.pattern;
         };
-        if tag.len() < first.len() + last.len() || !tag.starts_with(first) || !tag.ends_with(last)
-        {
+        if tag.len() < first.len() + last.len() || !tag.starts_with(first) || !tag.ends_with(last) {
             return false;
         }
         let Some(mut rest) = tag.get(first.len()..tag.len() - last.len()) else {
@@ -422,7 +424,10 @@ mod tests {
             ),
             // `.` is literal, not "any character".
             ("1.2", &[("1.2", true), ("1x2", false)]),
-            ("sha256-*.sig", &[("sha256-abc.sig", true), ("sha256-abc.att", false)]),
+            (
+                "sha256-*.sig",
+                &[("sha256-abc.sig", true), ("sha256-abc.att", false)],
+            ),
         ];
         for (pattern, tags) in cases {
             check(&TagSelector::glob(pattern).unwrap(), tags);
@@ -443,7 +448,11 @@ mod tests {
             ("a b", ' '),
         ] {
             let err = TagSelector::glob(pattern).unwrap_err();
-            assert_eq!(err, GrantError::Glob(GlobError::InvalidChar(bad)), "{pattern}");
+            assert_eq!(
+                err,
+                GrantError::Glob(GlobError::InvalidChar(bad)),
+                "{pattern}"
+            );
             assert_eq!(err.field(), "tags.pattern");
         }
         assert_eq!(
@@ -508,9 +517,15 @@ mod tests {
             ],
         );
         let caret = TagSelector::semver("^1.2", false, false).unwrap();
-        check(&caret, &[("1.2.0", true), ("1.9.9", true), ("2.0.0", false)]);
+        check(
+            &caret,
+            &[("1.2.0", true), ("1.9.9", true), ("2.0.0", false)],
+        );
         let star = TagSelector::semver("*", false, false).unwrap();
-        check(&star, &[("0.0.1", true), ("1.0.0-a", false), ("latest", false)]);
+        check(
+            &star,
+            &[("0.0.1", true), ("1.0.0-a", false), ("latest", false)],
+        );
     }
 
     #[test]
@@ -575,7 +590,10 @@ mod tests {
             r#"{"kind":"semver","range":"^1","include_prerelease":true}"#,
             r#"{"pattern":"*"}"#,
         ] {
-            assert!(serde_json::from_str::<TagSelectorSpec>(bad).is_err(), "{bad}");
+            assert!(
+                serde_json::from_str::<TagSelectorSpec>(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 

@@ -82,8 +82,11 @@ impl SemverRange {
             range: normalised.clone(),
             message: e.to_string(),
         })?;
-        let mut intervals: Vec<Interval> =
-            req.comparators.iter().map(Interval::from_comparator).collect();
+        let mut intervals: Vec<Interval> = req
+            .comparators
+            .iter()
+            .map(Interval::from_comparator)
+            .collect();
         // Exclusive release upper bounds also exclude that release's pre-releases, unless the
         // range names one of them.
         let named_prereleases: Vec<(u64, u64, u64)> = req
@@ -370,7 +373,14 @@ mod tests {
             SemverRange::parse(">=1.0"),
             Ok(r) if r.req().comparators.len() == 1
         ));
-        for bad in [">=x", ">=1.0.0.0", ">=v1.0.0", "~>1.2", ">=01.0.0", "*, <2.0.0"] {
+        for bad in [
+            ">=x",
+            ">=1.0.0.0",
+            ">=v1.0.0",
+            "~>1.2",
+            ">=01.0.0",
+            "*, <2.0.0",
+        ] {
             assert!(
                 matches!(SemverRange::parse(bad), Err(RangeError::Syntax { .. })),
                 "{bad}"
@@ -430,7 +440,11 @@ mod tests {
             let r = SemverRange::parse(range).unwrap();
             let version = v(version);
             assert_eq!(r.contains(&version, false), excluded, "{range} {version}");
-            assert_eq!(r.contains(&version, true), included, "{range} {version} +pre");
+            assert_eq!(
+                r.contains(&version, true),
+                included,
+                "{range} {version} +pre"
+            );
         }
     }
 
@@ -449,16 +463,23 @@ mod tests {
         let op = prop::sample::select(vec!["=", ">", ">=", "<", "<=", "~", "^", ""]);
         let n = 0u64..4;
         let pre = prop::sample::select(vec!["", "-alpha", "-rc.1", "-0"]);
-        (op, n.clone(), prop::option::of(n.clone()), prop::option::of(n), pre).prop_map(
-            |(op, major, minor, patch, pre)| match (minor, patch) {
-                (Some(minor), Some(patch)) if op.is_empty() => format!("={major}.{minor}.{patch}{pre}"),
+        (
+            op,
+            n.clone(),
+            prop::option::of(n.clone()),
+            prop::option::of(n),
+            pre,
+        )
+            .prop_map(|(op, major, minor, patch, pre)| match (minor, patch) {
+                (Some(minor), Some(patch)) if op.is_empty() => {
+                    format!("={major}.{minor}.{patch}{pre}")
+                }
                 (Some(minor), Some(patch)) => format!("{op}{major}.{minor}.{patch}{pre}"),
                 (Some(minor), None) if op.is_empty() => format!("{major}.{minor}.*"),
                 (Some(minor), None) => format!("{op}{major}.{minor}"),
                 (None, _) if op.is_empty() => format!("{major}.*"),
                 (None, _) => format!("{op}{major}"),
-            },
-        )
+            })
     }
 
     proptest! {

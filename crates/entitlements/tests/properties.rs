@@ -3,6 +3,10 @@
 //! licenses. They check the decisions against each other and the precomputed
 //! `EntitledSet` against the direct `Decider`, through the public API only.
 
+// The strategies below run outside `#[test]` functions, where clippy.toml's test allowance
+// does not reach; they only unwrap fixtures built from literals.
+#![allow(clippy::unwrap_used)]
+
 use proptest::prelude::*;
 use time::{Duration, OffsetDateTime, macros::datetime};
 use wharf_entitlements::{
@@ -52,13 +56,12 @@ fn target(n: usize) -> impl Strategy<Value = Digest> {
 fn manifests() -> impl Strategy<Value = Vec<ManifestFact>> {
     (1usize..14).prop_flat_map(|n| {
         let one = move |i: usize| {
-            let image = (
-                0..BLOBS,
-                prop::collection::vec(0..BLOBS, 0..3),
-            )
-                .prop_map(|(config, layers)| ManifestContent::Image {
-                    config: blob_digest(config),
-                    layers: layers.into_iter().map(blob_digest).collect(),
+            let image =
+                (0..BLOBS, prop::collection::vec(0..BLOBS, 0..3)).prop_map(|(config, layers)| {
+                    ManifestContent::Image {
+                        config: blob_digest(config),
+                        layers: layers.into_iter().map(blob_digest).collect(),
+                    }
                 });
             // Children point at earlier manifests (content addressing makes indexes acyclic),
             // or at nothing.
@@ -77,14 +80,12 @@ fn manifests() -> impl Strategy<Value = Vec<ManifestFact>> {
             };
             // Subjects may point anywhere, even forwards: cycles must not hang anything.
             let subject = prop::option::weighted(0.4, target(n));
-            (content, subject, 0i64..100).prop_map(move |(content, subject, pushed)| {
-                ManifestFact {
-                    digest: manifest_digest(i),
-                    pushed_at: t(pushed),
-                    content,
-                    subject,
-                    artifact_type: None,
-                }
+            (content, subject, 0i64..100).prop_map(move |(content, subject, pushed)| ManifestFact {
+                digest: manifest_digest(i),
+                pushed_at: t(pushed),
+                content,
+                subject,
+                artifact_type: None,
             })
         };
         (0..n).map(one).collect::<Vec<_>>()

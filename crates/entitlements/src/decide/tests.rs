@@ -112,7 +112,11 @@ fn tag_decision(
 ) -> Decision {
     let decider = Decider::new(licenses, now, Duration::minutes(10));
     let direct = decider.manifest_by_tag(facts, name);
-    assert_eq!(direct, decider.precompute(facts).manifest_by_tag(name), "{name}");
+    assert_eq!(
+        direct,
+        decider.precompute(facts).manifest_by_tag(name),
+        "{name}"
+    );
     direct
 }
 
@@ -128,7 +132,11 @@ fn manifest_allowed(
     let direct = decider.manifest_by_digest(facts, &d(digest).to_string());
     let set = decider.precompute(facts);
     let precomputed = set.manifest_by_digest(&d(digest).to_string());
-    assert_eq!(direct.is_allowed(), precomputed.is_allowed(), "{digest} at {now}");
+    assert_eq!(
+        direct.is_allowed(),
+        precomputed.is_allowed(),
+        "{digest} at {now}"
+    );
     assert_eq!(
         set.allows_manifest(&d(digest).to_string()),
         precomputed.is_allowed()
@@ -136,7 +144,12 @@ fn manifest_allowed(
     direct.is_allowed()
 }
 
-fn blob_allowed(licenses: &[License], facts: &RepositoryFacts, now: OffsetDateTime, blob: &str) -> bool {
+fn blob_allowed(
+    licenses: &[License],
+    facts: &RepositoryFacts,
+    now: OffsetDateTime,
+    blob: &str,
+) -> bool {
     let decider = Decider::new(licenses, now, Duration::minutes(10));
     let direct = decider.blob(facts, &d(blob).to_string());
     let set = decider.precompute(facts);
@@ -198,8 +211,20 @@ fn revoke_and_keep_released_around_the_window() {
         );
     }
     let id = LicenseId(1);
-    let revoke = [license(1, 100, Some(200), ExpiryPolicy::Revoke, all_of("acme/app"))];
-    let keep = [license(1, 100, Some(200), ExpiryPolicy::KeepReleased, all_of("acme/app"))];
+    let revoke = [license(
+        1,
+        100,
+        Some(200),
+        ExpiryPolicy::Revoke,
+        all_of("acme/app"),
+    )];
+    let keep = [license(
+        1,
+        100,
+        Some(200),
+        ExpiryPolicy::KeepReleased,
+        all_of("acme/app"),
+    )];
     assert_eq!(
         tag_decision(&revoke, &facts, t(99), "old"),
         Decision::Denied(DenyReason::LicenseNotStarted { license: id })
@@ -251,7 +276,13 @@ fn suspended_grants_nothing() {
             license: LicenseId(3)
         })
     );
-    assert!(!manifest_allowed(&suspended, &facts, t(500), Duration::ZERO, "m50"));
+    assert!(!manifest_allowed(
+        &suspended,
+        &facts,
+        t(500),
+        Duration::ZERO,
+        "m50"
+    ));
     let decider = Decider::new(&suspended, t(500), Duration::ZERO);
     assert!(!decider.repository_access("acme/app", false).is_allowed());
     assert_eq!(decider.precompute(&facts).valid_until(), None);
@@ -269,7 +300,10 @@ fn published_bounds() {
     )
     .unwrap();
     let licenses = [license(1, 0, None, ExpiryPolicy::Revoke, vec![bounded])];
-    assert_eq!(visible(&licenses, &facts, t(400)), strings(&["late", "mid"]));
+    assert_eq!(
+        visible(&licenses, &facts, t(400)),
+        strings(&["late", "mid"])
+    );
     assert_eq!(
         tag_decision(&licenses, &facts, t(400), "old"),
         Decision::Denied(DenyReason::PublishedOutsideWindow)
@@ -307,7 +341,13 @@ fn most_specific_denial_wins() {
         tag_decision(&none, &facts, t(400), "old"),
         Decision::Denied(DenyReason::NoGrantForRepository)
     );
-    let elsewhere = [license(3, 0, None, ExpiryPolicy::Revoke, all_of("acme/other"))];
+    let elsewhere = [license(
+        3,
+        0,
+        None,
+        ExpiryPolicy::Revoke,
+        all_of("acme/other"),
+    )];
     assert_eq!(
         tag_decision(&elsewhere, &facts, t(400), "old"),
         Decision::Denied(DenyReason::NoGrantForRepository)
@@ -330,7 +370,11 @@ fn latest_is_matched_by_name_only() {
     let facts = RepositoryFacts::new(
         "acme/app",
         false,
-        vec![tag("1.0.0", "img", 10), tag("latest", "img", 10), tag("2.0.0", "img2", 20)],
+        vec![
+            tag("1.0.0", "img", 10),
+            tag("latest", "img", 10),
+            tag("2.0.0", "img2", 20),
+        ],
         vec![],
         vec![image("img", 10, &["l1"]), image("img2", 20, &["l2"])],
     );
@@ -350,7 +394,13 @@ fn latest_is_matched_by_name_only() {
         Decision::Denied(DenyReason::TagNotSelected)
     );
     // The digest is allowed through `1.0.0`, even though `latest` is not.
-    assert!(manifest_allowed(&semver, &facts, t(100), Duration::ZERO, "img"));
+    assert!(manifest_allowed(
+        &semver,
+        &facts,
+        t(100),
+        Duration::ZERO,
+        "img"
+    ));
     let latest_only = [license(
         1,
         0,
@@ -359,8 +409,20 @@ fn latest_is_matched_by_name_only() {
         vec![grant("acme/app", TagSelector::exact(["latest"]).unwrap())],
     )];
     assert_eq!(visible(&latest_only, &facts, t(100)), strings(&["latest"]));
-    assert!(manifest_allowed(&latest_only, &facts, t(100), Duration::ZERO, "img"));
-    assert!(!manifest_allowed(&latest_only, &facts, t(100), Duration::ZERO, "img2"));
+    assert!(manifest_allowed(
+        &latest_only,
+        &facts,
+        t(100),
+        Duration::ZERO,
+        "img"
+    ));
+    assert!(!manifest_allowed(
+        &latest_only,
+        &facts,
+        t(100),
+        Duration::ZERO,
+        "img2"
+    ));
     let decider = Decider::new(&latest_only, t(100), Duration::ZERO);
     assert_eq!(
         decider.manifest_by_digest(&facts, "sha256:img"),
@@ -379,7 +441,13 @@ fn latest_is_matched_by_name_only() {
 fn prefix_patterns_and_repository_access() {
     let licenses = [
         license(1, 0, None, ExpiryPolicy::Revoke, all_of("acme/charts/*")),
-        license(2, 0, Some(10), ExpiryPolicy::KeepReleased, all_of("acme/kept")),
+        license(
+            2,
+            0,
+            Some(10),
+            ExpiryPolicy::KeepReleased,
+            all_of("acme/kept"),
+        ),
         license(3, 0, Some(10), ExpiryPolicy::Revoke, all_of("acme/gone")),
         license(4, 50, None, ExpiryPolicy::Revoke, all_of("acme/soon")),
     ];
@@ -467,7 +535,13 @@ fn retag_grace_window_boundaries() {
         }],
         vec![image("old", 0, &["l-old"]), image("new", 100, &["l-new"])],
     );
-    let licenses = [license(1, 0, None, ExpiryPolicy::Revoke, all_of("acme/app"))];
+    let licenses = [license(
+        1,
+        0,
+        None,
+        ExpiryPolicy::Revoke,
+        all_of("acme/app"),
+    )];
     let grace = Duration::minutes(10);
     let eps = Duration::milliseconds(1);
     for (now, expected) in [
@@ -477,10 +551,20 @@ fn retag_grace_window_boundaries() {
         (t(110), false),
         (t(500), false),
     ] {
-        assert_eq!(manifest_allowed(&licenses, &facts, now, grace, "old"), expected, "{now}");
+        assert_eq!(
+            manifest_allowed(&licenses, &facts, now, grace, "old"),
+            expected,
+            "{now}"
+        );
         assert!(manifest_allowed(&licenses, &facts, now, grace, "new"));
     }
-    assert!(!manifest_allowed(&licenses, &facts, t(100), Duration::ZERO, "old"));
+    assert!(!manifest_allowed(
+        &licenses,
+        &facts,
+        t(100),
+        Duration::ZERO,
+        "old"
+    ));
     let set = Decider::new(&licenses, t(105), grace).precompute(&facts);
     assert_eq!(set.valid_until(), Some(t(110)));
     assert!(set.is_current_at(t(110) - eps));
@@ -499,7 +583,13 @@ fn retag_grace_window_boundaries() {
     )];
     assert!(!manifest_allowed(&other_tags, &facts, t(101), grace, "old"));
     // Under an expired keep_released license, an assignment made after expiry does not count.
-    let kept = [license(1, 0, Some(50), ExpiryPolicy::KeepReleased, all_of("acme/app"))];
+    let kept = [license(
+        1,
+        0,
+        Some(50),
+        ExpiryPolicy::KeepReleased,
+        all_of("acme/app"),
+    )];
     assert!(manifest_allowed(&kept, &facts, t(101), grace, "old"));
     assert!(!manifest_allowed(&kept, &facts, t(101), grace, "new"));
 }
@@ -557,14 +647,16 @@ fn nested_indexes() {
         ("img3-config", false),
         ("nope", false),
     ] {
-        assert_eq!(blob_allowed(&licenses, &facts, now, blob), expected, "{blob}");
+        assert_eq!(
+            blob_allowed(&licenses, &facts, now, blob),
+            expected,
+            "{blob}"
+        );
     }
     let decider = Decider::new(&licenses, now, Duration::ZERO);
     assert_eq!(
         decider.manifest_by_digest(&facts, "sha256:img2"),
-        Decision::Allowed(AllowReason::IndexChild {
-            index: d("idx2")
-        })
+        Decision::Allowed(AllowReason::IndexChild { index: d("idx2") })
     );
     assert_eq!(
         decider.blob(&facts, "sha256:shared"),
@@ -624,15 +716,17 @@ fn referrers_of_referrers() {
         ("nothing", vec![]),
     ] {
         let subject = d(subject).to_string();
-        let direct: Vec<Digest> = decider.referrers(&facts, &subject).into_iter().cloned().collect();
+        let direct: Vec<Digest> = decider
+            .referrers(&facts, &subject)
+            .into_iter()
+            .cloned()
+            .collect();
         assert_eq!(direct, expected, "{subject}");
         assert_eq!(set.referrers(&subject), expected.as_slice(), "{subject}");
     }
     assert_eq!(
         decider.manifest_by_digest(&facts, "sha256:sbom-sig"),
-        Decision::Allowed(AllowReason::Referrer {
-            subject: d("sbom")
-        })
+        Decision::Allowed(AllowReason::Referrer { subject: d("sbom") })
     );
 }
 
@@ -653,7 +747,13 @@ fn keep_released_cuts_off_later_referrers() {
             referrer("sig-of-sig", 160, "sig-after"),
         ],
     );
-    let kept = [license(1, 0, Some(200), ExpiryPolicy::KeepReleased, all_of("acme/app"))];
+    let kept = [license(
+        1,
+        0,
+        Some(200),
+        ExpiryPolicy::KeepReleased,
+        all_of("acme/app"),
+    )];
     let now = t(300);
     for (digest, expected) in [
         ("idx", true),
@@ -676,7 +776,10 @@ fn keep_released_cuts_off_later_referrers() {
         license(2, 0, None, ExpiryPolicy::Revoke, all_of("acme/app")),
     ];
     for digest in ["img-late", "sig-after", "sig-of-sig"] {
-        assert!(manifest_allowed(&both, &facts, now, Duration::ZERO, digest), "{digest}");
+        assert!(
+            manifest_allowed(&both, &facts, now, Duration::ZERO, digest),
+            "{digest}"
+        );
     }
 }
 
@@ -691,11 +794,20 @@ fn public_repository_allows_everything() {
     );
     let none: [License; 0] = [];
     assert_eq!(visible(&none, &facts, t(10)), strings(&["latest"]));
-    assert!(manifest_allowed(&none, &facts, t(10), Duration::ZERO, "img1"));
+    assert!(manifest_allowed(
+        &none,
+        &facts,
+        t(10),
+        Duration::ZERO,
+        "img1"
+    ));
     assert!(blob_allowed(&none, &facts, t(10), "l1"));
     let decider = Decider::new(&none, t(10), Duration::ZERO);
     assert_eq!(decider.referrers(&facts, "sha256:img1"), vec![&d("sig")]);
-    assert_eq!(decider.precompute(&facts).referrers("sha256:img1"), &[d("sig")]);
+    assert_eq!(
+        decider.precompute(&facts).referrers("sha256:img1"),
+        &[d("sig")]
+    );
     assert_eq!(
         tag_decision(&none, &facts, t(10), "nope"),
         Decision::Denied(DenyReason::UnknownTag)
@@ -720,8 +832,14 @@ fn catalog_lists_only_pullable_repositories() {
         None,
         ExpiryPolicy::Revoke,
         vec![
-            grant("acme/a-entitled", TagSelector::semver("^1", false, false).unwrap()),
-            grant("acme/b-grant-no-tag", TagSelector::semver("^1", false, false).unwrap()),
+            grant(
+                "acme/a-entitled",
+                TagSelector::semver("^1", false, false).unwrap(),
+            ),
+            grant(
+                "acme/b-grant-no-tag",
+                TagSelector::semver("^1", false, false).unwrap(),
+            ),
         ],
     )];
     let decider = Decider::new(&licenses, t(10), Duration::ZERO);
