@@ -107,41 +107,6 @@ impl<'a> RepositoryRules<'a> {
         best.ok_or(denial)
     }
 
-    /// Repository access: the first grant of an active license, else the first of a license
-    /// keeping released versions, else the most specific denial.
-    pub(crate) fn access(&self) -> Decision {
-        let mut kept = None;
-        let mut denial = DenyReason::NoGrantForRepository;
-        for a in &self.applicable {
-            let grant = |kept_release| GrantRef {
-                license: a.license.id(),
-                grant: a.index,
-                kept_release,
-            };
-            match a.state {
-                LicenseState::Active => {
-                    return Decision::Allowed(AllowReason::Granted {
-                        grant: grant(false),
-                    });
-                }
-                LicenseState::KeepsReleased { .. } => {
-                    kept.get_or_insert(grant(true));
-                }
-                state => {
-                    if let Some(reason) = state.denial(a.license.id())
-                        && reason.rank() > denial.rank()
-                    {
-                        denial = reason;
-                    }
-                }
-            }
-        }
-        match kept {
-            Some(grant) => Decision::Allowed(AllowReason::Granted { grant }),
-            None => Decision::Denied(denial),
-        }
-    }
-
     /// The instants after `now` at which a covering license changes state.
     pub(crate) fn next_change_after(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
         self.applicable
@@ -256,7 +221,46 @@ impl<'a> Decider<'a> {
         if public {
             return Decision::Allowed(AllowReason::Public);
         }
-        self.rules(repository).access()
+        // The first covering grant of an active license; else of a license keeping released
+        // versions; else the most specific denial.
+        let mut kept = None;
+        let mut denial = DenyReason::NoGrantForRepository;
+        for license in self.licenses {
+            let Some(index) = license
+                .grants()
+                .iter()
+                .position(|g| g.covers_repository(repository))
+            else {
+                continue;
+            };
+            let grant = |kept_release| GrantRef {
+                license: license.id(),
+                grant: index,
+                kept_release,
+            };
+            let state = license.state_at(self.now);
+            match state {
+                LicenseState::Active => {
+                    return Decision::Allowed(AllowReason::Granted {
+                        grant: grant(false),
+                    });
+                }
+                LicenseState::KeepsReleased { .. } => {
+                    kept.get_or_insert(grant(true));
+                }
+                _ => {
+                    if let Some(reason) = state.denial(license.id())
+                        && reason.rank() > denial.rank()
+                    {
+                        denial = reason;
+                    }
+                }
+            }
+        }
+        match kept {
+            Some(grant) => Decision::Allowed(AllowReason::Granted { grant }),
+            None => Decision::Denied(denial),
+        }
     }
 
     /// May the customer get the manifest tagged `tag` (and see the tag in `tags/list`)?

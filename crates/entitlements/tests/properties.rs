@@ -295,6 +295,14 @@ proptest! {
             decider.catalog([&case.facts]).len(),
             usize::from(!pullable.is_empty())
         );
+        // Whatever can be pulled by tag, the token service must let the customer ask for.
+        if !pullable.is_empty() {
+            prop_assert!(
+                decider
+                    .repository_access(case.facts.name(), case.facts.is_public())
+                    .is_allowed()
+            );
+        }
     }
 
     /// The precomputed set answers every question like the direct decisions.
