@@ -63,6 +63,8 @@ impl Decision {
 pub enum AllowReason {
     /// The repository is public.
     Public,
+    /// A vendor member of the owning organization (see [`crate::EntitledSet::vendor`]).
+    Vendor,
     /// A grant covers it: the tag's name and push time match (tags), or the pattern matches
     /// (repository access).
     Granted {
@@ -108,6 +110,7 @@ impl AllowReason {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Public => "public",
+            Self::Vendor => "vendor",
             Self::Granted { .. } => "granted",
             Self::Tagged { .. } => "tagged",
             Self::RecentlyTagged { .. } => "recently_tagged",
@@ -122,6 +125,7 @@ impl fmt::Display for AllowReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Public => f.write_str("the repository is public"),
+            Self::Vendor => f.write_str("vendor member of the owning organization"),
             Self::Granted { grant } => write!(f, "{grant}"),
             Self::Tagged { tag, grant } => write!(f, "current digest of tag `{tag}` ({grant})"),
             Self::RecentlyTagged { tag, grant, until } => write!(

@@ -25,7 +25,8 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct EntitledSet {
     repository: String,
-    public: bool,
+    /// Set when everything is allowed (public repository, vendor member), with the reason.
+    everything: Option<AllowReason>,
     computed_at: OffsetDateTime,
     valid_until: Option<OffsetDateTime>,
     /// Every current tag, with its decision.
@@ -52,7 +53,7 @@ impl EntitledSet {
     ) -> Self {
         let retag_grace = retag_grace.max(Duration::ZERO);
         if facts.is_public() {
-            return Self::public(facts, now);
+            return Self::everything(facts, now, AllowReason::Public);
         }
         let rules = RepositoryRules::new(licenses, facts.name(), now);
 
@@ -159,7 +160,7 @@ impl EntitledSet {
 
         Self {
             repository: facts.name().to_owned(),
-            public: false,
+            everything: None,
             computed_at: now,
             valid_until,
             tags,
@@ -170,8 +171,16 @@ impl EntitledSet {
         }
     }
 
-    /// A public repository: every tag, manifest and blob is allowed.
-    fn public(facts: &RepositoryFacts, now: OffsetDateTime) -> Self {
+    /// The view of a vendor member of the organization that owns the repository: everything
+    /// is allowed, with the reason [`AllowReason::Vendor`]. Checking membership is the
+    /// caller's job; this is a convenience so that one type serves every pull.
+    #[must_use]
+    pub fn vendor(facts: &RepositoryFacts, now: OffsetDateTime) -> Self {
+        Self::everything(facts, now, AllowReason::Vendor)
+    }
+
+    /// Every tag, manifest and blob allowed, for `reason`.
+    fn everything(facts: &RepositoryFacts, now: OffsetDateTime, reason: AllowReason) -> Self {
         let visible_tags: Vec<Arc<str>> = facts
             .tags()
             .iter()
@@ -179,7 +188,7 @@ impl EntitledSet {
             .collect();
         let tags = visible_tags
             .iter()
-            .map(|t| (t.clone(), Decision::Allowed(AllowReason::Public)))
+            .map(|t| (t.clone(), Decision::Allowed(reason.clone())))
             .collect();
         // Every subject, known or not, with all its referrers.
         let referrers = facts
@@ -194,7 +203,7 @@ impl EntitledSet {
             .collect();
         Self {
             repository: facts.name().to_owned(),
-            public: true,
+            everything: Some(reason),
             computed_at: now,
             valid_until: None,
             tags,
@@ -211,10 +220,10 @@ impl EntitledSet {
         &self.repository
     }
 
-    /// Whether the repository is public (everything allowed).
+    /// Whether everything is allowed (public repository, or a vendor's view).
     #[must_use]
-    pub fn is_public(&self) -> bool {
-        self.public
+    pub fn allows_everything(&self) -> bool {
+        self.everything.is_some()
     }
 
     /// The instant the view was computed for.
@@ -246,8 +255,8 @@ impl EntitledSet {
 
     /// The manifest `digest`.
     pub fn manifest_by_digest(&self, digest: &str) -> Decision {
-        if self.public {
-            return Decision::Allowed(AllowReason::Public);
+        if let Some(reason) = &self.everything {
+            return Decision::Allowed(reason.clone());
         }
         self.manifests.get(digest).map_or(
             Decision::Denied(DenyReason::ManifestNotEntitled),
@@ -257,8 +266,8 @@ impl EntitledSet {
 
     /// The blob `digest`.
     pub fn blob(&self, digest: &str) -> Decision {
-        if self.public {
-            return Decision::Allowed(AllowReason::Public);
+        if let Some(reason) = &self.everything {
+            return Decision::Allowed(reason.clone());
         }
         self.blobs
             .get(digest)
@@ -272,13 +281,13 @@ impl EntitledSet {
     /// Whether the manifest `digest` is allowed (no reason, no allocation).
     #[must_use]
     pub fn allows_manifest(&self, digest: &str) -> bool {
-        self.public || self.manifests.contains_key(digest)
+        self.everything.is_some() || self.manifests.contains_key(digest)
     }
 
     /// Whether the blob `digest` is allowed (no reason, no allocation).
     #[must_use]
     pub fn allows_blob(&self, digest: &str) -> bool {
-        self.public || self.blobs.contains_key(digest)
+        self.everything.is_some() || self.blobs.contains_key(digest)
     }
 
     /// The visible tags, sorted (filter before paging `tags/list`).

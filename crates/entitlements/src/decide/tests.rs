@@ -868,3 +868,21 @@ fn valid_until_tracks_license_changes() {
     assert_eq!(at(100).valid_until(), Some(t(200)));
     assert_eq!(at(200).valid_until(), None);
 }
+
+#[test]
+fn vendor_view_allows_everything() {
+    let facts = nested_repo();
+    let set = EntitledSet::vendor(&facts, t(0));
+    assert!(set.allows_everything());
+    assert_eq!(set.visible_tags().collect::<Vec<_>>(), ["1.0", "dev"]);
+    assert_eq!(
+        set.manifest_by_digest("sha256:img3"),
+        Decision::Allowed(AllowReason::Vendor)
+    );
+    assert_eq!(
+        set.blob("sha256:l3"),
+        Decision::Allowed(AllowReason::Vendor)
+    );
+    assert_eq!(set.referrers("sha256:img2"), &[d("sig-img2")]);
+    assert_eq!(set.valid_until(), None);
+}
