@@ -116,11 +116,7 @@ fn facts() -> RepositoryFacts {
                 until: NOW - Duration::minutes((i % 20) as i64),
             });
         }
-        tags.push(TagFact {
-            name: tag_name(i),
-            digest: index,
-            pushed_at: pushed,
-        });
+        tags.push(TagFact { name: tag_name(i), digest: index, pushed_at: pushed });
     }
     tags.push(TagFact {
         name: "latest".into(),
@@ -152,19 +148,8 @@ fn licenses(rng: &mut Rng) -> Result<Vec<License>, Box<dyn Error>> {
             ];
             let starts = NOW - Duration::days(rng.below(400) as i64) + Duration::days(10);
             let expires = (i % 3 != 0).then(|| starts + Duration::days(30 + rng.below(400) as i64));
-            let policy = if i % 2 == 0 {
-                ExpiryPolicy::KeepReleased
-            } else {
-                ExpiryPolicy::Revoke
-            };
-            Ok(License::new(
-                LicenseId(i as u128),
-                starts,
-                expires,
-                policy,
-                i % 50 == 0,
-                grants,
-            )?)
+            let policy = if i % 2 == 0 { ExpiryPolicy::KeepReleased } else { ExpiryPolicy::Revoke };
+            Ok(License::new(LicenseId(i as u128), starts, expires, policy, i % 50 == 0, grants)?)
         })
         .collect()
 }
@@ -253,31 +238,19 @@ fn main() -> Result<(), Box<dyn Error>> {
         manifests.len(),
         measure(&manifests, 200, |d| set.allows_manifest(d)),
     );
-    report(
-        "EntitledSet::blob",
-        blobs.len(),
-        measure(&blobs, 200, |d| set.blob(d).is_allowed()),
-    );
-    report(
-        "EntitledSet::allows_blob",
-        blobs.len(),
-        measure(&blobs, 200, |d| set.allows_blob(d)),
-    );
+    report("EntitledSet::blob", blobs.len(), measure(&blobs, 200, |d| set.blob(d).is_allowed()));
+    report("EntitledSet::allows_blob", blobs.len(), measure(&blobs, 200, |d| set.allows_blob(d)));
 
     println!("\ndirect (reference, 1,000 licenses scanned per call):");
     report(
         "Decider::repository_access",
         1,
-        measure(&[REPOSITORY], 2_000, |r| {
-            decider.repository_access(r, false).is_allowed()
-        }),
+        measure(&[REPOSITORY], 2_000, |r| decider.repository_access(r, false).is_allowed()),
     );
     report(
         "Decider::manifest_by_tag",
         256,
-        measure(&tags[..256], 4, |t| {
-            decider.manifest_by_tag(&facts, t).is_allowed()
-        }),
+        measure(&tags[..256], 4, |t| decider.manifest_by_tag(&facts, t).is_allowed()),
     );
     Ok(())
 }

@@ -56,12 +56,7 @@ impl<'a> RepositoryRules<'a> {
                     .iter()
                     .enumerate()
                     .filter(|(_, grant)| grant.covers_repository(repository))
-                    .map(move |(index, grant)| Applicable {
-                        license,
-                        index,
-                        grant,
-                        state,
-                    })
+                    .map(move |(index, grant)| Applicable { license, index, grant, state })
             })
             .collect();
         Self { applicable }
@@ -109,10 +104,7 @@ impl<'a> RepositoryRules<'a> {
 
     /// The instants after `now` at which a covering license changes state.
     pub(crate) fn next_change_after(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
-        self.applicable
-            .iter()
-            .filter_map(|a| a.license.next_change_after(now))
-            .min()
+        self.applicable.iter().filter_map(|a| a.license.next_change_after(now)).min()
     }
 }
 
@@ -135,16 +127,11 @@ pub(crate) fn tag_roots<'f>(
         .tags()
         .iter()
         .filter_map(|tag| {
-            let (grant, reach) = rules
-                .tag(&TagCandidate::new(&tag.name), tag.pushed_at)
-                .ok()?;
+            let (grant, reach) = rules.tag(&TagCandidate::new(&tag.name), tag.pushed_at).ok()?;
             Some(Root {
                 digest: &tag.digest,
                 reach,
-                reason: AllowReason::Tagged {
-                    tag: Arc::from(tag.name.as_str()),
-                    grant,
-                },
+                reason: AllowReason::Tagged { tag: Arc::from(tag.name.as_str()), grant },
                 grace_ends: None,
             })
         })
@@ -186,11 +173,7 @@ impl<'a> Decider<'a> {
     /// tag's previous digest stays pullable after a re-tag or tag deletion (negative is zero).
     #[must_use]
     pub fn new(licenses: &'a [License], now: OffsetDateTime, retag_grace: Duration) -> Self {
-        Self {
-            licenses,
-            now,
-            retag_grace: retag_grace.max(Duration::ZERO),
-        }
+        Self { licenses, now, retag_grace: retag_grace.max(Duration::ZERO) }
     }
 
     /// The instant decisions are made at.
@@ -226,24 +209,16 @@ impl<'a> Decider<'a> {
         let mut kept = None;
         let mut denial = DenyReason::NoGrantForRepository;
         for license in self.licenses {
-            let Some(index) = license
-                .grants()
-                .iter()
-                .position(|g| g.covers_repository(repository))
+            let Some(index) = license.grants().iter().position(|g| g.covers_repository(repository))
             else {
                 continue;
             };
-            let grant = |kept_release| GrantRef {
-                license: license.id(),
-                grant: index,
-                kept_release,
-            };
+            let grant =
+                |kept_release| GrantRef { license: license.id(), grant: index, kept_release };
             let state = license.state_at(self.now);
             match state {
                 LicenseState::Active => {
-                    return Decision::Allowed(AllowReason::Granted {
-                        grant: grant(false),
-                    });
+                    return Decision::Allowed(AllowReason::Granted { grant: grant(false) });
                 }
                 LicenseState::KeepsReleased { .. } => {
                     kept.get_or_insert(grant(true));
@@ -271,10 +246,7 @@ impl<'a> Decider<'a> {
         if facts.is_public() {
             return Decision::Allowed(AllowReason::Public);
         }
-        match self
-            .rules(facts.name())
-            .tag(&TagCandidate::new(tag), fact.pushed_at)
-        {
+        match self.rules(facts.name()).tag(&TagCandidate::new(tag), fact.pushed_at) {
             Ok((grant, _)) => Decision::Allowed(AllowReason::Granted { grant }),
             Err(reason) => Decision::Denied(reason),
         }
@@ -334,25 +306,14 @@ impl<'a> Decider<'a> {
                 continue;
             }
             let mut visited = HashSet::new();
-            let parents = facts
-                .indexes_containing(digest)
-                .iter()
-                .map(|index| {
-                    (
-                        index,
-                        AllowReason::IndexChild {
-                            index: index.clone(),
-                        },
-                    )
-                })
-                .chain(manifest.subject.iter().map(|subject| {
-                    (
-                        subject,
-                        AllowReason::Referrer {
-                            subject: subject.clone(),
-                        },
-                    )
-                }));
+            let parents =
+                facts
+                    .indexes_containing(digest)
+                    .iter()
+                    .map(|index| (index, AllowReason::IndexChild { index: index.clone() }))
+                    .chain(manifest.subject.iter().map(|subject| {
+                        (subject, AllowReason::Referrer { subject: subject.clone() })
+                    }));
             for (parent, reason) in parents {
                 if reaches(facts, &root_of, level, parent, &mut visited) {
                     return Decision::Allowed(reason);
@@ -373,9 +334,7 @@ impl<'a> Decider<'a> {
             .iter()
             .find(|m| self.manifest_by_digest(facts, m.as_str()).is_allowed())
             .map_or(Decision::Denied(DenyReason::BlobNotEntitled), |m| {
-                Decision::Allowed(AllowReason::ReferencedBy {
-                    manifest: m.clone(),
-                })
+                Decision::Allowed(AllowReason::ReferencedBy { manifest: m.clone() })
             })
     }
 
@@ -404,10 +363,7 @@ impl<'a> Decider<'a> {
         let mut names: Vec<&str> = repositories
             .into_iter()
             .filter(|facts| {
-                facts
-                    .tags()
-                    .iter()
-                    .any(|t| self.manifest_by_tag(facts, &t.name).is_allowed())
+                facts.tags().iter().any(|t| self.manifest_by_tag(facts, &t.name).is_allowed())
             })
             .map(RepositoryFacts::name)
             .collect();

@@ -68,10 +68,7 @@ impl EntitledSet {
                     roots.push(Root {
                         digest: &tag.digest,
                         reach,
-                        reason: AllowReason::Tagged {
-                            tag: name.clone(),
-                            grant,
-                        },
+                        reason: AllowReason::Tagged { tag: name.clone(), grant },
                         grace_ends: None,
                     });
                     Decision::Allowed(AllowReason::Granted { grant })
@@ -103,33 +100,19 @@ impl EntitledSet {
             while let Some((digest, reach)) = queue.pop_front() {
                 // A root may be missing from the facts (a dangling tag); its referrers still
                 // follow it, as in the direct decision.
-                let children = facts
-                    .manifest(digest.as_str())
-                    .map_or(&[][..], |m| m.children());
-                let children = children.iter().map(|child| {
-                    (
-                        child,
-                        AllowReason::IndexChild {
-                            index: digest.clone(),
-                        },
-                    )
-                });
-                let referrers = facts.referrers_of(digest.as_str()).iter().map(|r| {
-                    (
-                        r,
-                        AllowReason::Referrer {
-                            subject: digest.clone(),
-                        },
-                    )
-                });
+                let children = facts.manifest(digest.as_str()).map_or(&[][..], |m| m.children());
+                let children = children
+                    .iter()
+                    .map(|child| (child, AllowReason::IndexChild { index: digest.clone() }));
+                let referrers = facts
+                    .referrers_of(digest.as_str())
+                    .iter()
+                    .map(|r| (r, AllowReason::Referrer { subject: digest.clone() }));
                 for (next, reason) in children.chain(referrers) {
                     if manifests.contains_key(next.as_str()) {
                         continue;
                     }
-                    if facts
-                        .manifest(next.as_str())
-                        .is_some_and(|m| reach.admits(m.pushed_at))
-                    {
+                    if facts.manifest(next.as_str()).is_some_and(|m| reach.admits(m.pushed_at)) {
                         manifests.insert(next.clone(), reason);
                         queue.push_back((next.clone(), reach));
                     }
@@ -181,25 +164,15 @@ impl EntitledSet {
 
     /// Every tag, manifest and blob allowed, for `reason`.
     fn everything(facts: &RepositoryFacts, now: OffsetDateTime, reason: AllowReason) -> Self {
-        let visible_tags: Vec<Arc<str>> = facts
-            .tags()
-            .iter()
-            .map(|t| Arc::from(t.name.as_str()))
-            .collect();
-        let tags = visible_tags
-            .iter()
-            .map(|t| (t.clone(), Decision::Allowed(reason.clone())))
-            .collect();
+        let visible_tags: Vec<Arc<str>> =
+            facts.tags().iter().map(|t| Arc::from(t.name.as_str())).collect();
+        let tags =
+            visible_tags.iter().map(|t| (t.clone(), Decision::Allowed(reason.clone()))).collect();
         // Every subject, known or not, with all its referrers.
         let referrers = facts
             .manifests()
             .filter_map(|m| m.subject.as_ref())
-            .map(|subject| {
-                (
-                    subject.clone(),
-                    facts.referrers_of(subject.as_str()).to_vec(),
-                )
-            })
+            .map(|subject| (subject.clone(), facts.referrers_of(subject.as_str()).to_vec()))
             .collect();
         Self {
             repository: facts.name().to_owned(),
@@ -247,10 +220,7 @@ impl EntitledSet {
 
     /// The manifest tagged `tag` (and the tag's presence in `tags/list`).
     pub fn manifest_by_tag(&self, tag: &str) -> Decision {
-        self.tags
-            .get(tag)
-            .cloned()
-            .unwrap_or(Decision::Denied(DenyReason::UnknownTag))
+        self.tags.get(tag).cloned().unwrap_or(Decision::Denied(DenyReason::UnknownTag))
     }
 
     /// The manifest `digest`.
@@ -258,10 +228,11 @@ impl EntitledSet {
         if let Some(reason) = &self.everything {
             return Decision::Allowed(reason.clone());
         }
-        self.manifests.get(digest).map_or(
-            Decision::Denied(DenyReason::ManifestNotEntitled),
-            |reason| Decision::Allowed(reason.clone()),
-        )
+        self.manifests
+            .get(digest)
+            .map_or(Decision::Denied(DenyReason::ManifestNotEntitled), |reason| {
+                Decision::Allowed(reason.clone())
+            })
     }
 
     /// The blob `digest`.
@@ -269,13 +240,9 @@ impl EntitledSet {
         if let Some(reason) = &self.everything {
             return Decision::Allowed(reason.clone());
         }
-        self.blobs
-            .get(digest)
-            .map_or(Decision::Denied(DenyReason::BlobNotEntitled), |manifest| {
-                Decision::Allowed(AllowReason::ReferencedBy {
-                    manifest: manifest.clone(),
-                })
-            })
+        self.blobs.get(digest).map_or(Decision::Denied(DenyReason::BlobNotEntitled), |manifest| {
+            Decision::Allowed(AllowReason::ReferencedBy { manifest: manifest.clone() })
+        })
     }
 
     /// Whether the manifest `digest` is allowed (no reason, no allocation).

@@ -166,37 +166,24 @@ impl RepositoryFacts {
     ) -> Self {
         let tags: BTreeMap<String, TagFact> =
             tags.into_iter().map(|t| (t.name.clone(), t)).collect();
-        let manifests: HashMap<Digest, ManifestFact> = manifests
-            .into_iter()
-            .map(|m| (m.digest.clone(), m))
-            .collect();
+        let manifests: HashMap<Digest, ManifestFact> =
+            manifests.into_iter().map(|m| (m.digest.clone(), m)).collect();
         let mut referrers: HashMap<Digest, Vec<Digest>> = HashMap::new();
         let mut parents: HashMap<Digest, Vec<Digest>> = HashMap::new();
         let mut blob_users: HashMap<Digest, Vec<Digest>> = HashMap::new();
         for m in manifests.values() {
             if let Some(subject) = &m.subject {
-                referrers
-                    .entry(subject.clone())
-                    .or_default()
-                    .push(m.digest.clone());
+                referrers.entry(subject.clone()).or_default().push(m.digest.clone());
             }
             for child in m.children() {
-                parents
-                    .entry(child.clone())
-                    .or_default()
-                    .push(m.digest.clone());
+                parents.entry(child.clone()).or_default().push(m.digest.clone());
             }
             for blob in m.blobs() {
-                blob_users
-                    .entry(blob.clone())
-                    .or_default()
-                    .push(m.digest.clone());
+                blob_users.entry(blob.clone()).or_default().push(m.digest.clone());
             }
         }
-        for list in referrers
-            .values_mut()
-            .chain(parents.values_mut())
-            .chain(blob_users.values_mut())
+        for list in
+            referrers.values_mut().chain(parents.values_mut()).chain(blob_users.values_mut())
         {
             list.sort();
             list.dedup();

@@ -86,12 +86,7 @@ impl Grant {
         {
             return Err(GrantError::EmptyPublishedWindow);
         }
-        Ok(Self {
-            repository,
-            tags,
-            published_after,
-            published_before,
-        })
+        Ok(Self { repository, tags, published_after, published_before })
     }
 
     /// The repository pattern.
@@ -129,9 +124,7 @@ impl Grant {
     #[must_use]
     pub fn published_in_window(&self, pushed_at: OffsetDateTime) -> bool {
         self.published_after.is_none_or(|after| after <= pushed_at)
-            && self
-                .published_before
-                .is_none_or(|before| pushed_at < before)
+            && self.published_before.is_none_or(|before| pushed_at < before)
     }
 
     /// The JSON shape of this grant.
@@ -196,10 +189,7 @@ mod tests {
         let spec: GrantSpec = serde_json::from_str(json).unwrap();
         let grant = spec.validate("acme").unwrap();
         assert!(grant.covers_repository("acme/charts/app"));
-        assert_eq!(
-            grant.published_after(),
-            Some(datetime!(2026-01-01 0:00 UTC))
-        );
+        assert_eq!(grant.published_after(), Some(datetime!(2026-01-01 0:00 UTC)));
         assert_eq!(serde_json::to_string(&grant).unwrap(), json);
         let minimal: GrantSpec =
             serde_json::from_str(r#"{"repository":"acme/app","tags":{"kind":"all"}}"#).unwrap();
@@ -233,9 +223,7 @@ mod tests {
             (
                 GrantSpec {
                     repository: "acme/app".into(),
-                    tags: TagSelectorSpec::Glob {
-                        pattern: "1.*?".into(),
-                    },
+                    tags: TagSelectorSpec::Glob { pattern: "1.*?".into() },
                     published_after: None,
                     published_before: None,
                 },
@@ -284,14 +272,8 @@ mod tests {
     fn published_bounds_after_inclusive_before_exclusive() {
         let after = datetime!(2026-01-01 0:00 UTC);
         let before = datetime!(2026-02-01 0:00 UTC);
-        let grant = Grant::new(
-            "acme",
-            "acme/app",
-            TagSelector::All,
-            Some(after),
-            Some(before),
-        )
-        .unwrap();
+        let grant =
+            Grant::new("acme", "acme/app", TagSelector::All, Some(after), Some(before)).unwrap();
         for (t, expected) in [
             (datetime!(2025-12-31 23:59:59.999 UTC), false),
             (after, true),

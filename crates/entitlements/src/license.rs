@@ -126,14 +126,7 @@ impl License {
         if expires_at.is_some_and(|e| e <= starts_at) {
             return Err(LicenseError::ExpiresBeforeStart);
         }
-        Ok(Self {
-            id,
-            starts_at,
-            expires_at,
-            expiry_policy,
-            suspended,
-            grants,
-        })
+        Ok(Self { id, starts_at, expires_at, expiry_policy, suspended, grants })
     }
 
     /// The identifier.
@@ -196,11 +189,7 @@ impl License {
         if self.suspended {
             return None;
         }
-        [Some(self.starts_at), self.expires_at]
-            .into_iter()
-            .flatten()
-            .filter(|t| *t > now)
-            .min()
+        [Some(self.starts_at), self.expires_at].into_iter().flatten().filter(|t| *t > now).min()
     }
 }
 
@@ -222,9 +211,9 @@ impl LicenseState {
             Self::Active => Ok(Reach::Unlimited),
             Self::KeepsReleased { cutoff } if pushed_at < cutoff => Ok(Reach::Before(cutoff)),
             Self::KeepsReleased { .. } => Err(DenyReason::PushedAfterExpiry { license }),
-            Self::Suspended | Self::NotStarted | Self::Expired => Err(self
-                .denial(license)
-                .unwrap_or(DenyReason::NoGrantForRepository)),
+            Self::Suspended | Self::NotStarted | Self::Expired => {
+                Err(self.denial(license).unwrap_or(DenyReason::NoGrantForRepository))
+            }
         }
     }
 
@@ -258,18 +247,10 @@ mod tests {
         let revoke = license(ExpiryPolicy::Revoke, false);
         let keep = license(ExpiryPolicy::KeepReleased, false);
         let cases = [
-            (
-                START - eps,
-                LicenseState::NotStarted,
-                LicenseState::NotStarted,
-            ),
+            (START - eps, LicenseState::NotStarted, LicenseState::NotStarted),
             (START, LicenseState::Active, LicenseState::Active),
             (END - eps, LicenseState::Active, LicenseState::Active),
-            (
-                END,
-                LicenseState::Expired,
-                LicenseState::KeepsReleased { cutoff: END },
-            ),
+            (END, LicenseState::Expired, LicenseState::KeepsReleased { cutoff: END }),
             (
                 END + Duration::days(400),
                 LicenseState::Expired,
@@ -292,14 +273,8 @@ mod tests {
     fn keep_released_admits_only_before_expiry() {
         let state = LicenseState::KeepsReleased { cutoff: END };
         let id = LicenseId(1);
-        assert_eq!(
-            state.admit(id, END - Duration::nanoseconds(1)),
-            Ok(Reach::Before(END))
-        );
-        assert_eq!(
-            state.admit(id, END),
-            Err(DenyReason::PushedAfterExpiry { license: id })
-        );
+        assert_eq!(state.admit(id, END - Duration::nanoseconds(1)), Ok(Reach::Before(END)));
+        assert_eq!(state.admit(id, END), Err(DenyReason::PushedAfterExpiry { license: id }));
         assert_eq!(LicenseState::Active.admit(id, END), Ok(Reach::Unlimited));
         assert!(Reach::Before(END) < Reach::Unlimited);
         assert!(Reach::Before(START) < Reach::Before(END));
@@ -321,15 +296,7 @@ mod tests {
             assert_eq!(err.field(), "expires_at");
         }
         assert!(
-            License::new(
-                LicenseId(1),
-                START,
-                None,
-                ExpiryPolicy::Revoke,
-                false,
-                vec![]
-            )
-            .is_ok()
+            License::new(LicenseId(1), START, None, ExpiryPolicy::Revoke, false, vec![]).is_ok()
         );
     }
 

@@ -73,17 +73,13 @@ impl RepositoryPattern {
     /// followed by `/*`, be at most [`MAX_REPOSITORY_LEN`] bytes, and start with `org/`.
     pub fn parse(org: &str, pattern: &str) -> Result<Self, RepositoryError> {
         if !is_valid_component(org) {
-            return Err(RepositoryError::InvalidOrganization {
-                org: org.to_owned(),
-            });
+            return Err(RepositoryError::InvalidOrganization { org: org.to_owned() });
         }
         if pattern.is_empty() {
             return Err(RepositoryError::Empty);
         }
         if pattern.len() > MAX_REPOSITORY_LEN {
-            return Err(RepositoryError::TooLong {
-                max: MAX_REPOSITORY_LEN,
-            });
+            return Err(RepositoryError::TooLong { max: MAX_REPOSITORY_LEN });
         }
         let (name, prefix) = match pattern.strip_suffix("/*") {
             Some(name) => (name, true),
@@ -91,26 +87,17 @@ impl RepositoryPattern {
         };
         for component in name.split('/') {
             if !is_valid_component(component) {
-                return Err(RepositoryError::InvalidComponent {
-                    component: component.to_owned(),
-                });
+                return Err(RepositoryError::InvalidComponent { component: component.to_owned() });
             }
         }
         let mut components = name.split('/');
         if components.next() != Some(org) {
-            return Err(RepositoryError::OutsideOrganization {
-                org: org.to_owned(),
-            });
+            return Err(RepositoryError::OutsideOrganization { org: org.to_owned() });
         }
         if components.next().is_none() && !prefix {
-            return Err(RepositoryError::OrganizationOnly {
-                org: org.to_owned(),
-            });
+            return Err(RepositoryError::OrganizationOnly { org: org.to_owned() });
         }
-        Ok(Self {
-            name: name.to_owned(),
-            prefix,
-        })
+        Ok(Self { name: name.to_owned(), prefix })
     }
 
     /// Whether `repository` is covered: equal to an exact pattern, or strictly below a prefix.
@@ -141,11 +128,7 @@ impl RepositoryPattern {
 
 impl fmt::Display for RepositoryPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.prefix {
-            write!(f, "{}/*", self.name)
-        } else {
-            f.write_str(&self.name)
-        }
+        if self.prefix { write!(f, "{}/*", self.name) } else { f.write_str(&self.name) }
     }
 }
 
@@ -243,78 +226,19 @@ mod tests {
             ("acme/*", Ok(("acme", true))),
             ("acme/a.b_c__d---e/f", Ok(("acme/a.b_c__d---e/f", false))),
             ("", Err(RepositoryError::Empty)),
-            (
-                "acme",
-                Err(RepositoryError::OrganizationOnly { org: "acme".into() }),
-            ),
-            (
-                "other/app",
-                Err(RepositoryError::OutsideOrganization { org: "acme".into() }),
-            ),
-            (
-                "acme-evil/app",
-                Err(RepositoryError::OutsideOrganization { org: "acme".into() }),
-            ),
-            (
-                "acme/App",
-                Err(RepositoryError::InvalidComponent {
-                    component: "App".into(),
-                }),
-            ),
-            (
-                "acme/a*",
-                Err(RepositoryError::InvalidComponent {
-                    component: "a*".into(),
-                }),
-            ),
-            (
-                "acme/*/x",
-                Err(RepositoryError::InvalidComponent {
-                    component: "*".into(),
-                }),
-            ),
-            (
-                "acme/app/",
-                Err(RepositoryError::InvalidComponent {
-                    component: String::new(),
-                }),
-            ),
-            (
-                "acme/a..b",
-                Err(RepositoryError::InvalidComponent {
-                    component: "a..b".into(),
-                }),
-            ),
-            (
-                "acme/a___b",
-                Err(RepositoryError::InvalidComponent {
-                    component: "a___b".into(),
-                }),
-            ),
-            (
-                "acme/-a",
-                Err(RepositoryError::InvalidComponent {
-                    component: "-a".into(),
-                }),
-            ),
-            (
-                "acme/a.",
-                Err(RepositoryError::InvalidComponent {
-                    component: "a.".into(),
-                }),
-            ),
-            (
-                "acme/a._b",
-                Err(RepositoryError::InvalidComponent {
-                    component: "a._b".into(),
-                }),
-            ),
-            (
-                "acme//*",
-                Err(RepositoryError::InvalidComponent {
-                    component: String::new(),
-                }),
-            ),
+            ("acme", Err(RepositoryError::OrganizationOnly { org: "acme".into() })),
+            ("other/app", Err(RepositoryError::OutsideOrganization { org: "acme".into() })),
+            ("acme-evil/app", Err(RepositoryError::OutsideOrganization { org: "acme".into() })),
+            ("acme/App", Err(RepositoryError::InvalidComponent { component: "App".into() })),
+            ("acme/a*", Err(RepositoryError::InvalidComponent { component: "a*".into() })),
+            ("acme/*/x", Err(RepositoryError::InvalidComponent { component: "*".into() })),
+            ("acme/app/", Err(RepositoryError::InvalidComponent { component: String::new() })),
+            ("acme/a..b", Err(RepositoryError::InvalidComponent { component: "a..b".into() })),
+            ("acme/a___b", Err(RepositoryError::InvalidComponent { component: "a___b".into() })),
+            ("acme/-a", Err(RepositoryError::InvalidComponent { component: "-a".into() })),
+            ("acme/a.", Err(RepositoryError::InvalidComponent { component: "a.".into() })),
+            ("acme/a._b", Err(RepositoryError::InvalidComponent { component: "a._b".into() })),
+            ("acme//*", Err(RepositoryError::InvalidComponent { component: String::new() })),
         ];
         for (input, expected) in cases {
             let got = RepositoryPattern::parse("acme", input).map(|p| (p.name.clone(), p.prefix));
@@ -324,9 +248,7 @@ mod tests {
         let long = format!("acme/{}", "a".repeat(MAX_REPOSITORY_LEN));
         assert_eq!(
             RepositoryPattern::parse("acme", &long),
-            Err(RepositoryError::TooLong {
-                max: MAX_REPOSITORY_LEN
-            })
+            Err(RepositoryError::TooLong { max: MAX_REPOSITORY_LEN })
         );
         assert_eq!(
             RepositoryPattern::parse("Acme", "Acme/app"),
@@ -369,10 +291,7 @@ mod tests {
         assert_eq!(validate_tag("-a"), Err(TagNameError::InvalidChar('-')));
         assert_eq!(validate_tag("a+b"), Err(TagNameError::InvalidChar('+')));
         assert_eq!(validate_tag("a*"), Err(TagNameError::InvalidChar('*')));
-        assert_eq!(
-            validate_tag(&"a".repeat(129)),
-            Err(TagNameError::TooLong { max: 128 })
-        );
+        assert_eq!(validate_tag(&"a".repeat(129)), Err(TagNameError::TooLong { max: 128 }));
         assert!(is_valid_repository_name("acme/app"));
         assert!(!is_valid_repository_name("acme/app/*"));
     }

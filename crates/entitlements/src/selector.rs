@@ -115,9 +115,7 @@ impl TagSelector {
         if let Some(c) = pattern.chars().find(|c| !(is_tag_char(*c) || *c == '*')) {
             return Err(GrantError::Glob(GlobError::InvalidChar(c)));
         }
-        Ok(Self::Glob(Glob {
-            pattern: pattern.to_owned(),
-        }))
+        Ok(Self::Glob(Glob { pattern: pattern.to_owned() }))
     }
 
     /// A semver range (see [`SemverRange::parse`] for the syntax). Errors name `tags.range`.
@@ -127,11 +125,7 @@ impl TagSelector {
         include_prereleases: bool,
     ) -> Result<Self, GrantError> {
         let range = SemverRange::parse(range).map_err(GrantError::Range)?;
-        Ok(Self::Semver(SemverSelector {
-            range,
-            allow_v_prefix,
-            include_prereleases,
-        }))
+        Ok(Self::Semver(SemverSelector { range, allow_v_prefix, include_prereleases }))
     }
 
     /// Whether the tag name `tag` is selected.
@@ -144,10 +138,7 @@ impl TagSelector {
     pub(crate) fn matches_candidate(&self, tag: &TagCandidate<'_>) -> bool {
         match self {
             Self::All => true,
-            Self::Exact(tags) => tags
-                .0
-                .binary_search_by(|t| t.as_str().cmp(tag.name))
-                .is_ok(),
+            Self::Exact(tags) => tags.0.binary_search_by(|t| t.as_str().cmp(tag.name)).is_ok(),
             Self::Glob(glob) => glob.matches(tag.name),
             Self::Semver(selector) => tag
                 .version(selector.allow_v_prefix)
@@ -160,12 +151,8 @@ impl TagSelector {
     pub fn to_spec(&self) -> TagSelectorSpec {
         match self {
             Self::All => TagSelectorSpec::All,
-            Self::Exact(tags) => TagSelectorSpec::Exact {
-                values: tags.0.clone(),
-            },
-            Self::Glob(glob) => TagSelectorSpec::Glob {
-                pattern: glob.pattern.clone(),
-            },
+            Self::Exact(tags) => TagSelectorSpec::Exact { values: tags.0.clone() },
+            Self::Glob(glob) => TagSelectorSpec::Glob { pattern: glob.pattern.clone() },
             Self::Semver(s) => TagSelectorSpec::Semver {
                 range: s.range.as_str().to_owned(),
                 allow_v_prefix: s.allow_v_prefix,
@@ -242,11 +229,7 @@ impl SemverSelector {
 /// leading zeros is not a version (`1.2`, `01.2.3`, `latest`).
 #[must_use]
 pub fn tag_version(tag: &str, allow_v_prefix: bool) -> Option<Version> {
-    let tag = if allow_v_prefix {
-        tag.strip_prefix('v').unwrap_or(tag)
-    } else {
-        tag
-    };
+    let tag = if allow_v_prefix { tag.strip_prefix('v').unwrap_or(tag) } else { tag };
     if tag.contains('_') {
         Version::parse(&tag.replace('_', "+")).ok()
     } else {
@@ -264,21 +247,12 @@ pub(crate) struct TagCandidate<'a> {
 
 impl<'a> TagCandidate<'a> {
     pub(crate) fn new(name: &'a str) -> Self {
-        Self {
-            name,
-            plain: OnceCell::new(),
-            v_prefixed: OnceCell::new(),
-        }
+        Self { name, plain: OnceCell::new(), v_prefixed: OnceCell::new() }
     }
 
     fn version(&self, allow_v_prefix: bool) -> Option<&Version> {
-        let cell = if allow_v_prefix {
-            &self.v_prefixed
-        } else {
-            &self.plain
-        };
-        cell.get_or_init(|| tag_version(self.name, allow_v_prefix))
-            .as_ref()
+        let cell = if allow_v_prefix { &self.v_prefixed } else { &self.plain };
+        cell.get_or_init(|| tag_version(self.name, allow_v_prefix)).as_ref()
     }
 }
 
@@ -321,11 +295,9 @@ impl TagSelectorSpec {
             Self::All => Ok(TagSelector::All),
             Self::Exact { values } => TagSelector::exact(values.iter().map(String::as_str)),
             Self::Glob { pattern } => TagSelector::glob(pattern),
-            Self::Semver {
-                range,
-                allow_v_prefix,
-                include_prereleases,
-            } => TagSelector::semver(range, *allow_v_prefix, *include_prereleases),
+            Self::Semver { range, allow_v_prefix, include_prereleases } => {
+                TagSelector::semver(range, *allow_v_prefix, *include_prereleases)
+            }
         }
     }
 }
@@ -345,10 +317,7 @@ mod tests {
 
     #[test]
     fn all_matches_everything() {
-        check(
-            &TagSelector::all(),
-            &[("latest", true), ("1.2.3", true), ("x", true)],
-        );
+        check(&TagSelector::all(), &[("latest", true), ("1.2.3", true), ("x", true)]);
     }
 
     #[test]
@@ -356,9 +325,7 @@ mod tests {
         let s = TagSelector::exact(["1.0.0", "latest", "1.0.0"]).unwrap();
         assert_eq!(
             s.to_spec(),
-            TagSelectorSpec::Exact {
-                values: vec!["1.0.0".into(), "latest".into()]
-            }
+            TagSelectorSpec::Exact { values: vec!["1.0.0".into(), "latest".into()] }
         );
         check(
             &s,
@@ -371,18 +338,9 @@ mod tests {
                 ("v1.0.0", false),
             ],
         );
-        assert_eq!(
-            TagSelector::exact(Vec::<String>::new()),
-            Err(GrantError::EmptyTagList)
-        );
+        assert_eq!(TagSelector::exact(Vec::<String>::new()), Err(GrantError::EmptyTagList));
         let err = TagSelector::exact(["ok", "no/slash"]).unwrap_err();
-        assert_eq!(
-            err,
-            GrantError::Tag {
-                index: 1,
-                problem: TagNameError::InvalidChar('/')
-            }
-        );
+        assert_eq!(err, GrantError::Tag { index: 1, problem: TagNameError::InvalidChar('/') });
         assert_eq!(err.field(), "tags.values[1]");
     }
 
@@ -401,10 +359,7 @@ mod tests {
                 ],
             ),
             ("*", &[("latest", true), ("a", true)]),
-            (
-                "*-alpine",
-                &[("1.2-alpine", true), ("-alpine", true), ("alpine", false)],
-            ),
+            ("*-alpine", &[("1.2-alpine", true), ("-alpine", true), ("alpine", false)]),
             (
                 "a*b*c",
                 &[
@@ -418,16 +373,10 @@ mod tests {
             ),
             ("a**b", &[("ab", true), ("axxb", true), ("a", false)]),
             ("aa*aa", &[("aaa", false), ("aaaa", true), ("aaxaa", true)]),
-            (
-                "latest",
-                &[("latest", true), ("latest2", false), ("olatest", false)],
-            ),
+            ("latest", &[("latest", true), ("latest2", false), ("olatest", false)]),
             // `.` is literal, not "any character".
             ("1.2", &[("1.2", true), ("1x2", false)]),
-            (
-                "sha256-*.sig",
-                &[("sha256-abc.sig", true), ("sha256-abc.att", false)],
-            ),
+            ("sha256-*.sig", &[("sha256-abc.sig", true), ("sha256-abc.att", false)]),
         ];
         for (pattern, tags) in cases {
             check(&TagSelector::glob(pattern).unwrap(), tags);
@@ -448,17 +397,10 @@ mod tests {
             ("a b", ' '),
         ] {
             let err = TagSelector::glob(pattern).unwrap_err();
-            assert_eq!(
-                err,
-                GrantError::Glob(GlobError::InvalidChar(bad)),
-                "{pattern}"
-            );
+            assert_eq!(err, GrantError::Glob(GlobError::InvalidChar(bad)), "{pattern}");
             assert_eq!(err.field(), "tags.pattern");
         }
-        assert_eq!(
-            TagSelector::glob(""),
-            Err(GrantError::Glob(GlobError::Empty))
-        );
+        assert_eq!(TagSelector::glob(""), Err(GrantError::Glob(GlobError::Empty)));
         assert_eq!(
             TagSelector::glob(&"*".repeat(129)),
             Err(GrantError::Glob(GlobError::TooLong { max: 128 }))
@@ -517,15 +459,9 @@ mod tests {
             ],
         );
         let caret = TagSelector::semver("^1.2", false, false).unwrap();
-        check(
-            &caret,
-            &[("1.2.0", true), ("1.9.9", true), ("2.0.0", false)],
-        );
+        check(&caret, &[("1.2.0", true), ("1.9.9", true), ("2.0.0", false)]);
         let star = TagSelector::semver("*", false, false).unwrap();
-        check(
-            &star,
-            &[("0.0.1", true), ("1.0.0-a", false), ("latest", false)],
-        );
+        check(&star, &[("0.0.1", true), ("1.0.0-a", false), ("latest", false)]);
     }
 
     #[test]
@@ -549,16 +485,9 @@ mod tests {
             (r#"{"kind":"all"}"#, TagSelectorSpec::All),
             (
                 r#"{"kind":"exact","values":["a","b"]}"#,
-                TagSelectorSpec::Exact {
-                    values: vec!["a".into(), "b".into()],
-                },
+                TagSelectorSpec::Exact { values: vec!["a".into(), "b".into()] },
             ),
-            (
-                r#"{"kind":"glob","pattern":"1.*"}"#,
-                TagSelectorSpec::Glob {
-                    pattern: "1.*".into(),
-                },
-            ),
+            (r#"{"kind":"glob","pattern":"1.*"}"#, TagSelectorSpec::Glob { pattern: "1.*".into() }),
             (
                 r#"{"kind":"semver","range":">=1.0.0 <2.0.0","allow_v_prefix":true,"include_prereleases":false}"#,
                 TagSelectorSpec::Semver {
@@ -590,10 +519,7 @@ mod tests {
             r#"{"kind":"semver","range":"^1","include_prerelease":true}"#,
             r#"{"pattern":"*"}"#,
         ] {
-            assert!(
-                serde_json::from_str::<TagSelectorSpec>(bad).is_err(),
-                "{bad}"
-            );
+            assert!(serde_json::from_str::<TagSelectorSpec>(bad).is_err(), "{bad}");
         }
     }
 

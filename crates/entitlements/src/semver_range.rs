@@ -82,11 +82,8 @@ impl SemverRange {
             range: normalised.clone(),
             message: e.to_string(),
         })?;
-        let mut intervals: Vec<Interval> = req
-            .comparators
-            .iter()
-            .map(Interval::from_comparator)
-            .collect();
+        let mut intervals: Vec<Interval> =
+            req.comparators.iter().map(Interval::from_comparator).collect();
         // Exclusive release upper bounds also exclude that release's pre-releases, unless the
         // range names one of them.
         let named_prereleases: Vec<(u64, u64, u64)> = req
@@ -103,11 +100,7 @@ impl SemverRange {
                 interval.upper = Upper::CoreBelow(b.clone());
             }
         }
-        Ok(Self {
-            source: range.to_owned(),
-            req,
-            intervals,
-        })
+        Ok(Self { source: range.to_owned(), req, intervals })
     }
 
     /// The range as written.
@@ -143,10 +136,8 @@ fn normalise(range: &str) -> Result<String, RangeError> {
     if range.contains("||") {
         return Err(RangeError::Alternatives);
     }
-    let tokens: Vec<&str> = range
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|t| !t.is_empty())
-        .collect();
+    let tokens: Vec<&str> =
+        range.split(|c: char| c == ',' || c.is_whitespace()).filter(|t| !t.is_empty()).collect();
     if tokens.contains(&"-") {
         return Err(RangeError::HyphenRange);
     }
@@ -168,9 +159,7 @@ fn normalise(range: &str) -> Result<String, RangeError> {
             None => token.to_owned(),
         };
         let has_operator = comparator.starts_with(['=', '<', '>', '~', '^']);
-        let is_wildcard = comparator
-            .split('.')
-            .any(|part| matches!(part, "*" | "x" | "X"));
+        let is_wildcard = comparator.split('.').any(|part| matches!(part, "*" | "x" | "X"));
         if !has_operator && !is_wildcard {
             return Err(RangeError::BareVersion(comparator));
         }
@@ -220,9 +209,7 @@ struct Interval {
 /// SemVer precedence: major, minor, patch, then pre-release (a release is above its
 /// pre-releases); build metadata ignored.
 fn precedence(a: &Version, b: &Version) -> Ordering {
-    (a.major, a.minor, a.patch)
-        .cmp(&(b.major, b.minor, b.patch))
-        .then_with(|| a.pre.cmp(&b.pre))
+    (a.major, a.minor, a.patch).cmp(&(b.major, b.minor, b.patch)).then_with(|| a.pre.cmp(&b.pre))
 }
 
 fn release(major: u64, minor: u64, patch: u64) -> Version {
@@ -262,11 +249,7 @@ impl Interval {
             major,
             minor: c.minor.unwrap_or(0),
             patch: c.patch.unwrap_or(0),
-            pre: if c.patch.is_some() {
-                c.pre.clone()
-            } else {
-                Prerelease::EMPTY
-            },
+            pre: if c.patch.is_some() { c.pre.clone() } else { Prerelease::EMPTY },
             build: BuildMetadata::EMPTY,
         };
         // The smallest release above everything the named prefix covers.
@@ -282,10 +265,9 @@ impl Interval {
             }
             Op::Exact | Op::Wildcard => (Lower::AtLeast(named), below(after_prefix)),
             Op::Greater if full => (Lower::Above(named), Upper::Unbounded),
-            Op::Greater => (
-                after_prefix.map_or(Lower::Empty, Lower::CoreAtLeast),
-                Upper::Unbounded,
-            ),
+            Op::Greater => {
+                (after_prefix.map_or(Lower::Empty, Lower::CoreAtLeast), Upper::Unbounded)
+            }
             Op::GreaterEq => (Lower::AtLeast(named), Upper::Unbounded),
             Op::Less => (Lower::Unbounded, Upper::Below(named)),
             Op::LessEq if full => (Lower::Unbounded, Upper::AtMost(named)),
@@ -373,18 +355,8 @@ mod tests {
             SemverRange::parse(">=1.0"),
             Ok(r) if r.req().comparators.len() == 1
         ));
-        for bad in [
-            ">=x",
-            ">=1.0.0.0",
-            ">=v1.0.0",
-            "~>1.2",
-            ">=01.0.0",
-            "*, <2.0.0",
-        ] {
-            assert!(
-                matches!(SemverRange::parse(bad), Err(RangeError::Syntax { .. })),
-                "{bad}"
-            );
+        for bad in [">=x", ">=1.0.0.0", ">=v1.0.0", "~>1.2", ">=01.0.0", "*, <2.0.0"] {
+            assert!(matches!(SemverRange::parse(bad), Err(RangeError::Syntax { .. })), "{bad}");
         }
     }
 
@@ -440,11 +412,7 @@ mod tests {
             let r = SemverRange::parse(range).unwrap();
             let version = v(version);
             assert_eq!(r.contains(&version, false), excluded, "{range} {version}");
-            assert_eq!(
-                r.contains(&version, true),
-                included,
-                "{range} {version} +pre"
-            );
+            assert_eq!(r.contains(&version, true), included, "{range} {version} +pre");
         }
     }
 
@@ -463,14 +431,8 @@ mod tests {
         let op = prop::sample::select(vec!["=", ">", ">=", "<", "<=", "~", "^", ""]);
         let n = 0u64..4;
         let pre = prop::sample::select(vec!["", "-alpha", "-rc.1", "-0"]);
-        (
-            op,
-            n.clone(),
-            prop::option::of(n.clone()),
-            prop::option::of(n),
-            pre,
-        )
-            .prop_map(|(op, major, minor, patch, pre)| match (minor, patch) {
+        (op, n.clone(), prop::option::of(n.clone()), prop::option::of(n), pre).prop_map(
+            |(op, major, minor, patch, pre)| match (minor, patch) {
                 (Some(minor), Some(patch)) if op.is_empty() => {
                     format!("={major}.{minor}.{patch}{pre}")
                 }
@@ -479,7 +441,8 @@ mod tests {
                 (Some(minor), None) => format!("{op}{major}.{minor}"),
                 (None, _) if op.is_empty() => format!("{major}.*"),
                 (None, _) => format!("{op}{major}"),
-            })
+            },
+        )
     }
 
     proptest! {

@@ -73,11 +73,8 @@ fn manifests() -> impl Strategy<Value = Vec<ManifestFact>> {
                 0..4,
             )
             .prop_map(|children| ManifestContent::Index { children });
-            let content = if i == 0 {
-                image.boxed()
-            } else {
-                prop_oneof![2 => image, 1 => index].boxed()
-            };
+            let content =
+                if i == 0 { image.boxed() } else { prop_oneof![2 => image, 1 => index].boxed() };
             // Subjects may point anywhere, even forwards: cycles must not hang anything.
             let subject = prop::option::weighted(0.4, target(n));
             (content, subject, 0i64..100).prop_map(move |(content, subject, pushed)| ManifestFact {
@@ -131,11 +128,7 @@ fn license() -> impl Strategy<Value = License> {
         prop::collection::vec(grant(), 1..3),
     )
         .prop_map(|(id, starts, length, keep, suspended, grants)| {
-            let policy = if keep {
-                ExpiryPolicy::KeepReleased
-            } else {
-                ExpiryPolicy::Revoke
-            };
+            let policy = if keep { ExpiryPolicy::KeepReleased } else { ExpiryPolicy::Revoke };
             License::new(
                 LicenseId(u128::from(id)),
                 t(starts),
@@ -165,12 +158,7 @@ fn case() -> impl Strategy<Value = Case> {
             0..8,
         );
         let history = prop::collection::vec(
-            (
-                prop::sample::select(TAGS.to_vec()),
-                target(n),
-                0i64..100,
-                0i64..60,
-            ),
+            (prop::sample::select(TAGS.to_vec()), target(n), 0i64..100, 0i64..60),
             0..6,
         );
         (
@@ -183,8 +171,8 @@ fn case() -> impl Strategy<Value = Case> {
             0i64..30,
             0i64..300,
         )
-            .prop_map(
-                |(manifests, tags, history, licenses, public, now, grace, later)| Case {
+            .prop_map(|(manifests, tags, history, licenses, public, now, grace, later)| {
+                Case {
                     facts: RepositoryFacts::new(
                         REPOSITORY,
                         public,
@@ -210,8 +198,8 @@ fn case() -> impl Strategy<Value = Case> {
                     now: t(now),
                     grace: Duration::minutes(grace),
                     later: t(now + later),
-                },
-            )
+                }
+            })
     })
 }
 
@@ -224,24 +212,15 @@ fn all_manifest_digests(facts: &RepositoryFacts) -> Vec<Digest> {
 }
 
 fn all_blob_digests() -> Vec<Digest> {
-    (0..BLOBS)
-        .map(blob_digest)
-        .chain([Digest::new("sha256:no-such-blob")])
-        .collect()
+    (0..BLOBS).map(blob_digest).chain([Digest::new("sha256:no-such-blob")]).collect()
 }
 
 /// The allowed tags, manifests and blobs of a precomputed set, for comparing two sets.
 fn snapshot(set: &EntitledSet, facts: &RepositoryFacts) -> (Vec<String>, Vec<bool>, Vec<bool>) {
     (
         set.visible_tags().map(str::to_owned).collect(),
-        all_manifest_digests(facts)
-            .iter()
-            .map(|d| set.allows_manifest(d.as_str()))
-            .collect(),
-        all_blob_digests()
-            .iter()
-            .map(|d| set.allows_blob(d.as_str()))
-            .collect(),
+        all_manifest_digests(facts).iter().map(|d| set.allows_manifest(d.as_str())).collect(),
+        all_blob_digests().iter().map(|d| set.allows_blob(d.as_str())).collect(),
     )
 }
 

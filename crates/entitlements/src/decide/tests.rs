@@ -36,9 +36,7 @@ fn index(name: &str, pushed: i64, children: &[&str]) -> ManifestFact {
     ManifestFact {
         digest: d(name),
         pushed_at: t(pushed),
-        content: ManifestContent::Index {
-            children: children.iter().map(|c| d(c)).collect(),
-        },
+        content: ManifestContent::Index { children: children.iter().map(|c| d(c)).collect() },
         subject: None,
         artifact_type: None,
     }
@@ -53,11 +51,7 @@ fn referrer(name: &str, pushed: i64, subject: &str) -> ManifestFact {
 }
 
 fn tag(name: &str, digest: &str, pushed: i64) -> TagFact {
-    TagFact {
-        name: name.into(),
-        digest: d(digest),
-        pushed_at: t(pushed),
-    }
+    TagFact { name: name.into(), digest: d(digest), pushed_at: t(pushed) }
 }
 
 fn grant(repository: &str, tags: TagSelector) -> Grant {
@@ -71,15 +65,7 @@ fn license(
     policy: ExpiryPolicy,
     grants: Vec<Grant>,
 ) -> License {
-    License::new(
-        LicenseId(id),
-        t(starts),
-        expires.map(t),
-        policy,
-        false,
-        grants,
-    )
-    .unwrap()
+    License::new(LicenseId(id), t(starts), expires.map(t), policy, false, grants).unwrap()
 }
 
 fn all_of(repository: &str) -> Vec<Grant> {
@@ -89,16 +75,8 @@ fn all_of(repository: &str) -> Vec<Grant> {
 /// Visible tags from both implementations (asserted equal).
 fn visible(licenses: &[License], facts: &RepositoryFacts, now: OffsetDateTime) -> Vec<String> {
     let decider = Decider::new(licenses, now, Duration::minutes(10));
-    let direct: Vec<String> = decider
-        .visible_tags(facts)
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let set: Vec<String> = decider
-        .precompute(facts)
-        .visible_tags()
-        .map(str::to_owned)
-        .collect();
+    let direct: Vec<String> = decider.visible_tags(facts).into_iter().map(str::to_owned).collect();
+    let set: Vec<String> = decider.precompute(facts).visible_tags().map(str::to_owned).collect();
     assert_eq!(direct, set, "visible tags at {now}");
     direct
 }
@@ -112,11 +90,7 @@ fn tag_decision(
 ) -> Decision {
     let decider = Decider::new(licenses, now, Duration::minutes(10));
     let direct = decider.manifest_by_tag(facts, name);
-    assert_eq!(
-        direct,
-        decider.precompute(facts).manifest_by_tag(name),
-        "{name}"
-    );
+    assert_eq!(direct, decider.precompute(facts).manifest_by_tag(name), "{name}");
     direct
 }
 
@@ -132,15 +106,8 @@ fn manifest_allowed(
     let direct = decider.manifest_by_digest(facts, &d(digest).to_string());
     let set = decider.precompute(facts);
     let precomputed = set.manifest_by_digest(&d(digest).to_string());
-    assert_eq!(
-        direct.is_allowed(),
-        precomputed.is_allowed(),
-        "{digest} at {now}"
-    );
-    assert_eq!(
-        set.allows_manifest(&d(digest).to_string()),
-        precomputed.is_allowed()
-    );
+    assert_eq!(direct.is_allowed(), precomputed.is_allowed(), "{digest} at {now}");
+    assert_eq!(set.allows_manifest(&d(digest).to_string()), precomputed.is_allowed());
     direct.is_allowed()
 }
 
@@ -204,27 +171,11 @@ fn revoke_and_keep_released_around_the_window() {
     ];
     for (policy, now, expected) in cases {
         let licenses = [license(1, 100, Some(200), *policy, all_of("acme/app"))];
-        assert_eq!(
-            visible(&licenses, &facts, t(*now)),
-            strings(expected),
-            "{policy:?} at {now}"
-        );
+        assert_eq!(visible(&licenses, &facts, t(*now)), strings(expected), "{policy:?} at {now}");
     }
     let id = LicenseId(1);
-    let revoke = [license(
-        1,
-        100,
-        Some(200),
-        ExpiryPolicy::Revoke,
-        all_of("acme/app"),
-    )];
-    let keep = [license(
-        1,
-        100,
-        Some(200),
-        ExpiryPolicy::KeepReleased,
-        all_of("acme/app"),
-    )];
+    let revoke = [license(1, 100, Some(200), ExpiryPolicy::Revoke, all_of("acme/app"))];
+    let keep = [license(1, 100, Some(200), ExpiryPolicy::KeepReleased, all_of("acme/app"))];
     assert_eq!(
         tag_decision(&revoke, &facts, t(99), "old"),
         Decision::Denied(DenyReason::LicenseNotStarted { license: id })
@@ -240,11 +191,7 @@ fn revoke_and_keep_released_around_the_window() {
     assert_eq!(
         tag_decision(&keep, &facts, t(300), "old"),
         Decision::Allowed(AllowReason::Granted {
-            grant: GrantRef {
-                license: id,
-                grant: 0,
-                kept_release: true
-            }
+            grant: GrantRef { license: id, grant: 0, kept_release: true }
         })
     );
     assert_eq!(
@@ -272,17 +219,9 @@ fn suspended_grants_nothing() {
     assert!(visible(&suspended, &facts, t(500)).is_empty());
     assert_eq!(
         tag_decision(&suspended, &facts, t(500), "old"),
-        Decision::Denied(DenyReason::LicenseSuspended {
-            license: LicenseId(3)
-        })
+        Decision::Denied(DenyReason::LicenseSuspended { license: LicenseId(3) })
     );
-    assert!(!manifest_allowed(
-        &suspended,
-        &facts,
-        t(500),
-        Duration::ZERO,
-        "m50"
-    ));
+    assert!(!manifest_allowed(&suspended, &facts, t(500), Duration::ZERO, "m50"));
     let decider = Decider::new(&suspended, t(500), Duration::ZERO);
     assert!(!decider.repository_access("acme/app", false).is_allowed());
     assert_eq!(decider.precompute(&facts).valid_until(), None);
@@ -291,19 +230,10 @@ fn suspended_grants_nothing() {
 #[test]
 fn published_bounds() {
     let facts = timeline_repo();
-    let bounded = Grant::new(
-        "acme",
-        "acme/app",
-        TagSelector::all(),
-        Some(t(150)),
-        Some(t(200)),
-    )
-    .unwrap();
+    let bounded =
+        Grant::new("acme", "acme/app", TagSelector::all(), Some(t(150)), Some(t(200))).unwrap();
     let licenses = [license(1, 0, None, ExpiryPolicy::Revoke, vec![bounded])];
-    assert_eq!(
-        visible(&licenses, &facts, t(400)),
-        strings(&["late", "mid"])
-    );
+    assert_eq!(visible(&licenses, &facts, t(400)), strings(&["late", "mid"]));
     assert_eq!(
         tag_decision(&licenses, &facts, t(400), "old"),
         Decision::Denied(DenyReason::PublishedOutsideWindow)
@@ -331,9 +261,7 @@ fn most_specific_denial_wins() {
     // License 1 does not select `old` (rank 2); license 2 would, but expired (rank 6).
     assert_eq!(
         tag_decision(&licenses, &facts, t(400), "old"),
-        Decision::Denied(DenyReason::LicenseExpired {
-            license: LicenseId(2)
-        })
+        Decision::Denied(DenyReason::LicenseExpired { license: LicenseId(2) })
     );
     assert_eq!(visible(&licenses, &facts, t(400)), strings(&["mid"]));
     let none: [License; 0] = [];
@@ -341,13 +269,7 @@ fn most_specific_denial_wins() {
         tag_decision(&none, &facts, t(400), "old"),
         Decision::Denied(DenyReason::NoGrantForRepository)
     );
-    let elsewhere = [license(
-        3,
-        0,
-        None,
-        ExpiryPolicy::Revoke,
-        all_of("acme/other"),
-    )];
+    let elsewhere = [license(3, 0, None, ExpiryPolicy::Revoke, all_of("acme/other"))];
     assert_eq!(
         tag_decision(&elsewhere, &facts, t(400), "old"),
         Decision::Denied(DenyReason::NoGrantForRepository)
@@ -370,11 +292,7 @@ fn latest_is_matched_by_name_only() {
     let facts = RepositoryFacts::new(
         "acme/app",
         false,
-        vec![
-            tag("1.0.0", "img", 10),
-            tag("latest", "img", 10),
-            tag("2.0.0", "img2", 20),
-        ],
+        vec![tag("1.0.0", "img", 10), tag("latest", "img", 10), tag("2.0.0", "img2", 20)],
         vec![],
         vec![image("img", 10, &["l1"]), image("img2", 20, &["l2"])],
     );
@@ -383,10 +301,7 @@ fn latest_is_matched_by_name_only() {
         0,
         None,
         ExpiryPolicy::Revoke,
-        vec![grant(
-            "acme/app",
-            TagSelector::semver(">=1.0.0 <2.0.0", false, false).unwrap(),
-        )],
+        vec![grant("acme/app", TagSelector::semver(">=1.0.0 <2.0.0", false, false).unwrap())],
     )];
     assert_eq!(visible(&semver, &facts, t(100)), strings(&["1.0.0"]));
     assert_eq!(
@@ -394,13 +309,7 @@ fn latest_is_matched_by_name_only() {
         Decision::Denied(DenyReason::TagNotSelected)
     );
     // The digest is allowed through `1.0.0`, even though `latest` is not.
-    assert!(manifest_allowed(
-        &semver,
-        &facts,
-        t(100),
-        Duration::ZERO,
-        "img"
-    ));
+    assert!(manifest_allowed(&semver, &facts, t(100), Duration::ZERO, "img"));
     let latest_only = [license(
         1,
         0,
@@ -409,30 +318,14 @@ fn latest_is_matched_by_name_only() {
         vec![grant("acme/app", TagSelector::exact(["latest"]).unwrap())],
     )];
     assert_eq!(visible(&latest_only, &facts, t(100)), strings(&["latest"]));
-    assert!(manifest_allowed(
-        &latest_only,
-        &facts,
-        t(100),
-        Duration::ZERO,
-        "img"
-    ));
-    assert!(!manifest_allowed(
-        &latest_only,
-        &facts,
-        t(100),
-        Duration::ZERO,
-        "img2"
-    ));
+    assert!(manifest_allowed(&latest_only, &facts, t(100), Duration::ZERO, "img"));
+    assert!(!manifest_allowed(&latest_only, &facts, t(100), Duration::ZERO, "img2"));
     let decider = Decider::new(&latest_only, t(100), Duration::ZERO);
     assert_eq!(
         decider.manifest_by_digest(&facts, "sha256:img"),
         Decision::Allowed(AllowReason::Tagged {
             tag: Arc::from("latest"),
-            grant: GrantRef {
-                license: LicenseId(1),
-                grant: 0,
-                kept_release: false
-            }
+            grant: GrantRef { license: LicenseId(1), grant: 0, kept_release: false }
         })
     );
 }
@@ -441,13 +334,7 @@ fn latest_is_matched_by_name_only() {
 fn prefix_patterns_and_repository_access() {
     let licenses = [
         license(1, 0, None, ExpiryPolicy::Revoke, all_of("acme/charts/*")),
-        license(
-            2,
-            0,
-            Some(10),
-            ExpiryPolicy::KeepReleased,
-            all_of("acme/kept"),
-        ),
+        license(2, 0, Some(10), ExpiryPolicy::KeepReleased, all_of("acme/kept")),
         license(3, 0, Some(10), ExpiryPolicy::Revoke, all_of("acme/gone")),
         license(4, 50, None, ExpiryPolicy::Revoke, all_of("acme/soon")),
     ];
@@ -474,33 +361,22 @@ fn prefix_patterns_and_repository_access() {
     assert_eq!(
         decider.repository_access("acme/kept", false),
         Decision::Allowed(AllowReason::Granted {
-            grant: GrantRef {
-                license: LicenseId(2),
-                grant: 0,
-                kept_release: true
-            }
+            grant: GrantRef { license: LicenseId(2), grant: 0, kept_release: true }
         })
     );
     assert_eq!(
         decider.repository_access("acme/gone", false),
-        Decision::Denied(DenyReason::LicenseExpired {
-            license: LicenseId(3)
-        })
+        Decision::Denied(DenyReason::LicenseExpired { license: LicenseId(3) })
     );
     assert_eq!(
         decider.repository_access("acme/soon", false),
-        Decision::Denied(DenyReason::LicenseNotStarted {
-            license: LicenseId(4)
-        })
+        Decision::Denied(DenyReason::LicenseNotStarted { license: LicenseId(4) })
     );
     assert_eq!(
         decider.repository_access("acme/app", false),
         Decision::Denied(DenyReason::NoGrantForRepository)
     );
-    assert_eq!(
-        decider.repository_access("acme/app", true),
-        Decision::Allowed(AllowReason::Public)
-    );
+    assert_eq!(decider.repository_access("acme/app", true), Decision::Allowed(AllowReason::Public));
     // Tags in a repository below the prefix are entitled; the prefix itself is not.
     let below = RepositoryFacts::new(
         "acme/charts/a/b",
@@ -527,44 +403,19 @@ fn retag_grace_window_boundaries() {
         "acme/app",
         false,
         vec![tag("latest", "new", 100)],
-        vec![TagHistoryFact {
-            tag: "latest".into(),
-            digest: d("old"),
-            from: t(0),
-            until: t(100),
-        }],
+        vec![TagHistoryFact { tag: "latest".into(), digest: d("old"), from: t(0), until: t(100) }],
         vec![image("old", 0, &["l-old"]), image("new", 100, &["l-new"])],
     );
-    let licenses = [license(
-        1,
-        0,
-        None,
-        ExpiryPolicy::Revoke,
-        all_of("acme/app"),
-    )];
+    let licenses = [license(1, 0, None, ExpiryPolicy::Revoke, all_of("acme/app"))];
     let grace = Duration::minutes(10);
     let eps = Duration::milliseconds(1);
-    for (now, expected) in [
-        (t(100), true),
-        (t(105), true),
-        (t(110) - eps, true),
-        (t(110), false),
-        (t(500), false),
-    ] {
-        assert_eq!(
-            manifest_allowed(&licenses, &facts, now, grace, "old"),
-            expected,
-            "{now}"
-        );
+    for (now, expected) in
+        [(t(100), true), (t(105), true), (t(110) - eps, true), (t(110), false), (t(500), false)]
+    {
+        assert_eq!(manifest_allowed(&licenses, &facts, now, grace, "old"), expected, "{now}");
         assert!(manifest_allowed(&licenses, &facts, now, grace, "new"));
     }
-    assert!(!manifest_allowed(
-        &licenses,
-        &facts,
-        t(100),
-        Duration::ZERO,
-        "old"
-    ));
+    assert!(!manifest_allowed(&licenses, &facts, t(100), Duration::ZERO, "old"));
     let set = Decider::new(&licenses, t(105), grace).precompute(&facts);
     assert_eq!(set.valid_until(), Some(t(110)));
     assert!(set.is_current_at(t(110) - eps));
@@ -583,13 +434,7 @@ fn retag_grace_window_boundaries() {
     )];
     assert!(!manifest_allowed(&other_tags, &facts, t(101), grace, "old"));
     // Under an expired keep_released license, an assignment made after expiry does not count.
-    let kept = [license(
-        1,
-        0,
-        Some(50),
-        ExpiryPolicy::KeepReleased,
-        all_of("acme/app"),
-    )];
+    let kept = [license(1, 0, Some(50), ExpiryPolicy::KeepReleased, all_of("acme/app"))];
     assert!(manifest_allowed(&kept, &facts, t(101), grace, "old"));
     assert!(!manifest_allowed(&kept, &facts, t(101), grace, "new"));
 }
@@ -647,11 +492,7 @@ fn nested_indexes() {
         ("img3-config", false),
         ("nope", false),
     ] {
-        assert_eq!(
-            blob_allowed(&licenses, &facts, now, blob),
-            expected,
-            "{blob}"
-        );
+        assert_eq!(blob_allowed(&licenses, &facts, now, blob), expected, "{blob}");
     }
     let decider = Decider::new(&licenses, now, Duration::ZERO);
     assert_eq!(
@@ -660,9 +501,7 @@ fn nested_indexes() {
     );
     assert_eq!(
         decider.blob(&facts, "sha256:shared"),
-        Decision::Allowed(AllowReason::ReferencedBy {
-            manifest: d("img1")
-        })
+        Decision::Allowed(AllowReason::ReferencedBy { manifest: d("img1") })
     );
 }
 
@@ -716,11 +555,8 @@ fn referrers_of_referrers() {
         ("nothing", vec![]),
     ] {
         let subject = d(subject).to_string();
-        let direct: Vec<Digest> = decider
-            .referrers(&facts, &subject)
-            .into_iter()
-            .cloned()
-            .collect();
+        let direct: Vec<Digest> =
+            decider.referrers(&facts, &subject).into_iter().cloned().collect();
         assert_eq!(direct, expected, "{subject}");
         assert_eq!(set.referrers(&subject), expected.as_slice(), "{subject}");
     }
@@ -747,13 +583,7 @@ fn keep_released_cuts_off_later_referrers() {
             referrer("sig-of-sig", 160, "sig-after"),
         ],
     );
-    let kept = [license(
-        1,
-        0,
-        Some(200),
-        ExpiryPolicy::KeepReleased,
-        all_of("acme/app"),
-    )];
+    let kept = [license(1, 0, Some(200), ExpiryPolicy::KeepReleased, all_of("acme/app"))];
     let now = t(300);
     for (digest, expected) in [
         ("idx", true),
@@ -771,15 +601,9 @@ fn keep_released_cuts_off_later_referrers() {
     }
     assert!(!blob_allowed(&kept, &facts, now, "l-late"));
     // Another, active license reaches everything.
-    let both = [
-        kept[0].clone(),
-        license(2, 0, None, ExpiryPolicy::Revoke, all_of("acme/app")),
-    ];
+    let both = [kept[0].clone(), license(2, 0, None, ExpiryPolicy::Revoke, all_of("acme/app"))];
     for digest in ["img-late", "sig-after", "sig-of-sig"] {
-        assert!(
-            manifest_allowed(&both, &facts, now, Duration::ZERO, digest),
-            "{digest}"
-        );
+        assert!(manifest_allowed(&both, &facts, now, Duration::ZERO, digest), "{digest}");
     }
 }
 
@@ -794,20 +618,11 @@ fn public_repository_allows_everything() {
     );
     let none: [License; 0] = [];
     assert_eq!(visible(&none, &facts, t(10)), strings(&["latest"]));
-    assert!(manifest_allowed(
-        &none,
-        &facts,
-        t(10),
-        Duration::ZERO,
-        "img1"
-    ));
+    assert!(manifest_allowed(&none, &facts, t(10), Duration::ZERO, "img1"));
     assert!(blob_allowed(&none, &facts, t(10), "l1"));
     let decider = Decider::new(&none, t(10), Duration::ZERO);
     assert_eq!(decider.referrers(&facts, "sha256:img1"), vec![&d("sig")]);
-    assert_eq!(
-        decider.precompute(&facts).referrers("sha256:img1"),
-        &[d("sig")]
-    );
+    assert_eq!(decider.precompute(&facts).referrers("sha256:img1"), &[d("sig")]);
     assert_eq!(
         tag_decision(&none, &facts, t(10), "nope"),
         Decision::Denied(DenyReason::UnknownTag)
@@ -832,21 +647,12 @@ fn catalog_lists_only_pullable_repositories() {
         None,
         ExpiryPolicy::Revoke,
         vec![
-            grant(
-                "acme/a-entitled",
-                TagSelector::semver("^1", false, false).unwrap(),
-            ),
-            grant(
-                "acme/b-grant-no-tag",
-                TagSelector::semver("^1", false, false).unwrap(),
-            ),
+            grant("acme/a-entitled", TagSelector::semver("^1", false, false).unwrap()),
+            grant("acme/b-grant-no-tag", TagSelector::semver("^1", false, false).unwrap()),
         ],
     )];
     let decider = Decider::new(&licenses, t(10), Duration::ZERO);
-    assert_eq!(
-        decider.catalog(&repositories),
-        vec!["acme/a-entitled", "acme/c-public"]
-    );
+    assert_eq!(decider.catalog(&repositories), vec!["acme/a-entitled", "acme/c-public"]);
     let listed: Vec<String> = repositories
         .iter()
         .map(|r| decider.precompute(r))
@@ -875,14 +681,8 @@ fn vendor_view_allows_everything() {
     let set = EntitledSet::vendor(&facts, t(0));
     assert!(set.allows_everything());
     assert_eq!(set.visible_tags().collect::<Vec<_>>(), ["1.0", "dev"]);
-    assert_eq!(
-        set.manifest_by_digest("sha256:img3"),
-        Decision::Allowed(AllowReason::Vendor)
-    );
-    assert_eq!(
-        set.blob("sha256:l3"),
-        Decision::Allowed(AllowReason::Vendor)
-    );
+    assert_eq!(set.manifest_by_digest("sha256:img3"), Decision::Allowed(AllowReason::Vendor));
+    assert_eq!(set.blob("sha256:l3"), Decision::Allowed(AllowReason::Vendor));
     assert_eq!(set.referrers("sha256:img2"), &[d("sig-img2")]);
     assert_eq!(set.valid_until(), None);
 }
