@@ -2,6 +2,13 @@
 //!
 //! Owns the SQL for the `organizations`, `users` and `organization_members` tables. Password
 //! hashing happens before these functions are called: they only ever see PHC hash strings.
+//! Roles are passed as their stored names (`owner`, `admin`, `developer`, `viewer`; see
+//! `wharf_auth::principal::Role`); a check constraint rejects anything else.
+//!
+//! Users are global (one email, one password, whatever organizations or customers they belong
+//! to); memberships are per organization, and every membership query takes its organization.
+
+use std::fmt;
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -94,6 +101,183 @@ pub async fn create_organization(
     Ok(org)
 }
 
+/// A person who signs in. Emails are lower-case.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    /// Primary key.
+    pub id: Uuid,
+    /// Lower-case email, unique across the instance.
+    pub email: String,
+    /// PHC string of the argon2id hash. Redacted in `Debug`.
+    pub password_hash: String,
+    /// Whether the user administers the instance.
+    pub is_instance_admin: bool,
+    /// When the account was created.
+    pub created_at: OffsetDateTime,
+    /// When the password was last set.
+    pub password_changed_at: OffsetDateTime,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("password_hash", &"<redacted>")
+            .field("is_instance_admin", &self.is_instance_admin)
+            .field("created_at", &self.created_at)
+            .field("password_changed_at", &self.password_changed_at)
+            .finish()
+    }
+}
+
+/// A user's membership in a vendor organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The user.
+    pub user_id: Uuid,
+    /// The user's email.
+    pub email: String,
+    /// `owner`, `admin`, `developer` or `viewer`.
+    pub role: String,
+    /// When the user joined the organization.
+    pub created_at: OffsetDateTime,
+}
+
+/// Looks a user up by email (case-insensitively).
+pub async fn find_user_by_email(pool: &PgPool, email: &str) -> Result<Option<User>, DbError> {
+    Ok(sqlx::query_as!(
+        User,
+        "select id, email, password_hash, is_instance_admin, created_at, password_changed_at
+         from users where email = lower($1)",
+        email
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Creates a user with `role` in organization `org_id`, in one transaction. An email that
+/// already has an account is [`DbError::Conflict`] (`users_email_key`) and changes nothing;
+/// add existing users with [`add_member`].
+pub async fn create_user(
+    pool: &PgPool,
+    org_id: Uuid,
+    email: &str,
+    password_hash: &str,
+    role: &str,
+) -> Result<User, DbError> {
+    let mut tx = pool.begin().await?;
+    let user = sqlx::query_as!(
+        User,
+        "insert into users (id, email, password_hash) values ($1, lower($2), $3)
+         returning id, email, password_hash, is_instance_admin, created_at, password_changed_at",
+        Uuid::now_v7(),
+        email,
+        password_hash,
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(DbError::from_insert)?;
+    sqlx::query!(
+        "insert into organization_members (organization_id, user_id, role) values ($1, $2, $3)",
+        org_id,
+        user.id,
+        role,
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(DbError::from_insert)?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// Adds an existing user to organization `org_id` with `role`. Already a member:
+/// [`DbError::Conflict`] (`organization_members_pkey`).
+pub async fn add_member(
+    pool: &PgPool,
+    org_id: Uuid,
+    user_id: Uuid,
+    role: &str,
+) -> Result<(), DbError> {
+    sqlx::query!(
+        "insert into organization_members (organization_id, user_id, role) values ($1, $2, $3)",
+        org_id,
+        user_id,
+        role,
+    )
+    .execute(pool)
+    .await
+    .map_err(DbError::from_insert)?;
+    Ok(())
+}
+
+/// A user's membership in organization `org_id`, if they are a member.
+pub async fn find_member(
+    pool: &PgPool,
+    org_id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<Member>, DbError> {
+    Ok(sqlx::query_as!(
+        Member,
+        "select m.user_id, u.email, m.role, m.created_at
+         from organization_members m join users u on u.id = m.user_id
+         where m.organization_id = $1 and m.user_id = $2",
+        org_id,
+        user_id,
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// The members of organization `org_id`, by email.
+pub async fn list_members(pool: &PgPool, org_id: Uuid) -> Result<Vec<Member>, DbError> {
+    Ok(sqlx::query_as!(
+        Member,
+        "select m.user_id, u.email, m.role, m.created_at
+         from organization_members m join users u on u.id = m.user_id
+         where m.organization_id = $1
+         order by u.email",
+        org_id,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Replaces a user's password hash and records when. Returns whether the user exists.
+pub async fn set_password_hash(
+    pool: &PgPool,
+    user_id: Uuid,
+    password_hash: &str,
+) -> Result<bool, DbError> {
+    let done = sqlx::query!(
+        "update users set password_hash = $2, password_changed_at = now() where id = $1",
+        user_id,
+        password_hash,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Changes a member's role in organization `org_id`. Returns whether they are a member.
+/// Whether the change is allowed (e.g. the last owner) is the caller's decision.
+pub async fn change_role(
+    pool: &PgPool,
+    org_id: Uuid,
+    user_id: Uuid,
+    role: &str,
+) -> Result<bool, DbError> {
+    let done = sqlx::query!(
+        "update organization_members set role = $3 where organization_id = $1 and user_id = $2",
+        org_id,
+        user_id,
+        role,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +328,91 @@ mod tests {
         let err = create_organization(&pool, &owner("Acme!", "a@acme.test")).await.unwrap_err();
         assert!(matches!(err, DbError::Sqlx(_)), "{err:?}");
         assert_eq!(count_organizations(&pool).await.unwrap(), 0);
+    }
+
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+
+    async fn count(pool: &PgPool, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("select count(*) from {table}")).fetch_one(pool).await.unwrap()
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn creates_users_lists_members_and_changes_roles(pool: PgPool) {
+        let org = create_organization(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
+        let dev = create_user(&pool, org.id, "Dev@Acme.test", HASH, "developer").await.unwrap();
+        assert_eq!(dev.email, "dev@acme.test");
+        assert_eq!(find_user_by_email(&pool, "DEV@acme.test").await.unwrap(), Some(dev.clone()));
+        assert!(!format!("{dev:?}").contains("argon2id"), "the hash is redacted");
+
+        let members = list_members(&pool, org.id).await.unwrap();
+        let summary: Vec<(&str, &str)> =
+            members.iter().map(|m| (m.email.as_str(), m.role.as_str())).collect();
+        assert_eq!(summary, [("dev@acme.test", "developer"), ("owner@acme.test", "owner")]);
+
+        assert!(change_role(&pool, org.id, dev.id, "viewer").await.unwrap());
+        assert_eq!(find_member(&pool, org.id, dev.id).await.unwrap().unwrap().role, "viewer");
+
+        assert!(set_password_hash(&pool, dev.id, "$argon2id$new").await.unwrap());
+        let changed = find_user_by_email(&pool, "dev@acme.test").await.unwrap().unwrap();
+        assert_eq!(changed.password_hash, "$argon2id$new");
+        assert!(changed.password_changed_at >= dev.password_changed_at);
+        assert!(!set_password_hash(&pool, Uuid::now_v7(), HASH).await.unwrap());
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn one_user_may_belong_to_several_organizations(pool: PgPool) {
+        let acme = create_organization(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
+        let globex =
+            create_organization(&pool, &owner("globex", "boss@globex.test")).await.unwrap();
+        let dev = create_user(&pool, acme.id, "dev@acme.test", HASH, "developer").await.unwrap();
+        add_member(&pool, globex.id, dev.id, "viewer").await.unwrap();
+        assert_eq!(find_member(&pool, globex.id, dev.id).await.unwrap().unwrap().role, "viewer");
+        assert_eq!(find_member(&pool, acme.id, dev.id).await.unwrap().unwrap().role, "developer");
+        let err = add_member(&pool, globex.id, dev.id, "admin").await.unwrap_err();
+        assert!(
+            matches!(err, DbError::Conflict(ref c) if c == "organization_members_pkey"),
+            "{err:?}"
+        );
+        assert_eq!(find_member(&pool, globex.id, dev.id).await.unwrap().unwrap().role, "viewer");
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn membership_queries_are_scoped_to_their_organization(pool: PgPool) {
+        let acme = create_organization(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
+        let globex =
+            create_organization(&pool, &owner("globex", "boss@globex.test")).await.unwrap();
+        let dev = create_user(&pool, acme.id, "dev@acme.test", HASH, "developer").await.unwrap();
+        assert_eq!(find_member(&pool, globex.id, dev.id).await.unwrap(), None);
+        assert!(!change_role(&pool, globex.id, dev.id, "owner").await.unwrap());
+        assert_eq!(find_member(&pool, acme.id, dev.id).await.unwrap().unwrap().role, "developer");
+        let globex_members = list_members(&pool, globex.id).await.unwrap();
+        assert_eq!(globex_members.len(), 1);
+        assert_eq!(globex_members[0].email, "boss@globex.test");
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn duplicate_email_is_a_conflict_and_changes_nothing(pool: PgPool) {
+        let org = create_organization(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
+        let (users, members) =
+            (count(&pool, "users").await, count(&pool, "organization_members").await);
+        let err = create_user(&pool, org.id, "OWNER@acme.test", HASH, "viewer").await.unwrap_err();
+        assert!(matches!(err, DbError::Conflict(ref c) if c == "users_email_key"), "{err:?}");
+        assert_eq!(count(&pool, "users").await, users);
+        assert_eq!(count(&pool, "organization_members").await, members);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn bad_roles_are_rejected_and_change_nothing(pool: PgPool) {
+        let org = create_organization(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
+        let users = count(&pool, "users").await;
+        let err = create_user(&pool, org.id, "dev@acme.test", HASH, "superuser").await.unwrap_err();
+        assert!(matches!(err, DbError::Sqlx(_)), "{err:?}");
+        assert_eq!(count(&pool, "users").await, users, "the user insert is rolled back too");
+        let owner_id = list_members(&pool, org.id).await.unwrap()[0].user_id;
+        assert!(change_role(&pool, org.id, owner_id, "god").await.is_err());
+        assert_eq!(find_member(&pool, org.id, owner_id).await.unwrap().unwrap().role, "owner");
+        let err = create_user(&pool, Uuid::now_v7(), "x@acme.test", HASH, "viewer").await;
+        assert!(err.is_err(), "unknown organization");
+        assert_eq!(count(&pool, "users").await, users);
     }
 }

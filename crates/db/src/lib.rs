@@ -4,6 +4,8 @@
 //! touches tenant data takes the organization it is scoped to. Knows nothing of HTTP.
 
 pub mod accounts;
+pub mod customers;
+pub mod tokens;
 
 use std::time::Duration;
 

@@ -1,0 +1,334 @@
+//! Customers (a vendor's customer organizations) and their users.
+//!
+//! Owns the SQL for the `customers` and `customer_users` tables. Every function takes the
+//! vendor organization it is scoped to: a customer id of another organization behaves exactly
+//! like an id that does not exist. Licenses and entitlements are not here.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{DbError, PgPool};
+
+/// A vendor's customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    /// Primary key.
+    pub id: Uuid,
+    /// The vendor organization.
+    pub organization_id: Uuid,
+    /// Display name, unique within the vendor.
+    pub name: String,
+    /// A disabled customer keeps its data but none of its tokens authenticate.
+    pub disabled: bool,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+}
+
+impl Customer {
+    /// Where the next page starts when this is the last customer of a page.
+    pub fn cursor(&self) -> CustomerCursor {
+        CustomerCursor { created_at: self.created_at, id: self.id }
+    }
+}
+
+/// A position in the list of customers (ordered by creation time, then id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CustomerCursor {
+    /// Creation time of the last customer seen.
+    pub created_at: OffsetDateTime,
+    /// Id of the last customer seen.
+    pub id: Uuid,
+}
+
+/// A user of a customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerUser {
+    /// The user.
+    pub user_id: Uuid,
+    /// The user's email.
+    pub email: String,
+    /// `admin` (manages the customer's users and tokens) or `member`.
+    pub role: String,
+    /// When the user was added.
+    pub created_at: OffsetDateTime,
+}
+
+/// Creates a customer of organization `org_id`. A name the organization already uses is
+/// [`DbError::Conflict`] (`customers_organization_id_name_key`).
+pub async fn create(pool: &PgPool, org_id: Uuid, name: &str) -> Result<Customer, DbError> {
+    sqlx::query_as!(
+        Customer,
+        "insert into customers (id, organization_id, name) values ($1, $2, $3)
+         returning id, organization_id, name, disabled, created_at",
+        Uuid::now_v7(),
+        org_id,
+        name,
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(DbError::from_insert)
+}
+
+/// A customer of organization `org_id`.
+pub async fn get(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<Option<Customer>, DbError> {
+    Ok(sqlx::query_as!(
+        Customer,
+        "select id, organization_id, name, disabled, created_at
+         from customers where organization_id = $1 and id = $2",
+        org_id,
+        id,
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// One page of the customers of organization `org_id`, oldest first: at most `limit`
+/// customers after `after` (from the start without it).
+pub async fn list(
+    pool: &PgPool,
+    org_id: Uuid,
+    after: Option<CustomerCursor>,
+    limit: i64,
+) -> Result<Vec<Customer>, DbError> {
+    let (after_time, after_id) = after.map(|c| (c.created_at, c.id)).unzip();
+    Ok(sqlx::query_as!(
+        Customer,
+        "select id, organization_id, name, disabled, created_at
+         from customers
+         where organization_id = $1
+           and ($2::timestamptz is null or (created_at, id) > ($2, $3::uuid))
+         order by created_at, id
+         limit $4",
+        org_id,
+        after_time,
+        after_id,
+        limit,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Renames a customer. Returns whether it exists; a name in use is [`DbError::Conflict`].
+pub async fn rename(pool: &PgPool, org_id: Uuid, id: Uuid, name: &str) -> Result<bool, DbError> {
+    let done = sqlx::query!(
+        "update customers set name = $3 where organization_id = $1 and id = $2",
+        org_id,
+        id,
+        name,
+    )
+    .execute(pool)
+    .await
+    .map_err(DbError::from_insert)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Disables (`true`) or enables (`false`) a customer. Returns whether it exists.
+pub async fn set_disabled(
+    pool: &PgPool,
+    org_id: Uuid,
+    id: Uuid,
+    disabled: bool,
+) -> Result<bool, DbError> {
+    let done = sqlx::query!(
+        "update customers set disabled = $3 where organization_id = $1 and id = $2",
+        org_id,
+        id,
+        disabled,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes a customer with its user memberships and its access tokens (see the migration for
+/// what history keeps). Returns whether it existed.
+pub async fn delete(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<bool, DbError> {
+    let done =
+        sqlx::query!("delete from customers where organization_id = $1 and id = $2", org_id, id)
+            .execute(pool)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Adds an existing user to a customer of organization `org_id` with `role` (`admin` or
+/// `member`). Returns whether the customer exists; a user already there is
+/// [`DbError::Conflict`] (`customer_users_pkey`).
+pub async fn add_user(
+    pool: &PgPool,
+    org_id: Uuid,
+    customer_id: Uuid,
+    user_id: Uuid,
+    role: &str,
+) -> Result<bool, DbError> {
+    let done = sqlx::query!(
+        "insert into customer_users (customer_id, user_id, role)
+         select id, $3, $4 from customers where organization_id = $1 and id = $2",
+        org_id,
+        customer_id,
+        user_id,
+        role,
+    )
+    .execute(pool)
+    .await
+    .map_err(DbError::from_insert)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The users of a customer of organization `org_id`, by email.
+pub async fn list_users(
+    pool: &PgPool,
+    org_id: Uuid,
+    customer_id: Uuid,
+) -> Result<Vec<CustomerUser>, DbError> {
+    Ok(sqlx::query_as!(
+        CustomerUser,
+        "select cu.user_id, u.email, cu.role, cu.created_at
+         from customer_users cu
+         join customers c on c.id = cu.customer_id
+         join users u on u.id = cu.user_id
+         where c.organization_id = $1 and cu.customer_id = $2
+         order by u.email",
+        org_id,
+        customer_id,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::{self, NewOrganization};
+
+    async fn org(pool: &PgPool, slug: &str) -> Uuid {
+        let email = format!("owner@{slug}.test");
+        let new = NewOrganization {
+            slug,
+            name: slug,
+            owner_email: &email,
+            owner_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+            owner_is_instance_admin: false,
+        };
+        accounts::create_organization(pool, &new).await.unwrap().id
+    }
+
+    async fn count(pool: &PgPool, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("select count(*) from {table}")).fetch_one(pool).await.unwrap()
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn create_get_rename_disable_delete(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        let c = create(&pool, acme, "Initech").await.unwrap();
+        assert!(!c.disabled);
+        assert_eq!(get(&pool, acme, c.id).await.unwrap(), Some(c.clone()));
+
+        assert!(rename(&pool, acme, c.id, "Initech GmbH").await.unwrap());
+        assert!(set_disabled(&pool, acme, c.id, true).await.unwrap());
+        let changed = get(&pool, acme, c.id).await.unwrap().unwrap();
+        assert_eq!((changed.name.as_str(), changed.disabled), ("Initech GmbH", true));
+        assert!(set_disabled(&pool, acme, c.id, false).await.unwrap());
+        assert!(!get(&pool, acme, c.id).await.unwrap().unwrap().disabled);
+
+        assert!(delete(&pool, acme, c.id).await.unwrap());
+        assert_eq!(get(&pool, acme, c.id).await.unwrap(), None);
+        assert!(!delete(&pool, acme, c.id).await.unwrap());
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn pages_follow_creation_order(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        let mut created = Vec::new();
+        for i in 0..7 {
+            created.push(create(&pool, acme, &format!("customer {i}")).await.unwrap());
+        }
+        // Two customers created in the same instant are ordered by id.
+        sqlx::query("update customers set created_at = $1 where organization_id = $2")
+            .bind(created[0].created_at)
+            .bind(acme)
+            .execute(&pool)
+            .await
+            .unwrap();
+        let mut expected: Vec<Uuid> = created.iter().map(|c| c.id).collect();
+        expected.sort();
+
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = list(&pool, acme, after, 3).await.unwrap();
+            assert!(page.len() <= 3);
+            seen.extend(page.iter().map(|c| c.id));
+            match page.last() {
+                Some(last) if page.len() == 3 => after = Some(last.cursor()),
+                _ => break,
+            }
+        }
+        assert_eq!(seen, expected);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn another_organization_sees_nothing_and_changes_nothing(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        let globex = org(&pool, "globex").await;
+        let c = create(&pool, acme, "Initech").await.unwrap();
+        assert_eq!(get(&pool, globex, c.id).await.unwrap(), None);
+        assert!(list(&pool, globex, None, 100).await.unwrap().is_empty());
+        assert!(!rename(&pool, globex, c.id, "Mine").await.unwrap());
+        assert!(!set_disabled(&pool, globex, c.id, true).await.unwrap());
+        assert!(!delete(&pool, globex, c.id).await.unwrap());
+        let owner =
+            accounts::find_user_by_email(&pool, "owner@globex.test").await.unwrap().unwrap();
+        assert!(!add_user(&pool, globex, c.id, owner.id, "admin").await.unwrap());
+        assert!(list_users(&pool, globex, c.id).await.unwrap().is_empty());
+        assert_eq!(get(&pool, acme, c.id).await.unwrap(), Some(c));
+        assert_eq!(count(&pool, "customer_users").await, 0);
+        // The same name is free in another organization.
+        create(&pool, globex, "Initech").await.unwrap();
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn duplicate_names_are_conflicts_and_change_nothing(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        let a = create(&pool, acme, "Initech").await.unwrap();
+        let b = create(&pool, acme, "Umbrella").await.unwrap();
+        let err = create(&pool, acme, "Initech").await.unwrap_err();
+        assert!(
+            matches!(err, DbError::Conflict(ref c) if c == "customers_organization_id_name_key"),
+            "{err:?}"
+        );
+        let err = rename(&pool, acme, b.id, "Initech").await.unwrap_err();
+        assert!(matches!(err, DbError::Conflict(_)), "{err:?}");
+        assert_eq!(count(&pool, "customers").await, 2);
+        assert_eq!(get(&pool, acme, b.id).await.unwrap().unwrap().name, "Umbrella");
+        assert!(create(&pool, acme, "").await.is_err(), "empty names are refused");
+        assert_eq!(get(&pool, acme, a.id).await.unwrap(), Some(a));
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn customer_users_and_vendor_membership_coexist(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        let globex = org(&pool, "globex").await;
+        let c = create(&pool, acme, "Globex as a customer").await.unwrap();
+        // The owner of one vendor is a customer user of another.
+        let boss = accounts::find_user_by_email(&pool, "owner@globex.test").await.unwrap().unwrap();
+        assert!(add_user(&pool, acme, c.id, boss.id, "admin").await.unwrap());
+        let users = list_users(&pool, acme, c.id).await.unwrap();
+        assert_eq!(users.len(), 1);
+        assert_eq!(
+            (users[0].email.as_str(), users[0].role.as_str()),
+            ("owner@globex.test", "admin")
+        );
+        assert!(accounts::find_member(&pool, globex, boss.id).await.unwrap().is_some());
+
+        let err = add_user(&pool, acme, c.id, boss.id, "member").await.unwrap_err();
+        assert!(matches!(err, DbError::Conflict(ref k) if k == "customer_users_pkey"), "{err:?}");
+        assert!(add_user(&pool, acme, c.id, Uuid::now_v7(), "member").await.is_err());
+        let other = create(&pool, acme, "Other").await.unwrap();
+        assert!(add_user(&pool, acme, other.id, boss.id, "owner").await.is_err(), "bad role");
+        assert_eq!(count(&pool, "customer_users").await, 1);
+
+        assert!(delete(&pool, acme, c.id).await.unwrap());
+        assert_eq!(count(&pool, "customer_users").await, 0, "memberships go with the customer");
+        assert!(accounts::find_user_by_email(&pool, "owner@globex.test").await.unwrap().is_some());
+    }
+}

@@ -1,0 +1,707 @@
+//! Access tokens: vendor API tokens and customer access tokens, as stored.
+//!
+//! Owns the SQL for the `access_tokens` table. Only the SHA-256 of a token reaches this module
+//! (generating, formatting and hashing tokens is `wharf_auth::token`); deciding what a token
+//! may do is the token service's. Tokens are revoked, never deleted, so lists keep their
+//! history. Every query that reads or changes tokens of a tenant takes its organization;
+//! [`find_by_hash`], [`touch_last_used`] and [`revocation_state`] serve the authentication
+//! path, which does not know the organization before the lookup.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{DbError, PgPool};
+
+/// Which kind of token a row is; stored as `vendor` or `customer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum TokenKind {
+    /// A vendor API token (`wharf_vnd_…`), acting as one member of the organization.
+    Vendor,
+    /// A customer access token (`wharf_cst_…`), belonging to one customer.
+    Customer,
+}
+
+impl TokenKind {
+    /// The stored form.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Vendor => "vendor",
+            TokenKind::Customer => "customer",
+        }
+    }
+}
+
+/// Whom a new token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenOwner {
+    /// A vendor API token acting as member `user_id` of the organization (with that member's
+    /// current role), or only pulling when `read_only`.
+    Vendor {
+        /// The member the token acts as.
+        user_id: Uuid,
+        /// Pull only, whatever the member's role.
+        read_only: bool,
+    },
+    /// A customer access token of customer `customer_id` (a customer of the organization).
+    Customer {
+        /// The customer.
+        customer_id: Uuid,
+    },
+}
+
+/// A token to store. The clear text never gets here.
+#[derive(Debug, Clone)]
+pub struct NewToken<'a> {
+    /// The vendor organization.
+    pub organization_id: Uuid,
+    /// Whom it belongs to.
+    pub owner: TokenOwner,
+    /// Who created it, if a person did.
+    pub created_by: Option<Uuid>,
+    /// Name chosen by its owner (1–100 characters; not unique, so rotations can reuse it).
+    pub name: &'a str,
+    /// SHA-256 of the full token text.
+    pub hash: &'a [u8; 32],
+    /// Product prefix and the first random characters, for display.
+    pub display_prefix: &'a str,
+    /// When it stops working; never without.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A token as shown in lists (no hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    /// Primary key.
+    pub id: Uuid,
+    /// The vendor organization.
+    pub organization_id: Uuid,
+    /// Vendor or customer token.
+    pub kind: TokenKind,
+    /// The customer, for customer tokens.
+    pub customer_id: Option<Uuid>,
+    /// The member a vendor token acts as.
+    pub user_id: Option<Uuid>,
+    /// Email of the member a vendor token acts as.
+    pub user_email: Option<String>,
+    /// Who created it (unknown once that account is deleted).
+    pub created_by: Option<Uuid>,
+    /// Email of who created it.
+    pub created_by_email: Option<String>,
+    /// Name chosen by its owner.
+    pub name: String,
+    /// Product prefix and the first random characters.
+    pub display_prefix: String,
+    /// Pull only (vendor tokens; customer tokens always are).
+    pub read_only: bool,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// When it stops working, if ever.
+    pub expires_at: Option<OffsetDateTime>,
+    /// When it was last used (to the minute).
+    pub last_used_at: Option<OffsetDateTime>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// What authentication needs to know about a presented token, whatever its state: check
+/// [`TokenCredentials::status`] before trusting it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenCredentials {
+    /// The token's id.
+    pub id: Uuid,
+    /// Vendor or customer token.
+    pub kind: TokenKind,
+    /// The vendor organization.
+    pub organization_id: Uuid,
+    /// Its slug (the first segment of its repository names).
+    pub organization_slug: String,
+    /// The customer, for customer tokens.
+    pub customer_id: Option<Uuid>,
+    /// Whether that customer is disabled (false for vendor tokens).
+    pub customer_disabled: bool,
+    /// The member a vendor token acts as.
+    pub user_id: Option<Uuid>,
+    /// That member's current role (`owner`, `admin`, `developer`, `viewer`).
+    pub member_role: Option<String>,
+    /// Pull only.
+    pub read_only: bool,
+    /// When it stops working, if ever.
+    pub expires_at: Option<OffsetDateTime>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// Whether a looked-up token may authenticate, and if not, why (for logs and the audit log;
+/// a client is told the same thing in every case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    /// It may authenticate.
+    Active,
+    /// It was revoked.
+    Revoked,
+    /// Its expiry has passed.
+    Expired,
+    /// Its customer is disabled.
+    CustomerDisabled,
+    /// The vendor member it acts as has no role (cannot happen while the foreign keys hold;
+    /// treated as unusable all the same).
+    NoMember,
+}
+
+impl TokenCredentials {
+    /// The token's state at `now`.
+    pub fn status(&self, now: OffsetDateTime) -> TokenStatus {
+        if self.revoked_at.is_some() {
+            TokenStatus::Revoked
+        } else if self.expires_at.is_some_and(|at| at <= now) {
+            TokenStatus::Expired
+        } else if self.kind == TokenKind::Customer && self.customer_disabled {
+            TokenStatus::CustomerDisabled
+        } else if self.kind == TokenKind::Vendor && self.member_role.is_none() {
+            TokenStatus::NoMember
+        } else {
+            TokenStatus::Active
+        }
+    }
+}
+
+/// A token that stopped working: revoked, or expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InactiveToken {
+    /// The token's id.
+    pub id: Uuid,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<OffsetDateTime>,
+    /// When it expired (or expires), if it has an expiry.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// The answer of [`revocation_state`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationState {
+    /// The database's clock when the query ran: pass it (minus a safety margin) as the next
+    /// `since`.
+    pub as_of: OffsetDateTime,
+    /// Tokens revoked or expired after `since`, up to `as_of`.
+    pub tokens: Vec<InactiveToken>,
+}
+
+/// Stores a new token and returns it as lists show it. A customer of another organization, or
+/// a user who is not a member of the organization, is refused by a foreign key
+/// ([`DbError::Sqlx`]) and stores nothing.
+pub async fn insert(pool: &PgPool, new: &NewToken<'_>) -> Result<AccessToken, DbError> {
+    let (kind, customer_id, user_id, read_only) = match new.owner {
+        TokenOwner::Vendor { user_id, read_only } => {
+            (TokenKind::Vendor, None, Some(user_id), read_only)
+        }
+        TokenOwner::Customer { customer_id } => {
+            (TokenKind::Customer, Some(customer_id), None, false)
+        }
+    };
+    sqlx::query_as!(
+        AccessToken,
+        r#"with t as (
+               insert into access_tokens (id, organization_id, kind, customer_id, user_id,
+                                          created_by, name, token_hash, display_prefix,
+                                          read_only, expires_at)
+               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+               returning *
+           )
+           select t.id as "id!", t.organization_id as "organization_id!",
+                  t.kind as "kind!: TokenKind", t.customer_id, t.user_id,
+                  u.email as "user_email?", t.created_by, c.email as "created_by_email?",
+                  t.name as "name!", t.display_prefix as "display_prefix!",
+                  t.read_only as "read_only!", t.created_at as "created_at!", t.expires_at,
+                  t.last_used_at, t.revoked_at
+           from t
+           left join users u on u.id = t.user_id
+           left join users c on c.id = t.created_by"#,
+        Uuid::now_v7(),
+        new.organization_id,
+        kind.as_str(),
+        customer_id,
+        user_id,
+        new.created_by,
+        new.name,
+        &new.hash[..],
+        new.display_prefix,
+        read_only,
+        new.expires_at,
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(DbError::from_insert)
+}
+
+/// A token of organization `org_id`.
+pub async fn get(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<Option<AccessToken>, DbError> {
+    Ok(sqlx::query_as!(
+        AccessToken,
+        r#"select t.id, t.organization_id, t.kind as "kind: TokenKind", t.customer_id, t.user_id,
+                  u.email as "user_email?", t.created_by, c.email as "created_by_email?",
+                  t.name, t.display_prefix, t.read_only, t.created_at, t.expires_at,
+                  t.last_used_at, t.revoked_at
+           from access_tokens t
+           left join users u on u.id = t.user_id
+           left join users c on c.id = t.created_by
+           where t.organization_id = $1 and t.id = $2"#,
+        org_id,
+        id,
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// The vendor API tokens of organization `org_id`, newest first, revoked and expired ones
+/// included.
+pub async fn list_vendor_tokens(pool: &PgPool, org_id: Uuid) -> Result<Vec<AccessToken>, DbError> {
+    Ok(sqlx::query_as!(
+        AccessToken,
+        r#"select t.id, t.organization_id, t.kind as "kind: TokenKind", t.customer_id, t.user_id,
+                  u.email as "user_email?", t.created_by, c.email as "created_by_email?",
+                  t.name, t.display_prefix, t.read_only, t.created_at, t.expires_at,
+                  t.last_used_at, t.revoked_at
+           from access_tokens t
+           left join users u on u.id = t.user_id
+           left join users c on c.id = t.created_by
+           where t.organization_id = $1 and t.kind = 'vendor'
+           order by t.created_at desc, t.id desc"#,
+        org_id,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The access tokens of customer `customer_id` of organization `org_id`, newest first,
+/// revoked and expired ones included.
+pub async fn list_customer_tokens(
+    pool: &PgPool,
+    org_id: Uuid,
+    customer_id: Uuid,
+) -> Result<Vec<AccessToken>, DbError> {
+    Ok(sqlx::query_as!(
+        AccessToken,
+        r#"select t.id, t.organization_id, t.kind as "kind: TokenKind", t.customer_id, t.user_id,
+                  u.email as "user_email?", t.created_by, c.email as "created_by_email?",
+                  t.name, t.display_prefix, t.read_only, t.created_at, t.expires_at,
+                  t.last_used_at, t.revoked_at
+           from access_tokens t
+           left join users u on u.id = t.user_id
+           left join users c on c.id = t.created_by
+           where t.organization_id = $1 and t.customer_id = $2
+           order by t.created_at desc, t.id desc"#,
+        org_id,
+        customer_id,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Looks a presented token up by its SHA-256, with everything authentication needs, whatever
+/// its state (revoked, expired and disabled tokens are returned too, so the caller can say
+/// why it refused): check [`TokenCredentials::status`].
+pub async fn find_by_hash(
+    pool: &PgPool,
+    hash: &[u8; 32],
+) -> Result<Option<TokenCredentials>, DbError> {
+    Ok(sqlx::query_as!(
+        TokenCredentials,
+        r#"select t.id, t.kind as "kind: TokenKind", t.organization_id,
+                  o.slug as organization_slug, t.customer_id,
+                  coalesce(c.disabled, false) as "customer_disabled!", t.user_id,
+                  m.role as "member_role?", t.read_only, t.expires_at, t.revoked_at
+           from access_tokens t
+           join organizations o on o.id = t.organization_id
+           left join customers c on c.id = t.customer_id
+           left join organization_members m
+                  on m.organization_id = t.organization_id and m.user_id = t.user_id
+           where t.token_hash = $1"#,
+        &hash[..],
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Revokes a token of organization `org_id` (vendor or customer token). Returns whether a
+/// token was revoked now (false: no such token in that organization, or already revoked).
+pub async fn revoke(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<bool, DbError> {
+    let done = sqlx::query!(
+        "update access_tokens set revoked_at = now()
+         where organization_id = $1 and id = $2 and revoked_at is null",
+        org_id,
+        id,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Revokes a token of customer `customer_id` of organization `org_id` (what a customer may
+/// do from its portal). Returns whether a token was revoked now.
+pub async fn revoke_customer_token(
+    pool: &PgPool,
+    org_id: Uuid,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<bool, DbError> {
+    let done = sqlx::query!(
+        "update access_tokens set revoked_at = now()
+         where organization_id = $1 and customer_id = $2 and id = $3 and revoked_at is null",
+        org_id,
+        customer_id,
+        id,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records that tokens `ids` were used at `now`, in one statement. A token whose
+/// `last_used_at` is less than a minute older than `now` is left alone, so a busy token costs
+/// at most one write a minute. Returns how many rows were written.
+pub async fn touch_last_used(
+    pool: &PgPool,
+    ids: &[Uuid],
+    now: OffsetDateTime,
+) -> Result<u64, DbError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let done = sqlx::query!(
+        "update access_tokens set last_used_at = $2
+         where id = any($1)
+           and (last_used_at is null or last_used_at < $2::timestamptz - interval '1 minute')",
+        ids,
+        now,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Tokens that were revoked, or whose expiry passed, after `since` (all of them without it),
+/// for an in-memory revocation cache.
+///
+/// `revoked_at` comes from the database clock at the time of the revoking statement, and
+/// [`RevocationState::as_of`] from the same clock, so instances with skewed clocks agree. A
+/// revocation committed while this query runs may carry a time just before `as_of`: pass
+/// `as_of` minus a few seconds as the next `since` (seeing a token twice is harmless).
+pub async fn revocation_state(
+    pool: &PgPool,
+    since: Option<OffsetDateTime>,
+) -> Result<RevocationState, DbError> {
+    let mut tx = pool.begin().await?;
+    let as_of = sqlx::query_scalar!(r#"select now() as "now!""#).fetch_one(&mut *tx).await?;
+    let tokens = sqlx::query_as!(
+        InactiveToken,
+        r#"select id as "id!", revoked_at, expires_at from access_tokens
+         where ($1::timestamptz is null and revoked_at is not null) or revoked_at > $1
+         union
+         select id, revoked_at, expires_at from access_tokens
+         where expires_at <= $2 and ($1::timestamptz is null or expires_at > $1)"#,
+        since,
+        as_of,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(RevocationState { as_of, tokens })
+}
+
+#[cfg(test)]
+mod tests {
+    use time::Duration;
+
+    use super::*;
+    use crate::{
+        accounts::{self, NewOrganization},
+        customers,
+    };
+
+    const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+
+    struct Org {
+        id: Uuid,
+        owner: Uuid,
+    }
+
+    async fn org(pool: &PgPool, slug: &str) -> Org {
+        let email = format!("owner@{slug}.test");
+        let new = NewOrganization {
+            slug,
+            name: slug,
+            owner_email: &email,
+            owner_password_hash: PASSWORD_HASH,
+            owner_is_instance_admin: false,
+        };
+        let id = accounts::create_organization(pool, &new).await.unwrap().id;
+        let owner = accounts::find_user_by_email(pool, &email).await.unwrap().unwrap().id;
+        Org { id, owner }
+    }
+
+    static HASHES: [[u8; 32]; 4] = [[0; 32], [1; 32], [2; 32], [3; 32]];
+
+    fn hash(n: usize) -> &'static [u8; 32] {
+        &HASHES[n]
+    }
+
+    fn vendor_token<'a>(org: &Org, hash: &'a [u8; 32], read_only: bool) -> NewToken<'a> {
+        NewToken {
+            organization_id: org.id,
+            owner: TokenOwner::Vendor { user_id: org.owner, read_only },
+            created_by: Some(org.owner),
+            name: "ci",
+            hash,
+            display_prefix: "wharf_vnd_abcdefgh",
+            expires_at: None,
+        }
+    }
+
+    fn customer_token<'a>(org: &Org, customer: Uuid, hash: &'a [u8; 32]) -> NewToken<'a> {
+        NewToken {
+            organization_id: org.id,
+            owner: TokenOwner::Customer { customer_id: customer },
+            created_by: None,
+            name: "k8s pull secret",
+            hash,
+            display_prefix: "wharf_cst_abcdefgh",
+            expires_at: None,
+        }
+    }
+
+    async fn count(pool: &PgPool) -> i64 {
+        sqlx::query_scalar("select count(*) from access_tokens").fetch_one(pool).await.unwrap()
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn vendor_token_round_trip(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        let stored = insert(&pool, &vendor_token(&acme, hash(1), true)).await.unwrap();
+        assert_eq!(stored.kind, TokenKind::Vendor);
+        assert_eq!(stored.user_email.as_deref(), Some("owner@acme.test"));
+        assert_eq!(stored.created_by_email.as_deref(), Some("owner@acme.test"));
+        assert!(stored.read_only);
+        assert_eq!(list_vendor_tokens(&pool, acme.id).await.unwrap(), vec![stored.clone()]);
+
+        let found = find_by_hash(&pool, hash(1)).await.unwrap().unwrap();
+        assert_eq!(found.id, stored.id);
+        assert_eq!(found.organization_slug, "acme");
+        assert_eq!(found.member_role.as_deref(), Some("owner"));
+        assert_eq!((found.customer_id, found.customer_disabled), (None, false));
+        assert!(found.read_only);
+        assert_eq!(found.status(OffsetDateTime::now_utc()), TokenStatus::Active);
+        assert_eq!(find_by_hash(&pool, hash(2)).await.unwrap(), None);
+
+        // The token follows its member's role.
+        accounts::change_role(&pool, acme.id, acme.owner, "viewer").await.unwrap();
+        let found = find_by_hash(&pool, hash(1)).await.unwrap().unwrap();
+        assert_eq!(found.member_role.as_deref(), Some("viewer"));
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn customer_token_round_trip_and_disabled_customer(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        let initech = customers::create(&pool, acme.id, "Initech").await.unwrap();
+        let stored = insert(&pool, &customer_token(&acme, initech.id, hash(1))).await.unwrap();
+        assert_eq!(stored.kind, TokenKind::Customer);
+        assert_eq!(stored.created_by, None);
+        assert!(!stored.read_only);
+        assert_eq!(
+            list_customer_tokens(&pool, acme.id, initech.id).await.unwrap(),
+            vec![stored.clone()]
+        );
+        assert!(list_vendor_tokens(&pool, acme.id).await.unwrap().is_empty());
+
+        let now = OffsetDateTime::now_utc();
+        let found = find_by_hash(&pool, hash(1)).await.unwrap().unwrap();
+        assert_eq!((found.kind, found.customer_id), (TokenKind::Customer, Some(initech.id)));
+        assert_eq!(found.member_role, None);
+        assert_eq!(found.status(now), TokenStatus::Active);
+
+        customers::set_disabled(&pool, acme.id, initech.id, true).await.unwrap();
+        let found = find_by_hash(&pool, hash(1)).await.unwrap().unwrap();
+        assert_eq!(found.status(now), TokenStatus::CustomerDisabled);
+
+        // Deleting the customer deletes its tokens.
+        customers::delete(&pool, acme.id, initech.id).await.unwrap();
+        assert_eq!(find_by_hash(&pool, hash(1)).await.unwrap(), None);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn revocation_is_scoped_and_soft(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        let globex = org(&pool, "globex").await;
+        let initech = customers::create(&pool, acme.id, "Initech").await.unwrap();
+        let umbrella = customers::create(&pool, acme.id, "Umbrella").await.unwrap();
+        let vendor = insert(&pool, &vendor_token(&acme, hash(1), false)).await.unwrap();
+        let customer = insert(&pool, &customer_token(&acme, initech.id, hash(2))).await.unwrap();
+
+        assert!(!revoke(&pool, globex.id, vendor.id).await.unwrap(), "another organization");
+        assert!(!revoke_customer_token(&pool, acme.id, umbrella.id, customer.id).await.unwrap());
+        assert!(
+            !revoke_customer_token(&pool, acme.id, initech.id, vendor.id).await.unwrap(),
+            "a customer cannot revoke a vendor token"
+        );
+        assert_eq!(find_by_hash(&pool, hash(1)).await.unwrap().unwrap().revoked_at, None);
+        assert_eq!(find_by_hash(&pool, hash(2)).await.unwrap().unwrap().revoked_at, None);
+
+        assert!(revoke(&pool, acme.id, vendor.id).await.unwrap());
+        assert!(!revoke(&pool, acme.id, vendor.id).await.unwrap(), "only once");
+        assert!(revoke_customer_token(&pool, acme.id, initech.id, customer.id).await.unwrap());
+        let now = OffsetDateTime::now_utc();
+        for n in [1, 2] {
+            let found = find_by_hash(&pool, hash(n)).await.unwrap().unwrap();
+            assert_eq!(found.status(now), TokenStatus::Revoked);
+        }
+        let listed = list_vendor_tokens(&pool, acme.id).await.unwrap();
+        assert_eq!(listed.len(), 1, "revoked tokens stay listed");
+        assert!(listed[0].revoked_at.is_some());
+        assert_eq!(count(&pool).await, 2);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn another_organization_lists_and_gets_nothing(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        let globex = org(&pool, "globex").await;
+        let initech = customers::create(&pool, acme.id, "Initech").await.unwrap();
+        let vendor = insert(&pool, &vendor_token(&acme, hash(1), false)).await.unwrap();
+        insert(&pool, &customer_token(&acme, initech.id, hash(2))).await.unwrap();
+        assert!(list_vendor_tokens(&pool, globex.id).await.unwrap().is_empty());
+        assert!(list_customer_tokens(&pool, globex.id, initech.id).await.unwrap().is_empty());
+        assert_eq!(get(&pool, globex.id, vendor.id).await.unwrap(), None);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn constraint_violations_store_nothing(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        let globex = org(&pool, "globex").await;
+        let initech = customers::create(&pool, acme.id, "Initech").await.unwrap();
+        insert(&pool, &vendor_token(&acme, hash(1), false)).await.unwrap();
+
+        let err = insert(&pool, &vendor_token(&acme, hash(1), false)).await.unwrap_err();
+        assert!(
+            matches!(err, DbError::Conflict(ref c) if c == "access_tokens_token_hash_key"),
+            "{err:?}"
+        );
+        // A customer of another organization.
+        let h = hash(3);
+        assert!(insert(&pool, &customer_token(&globex, initech.id, h)).await.is_err());
+        // A user who is not a member of the organization.
+        let mut foreign = vendor_token(&globex, h, false);
+        foreign.owner = TokenOwner::Vendor { user_id: acme.owner, read_only: false };
+        assert!(insert(&pool, &foreign).await.is_err());
+        // An empty name, an expiry in the past.
+        let mut unnamed = vendor_token(&acme, h, false);
+        unnamed.name = "";
+        assert!(insert(&pool, &unnamed).await.is_err());
+        let mut expired = vendor_token(&acme, h, false);
+        expired.expires_at = Some(OffsetDateTime::now_utc() - Duration::days(1));
+        assert!(insert(&pool, &expired).await.is_err());
+        // Rows that bypass the typed API: a hash of the wrong length, a kind without its owner.
+        let short = sqlx::query(
+            "insert into access_tokens (id, organization_id, kind, user_id, name, token_hash, display_prefix)
+             values ($1, $2, 'vendor', $3, 'x', '\\x00', 'p')",
+        )
+        .bind(Uuid::now_v7())
+        .bind(acme.id)
+        .bind(acme.owner)
+        .execute(&pool)
+        .await;
+        assert!(short.is_err());
+        let ownerless = sqlx::query(
+            "insert into access_tokens (id, organization_id, kind, name, token_hash, display_prefix)
+             values ($1, $2, 'customer', 'x', $3, 'p')",
+        )
+        .bind(Uuid::now_v7())
+        .bind(acme.id)
+        .bind(&h[..])
+        .execute(&pool)
+        .await;
+        assert!(ownerless.is_err());
+        assert_eq!(count(&pool).await, 1);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn removing_a_member_removes_their_vendor_tokens(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        let dev =
+            accounts::create_user(&pool, acme.id, "dev@acme.test", PASSWORD_HASH, "developer")
+                .await
+                .unwrap();
+        let mut new = vendor_token(&acme, hash(1), false);
+        new.owner = TokenOwner::Vendor { user_id: dev.id, read_only: false };
+        let dev_token = insert(&pool, &new).await.unwrap();
+        // A customer token created by the developer survives them, with an unknown creator.
+        let initech = customers::create(&pool, acme.id, "Initech").await.unwrap();
+        let mut issued = customer_token(&acme, initech.id, hash(2));
+        issued.created_by = Some(dev.id);
+        let issued = insert(&pool, &issued).await.unwrap();
+
+        sqlx::query("delete from users where id = $1").bind(dev.id).execute(&pool).await.unwrap();
+        assert_eq!(get(&pool, acme.id, dev_token.id).await.unwrap(), None);
+        let kept = get(&pool, acme.id, issued.id).await.unwrap().unwrap();
+        assert_eq!((kept.created_by, kept.created_by_email), (None, None));
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn expiry_and_last_used(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        let mut new = vendor_token(&acme, hash(1), false);
+        let expires = OffsetDateTime::now_utc() + Duration::days(30);
+        new.expires_at = Some(expires);
+        let token = insert(&pool, &new).await.unwrap();
+        let found = find_by_hash(&pool, hash(1)).await.unwrap().unwrap();
+        assert_eq!(found.status(expires - Duration::seconds(1)), TokenStatus::Active);
+        assert_eq!(found.status(expires), TokenStatus::Expired);
+
+        let other = insert(&pool, &vendor_token(&acme, hash(2), false)).await.unwrap();
+        let t0 = OffsetDateTime::now_utc();
+        assert_eq!(touch_last_used(&pool, &[token.id, other.id], t0).await.unwrap(), 2);
+        // Within a minute: nothing is written.
+        let t1 = t0 + Duration::seconds(59);
+        assert_eq!(touch_last_used(&pool, &[token.id, other.id], t1).await.unwrap(), 0);
+        let t2 = t0 + Duration::seconds(61);
+        assert_eq!(touch_last_used(&pool, &[token.id, Uuid::now_v7()], t2).await.unwrap(), 1);
+        let last = |id| {
+            let pool = pool.clone();
+            async move { get(&pool, acme.id, id).await.unwrap().unwrap().last_used_at.unwrap() }
+        };
+        assert_eq!(last(token.id).await.unix_timestamp(), t2.unix_timestamp());
+        assert_eq!(last(other.id).await.unix_timestamp(), t0.unix_timestamp());
+        assert_eq!(touch_last_used(&pool, &[], t2).await.unwrap(), 0);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn revocation_state_reports_changes_since(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        let a = insert(&pool, &vendor_token(&acme, hash(1), false)).await.unwrap();
+        let b = insert(&pool, &vendor_token(&acme, hash(2), false)).await.unwrap();
+        let c = insert(&pool, &vendor_token(&acme, hash(3), false)).await.unwrap();
+        let initial = revocation_state(&pool, None).await.unwrap();
+        assert!(initial.tokens.is_empty());
+
+        revoke(&pool, acme.id, a.id).await.unwrap();
+        // b expired a moment ago (set directly: the API refuses expiries in the past).
+        sqlx::query(
+            "update access_tokens set created_at = now() - interval '1 hour',
+                                      expires_at = now() - interval '1 second' where id = $1",
+        )
+        .bind(b.id)
+        .execute(&pool)
+        .await
+        .unwrap();
+        let since = initial.as_of - Duration::seconds(5);
+        let changed = revocation_state(&pool, Some(since)).await.unwrap();
+        let mut ids: Vec<Uuid> = changed.tokens.iter().map(|t| t.id).collect();
+        ids.sort();
+        assert_eq!(ids, vec![a.id, b.id]);
+        assert!(changed.as_of >= initial.as_of);
+
+        let later = revocation_state(&pool, Some(changed.as_of + Duration::seconds(1))).await;
+        assert!(later.unwrap().tokens.is_empty(), "nothing changed after that");
+        let all = revocation_state(&pool, None).await.unwrap();
+        assert_eq!(all.tokens.len(), 2);
+        assert!(!all.tokens.iter().any(|t| t.id == c.id));
+    }
+}
