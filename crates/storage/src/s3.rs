@@ -24,7 +24,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
-use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
@@ -196,6 +196,15 @@ fn status<E>(err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Optio
     err.raw_response().map(|r| r.status().as_u16())
 }
 
+/// A 404 about the object or upload, not about the bucket (a missing bucket is a
+/// misconfiguration and must surface as a backend failure, not as "blob unknown").
+/// HEAD answers carry no error code, so `check` is what reports a missing bucket there.
+fn is_missing<E: ProvideErrorMetadata>(
+    err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> bool {
+    status(err) == Some(404) && err.code() != Some("NoSuchBucket")
+}
+
 fn to_offset(t: Option<&aws_sdk_s3::primitives::DateTime>) -> OffsetDateTime {
     t.and_then(|t| OffsetDateTime::from_unix_timestamp_nanos(t.as_nanos()).ok())
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
@@ -303,7 +312,7 @@ impl S3Store {
             .await
         {
             Ok(out) => Ok(Some(non_negative(out.content_length()))),
-            Err(e) if status(&e) == Some(404) => Ok(None),
+            Err(e) if is_missing(&e) => Ok(None),
             Err(e) => Err(sdk_error("HeadObject", e)),
         }
     }
@@ -376,7 +385,7 @@ impl S3Store {
             .await
         {
             Ok(out) => out,
-            Err(e) if status(&e) == Some(404) => return Ok(None),
+            Err(e) if is_missing(&e) => return Ok(None),
             Err(e) => return Err(sdk_error("GetObject", e)),
         };
         let bytes = out
@@ -504,9 +513,12 @@ impl S3Store {
             .key(self.tail_key(upload_id, st.tail_gen))
             .send()
             .await
-            .map_err(|e| match status(&e) {
-                Some(404) => StorageError::NotFound,
-                _ => sdk_error("GetObject", e),
+            .map_err(|e| {
+                if is_missing(&e) {
+                    StorageError::NotFound
+                } else {
+                    sdk_error("GetObject", e)
+                }
             })?;
         let mut body = out.body;
         let mut read = 0u64;
@@ -712,7 +724,7 @@ impl S3Store {
                 .await
             {
                 Ok(_) => {}
-                Err(e) if status(&e) == Some(404) => {}
+                Err(e) if is_missing(&e) => {}
                 Err(e) => return Err(sdk_error("AbortMultipartUpload", e)),
             }
             self.delete_object(&self.marker_key(upload_id)).await?;
@@ -773,6 +785,13 @@ impl BlobStore for S3Store {
         }
         st.size = old.size + written;
         st.tail_gen = old.tail_gen + 1;
+        if !buf.is_empty() && st.next_part > MAX_PARTS {
+            // The tail would need part 10,001 at commit: refuse now, while the client pushes.
+            return Err(StorageError::TooLarge(format!(
+                "more than {MAX_PARTS} parts of {} bytes",
+                self.part_size
+            )));
+        }
         if !buf.is_empty() {
             let len = buf.len() as u64;
             self.client
@@ -787,10 +806,10 @@ impl BlobStore for S3Store {
         }
         // The generation before the caller's is no longer referenced by any state the
         // caller may still hold (it has at least `old`), so it can go.
-        if let Some(stale) = old.tail_gen.checked_sub(1) {
-            if let Err(e) = self.delete_object(&self.tail_key(upload_id, stale)).await {
-                tracing::warn!(%upload_id, error = %e, "could not delete a stale tail object");
-            }
+        if let Some(stale) = old.tail_gen.checked_sub(1)
+            && let Err(e) = self.delete_object(&self.tail_key(upload_id, stale)).await
+        {
+            tracing::warn!(%upload_id, error = %e, "could not delete a stale tail object");
         }
         let size = st.size;
         Ok(AppendOutcome {
@@ -871,7 +890,7 @@ impl BlobStore for S3Store {
             Ok(out) => out,
             Err(e) => {
                 return Err(match status(&e) {
-                    Some(404) => StorageError::NotFound,
+                    Some(404) if is_missing(&e) => StorageError::NotFound,
                     Some(416) => {
                         let size = self.head(&object).await?.ok_or(StorageError::NotFound)?;
                         StorageError::InvalidRange { size }

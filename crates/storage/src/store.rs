@@ -240,7 +240,7 @@ mod tests {
         assert_eq!(resolve_range(None, 0).unwrap(), None);
         assert_eq!(resolve_range(Some(&(0..=0)), 1).unwrap(), Some((0, 0)));
         assert_eq!(resolve_range(Some(&(2..=100)), 10).unwrap(), Some((2, 9)));
-        for (r, size) in [(0..=0, 0), (10..=10, 10), (5..=4, 10)] {
+        for (r, size) in [(0..=0, 0), (10..=10, 10), (RangeInclusive::new(5, 4), 10)] {
             assert!(matches!(
                 resolve_range(Some(&r), size),
                 Err(StorageError::InvalidRange { size: s }) if s == size

@@ -4,6 +4,9 @@
 //! each into one `#[tokio::test]` per backend. The S3 tests need a real S3-compatible server
 //! (`s3s-fs`, see `wharf_storage::testing`) and fail when there is none.
 
+// clippy.toml allows these in `#[test]` functions only; the suite's helpers are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod suite;
 
 use std::sync::Arc;
@@ -103,3 +106,97 @@ backend_tests!(
     readiness_check,
     foreign_state_is_refused,
 );
+
+/// S3-only checks of what the backend leaves in the bucket, read from s3s-fs's data
+/// directory (it stores objects as files and multipart parts as `.upload_id-*` files).
+mod s3_layout {
+    use std::path::{Path, PathBuf};
+
+    use bytes::Bytes;
+    use futures_util::StreamExt;
+    use sha2::{Digest, Sha256};
+    use uuid::Uuid;
+    use wharf_storage::{BlobKey, DigestAlgorithm, StorageConfig};
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    out.push(path.strip_prefix(dir).unwrap().display().to_string());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn parts_in_flight(data: &Path) -> usize {
+        files(data)
+            .iter()
+            .filter(|f| f.starts_with(".upload_id-") && f.contains(".part-"))
+            .count()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tails_multipart_uploads_and_temporary_objects_are_cleaned_up() {
+        let backend = super::s3_backend().await;
+        let Some(data) = backend._server.as_ref().and_then(|s| s.data_dir()) else {
+            eprintln!("external S3 server: s3s-fs layout checks do not apply");
+            return;
+        };
+        let StorageConfig::S3(config) = &backend.config else {
+            unreachable!()
+        };
+        let uploads: PathBuf = data.join(&config.bucket).join("wharf/_uploads");
+        let store = &*backend.store;
+        let mib = 1024 * 1024;
+        let mut all = Vec::new();
+        let id = Uuid::new_v4();
+        let mut state = store.start_upload(id).await.unwrap();
+        for (i, len) in [6 * mib + 3, 1, 1].into_iter().enumerate() {
+            let chunk = vec![i as u8; len];
+            all.extend_from_slice(&chunk);
+            let body = futures_util::stream::iter([Ok(Bytes::from(chunk))]).boxed();
+            state = store.append(id, &state, body).await.unwrap().state;
+            let here = files(&uploads.join(id.to_string()));
+            let want: &[&str] = match i {
+                0 => &["multipart-id", "tail.1"],
+                1 => &["multipart-id", "tail.1", "tail.2"],
+                _ => &["multipart-id", "tail.2", "tail.3"],
+            };
+            assert_eq!(here, want, "after append {i}");
+        }
+        assert_eq!(
+            std::fs::metadata(uploads.join(id.to_string()).join("tail.3"))
+                .unwrap()
+                .len(),
+            mib as u64 + 5
+        );
+        assert_eq!(parts_in_flight(&data), 1);
+
+        let key = BlobKey::new(DigestAlgorithm::Sha256, hex::encode(Sha256::digest(&all))).unwrap();
+        store.commit(id, &state, &key).await.unwrap();
+        assert_eq!(files(&uploads), Vec::<String>::new());
+        assert_eq!(parts_in_flight(&data), 0);
+        let blob = data.join(&config.bucket).join("wharf").join(key.path());
+        assert_eq!(std::fs::metadata(blob).unwrap().len(), all.len() as u64);
+
+        // Abort removes the multipart upload's parts too.
+        let id = Uuid::new_v4();
+        let state = store.start_upload(id).await.unwrap();
+        let body = futures_util::stream::iter([Ok(Bytes::from(vec![7u8; 11 * mib]))]).boxed();
+        store.append(id, &state, body).await.unwrap();
+        assert_eq!(parts_in_flight(&data), 2);
+        store.abort(id, None).await.unwrap();
+        assert_eq!(parts_in_flight(&data), 0);
+        assert_eq!(files(&uploads), Vec::<String>::new());
+    }
+}

@@ -256,7 +256,7 @@ pub async fn failed_append_can_be_retried(b: &Backend) {
 pub async fn range_reads(b: &Backend) {
     let store = &*b.store;
     let data = pattern(400, 1000);
-    let key = put(store, &[data.clone()]).await;
+    let key = put(store, std::slice::from_ref(&data)).await;
     for (start, end, want_end) in [(0, 0, 0), (10, 19, 19), (999, 999, 999), (990, 5000, 999)] {
         let (got, size) = read_range(store, &key, start, end).await;
         assert_eq!(size, 1000);
@@ -271,8 +271,7 @@ pub async fn range_reads(b: &Backend) {
             Err(StorageError::InvalidRange { size: 1000 })
         ));
     }
-    #[allow(clippy::reversed_empty_ranges)]
-    let reversed = 5..=4;
+    let reversed = std::ops::RangeInclusive::new(5, 4);
     assert!(matches!(
         store.get(&key, Some(reversed)).await,
         Err(StorageError::InvalidRange { size: 1000 })
@@ -308,7 +307,7 @@ pub async fn stat_and_delete_are_idempotent(b: &Backend) {
 pub async fn commit_of_existing_key_succeeds(b: &Backend) {
     let store = &*b.store;
     for data in [pattern(500, 123), pattern(501, 6 * MIB + 1)] {
-        let key = put(store, &[data.clone()]).await;
+        let key = put(store, std::slice::from_ref(&data)).await;
         let id = Uuid::new_v4();
         let state = store.start_upload(id).await.unwrap();
         let state = store
@@ -420,7 +419,7 @@ pub async fn large_blob_is_streamed(b: &Backend) {
 pub async fn presigned_urls(b: &Backend) {
     let store = &*b.store;
     let data = b"presigned content".to_vec();
-    let key = put(store, &[data.clone()]).await;
+    let key = put(store, std::slice::from_ref(&data)).await;
     let url = store
         .presigned_get_url(&key, Duration::from_secs(300))
         .await
