@@ -284,18 +284,23 @@ impl BlobStore for FsStore {
 
     fn list_blobs(&self) -> BoxStream<'_, Result<BlobInfo>> {
         let root = self.root.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<BlobInfo>>(256);
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = walk_blobs(&root, &tx) {
-                let _ = tx.blocking_send(Err(StorageError::Io {
-                    operation: "list blobs",
-                    source: e,
-                }));
-            }
-        });
-        stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
+        // The walk runs on a blocking thread, started at the first poll; the bounded channel
+        // makes it wait for the consumer, and it stops when the stream is dropped.
+        stream::once(async move {
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<BlobInfo>>(256);
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = walk_blobs(&root, &tx) {
+                    let _ = tx.blocking_send(Err(StorageError::Io {
+                        operation: "list blobs",
+                        source: e,
+                    }));
+                }
+            });
+            stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|item| (item, rx))
+            })
         })
+        .flatten()
         .boxed()
     }
 

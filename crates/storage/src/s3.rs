@@ -14,6 +14,11 @@
 //! Limits: 10,000 parts per upload, so the largest blob is `10_000 * part_size` (78 GiB
 //! with the 8 MiB default). Request checksums are only sent when an operation requires
 //! them (several S3-compatible servers reject the SDK's default CRC headers).
+//!
+//! Operators should give the bucket a lifecycle rule that aborts incomplete multipart
+//! uploads after a few days: a multipart upload whose `multipart-id` marker could not be
+//! written (the append failed right after starting it) is invisible to
+//! [`BlobStore::list_uploads`]. Everything else is found and swept through the markers.
 
 use std::fmt;
 use std::ops::RangeInclusive;
@@ -179,15 +184,34 @@ impl fmt::Debug for S3Store {
     }
 }
 
-/// Converts an SDK error into a credential-free [`StorageError::Backend`].
-fn sdk_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> StorageError
+/// Converts an SDK error into a credential-free [`StorageError::Backend`]: status, S3 error
+/// code and message for service errors, the error chain for transport errors.
+pub(crate) fn sdk_error<E>(
+    operation: &'static str,
+    err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> StorageError
 where
-    E: std::error::Error + Send + Sync + 'static,
-    R: fmt::Debug + Send + Sync + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    let message = match &err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            let mut message = format!(
+                "HTTP {} {}",
+                service.raw().status().as_u16(),
+                e.code().unwrap_or("(no error code)")
+            );
+            if let Some(detail) = e.message() {
+                message.push_str(": ");
+                message.push_str(detail);
+            }
+            message
+        }
+        other => DisplayErrorContext(other).to_string(),
+    };
     StorageError::Backend {
         operation,
-        message: DisplayErrorContext(&err).to_string(),
+        message,
         source: Some(Box::new(err)),
     }
 }

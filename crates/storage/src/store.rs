@@ -215,6 +215,23 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
 
     /// Cheap readiness check: the root or bucket is reachable and usable.
     async fn check(&self) -> Result<()>;
+
+    /// Stores a small in-memory blob (e.g. a manifest) under `key` through a one-shot upload
+    /// session. The caller has verified that `data` hashes to `key`.
+    async fn put(&self, key: &BlobKey, data: Bytes) -> Result<()> {
+        let upload_id = Uuid::new_v4();
+        let state = self.start_upload(upload_id).await?;
+        let result = async {
+            let body = futures_util::stream::iter([Ok(data)]);
+            let out = self.append(upload_id, &state, Box::pin(body)).await?;
+            self.commit(upload_id, &out.state, key).await
+        }
+        .await;
+        if result.is_err() {
+            let _ = self.abort(upload_id, None).await;
+        }
+        result
+    }
 }
 
 /// Validates `range` against a blob of `size` bytes; returns `(start, end_inclusive)` with

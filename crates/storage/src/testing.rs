@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::error::StorageError;
-use crate::s3::{S3Config, client};
+use crate::s3::{S3Config, client, sdk_error};
 
 /// Version of `s3s-fs` the tests are written against.
 pub const S3S_FS_VERSION: &str = "0.14.1";
@@ -182,11 +182,7 @@ impl S3TestServer {
             .bucket(&name)
             .send()
             .await
-            .map_err(|e| StorageError::Backend {
-                operation: "CreateBucket",
-                message: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
-                source: None,
-            })?;
+            .map_err(|e| sdk_error("CreateBucket", e))?;
         Ok(config)
     }
 

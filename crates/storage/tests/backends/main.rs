@@ -97,6 +97,7 @@ backend_tests!(
     upload_continues_on_another_instance,
     failed_append_can_be_retried,
     range_reads,
+    put_stores_small_blobs,
     stat_and_delete_are_idempotent,
     commit_of_existing_key_succeeds,
     abort_cleans_temporary_data,

@@ -287,6 +287,16 @@ pub async fn range_reads(b: &Backend) {
     ));
 }
 
+pub async fn put_stores_small_blobs(b: &Backend) {
+    let store = &*b.store;
+    let data = br#"{"schemaVersion":2}"#.to_vec();
+    let key = key_of(&data);
+    store.put(&key, Bytes::from(data.clone())).await.unwrap();
+    store.put(&key, Bytes::from(data.clone())).await.unwrap();
+    assert!(read_all(store, &key).await == data);
+    assert!(upload_ids(store).await.is_empty());
+}
+
 pub async fn stat_and_delete_are_idempotent(b: &Backend) {
     let store = &*b.store;
     let missing = key_of(b"never stored");
