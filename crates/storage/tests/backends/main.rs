@@ -93,6 +93,7 @@ macro_rules! backend_tests {
 backend_tests!(
     round_trip,
     zero_byte_blob,
+    sha512_blob,
     small_appends_cross_part_boundaries,
     upload_continues_on_another_instance,
     failed_append_can_be_retried,
