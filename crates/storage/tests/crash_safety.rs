@@ -1,6 +1,6 @@
 //! Crash safety of the filesystem backend: a writer killed with SIGKILL at arbitrary points
-//! leaves only whole blobs visible (every listed blob has exactly its expected content), and its leftover
-//! temporary files are found by `list_uploads` and swept by `abort`.
+//! leaves only whole blobs visible (every listed blob has exactly its expected content),
+//! and its leftover temporary files are found by `list_uploads` and swept by `abort`.
 //!
 //! The test re-runs its own binary as the writer (selected by an environment variable).
 

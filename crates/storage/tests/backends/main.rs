@@ -202,3 +202,35 @@ mod s3_layout {
         assert_eq!(files(&uploads), Vec::<String>::new());
     }
 }
+
+/// Readiness reports an unusable backend.
+mod unusable {
+    use wharf_storage::{StorageConfig, StorageError, open};
+
+    #[tokio::test]
+    async fn fs_check_fails_without_root() {
+        let backend = super::fs_backend().await;
+        let StorageConfig::Fs(config) = &backend.config else {
+            unreachable!()
+        };
+        std::fs::remove_dir_all(&config.root).unwrap();
+        assert!(backend.store.check().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn s3_check_fails_without_bucket() {
+        let backend = super::s3_backend().await;
+        let StorageConfig::S3(config) = &backend.config else {
+            unreachable!()
+        };
+        let mut config = config.clone();
+        config.bucket = "wt-missing".to_owned();
+        let store = open(StorageConfig::S3(config)).await.unwrap();
+        assert!(matches!(
+            store.check().await,
+            Err(StorageError::Backend { .. })
+        ));
+        // `get` maps NoSuchBucket to a backend error too, but s3s-fs answers GetObject in a
+        // missing bucket with NoSuchKey, so only `check` can be asserted here.
+    }
+}
