@@ -444,6 +444,17 @@ pub async fn large_blob_is_streamed(b: &Backend) {
         .await
         .unwrap();
     assert_eq!(hex::encode(hasher.finalize()), key.hex());
+    // Memory stays flat: the whole process never held anything near the 64 MiB blob.
+    if let Some(peak) = peak_rss_kib() {
+        assert!(peak < 48 * 1024, "peak RSS {peak} KiB for a 64 MiB blob");
+    }
+}
+
+/// Peak resident set size of this process (nextest runs each test in its own process).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 pub async fn presigned_urls(b: &Backend) {
