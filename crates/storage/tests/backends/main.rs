@@ -203,7 +203,7 @@ mod s3_layout {
     }
 }
 
-/// Readiness reports an unusable backend.
+/// Readiness reports an unusable backend, without printing credentials.
 mod unusable {
     use wharf_storage::{StorageConfig, StorageError, open};
 
@@ -230,6 +230,15 @@ mod unusable {
             store.check().await,
             Err(StorageError::Backend { .. })
         ));
+        // A wrong secret is refused (s3s-fs verifies SigV4) and never shows in the error.
+        let StorageConfig::S3(config) = &backend.config else {
+            unreachable!()
+        };
+        let mut config = config.clone();
+        config.secret_access_key = "wrong-secret-do-not-print".to_owned();
+        let store = open(StorageConfig::S3(config)).await.unwrap();
+        let err = store.check().await.unwrap_err();
+        assert!(!format!("{err} {err:?} {store:?}").contains("wrong-secret-do-not-print"));
         // `get` maps NoSuchBucket to a backend error too, but s3s-fs answers GetObject in a
         // missing bucket with NoSuchKey, so only `check` can be asserted here.
     }
