@@ -70,9 +70,9 @@ impl FsStore {
 fn fs_size(state: &UploadState) -> Result<u64> {
     match state.decode()? {
         StateRepr::Fs { size } => Ok(size),
-        StateRepr::S3(_) => Err(StorageError::InvalidUploadState(
-            "state belongs to the s3 backend".to_owned(),
-        )),
+        StateRepr::S3(_) => {
+            Err(StorageError::InvalidUploadState("state belongs to the s3 backend".to_owned()))
+        }
     }
 }
 
@@ -85,8 +85,7 @@ fn not_found_as<T>(result: std::io::Result<T>) -> std::io::Result<Option<T>> {
 }
 
 fn to_offset(time: std::io::Result<SystemTime>) -> OffsetDateTime {
-    time.map(OffsetDateTime::from)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    time.map(OffsetDateTime::from).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// fsyncs directories so that a rename or creation inside them is durable.
@@ -129,11 +128,7 @@ impl BlobStore for FsStore {
         let mut file = not_found_as(tokio::fs::OpenOptions::new().write(true).open(&path).await)
             .map_err(StorageError::io("open upload file"))?
             .ok_or(StorageError::NotFound)?;
-        let len = file
-            .metadata()
-            .await
-            .map_err(StorageError::io("stat upload file"))?
-            .len();
+        let len = file.metadata().await.map_err(StorageError::io("stat upload file"))?.len();
         if len < size {
             return Err(StorageError::InvalidUploadState(format!(
                 "temporary file has {len} bytes, state says {size}"
@@ -141,23 +136,15 @@ impl BlobStore for FsStore {
         }
         if len > size {
             // A previous append failed half-way; its bytes were never acknowledged.
-            file.set_len(size)
-                .await
-                .map_err(StorageError::io("truncate upload file"))?;
+            file.set_len(size).await.map_err(StorageError::io("truncate upload file"))?;
         }
-        file.seek(SeekFrom::Start(size))
-            .await
-            .map_err(StorageError::io("seek upload file"))?;
+        file.seek(SeekFrom::Start(size)).await.map_err(StorageError::io("seek upload file"))?;
         let mut written = 0u64;
         while let Some(chunk) = chunks.try_next().await.map_err(StorageError::Input)? {
-            file.write_all(&chunk)
-                .await
-                .map_err(StorageError::io("write upload file"))?;
+            file.write_all(&chunk).await.map_err(StorageError::io("write upload file"))?;
             written += chunk.len() as u64;
         }
-        file.flush()
-            .await
-            .map_err(StorageError::io("write upload file"))?;
+        file.flush().await.map_err(StorageError::io("write upload file"))?;
         let size = size + written;
         Ok(AppendOutcome {
             state: UploadState::encode(&StateRepr::Fs { size })?,
@@ -183,31 +170,20 @@ impl BlobStore for FsStore {
             drop(file);
             return self.abort(upload_id, Some(state)).await;
         }
-        let len = file
-            .metadata()
-            .await
-            .map_err(StorageError::io("stat upload file"))?
-            .len();
+        let len = file.metadata().await.map_err(StorageError::io("stat upload file"))?.len();
         if len < size {
             return Err(StorageError::InvalidUploadState(format!(
                 "temporary file has {len} bytes, state says {size}"
             )));
         }
         if len > size {
-            file.set_len(size)
-                .await
-                .map_err(StorageError::io("truncate upload file"))?;
+            file.set_len(size).await.map_err(StorageError::io("truncate upload file"))?;
         }
-        file.sync_all()
-            .await
-            .map_err(StorageError::io("sync upload file"))?;
+        file.sync_all().await.map_err(StorageError::io("sync upload file"))?;
         drop(file);
 
         // blobs/<alg>/<xx>: create, then make every level durable.
-        let fan_dir = dest
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| self.root.clone());
+        let fan_dir = dest.parent().map(Path::to_path_buf).unwrap_or_else(|| self.root.clone());
         tokio::fs::create_dir_all(&fan_dir)
             .await
             .map_err(StorageError::io("create blob directory"))?;
@@ -243,29 +219,19 @@ impl BlobStore for FsStore {
         let mut file = not_found_as(tokio::fs::File::open(self.blob_path(key)).await)
             .map_err(StorageError::io("open blob"))?
             .ok_or(StorageError::NotFound)?;
-        let size = file
-            .metadata()
-            .await
-            .map_err(StorageError::io("stat blob"))?
-            .len();
+        let size = file.metadata().await.map_err(StorageError::io("stat blob"))?.len();
         let resolved = resolve_range(range.as_ref(), size)?;
         let (start, len) = match resolved {
             Some((start, end)) => (start, end - start + 1),
             None => (0, size),
         };
         if start > 0 {
-            file.seek(SeekFrom::Start(start))
-                .await
-                .map_err(StorageError::io("seek blob"))?;
+            file.seek(SeekFrom::Start(start)).await.map_err(StorageError::io("seek blob"))?;
         }
         let stream = ReaderStream::with_capacity(file.take(len), READ_CHUNK)
             .map_err(StorageError::io("read blob"))
             .boxed();
-        Ok(BlobRead {
-            stream,
-            size,
-            range: resolved.map(|(s, e)| s..=e),
-        })
+        Ok(BlobRead { stream, size, range: resolved.map(|(s, e)| s..=e) })
     }
 
     async fn presigned_get_url(
@@ -296,9 +262,7 @@ impl BlobStore for FsStore {
                     }));
                 }
             });
-            stream::unfold(rx, |mut rx| async move {
-                rx.recv().await.map(|item| (item, rx))
-            })
+            stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
         })
         .flatten()
         .boxed()
@@ -309,11 +273,7 @@ impl BlobStore for FsStore {
             .await
             .map_err(StorageError::io("list uploads"))?;
         let mut uploads = Vec::new();
-        while let Some(entry) = dir
-            .next_entry()
-            .await
-            .map_err(StorageError::io("list uploads"))?
-        {
+        while let Some(entry) = dir.next_entry().await.map_err(StorageError::io("list uploads"))? {
             let Some(upload_id) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
                 continue;
             };
@@ -322,26 +282,16 @@ impl BlobStore for FsStore {
             else {
                 continue;
             };
-            uploads.push(UploadInfo {
-                upload_id,
-                last_modified: to_offset(meta.modified()),
-            });
+            uploads.push(UploadInfo { upload_id, last_modified: to_offset(meta.modified()) });
         }
         Ok(uploads)
     }
 
     async fn check(&self) -> Result<()> {
         // Proves the root exists and is writable: create and remove a probe file.
-        let probe = self
-            .root
-            .join(UPLOADS_DIR)
-            .join(format!(".check-{}", Uuid::new_v4()));
-        tokio::fs::write(&probe, b"")
-            .await
-            .map_err(StorageError::io("write readiness probe"))?;
-        tokio::fs::remove_file(&probe)
-            .await
-            .map_err(StorageError::io("remove readiness probe"))
+        let probe = self.root.join(UPLOADS_DIR).join(format!(".check-{}", Uuid::new_v4()));
+        tokio::fs::write(&probe, b"").await.map_err(StorageError::io("write readiness probe"))?;
+        tokio::fs::remove_file(&probe).await.map_err(StorageError::io("remove readiness probe"))
     }
 }
 
@@ -370,10 +320,7 @@ fn walk_blobs(
                     continue;
                 };
                 let fan_name = fan.file_name();
-                let rel = format!(
-                    "blobs/{alg}/{}/{name}",
-                    fan_name.to_str().unwrap_or_default()
-                );
+                let rel = format!("blobs/{alg}/{}/{name}", fan_name.to_str().unwrap_or_default());
                 let Some(key) = BlobKey::from_path(&rel) else {
                     continue;
                 };
@@ -383,11 +330,8 @@ fn walk_blobs(
                 if !meta.is_file() {
                     continue;
                 }
-                let info = BlobInfo {
-                    key,
-                    size: meta.len(),
-                    last_modified: to_offset(meta.modified()),
-                };
+                let info =
+                    BlobInfo { key, size: meta.len(), last_modified: to_offset(meta.modified()) };
                 if tx.blocking_send(Ok(info)).is_err() {
                     return Ok(());
                 }

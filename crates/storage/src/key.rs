@@ -52,9 +52,9 @@ impl FromStr for DigestAlgorithm {
         match s {
             "sha256" => Ok(Self::Sha256),
             "sha512" => Ok(Self::Sha512),
-            other => Err(StorageError::InvalidKey(format!(
-                "unsupported digest algorithm {other:?}"
-            ))),
+            other => {
+                Err(StorageError::InvalidKey(format!("unsupported digest algorithm {other:?}")))
+            }
         }
     }
 }
@@ -167,18 +167,9 @@ mod tests {
 
     #[test]
     fn foreign_paths_are_not_keys() {
-        assert_eq!(
-            BlobKey::from_path(&format!("blobs/sha256/ff/{HEX64}")),
-            None
-        );
-        assert_eq!(
-            BlobKey::from_path(&format!("blobs/sha256/e3/{HEX64}/x")),
-            None
-        );
-        assert_eq!(
-            BlobKey::from_path(&format!("_uploads/sha256/e3/{HEX64}")),
-            None
-        );
+        assert_eq!(BlobKey::from_path(&format!("blobs/sha256/ff/{HEX64}")), None);
+        assert_eq!(BlobKey::from_path(&format!("blobs/sha256/e3/{HEX64}/x")), None);
+        assert_eq!(BlobKey::from_path(&format!("_uploads/sha256/e3/{HEX64}")), None);
         assert_eq!(BlobKey::from_path("blobs/sha256/e3"), None);
     }
 }

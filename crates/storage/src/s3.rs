@@ -211,11 +211,7 @@ where
         }
         other => DisplayErrorContext(other).to_string(),
     };
-    StorageError::Backend {
-        operation,
-        message,
-        source: Some(Box::new(err)),
-    }
+    StorageError::Backend { operation, message, source: Some(Box::new(err)) }
 }
 
 fn status<E>(err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<u16> {
@@ -265,9 +261,9 @@ fn s3_state(state: &UploadState) -> Result<S3UploadState> {
     match state.decode()? {
         StateRepr::S3(s) if s.parts_bytes <= s.size && s.next_part >= 1 => Ok(s),
         StateRepr::S3(_) => Err(StorageError::InvalidUploadState("inconsistent".to_owned())),
-        StateRepr::Fs { .. } => Err(StorageError::InvalidUploadState(
-            "state belongs to the fs backend".to_owned(),
-        )),
+        StateRepr::Fs { .. } => {
+            Err(StorageError::InvalidUploadState("state belongs to the fs backend".to_owned()))
+        }
     }
 }
 
@@ -275,10 +271,9 @@ impl S3Store {
     /// Validates `config` and builds the client. Does no network I/O; see
     /// [`BlobStore::check`].
     pub fn new(config: &S3Config) -> Result<Self> {
-        for (name, value) in [
-            ("part_size", config.part_size),
-            ("copy_part_size", config.copy_part_size),
-        ] {
+        for (name, value) in
+            [("part_size", config.part_size), ("copy_part_size", config.copy_part_size)]
+        {
             if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&value) {
                 return Err(StorageError::Config(format!(
                     "{name} must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes"
@@ -286,9 +281,7 @@ impl S3Store {
             }
         }
         if config.bucket.is_empty() || config.region.is_empty() {
-            return Err(StorageError::Config(
-                "bucket and region must not be empty".to_owned(),
-            ));
+            return Err(StorageError::Config("bucket and region must not be empty".to_owned()));
         }
         let part_size = usize::try_from(config.part_size)
             .map_err(|_| StorageError::Config("part_size too large".to_owned()))?;
@@ -331,14 +324,7 @@ impl S3Store {
 
     /// Size of object `key`, `None` if missing.
     async fn head(&self, key: &str) -> Result<Option<u64>> {
-        match self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
             Ok(out) => Ok(Some(non_negative(out.content_length()))),
             Err(e) if is_missing(&e) => Ok(None),
             Err(e) => Err(sdk_error("HeadObject", e)),
@@ -375,11 +361,7 @@ impl S3Store {
             .contents()
             .iter()
             .filter_map(|o| {
-                Some((
-                    o.key()?.to_owned(),
-                    non_negative(o.size()),
-                    to_offset(o.last_modified()),
-                ))
+                Some((o.key()?.to_owned(), non_negative(o.size()), to_offset(o.last_modified())))
             })
             .collect();
         let next = match out.is_truncated() {
@@ -416,15 +398,11 @@ impl S3Store {
             Err(e) if is_missing(&e) => return Ok(None),
             Err(e) => return Err(sdk_error("GetObject", e)),
         };
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| StorageError::Backend {
-                operation: "GetObject",
-                message: e.to_string(),
-                source: Some(Box::new(e)),
-            })?;
+        let bytes = out.body.collect().await.map_err(|e| StorageError::Backend {
+            operation: "GetObject",
+            message: e.to_string(),
+            source: Some(Box::new(e)),
+        })?;
         let id = String::from_utf8(bytes.to_vec())
             .map_err(|_| StorageError::InvalidUploadState("multipart id marker".to_owned()))?;
         Ok(Some(id))
@@ -542,11 +520,7 @@ impl S3Store {
             .send()
             .await
             .map_err(|e| {
-                if is_missing(&e) {
-                    StorageError::NotFound
-                } else {
-                    sdk_error("GetObject", e)
-                }
+                if is_missing(&e) { StorageError::NotFound } else { sdk_error("GetObject", e) }
             })?;
         let mut body = out.body;
         let mut read = 0u64;
@@ -583,10 +557,7 @@ impl S3Store {
                 .key(&temp)
                 .upload_id(multipart)
                 .part_number(last_part)
-                .copy_source(copy_source(
-                    &self.bucket,
-                    &self.tail_key(upload_id, st.tail_gen),
-                ))
+                .copy_source(copy_source(&self.bucket, &self.tail_key(upload_id, st.tail_gen)))
                 .send()
                 .await
                 .map_err(|e| sdk_error("UploadPartCopy", e))?;
@@ -642,11 +613,7 @@ impl S3Store {
             .bucket(&self.bucket)
             .key(&temp)
             .upload_id(multipart)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
             .send()
             .await
             .map_err(|e| sdk_error("CompleteMultipartUpload", e))?;
@@ -708,16 +675,8 @@ impl S3Store {
                 .send()
                 .await
                 .map_err(|e| sdk_error("UploadPartCopy", e))?;
-            let e_tag = out
-                .copy_part_result()
-                .and_then(|r| r.e_tag())
-                .map(str::to_owned);
-            parts.push(
-                CompletedPart::builder()
-                    .part_number(number)
-                    .set_e_tag(e_tag)
-                    .build(),
-            );
+            let e_tag = out.copy_part_result().and_then(|r| r.e_tag()).map(str::to_owned);
+            parts.push(CompletedPart::builder().part_number(number).set_e_tag(e_tag).build());
             start = end + 1;
             number += 1;
         }
@@ -726,11 +685,7 @@ impl S3Store {
             .bucket(&self.bucket)
             .key(dest)
             .upload_id(multipart)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
             .send()
             .await
             .map_err(|e| sdk_error("CompleteMultipartUpload", e))?;
@@ -805,11 +760,7 @@ impl BlobStore for S3Store {
             self.feed(upload_id, &mut st, &mut buf, chunk).await?;
         }
         if written == 0 {
-            return Ok(AppendOutcome {
-                state: state.clone(),
-                bytes_written: 0,
-                size: old.size,
-            });
+            return Ok(AppendOutcome { state: state.clone(), bytes_written: 0, size: old.size });
         }
         st.size = old.size + written;
         st.tail_gen = old.tail_gen + 1;
@@ -928,27 +879,25 @@ impl BlobStore for S3Store {
             }
         };
         let length = non_negative(out.content_length());
-        let (size, served) = match (
-            range.as_ref(),
-            out.content_range().and_then(parse_content_range),
-        ) {
-            (None, _) => (length, None),
-            (Some(_), Some((start, end, total))) => (total, Some(start..=end)),
-            (Some(asked), None) => {
-                // The server ignored the Range header and sent everything: accept that only
-                // when the range covers the whole blob.
-                match resolve_range(Some(asked), length)? {
-                    Some((0, end)) if end + 1 == length => (length, Some(0..=end)),
-                    _ => {
-                        return Err(StorageError::Backend {
-                            operation: "GetObject",
-                            message: "server ignored the Range header".to_owned(),
-                            source: None,
-                        });
+        let (size, served) =
+            match (range.as_ref(), out.content_range().and_then(parse_content_range)) {
+                (None, _) => (length, None),
+                (Some(_), Some((start, end, total))) => (total, Some(start..=end)),
+                (Some(asked), None) => {
+                    // The server ignored the Range header and sent everything: accept that only
+                    // when the range covers the whole blob.
+                    match resolve_range(Some(asked), length)? {
+                        Some((0, end)) if end + 1 == length => (length, Some(0..=end)),
+                        _ => {
+                            return Err(StorageError::Backend {
+                                operation: "GetObject",
+                                message: "server ignored the Range header".to_owned(),
+                                source: None,
+                            });
+                        }
                     }
                 }
-            }
-        };
+            };
         let stream = stream::try_unfold(out.body, |mut body| async move {
             match body.try_next().await {
                 Ok(Some(chunk)) => Ok(Some((chunk, body))),
@@ -961,11 +910,7 @@ impl BlobStore for S3Store {
             }
         })
         .boxed();
-        Ok(BlobRead {
-            stream,
-            size,
-            range: served,
-        })
+        Ok(BlobRead { stream, size, range: served })
     }
 
     async fn presigned_get_url(
@@ -1002,11 +947,7 @@ impl BlobStore for S3Store {
                     .into_iter()
                     .filter_map(|(object, size, last_modified)| {
                         let key = BlobKey::from_path(object.strip_prefix(&self.prefix)?)?;
-                        Some(Ok(BlobInfo {
-                            key,
-                            size,
-                            last_modified,
-                        }))
+                        Some(Ok(BlobInfo { key, size, last_modified }))
                     })
                     .collect();
                 Ok(Some((stream::iter(infos), token.map(Some))))
@@ -1032,10 +973,7 @@ impl BlobStore for S3Store {
         }
         Ok(latest
             .into_iter()
-            .map(|(upload_id, last_modified)| UploadInfo {
-                upload_id,
-                last_modified,
-            })
+            .map(|(upload_id, last_modified)| UploadInfo { upload_id, last_modified })
             .collect())
     }
 
@@ -1068,25 +1006,16 @@ mod tests {
     fn part_sizes_are_validated() {
         let mut config = S3Config::new("b", "a", "s");
         config.part_size = MIN_PART_SIZE - 1;
-        assert!(matches!(
-            S3Store::new(&config),
-            Err(StorageError::Config(_))
-        ));
+        assert!(matches!(S3Store::new(&config), Err(StorageError::Config(_))));
         config.part_size = MIN_PART_SIZE;
         config.copy_part_size = MAX_PART_SIZE + 1;
-        assert!(matches!(
-            S3Store::new(&config),
-            Err(StorageError::Config(_))
-        ));
+        assert!(matches!(S3Store::new(&config), Err(StorageError::Config(_))));
     }
 
     #[test]
     fn helpers_parse_and_encode() {
         assert_eq!(parse_content_range("bytes 0-0/10"), Some((0, 0, 10)));
         assert_eq!(parse_content_range("bytes */10"), None);
-        assert_eq!(
-            copy_source("b", "p x/_uploads/a+b"),
-            "b/p%20x/_uploads/a%2Bb"
-        );
+        assert_eq!(copy_source("b", "p x/_uploads/a+b"), "b/p%20x/_uploads/a%2Bb");
     }
 }

@@ -35,24 +35,19 @@ fn env(name: &str) -> Option<String> {
 
 /// Where `s3s-fs` is: `PATH`, then `$CARGO_HOME/bin`, then `~/.cargo/bin`.
 pub fn find_s3s_fs() -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
     if let Some(cargo_home) = std::env::var_os("CARGO_HOME") {
         dirs.push(PathBuf::from(cargo_home).join("bin"));
     }
     if let Some(home) = std::env::var_os("HOME") {
         dirs.push(PathBuf::from(home).join(".cargo").join("bin"));
     }
-    dirs.into_iter()
-        .map(|d| d.join("s3s-fs"))
-        .find(|p| p.is_file())
+    dirs.into_iter().map(|d| d.join("s3s-fs")).find(|p| p.is_file())
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }
 
 impl S3TestServer {
@@ -60,15 +55,12 @@ impl S3TestServer {
     /// accepts connections.
     pub async fn start() -> Result<Self, String> {
         if let Some(endpoint) = env("WHARF_TEST_S3_ENDPOINT") {
-            let (Some(access_key), Some(secret_key)) = (
-                env("WHARF_TEST_S3_ACCESS_KEY"),
-                env("WHARF_TEST_S3_SECRET_KEY"),
-            ) else {
-                return Err(
-                    "WHARF_TEST_S3_ENDPOINT is set but WHARF_TEST_S3_ACCESS_KEY or \
+            let (Some(access_key), Some(secret_key)) =
+                (env("WHARF_TEST_S3_ACCESS_KEY"), env("WHARF_TEST_S3_SECRET_KEY"))
+            else {
+                return Err("WHARF_TEST_S3_ENDPOINT is set but WHARF_TEST_S3_ACCESS_KEY or \
                             WHARF_TEST_S3_SECRET_KEY is not"
-                        .to_owned(),
-                );
+                    .to_owned());
             };
             return Ok(Self {
                 endpoint,
@@ -106,10 +98,8 @@ impl S3TestServer {
         let log = std::fs::File::create(&log_path).map_err(|e| format!("log file: {e}"))?;
         let log_err = log.try_clone().map_err(|e| format!("log file: {e}"))?;
         let port = free_port().map_err(|e| format!("free port: {e}"))?;
-        let (access_key, secret_key) = (
-            "wharf-test-access".to_owned(),
-            "wharf-test-secret".to_owned(),
-        );
+        let (access_key, secret_key) =
+            ("wharf-test-access".to_owned(), "wharf-test-secret".to_owned());
         let child = Command::new(binary)
             .arg("--host")
             .arg("127.0.0.1")

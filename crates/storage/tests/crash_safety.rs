@@ -30,11 +30,7 @@ fn blob_data(i: u64) -> Vec<u8> {
 /// would leave the writer little time inside `append`/`commit`, where kills matter. The
 /// check compares content with `blob_data(i)` instead.
 fn blob_key(i: u64) -> BlobKey {
-    BlobKey::new(
-        DigestAlgorithm::Sha256,
-        hex::encode(Sha256::digest(i.to_le_bytes())),
-    )
-    .unwrap()
+    BlobKey::new(DigestAlgorithm::Sha256, hex::encode(Sha256::digest(i.to_le_bytes()))).unwrap()
 }
 
 /// The writer: uploads blob after blob in 64 KiB chunks, forever.
@@ -44,14 +40,10 @@ async fn writer(root: std::path::PathBuf) {
         let data = blob_data(i);
         let id = Uuid::new_v4();
         let state = store.start_upload(id).await.unwrap();
-        let chunks: Vec<std::io::Result<Bytes>> = data
-            .chunks(64 * 1024)
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
-        let out = store
-            .append(id, &state, futures_util::stream::iter(chunks).boxed())
-            .await
-            .unwrap();
+        let chunks: Vec<std::io::Result<Bytes>> =
+            data.chunks(64 * 1024).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        let out =
+            store.append(id, &state, futures_util::stream::iter(chunks).boxed()).await.unwrap();
         store.commit(id, &out.state, &blob_key(i)).await.unwrap();
     }
 }
@@ -84,22 +76,13 @@ async fn killed_writer_leaves_only_whole_blobs() {
     for info in &blobs {
         let read = store.get(&info.key, None).await.unwrap();
         assert_eq!(read.size, info.size);
-        let content: Vec<u8> = read
-            .stream
-            .map_ok(|b| b.to_vec())
-            .try_concat()
-            .await
-            .unwrap();
+        let content: Vec<u8> = read.stream.map_ok(|b| b.to_vec()).try_concat().await.unwrap();
         let i = u64::from_le_bytes(content[..8].try_into().unwrap());
         assert_eq!(info.key, blob_key(i));
         assert!(content == blob_data(i), "blob {i} is partial or damaged");
     }
     let leftovers = store.list_uploads().await.unwrap();
-    eprintln!(
-        "{} whole blobs, {} interrupted uploads",
-        blobs.len(),
-        leftovers.len()
-    );
+    eprintln!("{} whole blobs, {} interrupted uploads", blobs.len(), leftovers.len());
     for upload in leftovers {
         store.abort(upload.upload_id, None).await.unwrap();
     }

@@ -38,21 +38,12 @@ impl Backend {
 
 async fn fs_backend() -> Backend {
     let dir = tempfile::tempdir().unwrap();
-    let config = StorageConfig::Fs(FsConfig {
-        root: dir.path().join("store"),
-    });
-    Backend {
-        store: open(config.clone()).await.unwrap(),
-        config,
-        _dir: Some(dir),
-        _server: None,
-    }
+    let config = StorageConfig::Fs(FsConfig { root: dir.path().join("store") });
+    Backend { store: open(config.clone()).await.unwrap(), config, _dir: Some(dir), _server: None }
 }
 
 async fn s3_backend() -> Backend {
-    let server = S3TestServer::start()
-        .await
-        .unwrap_or_else(|message| panic!("{message}"));
+    let server = S3TestServer::start().await.unwrap_or_else(|message| panic!("{message}"));
     let mut s3 = server.new_bucket().await.unwrap();
     // Small parts so the tests cross part boundaries; copies above 16 MiB use UploadPartCopy.
     s3.part_size = MIN_PART_SIZE;
@@ -141,10 +132,7 @@ mod s3_layout {
     }
 
     fn parts_in_flight(data: &Path) -> usize {
-        files(data)
-            .iter()
-            .filter(|f| f.starts_with(".upload_id-") && f.contains(".part-"))
-            .count()
+        files(data).iter().filter(|f| f.starts_with(".upload_id-") && f.contains(".part-")).count()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,9 +142,7 @@ mod s3_layout {
             eprintln!("external S3 server: s3s-fs layout checks do not apply");
             return;
         };
-        let StorageConfig::S3(config) = &backend.config else {
-            unreachable!()
-        };
+        let StorageConfig::S3(config) = &backend.config else { unreachable!() };
         let uploads: PathBuf = data.join(&config.bucket).join("wharf/_uploads");
         let store = &*backend.store;
         let mib = 1024 * 1024;
@@ -177,9 +163,7 @@ mod s3_layout {
             assert_eq!(here, want, "after append {i}");
         }
         assert_eq!(
-            std::fs::metadata(uploads.join(id.to_string()).join("tail.3"))
-                .unwrap()
-                .len(),
+            std::fs::metadata(uploads.join(id.to_string()).join("tail.3")).unwrap().len(),
             mib as u64 + 5
         );
         assert_eq!(parts_in_flight(&data), 1);
@@ -210,9 +194,7 @@ mod unusable {
     #[tokio::test]
     async fn fs_check_fails_without_root() {
         let backend = super::fs_backend().await;
-        let StorageConfig::Fs(config) = &backend.config else {
-            unreachable!()
-        };
+        let StorageConfig::Fs(config) = &backend.config else { unreachable!() };
         std::fs::remove_dir_all(&config.root).unwrap();
         assert!(backend.store.check().await.is_err());
     }
@@ -220,20 +202,13 @@ mod unusable {
     #[tokio::test]
     async fn s3_check_fails_without_bucket() {
         let backend = super::s3_backend().await;
-        let StorageConfig::S3(config) = &backend.config else {
-            unreachable!()
-        };
+        let StorageConfig::S3(config) = &backend.config else { unreachable!() };
         let mut config = config.clone();
         config.bucket = "wt-missing".to_owned();
         let store = open(StorageConfig::S3(config)).await.unwrap();
-        assert!(matches!(
-            store.check().await,
-            Err(StorageError::Backend { .. })
-        ));
+        assert!(matches!(store.check().await, Err(StorageError::Backend { .. })));
         // A wrong secret is refused (s3s-fs verifies SigV4) and never shows in the error.
-        let StorageConfig::S3(config) = &backend.config else {
-            unreachable!()
-        };
+        let StorageConfig::S3(config) = &backend.config else { unreachable!() };
         let mut config = config.clone();
         config.secret_access_key = "wrong-secret-do-not-print".to_owned();
         let store = open(StorageConfig::S3(config)).await.unwrap();

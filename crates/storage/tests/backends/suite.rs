@@ -60,12 +60,7 @@ async fn read_range(store: &dyn BlobStore, key: &BlobKey, start: u64, end: u64) 
     let read = store.get(key, Some(start..=end)).await.unwrap();
     let size = read.size;
     let expected = read.content_length();
-    let data: Vec<u8> = read
-        .stream
-        .map_ok(|b| b.to_vec())
-        .try_concat()
-        .await
-        .unwrap();
+    let data: Vec<u8> = read.stream.map_ok(|b| b.to_vec()).try_concat().await.unwrap();
     assert_eq!(data.len() as u64, expected);
     (data, size)
 }
@@ -77,24 +72,14 @@ async fn put(store: &dyn BlobStore, appends: &[Vec<u8>]) -> BlobKey {
     let id = Uuid::new_v4();
     let mut state = store.start_upload(id).await.unwrap();
     for data in appends {
-        state = store
-            .append(id, &state, chunks(vec![data.clone()]))
-            .await
-            .unwrap()
-            .state;
+        state = store.append(id, &state, chunks(vec![data.clone()])).await.unwrap().state;
     }
     store.commit(id, &state, &key).await.unwrap();
     key
 }
 
 async fn upload_ids(store: &dyn BlobStore) -> Vec<Uuid> {
-    store
-        .list_uploads()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|u| u.upload_id)
-        .collect()
+    store.list_uploads().await.unwrap().into_iter().map(|u| u.upload_id).collect()
 }
 
 pub async fn round_trip(b: &Backend) {
@@ -105,15 +90,9 @@ pub async fn round_trip(b: &Backend) {
     assert_eq!(store.stat(&key).await.unwrap(), None);
 
     let state = store.start_upload(id).await.unwrap();
-    let first = store
-        .append(id, &state, chunks(vec![data[..100].to_vec()]))
-        .await
-        .unwrap();
+    let first = store.append(id, &state, chunks(vec![data[..100].to_vec()])).await.unwrap();
     assert_eq!((first.bytes_written, first.size), (100, 100));
-    let second = store
-        .append(id, &first.state, chunks(vec![data[100..].to_vec()]))
-        .await
-        .unwrap();
+    let second = store.append(id, &first.state, chunks(vec![data[100..].to_vec()])).await.unwrap();
     assert_eq!(second.size, data.len() as u64);
     // Not visible before commit.
     assert_eq!(store.stat(&key).await.unwrap(), None);
@@ -129,11 +108,8 @@ pub async fn round_trip(b: &Backend) {
 pub async fn sha512_blob(b: &Backend) {
     let store = &*b.store;
     let data = pattern(2, 3000);
-    let key = BlobKey::new(
-        DigestAlgorithm::Sha512,
-        hex::encode(sha2::Sha512::digest(&data)),
-    )
-    .unwrap();
+    let key =
+        BlobKey::new(DigestAlgorithm::Sha512, hex::encode(sha2::Sha512::digest(&data))).unwrap();
     store.put(&key, Bytes::from(data.clone())).await.unwrap();
     assert_eq!(store.stat(&key).await.unwrap(), Some(3000));
     assert!(read_all(store, &key).await == data);
@@ -186,11 +162,8 @@ pub async fn small_appends_cross_part_boundaries(b: &Backend) {
         11 * MIB + 3,
         MIB - 1,
     ];
-    let appends: Vec<Vec<u8>> = sizes
-        .iter()
-        .enumerate()
-        .map(|(i, &n)| pattern(100 + i as u64, n))
-        .collect();
+    let appends: Vec<Vec<u8>> =
+        sizes.iter().enumerate().map(|(i, &n)| pattern(100 + i as u64, n)).collect();
     let all = appends.concat();
     let id = Uuid::new_v4();
     let mut state = store.start_upload(id).await.unwrap();
@@ -223,13 +196,8 @@ pub async fn upload_continues_on_another_instance(b: &Backend) {
     let mut state = through_text(one.start_upload(id).await.unwrap());
     for (i, data) in appends.iter().enumerate() {
         let store = if i % 2 == 0 { &two } else { &one };
-        state = through_text(
-            store
-                .append(id, &state, chunks(vec![data.clone()]))
-                .await
-                .unwrap()
-                .state,
-        );
+        state =
+            through_text(store.append(id, &state, chunks(vec![data.clone()])).await.unwrap().state);
     }
     let all = appends.concat();
     let key = key_of(&all);
@@ -243,29 +211,16 @@ pub async fn failed_append_can_be_retried(b: &Backend) {
     let head = pattern(300, 2 * MIB);
     let rest = pattern(301, 7 * MIB + 5);
     let state = store.start_upload(id).await.unwrap();
-    let state = store
-        .append(id, &state, chunks(vec![head.clone()]))
-        .await
-        .unwrap()
-        .state;
+    let state = store.append(id, &state, chunks(vec![head.clone()])).await.unwrap().state;
     // The client goes away after sending most of the next chunk (crossing a part).
     let broken = stream::iter(vec![
         Ok(Bytes::from(rest[..6 * MIB].to_vec())),
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "gone",
-        )),
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "gone")),
     ])
     .boxed();
-    assert!(matches!(
-        store.append(id, &state, broken).await,
-        Err(StorageError::Input(_))
-    ));
+    assert!(matches!(store.append(id, &state, broken).await, Err(StorageError::Input(_))));
     // The previous state is still valid: the client resumes from the acknowledged offset.
-    let out = store
-        .append(id, &state, chunks(vec![rest.clone()]))
-        .await
-        .unwrap();
+    let out = store.append(id, &state, chunks(vec![rest.clone()])).await.unwrap();
     assert_eq!(out.size, (head.len() + rest.len()) as u64);
     let all = [head, rest].concat();
     let key = key_of(&all);
@@ -297,14 +252,8 @@ pub async fn range_reads(b: &Backend) {
         Err(StorageError::InvalidRange { size: 1000 })
     ));
     let missing = key_of(b"missing");
-    assert!(matches!(
-        store.get(&missing, None).await,
-        Err(StorageError::NotFound)
-    ));
-    assert!(matches!(
-        store.get(&missing, Some(0..=1)).await,
-        Err(StorageError::NotFound)
-    ));
+    assert!(matches!(store.get(&missing, None).await, Err(StorageError::NotFound)));
+    assert!(matches!(store.get(&missing, Some(0..=1)).await, Err(StorageError::NotFound)));
 }
 
 pub async fn put_stores_small_blobs(b: &Backend) {
@@ -328,10 +277,7 @@ pub async fn stat_and_delete_are_idempotent(b: &Backend) {
     store.delete(&key).await.unwrap();
     store.delete(&key).await.unwrap();
     assert_eq!(store.stat(&key).await.unwrap(), None);
-    assert!(matches!(
-        store.get(&key, None).await,
-        Err(StorageError::NotFound)
-    ));
+    assert!(matches!(store.get(&key, None).await, Err(StorageError::NotFound)));
 }
 
 pub async fn commit_of_existing_key_succeeds(b: &Backend) {
@@ -340,11 +286,7 @@ pub async fn commit_of_existing_key_succeeds(b: &Backend) {
         let key = put(store, std::slice::from_ref(&data)).await;
         let id = Uuid::new_v4();
         let state = store.start_upload(id).await.unwrap();
-        let state = store
-            .append(id, &state, chunks(vec![data.clone()]))
-            .await
-            .unwrap()
-            .state;
+        let state = store.append(id, &state, chunks(vec![data.clone()])).await.unwrap().state;
         store.commit(id, &state, &key).await.unwrap();
         assert!(read_all(store, &key).await == data);
         assert!(!upload_ids(store).await.contains(&id), "temp data left");
@@ -357,11 +299,7 @@ pub async fn abort_cleans_temporary_data(b: &Backend) {
     let data = pattern(600, 6 * MIB + 3);
     let id = Uuid::new_v4();
     let state = store.start_upload(id).await.unwrap();
-    let state = store
-        .append(id, &state, chunks(vec![data.clone()]))
-        .await
-        .unwrap()
-        .state;
+    let state = store.append(id, &state, chunks(vec![data.clone()])).await.unwrap().state;
     assert!(upload_ids(store).await.contains(&id));
     store.abort(id, Some(&state)).await.unwrap();
     assert!(!upload_ids(store).await.contains(&id));
@@ -371,10 +309,7 @@ pub async fn abort_cleans_temporary_data(b: &Backend) {
     // An orphan: temporary data whose state was lost, swept by id alone.
     let orphan = Uuid::new_v4();
     let state = store.start_upload(orphan).await.unwrap();
-    store
-        .append(orphan, &state, chunks(vec![data.clone(), data]))
-        .await
-        .unwrap();
+    store.append(orphan, &state, chunks(vec![data.clone(), data])).await.unwrap();
     assert!(upload_ids(store).await.contains(&orphan));
     store.abort(orphan, None).await.unwrap();
     assert!(upload_ids(store).await.is_empty());
@@ -390,22 +325,13 @@ pub async fn list_blobs_and_uploads(b: &Backend) {
     }
     let id = Uuid::new_v4();
     let state = store.start_upload(id).await.unwrap();
-    store
-        .append(id, &state, chunks(vec![pattern(710, 10)]))
-        .await
-        .unwrap();
+    store.append(id, &state, chunks(vec![pattern(710, 10)])).await.unwrap();
 
     let mut listed: Vec<_> = store.list_blobs().try_collect::<Vec<_>>().await.unwrap();
     listed.sort_by(|a, b| a.key.cmp(&b.key));
     let mut want = keys.clone();
     want.sort();
-    assert_eq!(
-        listed
-            .iter()
-            .map(|i| (i.key.clone(), i.size))
-            .collect::<Vec<_>>(),
-        want
-    );
+    assert_eq!(listed.iter().map(|i| (i.key.clone(), i.size)).collect::<Vec<_>>(), want);
     assert!(listed.iter().all(|i| i.last_modified > before));
 
     let uploads = store.list_uploads().await.unwrap();
@@ -461,10 +387,7 @@ pub async fn presigned_urls(b: &Backend) {
     let store = &*b.store;
     let data = b"presigned content".to_vec();
     let key = put(store, std::slice::from_ref(&data)).await;
-    let url = store
-        .presigned_get_url(&key, Duration::from_secs(300))
-        .await
-        .unwrap();
+    let url = store.presigned_get_url(&key, Duration::from_secs(300)).await.unwrap();
     if !b.is_s3() {
         assert_eq!(url, None);
         return;
@@ -487,12 +410,7 @@ async fn http_get(url: &str) -> Vec<u8> {
     let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8_lossy(&response[..split]).to_string();
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(
-        !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked"),
-        "{head}"
-    );
+    assert!(!head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "{head}");
     response[split + 4..].to_vec()
 }
 
