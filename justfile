@@ -28,12 +28,13 @@ lint: sqlx-cli
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo build -p wharf-server --bin wharf
-    tests/with-postgres.sh bash -c '"$CARGO_TARGET_DIR/debug/wharf" migrate && cargo sqlx prepare --workspace --check -- --all-targets'
+    tests/with-postgres.sh bash -c 'cargo sqlx migrate run --source migrations && cargo sqlx prepare --workspace --check -- --all-targets'
 
-# Regenerate `.sqlx/` after changing a query (commit the result).
+# Regenerate `.sqlx/` after changing a query (commit the result). Uses an existing `wharf`
+# build to run the throwaway Postgres, since a new query does not build offline yet.
 sqlx-prepare: sqlx-cli
-    cargo build -p wharf-server --bin wharf
-    tests/with-postgres.sh bash -c '"$CARGO_TARGET_DIR/debug/wharf" migrate && SQLX_OFFLINE=false cargo sqlx prepare --workspace -- --all-targets'
+    test -x "$CARGO_TARGET_DIR/debug/wharf" || cargo build -p wharf-server --bin wharf
+    tests/with-postgres.sh bash -c 'cargo sqlx migrate run --source migrations && SQLX_OFFLINE=false cargo sqlx prepare --workspace -- --all-targets'
 
 # Everything CI runs.
 ci: lint test

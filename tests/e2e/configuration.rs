@@ -13,8 +13,10 @@ fn variables_in_help() -> BTreeSet<String> {
         let out = run_wharf(&[command, "--help"], &[]);
         assert!(out.status.success(), "{}", out.stderr);
         for piece in out.stdout.split("[env: ").skip(1) {
-            let name: String =
-                piece.chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
+            let name: String = piece
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
             names.insert(name);
         }
     }

@@ -5,6 +5,8 @@
 
 pub mod accounts;
 pub mod customers;
+pub mod invalidation;
+pub mod signing_keys;
 pub mod tokens;
 
 use std::time::Duration;

@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: registry, portals and API on one listener.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations, then exit.
     Migrate(DatabaseArgs),
     /// Run only the embedded Postgres cluster and print its URL (for development and tests);
@@ -102,12 +102,37 @@ pub struct ServeArgs {
     #[arg(long, env = "WHARF_READY_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub ready_timeout_ms: u64,
 
-    /// Directory for blobs with filesystem storage. Default: `<data dir>/blobs`.
-    #[arg(long, env = "WHARF_BLOB_DIR")]
-    pub blob_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub storage: StorageArgs,
 
     #[command(flatten)]
     pub bootstrap: BootstrapArgs,
+
+    #[command(flatten)]
+    pub registry_auth: RegistryAuthArgs,
+}
+
+/// The registry's token service.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryAuthArgs {
+    /// `service` named in registry challenges and the audience of registry tokens. Default:
+    /// the host (and port) of the public URL.
+    #[arg(long, env = "WHARF_REGISTRY_SERVICE")]
+    pub registry_service: Option<String>,
+
+    /// Lifetime of registry bearer tokens, in seconds. Revocations reach every instance at
+    /// once regardless; this bounds how long a token works without asking again.
+    #[arg(long, env = "WHARF_TOKEN_LIFETIME", default_value_t = 300, value_parser = clap::value_parser!(u64).range(30..=3600))]
+    pub token_lifetime: u64,
+
+    /// Failed registry authentications allowed per client address and per account within
+    /// one window before further attempts get 429.
+    #[arg(long, env = "WHARF_AUTH_FAILURE_LIMIT", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub auth_failure_limit: u32,
+
+    /// Length of the failed-authentication window, in seconds.
+    #[arg(long, env = "WHARF_AUTH_FAILURE_WINDOW", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub auth_failure_window: u64,
 }
 
 impl ServeArgs {
@@ -116,9 +141,104 @@ impl ServeArgs {
         self.public_url.clone().unwrap_or_else(|| PublicUrl(format!("http://{}", self.listen)))
     }
 
-    /// Where filesystem blobs live.
-    pub fn blob_dir(&self) -> PathBuf {
-        self.blob_dir.clone().unwrap_or_else(|| self.database.data_dir.join("blobs"))
+    /// The blob store these flags describe.
+    pub fn storage_config(&self) -> Result<wharf_storage::StorageConfig, String> {
+        let s = &self.storage;
+        match s.storage {
+            StorageKind::Fs => Ok(wharf_storage::StorageConfig::Fs(wharf_storage::FsConfig {
+                root: s.blob_dir.clone().unwrap_or_else(|| self.database.data_dir.join("blobs")),
+            })),
+            StorageKind::S3 => {
+                let missing = |name: &str| format!("WHARF_STORAGE=s3 needs {name}");
+                let bucket = s.s3_bucket.clone().ok_or_else(|| missing("WHARF_S3_BUCKET"))?;
+                let key =
+                    s.s3_access_key_id.clone().ok_or_else(|| missing("WHARF_S3_ACCESS_KEY_ID"))?;
+                let secret = s
+                    .s3_secret_access_key
+                    .clone()
+                    .ok_or_else(|| missing("WHARF_S3_SECRET_ACCESS_KEY"))?;
+                let mut config = wharf_storage::S3Config::new(bucket, key, secret);
+                config.endpoint = s.s3_endpoint.clone();
+                config.region = s.s3_region.clone();
+                config.path_style = s.s3_path_style;
+                config.prefix = s.s3_prefix.clone();
+                config.part_size = s.s3_part_size_mib.saturating_mul(1024 * 1024);
+                Ok(wharf_storage::StorageConfig::S3(config))
+            }
+        }
+    }
+}
+
+/// Where blobs are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StorageKind {
+    /// A local directory (`WHARF_BLOB_DIR`).
+    Fs,
+    /// An S3 bucket (AWS or any S3-compatible store).
+    S3,
+}
+
+/// Blob storage.
+#[derive(Clone, Args)]
+pub struct StorageArgs {
+    /// Blob storage backend.
+    #[arg(long, env = "WHARF_STORAGE", value_enum, default_value_t = StorageKind::Fs)]
+    pub storage: StorageKind,
+
+    /// Directory for blobs with filesystem storage. Default: `<data dir>/blobs`.
+    #[arg(long, env = "WHARF_BLOB_DIR")]
+    pub blob_dir: Option<PathBuf>,
+
+    /// S3 endpoint URL for S3-compatible stores (e.g. `http://127.0.0.1:9000`). Unset: AWS.
+    #[arg(long, env = "WHARF_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// S3 region.
+    #[arg(long, env = "WHARF_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+
+    /// S3 bucket (must exist).
+    #[arg(long, env = "WHARF_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+
+    /// S3 access key id.
+    #[arg(long, env = "WHARF_S3_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+
+    /// S3 secret access key.
+    #[arg(long, env = "WHARF_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+
+    /// Address buckets by path (`endpoint/bucket/key`), as most S3-compatible stores need.
+    #[arg(long, env = "WHARF_S3_PATH_STYLE", default_value_t = false)]
+    pub s3_path_style: bool,
+
+    /// Key prefix inside the bucket, to share a bucket.
+    #[arg(long, env = "WHARF_S3_PREFIX")]
+    pub s3_prefix: Option<String>,
+
+    /// Size of multipart upload parts, in MiB (5 to 5120).
+    #[arg(long, env = "WHARF_S3_PART_SIZE_MIB", default_value_t = 8, value_parser = clap::value_parser!(u64).range(5..=5120))]
+    pub s3_part_size_mib: u64,
+}
+
+impl fmt::Debug for StorageArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StorageArgs")
+            .field("storage", &self.storage)
+            .field("blob_dir", &self.blob_dir)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_region", &self.s3_region)
+            .field("s3_bucket", &self.s3_bucket)
+            .field("s3_access_key_id", &self.s3_access_key_id)
+            .field(
+                "s3_secret_access_key",
+                &self.s3_secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("s3_path_style", &self.s3_path_style)
+            .field("s3_prefix", &self.s3_prefix)
+            .field("s3_part_size_mib", &self.s3_part_size_mib)
+            .finish()
     }
 }
 
@@ -194,6 +314,14 @@ impl fmt::Debug for DatabaseUrl {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicUrl(String);
 
+impl PublicUrl {
+    /// `host[:port]` of the URL.
+    pub fn authority(&self) -> &str {
+        let rest = self.0.split_once("://").map_or(self.0.as_str(), |(_, r)| r);
+        rest.split('/').next().unwrap_or(rest)
+    }
+}
+
 impl FromStr for PublicUrl {
     type Err = String;
 
@@ -232,6 +360,9 @@ mod tests {
     fn public_url_is_normalised_and_validated() {
         let url: PublicUrl = "https://registry.example.com/".parse().unwrap();
         assert_eq!(url.to_string(), "https://registry.example.com");
+        assert_eq!(url.authority(), "registry.example.com");
+        let url: PublicUrl = "http://127.0.0.1:8080/wharf".parse().unwrap();
+        assert_eq!(url.authority(), "127.0.0.1:8080");
         for bad in ["registry.example.com", "ftp://x", "https://", "http://x?y"] {
             assert!(bad.parse::<PublicUrl>().is_err(), "{bad}");
         }

@@ -6,6 +6,7 @@ mod bootstrap;
 mod cli;
 mod database;
 mod postgres;
+mod registry_auth;
 mod serve;
 mod telemetry;
 
@@ -65,7 +66,7 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(*args).await,
         Command::Migrate(args) => migrate(args).await,
         Command::EmbeddedPostgres(args) => embedded_postgres(args).await,
     }

@@ -3,7 +3,7 @@
 //! Owns start-up order (database, migrations, first-start bootstrap, storage, listener),
 //! the health endpoints and graceful shutdown. Protocol and page logic live in their crates.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{
@@ -20,8 +20,14 @@ use tower_http::{
     trace::TraceLayer,
 };
 use wharf_db::PgPool;
+use wharf_storage::BlobStore;
 
-use crate::{bootstrap, cli::ServeArgs, database::Database};
+use crate::{
+    bootstrap,
+    cli::ServeArgs,
+    database::Database,
+    registry_auth::{AuthSettings, RegistryAuth, token_endpoint},
+};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -29,33 +35,49 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug, Clone)]
 pub struct AppState {
     pool: PgPool,
-    blob_dir: Arc<PathBuf>,
+    blobs: Arc<dyn BlobStore>,
     ready_timeout: Duration,
 }
 
 /// Runs the server until SIGTERM/SIGINT, then drains and stops.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let blob_dir = args.blob_dir();
     std::fs::create_dir_all(&args.database.data_dir).with_context(|| {
         format!("cannot create data directory {}", args.database.data_dir.display())
     })?;
-    std::fs::create_dir_all(&blob_dir)
-        .with_context(|| format!("cannot create blob directory {}", blob_dir.display()))?;
+    let storage_config = args.storage_config().map_err(anyhow::Error::msg)?;
+    if let wharf_storage::StorageConfig::Fs(fs) = &storage_config {
+        std::fs::create_dir_all(&fs.root)
+            .with_context(|| format!("cannot create blob directory {}", fs.root.display()))?;
+    }
+    let blobs = wharf_storage::open(storage_config).await.context("cannot open blob storage")?;
     let database = Database::open(&args.database).await?;
-    database.run(|pool| serve(args, pool, blob_dir)).await
+    database.run(|pool| serve(args, pool, blobs)).await
 }
 
-async fn serve(args: ServeArgs, pool: PgPool, blob_dir: PathBuf) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyhow::Result<()> {
     wharf_db::migrate(&pool).await?;
     let public_url = args.public_url();
     bootstrap::first_start(&pool, &args.bootstrap, &public_url).await?;
 
-    let state = AppState {
-        pool,
-        blob_dir: Arc::new(blob_dir),
-        ready_timeout: Duration::from_millis(args.ready_timeout_ms),
-    };
-    let app = router(state);
+    let auth_args = &args.registry_auth;
+    let registry_auth = RegistryAuth::start(
+        pool.clone(),
+        AuthSettings {
+            realm: format!("{public_url}/token"),
+            service: auth_args
+                .registry_service
+                .clone()
+                .unwrap_or_else(|| public_url.authority().to_owned()),
+            issuer: public_url.to_string(),
+            token_lifetime: Duration::from_secs(auth_args.token_lifetime),
+            failure_limit: auth_args.auth_failure_limit,
+            failure_window: Duration::from_secs(auth_args.auth_failure_window),
+        },
+    )
+    .await?;
+    let state =
+        AppState { pool, blobs, ready_timeout: Duration::from_millis(args.ready_timeout_ms) };
+    let app = router(state, registry_auth);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -63,6 +85,7 @@ async fn serve(args: ServeArgs, pool: PgPool, blob_dir: PathBuf) -> anyhow::Resu
     tracing::info!(listen = %local, public_url = %public_url, "wharf is serving");
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown({
         let mut stop_rx = stop_rx.clone();
         async move {
@@ -88,11 +111,15 @@ async fn serve(args: ServeArgs, pool: PgPool, blob_dir: PathBuf) -> anyhow::Resu
 }
 
 /// The routes this binary serves.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, registry_auth: Arc<RegistryAuth>) -> Router {
+    let token_service = Router::new()
+        .route("/token", get(token_endpoint::get_token).post(token_endpoint::post_token))
+        .with_state(registry_auth);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)
+        .merge(token_service)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -117,9 +144,12 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         }
     };
     let storage = async {
-        match tokio::time::timeout(limit, tokio::fs::metadata(state.blob_dir.as_path())).await {
-            Ok(Ok(meta)) if meta.is_dir() => "ok".to_owned(),
-            Ok(_) => "unavailable".to_owned(),
+        match tokio::time::timeout(limit, state.blobs.check()).await {
+            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Err(err)) => {
+                tracing::warn!("readiness: storage: {err}");
+                "unavailable".to_owned()
+            }
             Err(_) => "timeout".to_owned(),
         }
     };

@@ -1,0 +1,291 @@
+//! Registry authentication: the Docker token service and the checks behind `/v2`.
+//!
+//! Owns turning credentials into a principal (an access token presented as a Basic password,
+//! checked for format and checksum before any lookup), computing what that principal holds
+//! on the requested repositories, signing short-lived bearer tokens, verifying them on every
+//! registry request (signature and claims in memory, plus the in-memory revocation view),
+//! throttling failed attempts, and recording token use off the request path.
+//!
+//! It lives in the server crate because it is where accounts (`wharf-db`), token formats and
+//! JWTs (`wharf-auth`), entitlements and the registry's error vocabulary meet; the pure parts
+//! stay in those crates.
+
+// The bearer-check half (`verify_bearer`, `challenge`, the revocation view) serves `/v2`,
+// which is mounted when the registry router lands; until then only `/token` uses this module.
+#![allow(dead_code)]
+
+pub mod keys;
+pub mod last_used;
+pub mod revocations;
+pub mod throttle;
+pub mod token_endpoint;
+
+use std::{net::IpAddr, sync::Arc, time::Duration};
+
+use time::OffsetDateTime;
+use wharf_auth::{
+    jwt::{IssuedToken, RegistryClaims, Signer, SigningKey, Verifier},
+    principal::{Principal, RepositoryFacts, Role, repository_rights},
+    scope::{Action, ActionSet, ResourceKind, ResourceScope, all_held_with},
+    token::{self, TokenKind},
+};
+use wharf_db::{
+    PgPool,
+    tokens::{self, TokenCredentials, TokenStatus},
+};
+
+use self::{last_used::LastUsed, revocations::Revocations, throttle::FailureThrottle};
+
+/// Settings of the token service.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// `realm` of the Bearer challenge: `<public url>/token`.
+    pub realm: String,
+    /// `service` of the challenge and `aud` of the tokens.
+    pub service: String,
+    /// `iss` of the tokens.
+    pub issuer: String,
+    /// Lifetime of a bearer token.
+    pub token_lifetime: Duration,
+    /// Failed attempts allowed per address and per account in one window.
+    pub failure_limit: u32,
+    /// The throttling window.
+    pub failure_window: Duration,
+}
+
+/// Why presented credentials were not accepted. The client is told only "unauthorized" (or
+/// "too many requests"); the reason is for logs and the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// No credentials, or not Basic.
+    Missing,
+    /// Not a well-formed Wharf token (rejected without a lookup).
+    Malformed,
+    /// No token with that hash.
+    Unknown,
+    /// Known but revoked, expired, or its customer disabled.
+    Inactive(TokenStatus),
+    /// Too many failures recently.
+    Throttled(Duration),
+    /// The database could not answer.
+    Unavailable,
+}
+
+/// A principal that presented valid credentials.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// Who it is.
+    pub principal: Principal,
+    /// The slug of its organization (vendors) or of its vendor (customers).
+    pub org_slug: String,
+    /// When its access token stops working, if ever.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// The token service and the bearer checks, shared by every request.
+#[derive(Debug)]
+pub struct RegistryAuth {
+    pool: PgPool,
+    settings: AuthSettings,
+    signing_key: SigningKey,
+    verifier: Verifier,
+    revocations: Arc<Revocations>,
+    throttle: FailureThrottle,
+    last_used: LastUsed,
+}
+
+impl RegistryAuth {
+    /// Loads (or creates) the signing key and starts the background tasks that keep the
+    /// revocation view current and record token use.
+    pub async fn start(pool: PgPool, settings: AuthSettings) -> anyhow::Result<Arc<Self>> {
+        let keys = keys::load_or_create(&pool, settings.token_lifetime).await?;
+        let verifier = Verifier::new(&settings.issuer, &settings.service, keys.verification)?;
+        let revocations = Revocations::new(settings.token_lifetime + wharf_auth::jwt::MAX_LEEWAY);
+        tokio::spawn(revocations.clone().maintain(pool.clone()));
+        let last_used = LastUsed::start(pool.clone());
+        let throttle = FailureThrottle::new(settings.failure_limit, settings.failure_window);
+        Ok(Arc::new(Self {
+            pool,
+            settings,
+            signing_key: keys.signing,
+            verifier,
+            revocations,
+            throttle,
+            last_used,
+        }))
+    }
+
+    /// The settings this service runs with.
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    /// Checks an access token presented as a password. `account` is the user name the client
+    /// sent (any value is accepted; it is only a throttling key).
+    pub async fn authenticate_token(
+        &self,
+        presented: &str,
+        account: Option<&str>,
+        client: IpAddr,
+    ) -> Result<Authenticated, Failure> {
+        if let Some(wait) = self.throttle.retry_after(client, account) {
+            return Err(Failure::Throttled(wait));
+        }
+        let result = self.lookup(presented).await;
+        if let Err(failure) = result
+            && failure != Failure::Unavailable
+        {
+            self.throttle.record_failure(client, account);
+            tracing::debug!(?failure, %client, "registry authentication failed");
+        }
+        result
+    }
+
+    async fn lookup(&self, presented: &str) -> Result<Authenticated, Failure> {
+        let parsed = token::parse(presented).map_err(|_| Failure::Malformed)?;
+        let found = tokens::find_by_hash(&self.pool, parsed.hash.as_bytes())
+            .await
+            .map_err(|err| {
+                tracing::error!("token lookup failed: {err}");
+                Failure::Unavailable
+            })?
+            .ok_or(Failure::Unknown)?;
+        let now = OffsetDateTime::now_utc();
+        match found.status(now) {
+            TokenStatus::Active => {}
+            inactive => return Err(Failure::Inactive(inactive)),
+        }
+        let principal = principal_of(&found, parsed.kind).ok_or(Failure::Unknown)?;
+        self.last_used.record(found.id);
+        Ok(Authenticated {
+            principal,
+            org_slug: found.organization_slug,
+            expires_at: found.expires_at,
+        })
+    }
+
+    /// What `who` holds on each requested resource: every held action on each requested
+    /// repository (see docs/registry-auth.md for why not only the requested ones), nothing
+    /// on resources it holds nothing on.
+    pub fn grant(&self, who: &Authenticated, requested: &[ResourceScope]) -> Vec<ResourceScope> {
+        all_held_with(requested, |scope| self.held(who, scope))
+    }
+
+    fn held(&self, who: &Authenticated, scope: &ResourceScope) -> ActionSet {
+        match scope.kind {
+            // The catalog is filtered per caller, so anyone authenticated may ask for it.
+            ResourceKind::Registry => match who.principal {
+                Principal::Anonymous => ActionSet::new(),
+                _ => ActionSet::from([Action::All]),
+            },
+            ResourceKind::Repository => {
+                let Some(name) = scope.repository_name() else { return ActionSet::new() };
+                let Some(org_id) = who.principal.org_id() else { return ActionSet::new() };
+                // Another organization's namespace: the facts say "not yours"; nothing is
+                // looked up, so existing and missing names answer alike.
+                let owner =
+                    if name.org_slug() == who.org_slug { org_id } else { uuid::Uuid::nil() };
+                let facts = RepositoryFacts { org_id: owner, public: false };
+                repository_rights(&who.principal, facts, || self.customer_may_pull(who, &name))
+            }
+        }
+    }
+
+    /// Whether a customer holds an active grant on a repository. Entitlements (licenses and
+    /// grants) are not modelled yet, so the answer is the default: deny.
+    fn customer_may_pull(
+        &self,
+        _who: &Authenticated,
+        _name: &wharf_auth::scope::RepositoryName,
+    ) -> bool {
+        false
+    }
+
+    /// Signs a bearer token carrying `access` for `who`. It expires after the configured
+    /// lifetime, or when the access token does, whichever comes first.
+    pub fn issue(
+        &self,
+        who: &Authenticated,
+        subject: &str,
+        access: Vec<ResourceScope>,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<IssuedToken> {
+        let mut lifetime = self.settings.token_lifetime;
+        if let Some(expires_at) = who.expires_at {
+            let left = (expires_at - now).max(time::Duration::ZERO);
+            lifetime = lifetime.min(Duration::try_from(left).unwrap_or(Duration::ZERO));
+        }
+        let signer = Signer::new(
+            self.signing_key.clone(),
+            &self.settings.issuer,
+            &self.settings.service,
+            lifetime.max(Duration::from_secs(1)),
+        );
+        Ok(signer.sign(subject, &who.principal, access, now)?)
+    }
+
+    /// Verifies a bearer token: signature, issuer, audience, time, and the revocation view.
+    pub fn verify_bearer(&self, token: &str) -> Result<RegistryClaims, Failure> {
+        let claims = self
+            .verifier
+            .verify(token, OffsetDateTime::now_utc())
+            .map_err(|_| Failure::Malformed)?;
+        self.revocations.check(&claims).map_err(|refusal| match refusal {
+            revocations::Refusal::Revoked => Failure::Inactive(TokenStatus::Revoked),
+            revocations::Refusal::Unavailable => Failure::Unavailable,
+        })?;
+        if let Some(id) = claims.wharf.token_id {
+            self.last_used.record(id);
+        }
+        Ok(claims)
+    }
+
+    /// The `Bearer` challenge for a request, with `scope` when a resource was asked for.
+    pub fn challenge(&self, scope: Option<&str>, insufficient: bool) -> String {
+        let mut value = format!(
+            "Bearer realm=\"{}\",service=\"{}\"",
+            self.settings.realm, self.settings.service
+        );
+        if let Some(scope) = scope {
+            value.push_str(&format!(",scope=\"{scope}\""));
+        }
+        if insufficient {
+            value.push_str(",error=\"insufficient_scope\"");
+        }
+        value
+    }
+
+    /// Makes sure presented plaintext never outlives its use: callers hand over the header
+    /// value and this returns only the parsed pieces.
+    pub fn basic_credentials(header: &str) -> Option<(String, secrecy::SecretString)> {
+        use base64::Engine;
+        let encoded = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic "))?;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (user, password) = text.split_once(':')?;
+        Some((user.to_owned(), secrecy::SecretString::from(password.to_owned())))
+    }
+}
+
+/// The principal behind a looked-up token.
+fn principal_of(found: &TokenCredentials, presented_kind: TokenKind) -> Option<Principal> {
+    match (found.kind, presented_kind) {
+        (tokens::TokenKind::Vendor, TokenKind::VendorApi) => {
+            let role: Role = found.member_role.as_deref()?.parse().ok()?;
+            Some(Principal::VendorApiToken {
+                token_id: found.id,
+                org_id: found.organization_id,
+                role,
+                read_only: found.read_only,
+            })
+        }
+        (tokens::TokenKind::Customer, TokenKind::CustomerAccess) => {
+            Some(Principal::CustomerToken {
+                token_id: found.id,
+                org_id: found.organization_id,
+                customer_id: found.customer_id?,
+            })
+        }
+        _ => None,
+    }
+}
