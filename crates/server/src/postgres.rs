@@ -541,3 +541,55 @@ fn write_private(path: &Path, contents: &str, owner: Option<&SystemUser>) -> any
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_has_a_start_time_and_no_process_has_pid_zero() {
+        let now = process_start_time(std::process::id());
+        assert!(now.is_some());
+        assert_eq!(now, process_start_time(std::process::id()), "stable");
+        assert_eq!(process_start_time(0), None);
+        assert_eq!(process_start_time(u32::MAX), None);
+    }
+
+    #[test]
+    fn live_clients_keeps_the_living_and_prunes_the_dead() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = std::process::id();
+        let started = process_start_time(me).unwrap();
+        std::fs::write(dir.path().join(me.to_string()), started.to_string()).unwrap();
+        // The same pid started at another time: a reused pid, so a dead client.
+        let mut reused = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let reused_pid = reused.id();
+        std::fs::write(dir.path().join(reused_pid.to_string()), "1").unwrap();
+        // A pid that does not exist, and a file that is not a client.
+        std::fs::write(dir.path().join(u32::MAX.to_string()), "1").unwrap();
+        std::fs::write(dir.path().join("notes"), "").unwrap();
+
+        assert_eq!(live_clients(dir.path()), vec![me]);
+        assert!(dir.path().join(me.to_string()).exists());
+        assert!(!dir.path().join(reused_pid.to_string()).exists());
+        assert!(!dir.path().join(u32::MAX.to_string()).exists());
+        reused.kill().ok();
+        reused.wait().ok();
+    }
+
+    #[test]
+    fn a_zombie_is_not_alive() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Not reaped yet: a zombie once it exits.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            !s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        }) {
+            assert!(std::time::Instant::now() < deadline, "the child did not exit");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(process_start_time(pid), None);
+        child.wait().ok();
+    }
+}
