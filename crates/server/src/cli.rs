@@ -31,7 +31,7 @@ pub enum Command {
     /// Apply pending database migrations, then exit.
     Migrate(DatabaseArgs),
     /// Run only the embedded Postgres cluster and print its URL (for development and tests);
-    /// stops it on SIGINT/SIGTERM.
+    /// on SIGINT/SIGTERM, stops it unless another `wharf` process still uses it.
     EmbeddedPostgres(DatabaseArgs),
     /// Operator tasks: create organizations, users and vendor API tokens, reset passwords.
     Admin(AdminArgs),
