@@ -116,13 +116,18 @@ impl EmbeddedPostgres {
             cluster.pg_ctl_start().await?;
         }
         cluster.registration = Some(cluster.register()?);
-        cluster.endpoint = cluster.read_endpoint()?;
-        if let Err(err) = cluster.ensure_database().await {
-            drop(lock);
+        let ready = match cluster.read_endpoint() {
+            Ok(endpoint) => {
+                cluster.endpoint = endpoint;
+                cluster.ensure_database().await
+            }
+            Err(err) => Err(err),
+        };
+        drop(lock);
+        if let Err(err) = ready {
             cluster.release().await.ok();
             return Err(err);
         }
-        drop(lock);
         tracing::info!(root = %root.display(), "embedded Postgres is up");
         Ok(cluster)
     }
