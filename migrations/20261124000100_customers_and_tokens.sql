@@ -7,6 +7,8 @@
 --   never authenticate again), and removing a vendor member from an organization deletes the
 --   vendor tokens that acted as that member (so such a token cannot come back to life if the
 --   person is added again);
+-- - deleted tokens are remembered in `deleted_access_tokens` (by a trigger, whatever deleted
+--   them) so that every instance's revocation cache learns of them as it learns of revocations;
 -- - usage and audit tables therefore must not point at these rows with cascading foreign
 --   keys: they keep the ids as plain uuid columns and copy what they display (customer name,
 --   token name, display prefix, user email) at the time of the event. History then survives
@@ -83,3 +85,25 @@ create index access_tokens_created_by on access_tokens (created_by) where create
 -- The revocation cache asks for tokens revoked or expired since a moment.
 create index access_tokens_revoked on access_tokens (revoked_at) where revoked_at is not null;
 create index access_tokens_expires on access_tokens (expires_at) where expires_at is not null;
+
+-- Ids of deleted tokens (with their customer, member, user or organization), for the
+-- revocation caches of running instances: a token deleted by a cascade must stop working as
+-- promptly as a revoked one. Rows are tiny and deletions rare; nothing prunes them yet.
+create table deleted_access_tokens (
+    id          uuid primary key,
+    deleted_at  timestamptz not null default now()
+);
+
+create index deleted_access_tokens_deleted_at on deleted_access_tokens (deleted_at);
+
+create function remember_deleted_access_token() returns trigger
+language plpgsql as $$
+begin
+    insert into deleted_access_tokens (id) values (old.id) on conflict (id) do nothing;
+    return old;
+end;
+$$;
+
+create trigger access_tokens_remember_deleted
+    after delete on access_tokens
+    for each row execute function remember_deleted_access_token();

@@ -9,8 +9,17 @@ use wharf_e2e::run_wharf;
 /// Environment variables named in `[env: NAME...]` by the help of every command.
 fn variables_in_help() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    for command in ["serve", "migrate", "embedded-postgres"] {
-        let out = run_wharf(&[command, "--help"], &[]);
+    let commands: [&[&str]; 7] = [
+        &["serve"],
+        &["migrate"],
+        &["embedded-postgres"],
+        &["admin", "create-org"],
+        &["admin", "create-user"],
+        &["admin", "create-token"],
+        &["admin", "reset-password"],
+    ];
+    for command in commands {
+        let out = run_wharf(&[command, &["--help"]].concat(), &[]);
         assert!(out.status.success(), "{}", out.stderr);
         for piece in out.stdout.split("[env: ").skip(1) {
             let name: String = piece

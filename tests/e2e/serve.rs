@@ -74,6 +74,42 @@ async fn adopts_a_cluster_left_running_by_a_killed_process() {
 }
 
 #[tokio::test]
+async fn the_last_process_using_the_embedded_cluster_stops_it() {
+    let scratch = scratch_dir();
+    let data = scratch.path().join("data");
+    // `wharf embedded-postgres` starts the cluster; a server started next adopts it.
+    let mut cluster = std::process::Command::new(wharf_e2e::wharf_bin())
+        .args(["embedded-postgres", "--data-dir"])
+        .arg(&data)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(cluster.stdout.take().unwrap()),
+        &mut first_line,
+    )
+    .unwrap();
+    assert!(first_line.starts_with("DATABASE_URL="), "{first_line}");
+    let options = ServeOptions::default();
+    let mut wharf = Wharf::start(&data, &options).await;
+    assert_eq!(get_json(&format!("{}/readyz", wharf.url)).await.0, 200);
+
+    // The process that started the cluster leaves first: the server keeps its database.
+    std::process::Command::new("kill").arg("-TERM").arg(cluster.id().to_string()).status().unwrap();
+    assert!(cluster.wait().unwrap().success());
+    assert_eq!(get_json(&format!("{}/readyz", wharf.url)).await.0, 200);
+    assert!(!processes_mentioning(&data).is_empty());
+
+    // The server is the last one: it stops the cluster.
+    assert!(wharf.stop().success(), "{}", wharf.stderr());
+    assert!(processes_mentioning(&data).is_empty(), "{:?}", processes_mentioning(&data));
+}
+
+#[tokio::test]
 async fn external_database_is_used_and_no_cluster_is_started() {
     let scratch = scratch_dir();
     let data = scratch.path().join("data");

@@ -166,12 +166,13 @@ impl TokenCredentials {
     }
 }
 
-/// A token that stopped working: revoked, or expired.
+/// A token that stopped working: revoked, expired, or deleted (with its customer, member,
+/// user or organization).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InactiveToken {
     /// The token's id.
     pub id: Uuid,
-    /// When it was revoked, if it was.
+    /// When it was revoked or deleted, if it was.
     pub revoked_at: Option<OffsetDateTime>,
     /// When it expired (or expires), if it has an expiry.
     pub expires_at: Option<OffsetDateTime>,
@@ -380,8 +381,8 @@ pub async fn touch_last_used(
     Ok(done.rows_affected())
 }
 
-/// Tokens that were revoked, or whose expiry passed, after `since` (all of them without it),
-/// for an in-memory revocation cache.
+/// Tokens that were revoked or deleted, or whose expiry passed, after `since` (all of them
+/// without it), for an in-memory revocation cache.
 ///
 /// `revoked_at` comes from the database clock at the time of the revoking statement, and
 /// [`RevocationState::as_of`] from the same clock, so instances with skewed clocks agree. A
@@ -399,7 +400,10 @@ pub async fn revocation_state(
          where ($1::timestamptz is null and revoked_at is not null) or revoked_at > $1
          union
          select id, revoked_at, expires_at from access_tokens
-         where expires_at <= $2 and ($1::timestamptz is null or expires_at > $1)"#,
+         where expires_at <= $2 and ($1::timestamptz is null or expires_at > $1)
+         union
+         select id, deleted_at, null from deleted_access_tokens
+         where $1::timestamptz is null or deleted_at > $1"#,
         since,
         as_of,
     )
@@ -703,5 +707,14 @@ mod tests {
         let all = revocation_state(&pool, None).await.unwrap();
         assert_eq!(all.tokens.len(), 2);
         assert!(!all.tokens.iter().any(|t| t.id == c.id));
+
+        // Tokens deleted by a cascade are reported like revoked ones.
+        let initech = customers::create(&pool, acme.id, "Initech").await.unwrap();
+        let d = insert(&pool, &customer_token(&acme, initech.id, hash(0))).await.unwrap();
+        let before = revocation_state(&pool, None).await.unwrap().as_of;
+        customers::delete(&pool, acme.id, initech.id).await.unwrap();
+        let deleted = revocation_state(&pool, Some(before - Duration::seconds(1))).await.unwrap();
+        let found = deleted.tokens.iter().find(|t| t.id == d.id).expect("the deleted token");
+        assert!(found.revoked_at.is_some());
     }
 }

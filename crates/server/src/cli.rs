@@ -7,6 +7,8 @@
 use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
+use wharf_auth::principal::Role;
 
 /// Wharf: a registry for software vendors that knows their customers and licenses.
 #[derive(Debug, Parser)]
@@ -29,8 +31,151 @@ pub enum Command {
     /// Apply pending database migrations, then exit.
     Migrate(DatabaseArgs),
     /// Run only the embedded Postgres cluster and print its URL (for development and tests);
-    /// stops it on SIGINT/SIGTERM.
+    /// on SIGINT/SIGTERM, stops it unless another `wharf` process still uses it.
     EmbeddedPostgres(DatabaseArgs),
+    /// Operator tasks: create organizations, users and vendor API tokens, reset passwords.
+    Admin(AdminArgs),
+}
+
+/// `wharf admin`: operator commands against the same database as `wharf serve` (also while
+/// it runs, also on the embedded default). Each applies pending migrations first.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+/// The operator commands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a vendor organization and its owner (an existing account with that email
+    /// becomes the owner and keeps its password).
+    CreateOrg(CreateOrgArgs),
+    /// Add a member to an organization: a new account, or an existing one (which keeps its
+    /// password).
+    CreateUser(CreateUserArgs),
+    /// Create a vendor API token acting as a member; prints the token, alone, as the last
+    /// line of stdout. It is shown only this once.
+    CreateToken(CreateTokenArgs),
+    /// Set a new password for an account; without --password, prints a generated one.
+    ResetPassword(ResetPasswordArgs),
+}
+
+/// `wharf admin create-org`.
+#[derive(Debug, Args)]
+pub struct CreateOrgArgs {
+    /// Slug: the first path segment of the organization's repositories (lower-case letters,
+    /// digits and `.`, `_`, `__`, `-` between them; at most 63 characters).
+    #[arg(long)]
+    pub slug: String,
+
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+
+    /// Email of the owner.
+    #[arg(long)]
+    pub owner_email: String,
+
+    /// Password of the owner, if the account is new (at least 12 characters). Default: a
+    /// random one, printed once as the last line of stdout.
+    #[arg(long, env = "WHARF_ADMIN_PASSWORD", hide_env_values = true)]
+    pub owner_password: Option<Password>,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// `wharf admin create-user`.
+#[derive(Debug, Args)]
+pub struct CreateUserArgs {
+    /// Slug of the organization.
+    #[arg(long)]
+    pub org: String,
+
+    /// Email of the user.
+    #[arg(long)]
+    pub email: String,
+
+    /// Role in the organization: `owner`, `admin`, `developer` or `viewer`.
+    #[arg(long)]
+    pub role: Role,
+
+    /// Password, if the account is new (at least 12 characters). Default: a random one,
+    /// printed once as the last line of stdout.
+    #[arg(long, env = "WHARF_ADMIN_PASSWORD", hide_env_values = true)]
+    pub password: Option<Password>,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// `wharf admin create-token`.
+#[derive(Debug, Args)]
+pub struct CreateTokenArgs {
+    /// Slug of the organization.
+    #[arg(long)]
+    pub org: String,
+
+    /// Email of the member the token acts as (with that member's role at each use).
+    #[arg(long)]
+    pub email: String,
+
+    /// Name of the token, shown in token lists.
+    #[arg(long)]
+    pub name: String,
+
+    /// Pull only, whatever the member's role.
+    #[arg(long)]
+    pub read_only: bool,
+
+    /// Days until the token expires. Default: it does not expire.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub expires_in_days: Option<u32>,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// `wharf admin reset-password`.
+#[derive(Debug, Args)]
+pub struct ResetPasswordArgs {
+    /// Email of the account.
+    #[arg(long)]
+    pub email: String,
+
+    /// The new password (at least 12 characters). Default: a random one, printed once as
+    /// the last line of stdout.
+    #[arg(long, env = "WHARF_ADMIN_PASSWORD", hide_env_values = true)]
+    pub password: Option<Password>,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// A password given on the command line or in the environment; redacted in `Debug`.
+#[derive(Clone)]
+pub struct Password(SecretString);
+
+impl Password {
+    /// The password as a secret.
+    pub fn secret(&self) -> SecretString {
+        SecretString::from(self.0.expose_secret())
+    }
+}
+
+impl FromStr for Password {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(SecretString::from(s)))
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
 }
 
 /// How log lines are written.
@@ -376,6 +521,39 @@ mod tests {
             bootstrap_password: Some("hunter2hunter2".into()),
         };
         assert!(!format!("{args:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn admin_passwords_are_redacted() {
+        let cli = Cli::try_parse_from([
+            "wharf",
+            "admin",
+            "reset-password",
+            "--email",
+            "a@acme.test",
+            "--password",
+            "hunter2hunter2",
+        ])
+        .unwrap();
+        assert!(!format!("{cli:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn admin_rejects_bad_roles_and_expiries() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["wharf", "admin"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).map(|_| ())
+        };
+        let user = ["create-user", "--org", "acme", "--email", "d@acme.test", "--role"];
+        assert!(parse(&[&user[..], &["developer"]].concat()).is_ok());
+        assert!(parse(&[&user[..], &["god"]].concat()).is_err());
+        let token = ["create-token", "--org", "acme", "--email", "d@acme.test", "--name", "ci"];
+        assert!(parse(&token).is_ok());
+        assert!(parse(&[&token[..], &["--expires-in-days", "30"]].concat()).is_ok());
+        for bad in ["0", "-1", "x"] {
+            assert!(parse(&[&token[..], &["--expires-in-days", bad]].concat()).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Opening the database: the configured `DATABASE_URL`, or the embedded cluster.
 //!
-//! Owns the choice between the two and the guarantee that an embedded cluster this process
-//! started is stopped again, whatever happens after it started.
+//! Owns the choice between the two and the guarantee that this process leaves the embedded
+//! cluster again, whatever happens after it started: the last `wharf` process using the
+//! cluster stops it (see `postgres.rs`).
 
 use std::future::Future;
 
@@ -43,7 +44,7 @@ impl Database {
             Err(err) => {
                 let err = anyhow::Error::new(err).context(format!("cannot connect to {target}"));
                 if let Some(cluster) = embedded {
-                    cluster.stop().await.ok();
+                    cluster.release().await.ok();
                 }
                 Err(err)
             }
@@ -55,8 +56,9 @@ impl Database {
         self.embedded.as_ref()
     }
 
-    /// Runs `work` with this database, then closes the pool and stops the embedded cluster
-    /// whether `work` succeeded or not.
+    /// Runs `work` with this database, then closes the pool and leaves the embedded cluster
+    /// (stopping it unless another `wharf` process still uses it) whether `work` succeeded or
+    /// not.
     pub async fn run<F, Fut, T>(self, work: F) -> anyhow::Result<T>
     where
         F: FnOnce(PgPool) -> Fut,
@@ -65,7 +67,7 @@ impl Database {
         let result = work(self.pool.clone()).await;
         self.pool.close().await;
         if let Some(cluster) = self.embedded
-            && let Err(err) = cluster.stop().await
+            && let Err(err) = cluster.release().await
         {
             tracing::error!("stopping the embedded Postgres failed: {err:#}");
             if result.is_ok() {

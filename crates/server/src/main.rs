@@ -2,6 +2,7 @@
 //!
 //! Errors reach the user as one line on stderr and a non-zero exit code, never a panic.
 
+mod admin;
 mod bootstrap;
 mod cli;
 mod database;
@@ -46,7 +47,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(cli.log_format);
+    // Operator commands print what they did; their logs are for trouble only.
+    let default_logs = match cli.command {
+        Command::Admin(_) => "warn",
+        _ => telemetry::DEFAULT_FILTER,
+    };
+    telemetry::init(cli.log_format, default_logs);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
@@ -69,6 +75,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(*args).await,
         Command::Migrate(args) => migrate(args).await,
         Command::EmbeddedPostgres(args) => embedded_postgres(args).await,
+        Command::Admin(args) => admin::run(args.command).await,
     }
 }
 

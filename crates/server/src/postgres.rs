@@ -1,10 +1,17 @@
 //! The embedded default: a private Postgres cluster that `wharf` runs itself.
 //!
 //! Owns finding the server binaries, `initdb` on first start, starting (or adopting a cluster
-//! left running by a previous process that was killed), creating the `wharf` database and
-//! stopping the cluster. The cluster lives under `<data dir>/postgres`, listens on a Unix
-//! socket in a private directory (a loopback port when the socket path would be too long),
-//! and requires a password (SCRAM) that is generated at `initdb` time and kept beside it.
+//! that is already running), creating the `wharf` database and stopping the cluster. The
+//! cluster lives under `<data dir>/postgres`, listens on a Unix socket in a private directory
+//! (a loopback port when the socket path would be too long), and requires a password (SCRAM)
+//! that is generated at `initdb` time and kept beside it.
+//!
+//! Several `wharf` processes may use one cluster at once (`wharf serve` and an operator's
+//! `wharf admin …` on the same data directory). Each registers itself in
+//! `<data dir>/postgres/clients/<pid>` while it uses the cluster, and the last one to leave
+//! stops it: a command never stops a cluster that a live `wharf serve` still uses, and a
+//! cluster left running by a killed process is stopped by whoever adopted it. Start-up and
+//! leaving are serialised by an exclusive lock on `<data dir>/postgres/lock`.
 //!
 //! Postgres refuses to run as root, so when `wharf` runs as root the cluster runs as the
 //! `postgres` system user (or `nobody`), which then owns `<data dir>/postgres`.
@@ -30,13 +37,15 @@ const SOCKET_PORT: u16 = 5432;
 /// Unix socket paths longer than this do not fit in `sockaddr_un`.
 const MAX_SOCKET_PATH: usize = 100;
 
-/// A running embedded cluster. Call [`EmbeddedPostgres::stop`] when done.
+/// A running embedded cluster. Call [`EmbeddedPostgres::release`] when done.
 pub struct EmbeddedPostgres {
     bin_dir: PathBuf,
     root: PathBuf,
     run_as: Option<SystemUser>,
     password: String,
     endpoint: Endpoint,
+    /// This process's entry in `clients/`, once registered.
+    registration: Option<PathBuf>,
 }
 
 impl fmt::Debug for EmbeddedPostgres {
@@ -74,10 +83,13 @@ impl EmbeddedPostgres {
         if let Some(user) = &run_as {
             check_reachable(&data_dir, user)?;
         }
-        let fresh = !root.join("data").join("PG_VERSION").exists();
-        if fresh {
+        let initialised = || root.join("data").join("PG_VERSION").exists();
+        if !initialised() {
             prepare_root(&root, run_as.as_ref())?;
         }
+        let lock = ClusterLock::acquire(&root).await?;
+        // Decided under the lock: another process may have just initialised it.
+        let fresh = !initialised();
         let password_file = root.join("password");
         let mut cluster = Self {
             bin_dir,
@@ -85,6 +97,7 @@ impl EmbeddedPostgres {
             run_as,
             password: String::new(),
             endpoint: Endpoint::Socket { dir: root.join("run"), port: SOCKET_PORT },
+            registration: None,
         };
         if fresh {
             let password: String =
@@ -102,8 +115,19 @@ impl EmbeddedPostgres {
             cluster.write_settings()?;
             cluster.pg_ctl_start().await?;
         }
-        cluster.endpoint = cluster.read_endpoint()?;
-        cluster.ensure_database().await?;
+        cluster.registration = Some(cluster.register()?);
+        let ready = match cluster.read_endpoint() {
+            Ok(endpoint) => {
+                cluster.endpoint = endpoint;
+                cluster.ensure_database().await
+            }
+            Err(err) => Err(err),
+        };
+        drop(lock);
+        if let Err(err) = ready {
+            cluster.release().await.ok();
+            return Err(err);
+        }
         tracing::info!(root = %root.display(), "embedded Postgres is up");
         Ok(cluster)
     }
@@ -127,8 +151,23 @@ impl EmbeddedPostgres {
         }
     }
 
-    /// Stops the cluster (fast shutdown: open connections are closed) and waits for it.
-    pub async fn stop(self) -> anyhow::Result<()> {
+    /// Leaves the cluster: stops it (fast shutdown: open connections are closed, and waits for
+    /// it) unless another live `wharf` process still uses it.
+    pub async fn release(mut self) -> anyhow::Result<()> {
+        let _lock = ClusterLock::acquire(&self.root).await?;
+        if let Some(entry) = self.registration.take() {
+            std::fs::remove_file(&entry).ok();
+        }
+        let others = live_clients(&self.root.join("clients"));
+        if !others.is_empty() {
+            tracing::info!(pids = ?others, "leaving the embedded Postgres running: other wharf processes use it");
+            return Ok(());
+        }
+        self.stop().await
+    }
+
+    /// Stops the cluster (fast shutdown) and waits for it.
+    async fn stop(&self) -> anyhow::Result<()> {
         let data = self.root.join("data");
         let out = self
             .command("pg_ctl")
@@ -142,6 +181,21 @@ impl EmbeddedPostgres {
         check(&out, "pg_ctl stop")?;
         tracing::info!("embedded Postgres stopped");
         Ok(())
+    }
+
+    /// Records this process as a user of the cluster; returns its entry.
+    fn register(&self) -> anyhow::Result<PathBuf> {
+        let clients = self.root.join("clients");
+        std::fs::create_dir_all(&clients)
+            .with_context(|| format!("cannot create {}", clients.display()))?;
+        // Entries of processes that died without leaving.
+        live_clients(&clients);
+        let pid = std::process::id();
+        let entry = clients.join(pid.to_string());
+        let started = process_start_time(pid).map(|t| t.to_string()).unwrap_or_default();
+        std::fs::write(&entry, started)
+            .with_context(|| format!("cannot write {}", entry.display()))?;
+        Ok(entry)
     }
 
     fn options_for(&self, database: &str) -> PgConnectOptions {
@@ -282,6 +336,66 @@ impl EmbeddedPostgres {
         conn.close().await?;
         Ok(())
     }
+}
+
+/// An exclusive lock on `<root>/lock`, held while a process starts or adopts the cluster and
+/// while it leaves it; released when dropped.
+struct ClusterLock {
+    _file: std::fs::File,
+}
+
+impl ClusterLock {
+    async fn acquire(root: &Path) -> anyhow::Result<Self> {
+        let path = root.join("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        // Another process may hold it while it starts the cluster (up to a minute).
+        tokio::task::spawn_blocking(move || file.lock().map(|()| Self { _file: file }))
+            .await
+            .context("waiting for the cluster lock panicked")?
+            .with_context(|| format!("cannot lock {}", path.display()))
+    }
+}
+
+/// The pids registered in `clients` whose process is still alive (same pid, same start
+/// time, not a zombie); removes the entries of the others.
+fn live_clients(clients: &Path) -> Vec<u32> {
+    let mut alive = Vec::new();
+    for entry in std::fs::read_dir(clients).into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let recorded = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        let same_process = match (recorded.trim().parse::<u64>().ok(), process_start_time(pid)) {
+            (Some(recorded), Some(now)) => recorded == now,
+            (None, Some(_)) => true,
+            (_, None) => false,
+        };
+        if same_process {
+            alive.push(pid);
+        } else {
+            std::fs::remove_file(entry.path()).ok();
+        }
+    }
+    alive
+}
+
+/// When process `pid` started (clock ticks since boot, from `/proc/<pid>/stat`), or `None`
+/// if there is no such live process (zombies count as dead).
+fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid …`: comm may contain spaces and parentheses; fields after the
+    // last `)` start with the state (field 3); the start time is field 22.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    if matches!(fields.first(), Some(&"Z" | &"X")) {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
 }
 
 fn check(out: &Output, what: &str) -> anyhow::Result<()> {
@@ -431,4 +545,56 @@ fn write_private(path: &Path, contents: &str, owner: Option<&SystemUser>) -> any
         std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_has_a_start_time_and_no_process_has_pid_zero() {
+        let now = process_start_time(std::process::id());
+        assert!(now.is_some());
+        assert_eq!(now, process_start_time(std::process::id()), "stable");
+        assert_eq!(process_start_time(0), None);
+        assert_eq!(process_start_time(u32::MAX), None);
+    }
+
+    #[test]
+    fn live_clients_keeps_the_living_and_prunes_the_dead() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = std::process::id();
+        let started = process_start_time(me).unwrap();
+        std::fs::write(dir.path().join(me.to_string()), started.to_string()).unwrap();
+        // The same pid started at another time: a reused pid, so a dead client.
+        let mut reused = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let reused_pid = reused.id();
+        std::fs::write(dir.path().join(reused_pid.to_string()), "1").unwrap();
+        // A pid that does not exist, and a file that is not a client.
+        std::fs::write(dir.path().join(u32::MAX.to_string()), "1").unwrap();
+        std::fs::write(dir.path().join("notes"), "").unwrap();
+
+        assert_eq!(live_clients(dir.path()), vec![me]);
+        assert!(dir.path().join(me.to_string()).exists());
+        assert!(!dir.path().join(reused_pid.to_string()).exists());
+        assert!(!dir.path().join(u32::MAX.to_string()).exists());
+        reused.kill().ok();
+        reused.wait().ok();
+    }
+
+    #[test]
+    fn a_zombie_is_not_alive() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Not reaped yet: a zombie once it exits.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            !s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        }) {
+            assert!(std::time::Instant::now() < deadline, "the child did not exit");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(process_start_time(pid), None);
+        child.wait().ok();
+    }
 }

@@ -1,0 +1,336 @@
+//! `wharf admin …`: operator commands that create organizations, users and vendor API tokens
+//! and reset passwords, against the same database as `wharf serve`.
+//!
+//! Owns checking the operator's input (before anything is written) and what the commands
+//! print. Secrets go to stdout only, once: a generated password or a new token is the last
+//! line, alone, so scripts can take it with `tail -n 1`. Errors are one line on stderr
+//! (`main.rs`). SQL lives in `wharf-db`, token formats and password hashing in `wharf-auth`.
+
+use anyhow::{Context, bail};
+use rand::{RngExt, distr::Alphanumeric};
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+use wharf_auth::{
+    password::{PasswordHasher, check_policy},
+    scope::{RepositoryName, ScopeError},
+    token::{self, TokenKind},
+};
+use wharf_db::{DbError, PgPool, accounts, tokens};
+
+use crate::{
+    cli::{
+        AdminCommand, CreateOrgArgs, CreateTokenArgs, CreateUserArgs, DatabaseArgs, Password,
+        ResetPasswordArgs,
+    },
+    database::Database,
+};
+
+/// Longest organization slug.
+const MAX_SLUG_LEN: usize = 63;
+
+/// Runs one operator command.
+pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::CreateOrg(args) => {
+            let checked = CheckedOrg::check(&args)?;
+            with_database(args.database.clone(), |pool| create_org(pool, args, checked)).await
+        }
+        AdminCommand::CreateUser(args) => {
+            check_email(&args.email)?;
+            let password = chosen_password(args.password.as_ref())?;
+            with_database(args.database.clone(), |pool| create_user(pool, args, password)).await
+        }
+        AdminCommand::CreateToken(args) => {
+            check_token_name(&args.name)?;
+            with_database(args.database.clone(), |pool| create_token(pool, args)).await
+        }
+        AdminCommand::ResetPassword(args) => {
+            let password = chosen_password(args.password.as_ref())?;
+            with_database(args.database.clone(), |pool| reset_password(pool, args, password)).await
+        }
+    }
+}
+
+/// Opens the database (leaving the embedded cluster running if `wharf serve` uses it),
+/// applies pending migrations and runs `work`.
+async fn with_database<F, Fut>(args: DatabaseArgs, work: F) -> anyhow::Result<()>
+where
+    F: FnOnce(PgPool) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let database = Database::open(&args).await?;
+    database
+        .run(|pool| async move {
+            wharf_db::migrate(&pool).await?;
+            work(pool).await
+        })
+        .await
+}
+
+/// A password the operator gave (checked against the policy) or one to generate.
+enum NewPassword {
+    Given(SecretString),
+    Generated(SecretString),
+}
+
+impl NewPassword {
+    fn secret(&self) -> &SecretString {
+        match self {
+            NewPassword::Given(s) | NewPassword::Generated(s) => s,
+        }
+    }
+}
+
+fn chosen_password(given: Option<&Password>) -> anyhow::Result<NewPassword> {
+    match given {
+        Some(password) => {
+            let secret = password.secret();
+            check_policy(&secret).map_err(|e| anyhow::anyhow!("weak password: {e}"))?;
+            Ok(NewPassword::Given(secret))
+        }
+        None => {
+            let random: String =
+                rand::rng().sample_iter(Alphanumeric).take(24).map(char::from).collect();
+            Ok(NewPassword::Generated(SecretString::from(random)))
+        }
+    }
+}
+
+/// Hashes with argon2id off the async threads.
+async fn hash_password(password: &SecretString) -> anyhow::Result<SecretString> {
+    let hasher = PasswordHasher::recommended()?;
+    let password = SecretString::from(password.expose_secret());
+    Ok(tokio::task::spawn_blocking(move || hasher.hash(&password))
+        .await
+        .context("password hashing panicked")??)
+}
+
+fn check_email(email: &str) -> anyhow::Result<()> {
+    let valid = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && email.len() <= 254
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    };
+    if !valid {
+        bail!("invalid email {email:?}");
+    }
+    Ok(())
+}
+
+fn check_token_name(name: &str) -> anyhow::Result<()> {
+    let length = name.trim().chars().count();
+    if length == 0 || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        bail!("invalid token name {name:?}: 1 to 100 characters, no control characters");
+    }
+    Ok(())
+}
+
+/// Whether `slug` is a valid organization slug: one OCI repository-name component
+/// (`[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`), at most 63 characters.
+fn check_slug(slug: &str) -> anyhow::Result<()> {
+    if slug.len() > MAX_SLUG_LEN {
+        bail!("invalid slug {slug:?}: at most {MAX_SLUG_LEN} characters");
+    }
+    if slug.contains('/') {
+        bail!("invalid slug {slug:?}: it must not contain `/`");
+    }
+    match RepositoryName::parse(slug) {
+        Ok(_) => Ok(()),
+        Err(ScopeError::InvalidRepositoryName { reason, .. }) => {
+            bail!("invalid slug {slug:?}: {reason}")
+        }
+        Err(err) => bail!("invalid slug {slug:?}: {err}"),
+    }
+}
+
+/// What `create-org` checked before touching the database.
+struct CheckedOrg {
+    password: NewPassword,
+}
+
+impl CheckedOrg {
+    fn check(args: &CreateOrgArgs) -> anyhow::Result<Self> {
+        check_slug(&args.slug)?;
+        let name_len = args.name.trim().chars().count();
+        if name_len == 0 || args.name.chars().count() > 200 {
+            bail!("invalid organization name {:?}: 1 to 200 characters", args.name);
+        }
+        check_email(&args.owner_email)?;
+        Ok(Self { password: chosen_password(args.owner_password.as_ref())? })
+    }
+}
+
+async fn create_org(pool: PgPool, args: CreateOrgArgs, checked: CheckedOrg) -> anyhow::Result<()> {
+    if accounts::find_organization(&pool, &args.slug).await?.is_some() {
+        bail!("an organization with slug {:?} already exists", args.slug);
+    }
+    let existing = accounts::find_user_by_email(&pool, &args.owner_email).await?;
+    let hash = hash_password(checked.password.secret()).await?;
+    let new = accounts::NewOrganization {
+        slug: &args.slug,
+        name: &args.name,
+        owner_email: &args.owner_email,
+        owner_password_hash: hash.expose_secret(),
+        owner_is_instance_admin: false,
+    };
+    let org = match accounts::create_organization(&pool, &new).await {
+        Ok(org) => org,
+        Err(DbError::Conflict(_)) => {
+            bail!("an organization with slug {:?} already exists", args.slug)
+        }
+        Err(err) => return Err(err).context("cannot create the organization"),
+    };
+    let email = args.owner_email.to_lowercase();
+    println!("created organization {} ({}) with owner {email}", org.slug, org.name);
+    print_password_outcome(&email, existing.is_some(), &checked.password);
+    Ok(())
+}
+
+async fn create_user(
+    pool: PgPool,
+    args: CreateUserArgs,
+    password: NewPassword,
+) -> anyhow::Result<()> {
+    let org = find_org(&pool, &args.org).await?;
+    let email = args.email.to_lowercase();
+    let role = args.role.as_str();
+    let existing = accounts::find_user_by_email(&pool, &email).await?;
+    match &existing {
+        Some(user) => match accounts::add_member(&pool, org.id, user.id, role).await {
+            Ok(()) => {}
+            Err(DbError::Conflict(_)) => bail!("{email} is already a member of {}", org.slug),
+            Err(err) => return Err(err).context("cannot add the member"),
+        },
+        None => {
+            let hash = hash_password(password.secret()).await?;
+            match accounts::create_user(&pool, org.id, &email, hash.expose_secret(), role).await {
+                Ok(_) => {}
+                // Created by someone else in the meantime: the operator should look again.
+                Err(DbError::Conflict(_)) => bail!("{email} was created concurrently; retry"),
+                Err(err) => return Err(err).context("cannot create the user"),
+            }
+        }
+    }
+    println!("added {email} to {} as {role}", org.slug);
+    print_password_outcome(&email, existing.is_some(), &password);
+    Ok(())
+}
+
+/// Says what happened to the password; a generated one for a new account goes alone on the
+/// last line.
+fn print_password_outcome(email: &str, existed: bool, password: &NewPassword) {
+    match (existed, password) {
+        (true, _) => println!("{email} already had an account: its password is unchanged"),
+        (false, NewPassword::Given(_)) => {}
+        (false, NewPassword::Generated(secret)) => {
+            println!("generated password for {email} (shown only now):");
+            println!("{}", secret.expose_secret());
+        }
+    }
+}
+
+async fn create_token(pool: PgPool, args: CreateTokenArgs) -> anyhow::Result<()> {
+    let org = find_org(&pool, &args.org).await?;
+    let email = args.email.to_lowercase();
+    let user = accounts::find_user_by_email(&pool, &email)
+        .await?
+        .with_context(|| format!("no user with email {email}"))?;
+    let member = accounts::find_member(&pool, org.id, user.id)
+        .await?
+        .with_context(|| format!("{email} is not a member of {}", org.slug))?;
+    let expires_at = args
+        .expires_in_days
+        .map(|days| OffsetDateTime::now_utc() + time::Duration::days(i64::from(days)));
+    let generated = token::generate(TokenKind::VendorApi);
+    let new = tokens::NewToken {
+        organization_id: org.id,
+        owner: tokens::TokenOwner::Vendor { user_id: user.id, read_only: args.read_only },
+        // Made by the operator, not by a person signed in to Wharf.
+        created_by: None,
+        name: &args.name,
+        hash: generated.hash.as_bytes(),
+        display_prefix: &generated.display_prefix,
+        expires_at,
+    };
+    let stored = tokens::insert(&pool, &new).await.context("cannot store the token")?;
+    let access = if args.read_only { "read-only" } else { member.role.as_str() };
+    let expiry = match stored.expires_at {
+        Some(at) => format!("expires {}", at.date()),
+        None => "does not expire".to_owned(),
+    };
+    println!(
+        "created vendor API token {:?} ({}…) for {email} in {} ({access}, {expiry}); shown only now:",
+        stored.name, stored.display_prefix, org.slug
+    );
+    println!("{}", generated.plaintext.expose_secret());
+    Ok(())
+}
+
+async fn reset_password(
+    pool: PgPool,
+    args: ResetPasswordArgs,
+    password: NewPassword,
+) -> anyhow::Result<()> {
+    let email = args.email.to_lowercase();
+    let user = accounts::find_user_by_email(&pool, &email)
+        .await?
+        .with_context(|| format!("no user with email {email}"))?;
+    let hash = hash_password(password.secret()).await?;
+    if !accounts::set_password_hash(&pool, user.id, hash.expose_secret()).await? {
+        bail!("no user with email {email}");
+    }
+    println!("password of {email} reset");
+    if let NewPassword::Generated(secret) = &password {
+        println!("generated password for {email} (shown only now):");
+        println!("{}", secret.expose_secret());
+    }
+    Ok(())
+}
+
+async fn find_org(pool: &PgPool, slug: &str) -> anyhow::Result<accounts::Organization> {
+    accounts::find_organization(pool, slug)
+        .await?
+        .with_context(|| format!("no organization with slug {slug:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_follow_the_oci_component_syntax() {
+        for good in ["acme", "a", "acme-inc", "acme--inc", "acme.io", "acme_inc", "a__b", "0x1"] {
+            assert!(check_slug(good).is_ok(), "{good}");
+        }
+        let long = "a".repeat(64);
+        for bad in
+            ["", "Acme", "acme/", "acme/app", "-acme", "acme-", "a___b", "a..b", "ac me", &long]
+        {
+            assert!(check_slug(bad).is_err(), "{bad}");
+        }
+        assert!(check_slug(&"a".repeat(63)).is_ok());
+    }
+
+    #[test]
+    fn emails_are_checked_lightly() {
+        assert!(check_email("dev@acme.test").is_ok());
+        for bad in ["", "dev", "@acme.test", "dev@", "a b@c.d", "a@b@c"] {
+            assert!(check_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn weak_passwords_are_refused_before_anything_happens() {
+        let short: Password = "short".parse().unwrap();
+        assert!(chosen_password(Some(&short)).is_err());
+        let good: Password = "a long enough password".parse().unwrap();
+        assert!(matches!(chosen_password(Some(&good)), Ok(NewPassword::Given(_))));
+        let generated = chosen_password(None).unwrap();
+        assert!(generated.secret().expose_secret().len() >= 20);
+    }
+}
