@@ -194,10 +194,17 @@ pub fn client_scratch() -> tempfile::TempDir {
     dir
 }
 
-/// A short directory under `/tmp` for Unix sockets (whose paths must stay under 108 bytes),
-/// removed when dropped.
+/// A short directory for Unix sockets (whose paths must stay under 108 bytes; dockerd
+/// nests containerd's sockets two levels down), removed when dropped: under
+/// `WHARF_E2E_SCRATCH` when that path is short, so a killed test's leftovers are reaped
+/// with it, else under `/tmp`.
 pub fn short_dir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("wx").tempdir_in("/tmp").unwrap()
+    let root = std::env::var_os("WHARF_E2E_SCRATCH")
+        .map(PathBuf::from)
+        .filter(|p| p.as_os_str().len() <= 40)
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    std::fs::create_dir_all(&root).unwrap();
+    tempfile::Builder::new().prefix("wx").tempdir_in(root).unwrap()
 }
 
 /// `sha256:<hex>` of some bytes.
