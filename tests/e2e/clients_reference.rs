@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use wharf_e2e::clients::{
-    OrasAuth, ReferenceRegistry, Target, client_scratch, reference, scenarios,
+    OrasAuth, ReferenceRegistry, Skopeo, Target, client_scratch, fixtures, reference, scenarios,
 };
 
 fn target(registry: &ReferenceRegistry) -> Target {
@@ -58,4 +58,15 @@ fn oras_pushes_an_artifact_and_a_referrer_with_a_subject() {
     with_reference(|t, dir| {
         scenarios::oras_artifact_with_subject(t, dir);
     });
+}
+
+#[test]
+fn reference_registry_without_auth_takes_anonymous_pushes() {
+    let scratch = client_scratch();
+    let registry = ReferenceRegistry::start_without_auth(&scratch.path().join("registry"));
+    let skopeo = Skopeo::new(&scratch.path().join("skopeo"));
+    let layout = fixtures::multi_platform_layout(&scratch.path().join("layout"), "anon");
+    let reference = format!("{}/acme/anonymous:anon", registry.host);
+    assert_eq!(skopeo.push_layout(&layout.dir, &layout.tag, &reference), layout.index_digest);
+    assert_eq!(skopeo.raw_manifest(&reference), layout.index);
 }

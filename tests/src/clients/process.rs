@@ -117,19 +117,31 @@ impl Daemon {
 
     /// Polls `ready` every 100 ms until it returns true; panics with the log if the daemon
     /// exits or `timeout` passes.
-    pub fn wait_until(&mut self, timeout: Duration, mut ready: impl FnMut() -> bool) {
+    pub fn wait_until(&mut self, timeout: Duration, ready: impl FnMut() -> bool) {
+        self.try_wait_until(timeout, ready).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Like [`Self::wait_until`], but `Err` (with the log) instead of panicking.
+    pub fn try_wait_until(
+        &mut self,
+        timeout: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
-            self.assert_running();
-            if ready() {
-                return;
+            if let Some(status) = self.child.as_mut().expect("running").try_wait().unwrap() {
+                return Err(format!("{} exited early ({status}):\n{}", self.name, self.log()));
             }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not come up within {timeout:?}:\n{}",
-                self.name,
-                self.log()
-            );
+            if ready() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{} did not come up within {timeout:?}:\n{}",
+                    self.name,
+                    self.log()
+                ));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }

@@ -29,32 +29,59 @@ pub struct ReferenceRegistry {
 }
 
 impl ReferenceRegistry {
-    /// Starts one with its config, storage and log under `dir`; waits until `/v2/` answers.
+    /// Starts one with htpasswd auth ([`USER`], [`PASSWORD`]) and its config, storage and log
+    /// under `dir`; waits until `/v2/` answers.
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, true)
+    }
+
+    /// Starts one that needs no credentials (e.g. for benchmarks).
+    pub fn start_without_auth(dir: &Path) -> Self {
+        Self::start_with(dir, false)
+    }
+
+    fn start_with(dir: &Path, htpasswd: bool) -> Self {
+        // The free port may be taken before the registry binds it: try a few.
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::try_start(dir, htpasswd) {
+                Ok(registry) => return registry,
+                Err(e) => last = e,
+            }
+        }
+        panic!("{last}");
+    }
+
+    fn try_start(dir: &Path, htpasswd: bool) -> Result<Self, String> {
         let bin =
             find_program("WHARF_E2E_REGISTRY", "docker-registry", &["/usr/bin/docker-registry"]);
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("htpasswd"), HTPASSWD).unwrap();
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
-        let config = format!(
+        let mut config = format!(
             "version: 0.1\n\
              log:\n  level: warn\n  accesslog:\n    disabled: false\n\
              storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n\
              \x20 cache:\n    blobdescriptor: inmemory\n\
-             http:\n  addr: {host}\n  secret: {secret}\n\
-             auth:\n  htpasswd:\n    realm: wharf-e2e\n    path: {htpasswd}\n",
+             http:\n  addr: {host}\n  secret: {secret}\n",
             root = dir.join("data").display(),
             secret = uuid::Uuid::new_v4().simple(),
-            htpasswd = dir.join("htpasswd").display(),
         );
+        if htpasswd {
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: wharf-e2e\n    path: {}\n",
+                dir.join("htpasswd").display()
+            ));
+        }
         let config_path = dir.join("config.yml");
         std::fs::write(&config_path, config).unwrap();
         let mut cmd = Command::new(bin);
         cmd.arg("serve").arg(&config_path).env_remove("REGISTRY_HTTP_ADDR");
         let mut daemon = Daemon::spawn("registry", cmd, dir, Duration::from_secs(10));
-        daemon.wait_until(Duration::from_secs(30), || v2_status(&host) == Some(401));
-        Self { host, daemon }
+        let ready = if htpasswd { 401 } else { 200 };
+        daemon.try_wait_until(Duration::from_secs(30), || v2_status(&host) == Some(ready))?;
+        Ok(Self { host, daemon })
     }
 
     /// What it logged (including its access log).
