@@ -57,7 +57,13 @@ def main() -> None:
             config_path=req["config"],
         )
         load_auth(reg, req)
-        resp = reg.do_request(f"{base}/v2/", "GET")
+        # Without do_request's retry decorator: when the token service refuses the
+        # credentials, oras-py raises ValueError("Cannot respond to request for
+        # authentication.") and the decorator retries it five times, sleeping 3 to 83 s.
+        try:
+            resp = oras.provider.Registry.do_request.__wrapped__(reg, f"{base}/v2/", "GET")
+        except ValueError as e:
+            raise SystemExit(f"login check failed: {e}")
         if resp.status_code != 200:
             raise SystemExit(f"login check failed: GET /v2/ answered {resp.status_code}")
         out = {"ok": True}

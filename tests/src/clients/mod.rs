@@ -14,6 +14,7 @@ pub mod python;
 pub mod reference;
 pub mod scenarios;
 pub mod skopeo;
+pub mod token_server;
 
 pub use docker::{Docker, Dockerd};
 pub use helm::Helm;
