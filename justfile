@@ -69,6 +69,7 @@ client-tools:
     have podman || need+=(podman)
     have skopeo || need+=(skopeo)
     have docker-registry || need+=(docker-registry)
+    have openssl || need+=(openssl)
     if [ ${#need[@]} -gt 0 ]; then
         echo "Installing ${need[*]} (apt-get)..." >&2
         if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
