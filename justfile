@@ -21,7 +21,7 @@ run *ARGS: postgres-binaries
 # Run the whole test suite against a private Postgres that it starts and stops itself.
 test *ARGS: test-tools
     cargo build -p wharf-server --bin wharf
-    tests/with-postgres.sh cargo nextest run --workspace --no-fail-fast {{ARGS}}
+    tests/with-scratch.sh tests/with-postgres.sh cargo nextest run --workspace --no-fail-fast {{ARGS}}
 
 # Formatting, lints and the sqlx offline data, as CI checks them.
 lint: sqlx-cli
@@ -53,10 +53,33 @@ postgres-binaries:
     $sudo service postgresql stop >/dev/null 2>&1 || true
 
 # Everything the test suite drives, installed when missing.
-test-tools: postgres-binaries s3s-fs
+test-tools: postgres-binaries s3s-fs client-tools
     #!/usr/bin/env bash
     set -euo pipefail
     cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
+
+# The real clients the end-to-end suite drives (docker with a private dockerd, podman, skopeo,
+# Helm's SDK, oras-py) and the reference registry, each installed when missing.
+# See docs/testing.md.
+client-tools:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    have() { command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
+    need=()
+    have dockerd || need+=(docker.io)
+    have podman || need+=(podman)
+    have skopeo || need+=(skopeo)
+    have docker-registry || need+=(docker-registry)
+    have openssl || need+=(openssl)
+    if [ ${#need[@]} -gt 0 ]; then
+        echo "Installing ${need[*]} (apt-get)..." >&2
+        if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    fi
+    python="${WHARF_E2E_PYTHON:-python3}"
+    "$python" -c 'from importlib.metadata import version as v; import sys; sys.exit(not (v("oras") == "0.2.43" and v("helm-python-sdk") == "0.2.2"))' 2>/dev/null || \
+        "$python" -m pip install --quiet --disable-pip-version-check "oras==0.2.43" "helm-python-sdk==0.2.2"
 
 # The S3-compatible server the storage tests run against.
 s3s-fs:

@@ -15,6 +15,8 @@ use std::{
 
 use tempfile::TempDir;
 
+pub mod clients;
+
 /// Path of the `wharf` binary under test: `WHARF_BIN`, or the one cargo built beside the
 /// test executable (`just test` builds it first).
 pub fn wharf_bin() -> PathBuf {

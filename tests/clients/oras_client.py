@@ -1,0 +1,140 @@
+"""ORAS's Python client (PyPI `oras`) driven by the e2e tests.
+
+Usage: python3 oras_client.py '<json request>'; prints one JSON object on the last line of
+stdout. Every request carries "host" ("127.0.0.1:5000"), "config" (a Docker-style config.json
+holding this test's credentials) and "auth_backend": "token" for registries using the Docker
+token protocol (Wharf), "basic" for registries asking for Basic auth (the reference registry
+with htpasswd). The registry is always spoken to over plain HTTP (`insecure=True`).
+
+  {"op": "login", "username": ..., "password": ...}
+      writes the credentials to "config" (oras-py's own login does not contact the
+      registry), then checks them with GET /v2/.
+  {"op": "push", "target": "host/repo:tag", "dir": ..., "files": [[name, media_type], ...],
+   "config_media_type": ... | null, "annotations": {...} | null,
+   "subject": {"mediaType", "digest", "size"} | null}
+      -> {"digest", "size", "mediaType"}: the manifest as pushed (digest of the exact bytes
+         sent, checked against the registry's Docker-Content-Digest).
+  {"op": "pull", "target": ..., "outdir": ...}
+      -> {"files": [paths], "digest": manifest digest of the bytes served}
+  {"op": "referrers", "repository": ..., "digest": ..., "artifact_type": ... | null}
+      -> {"status": int, "headers": {...}, "body": index JSON}
+"""
+
+import hashlib
+import json
+import os
+import sys
+
+import oras.oci
+import oras.provider
+import oras.utils
+
+
+def registry(req):
+    reg = oras.provider.Registry(
+        hostname=req["host"], insecure=True, auth_backend=req.get("auth_backend", "token")
+    )
+    return reg
+
+
+def load_auth(reg, req):
+    cfg = oras.utils.read_json(req["config"]) if os.path.exists(req["config"]) else {}
+    auth = cfg.get("auths", {}).get(req["host"], {}).get("auth")
+    if auth:
+        reg.auth._basic_auth = auth
+
+
+def main() -> None:
+    req = json.loads(sys.argv[1])
+    reg = registry(req)
+    op = req["op"]
+    base = f"{reg.prefix}://{req['host']}"
+    if op == "login":
+        reg.login(
+            req["username"],
+            req["password"],
+            hostname=req["host"],
+            config_path=req["config"],
+        )
+        load_auth(reg, req)
+        # Without do_request's retry decorator: when the token service refuses the
+        # credentials, oras-py raises ValueError("Cannot respond to request for
+        # authentication.") and the decorator retries it five times, sleeping 3 to 83 s.
+        try:
+            resp = oras.provider.Registry.do_request.__wrapped__(reg, f"{base}/v2/", "GET")
+        except ValueError as e:
+            raise SystemExit(f"login check failed: {e}")
+        if resp.status_code != 200:
+            raise SystemExit(f"login check failed: GET /v2/ answered {resp.status_code}")
+        out = {"ok": True}
+    elif op == "push":
+        load_auth(reg, req)
+        subject = None
+        if req.get("subject"):
+            s = req["subject"]
+            subject = oras.oci.Subject(mediaType=s["mediaType"], digest=s["digest"], size=s["size"])
+        manifest_config = None
+        if req.get("config_media_type"):
+            config_path = os.path.join(req["dir"], "config.json")
+            with open(config_path, "w") as f:
+                f.write("{}")
+            manifest_config = f"{config_path}:{req['config_media_type']}"
+        cwd = os.getcwd()
+        os.chdir(req["dir"])
+        try:
+            files = [f"{name}:{media_type}" for name, media_type in req["files"]]
+            resp = reg.push(
+                target=req["target"],
+                files=files,
+                manifest_config=manifest_config,
+                manifest_annotations=req.get("annotations"),
+                subject=subject,
+                config_path=req["config"],
+                quiet=True,
+            )
+        finally:
+            os.chdir(cwd)
+        # requests serialised the manifest (json=...); those are the bytes the registry got.
+        sent = resp.request.body
+        if isinstance(sent, str):
+            sent = sent.encode()
+        digest = "sha256:" + hashlib.sha256(sent).hexdigest()
+        served = resp.headers.get("Docker-Content-Digest")
+        if served and served != digest:
+            raise SystemExit(f"registry says {served}, pushed bytes hash to {digest}")
+        out = {
+            "digest": digest,
+            "size": len(sent),
+            "mediaType": json.loads(sent)["mediaType"],
+        }
+    elif op == "pull":
+        load_auth(reg, req)
+        container = reg.get_container(req["target"])
+        reg.auth.load_configs(container, configs=[req["config"]])
+        files = reg.pull(target=req["target"], outdir=req["outdir"], config_path=req["config"])
+        resp = reg.do_request(
+            f"{reg.prefix}://{container.manifest_url()}",
+            "GET",
+            headers={"Accept": oras.defaults.default_manifest_media_type},
+        )
+        if resp.status_code != 200:
+            raise SystemExit(f"manifest GET answered {resp.status_code}: {resp.text}")
+        out = {"files": files, "digest": "sha256:" + hashlib.sha256(resp.content).hexdigest()}
+    elif op == "referrers":
+        load_auth(reg, req)
+        url = f"{base}/v2/{req['repository']}/referrers/{req['digest']}"
+        if req.get("artifact_type"):
+            url += f"?artifactType={req['artifact_type']}"
+        resp = reg.do_request(url, "GET", headers={"Accept": "application/vnd.oci.image.index.v1+json"})
+        try:
+            body = resp.json()
+        except ValueError:
+            body = resp.text
+        out = {"status": resp.status_code, "headers": dict(resp.headers), "body": body}
+    else:
+        raise SystemExit(f"unknown op {op!r}")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+//! Real clients against `wharf serve`: docker, podman, skopeo, helm (Helm's SDK) and oras
+//! (oras-py) log in with a vendor API token, push content made locally, pull it back and
+//! compare digests; plus a multi-platform index, a Helm chart with `+` in its version and an
+//! artifact with a `subject` found through the referrers API. The scenarios are the ones
+//! proved against the reference registry in `clients_reference.rs`.
+//!
+//! Off by default: it needs Wharf's `/v2` handlers (the registry issue) and
+//! `wharf admin create-token` (the accounts issue). Without the `wharf-registry-e2e` feature
+//! this file is still compiled (and linted) but declares no tests; enable them with:
+//!
+//! ```sh
+//! just test -p wharf-e2e --features wharf-registry-e2e --test clients
+//! ```
+//!
+//! Once the registry has landed and they pass, drop the `cfg_attr`s (and the feature).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(not(feature = "wharf-registry-e2e"), allow(dead_code, unused_imports))]
+
+use std::path::Path;
+
+use wharf_e2e::{
+    ServeOptions, Wharf,
+    clients::{OrasAuth, Target, client_scratch, scenarios},
+    fresh_database, run_wharf,
+};
+
+/// The organization `wharf serve` bootstraps on an empty database, and its owner.
+const ORG: &str = "vendor";
+const OWNER_EMAIL: &str = "admin@wharf.local";
+
+/// Starts Wharf on a fresh database and creates a vendor API token for the bootstrapped
+/// organization's owner (`wharf admin create-token`; the token is the last line of stdout).
+async fn start(dir: &Path) -> (Wharf, Target) {
+    let database_url = fresh_database().await;
+    let options = ServeOptions { database_url: Some(database_url.clone()), ..Default::default() };
+    let wharf = Wharf::start(&dir.join("wharf"), &options).await;
+    let token = vendor_token(&database_url, "e2e");
+    let target = Target {
+        host: wharf.url.trim_start_matches("http://").to_owned(),
+        user: "ci".into(),
+        password: token,
+        namespace: ORG.into(),
+        oras_auth: OrasAuth::Token,
+        referrers_api: true,
+    };
+    (wharf, target)
+}
+
+fn vendor_token(database_url: &str, name: &str) -> String {
+    let out = run_wharf(
+        &["admin", "create-token", "--org", ORG, "--email", OWNER_EMAIL, "--name", name],
+        &[("DATABASE_URL", database_url), ("RUST_LOG", "warn")],
+    );
+    assert!(out.status.success(), "wharf admin create-token failed:\n{}", out.stderr);
+    let token = out.stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    assert!(!token.trim().is_empty(), "no token printed:\n{}", out.stdout);
+    token.trim().to_owned()
+}
+
+/// Runs one scenario against a fresh Wharf; on failure, prints what Wharf logged.
+async fn with_wharf(scenario: impl FnOnce(&Target, &Path)) {
+    let scratch = client_scratch();
+    let (wharf, target) = start(scratch.path()).await;
+    let guard = LogsOnPanic(&wharf);
+    scenario(&target, scratch.path());
+    drop(guard);
+}
+
+struct LogsOnPanic<'a>(&'a Wharf);
+
+impl Drop for LogsOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let stderr = self.0.stderr();
+            let tail: Vec<&str> = stderr.lines().rev().take(60).collect();
+            eprintln!("--- last lines of wharf's stderr:");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+#[cfg_attr(feature = "wharf-registry-e2e", tokio::test)]
+async fn docker_pushes_and_pulls_a_single_layer_image() {
+    with_wharf(scenarios::docker_single_layer).await;
+}
+
+#[cfg_attr(feature = "wharf-registry-e2e", tokio::test)]
+async fn podman_pushes_and_pulls_a_single_layer_image() {
+    with_wharf(scenarios::podman_single_layer).await;
+}
+
+#[cfg_attr(feature = "wharf-registry-e2e", tokio::test)]
+async fn docker_push_podman_pull_agree_on_the_digest() {
+    with_wharf(scenarios::docker_push_podman_pull).await;
+}
+
+#[cfg_attr(feature = "wharf-registry-e2e", tokio::test)]
+async fn skopeo_copies_a_multi_platform_index_byte_for_byte() {
+    with_wharf(scenarios::skopeo_multi_platform_index).await;
+}
+
+#[cfg_attr(feature = "wharf-registry-e2e", tokio::test)]
+async fn helm_pushes_and_pulls_a_chart_with_a_plus_in_its_version() {
+    with_wharf(scenarios::helm_chart_plus_version).await;
+}
+
+#[cfg_attr(feature = "wharf-registry-e2e", tokio::test)]
+async fn oras_artifact_with_a_subject_is_found_through_the_referrers_api() {
+    with_wharf(|t, dir| {
+        scenarios::oras_artifact_with_subject(t, dir);
+    })
+    .await;
+}

@@ -1,0 +1,108 @@
+//! Helm through its official SDK (PyPI `helm-python-sdk`, module `helm_python`: Helm v4's Go
+//! SDK behind a C ABI), driven by `tests/clients/helm_client.py`.
+//!
+//! Per-test state: `HOME`, Helm's config/cache/data homes and the registry credentials file
+//! all live under the test's directory. Every registry call uses `plain_http=True`. Chart
+//! versions with `+` are pushed as tags with `_` (Helm's own mapping) and pulled by the
+//! `+` version.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::python;
+
+/// The manifest a chart tag points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    /// Manifest digest.
+    pub digest: String,
+    /// Manifest media type.
+    pub media_type: String,
+}
+
+/// Helm's SDK with its own credentials and homes.
+#[derive(Debug)]
+pub struct Helm {
+    dir: PathBuf,
+}
+
+impl Helm {
+    /// State under `dir`.
+    pub fn new(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        Self { dir: dir.to_path_buf() }
+    }
+
+    fn call(&self, mut request: serde_json::Value) -> Result<serde_json::Value, String> {
+        request["credentials_file"] = json!(self.dir.join("registry-config.json"));
+        let home = self.dir.join("home");
+        let env = [
+            ("HELM_CONFIG_HOME", self.dir.join("config")),
+            ("HELM_CACHE_HOME", self.dir.join("cache")),
+            ("HELM_DATA_HOME", self.dir.join("data")),
+        ];
+        let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+        python::call("helm_client.py", &home, &env, &request)
+    }
+
+    /// `helm registry login HOST` (plain HTTP); `Err` with the output on failure.
+    pub fn try_login(&self, host: &str, user: &str, password: &str) -> Result<(), String> {
+        self.call(json!({"op": "login", "host": host, "username": user, "password": password}))
+            .map(drop)
+    }
+
+    /// `helm registry login`, panicking on failure.
+    pub fn login(&self, host: &str, user: &str, password: &str) {
+        self.try_login(host, user, password).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// `helm package CHART_DIR`; returns the archive.
+    pub fn package(&self, chart_dir: &Path) -> PathBuf {
+        let out = self
+            .call(json!({"op": "package", "chart_dir": chart_dir, "destination": self.dir.join("packaged")}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        out["archive"].as_str().unwrap().into()
+    }
+
+    /// `helm push ARCHIVE oci://HOST/REPO`; returns what the chart's tag now points at.
+    pub fn push(&self, archive: &Path, remote: &str) -> Pushed {
+        self.try_push(archive, remote).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `helm push`; `Err` with the output on failure.
+    pub fn try_push(&self, archive: &Path, remote: &str) -> Result<Pushed, String> {
+        let out = self.call(json!({"op": "push", "archive": archive, "remote": remote}))?;
+        Ok(Pushed {
+            digest: out["digest"].as_str().unwrap().to_owned(),
+            media_type: out["media_type"].as_str().unwrap_or_default().to_owned(),
+        })
+    }
+
+    /// `helm pull oci://HOST/REPO/NAME --version VERSION`; returns the downloaded archive.
+    pub fn pull(&self, chart: &str, version: &str) -> PathBuf {
+        self.try_pull(chart, version).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `helm pull`; `Err` with the output on failure.
+    pub fn try_pull(&self, chart: &str, version: &str) -> Result<PathBuf, String> {
+        let dest = self.dir.join("pulled").join(uuid::Uuid::new_v4().simple().to_string());
+        let out = self
+            .call(json!({"op": "pull", "chart": chart, "version": version, "destination": dest}))?;
+        Ok(out["archive"].as_str().unwrap().into())
+    }
+
+    /// The chart's versions in the registry (semver tags, `_` shown as `+`), newest first.
+    pub fn tags(&self, chart: &str) -> Vec<String> {
+        let out =
+            self.call(json!({"op": "tags", "chart": chart})).unwrap_or_else(|e| panic!("{e}"));
+        serde_json::from_value(out["tags"].clone()).unwrap()
+    }
+
+    /// The manifest digest of `oci://HOST/REPO/NAME:TAG`.
+    pub fn resolve(&self, reference: &str) -> String {
+        let out =
+            self.call(json!({"op": "resolve", "ref": reference})).unwrap_or_else(|e| panic!("{e}"));
+        out["digest"].as_str().unwrap().to_owned()
+    }
+}
