@@ -1,0 +1,398 @@
+//! Filesystem backend: blobs as files under a root directory.
+//!
+//! Layout: `<root>/blobs/<alg>/<xx>/<hex>` for blobs, `<root>/_uploads/<upload id>` for the
+//! temporary file of an upload. Commit fsyncs the temporary file, renames it into place and
+//! fsyncs the directories, so a crash at any point leaves either no blob or the whole blob
+//! (and at worst an orphaned temporary file that [`BlobStore::list_uploads`] reports).
+//! Several instances may share the root (e.g. over NFS) as long as rename is atomic there.
+
+use std::io::SeekFrom;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use futures_util::stream::{self, BoxStream};
+use futures_util::{StreamExt, TryStreamExt};
+use time::OffsetDateTime;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio_util::io::ReaderStream;
+use uuid::Uuid;
+
+use crate::error::{Result, StorageError};
+use crate::key::{BlobKey, DigestAlgorithm};
+use crate::store::{
+    AppendOutcome, BlobInfo, BlobRead, BlobStore, ChunkStream, StateRepr, UploadInfo, UploadState,
+    resolve_range,
+};
+
+/// Size of the chunks a blob is read in.
+const READ_CHUNK: usize = 128 * 1024;
+
+/// Directory for upload temporary files, relative to the root.
+const UPLOADS_DIR: &str = "_uploads";
+
+/// Configuration of the filesystem backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FsConfig {
+    /// Root directory; created if missing. Blobs and upload temporary files must live on the
+    /// same filesystem (they do: both are under this root).
+    pub root: PathBuf,
+}
+
+/// [`BlobStore`] over a local (or shared, rename-atomic) directory.
+#[derive(Debug)]
+pub struct FsStore {
+    root: PathBuf,
+}
+
+impl FsStore {
+    /// Opens (and creates, if needed) the store's directories.
+    pub async fn new(config: FsConfig) -> Result<Self> {
+        let root = config.root;
+        for dir in [root.join("blobs"), root.join(UPLOADS_DIR)] {
+            tokio::fs::create_dir_all(&dir)
+                .await
+                .map_err(StorageError::io("create storage directories"))?;
+        }
+        Ok(Self { root })
+    }
+
+    fn upload_path(&self, upload_id: Uuid) -> PathBuf {
+        self.root.join(UPLOADS_DIR).join(upload_id.to_string())
+    }
+
+    fn blob_path(&self, key: &BlobKey) -> PathBuf {
+        self.root.join(key.path())
+    }
+}
+
+fn fs_size(state: &UploadState) -> Result<u64> {
+    match state.decode()? {
+        StateRepr::Fs { size } => Ok(size),
+        StateRepr::S3(_) => Err(StorageError::InvalidUploadState(
+            "state belongs to the s3 backend".to_owned(),
+        )),
+    }
+}
+
+fn not_found_as<T>(result: std::io::Result<T>) -> std::io::Result<Option<T>> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn to_offset(time: std::io::Result<SystemTime>) -> OffsetDateTime {
+    time.map(OffsetDateTime::from)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// fsyncs directories so that a rename or creation inside them is durable.
+async fn sync_dirs(dirs: Vec<PathBuf>) -> Result<()> {
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        for dir in dirs {
+            std::fs::File::open(&dir)?.sync_all()?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| StorageError::Io {
+        operation: "sync directories",
+        source: std::io::Error::other(e),
+    })?
+    .map_err(StorageError::io("sync directories"))
+}
+
+#[async_trait]
+impl BlobStore for FsStore {
+    fn backend_name(&self) -> &'static str {
+        "fs"
+    }
+
+    async fn start_upload(&self, upload_id: Uuid) -> Result<UploadState> {
+        tokio::fs::File::create(self.upload_path(upload_id))
+            .await
+            .map_err(StorageError::io("create upload file"))?;
+        UploadState::encode(&StateRepr::Fs { size: 0 })
+    }
+
+    async fn append(
+        &self,
+        upload_id: Uuid,
+        state: &UploadState,
+        mut chunks: ChunkStream<'_>,
+    ) -> Result<AppendOutcome> {
+        let size = fs_size(state)?;
+        let path = self.upload_path(upload_id);
+        let mut file = not_found_as(tokio::fs::OpenOptions::new().write(true).open(&path).await)
+            .map_err(StorageError::io("open upload file"))?
+            .ok_or(StorageError::NotFound)?;
+        let len = file
+            .metadata()
+            .await
+            .map_err(StorageError::io("stat upload file"))?
+            .len();
+        if len < size {
+            return Err(StorageError::InvalidUploadState(format!(
+                "temporary file has {len} bytes, state says {size}"
+            )));
+        }
+        if len > size {
+            // A previous append failed half-way; its bytes were never acknowledged.
+            file.set_len(size)
+                .await
+                .map_err(StorageError::io("truncate upload file"))?;
+        }
+        file.seek(SeekFrom::Start(size))
+            .await
+            .map_err(StorageError::io("seek upload file"))?;
+        let mut written = 0u64;
+        while let Some(chunk) = chunks.try_next().await.map_err(StorageError::Input)? {
+            file.write_all(&chunk)
+                .await
+                .map_err(StorageError::io("write upload file"))?;
+            written += chunk.len() as u64;
+        }
+        file.flush()
+            .await
+            .map_err(StorageError::io("write upload file"))?;
+        let size = size + written;
+        Ok(AppendOutcome {
+            state: UploadState::encode(&StateRepr::Fs { size })?,
+            bytes_written: written,
+            size,
+        })
+    }
+
+    async fn commit(&self, upload_id: Uuid, state: &UploadState, key: &BlobKey) -> Result<()> {
+        let size = fs_size(state)?;
+        let temp = self.upload_path(upload_id);
+        let dest = self.blob_path(key);
+        let file = not_found_as(tokio::fs::OpenOptions::new().write(true).open(&temp).await)
+            .map_err(StorageError::io("open upload file"))?;
+        let Some(file) = file else {
+            // Already committed (a retry), or never started / aborted.
+            return match self.stat(key).await? {
+                Some(_) => Ok(()),
+                None => Err(StorageError::NotFound),
+            };
+        };
+        if self.stat(key).await?.is_some() {
+            drop(file);
+            return self.abort(upload_id, Some(state)).await;
+        }
+        let len = file
+            .metadata()
+            .await
+            .map_err(StorageError::io("stat upload file"))?
+            .len();
+        if len < size {
+            return Err(StorageError::InvalidUploadState(format!(
+                "temporary file has {len} bytes, state says {size}"
+            )));
+        }
+        if len > size {
+            file.set_len(size)
+                .await
+                .map_err(StorageError::io("truncate upload file"))?;
+        }
+        file.sync_all()
+            .await
+            .map_err(StorageError::io("sync upload file"))?;
+        drop(file);
+
+        // blobs/<alg>/<xx>: create, then make every level durable.
+        let fan_dir = dest
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.root.clone());
+        tokio::fs::create_dir_all(&fan_dir)
+            .await
+            .map_err(StorageError::io("create blob directory"))?;
+        tokio::fs::rename(&temp, &dest)
+            .await
+            .map_err(StorageError::io("rename upload into place"))?;
+        let mut dirs = vec![fan_dir.clone()];
+        let mut dir = fan_dir.as_path();
+        while let Some(parent) = dir.parent() {
+            if !parent.starts_with(&self.root) {
+                break;
+            }
+            dirs.push(parent.to_path_buf());
+            dir = parent;
+        }
+        dirs.push(self.root.join(UPLOADS_DIR));
+        sync_dirs(dirs).await
+    }
+
+    async fn abort(&self, upload_id: Uuid, _state: Option<&UploadState>) -> Result<()> {
+        not_found_as(tokio::fs::remove_file(self.upload_path(upload_id)).await)
+            .map_err(StorageError::io("remove upload file"))?;
+        Ok(())
+    }
+
+    async fn stat(&self, key: &BlobKey) -> Result<Option<u64>> {
+        let meta = not_found_as(tokio::fs::metadata(self.blob_path(key)).await)
+            .map_err(StorageError::io("stat blob"))?;
+        Ok(meta.filter(|m| m.is_file()).map(|m| m.len()))
+    }
+
+    async fn get(&self, key: &BlobKey, range: Option<RangeInclusive<u64>>) -> Result<BlobRead> {
+        let mut file = not_found_as(tokio::fs::File::open(self.blob_path(key)).await)
+            .map_err(StorageError::io("open blob"))?
+            .ok_or(StorageError::NotFound)?;
+        let size = file
+            .metadata()
+            .await
+            .map_err(StorageError::io("stat blob"))?
+            .len();
+        let resolved = resolve_range(range.as_ref(), size)?;
+        let (start, len) = match resolved {
+            Some((start, end)) => (start, end - start + 1),
+            None => (0, size),
+        };
+        if start > 0 {
+            file.seek(SeekFrom::Start(start))
+                .await
+                .map_err(StorageError::io("seek blob"))?;
+        }
+        let stream = ReaderStream::with_capacity(file.take(len), READ_CHUNK)
+            .map_err(StorageError::io("read blob"))
+            .boxed();
+        Ok(BlobRead {
+            stream,
+            size,
+            range: resolved.map(|(s, e)| s..=e),
+        })
+    }
+
+    async fn presigned_get_url(
+        &self,
+        _key: &BlobKey,
+        _expires_in: Duration,
+    ) -> Result<Option<String>> {
+        Ok(None)
+    }
+
+    async fn delete(&self, key: &BlobKey) -> Result<()> {
+        not_found_as(tokio::fs::remove_file(self.blob_path(key)).await)
+            .map_err(StorageError::io("remove blob"))?;
+        Ok(())
+    }
+
+    fn list_blobs(&self) -> BoxStream<'_, Result<BlobInfo>> {
+        let root = self.root.clone();
+        // The walk runs on a blocking thread, started at the first poll; the bounded channel
+        // makes it wait for the consumer, and it stops when the stream is dropped.
+        stream::once(async move {
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<BlobInfo>>(256);
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = walk_blobs(&root, &tx) {
+                    let _ = tx.blocking_send(Err(StorageError::Io {
+                        operation: "list blobs",
+                        source: e,
+                    }));
+                }
+            });
+            stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|item| (item, rx))
+            })
+        })
+        .flatten()
+        .boxed()
+    }
+
+    async fn list_uploads(&self) -> Result<Vec<UploadInfo>> {
+        let mut dir = tokio::fs::read_dir(self.root.join(UPLOADS_DIR))
+            .await
+            .map_err(StorageError::io("list uploads"))?;
+        let mut uploads = Vec::new();
+        while let Some(entry) = dir
+            .next_entry()
+            .await
+            .map_err(StorageError::io("list uploads"))?
+        {
+            let Some(upload_id) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            let Some(meta) =
+                not_found_as(entry.metadata().await).map_err(StorageError::io("list uploads"))?
+            else {
+                continue;
+            };
+            uploads.push(UploadInfo {
+                upload_id,
+                last_modified: to_offset(meta.modified()),
+            });
+        }
+        Ok(uploads)
+    }
+
+    async fn check(&self) -> Result<()> {
+        // Proves the root exists and is writable: create and remove a probe file.
+        let probe = self
+            .root
+            .join(UPLOADS_DIR)
+            .join(format!(".check-{}", Uuid::new_v4()));
+        tokio::fs::write(&probe, b"")
+            .await
+            .map_err(StorageError::io("write readiness probe"))?;
+        tokio::fs::remove_file(&probe)
+            .await
+            .map_err(StorageError::io("remove readiness probe"))
+    }
+}
+
+/// Walks `<root>/blobs/<alg>/<xx>/<hex>` and sends every valid blob; stops early when the
+/// receiver is gone.
+fn walk_blobs(
+    root: &Path,
+    tx: &tokio::sync::mpsc::Sender<Result<BlobInfo>>,
+) -> std::io::Result<()> {
+    for alg in DigestAlgorithm::ALL {
+        let alg_dir = root.join("blobs").join(alg.as_str());
+        let Some(fans) = not_found_as(std::fs::read_dir(&alg_dir))? else {
+            continue;
+        };
+        for fan in fans {
+            let fan = fan?;
+            if !fan.file_type()?.is_dir() {
+                continue;
+            }
+            let Some(files) = not_found_as(std::fs::read_dir(fan.path()))? else {
+                continue;
+            };
+            for file in files {
+                let file = file?;
+                let Some(name) = file.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                let fan_name = fan.file_name();
+                let rel = format!(
+                    "blobs/{alg}/{}/{name}",
+                    fan_name.to_str().unwrap_or_default()
+                );
+                let Some(key) = BlobKey::from_path(&rel) else {
+                    continue;
+                };
+                let Some(meta) = not_found_as(file.metadata())? else {
+                    continue;
+                };
+                if !meta.is_file() {
+                    continue;
+                }
+                let info = BlobInfo {
+                    key,
+                    size: meta.len(),
+                    last_modified: to_offset(meta.modified()),
+                };
+                if tx.blocking_send(Ok(info)).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
