@@ -1,0 +1,69 @@
+//! Malformed input: names, digests, references, methods.
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::Method;
+use wharf_registry::digest::Algorithm;
+
+use crate::harness::*;
+use crate::scenarios;
+
+scenarios!(invalid_names_and_digests, unsupported_methods);
+
+async fn invalid_names_and_digests(app: TestApp) {
+    let d = Algorithm::Sha256.digest(b"x");
+    for path in [
+        "/v2/Acme/App/tags/list".to_owned(),
+        "/v2/acme/tags/list".to_owned(),
+        format!("/v2/acme/-app/blobs/{d}"),
+        "/v2/acme//app/manifests/latest".to_owned(),
+        "/v2/acme/app_/blobs/uploads/".to_owned(),
+    ] {
+        let method = if path.ends_with("uploads/") { Method::POST } else { Method::GET };
+        app.send(method, &path, &[], Body::empty()).await.assert_error(400, "NAME_INVALID");
+    }
+    for path in [
+        "/v2/acme/app/blobs/sha256:abc",
+        "/v2/acme/app/blobs/sha256:ZZZ",
+        "/v2/acme/app/manifests/sha256:0123",
+        "/v2/acme/app/referrers/sha256:xyz",
+    ] {
+        app.get(path).await.assert_error(400, "DIGEST_INVALID");
+    }
+    let blake3 = format!("blake3:{}", "a".repeat(64));
+    app.get(&format!("/v2/acme/app/blobs/{blake3}")).await.assert_error(400, "UNSUPPORTED");
+    let r = app
+        .send(
+            Method::POST,
+            "/v2/acme/app/blobs/uploads/?digest=sha256:nothex",
+            &[],
+            Bytes::from_static(b"x"),
+        )
+        .await;
+    r.assert_error(400, "DIGEST_INVALID");
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/v2/acme/app/blobs/uploads/?digest={blake3}"),
+            &[],
+            Bytes::from_static(b"x"),
+        )
+        .await;
+    r.assert_error(400, "UNSUPPORTED");
+    app.get("/v2/acme/app/manifests/bad~tag").await.assert_error(400, "MANIFEST_INVALID");
+    app.get("/v2/acme/app/nothing/here").await.assert_error(404, "NOT_FOUND");
+}
+
+async fn unsupported_methods(app: TestApp) {
+    let d = Algorithm::Sha256.digest(b"x");
+    for (method, path) in [
+        (Method::POST, "/v2/".to_owned()),
+        (Method::PUT, format!("/v2/acme/app/blobs/{d}")),
+        (Method::POST, "/v2/acme/app/tags/list".to_owned()),
+        (Method::DELETE, "/v2/_catalog".to_owned()),
+        (Method::PATCH, "/v2/acme/app/blobs/uploads/".to_owned()),
+    ] {
+        let r = app.send(method.clone(), &path, &[], Body::empty()).await;
+        r.assert_error(405, "UNSUPPORTED");
+    }
+}
