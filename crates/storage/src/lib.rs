@@ -5,8 +5,10 @@
 //!
 //! Entry points: [`open`] turns a [`StorageConfig`] into an `Arc<dyn BlobStore>`; blobs are
 //! addressed by [`BlobKey`]; uploads carry their progress in an [`UploadState`] that the
-//! caller persists between requests. With the `test-support` feature, [`testing`] starts a
+//! caller persists between requests. With the `test-support` feature, `testing` starts a
 //! real S3-compatible server for tests.
+
+#![warn(missing_docs)]
 
 mod error;
 mod fs;

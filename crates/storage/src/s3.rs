@@ -11,7 +11,9 @@
 //!
 //! Uploads that never fill a part never start a multipart upload: commit copies the tail
 //! (or writes an empty object) to the final key. Memory per append is at most one part.
-//! Limits: 10,000 parts per upload, so the largest blob is `10_000 * part_size` (78 GiB
+//! Each append re-reads and rewrites the current tail (less than one part), so clients that
+//! send many small chunks cost extra traffic; docker and containerd send a layer in one
+//! request. Limits: 10,000 parts per upload, so the largest blob is `10_000 * part_size` (78 GiB
 //! with the 8 MiB default). Request checksums are only sent when an operation requires
 //! them (several S3-compatible servers reject the SDK's default CRC headers).
 //!
@@ -283,8 +285,10 @@ impl S3Store {
                 )));
             }
         }
-        if config.bucket.is_empty() {
-            return Err(StorageError::Config("bucket must not be empty".to_owned()));
+        if config.bucket.is_empty() || config.region.is_empty() {
+            return Err(StorageError::Config(
+                "bucket and region must not be empty".to_owned(),
+            ));
         }
         let part_size = usize::try_from(config.part_size)
             .map_err(|_| StorageError::Config("part_size too large".to_owned()))?;

@@ -174,8 +174,13 @@ impl S3TestServer {
     }
 
     /// Creates a bucket with a fresh unique name and returns its configuration.
+    ///
+    /// Names are short on purpose: s3s-fs keeps per-object metadata in files named after
+    /// base64(bucket) + base64(key), which exceeds the 255-byte file name limit for long
+    /// bucket names combined with sha512 keys (it then answers 500 InternalError).
     pub async fn new_bucket(&self) -> Result<S3Config, StorageError> {
-        let name = format!("wharf-test-{}", uuid::Uuid::new_v4().simple());
+        let mut name = format!("wt-{}", uuid::Uuid::new_v4().simple());
+        name.truncate(13);
         let config = self.config(&name);
         client(&config)
             .create_bucket()

@@ -20,14 +20,15 @@ fn key_of(data: &[u8]) -> BlobKey {
 /// Deterministic pseudo-random bytes (xorshift), different per seed.
 fn pattern(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
 }
 
 fn chunks(parts: Vec<Vec<u8>>) -> ChunkStream<'static> {
@@ -123,6 +124,25 @@ pub async fn round_trip(b: &Backend) {
     assert!(!upload_ids(store).await.contains(&id));
     // A retried commit (the registry crashed before recording success) succeeds.
     store.commit(id, &second.state, &key).await.unwrap();
+}
+
+pub async fn sha512_blob(b: &Backend) {
+    let store = &*b.store;
+    let data = pattern(2, 3000);
+    let key = BlobKey::new(
+        DigestAlgorithm::Sha512,
+        hex::encode(sha2::Sha512::digest(&data)),
+    )
+    .unwrap();
+    store.put(&key, Bytes::from(data.clone())).await.unwrap();
+    assert_eq!(store.stat(&key).await.unwrap(), Some(3000));
+    assert!(read_all(store, &key).await == data);
+    let listed: Vec<_> = store.list_blobs().try_collect().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].key, key);
+    // The same hex under the other algorithm is another blob.
+    let sha256_twin = key_of(&data);
+    assert_eq!(store.stat(&sha256_twin).await.unwrap(), None);
 }
 
 pub async fn zero_byte_blob(b: &Backend) {
@@ -424,6 +444,17 @@ pub async fn large_blob_is_streamed(b: &Backend) {
         .await
         .unwrap();
     assert_eq!(hex::encode(hasher.finalize()), key.hex());
+    // Memory stays flat: the whole process never held anything near the 64 MiB blob.
+    if let Some(peak) = peak_rss_kib() {
+        assert!(peak < 48 * 1024, "peak RSS {peak} KiB for a 64 MiB blob");
+    }
+}
+
+/// Peak resident set size of this process (nextest runs each test in its own process).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 pub async fn presigned_urls(b: &Backend) {
