@@ -9,7 +9,7 @@
 //! The server's entry points:
 //!
 //! - [`router`] with a [`Registry`] (pool, `Arc<dyn BlobStore>`, `Arc<dyn AccessControl>`,
-//!   [`RegistryConfig`]): the `/v2` routes, in [`handlers`].
+//!   [`RegistryConfig`]): the `/v2` routes (module `handlers`).
 //! - [`access`]: the [`access::AccessControl`] trait, [`access::Access`] and
 //!   [`access::DenyAll`]; test implementations behind the `test-support` feature.
 //! - [`gc::collect_garbage`]: online garbage collection of blobs and upload sessions.

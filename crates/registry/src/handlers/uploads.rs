@@ -383,10 +383,10 @@ async fn commit_by_rereading(
     store.commit(upload, state, &target).await.map_err(storage_error)?;
     let computed = rehash(store, &target, digest.algorithm()).await;
     let matches = matches!(&computed, Ok(c) if c == digest);
-    if existing.is_some() || !matches {
-        if let Err(err) = store.delete(&target).await {
-            tracing::warn!(key = %target, error = &err as &dyn std::error::Error, "deleting unverified upload failed; GC will sweep it");
-        }
+    if (existing.is_some() || !matches)
+        && let Err(err) = store.delete(&target).await
+    {
+        tracing::warn!(key = %target, error = &err as &dyn std::error::Error, "deleting unverified upload failed; GC will sweep it");
     }
     let computed = computed?;
     if matches { Ok(()) } else { Err(digest_mismatch(&computed, digest)) }

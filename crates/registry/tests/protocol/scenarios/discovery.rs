@@ -76,7 +76,7 @@ async fn referrers(app: TestApp) {
         "sig",
     );
     let r = app
-        .put_manifest("acme/app", &Algorithm::Sha256.digest(&sig).to_string(), OCI_MANIFEST, &sig)
+        .put_manifest("acme/app", Algorithm::Sha256.digest(&sig).as_str(), OCI_MANIFEST, &sig)
         .await;
     r.assert_status(201);
     assert_eq!(r.header("oci-subject"), Some(image_digest.as_str()));
