@@ -130,8 +130,10 @@ create index tag_history_by_tag on tag_history (repository_id, tag, valid_from);
 
 -- Upload sessions, bound to a repository, an organization and the principal that started
 -- them, so any instance can continue any upload and nobody else can. `byte_offset` is the
--- number of bytes received; appends are accepted only with `where byte_offset = <expected>`
--- so two instances can never both append at the same offset.
+-- number of bytes received. An append first claims the session (`append_lease`, only while no
+-- unexpired lease is held and the offset is the one it read), streams its bytes, then records
+-- the new offset under that lease: two requests can never write the same session's temporary
+-- data at once, even on different instances.
 create table upload_sessions (
     id              uuid primary key,
     repository_id   uuid not null references repositories (id) on delete cascade,
@@ -143,6 +145,10 @@ create table upload_sessions (
     hash_state      bytea not null,
     -- The blob store's opaque `UploadState` (temporary file or S3 multipart progress).
     storage_state   text not null,
+    -- The append in progress, if any, and until when its claim holds (the writer stops
+    -- before then, so an expired claim can be taken over safely).
+    append_lease       uuid,
+    append_lease_until timestamptz,
     created_at      timestamptz not null default now(),
     updated_at      timestamptz not null default now(),
     expires_at      timestamptz not null

@@ -2,8 +2,10 @@
 //! them; continued by any instance.
 //!
 //! Owns the `upload_sessions` table. Every change to a session is conditional on the offset
-//! the caller read (`where byte_offset = $expected`), so two instances racing on one session
-//! cannot both append: the loser sees `false` and answers as for an out-of-order chunk.
+//! the caller read (`where byte_offset = $expected`), and an append first takes the session's
+//! lease ([`claim`]) and records its result only under that lease ([`advance`]), so two
+//! requests (on any instances) can never write one session's temporary data at once: the
+//! loser sees `false` and answers as for an out-of-order chunk.
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -101,11 +103,50 @@ pub async fn find(
     .await?)
 }
 
-/// Records an append: the new offset and states, if the session still stands at
-/// `expected_offset`. Returns false when another request moved it first (or it is gone).
+/// Claims the session for one append: succeeds only if it still stands at `expected_offset`
+/// and no other append holds an unexpired lease. The caller must stop writing before
+/// `until`. Returns whether it got the lease.
+pub async fn claim(
+    pool: &PgPool,
+    id: Uuid,
+    expected_offset: i64,
+    lease: Uuid,
+    until: OffsetDateTime,
+) -> Result<bool, DbError> {
+    let done = sqlx::query!(
+        "update upload_sessions set append_lease = $3, append_lease_until = $4
+         where id = $1 and byte_offset = $2
+           and (append_lease is null or append_lease_until < now())",
+        id,
+        expected_offset,
+        lease,
+        until,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives a lease back after a failed append (the failed bytes are never recorded).
+pub async fn release(pool: &PgPool, id: Uuid, lease: Uuid) -> Result<(), DbError> {
+    sqlx::query!(
+        "update upload_sessions set append_lease = null, append_lease_until = null
+         where id = $1 and append_lease = $2",
+        id,
+        lease
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Records an append made under `lease`: the new offset and states, releasing the lease.
+/// Returns false when the lease was lost (expired and taken over) or the session is gone.
+#[allow(clippy::too_many_arguments)]
 pub async fn advance(
     pool: &PgPool,
     id: Uuid,
+    lease: Uuid,
     expected_offset: i64,
     new_offset: i64,
     hash_state: &[u8],
@@ -114,10 +155,11 @@ pub async fn advance(
 ) -> Result<bool, DbError> {
     let done = sqlx::query!(
         "update upload_sessions
-         set byte_offset = $3, hash_state = $4, storage_state = $5, updated_at = now(),
-             expires_at = $6
-         where id = $1 and byte_offset = $2",
+         set byte_offset = $4, hash_state = $5, storage_state = $6, updated_at = now(),
+             expires_at = $7, append_lease = null, append_lease_until = null
+         where id = $1 and append_lease = $2 and byte_offset = $3",
         id,
+        lease,
         expected_offset,
         new_offset,
         hash_state,
@@ -130,9 +172,11 @@ pub async fn advance(
 }
 
 /// Ends a session whose bytes are committed to storage as blob `digest`: deletes the session
-/// (if it still stands at `expected_offset`), records the blob and links it to the
-/// repository, in one transaction under the digest's lock (see [`super::gc`]). Returns false,
-/// changing nothing, when the session moved or vanished.
+/// (if it still stands at `session.byte_offset`, and is held by `lease` when the caller
+/// appended a last chunk, or by no unexpired lease when it did not), records the blob and
+/// links it to the repository, in one transaction under the digest's lock (see
+/// [`super::gc`]). Returns false, changing nothing, when the session moved, is busy or
+/// vanished.
 ///
 /// The caller commits the bytes to storage inside `storage_commit`, which runs while the
 /// digest lock is held, so garbage collection cannot delete the bytes between the storage
@@ -140,6 +184,7 @@ pub async fn advance(
 pub async fn complete<F, E>(
     pool: &PgPool,
     session: &UploadSession,
+    lease: Option<Uuid>,
     digest: &str,
     size: i64,
     storage_commit: F,
@@ -150,9 +195,13 @@ where
     let mut tx = pool.begin().await?;
     super::lock_digest(&mut tx, digest).await?;
     let deleted = sqlx::query!(
-        "delete from upload_sessions where id = $1 and byte_offset = $2",
+        "delete from upload_sessions
+         where id = $1 and byte_offset = $2
+           and (append_lease = $3
+                or ($3::uuid is null and (append_lease is null or append_lease_until < now())))",
         session.id,
         session.byte_offset,
+        lease,
     )
     .execute(&mut *tx)
     .await?
@@ -240,18 +289,34 @@ mod tests {
         let s = find(&pool, id, repo, "alice").await.unwrap().unwrap();
         assert_eq!((s.byte_offset, s.storage_state.as_str()), (0, "s0"));
 
-        assert!(advance(&pool, id, 0, 10, b"h1", "s1", later).await.unwrap());
-        assert!(!advance(&pool, id, 0, 10, b"h1", "s1", later).await.unwrap(), "stale offset");
+        let (lease, rival) = (Uuid::new_v4(), Uuid::new_v4());
+        assert!(!advance(&pool, id, lease, 0, 10, b"h1", "s1", later).await.unwrap(), "no lease");
+        assert!(claim(&pool, id, 0, lease, later).await.unwrap());
+        assert!(!claim(&pool, id, 0, rival, later).await.unwrap(), "one append at a time");
+        let busy = find(&pool, id, repo, "alice").await.unwrap().unwrap();
+        let r = complete(&pool, &busy, None, &digest('a'), 0, async || Ok::<_, ()>(())).await;
+        assert_eq!(r.unwrap(), Ok(false), "cannot finish while an append runs");
+        assert!(advance(&pool, id, lease, 0, 10, b"h1", "s1", later).await.unwrap());
+        assert!(!advance(&pool, id, lease, 0, 10, b"h1", "s1", later).await.unwrap(), "stale");
+        assert!(!claim(&pool, id, 0, rival, later).await.unwrap(), "stale offset");
+        // A failed append gives its lease back; an expired lease can be taken over.
+        assert!(claim(&pool, id, 10, rival, later).await.unwrap());
+        release(&pool, id, rival).await.unwrap();
+        let past = OffsetDateTime::now_utc() - Duration::seconds(1);
+        assert!(claim(&pool, id, 10, rival, past).await.unwrap());
+        assert!(claim(&pool, id, 10, lease, later).await.unwrap(), "expired lease taken over");
+        release(&pool, id, lease).await.unwrap();
         let s = find(&pool, id, repo, "alice").await.unwrap().unwrap();
         assert_eq!((s.byte_offset, s.hash_state.as_slice()), (10, &b"h1"[..]));
 
         let stale = UploadSession { byte_offset: 0, ..s.clone() };
-        let r = complete(&pool, &stale, &digest('a'), 10, async || Ok::<_, ()>(())).await.unwrap();
+        let d = digest('a');
+        let r = complete(&pool, &stale, None, &d, 10, async || Ok::<_, ()>(())).await.unwrap();
         assert_eq!(r, Ok(false));
-        let r = complete(&pool, &s, &digest('a'), 10, async || Err::<(), _>("boom")).await.unwrap();
+        let r = complete(&pool, &s, None, &d, 10, async || Err::<(), _>("boom")).await.unwrap();
         assert_eq!(r, Err("boom"));
         assert!(exists(&pool, id).await.unwrap(), "a failed storage commit changes nothing");
-        let r = complete(&pool, &s, &digest('a'), 10, async || Ok::<_, ()>(())).await.unwrap();
+        let r = complete(&pool, &s, None, &d, 10, async || Ok::<_, ()>(())).await.unwrap();
         assert_eq!(r, Ok(true));
         assert!(!exists(&pool, id).await.unwrap());
         assert_eq!(

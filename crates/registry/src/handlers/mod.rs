@@ -44,13 +44,21 @@ use crate::route::Route;
 pub struct RegistryConfig {
     /// How long an upload session lives after its last chunk.
     pub upload_ttl: Duration,
+    /// Longest time one PATCH (or PUT with a chunk) may stream: its claim on the session
+    /// lasts this long, and the body is cut off before it ends. A claim left by a crashed
+    /// instance blocks the session for at most this long.
+    pub append_lease: Duration,
     /// Cap on `n` (and page size without `n`) for `tags/list` and `_catalog`.
     pub max_page_size: usize,
 }
 
 impl Default for RegistryConfig {
     fn default() -> Self {
-        Self { upload_ttl: Duration::from_secs(24 * 3600), max_page_size: DEFAULT_MAX_PAGE_SIZE }
+        Self {
+            upload_ttl: Duration::from_secs(24 * 3600),
+            append_lease: Duration::from_secs(3600),
+            max_page_size: DEFAULT_MAX_PAGE_SIZE,
+        }
     }
 }
 

@@ -3,10 +3,12 @@
 //! (finish, optionally with a last chunk), DELETE (cancel).
 //!
 //! Sessions live in Postgres, bound to repository, organization and creator; an id from
-//! another repository or principal is `BLOB_UPLOAD_UNKNOWN`. Each chunk is streamed to the
-//! blob store while it is hashed, and the hasher's state is saved with the session after
-//! every PATCH (conditionally on the offset it started from), so any instance continues any
-//! upload and two instances can never both append. Finishing verifies digest and size,
+//! another repository or principal is `BLOB_UPLOAD_UNKNOWN`. Each chunk first claims the
+//! session (a lease, only at the offset it read and only when no other append holds it), is
+//! streamed to the blob store while it is hashed (and cut off before the lease ends), and the
+//! hasher's state is saved with the session under that lease after every PATCH. So any
+//! instance continues any upload, and two requests never write one session's bytes at once
+//! (which would leave bytes in storage that the saved hash does not describe). Finishing verifies digest and size,
 //! commits the bytes to storage and records the blob and its link in one transaction.
 //!
 //! The algorithm of the final digest is known only at PUT. A session hashes with the
@@ -180,17 +182,25 @@ pub(super) async fn patch(
     let session = load(cx, &access, name, id).await?;
     let chunk = append(cx, name, &session, body).await?;
     let expires_at = OffsetDateTime::now_utc() + cx.config().upload_ttl;
+    let lease = chunk.lease.ok_or_else(|| OciError::new(ErrorCode::Unavailable))?;
     let advanced = db::advance(
         cx.pool(),
         session.id,
+        lease,
         session.byte_offset,
         i64::try_from(chunk.size).map_err(unavailable)?,
         &chunk.hasher.save(),
         chunk.state.as_str(),
         expires_at,
     )
-    .await
-    .map_err(unavailable)?;
+    .await;
+    let advanced = match advanced {
+        Ok(advanced) => advanced,
+        Err(err) => {
+            release(cx, session.id, lease).await;
+            return Err(unavailable(err));
+        }
+    };
     if !advanced {
         return Err(out_of_order(
             name,
@@ -250,20 +260,29 @@ async fn discard(cx: &Ctx<'_>, id: Uuid) -> bool {
     }
 }
 
-/// The upload after a chunk: the hasher over every byte so far, the blob store's state and
-/// the total size.
+/// The upload after a chunk: the hasher over every byte so far, the blob store's state, the
+/// total size, and the lease the chunk was written under (none when there was no chunk).
 struct Appended {
     hasher: Hasher,
     state: UploadState,
     size: u64,
+    lease: Option<Uuid>,
+}
+
+/// Gives a lease back after a failed append; if that fails too, the lease simply expires.
+async fn release(cx: &Ctx<'_>, id: Uuid, lease: Uuid) {
+    if let Err(err) = db::release(cx.pool(), id, lease).await {
+        tracing::warn!(upload = %id, error = &err as &dyn std::error::Error, "releasing an upload lease failed; it will expire");
+    }
 }
 
 fn offset(session: &UploadSession) -> u64 {
     u64::try_from(session.byte_offset).unwrap_or(0)
 }
 
-/// Streams the request body into storage at the session's offset, hashing it on the way.
-/// Nothing is recorded: the caller saves the result (PATCH) or commits it (PUT).
+/// Claims the session and streams the request body into storage at its offset, hashing it
+/// on the way. Nothing is recorded: the caller saves the result (PATCH) or commits it (PUT)
+/// under the returned lease; on error the lease is given back here.
 async fn append(
     cx: &Ctx<'_>,
     name: &RepositoryName,
@@ -276,11 +295,50 @@ async fn append(
         .map_err(|e| with_upload_headers(e, name, session.id, start))?;
     let algorithm = Algorithm::from_name(&session.hash_algorithm)
         .ok_or_else(|| OciError::new(ErrorCode::Unavailable))?;
-    let mut hasher = Hasher::restore(algorithm, &session.hash_state).map_err(unavailable)?;
+    let hasher = Hasher::restore(algorithm, &session.hash_state).map_err(unavailable)?;
+
+    let lease = Uuid::new_v4();
+    let lease_time = cx.config().append_lease;
+    let until = OffsetDateTime::now_utc() + lease_time;
+    if !db::claim(cx.pool(), session.id, session.byte_offset, lease, until)
+        .await
+        .map_err(unavailable)?
+    {
+        return Err(out_of_order(
+            name,
+            session,
+            "another request is appending to this upload, or it moved".into(),
+        ));
+    }
+    // Stop writing well before the lease ends, so a takeover never races this writer.
+    let deadline = tokio::time::Instant::now() + lease_time - lease_time / 10;
+    let result = write_chunk(cx, name, session, body, hasher, deadline).await;
+    match result {
+        Ok((hasher, state, size)) => Ok(Appended { hasher, state, size, lease: Some(lease) }),
+        Err(err) => {
+            release(cx, session.id, lease).await;
+            Err(err)
+        }
+    }
+}
+
+async fn write_chunk(
+    cx: &Ctx<'_>,
+    name: &RepositoryName,
+    session: &UploadSession,
+    body: Body,
+    mut hasher: Hasher,
+    deadline: tokio::time::Instant,
+) -> Result<(Hasher, UploadState, u64), OciError> {
+    let start = offset(session);
     let state = UploadState::from_string(session.storage_state.clone());
     let mut received: u64 = 0;
     let outcome = {
         let stream = body.into_data_stream().map(|chunk| match chunk {
+            Ok(_) if tokio::time::Instant::now() > deadline => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the chunk took longer than the upload lease",
+            )),
             Ok(bytes) => {
                 hasher.update(&bytes);
                 received += bytes.len() as u64;
@@ -290,7 +348,7 @@ async fn append(
         });
         cx.store().append(session.id, &state, Box::pin(stream)).await.map_err(storage_error)?
     };
-    if let Some(range) = content_range.and_then(ChunkRange::parse)
+    if let Some(range) = cx.header(header::CONTENT_RANGE).and_then(ChunkRange::parse)
         && range.len() != received
     {
         return Err(out_of_order(
@@ -305,7 +363,7 @@ async fn append(
             outcome.size
         ))));
     }
-    Ok(Appended { hasher, state: outcome.state, size: outcome.size })
+    Ok((hasher, outcome.state, outcome.size))
 }
 
 /// Finishes an upload: appends the last chunk if the body has one, verifies the digest,
@@ -327,9 +385,26 @@ async fn complete(
                 hasher: Hasher::restore(algorithm, &session.hash_state).map_err(unavailable)?,
                 state: UploadState::from_string(session.storage_state.clone()),
                 size: offset(&session),
+                lease: None,
             }
         }
     };
+    let lease = chunk.lease;
+    let result = commit_appended(cx, name, &session, digest, chunk).await;
+    if let (Err(_), Some(lease)) = (&result, lease) {
+        release(cx, session.id, lease).await;
+    }
+    result
+}
+
+/// Verifies the digest of everything appended, commits the bytes and records the blob.
+async fn commit_appended(
+    cx: &Ctx<'_>,
+    name: &RepositoryName,
+    session: &UploadSession,
+    digest: &Digest,
+    chunk: Appended,
+) -> Result<Response, OciError> {
     let reread = chunk.hasher.algorithm() != digest.algorithm();
     if !reread {
         let computed = chunk.hasher.finalize();
@@ -341,7 +416,7 @@ async fn complete(
     let store = cx.store();
     let size = i64::try_from(chunk.size).map_err(unavailable)?;
     let state = &chunk.state;
-    let done = db::complete(cx.pool(), &session, digest.as_str(), size, async || {
+    let done = db::complete(cx.pool(), session, chunk.lease, digest.as_str(), size, async || {
         if reread {
             commit_by_rereading(store, session.id, state, &key, digest).await
         } else {
@@ -353,7 +428,7 @@ async fn complete(
     if !done {
         return Err(out_of_order(
             name,
-            &session,
+            session,
             "another request changed this upload at the same time".into(),
         ));
     }

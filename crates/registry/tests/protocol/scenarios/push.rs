@@ -16,6 +16,7 @@ scenarios!(
     chunked_upload,
     large_chunked_upload,
     out_of_order_chunk,
+    concurrent_chunks_one_wins,
     upload_status_and_cancel,
     upload_sessions_are_bound,
     wrong_digest_changes_nothing,
@@ -175,6 +176,41 @@ async fn out_of_order_chunk(app: TestApp) {
     app.send(Method::PUT, &format!("{location}?digest={digest}"), &[], Body::empty())
         .await
         .assert_status(201);
+}
+
+/// Two chunks for the same offset at once (a confused client, or two instances): exactly one
+/// is accepted, and the stored bytes are the ones the saved hash describes.
+async fn concurrent_chunks_one_wins(app: TestApp) {
+    let location = app.start_upload("acme/app").await;
+    app.send(Method::PATCH, &location, &[], Bytes::from_static(b"start-")).await.assert_status(202);
+    let (a, b) = (vec![b'a'; 300_000], vec![b'b'; 300_000]);
+    let (ra, rb) = tokio::join!(
+        app.send(
+            Method::PATCH,
+            &location,
+            &[("content-range", "6-300005")],
+            Bytes::from(a.clone())
+        ),
+        app.send(
+            Method::PATCH,
+            &location,
+            &[("content-range", "6-300005")],
+            Bytes::from(b.clone())
+        ),
+    );
+    let statuses = [ra.status.as_u16(), rb.status.as_u16()];
+    assert!(statuses.contains(&202) && statuses.contains(&416), "{statuses:?}");
+    let loser = if ra.status == 416 { &ra } else { &rb };
+    loser.assert_error(416, "BLOB_UPLOAD_INVALID");
+    let winner = if ra.status == 202 { a } else { b };
+    let mut data = b"start-".to_vec();
+    data.extend_from_slice(&winner);
+    let digest = Algorithm::Sha256.digest(&data);
+    app.send(Method::PUT, &format!("{location}?digest={digest}"), &[], Body::empty())
+        .await
+        .assert_status(201);
+    let r = app.get(&format!("/v2/acme/app/blobs/{digest}")).await;
+    assert!(r.body.as_ref() == data.as_slice(), "stored bytes match the digest");
 }
 
 async fn upload_status_and_cancel(app: TestApp) {
