@@ -8,7 +8,7 @@ use wharf_registry::digest::Algorithm;
 use crate::harness::*;
 use crate::scenarios;
 
-scenarios!(invalid_names_and_digests, unsupported_methods);
+scenarios!(invalid_names_and_digests, unsupported_methods, failures_answer_503);
 
 async fn invalid_names_and_digests(app: TestApp) {
     let d = Algorithm::Sha256.digest(b"x");
@@ -66,4 +66,31 @@ async fn unsupported_methods(app: TestApp) {
         let r = app.send(method.clone(), &path, &[], Body::empty()).await;
         r.assert_error(405, "UNSUPPORTED");
     }
+}
+
+/// A failing blob store or database answers 503 UNAVAILABLE, never a partial success.
+async fn failures_answer_503(app: TestApp) {
+    let (_, manifest) = app.push_image("acme/app", "1.0", "a").await;
+    let digest = app.push_blob("acme/app", b"bytes that vanish").await;
+    app.store.delete(&wharf_storage::BlobKey::parse(digest.as_str()).unwrap()).await.unwrap();
+    app.get(&format!("/v2/acme/app/blobs/{digest}")).await.assert_error(503, "UNAVAILABLE");
+
+    app.pool.close().await;
+    app.get(&format!("/v2/acme/app/manifests/{manifest}")).await.assert_error(503, "UNAVAILABLE");
+    app.get("/v2/acme/app/tags/list").await.assert_error(503, "UNAVAILABLE");
+    let r = app.send(Method::POST, "/v2/acme/app/blobs/uploads/", &[], Body::empty()).await;
+    r.assert_error(503, "UNAVAILABLE");
+    let d = Algorithm::Sha256.digest(b"monolithic");
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/v2/acme/app/blobs/uploads/?digest={d}"),
+            &[],
+            Bytes::from_static(b"monolithic"),
+        )
+        .await;
+    r.assert_error(503, "UNAVAILABLE");
+    app.put_manifest("acme/app", "2.0", OCI_MANIFEST, b"{}")
+        .await
+        .assert_error(400, "MANIFEST_INVALID");
 }
