@@ -53,6 +53,25 @@ pub async fn linked_size(
     .await?)
 }
 
+/// The size of `digest` if it is linked to repository `repository` (by name): the blob pull
+/// path's single indexed read.
+pub async fn linked_size_by_name(
+    pool: &PgPool,
+    repository: &str,
+    digest: &str,
+) -> Result<Option<i64>, DbError> {
+    Ok(sqlx::query_scalar!(
+        "select b.size from repositories r
+         join repository_blobs l on l.repository_id = r.id
+         join blobs b on b.digest = l.digest
+         where r.name = $1 and l.digest = $2",
+        repository,
+        digest
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// The size of `digest` if storage holds it (whatever repository it is linked to).
 pub async fn stored_size(pool: &PgPool, digest: &str) -> Result<Option<i64>, DbError> {
     Ok(sqlx::query_scalar!("select size from blobs where digest = $1", digest)
@@ -120,6 +139,8 @@ mod tests {
         record(&mut conn, a, &d, 42).await.unwrap();
         assert_eq!(linked_size(&pool, a, &d).await.unwrap(), Some(42));
         assert_eq!(linked_size(&pool, b, &d).await.unwrap(), None);
+        assert_eq!(linked_size_by_name(&pool, "acme/a", &d).await.unwrap(), Some(42));
+        assert_eq!(linked_size_by_name(&pool, "acme/b", &d).await.unwrap(), None);
         assert_eq!(stored_size(&pool, &d).await.unwrap(), Some(42));
 
         assert_eq!(mount(&pool, b, a, &digest('b')).await.unwrap(), None);

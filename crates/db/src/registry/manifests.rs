@@ -269,6 +269,35 @@ pub async fn find(
     .await?)
 }
 
+/// Like [`find`], addressed by repository name: the pull path's single indexed read.
+pub async fn find_by_name(
+    pool: &PgPool,
+    repository: &str,
+    reference: ManifestRef<'_>,
+    with_bytes: bool,
+) -> Result<Option<StoredManifest>, DbError> {
+    let (tag, digest) = match reference {
+        ManifestRef::Tag(t) => (Some(t), None),
+        ManifestRef::Digest(d) => (None, Some(d)),
+    };
+    Ok(sqlx::query_as!(
+        StoredManifest,
+        r#"select m.digest, m.media_type, m.size,
+                  case when $4 then m.bytes else ''::bytea end as "bytes!",
+                  m.pushed_at
+           from repositories r join manifests m on m.repository_id = r.id
+           where r.name = $1
+             and m.digest = coalesce($3,
+                 (select t.digest from tags t where t.repository_id = r.id and t.name = $2))"#,
+        repository,
+        tag,
+        digest,
+        with_bytes,
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// Deletes a manifest by digest, with the tags pointing at it (their history is closed, not
 /// deleted) and its graph rows. Returns whether it existed.
 pub async fn delete(pool: &PgPool, repository_id: Uuid, digest: &str) -> Result<bool, DbError> {
@@ -399,6 +428,12 @@ mod tests {
 
         let got = find(&pool, repo, ManifestRef::Tag("latest"), true).await.unwrap().unwrap();
         assert_eq!((got.digest.as_str(), got.bytes.as_slice()), (m2.as_str(), &b"{\"two\":2}"[..]));
+        let by_name = find_by_name(&pool, "acme/app", ManifestRef::Tag("latest"), true);
+        assert_eq!(by_name.await.unwrap(), Some(got.clone()));
+        assert_eq!(
+            find_by_name(&pool, "acme/x", ManifestRef::Tag("latest"), true).await.unwrap(),
+            None
+        );
         let head = find(&pool, repo, ManifestRef::Digest(&m1), false).await.unwrap().unwrap();
         assert!(head.bytes.is_empty());
         assert_eq!(head.size, 9);

@@ -31,8 +31,7 @@ pub(super) async fn get(
     if !access.can_see_blob(digest) {
         return Err(unknown());
     }
-    let repo = cx.repository(name).await?.ok_or_else(unknown)?;
-    let size = db::linked_size(cx.pool(), repo.id, digest.as_str())
+    let size = db::linked_size_by_name(cx.pool(), name.as_str(), digest.as_str())
         .await
         .map_err(unavailable)?
         .ok_or_else(unknown)?;

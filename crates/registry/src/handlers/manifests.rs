@@ -32,14 +32,15 @@ pub(super) async fn get(
 ) -> Result<Response, OciError> {
     let access = cx.authorize(Some(name), &[Action::Pull]).await?;
     let unknown = || OciError::new(ErrorCode::ManifestUnknown);
-    let repo = cx.repository(name).await?.ok_or_else(unknown)?;
     let by = match reference {
         Reference::Tag(tag) if !access.can_see_tag(tag) => return Err(unknown()),
         Reference::Tag(tag) => ManifestRef::Tag(tag.as_str()),
         Reference::Digest(digest) => ManifestRef::Digest(digest.as_str()),
     };
-    let manifest =
-        db::find(cx.pool(), repo.id, by, !head).await.map_err(unavailable)?.ok_or_else(unknown)?;
+    let manifest = db::find_by_name(cx.pool(), name.as_str(), by, !head)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(unknown)?;
     let digest = Digest::parse(&manifest.digest).map_err(unavailable)?;
     if !access.can_see_manifest(&digest) {
         return Err(unknown());
