@@ -303,7 +303,7 @@ pub async fn find_by_name(
 pub async fn delete(pool: &PgPool, repository_id: Uuid, digest: &str) -> Result<bool, DbError> {
     let mut tx = pool.begin().await?;
     sqlx::query!(
-        "update tag_history set valid_until = now()
+        "update tag_history set valid_until = greatest(valid_from, clock_timestamp())
          where repository_id = $1 and digest = $2 and valid_until is null",
         repository_id,
         digest
@@ -455,6 +455,43 @@ mod tests {
         assert_eq!(v1.len(), 1);
         assert!(v1[0].valid_until.is_some());
         assert_eq!(count(&pool, "manifest_blobs").await, 2);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn concurrent_pushes_of_one_tag_keep_one_open_period(pool: PgPool) {
+        let org = organization(&pool, "acme").await;
+        let repo = find_or_create(&pool, org, "acme", "acme/app").await.unwrap().unwrap().id;
+        let digests: Vec<String> = ['1', '2', '3', '4'].into_iter().map(digest).collect();
+        let manifests: Vec<NewManifest<'_>> = digests
+            .iter()
+            .map(|d| NewManifest {
+                digest: d,
+                media_type: "application/vnd.oci.image.index.v1+json",
+                artifact_type: None,
+                bytes: d.as_bytes(),
+                subject: None,
+                annotations: serde_json::json!({}),
+                blobs: vec![],
+                children: vec![],
+            })
+            .collect();
+        let (a, b, c, d) = tokio::join!(
+            put(&pool, repo, &manifests[0], Some("latest")),
+            put(&pool, repo, &manifests[1], Some("latest")),
+            put(&pool, repo, &manifests[2], Some("latest")),
+            put(&pool, repo, &manifests[3], Some("latest")),
+        );
+        for r in [a, b, c, d] {
+            assert_eq!(r.unwrap(), PutOutcome::Stored);
+        }
+        let history = tags::history(&pool, repo, "latest").await.unwrap();
+        assert_eq!(history.len(), 4);
+        assert_eq!(history.iter().filter(|p| p.valid_until.is_none()).count(), 1);
+        let current = find(&pool, repo, ManifestRef::Tag("latest"), false).await.unwrap().unwrap();
+        assert_eq!(
+            history.iter().find(|p| p.valid_until.is_none()).unwrap().digest,
+            current.digest
+        );
     }
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]

@@ -18,6 +18,9 @@ pub(crate) async fn point(
     digest: &str,
 ) -> Result<(), DbError> {
     // Serialises concurrent pushes of the same tag so that history entries never overlap.
+    // Times are `clock_timestamp()`, read after the lock, not `now()` (the transaction's
+    // start): a transaction that waited here must not date its change before the one it
+    // waited for.
     sqlx::query!(
         "select pg_advisory_xact_lock(hashtextextended($1::uuid::text || ':' || $2, 0))",
         repository_id,
@@ -37,8 +40,10 @@ pub(crate) async fn point(
     }
     close_history(conn, repository_id, tag).await?;
     sqlx::query!(
-        "insert into tags (repository_id, name, digest) values ($1, $2, $3)
-         on conflict (repository_id, name) do update set digest = excluded.digest, pushed_at = now()",
+        "insert into tags (repository_id, name, digest, pushed_at)
+         values ($1, $2, $3, clock_timestamp())
+         on conflict (repository_id, name)
+         do update set digest = excluded.digest, pushed_at = excluded.pushed_at",
         repository_id,
         tag,
         digest
@@ -46,7 +51,7 @@ pub(crate) async fn point(
     .execute(&mut *conn)
     .await?;
     sqlx::query!(
-        "insert into tag_history (repository_id, tag, digest, valid_from) values ($1, $2, $3, now())",
+        "insert into tag_history (repository_id, tag, digest, valid_from) values ($1, $2, $3, clock_timestamp())",
         repository_id,
         tag,
         digest
@@ -62,7 +67,7 @@ async fn close_history(
     tag: &str,
 ) -> Result<(), DbError> {
     sqlx::query!(
-        "update tag_history set valid_until = now()
+        "update tag_history set valid_until = greatest(valid_from, clock_timestamp())
          where repository_id = $1 and tag = $2 and valid_until is null",
         repository_id,
         tag
