@@ -54,8 +54,11 @@ pub struct Access {
     /// Who is calling: a stable principal id (user, vendor token, customer token). Upload
     /// sessions are bound to it and usage is recorded against it.
     pub principal: String,
-    /// The vendor organization the caller may write in and list (`_catalog`), if any.
-    /// `None` for anonymous and customer callers: they never write.
+    /// The vendor organization the caller acts in: the only one it can push into (when
+    /// `authorize` granted `Push`; customers are never granted it), delete in, continue
+    /// uploads in, and whose repositories `_catalog` lists (through
+    /// [`Access::can_see_repository`]). A customer's is the vendor it is a customer of.
+    /// `None` for anonymous callers: they never write and get an empty catalog.
     pub organization_id: Option<Uuid>,
     /// What the caller may see.
     pub visibility: Visibility,
