@@ -219,3 +219,39 @@ pub mod testing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[tokio::test]
+    async fn deny_all_answers_401_with_the_challenge() {
+        let challenge =
+            HeaderValue::from_static(r#"Bearer realm="https://w.example/token",service="w""#);
+        let deny = DenyAll::new(challenge.clone());
+        let name = RepositoryName::parse("acme/app").unwrap();
+        for (repo, actions) in [
+            (None, &[][..]),
+            (None, &[Action::Pull][..]),
+            (Some(&name), &[Action::Pull][..]),
+            (Some(&name), &[Action::Push, Action::Delete][..]),
+        ] {
+            let err = deny.authorize(&HeaderMap::new(), repo, actions).await.unwrap_err();
+            assert_eq!(err.code(), ErrorCode::Unauthorized);
+            assert_eq!(err.headers()[http::header::WWW_AUTHENTICATE], challenge);
+        }
+    }
+
+    #[test]
+    fn visibility_all_sees_everything() {
+        let access = Access::member("p", Uuid::nil());
+        let digest = crate::digest::Algorithm::Sha256.digest(b"x");
+        assert!(access.can_see_repository(&RepositoryName::parse("acme/app").unwrap()));
+        assert!(access.can_see_tag(&Tag::parse("latest").unwrap()));
+        assert!(access.can_see_manifest(&digest));
+        assert!(access.can_see_blob(&digest));
+        assert_eq!(Access::anonymous().organization_id, None);
+        assert_eq!(Action::Delete.as_str(), "delete");
+    }
+}
