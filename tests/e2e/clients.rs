@@ -4,18 +4,10 @@
 //! artifact with a `subject` found through the referrers API. The scenarios are the ones
 //! proved against the reference registry in `clients_reference.rs`.
 //!
-//! Off by default: it needs Wharf's `/v2` handlers (the registry issue) and
-//! `wharf admin create-token` (the accounts issue). Without the `wharf-registry-e2e` feature
-//! this file is still compiled (and linted) but declares no tests; enable them with:
-//!
-//! ```sh
-//! just test -p wharf-e2e --features wharf-registry-e2e --test clients
-//! ```
-//!
-//! Once the registry has landed and they pass, drop the `cfg_attr`s (and the feature).
+//! Credentials are a vendor API token from `wharf admin create-token`, exchanged at `/token`
+//! like any client does.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-#![cfg_attr(not(feature = "wharf-registry-e2e"), allow(dead_code, unused_imports))]
 
 use std::path::Path;
 
@@ -82,32 +74,32 @@ impl Drop for LogsOnPanic<'_> {
     }
 }
 
-#[cfg_attr(feature = "wharf-registry-e2e", tokio::test)]
+#[tokio::test]
 async fn docker_pushes_and_pulls_a_single_layer_image() {
     with_wharf(scenarios::docker_single_layer).await;
 }
 
-#[cfg_attr(feature = "wharf-registry-e2e", tokio::test)]
+#[tokio::test]
 async fn podman_pushes_and_pulls_a_single_layer_image() {
     with_wharf(scenarios::podman_single_layer).await;
 }
 
-#[cfg_attr(feature = "wharf-registry-e2e", tokio::test)]
+#[tokio::test]
 async fn docker_push_podman_pull_agree_on_the_digest() {
     with_wharf(scenarios::docker_push_podman_pull).await;
 }
 
-#[cfg_attr(feature = "wharf-registry-e2e", tokio::test)]
+#[tokio::test]
 async fn skopeo_copies_a_multi_platform_index_byte_for_byte() {
     with_wharf(scenarios::skopeo_multi_platform_index).await;
 }
 
-#[cfg_attr(feature = "wharf-registry-e2e", tokio::test)]
+#[tokio::test]
 async fn helm_pushes_and_pulls_a_chart_with_a_plus_in_its_version() {
     with_wharf(scenarios::helm_chart_plus_version).await;
 }
 
-#[cfg_attr(feature = "wharf-registry-e2e", tokio::test)]
+#[tokio::test]
 async fn oras_artifact_with_a_subject_is_found_through_the_referrers_api() {
     with_wharf(|t, dir| {
         scenarios::oras_artifact_with_subject(t, dir);

@@ -9,9 +9,10 @@ use wharf_e2e::run_wharf;
 /// Environment variables named in `[env: NAME...]` by the help of every command.
 fn variables_in_help() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    let commands: [&[&str]; 7] = [
+    let commands: [&[&str]; 8] = [
         &["serve"],
         &["migrate"],
+        &["gc"],
         &["embedded-postgres"],
         &["admin", "create-org"],
         &["admin", "create-user"],

@@ -2,10 +2,19 @@
 //!
 //! Owns the `/v2/` routes and handlers, manifest parsing and validation, upload sessions,
 //! references and digests as validated types, and the OCI error envelope. It defines the
-//! traits it needs from the outside (authorization, metadata) and knows nothing of HTML,
-//! sessions or SQL.
+//! trait it needs from the outside (authorization, [`access::AccessControl`]) and knows
+//! nothing of HTML or sessions. Metadata goes through `wharf-db` (one implementation,
+//! Postgres), blob bytes through `wharf-storage`'s `BlobStore`.
 //!
-//! This part is the protocol vocabulary, pure and synchronous, that the handlers are written in:
+//! The server's entry points:
+//!
+//! - [`router`] with a [`Registry`] (pool, `Arc<dyn BlobStore>`, `Arc<dyn AccessControl>`,
+//!   [`RegistryConfig`]): the `/v2` routes (module `handlers`).
+//! - [`access`]: the [`access::AccessControl`] trait, [`access::Access`] and
+//!   [`access::DenyAll`]; test implementations behind the `test-support` feature.
+//! - [`gc::collect_garbage`]: online garbage collection of blobs and upload sessions.
+//!
+//! The protocol vocabulary, pure and synchronous, that the handlers are written in:
 //!
 //! - [`route`]: the `/v2/…` path parsed once into a [`route::Route`] (and back, for `Location`).
 //! - [`name`]: [`name::RepositoryName`] (`<org-slug>/<path>`), [`name::Tag`], [`name::Reference`].
@@ -16,11 +25,16 @@
 //! - [`error`]: [`error::OciError`], the OCI error envelope every handler returns.
 //! - [`headers`]: header names of the protocol.
 
+pub mod access;
 pub mod digest;
 pub mod error;
+pub mod gc;
+mod handlers;
 pub mod headers;
 pub mod manifest;
 pub mod name;
 pub mod paging;
 pub mod referrers;
 pub mod route;
+
+pub use handlers::{Registry, RegistryConfig, router};

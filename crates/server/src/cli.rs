@@ -30,6 +30,8 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply pending database migrations, then exit.
     Migrate(DatabaseArgs),
+    /// Run one garbage-collection pass (unreferenced blobs, expired uploads), then exit.
+    Gc(Box<GcArgs>),
     /// Run only the embedded Postgres cluster and print its URL (for development and tests);
     /// on SIGINT/SIGTERM, stops it unless another `wharf` process still uses it.
     EmbeddedPostgres(DatabaseArgs),
@@ -255,6 +257,39 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub registry_auth: RegistryAuthArgs,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// The registry itself.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
+    /// Hours an upload session may stay idle before it expires and its data is discarded.
+    #[arg(long, env = "WHARF_UPLOAD_TTL_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=720))]
+    pub upload_ttl_hours: u64,
+
+    /// Minutes between garbage-collection passes in `serve` (0: never; run `wharf gc`).
+    #[arg(long, env = "WHARF_GC_INTERVAL_MINUTES", default_value_t = 60)]
+    pub gc_interval_minutes: u64,
+
+    /// Minutes of grace: garbage collection never deletes anything younger.
+    #[arg(long, env = "WHARF_GC_GRACE_MINUTES", default_value_t = 120, value_parser = clap::value_parser!(u64).range(10..))]
+    pub gc_grace_minutes: u64,
+}
+
+/// `wharf gc`.
+#[derive(Debug, Clone, Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub storage: StorageArgs,
+
+    /// Minutes of grace: nothing younger is deleted.
+    #[arg(long, env = "WHARF_GC_GRACE_MINUTES", default_value_t = 120, value_parser = clap::value_parser!(u64).range(10..))]
+    pub gc_grace_minutes: u64,
 }
 
 /// The registry's token service.
@@ -288,10 +323,20 @@ impl ServeArgs {
 
     /// The blob store these flags describe.
     pub fn storage_config(&self) -> Result<wharf_storage::StorageConfig, String> {
-        let s = &self.storage;
+        self.storage.config(&self.database.data_dir)
+    }
+}
+
+impl StorageArgs {
+    /// The blob store these flags describe, with `data_dir` for the filesystem default.
+    pub fn config(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> Result<wharf_storage::StorageConfig, String> {
+        let s = self;
         match s.storage {
             StorageKind::Fs => Ok(wharf_storage::StorageConfig::Fs(wharf_storage::FsConfig {
-                root: s.blob_dir.clone().unwrap_or_else(|| self.database.data_dir.join("blobs")),
+                root: s.blob_dir.clone().unwrap_or_else(|| data_dir.join("blobs")),
             })),
             StorageKind::S3 => {
                 let missing = |name: &str| format!("WHARF_STORAGE=s3 needs {name}");

@@ -74,6 +74,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve::run(*args).await,
         Command::Migrate(args) => migrate(args).await,
+        Command::Gc(args) => gc(*args).await,
         Command::EmbeddedPostgres(args) => embedded_postgres(args).await,
         Command::Admin(args) => admin::run(args.command).await,
     }
@@ -85,6 +86,32 @@ async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
         .run(|pool| async move {
             wharf_db::migrate(&pool).await?;
             tracing::info!("migrations applied");
+            Ok(())
+        })
+        .await
+}
+
+async fn gc(args: cli::GcArgs) -> anyhow::Result<()> {
+    let config = args.storage.config(&args.database.data_dir).map_err(anyhow::Error::msg)?;
+    let blobs = wharf_storage::open(config).await?;
+    let database = Database::open(&args.database).await?;
+    let grace = std::time::Duration::from_secs(args.gc_grace_minutes * 60);
+    database
+        .run(|pool| async move {
+            wharf_db::migrate(&pool).await?;
+            let config = wharf_registry::gc::GcConfig { grace, ..Default::default() };
+            let report = wharf_registry::gc::collect_garbage(&pool, blobs.as_ref(), &config).await?;
+            println!(
+                "expired uploads: {}, blobs deleted: {}, orphan blobs deleted: {}, orphan upload data discarded: {}, failures: {}",
+                report.uploads_expired,
+                report.blobs_deleted,
+                report.orphan_blobs_deleted,
+                report.orphan_uploads_discarded,
+                report.failures
+            );
+            if report.failures > 0 {
+                anyhow::bail!("{} storage deletes failed (see the log); the next pass retries them", report.failures);
+            }
             Ok(())
         })
         .await

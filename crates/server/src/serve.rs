@@ -26,7 +26,7 @@ use crate::{
     bootstrap,
     cli::ServeArgs,
     database::Database,
-    registry_auth::{AuthSettings, RegistryAuth, token_endpoint},
+    registry_auth::{AuthSettings, RegistryAuth, registry_access::TokenAccess, token_endpoint},
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -75,9 +75,24 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
         },
     )
     .await?;
+    let registry = wharf_registry::Registry::new(
+        pool.clone(),
+        blobs.clone(),
+        Arc::new(TokenAccess::new(registry_auth.clone())),
+        wharf_registry::RegistryConfig {
+            upload_ttl: Duration::from_secs(args.registry.upload_ttl_hours * 3600),
+            ..Default::default()
+        },
+    );
+    let gc = tokio::spawn(periodic_gc(
+        pool.clone(),
+        blobs.clone(),
+        Duration::from_secs(args.registry.gc_interval_minutes * 60),
+        Duration::from_secs(args.registry.gc_grace_minutes * 60),
+    ));
     let state =
         AppState { pool, blobs, ready_timeout: Duration::from_millis(args.ready_timeout_ms) };
-    let app = router(state, registry_auth);
+    let app = router(state, registry_auth).merge(wharf_registry::router(registry));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -107,7 +122,26 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
         () = drained => tracing::warn!(timeout_s = drain_limit.as_secs(), "requests still running at the shutdown timeout were cut"),
     }
     signal.abort();
+    gc.abort();
     Ok(())
+}
+
+/// Runs garbage collection every `interval` (never when it is zero). Several instances may
+/// collect at once: the registry's collector is safe against concurrent passes and pushes.
+async fn periodic_gc(pool: PgPool, blobs: Arc<dyn BlobStore>, interval: Duration, grace: Duration) {
+    if interval.is_zero() {
+        return;
+    }
+    let config = wharf_registry::gc::GcConfig { grace, ..Default::default() };
+    let mut tick = tokio::time::interval(interval);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match wharf_registry::gc::collect_garbage(&pool, blobs.as_ref(), &config).await {
+            Ok(report) => tracing::info!(?report, "garbage collection pass"),
+            Err(err) => tracing::warn!("garbage collection pass failed: {err}"),
+        }
+    }
 }
 
 /// The routes this binary serves.

@@ -10,12 +10,9 @@
 //! JWTs (`wharf-auth`), entitlements and the registry's error vocabulary meet; the pure parts
 //! stay in those crates.
 
-// The bearer-check half (`verify_bearer`, `challenge`, the revocation view) serves `/v2`,
-// which is mounted when the registry router lands; until then only `/token` uses this module.
-#![allow(dead_code)]
-
 pub mod keys;
 pub mod last_used;
+pub mod registry_access;
 pub mod revocations;
 pub mod throttle;
 pub mod token_endpoint;
@@ -57,8 +54,6 @@ pub struct AuthSettings {
 /// "too many requests"); the reason is for logs and the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
-    /// No credentials, or not Basic.
-    Missing,
     /// Not a well-formed Wharf token (rejected without a lookup).
     Malformed,
     /// No token with that hash.

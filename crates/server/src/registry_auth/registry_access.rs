@@ -54,7 +54,7 @@ impl TokenAccess {
         match failure {
             Failure::Unavailable => OciError::new(ErrorCode::Unavailable),
             Failure::Throttled(wait) => OciError::too_many_requests(wait.as_secs().max(1)),
-            Failure::Missing | Failure::Malformed | Failure::Unknown | Failure::Inactive(_) => {
+            Failure::Malformed | Failure::Unknown | Failure::Inactive(_) => {
                 self.unauthorized(scope, false)
             }
         }
@@ -80,7 +80,9 @@ impl Granted {
     fn allows(&self, repository: Option<&RepositoryName>, action: Action) -> bool {
         let wanted = to_scope_action(action);
         self.access.iter().any(|s| match repository {
-            Some(name) => s.kind == ResourceKind::Repository && s.name == name.as_str() && s.allows(wanted),
+            Some(name) => {
+                s.kind == ResourceKind::Repository && s.name == name.as_str() && s.allows(wanted)
+            }
             None => s.kind == ResourceKind::Registry && s.name == "catalog",
         })
     }
@@ -107,8 +109,10 @@ impl AccessControl for TokenAccess {
         let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let granted = match authorization {
             Some(value) if value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer ") => {
-                let claims =
-                    self.auth.verify_bearer(value[7..].trim()).map_err(|f| self.refused(f, scope.as_deref()))?;
+                let claims = self
+                    .auth
+                    .verify_bearer(value[7..].trim())
+                    .map_err(|f| self.refused(f, scope.as_deref()))?;
                 Granted::from_claims(claims)
             }
             Some(value) if value.len() > 6 && value[..6].eq_ignore_ascii_case("basic ") => {
@@ -117,7 +121,11 @@ impl AccessControl for TokenAccess {
                 let client = client.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
                 let who = self
                     .auth
-                    .authenticate_token(secrecy::ExposeSecret::expose_secret(&password), Some(&user), client)
+                    .authenticate_token(
+                        secrecy::ExposeSecret::expose_secret(&password),
+                        Some(&user),
+                        client,
+                    )
                     .await
                     .map_err(|f| self.refused(f, scope.as_deref()))?;
                 let requested: Vec<ResourceScope> = scope
@@ -127,7 +135,8 @@ impl AccessControl for TokenAccess {
                     .map_err(|_| OciError::new(ErrorCode::NameInvalid))?
                     .into_iter()
                     .collect();
-                let vendor_org = who.principal.is_vendor().then(|| who.principal.org_id()).flatten();
+                let vendor_org =
+                    who.principal.is_vendor().then(|| who.principal.org_id()).flatten();
                 Granted {
                     access: self.auth.grant(&who, &requested),
                     principal: super::token_endpoint::subject_of(&who.principal),

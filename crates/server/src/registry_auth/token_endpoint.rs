@@ -154,7 +154,7 @@ pub fn failure_response(failure: Failure) -> Response {
             OciError::too_many_requests(wait.as_secs().max(1)).into_response()
         }
         Failure::Unavailable => OciError::new(ErrorCode::Unavailable).into_response(),
-        Failure::Missing | Failure::Malformed | Failure::Unknown | Failure::Inactive(_) => {
+        Failure::Malformed | Failure::Unknown | Failure::Inactive(_) => {
             let mut response = OciError::new(ErrorCode::Unauthorized)
                 .with_message("authentication required: use an access token as the password")
                 .into_response();

@@ -1,0 +1,540 @@
+//! Manifests, stored exactly as pushed, and their graph: config and layer blobs
+//! (`manifest_blobs`), index children (`manifest_children`) and `subject` (for referrers).
+//!
+//! Owns the `manifests`, `manifest_blobs` and `manifest_children` tables, and the one
+//! transaction of a manifest push ([`put`]): check the references, insert the manifest and
+//! its graph, move the tag. Tag rows and history belong to [`super::tags`]; this module moves
+//! them only inside that transaction.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{DbError, PgPool};
+
+/// A blob an image manifest references.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobReference {
+    /// `config` or `layer`.
+    pub kind: BlobKind,
+    /// The blob's digest.
+    pub digest: String,
+    /// The descriptor's media type.
+    pub media_type: String,
+    /// The descriptor's size.
+    pub size: i64,
+    /// Non-distributable or with `urls`: need not exist in the repository.
+    pub external: bool,
+}
+
+/// What a referenced blob is to its manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobKind {
+    /// The image config.
+    Config,
+    /// A layer.
+    Layer,
+}
+
+impl BlobKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::Layer => "layer",
+        }
+    }
+}
+
+/// A child of an index, with its platform when the index gives one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChildReference {
+    /// The child manifest's digest.
+    pub digest: String,
+    /// The descriptor's media type.
+    pub media_type: String,
+    /// The descriptor's size.
+    pub size: i64,
+    /// `platform.os`.
+    pub os: Option<String>,
+    /// `platform.architecture`.
+    pub architecture: Option<String>,
+    /// `platform.variant`.
+    pub variant: Option<String>,
+}
+
+/// A validated manifest to store.
+#[derive(Debug, Clone)]
+pub struct NewManifest<'a> {
+    /// Digest of `bytes`.
+    pub digest: &'a str,
+    /// The effective media type (served as `Content-Type`).
+    pub media_type: &'a str,
+    /// What the referrers API reports for it.
+    pub artifact_type: Option<&'a str>,
+    /// The bytes exactly as pushed.
+    pub bytes: &'a [u8],
+    /// The digest of its `subject`, if any (need not exist).
+    pub subject: Option<&'a str>,
+    /// Top-level annotations as a JSON object.
+    pub annotations: serde_json::Value,
+    /// Config and layers, in order (image manifests).
+    pub blobs: Vec<BlobReference>,
+    /// Children, in order (indexes).
+    pub children: Vec<ChildReference>,
+}
+
+/// How a push ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// Stored (or already there) and the tag, if any, points at it.
+    Stored,
+    /// Nothing changed: these referenced blobs (not linked to the repository) or child
+    /// manifests (not in the repository) are missing.
+    MissingReferences(Vec<String>),
+}
+
+/// Stores a manifest and moves `tag` to it, in one transaction.
+///
+/// Checks that every non-external blob is linked to the repository and every child manifest
+/// exists in it (never the subject), locking what it found so a concurrent delete cannot slip
+/// in before the commit. Pushing a manifest that exists already keeps the stored row. Moving
+/// a tag closes its open history entry and opens a new one; re-pushing a tag to the digest it
+/// already has changes nothing.
+pub async fn put(
+    pool: &PgPool,
+    repository_id: Uuid,
+    manifest: &NewManifest<'_>,
+    tag: Option<&str>,
+) -> Result<PutOutcome, DbError> {
+    let mut tx = pool.begin().await?;
+
+    let required: Vec<String> =
+        manifest.blobs.iter().filter(|b| !b.external).map(|b| b.digest.clone()).collect();
+    let found: Vec<String> = sqlx::query_scalar!(
+        "select digest from repository_blobs where repository_id = $1 and digest = any($2)
+         for share",
+        repository_id,
+        &required,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let children: Vec<String> = manifest.children.iter().map(|c| c.digest.clone()).collect();
+    let found_children: Vec<String> = sqlx::query_scalar!(
+        "select digest from manifests where repository_id = $1 and digest = any($2) for share",
+        repository_id,
+        &children,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut missing: Vec<String> = required
+        .iter()
+        .filter(|d| !found.contains(d))
+        .chain(children.iter().filter(|d| !found_children.contains(d)))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        missing.dedup();
+        return Ok(PutOutcome::MissingReferences(missing));
+    }
+
+    let inserted = sqlx::query!(
+        "insert into manifests
+             (repository_id, digest, media_type, artifact_type, size, bytes, subject_digest, annotations)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)
+         on conflict (repository_id, digest) do nothing",
+        repository_id,
+        manifest.digest,
+        manifest.media_type,
+        manifest.artifact_type,
+        manifest.bytes.len() as i64,
+        manifest.bytes,
+        manifest.subject,
+        manifest.annotations,
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+
+    if inserted {
+        let positions: Vec<i32> = (0..manifest.blobs.len() as i32).collect();
+        let kinds: Vec<String> =
+            manifest.blobs.iter().map(|b| b.kind.as_str().to_owned()).collect();
+        let digests: Vec<String> = manifest.blobs.iter().map(|b| b.digest.clone()).collect();
+        let media_types: Vec<String> =
+            manifest.blobs.iter().map(|b| b.media_type.clone()).collect();
+        let sizes: Vec<i64> = manifest.blobs.iter().map(|b| b.size).collect();
+        let external: Vec<bool> = manifest.blobs.iter().map(|b| b.external).collect();
+        sqlx::query!(
+            "insert into manifest_blobs
+                 (repository_id, manifest_digest, position, kind, digest, media_type, size, external)
+             select $1, $2, * from unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bool[])",
+            repository_id,
+            manifest.digest,
+            &positions,
+            &kinds,
+            &digests,
+            &media_types,
+            &sizes,
+            &external,
+        )
+        .execute(&mut *tx)
+        .await?;
+
+        let positions: Vec<i32> = (0..manifest.children.len() as i32).collect();
+        let media_types: Vec<String> =
+            manifest.children.iter().map(|c| c.media_type.clone()).collect();
+        let sizes: Vec<i64> = manifest.children.iter().map(|c| c.size).collect();
+        let os: Vec<Option<String>> = manifest.children.iter().map(|c| c.os.clone()).collect();
+        let arch: Vec<Option<String>> =
+            manifest.children.iter().map(|c| c.architecture.clone()).collect();
+        let variant: Vec<Option<String>> =
+            manifest.children.iter().map(|c| c.variant.clone()).collect();
+        sqlx::query!(
+            "insert into manifest_children
+                 (repository_id, index_digest, position, child_digest, media_type, size,
+                  platform_os, platform_arch, platform_variant)
+             select $1, $2, * from unnest($3::int[], $4::text[], $5::text[], $6::bigint[],
+                                          $7::text[], $8::text[], $9::text[])",
+            repository_id,
+            manifest.digest,
+            &positions,
+            &children,
+            &media_types,
+            &sizes,
+            &os as &[Option<String>],
+            &arch as &[Option<String>],
+            &variant as &[Option<String>],
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    if let Some(tag) = tag {
+        super::tags::point(&mut tx, repository_id, tag, manifest.digest).await?;
+    }
+    tx.commit().await?;
+    Ok(PutOutcome::Stored)
+}
+
+/// A stored manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredManifest {
+    /// Its digest.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size.
+    pub size: i64,
+    /// The bytes as pushed (empty when not asked for).
+    pub bytes: Vec<u8>,
+    /// When it was pushed.
+    pub pushed_at: OffsetDateTime,
+}
+
+/// How to address a manifest.
+#[derive(Debug, Clone, Copy)]
+pub enum ManifestRef<'a> {
+    /// By tag.
+    Tag(&'a str),
+    /// By digest.
+    Digest(&'a str),
+}
+
+/// Finds a manifest by tag or digest, with its bytes when `with_bytes` (HEAD needs none).
+pub async fn find(
+    pool: &PgPool,
+    repository_id: Uuid,
+    reference: ManifestRef<'_>,
+    with_bytes: bool,
+) -> Result<Option<StoredManifest>, DbError> {
+    let (tag, digest) = match reference {
+        ManifestRef::Tag(t) => (Some(t), None),
+        ManifestRef::Digest(d) => (None, Some(d)),
+    };
+    Ok(sqlx::query_as!(
+        StoredManifest,
+        r#"select m.digest, m.media_type, m.size,
+                  case when $4 then m.bytes else ''::bytea end as "bytes!",
+                  m.pushed_at
+           from manifests m
+           where m.repository_id = $1
+             and m.digest = coalesce($3,
+                 (select t.digest from tags t where t.repository_id = $1 and t.name = $2))"#,
+        repository_id,
+        tag,
+        digest,
+        with_bytes,
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Like [`find`], addressed by repository name: the pull path's single indexed read.
+pub async fn find_by_name(
+    pool: &PgPool,
+    repository: &str,
+    reference: ManifestRef<'_>,
+    with_bytes: bool,
+) -> Result<Option<StoredManifest>, DbError> {
+    let (tag, digest) = match reference {
+        ManifestRef::Tag(t) => (Some(t), None),
+        ManifestRef::Digest(d) => (None, Some(d)),
+    };
+    Ok(sqlx::query_as!(
+        StoredManifest,
+        r#"select m.digest, m.media_type, m.size,
+                  case when $4 then m.bytes else ''::bytea end as "bytes!",
+                  m.pushed_at
+           from repositories r join manifests m on m.repository_id = r.id
+           where r.name = $1
+             and m.digest = coalesce($3,
+                 (select t.digest from tags t where t.repository_id = r.id and t.name = $2))"#,
+        repository,
+        tag,
+        digest,
+        with_bytes,
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Deletes a manifest by digest, with the tags pointing at it (their history is closed, not
+/// deleted) and its graph rows. Returns whether it existed.
+pub async fn delete(pool: &PgPool, repository_id: Uuid, digest: &str) -> Result<bool, DbError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        "update tag_history set valid_until = greatest(valid_from, clock_timestamp())
+         where repository_id = $1 and digest = $2 and valid_until is null",
+        repository_id,
+        digest
+    )
+    .execute(&mut *tx)
+    .await?;
+    let done = sqlx::query!(
+        "delete from manifests where repository_id = $1 and digest = $2",
+        repository_id,
+        digest
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A manifest whose `subject` is some digest, as the referrers API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referrer {
+    /// Its digest.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size.
+    pub size: i64,
+    /// Its artifact type.
+    pub artifact_type: Option<String>,
+    /// Its top-level annotations (a JSON object).
+    pub annotations: serde_json::Value,
+}
+
+/// The manifests of a repository whose subject is `subject`, by digest.
+pub async fn referrers(
+    pool: &PgPool,
+    repository_id: Uuid,
+    subject: &str,
+) -> Result<Vec<Referrer>, DbError> {
+    Ok(sqlx::query_as!(
+        Referrer,
+        r#"select digest, media_type, size, artifact_type, annotations
+           from manifests where repository_id = $1 and subject_digest = $2
+           order by digest collate "C""#,
+        repository_id,
+        subject
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::repositories::find_or_create;
+    use crate::registry::testing::{digest, organization};
+    use crate::registry::{blobs, tags};
+
+    fn image<'a>(d: &'a str, bytes: &'a [u8], config: &str, layer: &str) -> NewManifest<'a> {
+        NewManifest {
+            digest: d,
+            media_type: "application/vnd.oci.image.manifest.v1+json",
+            artifact_type: Some("application/vnd.oci.image.config.v1+json"),
+            bytes,
+            subject: None,
+            annotations: serde_json::json!({}),
+            blobs: vec![
+                BlobReference {
+                    kind: BlobKind::Config,
+                    digest: config.into(),
+                    media_type: "application/vnd.oci.image.config.v1+json".into(),
+                    size: 2,
+                    external: false,
+                },
+                BlobReference {
+                    kind: BlobKind::Layer,
+                    digest: layer.into(),
+                    media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+                    size: 3,
+                    external: false,
+                },
+            ],
+            children: vec![],
+        }
+    }
+
+    async fn count(pool: &PgPool, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("select count(*) from {table}")).fetch_one(pool).await.unwrap()
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn missing_blobs_change_nothing(pool: PgPool) {
+        let org = organization(&pool, "acme").await;
+        let repo = find_or_create(&pool, org, "acme", "acme/app").await.unwrap().unwrap().id;
+        let mut conn = pool.acquire().await.unwrap();
+        blobs::record(&mut conn, repo, &digest('c'), 2).await.unwrap();
+        let m = digest('1');
+        let out = put(&pool, repo, &image(&m, b"{}", &digest('c'), &digest('l')), Some("v1"))
+            .await
+            .unwrap();
+        assert_eq!(out, PutOutcome::MissingReferences(vec![digest('l')]));
+        for table in ["manifests", "manifest_blobs", "tags", "tag_history"] {
+            assert_eq!(count(&pool, table).await, 0, "{table}");
+        }
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn push_moves_tags_and_keeps_history(pool: PgPool) {
+        let org = organization(&pool, "acme").await;
+        let repo = find_or_create(&pool, org, "acme", "acme/app").await.unwrap().unwrap().id;
+        let mut conn = pool.acquire().await.unwrap();
+        for c in ['c', 'l'] {
+            blobs::record(&mut conn, repo, &digest(c), 2).await.unwrap();
+        }
+        let (m1, m2) = (digest('1'), digest('2'));
+        let one = image(&m1, b"{\"one\":1}", &digest('c'), &digest('l'));
+        let two = image(&m2, b"{\"two\":2}", &digest('c'), &digest('l'));
+        assert_eq!(put(&pool, repo, &one, Some("v1")).await.unwrap(), PutOutcome::Stored);
+        assert_eq!(put(&pool, repo, &one, Some("v1")).await.unwrap(), PutOutcome::Stored);
+        assert_eq!(put(&pool, repo, &one, Some("latest")).await.unwrap(), PutOutcome::Stored);
+        assert_eq!(put(&pool, repo, &two, Some("latest")).await.unwrap(), PutOutcome::Stored);
+        assert_eq!(count(&pool, "manifest_blobs").await, 4);
+
+        let got = find(&pool, repo, ManifestRef::Tag("latest"), true).await.unwrap().unwrap();
+        assert_eq!((got.digest.as_str(), got.bytes.as_slice()), (m2.as_str(), &b"{\"two\":2}"[..]));
+        let by_name = find_by_name(&pool, "acme/app", ManifestRef::Tag("latest"), true);
+        assert_eq!(by_name.await.unwrap(), Some(got.clone()));
+        assert_eq!(
+            find_by_name(&pool, "acme/x", ManifestRef::Tag("latest"), true).await.unwrap(),
+            None
+        );
+        let head = find(&pool, repo, ManifestRef::Digest(&m1), false).await.unwrap().unwrap();
+        assert!(head.bytes.is_empty());
+        assert_eq!(head.size, 9);
+        assert_eq!(find(&pool, repo, ManifestRef::Tag("nope"), true).await.unwrap(), None);
+
+        let history = tags::history(&pool, repo, "latest").await.unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[0].digest, m1);
+        assert!(history[0].valid_until.is_some());
+        assert_eq!(history[1].digest, m2);
+        assert!(history[1].valid_until.is_none());
+        assert_eq!(tags::history(&pool, repo, "v1").await.unwrap().len(), 1);
+
+        // Deleting m1 removes tag v1, closes its history, keeps the history rows.
+        assert!(delete(&pool, repo, &m1).await.unwrap());
+        assert!(!delete(&pool, repo, &m1).await.unwrap());
+        assert_eq!(tags::list(&pool, repo).await.unwrap(), ["latest"]);
+        let v1 = tags::history(&pool, repo, "v1").await.unwrap();
+        assert_eq!(v1.len(), 1);
+        assert!(v1[0].valid_until.is_some());
+        assert_eq!(count(&pool, "manifest_blobs").await, 2);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn concurrent_pushes_of_one_tag_keep_one_open_period(pool: PgPool) {
+        let org = organization(&pool, "acme").await;
+        let repo = find_or_create(&pool, org, "acme", "acme/app").await.unwrap().unwrap().id;
+        let digests: Vec<String> = ['1', '2', '3', '4'].into_iter().map(digest).collect();
+        let manifests: Vec<NewManifest<'_>> = digests
+            .iter()
+            .map(|d| NewManifest {
+                digest: d,
+                media_type: "application/vnd.oci.image.index.v1+json",
+                artifact_type: None,
+                bytes: d.as_bytes(),
+                subject: None,
+                annotations: serde_json::json!({}),
+                blobs: vec![],
+                children: vec![],
+            })
+            .collect();
+        let (a, b, c, d) = tokio::join!(
+            put(&pool, repo, &manifests[0], Some("latest")),
+            put(&pool, repo, &manifests[1], Some("latest")),
+            put(&pool, repo, &manifests[2], Some("latest")),
+            put(&pool, repo, &manifests[3], Some("latest")),
+        );
+        for r in [a, b, c, d] {
+            assert_eq!(r.unwrap(), PutOutcome::Stored);
+        }
+        let history = tags::history(&pool, repo, "latest").await.unwrap();
+        assert_eq!(history.len(), 4);
+        assert_eq!(history.iter().filter(|p| p.valid_until.is_none()).count(), 1);
+        let current = find(&pool, repo, ManifestRef::Tag("latest"), false).await.unwrap().unwrap();
+        assert_eq!(
+            history.iter().find(|p| p.valid_until.is_none()).unwrap().digest,
+            current.digest
+        );
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn indexes_need_their_children_and_subjects_are_free(pool: PgPool) {
+        let org = organization(&pool, "acme").await;
+        let repo = find_or_create(&pool, org, "acme", "acme/app").await.unwrap().unwrap().id;
+        let child = digest('1');
+        let idx = digest('9');
+        let index = NewManifest {
+            digest: &idx,
+            media_type: "application/vnd.oci.image.index.v1+json",
+            artifact_type: None,
+            bytes: b"{}",
+            subject: None,
+            annotations: serde_json::json!({}),
+            blobs: vec![],
+            children: vec![ChildReference {
+                digest: child.clone(),
+                media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                size: 2,
+                os: Some("linux".into()),
+                architecture: Some("arm64".into()),
+                variant: Some("v8".into()),
+            }],
+        };
+        assert_eq!(
+            put(&pool, repo, &index, None).await.unwrap(),
+            PutOutcome::MissingReferences(vec![child.clone()])
+        );
+        let mut artifact = image(&child, b"{}", &digest('c'), &digest('l'));
+        artifact.blobs.iter_mut().for_each(|b| b.external = true);
+        artifact.subject =
+            Some("sha256:0000000000000000000000000000000000000000000000000000000000000000");
+        artifact.annotations = serde_json::json!({"a": "b"});
+        assert_eq!(put(&pool, repo, &artifact, None).await.unwrap(), PutOutcome::Stored);
+        assert_eq!(put(&pool, repo, &index, Some("multi")).await.unwrap(), PutOutcome::Stored);
+        let refs = referrers(&pool, repo, artifact.subject.unwrap()).await.unwrap();
+        assert_eq!(refs.len(), 1);
+        assert_eq!(refs[0].annotations, serde_json::json!({"a": "b"}));
+        let os: Option<String> = sqlx::query_scalar("select platform_os from manifest_children")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(os.as_deref(), Some("linux"));
+    }
+}

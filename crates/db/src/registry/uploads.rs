@@ -1,0 +1,351 @@
+//! Upload sessions: bound to a repository, an organization and the principal that started
+//! them; continued by any instance.
+//!
+//! Owns the `upload_sessions` table. Every change to a session is conditional on the offset
+//! the caller read (`where byte_offset = $expected`), and an append first takes the session's
+//! lease ([`claim`]) and records its result only under that lease ([`advance`]), so two
+//! requests (on any instances) can never write one session's temporary data at once: the
+//! loser sees `false` and answers as for an out-of-order chunk.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{DbError, PgPool};
+
+/// An upload session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadSession {
+    /// The id in `/v2/<name>/blobs/uploads/<id>`.
+    pub id: Uuid,
+    /// The repository it uploads into.
+    pub repository_id: Uuid,
+    /// The organization it was started in.
+    pub organization_id: Uuid,
+    /// The principal that started it.
+    pub created_by: String,
+    /// Bytes received so far.
+    pub byte_offset: i64,
+    /// `sha256` or `sha512`.
+    pub hash_algorithm: String,
+    /// The saved hasher state after `byte_offset` bytes.
+    pub hash_state: Vec<u8>,
+    /// The blob store's upload state.
+    pub storage_state: String,
+    /// When it was started.
+    pub created_at: OffsetDateTime,
+    /// When it last received bytes.
+    pub updated_at: OffsetDateTime,
+    /// When it expires (extended by every append).
+    pub expires_at: OffsetDateTime,
+}
+
+/// What it takes to start a session.
+#[derive(Debug, Clone)]
+pub struct NewUpload<'a> {
+    /// The session id (also the blob store's upload id).
+    pub id: Uuid,
+    /// Repository.
+    pub repository_id: Uuid,
+    /// Organization.
+    pub organization_id: Uuid,
+    /// Principal.
+    pub created_by: &'a str,
+    /// Hash algorithm name.
+    pub hash_algorithm: &'a str,
+    /// Initial hasher state.
+    pub hash_state: &'a [u8],
+    /// Initial blob store state.
+    pub storage_state: &'a str,
+    /// Expiry.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Starts a session.
+pub async fn create(pool: &PgPool, new: &NewUpload<'_>) -> Result<(), DbError> {
+    sqlx::query!(
+        "insert into upload_sessions
+             (id, repository_id, organization_id, created_by, hash_algorithm, hash_state,
+              storage_state, expires_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        new.id,
+        new.repository_id,
+        new.organization_id,
+        new.created_by,
+        new.hash_algorithm,
+        new.hash_state,
+        new.storage_state,
+        new.expires_at,
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The unexpired session `id` if it belongs to `repository_id` and was started by
+/// `created_by`; `None` otherwise (the caller cannot tell which).
+pub async fn find(
+    pool: &PgPool,
+    id: Uuid,
+    repository_id: Uuid,
+    created_by: &str,
+) -> Result<Option<UploadSession>, DbError> {
+    Ok(sqlx::query_as!(
+        UploadSession,
+        "select id, repository_id, organization_id, created_by, byte_offset, hash_algorithm,
+                hash_state, storage_state, created_at, updated_at, expires_at
+         from upload_sessions
+         where id = $1 and repository_id = $2 and created_by = $3 and expires_at > now()",
+        id,
+        repository_id,
+        created_by
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Claims the session for one append: succeeds only if it still stands at `expected_offset`
+/// and no other append holds an unexpired lease. The caller must stop writing before
+/// `until`. Returns whether it got the lease.
+pub async fn claim(
+    pool: &PgPool,
+    id: Uuid,
+    expected_offset: i64,
+    lease: Uuid,
+    until: OffsetDateTime,
+) -> Result<bool, DbError> {
+    let done = sqlx::query!(
+        "update upload_sessions set append_lease = $3, append_lease_until = $4
+         where id = $1 and byte_offset = $2
+           and (append_lease is null or append_lease_until < now())",
+        id,
+        expected_offset,
+        lease,
+        until,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives a lease back after a failed append (the failed bytes are never recorded).
+pub async fn release(pool: &PgPool, id: Uuid, lease: Uuid) -> Result<(), DbError> {
+    sqlx::query!(
+        "update upload_sessions set append_lease = null, append_lease_until = null
+         where id = $1 and append_lease = $2",
+        id,
+        lease
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Records an append made under `lease`: the new offset and states, releasing the lease.
+/// Returns false when the lease was lost (expired and taken over) or the session is gone.
+#[allow(clippy::too_many_arguments)]
+pub async fn advance(
+    pool: &PgPool,
+    id: Uuid,
+    lease: Uuid,
+    expected_offset: i64,
+    new_offset: i64,
+    hash_state: &[u8],
+    storage_state: &str,
+    expires_at: OffsetDateTime,
+) -> Result<bool, DbError> {
+    let done = sqlx::query!(
+        "update upload_sessions
+         set byte_offset = $4, hash_state = $5, storage_state = $6, updated_at = now(),
+             expires_at = $7, append_lease = null, append_lease_until = null
+         where id = $1 and append_lease = $2 and byte_offset = $3",
+        id,
+        lease,
+        expected_offset,
+        new_offset,
+        hash_state,
+        storage_state,
+        expires_at,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Ends a session whose bytes are committed to storage as blob `digest`: deletes the session
+/// (if it still stands at `session.byte_offset`, and is held by `lease` when the caller
+/// appended a last chunk, or by no unexpired lease when it did not), records the blob and
+/// links it to the repository, in one transaction under the digest's lock (see
+/// [`super::gc`]). Returns false, changing nothing, when the session moved, is busy or
+/// vanished.
+///
+/// The caller commits the bytes to storage inside `storage_commit`, which runs while the
+/// digest lock is held, so garbage collection cannot delete the bytes between the storage
+/// commit and the row that protects them.
+pub async fn complete<F, E>(
+    pool: &PgPool,
+    session: &UploadSession,
+    lease: Option<Uuid>,
+    digest: &str,
+    size: i64,
+    storage_commit: F,
+) -> Result<Result<bool, E>, DbError>
+where
+    F: AsyncFnOnce() -> Result<(), E>,
+{
+    let mut tx = pool.begin().await?;
+    super::lock_digest(&mut tx, digest).await?;
+    let deleted = sqlx::query!(
+        "delete from upload_sessions
+         where id = $1 and byte_offset = $2
+           and (append_lease = $3
+                or ($3::uuid is null and (append_lease is null or append_lease_until < now())))",
+        session.id,
+        session.byte_offset,
+        lease,
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !deleted {
+        return Ok(Ok(false));
+    }
+    if let Err(err) = storage_commit().await {
+        return Ok(Err(err));
+    }
+    super::blobs::record(&mut tx, session.repository_id, digest, size).await?;
+    tx.commit().await?;
+    Ok(Ok(true))
+}
+
+/// Deletes a session (cancel). Returns its storage state when it existed.
+pub async fn delete(pool: &PgPool, id: Uuid) -> Result<Option<String>, DbError> {
+    Ok(sqlx::query_scalar!("delete from upload_sessions where id = $1 returning storage_state", id)
+        .fetch_optional(pool)
+        .await?)
+}
+
+/// Deletes up to `limit` sessions that expired before `now`, returning their ids and
+/// storage states so the caller can discard their temporary data.
+pub async fn take_expired(
+    pool: &PgPool,
+    now: OffsetDateTime,
+    limit: i64,
+) -> Result<Vec<(Uuid, String)>, DbError> {
+    let rows = sqlx::query!(
+        "delete from upload_sessions where id in
+             (select id from upload_sessions where expires_at <= $1 limit $2
+              for update skip locked)
+         returning id, storage_state",
+        now,
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.storage_state)).collect())
+}
+
+/// Whether a session row exists for `id` (expired or not).
+pub async fn exists(pool: &PgPool, id: Uuid) -> Result<bool, DbError> {
+    Ok(sqlx::query_scalar!(
+        r#"select exists(select 1 from upload_sessions where id = $1) as "exists!""#,
+        id
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::repositories::find_or_create;
+    use crate::registry::testing::{digest, organization};
+    use time::Duration;
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn sessions_are_bound_and_optimistic(pool: PgPool) {
+        let org = organization(&pool, "acme").await;
+        let repo = find_or_create(&pool, org, "acme", "acme/app").await.unwrap().unwrap().id;
+        let other = find_or_create(&pool, org, "acme", "acme/other").await.unwrap().unwrap().id;
+        let id = Uuid::new_v4();
+        let later = OffsetDateTime::now_utc() + Duration::hours(1);
+        create(
+            &pool,
+            &NewUpload {
+                id,
+                repository_id: repo,
+                organization_id: org,
+                created_by: "alice",
+                hash_algorithm: "sha256",
+                hash_state: b"h0",
+                storage_state: "s0",
+                expires_at: later,
+            },
+        )
+        .await
+        .unwrap();
+        assert!(find(&pool, id, other, "alice").await.unwrap().is_none());
+        assert!(find(&pool, id, repo, "bob").await.unwrap().is_none());
+        let s = find(&pool, id, repo, "alice").await.unwrap().unwrap();
+        assert_eq!((s.byte_offset, s.storage_state.as_str()), (0, "s0"));
+
+        let (lease, rival) = (Uuid::new_v4(), Uuid::new_v4());
+        assert!(!advance(&pool, id, lease, 0, 10, b"h1", "s1", later).await.unwrap(), "no lease");
+        assert!(claim(&pool, id, 0, lease, later).await.unwrap());
+        assert!(!claim(&pool, id, 0, rival, later).await.unwrap(), "one append at a time");
+        let busy = find(&pool, id, repo, "alice").await.unwrap().unwrap();
+        let r = complete(&pool, &busy, None, &digest('a'), 0, async || Ok::<_, ()>(())).await;
+        assert_eq!(r.unwrap(), Ok(false), "cannot finish while an append runs");
+        assert!(advance(&pool, id, lease, 0, 10, b"h1", "s1", later).await.unwrap());
+        assert!(!advance(&pool, id, lease, 0, 10, b"h1", "s1", later).await.unwrap(), "stale");
+        assert!(!claim(&pool, id, 0, rival, later).await.unwrap(), "stale offset");
+        // A failed append gives its lease back; an expired lease can be taken over.
+        assert!(claim(&pool, id, 10, rival, later).await.unwrap());
+        release(&pool, id, rival).await.unwrap();
+        let past = OffsetDateTime::now_utc() - Duration::seconds(1);
+        assert!(claim(&pool, id, 10, rival, past).await.unwrap());
+        assert!(claim(&pool, id, 10, lease, later).await.unwrap(), "expired lease taken over");
+        release(&pool, id, lease).await.unwrap();
+        let s = find(&pool, id, repo, "alice").await.unwrap().unwrap();
+        assert_eq!((s.byte_offset, s.hash_state.as_slice()), (10, &b"h1"[..]));
+
+        let stale = UploadSession { byte_offset: 0, ..s.clone() };
+        let d = digest('a');
+        let r = complete(&pool, &stale, None, &d, 10, async || Ok::<_, ()>(())).await.unwrap();
+        assert_eq!(r, Ok(false));
+        let r = complete(&pool, &s, None, &d, 10, async || Err::<(), _>("boom")).await.unwrap();
+        assert_eq!(r, Err("boom"));
+        assert!(exists(&pool, id).await.unwrap(), "a failed storage commit changes nothing");
+        let r = complete(&pool, &s, None, &d, 10, async || Ok::<_, ()>(())).await.unwrap();
+        assert_eq!(r, Ok(true));
+        assert!(!exists(&pool, id).await.unwrap());
+        assert_eq!(
+            crate::registry::blobs::linked_size(&pool, repo, &digest('a')).await.unwrap(),
+            Some(10)
+        );
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn expired_sessions_are_invisible_and_taken_once(pool: PgPool) {
+        let org = organization(&pool, "acme").await;
+        let repo = find_or_create(&pool, org, "acme", "acme/app").await.unwrap().unwrap().id;
+        let id = Uuid::new_v4();
+        let past = OffsetDateTime::now_utc() - Duration::minutes(1);
+        let new = NewUpload {
+            id,
+            repository_id: repo,
+            organization_id: org,
+            created_by: "alice",
+            hash_algorithm: "sha256",
+            hash_state: b"h",
+            storage_state: "s",
+            expires_at: past,
+        };
+        create(&pool, &new).await.unwrap();
+        assert!(find(&pool, id, repo, "alice").await.unwrap().is_none());
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(take_expired(&pool, now, 10).await.unwrap(), vec![(id, "s".to_owned())]);
+        assert!(take_expired(&pool, now, 10).await.unwrap().is_empty());
+        assert_eq!(delete(&pool, id).await.unwrap(), None);
+    }
+}

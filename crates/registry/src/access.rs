@@ -1,0 +1,264 @@
+//! Who may do what: the [`AccessControl`] trait the registry calls on every request, and the
+//! [`Access`] it answers with.
+//!
+//! The registry defines the trait; the server implements it (bearer JWTs from the token
+//! service, customers' entitlements). Handlers ask once per request, before touching any
+//! data, and then filter what they show through [`Access`]'s `can_see_*` methods, so that
+//! entitlement filtering plugs in through [`Visibility`] without touching a handler.
+//!
+//! This module decides nothing itself except in [`DenyAll`] (the default-deny stand-in the
+//! binary may mount until the real implementation is wired) and, behind the `test-support`
+//! feature, the permissive implementations in [`testing`].
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use http::{HeaderMap, HeaderValue};
+use uuid::Uuid;
+
+use crate::digest::Digest;
+use crate::error::OciError;
+use crate::name::{RepositoryName, Tag};
+
+/// An action on a repository, as in the token scope `repository:<name>:<actions>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Read manifests, blobs, tags, referrers (and, with no repository, the catalog).
+    Pull,
+    /// Upload blobs, push manifests and tags.
+    Push,
+    /// Delete manifests, tags and blobs.
+    Delete,
+}
+
+impl Action {
+    /// The scope spelling: `pull`, `push`, `delete`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pull => "pull",
+            Self::Push => "push",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// What an authorized caller may see inside the repository it was authorized for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Visibility {
+    /// Everything: vendor members, public repositories.
+    All,
+}
+
+/// The answer to a successful [`AccessControl::authorize`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// Who is calling: a stable principal id (user, vendor token, customer token). Upload
+    /// sessions are bound to it and usage is recorded against it.
+    pub principal: String,
+    /// The vendor organization the caller acts in: the only one it can push into (when
+    /// `authorize` granted `Push`; customers are never granted it), delete in, continue
+    /// uploads in, and whose repositories `_catalog` lists (through
+    /// [`Access::can_see_repository`]). A customer's is the vendor it is a customer of.
+    /// `None` for anonymous callers: they never write and get an empty catalog.
+    pub organization_id: Option<Uuid>,
+    /// What the caller may see.
+    pub visibility: Visibility,
+}
+
+impl Access {
+    /// Full access inside `organization_id` for `principal`.
+    pub fn member(principal: impl Into<String>, organization_id: Uuid) -> Self {
+        Self {
+            principal: principal.into(),
+            organization_id: Some(organization_id),
+            visibility: Visibility::All,
+        }
+    }
+
+    /// Read access to what the authorizer allowed, for an anonymous caller.
+    pub fn anonymous() -> Self {
+        Self { principal: "anonymous".into(), organization_id: None, visibility: Visibility::All }
+    }
+
+    /// Whether the catalog lists this repository.
+    pub fn can_see_repository(&self, _name: &RepositoryName) -> bool {
+        match self.visibility {
+            Visibility::All => true,
+        }
+    }
+
+    /// Whether `tags/list` shows this tag and a manifest may be fetched through it.
+    pub fn can_see_tag(&self, _tag: &Tag) -> bool {
+        match self.visibility {
+            Visibility::All => true,
+        }
+    }
+
+    /// Whether this manifest may be fetched (by digest, or after tag resolution) or listed
+    /// as a referrer.
+    pub fn can_see_manifest(&self, _digest: &Digest) -> bool {
+        match self.visibility {
+            Visibility::All => true,
+        }
+    }
+
+    /// Whether this blob may be fetched or mounted from.
+    pub fn can_see_blob(&self, _digest: &Digest) -> bool {
+        match self.visibility {
+            Visibility::All => true,
+        }
+    }
+}
+
+/// Decides whether a request may go ahead.
+///
+/// `repository: None` means the catalog (`actions` is then `[Pull]`) or, with no actions,
+/// the `/v2/` base check, which only needs valid credentials. Missing or invalid credentials
+/// answer `401 UNAUTHORIZED` with a `WWW-Authenticate` challenge built by the implementor
+/// ([`OciError::unauthorized`]); insufficient rights answer `403 DENIED`, or whatever the
+/// uniform-denial rules ask for (a caller must not learn whether another organization or a
+/// repository it may not see exists). A failing dependency answers `503 UNAVAILABLE`.
+#[async_trait]
+pub trait AccessControl: Send + Sync + std::fmt::Debug + 'static {
+    /// Authorizes `actions` on `repository` for the caller identified by `headers`, connecting
+    /// from `client` (for throttling failed attempts; `None` when unknown).
+    async fn authorize(
+        &self,
+        headers: &HeaderMap,
+        client: Option<IpAddr>,
+        repository: Option<&RepositoryName>,
+        actions: &[Action],
+    ) -> Result<Access, OciError>;
+}
+
+/// Denies everything with `401 UNAUTHORIZED` and the configured challenge: the default-deny
+/// stand-in for the binary while no real authorizer is wired.
+#[derive(Debug, Clone)]
+pub struct DenyAll {
+    challenge: HeaderValue,
+}
+
+impl DenyAll {
+    /// Answers every request with this `WWW-Authenticate` challenge, e.g.
+    /// `Bearer realm="https://wharf.example/token",service="wharf.example"`.
+    pub fn new(challenge: HeaderValue) -> Self {
+        Self { challenge }
+    }
+}
+
+#[async_trait]
+impl AccessControl for DenyAll {
+    async fn authorize(
+        &self,
+        _headers: &HeaderMap,
+        _client: Option<IpAddr>,
+        _repository: Option<&RepositoryName>,
+        _actions: &[Action],
+    ) -> Result<Access, OciError> {
+        Err(OciError::unauthorized(self.challenge.clone()))
+    }
+}
+
+/// Permissive [`AccessControl`] implementations for tests (`test-support` feature only).
+#[cfg(feature = "test-support")]
+pub mod testing {
+    use super::*;
+
+    /// Header a test sets to act as another principal (default [`DEFAULT_PRINCIPAL`]).
+    pub const PRINCIPAL_HEADER: &str = "x-wharf-test-principal";
+
+    /// The principal when the test sets no [`PRINCIPAL_HEADER`].
+    pub const DEFAULT_PRINCIPAL: &str = "tester";
+
+    const CHALLENGE: &str = r#"Bearer realm="http://wharf.test/token",service="wharf.test""#;
+
+    /// Allows every action on every repository, as a member of one organization. The handlers
+    /// still refuse writes outside that organization.
+    #[derive(Debug, Clone)]
+    pub struct AllowOrganization {
+        organization_id: Uuid,
+    }
+
+    impl AllowOrganization {
+        /// Acts as a member of `organization_id`.
+        pub fn new(organization_id: Uuid) -> Self {
+            Self { organization_id }
+        }
+    }
+
+    #[async_trait]
+    impl AccessControl for AllowOrganization {
+        async fn authorize(
+            &self,
+            headers: &HeaderMap,
+            _client: Option<IpAddr>,
+            _repository: Option<&RepositoryName>,
+            _actions: &[Action],
+        ) -> Result<Access, OciError> {
+            let principal = headers
+                .get(PRINCIPAL_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(DEFAULT_PRINCIPAL);
+            Ok(Access::member(principal, self.organization_id))
+        }
+    }
+
+    /// Allows anonymous pulls of every repository; anything else is `401` with a challenge,
+    /// and the catalog is empty (no organization).
+    #[derive(Debug, Clone, Default)]
+    pub struct AnonymousPullOnly;
+
+    #[async_trait]
+    impl AccessControl for AnonymousPullOnly {
+        async fn authorize(
+            &self,
+            _headers: &HeaderMap,
+            _client: Option<IpAddr>,
+            _repository: Option<&RepositoryName>,
+            actions: &[Action],
+        ) -> Result<Access, OciError> {
+            if actions.iter().all(|a| *a == Action::Pull) {
+                Ok(Access::anonymous())
+            } else {
+                Err(OciError::unauthorized(HeaderValue::from_static(CHALLENGE)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[tokio::test]
+    async fn deny_all_answers_401_with_the_challenge() {
+        let challenge =
+            HeaderValue::from_static(r#"Bearer realm="https://w.example/token",service="w""#);
+        let deny = DenyAll::new(challenge.clone());
+        let name = RepositoryName::parse("acme/app").unwrap();
+        for (repo, actions) in [
+            (None, &[][..]),
+            (None, &[Action::Pull][..]),
+            (Some(&name), &[Action::Pull][..]),
+            (Some(&name), &[Action::Push, Action::Delete][..]),
+        ] {
+            let err = deny.authorize(&HeaderMap::new(), None, repo, actions).await.unwrap_err();
+            assert_eq!(err.code(), ErrorCode::Unauthorized);
+            assert_eq!(err.headers()[http::header::WWW_AUTHENTICATE], challenge);
+        }
+    }
+
+    #[test]
+    fn visibility_all_sees_everything() {
+        let access = Access::member("p", Uuid::nil());
+        let digest = crate::digest::Algorithm::Sha256.digest(b"x");
+        assert!(access.can_see_repository(&RepositoryName::parse("acme/app").unwrap()));
+        assert!(access.can_see_tag(&Tag::parse("latest").unwrap()));
+        assert!(access.can_see_manifest(&digest));
+        assert!(access.can_see_blob(&digest));
+        assert_eq!(Access::anonymous().organization_id, None);
+        assert_eq!(Action::Delete.as_str(), "delete");
+    }
+}

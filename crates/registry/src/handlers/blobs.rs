@@ -1,0 +1,78 @@
+//! `/v2/<name>/blobs/<digest>`: GET (streamed, with single `Range`), HEAD, DELETE.
+//!
+//! A repository sees only blobs linked to it; the size comes from the database, the bytes
+//! stream from storage and are never buffered whole. DELETE only unlinks: storage is
+//! reclaimed by garbage collection.
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use wharf_db::registry::blobs as db;
+use wharf_storage::StorageError;
+
+use super::{Ctx, blob_key, empty, header_value, unavailable};
+use crate::access::Action;
+use crate::digest::Digest;
+use crate::error::{ErrorCode, OciError};
+use crate::headers::DOCKER_CONTENT_DIGEST;
+use crate::name::RepositoryName;
+use crate::paging::parse_range;
+
+const OCTET_STREAM: &str = "application/octet-stream";
+
+pub(super) async fn get(
+    cx: &Ctx<'_>,
+    name: &RepositoryName,
+    digest: &Digest,
+    head: bool,
+) -> Result<Response, OciError> {
+    let access = cx.authorize(Some(name), &[Action::Pull]).await?;
+    let unknown = || OciError::new(ErrorCode::BlobUnknown);
+    if !access.can_see_blob(digest) {
+        return Err(unknown());
+    }
+    let size = db::linked_size_by_name(cx.pool(), name.as_str(), digest.as_str())
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(unknown)?;
+    let size = u64::try_from(size).map_err(unavailable)?;
+    let range = parse_range(cx.header(header::RANGE), size)?;
+
+    let (status, length, body) = if head {
+        (StatusCode::OK, size, Body::empty())
+    } else {
+        let read =
+            cx.store().get(&blob_key(digest)?, range.map(|r| r.start..=r.end)).await.map_err(
+                |err| match err {
+                    StorageError::InvalidRange { size } => OciError::range_not_satisfiable(size),
+                    other => unavailable(other),
+                },
+            )?;
+        let status = if range.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
+        (status, read.content_length(), Body::from_stream(read.stream))
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(DOCKER_CONTENT_DIGEST, header_value(digest.as_str()));
+    if let (Some(range), false) = (range, head) {
+        headers.insert(header::CONTENT_RANGE, range.content_range(size));
+    }
+    Ok(response)
+}
+
+pub(super) async fn delete(
+    cx: &Ctx<'_>,
+    name: &RepositoryName,
+    digest: &Digest,
+) -> Result<Response, OciError> {
+    let access = cx.authorize(Some(name), &[Action::Delete]).await?;
+    let unknown = || OciError::new(ErrorCode::BlobUnknown);
+    let repo = cx.own_repository(&access, name).await?.ok_or_else(unknown)?;
+    if !db::unlink(cx.pool(), repo.id, digest.as_str()).await.map_err(unavailable)? {
+        return Err(unknown());
+    }
+    Ok(empty(StatusCode::ACCEPTED))
+}

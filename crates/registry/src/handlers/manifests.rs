@@ -1,0 +1,181 @@
+//! `/v2/<name>/manifests/<reference>`: GET, HEAD, PUT, DELETE.
+//!
+//! Manifests are served from the database exactly as pushed, with their stored media type.
+//! A PUT is read with a 4 MiB cap, parsed and validated ([`parse_manifest`]), verified
+//! against the digest it was addressed by, and stored with its graph and tag in one
+//! transaction that also checks its blobs and children exist in the repository.
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use http::{StatusCode, header};
+use wharf_db::registry::manifests::{
+    self as db, BlobKind, BlobReference, ChildReference, ManifestRef, NewManifest, PutOutcome,
+};
+use wharf_db::registry::tags;
+
+use super::{Ctx, bytes_response, empty, header_value, unavailable};
+use crate::access::Action;
+use crate::digest::Digest;
+use crate::error::{ErrorCode, OciError};
+use crate::headers::{DOCKER_CONTENT_DIGEST, OCI_SUBJECT};
+use crate::manifest::{MAX_MANIFEST_BYTES, ManifestError, digest_algorithm_for, parse_manifest};
+use crate::name::{Reference, RepositoryName};
+use crate::route::Route;
+
+pub(super) async fn get(
+    cx: &Ctx<'_>,
+    name: &RepositoryName,
+    reference: &Reference,
+    head: bool,
+) -> Result<Response, OciError> {
+    let access = cx.authorize(Some(name), &[Action::Pull]).await?;
+    let unknown = || OciError::new(ErrorCode::ManifestUnknown);
+    let by = match reference {
+        Reference::Tag(tag) if !access.can_see_tag(tag) => return Err(unknown()),
+        Reference::Tag(tag) => ManifestRef::Tag(tag.as_str()),
+        Reference::Digest(digest) => ManifestRef::Digest(digest.as_str()),
+    };
+    let manifest = db::find_by_name(cx.pool(), name.as_str(), by, !head)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(unknown)?;
+    let digest = Digest::parse(&manifest.digest).map_err(unavailable)?;
+    if !access.can_see_manifest(&digest) {
+        return Err(unknown());
+    }
+    let mut response = if head {
+        let mut r = bytes_response(StatusCode::OK, &manifest.media_type, Vec::new(), true);
+        r.headers_mut().insert(header::CONTENT_LENGTH, manifest.size.into());
+        r
+    } else {
+        bytes_response(StatusCode::OK, &manifest.media_type, manifest.bytes, false)
+    };
+    response.headers_mut().insert(DOCKER_CONTENT_DIGEST, header_value(digest.as_str()));
+    Ok(response)
+}
+
+pub(super) async fn put(
+    cx: &Ctx<'_>,
+    name: &RepositoryName,
+    reference: &Reference,
+    body: Body,
+) -> Result<Response, OciError> {
+    let access = cx.authorize(Some(name), &[Action::Push]).await?;
+    let bytes = read_manifest_body(cx.content_length(), body).await?;
+    let content_type = cx.header(header::CONTENT_TYPE);
+    let parsed = parse_manifest(content_type, &bytes, digest_algorithm_for(reference))?;
+    parsed.verify_reference(reference)?;
+    let repo = cx.push_repository(&access, name).await?;
+
+    let mut blobs = Vec::with_capacity(parsed.layers.len() + 1);
+    if let Some(config) = &parsed.config {
+        blobs.push(BlobReference {
+            kind: BlobKind::Config,
+            digest: config.digest.to_string(),
+            media_type: config.media_type.clone(),
+            size: size(config.size),
+            external: false,
+        });
+    }
+    blobs.extend(parsed.layers.iter().map(|layer| BlobReference {
+        kind: BlobKind::Layer,
+        digest: layer.descriptor.digest.to_string(),
+        media_type: layer.descriptor.media_type.clone(),
+        size: size(layer.descriptor.size),
+        external: layer.external,
+    }));
+    let children = parsed
+        .children
+        .iter()
+        .map(|child| ChildReference {
+            digest: child.digest.to_string(),
+            media_type: child.media_type.clone(),
+            size: size(child.size),
+            os: child.platform.as_ref().map(|p| p.os.clone()),
+            architecture: child.platform.as_ref().map(|p| p.architecture.clone()),
+            variant: child.platform.as_ref().and_then(|p| p.variant.clone()),
+        })
+        .collect();
+    let subject = parsed.subject.as_ref().map(|s| s.digest.to_string());
+    let new = NewManifest {
+        digest: parsed.digest.as_str(),
+        media_type: parsed.kind.media_type(),
+        artifact_type: parsed.artifact_type.as_deref(),
+        bytes: &bytes,
+        subject: subject.as_deref(),
+        annotations: serde_json::to_value(&parsed.annotations).unwrap_or_default(),
+        blobs,
+        children,
+    };
+    let tag = reference.as_tag().map(|t| t.as_str());
+    match db::put(cx.pool(), repo.id, &new, tag).await.map_err(unavailable)? {
+        PutOutcome::Stored => {}
+        PutOutcome::MissingReferences(missing) => {
+            let missing: Vec<Digest> =
+                missing.iter().filter_map(|d| Digest::parse(d).ok()).collect();
+            return Err(OciError::manifest_blobs_unknown(&missing));
+        }
+    }
+
+    let mut response = empty(StatusCode::CREATED);
+    let location =
+        Route::Manifest { name: name.clone(), reference: Reference::Digest(parsed.digest.clone()) }
+            .path();
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, header_value(&location));
+    headers.insert(DOCKER_CONTENT_DIGEST, header_value(parsed.digest.as_str()));
+    if let Some(subject) = &subject {
+        headers.insert(OCI_SUBJECT, header_value(subject));
+    }
+    Ok(response)
+}
+
+fn size(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Reads a manifest body, refusing more than [`MAX_MANIFEST_BYTES`] with 413 as soon as the
+/// declared length or the bytes read exceed it.
+async fn read_manifest_body(content_length: Option<u64>, body: Body) -> Result<Bytes, OciError> {
+    let too_large = |size: u64| -> OciError {
+        ManifestError::TooLarge { size: usize::try_from(size).unwrap_or(usize::MAX) }.into()
+    };
+    if let Some(len) = content_length
+        && len > MAX_MANIFEST_BYTES as u64
+    {
+        return Err(too_large(len));
+    }
+    let mut buf = BytesMut::with_capacity(content_length.unwrap_or(0) as usize);
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
+            OciError::new(ErrorCode::ManifestInvalid).with_detail("reading the request body failed")
+        })?;
+        if buf.len() + chunk.len() > MAX_MANIFEST_BYTES {
+            return Err(too_large((buf.len() + chunk.len()) as u64));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+pub(super) async fn delete(
+    cx: &Ctx<'_>,
+    name: &RepositoryName,
+    reference: &Reference,
+) -> Result<Response, OciError> {
+    let access = cx.authorize(Some(name), &[Action::Delete]).await?;
+    let unknown = || OciError::new(ErrorCode::ManifestUnknown);
+    let repo = cx.own_repository(&access, name).await?.ok_or_else(unknown)?;
+    let deleted = match reference {
+        Reference::Tag(tag) => tags::delete(cx.pool(), repo.id, tag.as_str()).await,
+        Reference::Digest(digest) => db::delete(cx.pool(), repo.id, digest.as_str()).await,
+    }
+    .map_err(unavailable)?;
+    if !deleted {
+        return Err(unknown());
+    }
+    Ok(empty(StatusCode::ACCEPTED))
+}

@@ -1,0 +1,271 @@
+//! The `/v2` HTTP surface: one router whose single handler parses the path once with
+//! [`Route::parse`], authorizes through [`AccessControl`], and dispatches on
+//! `(method, route)` to the modules below.
+//!
+//! - [`manifests`]: manifest GET/HEAD/PUT/DELETE.
+//! - [`blobs`]: blob GET/HEAD/DELETE (ranges, streaming).
+//! - [`uploads`]: upload sessions (monolithic, chunked, mount, status, cancel).
+//! - [`listings`]: `tags/list`, `_catalog`, referrers.
+//!
+//! Write order everywhere: bytes to storage first, then one database transaction makes them
+//! visible. Every storage or database failure answers `503 UNAVAILABLE`. The router reads
+//! request bodies as raw streams, so axum's default body limit never applies; the manifest
+//! PUT enforces its own 4 MiB cap while reading. No timeout or compression layer belongs on
+//! this router: blob transfers are long and already compressed.
+
+mod blobs;
+mod listings;
+mod manifests;
+mod uploads;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use wharf_db::PgPool;
+use wharf_db::registry::repositories::{self, Repository};
+use wharf_storage::{BlobKey, BlobStore, StorageError};
+
+use crate::access::{Access, AccessControl, Action};
+use crate::digest::Digest;
+use crate::error::{ErrorCode, OciError};
+use crate::headers::{API_VERSION, DOCKER_DISTRIBUTION_API_VERSION};
+use crate::name::RepositoryName;
+use crate::paging::DEFAULT_MAX_PAGE_SIZE;
+use crate::route::Route;
+
+/// Settings of the registry router.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// How long an upload session lives after its last chunk.
+    pub upload_ttl: Duration,
+    /// Longest time one PATCH (or PUT with a chunk) may stream: its claim on the session
+    /// lasts this long, and the body is cut off before it ends. A claim left by a crashed
+    /// instance blocks the session for at most this long.
+    pub append_lease: Duration,
+    /// Cap on `n` (and page size without `n`) for `tags/list` and `_catalog`.
+    pub max_page_size: usize,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            upload_ttl: Duration::from_secs(24 * 3600),
+            append_lease: Duration::from_secs(3600),
+            max_page_size: DEFAULT_MAX_PAGE_SIZE,
+        }
+    }
+}
+
+/// What the registry's handlers need: the metadata database, the blob store, the authorizer
+/// and settings. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pool: PgPool,
+    store: Arc<dyn BlobStore>,
+    access: Arc<dyn AccessControl>,
+    config: Arc<RegistryConfig>,
+}
+
+impl Registry {
+    /// Builds the state.
+    pub fn new(
+        pool: PgPool,
+        store: Arc<dyn BlobStore>,
+        access: Arc<dyn AccessControl>,
+        config: RegistryConfig,
+    ) -> Self {
+        Self { pool, store, access, config: Arc::new(config) }
+    }
+}
+
+/// The `/v2` router. Merge it into the server's router as is (its routes are `/v2`, `/v2/`
+/// and `/v2/{*rest}`); add no body limit, timeout or compression layer.
+pub fn router(registry: Registry) -> Router {
+    Router::new()
+        .route("/v2", any(dispatch))
+        .route("/v2/", any(dispatch))
+        .route("/v2/{*rest}", any(dispatch))
+        .with_state(registry)
+}
+
+async fn dispatch(State(registry): State<Registry>, request: Request) -> Response {
+    let mut response = match route_request(&registry, request).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    };
+    response
+        .headers_mut()
+        .insert(DOCKER_DISTRIBUTION_API_VERSION, HeaderValue::from_static(API_VERSION));
+    response
+}
+
+async fn route_request(registry: &Registry, request: Request) -> Result<Response, OciError> {
+    let route = Route::parse(request.uri().path())?;
+    let method = request.method().clone();
+    let head = method == Method::HEAD;
+    let (parts, body) = request.into_parts();
+    let client = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let cx = Ctx { registry, headers: &parts.headers, client, query: parts.uri.query() };
+    match (method, route) {
+        (Method::GET | Method::HEAD, Route::Base) => {
+            cx.authorize(None, &[]).await?;
+            Ok(json_response(StatusCode::OK, b"{}".to_vec(), head))
+        }
+        (Method::GET, Route::Catalog) => listings::catalog(&cx).await,
+        (Method::GET, Route::Tags { name }) => listings::tags(&cx, &name).await,
+        (Method::GET, Route::Referrers { name, digest }) => {
+            listings::referrers(&cx, &name, &digest).await
+        }
+        (Method::GET | Method::HEAD, Route::Manifest { name, reference }) => {
+            manifests::get(&cx, &name, &reference, head).await
+        }
+        (Method::PUT, Route::Manifest { name, reference }) => {
+            manifests::put(&cx, &name, &reference, body).await
+        }
+        (Method::DELETE, Route::Manifest { name, reference }) => {
+            manifests::delete(&cx, &name, &reference).await
+        }
+        (Method::GET | Method::HEAD, Route::Blob { name, digest }) => {
+            blobs::get(&cx, &name, &digest, head).await
+        }
+        (Method::DELETE, Route::Blob { name, digest }) => blobs::delete(&cx, &name, &digest).await,
+        (Method::POST, Route::UploadStart { name }) => uploads::start(&cx, &name, body).await,
+        (Method::GET, Route::Upload { name, id }) => uploads::status(&cx, &name, &id).await,
+        (Method::PATCH, Route::Upload { name, id }) => uploads::patch(&cx, &name, &id, body).await,
+        (Method::PUT, Route::Upload { name, id }) => uploads::finish(&cx, &name, &id, body).await,
+        (Method::DELETE, Route::Upload { name, id }) => uploads::cancel(&cx, &name, &id).await,
+        _ => Err(OciError::new(ErrorCode::MethodNotAllowed)),
+    }
+}
+
+/// One request's view of the registry.
+struct Ctx<'a> {
+    registry: &'a Registry,
+    headers: &'a HeaderMap,
+    client: Option<std::net::IpAddr>,
+    query: Option<&'a str>,
+}
+
+impl Ctx<'_> {
+    fn pool(&self) -> &PgPool {
+        &self.registry.pool
+    }
+
+    fn store(&self) -> &dyn BlobStore {
+        self.registry.store.as_ref()
+    }
+
+    fn config(&self) -> &RegistryConfig {
+        &self.registry.config
+    }
+
+    async fn authorize(
+        &self,
+        repository: Option<&RepositoryName>,
+        actions: &[Action],
+    ) -> Result<Access, OciError> {
+        self.registry.access.authorize(self.headers, self.client, repository, actions).await
+    }
+
+    fn header(&self, name: header::HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn content_length(&self) -> Option<u64> {
+        self.header(header::CONTENT_LENGTH).and_then(|v| v.trim().parse().ok())
+    }
+
+    /// The repository for reading, if it exists.
+    async fn repository(&self, name: &RepositoryName) -> Result<Option<Repository>, OciError> {
+        repositories::find(self.pool(), name.as_str()).await.map_err(unavailable)
+    }
+
+    /// The repository for changing existing content: only inside the caller's organization.
+    /// A repository of another organization is answered as one that does not exist.
+    async fn own_repository(
+        &self,
+        access: &Access,
+        name: &RepositoryName,
+    ) -> Result<Option<Repository>, OciError> {
+        let repo = self.repository(name).await?;
+        Ok(repo.filter(|r| Some(r.organization_id) == access.organization_id))
+    }
+
+    /// The repository to push into, created on first push. A name outside the caller's
+    /// organization (another organization's, or an organization that does not exist)
+    /// answers `DENIED` either way.
+    async fn push_repository(
+        &self,
+        access: &Access,
+        name: &RepositoryName,
+    ) -> Result<Repository, OciError> {
+        let denied = || {
+            OciError::new(ErrorCode::Denied)
+                .with_message("pushing is allowed only into the caller's organization")
+        };
+        let org = access.organization_id.ok_or_else(denied)?;
+        repositories::find_or_create(self.pool(), org, name.org_slug(), name.as_str())
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(denied)
+    }
+}
+
+/// A database or storage failure: 503, cause logged.
+fn unavailable(err: impl std::error::Error + 'static) -> OciError {
+    OciError::unavailable(&err)
+}
+
+/// A storage failure while handling an upload: the client's own stream failing is its
+/// error, the rest is ours.
+fn storage_error(err: StorageError) -> OciError {
+    match err {
+        StorageError::Input(_) => OciError::new(ErrorCode::BlobUploadInvalid)
+            .with_detail("reading the request body failed"),
+        StorageError::TooLarge(detail) => {
+            OciError::new(ErrorCode::BlobUploadInvalid).with_detail(detail)
+        }
+        StorageError::NotFound => OciError::new(ErrorCode::BlobUploadUnknown),
+        other => unavailable(other),
+    }
+}
+
+/// The storage key of a digest (both spell `<alg>:<hex>`).
+fn blob_key(digest: &Digest) -> Result<BlobKey, OciError> {
+    BlobKey::parse(digest.as_str()).map_err(unavailable)
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// A response with no body and `Content-Length: 0`.
+fn empty(status: StatusCode) -> Response {
+    let mut response = (status, Body::empty()).into_response();
+    response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    response
+}
+
+/// A JSON response (no body for HEAD, same headers).
+fn json_response(status: StatusCode, body: Vec<u8>, head: bool) -> Response {
+    bytes_response(status, "application/json", body, head)
+}
+
+fn bytes_response(status: StatusCode, content_type: &str, body: Vec<u8>, head: bool) -> Response {
+    let len = body.len();
+    let body = if head { Body::empty() } else { Body::from(body) };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, header_value(content_type));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    response
+}
