@@ -244,12 +244,36 @@ async fn clients_log_in_with_a_customer_token_and_fail_with_a_revoked_one() {
     let helm = wharf_e2e::clients::helm::Helm::new(&scratch.path().join("helm"));
     helm.try_login(&host, "globex", &token).expect("helm registry login with a customer token");
 
-    assert!(tokens::revoke(&env.pool, env.org, id).await.unwrap());
-    assert!(
-        docker.try_login(&host, "globex", &token).is_err(),
-        "docker login with a revoked token"
+    let podman = wharf_e2e::clients::podman::Podman::new(&scratch.path().join("podman"));
+    podman.try_login(&host, "globex", &token).expect("podman login with a customer token");
+    let authfile = scratch.path().join("skopeo-auth.json");
+    std::fs::write(&authfile, "{}").unwrap();
+    let skopeo_login = |password: &str| {
+        std::process::Command::new("skopeo")
+            .args(["login", "--tls-verify=false", "--authfile"])
+            .arg(&authfile)
+            .args(["--username", "globex", "--password", password, &host])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(skopeo_login(&token), "skopeo login with a customer token");
+    let oras = wharf_e2e::clients::oras::Oras::new(
+        &scratch.path().join("oras"),
+        &host,
+        wharf_e2e::clients::oras::OrasAuth::Token,
     );
-    assert!(helm.try_login(&host, "globex", &token).is_err(), "helm login with a revoked token");
+    oras.try_login("globex", &token).expect("oras login with a customer token");
+
+    assert!(tokens::revoke(&env.pool, env.org, id).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(docker.try_login(&host, "globex", &token).is_err(), "docker, revoked");
+    assert!(helm.try_login(&host, "globex", &token).is_err(), "helm, revoked");
+    assert!(podman.try_login(&host, "globex", &token).is_err(), "podman, revoked");
+    assert!(!skopeo_login(&token), "skopeo, revoked");
+    assert!(oras.try_login("globex", &token).is_err(), "oras, revoked");
+    assert!(!wharf.stderr().contains(&token), "the token never reaches the logs");
     let mut typo = token.clone();
     typo.pop();
     typo.push('0');
