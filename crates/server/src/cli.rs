@@ -407,6 +407,12 @@ pub struct StorageArgs {
     #[arg(long, env = "WHARF_S3_PREFIX")]
     pub s3_prefix: Option<String>,
 
+    /// Seconds a presigned S3 URL stays valid when whole-blob GETs are redirected to the
+    /// bucket (0, the default: Wharf streams every blob itself). Redirected downloads bypass
+    /// Wharf's byte accounting.
+    #[arg(long, env = "WHARF_S3_PRESIGNED_REDIRECT_SECONDS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=604_800))]
+    pub s3_presigned_redirect_seconds: u64,
+
     /// Size of multipart upload parts, in MiB (5 to 5120).
     #[arg(long, env = "WHARF_S3_PART_SIZE_MIB", default_value_t = 8, value_parser = clap::value_parser!(u64).range(5..=5120))]
     pub s3_part_size_mib: u64,
@@ -427,6 +433,7 @@ impl fmt::Debug for StorageArgs {
             )
             .field("s3_path_style", &self.s3_path_style)
             .field("s3_prefix", &self.s3_prefix)
+            .field("s3_presigned_redirect_seconds", &self.s3_presigned_redirect_seconds)
             .field("s3_part_size_mib", &self.s3_part_size_mib)
             .finish()
     }

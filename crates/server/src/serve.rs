@@ -81,6 +81,8 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
         Arc::new(TokenAccess::new(registry_auth.clone())),
         wharf_registry::RegistryConfig {
             upload_ttl: Duration::from_secs(args.registry.upload_ttl_hours * 3600),
+            presigned_redirects: (args.storage.s3_presigned_redirect_seconds > 0)
+                .then(|| Duration::from_secs(args.storage.s3_presigned_redirect_seconds)),
             ..Default::default()
         },
     );

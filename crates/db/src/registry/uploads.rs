@@ -127,6 +127,26 @@ pub async fn claim(
     Ok(done.rows_affected() == 1)
 }
 
+/// Extends a lease still held by `lease` to `until`. Returns false when it was lost (expired
+/// and taken over) or the session is gone: the writer must stop.
+pub async fn renew(
+    pool: &PgPool,
+    id: Uuid,
+    lease: Uuid,
+    until: OffsetDateTime,
+) -> Result<bool, DbError> {
+    let done = sqlx::query!(
+        "update upload_sessions set append_lease_until = $3
+         where id = $1 and append_lease = $2 and append_lease_until >= now()",
+        id,
+        lease,
+        until,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Gives a lease back after a failed append (the failed bytes are never recorded).
 pub async fn release(pool: &PgPool, id: Uuid, lease: Uuid) -> Result<(), DbError> {
     sqlx::query!(

@@ -38,6 +38,19 @@ pub(super) async fn get(
     let size = u64::try_from(size).map_err(unavailable)?;
     let range = parse_range(cx.header(header::RANGE), size)?;
 
+    // Optionally send the client straight to the store (S3 presigned URL): a whole-blob GET
+    // only, so ranges and HEAD keep their exact semantics here.
+    if let (false, None, Some(expiry)) = (head, range, cx.config().presigned_redirects) {
+        let url =
+            cx.store().presigned_get_url(&blob_key(digest)?, expiry).await.map_err(unavailable)?;
+        if let Some(url) = url {
+            let mut response = empty(StatusCode::TEMPORARY_REDIRECT);
+            let headers = response.headers_mut();
+            headers.insert(header::LOCATION, HeaderValue::from_str(&url).map_err(unavailable)?);
+            headers.insert(DOCKER_CONTENT_DIGEST, header_value(digest.as_str()));
+            return Ok(response);
+        }
+    }
     let (status, length, body) = if head {
         (StatusCode::OK, size, Body::empty())
     } else {

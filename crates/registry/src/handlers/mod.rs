@@ -48,6 +48,9 @@ pub struct RegistryConfig {
     /// lasts this long, and the body is cut off before it ends. A claim left by a crashed
     /// instance blocks the session for at most this long.
     pub append_lease: Duration,
+    /// Answer whole-blob GETs with a redirect to a presigned storage URL valid this long
+    /// (S3 only; `None`, the default, streams every blob through Wharf).
+    pub presigned_redirects: Option<Duration>,
     /// Cap on `n` (and page size without `n`) for `tags/list` and `_catalog`.
     pub max_page_size: usize,
 }
@@ -56,7 +59,8 @@ impl Default for RegistryConfig {
     fn default() -> Self {
         Self {
             upload_ttl: Duration::from_secs(24 * 3600),
-            append_lease: Duration::from_secs(3600),
+            append_lease: Duration::from_secs(30),
+            presigned_redirects: None,
             max_page_size: DEFAULT_MAX_PAGE_SIZE,
         }
     }

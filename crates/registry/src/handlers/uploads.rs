@@ -310,9 +310,19 @@ async fn append(
             "another request is appending to this upload, or it moved".into(),
         ));
     }
-    // Stop writing well before the lease ends, so a takeover never races this writer.
-    let deadline = tokio::time::Instant::now() + lease_time - lease_time / 10;
+    // The lease is short and renewed while the chunk streams, so the lease of a writer that
+    // died (kill -9, lost instance) lapses within `append_lease` and the upload can resume.
+    // The writer stops well before the last renewed end, so a takeover never races it.
+    let deadline = LeaseDeadline::new(tokio::time::Instant::now() + lease_time - lease_time / 5);
+    let renewer = tokio::spawn(renew_lease(
+        cx.pool().clone(),
+        session.id,
+        lease,
+        lease_time,
+        deadline.clone(),
+    ));
     let result = write_chunk(cx, name, session, body, hasher, deadline).await;
+    renewer.abort();
     match result {
         Ok((hasher, state, size)) => Ok(Appended { hasher, state, size, lease: Some(lease) }),
         Err(err) => {
@@ -328,14 +338,14 @@ async fn write_chunk(
     session: &UploadSession,
     body: Body,
     mut hasher: Hasher,
-    deadline: tokio::time::Instant,
+    deadline: LeaseDeadline,
 ) -> Result<(Hasher, UploadState, u64), OciError> {
     let start = offset(session);
     let state = UploadState::from_string(session.storage_state.clone());
     let mut received: u64 = 0;
     let outcome = {
         let stream = body.into_data_stream().map(|chunk| match chunk {
-            Ok(_) if tokio::time::Instant::now() > deadline => Err(io::Error::new(
+            Ok(_) if deadline.passed() => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "the chunk took longer than the upload lease",
             )),
@@ -540,4 +550,57 @@ fn created(name: &RepositoryName, digest: &Digest) -> Response {
     headers.insert(DOCKER_CONTENT_DIGEST, header_value(digest.as_str()));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
     response
+}
+
+/// When the current append must stop writing: moved later each time the lease is renewed.
+#[derive(Debug, Clone)]
+struct LeaseDeadline {
+    start: tokio::time::Instant,
+    millis: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl LeaseDeadline {
+    fn new(at: tokio::time::Instant) -> Self {
+        let start = tokio::time::Instant::now();
+        let deadline = Self { start, millis: Default::default() };
+        deadline.set(at);
+        deadline
+    }
+
+    fn set(&self, at: tokio::time::Instant) {
+        let millis =
+            u64::try_from(at.saturating_duration_since(self.start).as_millis()).unwrap_or(u64::MAX);
+        self.millis.store(millis, std::sync::atomic::Ordering::Release);
+    }
+
+    fn passed(&self) -> bool {
+        let millis = self.millis.load(std::sync::atomic::Ordering::Acquire);
+        self.start.elapsed().as_millis() > u128::from(millis)
+    }
+}
+
+/// Renews an append lease every third of its length while the append runs; stops renewing
+/// (so the writer runs into its deadline) as soon as a renewal fails.
+async fn renew_lease(
+    pool: wharf_db::PgPool,
+    id: Uuid,
+    lease: Uuid,
+    lease_time: std::time::Duration,
+    deadline: LeaseDeadline,
+) {
+    let mut tick = tokio::time::interval(lease_time / 3);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = tokio::time::Instant::now();
+        let until = OffsetDateTime::now_utc() + lease_time;
+        match db::renew(&pool, id, lease, until).await {
+            Ok(true) => deadline.set(now + lease_time - lease_time / 5),
+            Ok(false) => return,
+            Err(err) => {
+                tracing::warn!(upload = %id, error = &err as &dyn std::error::Error, "renewing an upload lease failed");
+                return;
+            }
+        }
+    }
 }
