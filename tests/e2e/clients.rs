@@ -14,12 +14,11 @@ use std::path::Path;
 use wharf_e2e::{
     ServeOptions, Wharf,
     clients::{OrasAuth, Target, client_scratch, scenarios},
-    fresh_database, run_wharf,
+    fresh_database, vendor_token,
 };
 
-/// The organization `wharf serve` bootstraps on an empty database, and its owner.
+/// The organization `wharf serve` bootstraps on an empty database.
 const ORG: &str = "vendor";
-const OWNER_EMAIL: &str = "admin@wharf.local";
 
 /// Starts Wharf on a fresh database and creates a vendor API token for the bootstrapped
 /// organization's owner (`wharf admin create-token`; the token is the last line of stdout).
@@ -37,17 +36,6 @@ async fn start(dir: &Path) -> (Wharf, Target) {
         referrers_api: true,
     };
     (wharf, target)
-}
-
-fn vendor_token(database_url: &str, name: &str) -> String {
-    let out = run_wharf(
-        &["admin", "create-token", "--org", ORG, "--email", OWNER_EMAIL, "--name", name],
-        &[("DATABASE_URL", database_url), ("RUST_LOG", "warn")],
-    );
-    assert!(out.status.success(), "wharf admin create-token failed:\n{}", out.stderr);
-    let token = out.stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
-    assert!(!token.trim().is_empty(), "no token printed:\n{}", out.stdout);
-    token.trim().to_owned()
 }
 
 /// Runs one scenario against a fresh Wharf; on failure, prints what Wharf logged.

@@ -9,29 +9,13 @@ use oci_client::{
     manifest::{IMAGE_CONFIG_MEDIA_TYPE, IMAGE_LAYER_GZIP_MEDIA_TYPE},
     secrets::RegistryAuth,
 };
-use wharf_e2e::{ServeOptions, Wharf, fresh_database, run_wharf, scratch_dir};
+use wharf_e2e::{scratch_dir, wharf_with_vendor_token};
 
 #[tokio::test]
 async fn oci_client_pushes_and_pulls_byte_for_byte() {
     let scratch = scratch_dir();
-    let url = fresh_database().await;
-    let options = ServeOptions { database_url: Some(url.clone()), ..Default::default() };
-    let wharf = Wharf::start(&scratch.path().join("data"), &options).await;
-    let out = run_wharf(
-        &[
-            "admin",
-            "create-token",
-            "--org",
-            "vendor",
-            "--email",
-            "admin@wharf.local",
-            "--name",
-            "ci",
-        ],
-        &[("DATABASE_URL", &url), ("RUST_LOG", "warn")],
-    );
-    assert!(out.status.success(), "{}", out.stderr);
-    let token = out.stdout.lines().last().unwrap().trim().to_owned();
+    let (wharf, token) =
+        wharf_with_vendor_token(&scratch.path().join("data"), Default::default()).await;
 
     let host = wharf.url.trim_start_matches("http://");
     let reference: Reference = format!("{host}/vendor/oci-client:1.0").parse().unwrap();

@@ -13,7 +13,7 @@ use wharf_db::{
     PgPool, accounts, customers,
     tokens::{self, NewToken, TokenOwner},
 };
-use wharf_e2e::{ServeOptions, Wharf, fresh_database, scratch_dir};
+use wharf_e2e::{ServeOptions, Wharf, bearer_token, fresh_database, scratch_dir};
 
 async fn insert_token(pool: &PgPool, org: Uuid, owner: TokenOwner) -> (Uuid, String) {
     let kind = match owner {
@@ -66,19 +66,6 @@ async fn env() -> Env {
     Env { url, pool, org: org.id, admin: admin.id }
 }
 
-async fn bearer(wharf: &Wharf, token: &str, scope: &str) -> String {
-    let body: Value = reqwest::Client::new()
-        .get(format!("{}/token?scope={scope}", wharf.url))
-        .basic_auth("ci", Some(token))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["token"].as_str().unwrap().to_owned()
-}
-
 /// Status, OCI error code and `WWW-Authenticate` of a request.
 async fn probe(url: &str, auth: Option<(&str, &str)>) -> (u16, String, String) {
     let mut request = reqwest::Client::new().get(url);
@@ -117,27 +104,27 @@ async fn basic_credentials_on_v2_answer_exactly_as_bearer_tokens() {
     assert!(challenge.starts_with("Bearer realm=\"") && challenge.contains("/token\",service=\""));
 
     for token in [&vendor, &customer] {
-        let jwt = bearer(&wharf, token, "").await;
+        let jwt = bearer_token(&wharf, token, "").await;
         assert_eq!(probe(&base, Some(("basic", token))).await.0, 200);
         assert_eq!(probe(&base, Some(("bearer", &jwt))).await.0, 200);
     }
 
     let tags = format!("{}/v2/vendor/app/tags/list", wharf.url);
     let other = format!("{}/v2/other/app/tags/list", wharf.url);
-    let jwt = bearer(&wharf, &vendor, "repository:vendor/app:pull").await;
+    let jwt = bearer_token(&wharf, &vendor, "repository:vendor/app:pull").await;
     let via_bearer = probe(&tags, Some(("bearer", &jwt))).await;
     assert_eq!((via_bearer.0, via_bearer.1.as_str()), (404, "NAME_UNKNOWN"));
     assert_eq!(probe(&tags, Some(("basic", &vendor))).await, via_bearer);
 
     // Another organization's namespace: refused the same way on both paths.
-    let jwt = bearer(&wharf, &vendor, "repository:other/app:pull").await;
+    let jwt = bearer_token(&wharf, &vendor, "repository:other/app:pull").await;
     let via_bearer = probe(&other, Some(("bearer", &jwt))).await;
     assert_eq!(via_bearer.0, 401);
     assert!(via_bearer.2.contains("error=\"insufficient_scope\""), "{}", via_bearer.2);
     assert_eq!(probe(&other, Some(("basic", &vendor))).await, via_bearer);
 
     // A bad token, and a tampered bearer token, are refused like no credentials.
-    let mut tampered = bearer(&wharf, &vendor, "repository:vendor/app:pull").await;
+    let mut tampered = bearer_token(&wharf, &vendor, "repository:vendor/app:pull").await;
     tampered.push('x');
     assert_eq!(probe(&tags, Some(("bearer", &tampered))).await.0, 401);
     assert_eq!(probe(&tags, Some(("basic", "wharf_vnd_nonsense"))).await.0, 401);
@@ -152,7 +139,7 @@ async fn a_customer_token_can_never_write() {
     let customer = customers::create(&env.pool, env.org, "Globex").await.unwrap();
     let (_, token) =
         insert_token(&env.pool, env.org, TokenOwner::Customer { customer_id: customer.id }).await;
-    let jwt = bearer(&wharf, &token, "repository:vendor/app:pull,push,delete,*").await;
+    let jwt = bearer_token(&wharf, &token, "repository:vendor/app:pull,push,delete,*").await;
     let client = reqwest::Client::new();
     for auth in [format!("Bearer {jwt}"), {
         use base64::Engine;
@@ -199,7 +186,7 @@ async fn revocation_in_one_instance_is_honoured_by_another_within_a_second() {
     let (id, token) = insert_token(&env.pool, env.org, owner).await;
 
     // A bearer token from instance A works on instance B: one key, one service.
-    let jwt = bearer(&a, &token, "repository:vendor/app:pull").await;
+    let jwt = bearer_token(&a, &token, "repository:vendor/app:pull").await;
     let tags = format!("{}/v2/vendor/app/tags/list", b.url);
     assert_eq!(
         probe(&tags, Some(("bearer", &jwt))).await.0,

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use wharf_e2e::{
-    ServeOptions, Wharf,
+    bearer_token,
     clients::{OrasAuth, Target, client_scratch, scenarios},
-    fresh_database, run_wharf,
+    wharf_with_vendor_token,
 };
 use wharf_storage::testing::S3TestServer;
 
@@ -19,7 +19,6 @@ async fn serves_from_s3_with_presigned_redirects() {
     let s3 = S3TestServer::start().await.expect("an S3-compatible test server (s3s-fs)");
     let bucket = s3.new_bucket().await.unwrap();
     let scratch = client_scratch();
-    let url = fresh_database().await;
     let env: HashMap<String, String> = [
         ("WHARF_STORAGE", "s3"),
         ("WHARF_S3_ENDPOINT", bucket.endpoint.as_deref().unwrap()),
@@ -33,29 +32,12 @@ async fn serves_from_s3_with_presigned_redirects() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let options = ServeOptions { database_url: Some(url.clone()), env };
-    let wharf = Wharf::start(&scratch.path().join("wharf"), &options).await;
+    let (wharf, token) = wharf_with_vendor_token(&scratch.path().join("wharf"), env).await;
     assert!(!scratch.path().join("wharf/blobs").exists(), "no filesystem blobs with S3");
 
     let ready: Value =
         reqwest::get(format!("{}/readyz", wharf.url)).await.unwrap().json().await.unwrap();
     assert_eq!(ready["checks"]["storage"], "ok", "{ready}");
-
-    let out = run_wharf(
-        &[
-            "admin",
-            "create-token",
-            "--org",
-            "vendor",
-            "--email",
-            "admin@wharf.local",
-            "--name",
-            "ci",
-        ],
-        &[("DATABASE_URL", &url), ("RUST_LOG", "warn")],
-    );
-    assert!(out.status.success(), "{}", out.stderr);
-    let token = out.stdout.lines().last().unwrap().trim().to_owned();
 
     // A real client round trip (its blob downloads follow the redirects).
     let target = Target {
@@ -69,16 +51,8 @@ async fn serves_from_s3_with_presigned_redirects() {
     scenarios::docker_single_layer(&target, scratch.path());
 
     // The protocol view: whole-blob GET redirects, HEAD and Range stay with Wharf.
-    let jwt: Value = reqwest::Client::new()
-        .get(format!("{}/token?scope=repository:vendor/raw:pull,push", wharf.url))
-        .basic_auth("ci", Some(&token))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let jwt = jwt["token"].as_str().unwrap();
+    let jwt = bearer_token(&wharf, &token, "repository:vendor/raw:pull,push").await;
+    let jwt = jwt.as_str();
     let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
     let no_redirects =

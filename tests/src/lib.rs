@@ -86,6 +86,7 @@ pub struct Wharf {
     pub data_dir: PathBuf,
     logs: PathBuf,
     run: u32,
+    options: ServeOptions,
 }
 
 /// A finished run: exit status and what it printed.
@@ -109,6 +110,7 @@ impl Wharf {
             data_dir: data_dir.to_path_buf(),
             logs: data_dir.join("test-logs"),
             run: 0,
+            options: options.clone(),
         };
         wharf.spawn(options).await;
         wharf
@@ -142,6 +144,11 @@ impl Wharf {
 
     fn log(&self, stream: &str) -> PathBuf {
         self.logs.join(format!("{stream}.{}", self.run))
+    }
+
+    /// The options it was started with.
+    pub fn options(&self) -> &ServeOptions {
+        &self.options
     }
 
     /// What the current run printed to stdout so far.
@@ -253,4 +260,52 @@ pub fn scratch_dir() -> TempDir {
     let dir = tempfile::Builder::new().prefix("wharf-e2e-").tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     dir
+}
+
+/// A vendor API token for the bootstrapped organization's owner (`vendor`,
+/// `admin@wharf.local`), made by `wharf admin create-token` (its last line of stdout).
+pub fn vendor_token(database_url: &str, name: &str) -> String {
+    let out = run_wharf(
+        &[
+            "admin",
+            "create-token",
+            "--org",
+            "vendor",
+            "--email",
+            "admin@wharf.local",
+            "--name",
+            name,
+        ],
+        &[("DATABASE_URL", database_url), ("RUST_LOG", "warn")],
+    );
+    assert!(out.status.success(), "wharf admin create-token failed:\n{}", out.stderr);
+    let token = out.stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    assert!(!token.trim().is_empty(), "no token printed:\n{}", out.stdout);
+    token.trim().to_owned()
+}
+
+/// Exchanges an access token for a registry bearer token carrying `scope` (may be empty).
+pub async fn bearer_token(wharf: &Wharf, access_token: &str, scope: &str) -> String {
+    let body: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/token?scope={scope}", wharf.url))
+        .basic_auth("ci", Some(access_token))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["token"].as_str().expect("a token").to_owned()
+}
+
+/// `wharf serve` on a fresh database, with a vendor API token for its first organization.
+pub async fn wharf_with_vendor_token(
+    data_dir: &Path,
+    env: HashMap<String, String>,
+) -> (Wharf, String) {
+    let url = fresh_database().await;
+    let options = ServeOptions { database_url: Some(url.clone()), env };
+    let wharf = Wharf::start(data_dir, &options).await;
+    let token = vendor_token(&url, "e2e");
+    (wharf, token)
 }
