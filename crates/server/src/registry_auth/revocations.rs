@@ -130,7 +130,13 @@ impl Revocations {
     /// resynchronises at start, after reconnecting and periodically.
     pub async fn maintain(self: Arc<Self>, pool: PgPool) {
         loop {
-            if let Err(err) = self.listen_until_lost(&pool).await {
+            let result = self.listen_until_lost(&pool).await;
+            if pool.is_closed() {
+                // Shutting down: nothing more to refuse or to log.
+                self.mark_unsynced();
+                return;
+            }
+            if let Err(err) = result {
                 tracing::warn!(
                     "revocation listener: {err}; refusing bearer tokens until resynchronised"
                 );
