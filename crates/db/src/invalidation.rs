@@ -46,3 +46,66 @@ pub async fn snapshot(pool: &PgPool, horizon: Duration) -> Result<Snapshot, DbEr
     tx.commit().await?;
     Ok(Snapshot { tokens, customers })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{accounts, customers, tokens};
+
+    async fn token(pool: &PgPool, org: Uuid, customer: Uuid, byte: u8) -> Uuid {
+        let new = tokens::NewToken {
+            organization_id: org,
+            owner: tokens::TokenOwner::Customer { customer_id: customer },
+            created_by: None,
+            name: "t",
+            hash: &[byte; 32],
+            display_prefix: "wharf_cst_x",
+            expires_at: None,
+        };
+        tokens::insert(pool, &new).await.unwrap().id
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn snapshot_holds_recent_revocations_deletions_and_disabled_customers(pool: PgPool) {
+        let org = accounts::create_organization(
+            &pool,
+            &accounts::NewOrganization {
+                slug: "acme",
+                name: "Acme",
+                owner_email: "o@acme.test",
+                owner_password_hash: "x",
+                owner_is_instance_admin: false,
+            },
+        )
+        .await
+        .unwrap();
+        let globex = customers::create(&pool, org.id, "Globex").await.unwrap();
+        let initech = customers::create(&pool, org.id, "Initech").await.unwrap();
+        let revoked = token(&pool, org.id, globex.id, 1).await;
+        let old = token(&pool, org.id, globex.id, 2).await;
+        let active = token(&pool, org.id, globex.id, 3).await;
+        let deleted = token(&pool, org.id, initech.id, 4).await;
+        let horizon = Duration::minutes(6);
+        assert_eq!(snapshot(&pool, horizon).await.unwrap(), Snapshot::default());
+
+        assert!(tokens::revoke(&pool, org.id, revoked).await.unwrap());
+        sqlx::query(
+            "update access_tokens set revoked_at = now() - interval '1 hour' where id = $1",
+        )
+        .bind(old)
+        .execute(&pool)
+        .await
+        .unwrap();
+        // Deleting a customer deletes its tokens: they are invalidated like revoked ones.
+        assert!(customers::delete(&pool, org.id, initech.id).await.unwrap());
+        assert!(customers::set_disabled(&pool, org.id, globex.id, true).await.unwrap());
+
+        let got = snapshot(&pool, horizon).await.unwrap();
+        let mut ids: Vec<Uuid> = got.tokens.iter().map(|(id, _)| *id).collect();
+        ids.sort();
+        let mut want = vec![revoked, deleted];
+        want.sort();
+        assert_eq!(ids, want, "recent revocations and deletions, not older ones nor {active}");
+        assert_eq!(got.customers.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![globex.id]);
+    }
+}

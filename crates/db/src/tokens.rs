@@ -4,8 +4,9 @@
 //! (generating, formatting and hashing tokens is `wharf_auth::token`); deciding what a token
 //! may do is the token service's. Tokens are revoked, never deleted, so lists keep their
 //! history. Every query that reads or changes tokens of a tenant takes its organization;
-//! [`find_by_hash`], [`touch_last_used`] and [`revocation_state`] serve the authentication
-//! path, which does not know the organization before the lookup.
+//! [`find_by_hash`] and [`touch_last_used`] serve the authentication path, which does not
+//! know the organization before the lookup (revocations reach instances through
+//! [`crate::invalidation`]).
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -164,28 +165,6 @@ impl TokenCredentials {
             TokenStatus::Active
         }
     }
-}
-
-/// A token that stopped working: revoked, expired, or deleted (with its customer, member,
-/// user or organization).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InactiveToken {
-    /// The token's id.
-    pub id: Uuid,
-    /// When it was revoked or deleted, if it was.
-    pub revoked_at: Option<OffsetDateTime>,
-    /// When it expired (or expires), if it has an expiry.
-    pub expires_at: Option<OffsetDateTime>,
-}
-
-/// The answer of [`revocation_state`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RevocationState {
-    /// The database's clock when the query ran: pass it (minus a safety margin) as the next
-    /// `since`.
-    pub as_of: OffsetDateTime,
-    /// Tokens revoked or expired after `since`, up to `as_of`.
-    pub tokens: Vec<InactiveToken>,
 }
 
 /// Stores a new token and returns it as lists show it. A customer of another organization, or
@@ -379,38 +358,6 @@ pub async fn touch_last_used(
     .execute(pool)
     .await?;
     Ok(done.rows_affected())
-}
-
-/// Tokens that were revoked or deleted, or whose expiry passed, after `since` (all of them
-/// without it), for an in-memory revocation cache.
-///
-/// `revoked_at` comes from the database clock at the time of the revoking statement, and
-/// [`RevocationState::as_of`] from the same clock, so instances with skewed clocks agree. A
-/// revocation committed while this query runs may carry a time just before `as_of`: pass
-/// `as_of` minus a few seconds as the next `since` (seeing a token twice is harmless).
-pub async fn revocation_state(
-    pool: &PgPool,
-    since: Option<OffsetDateTime>,
-) -> Result<RevocationState, DbError> {
-    let mut tx = pool.begin().await?;
-    let as_of = sqlx::query_scalar!(r#"select now() as "now!""#).fetch_one(&mut *tx).await?;
-    let tokens = sqlx::query_as!(
-        InactiveToken,
-        r#"select id as "id!", revoked_at, expires_at from access_tokens
-         where ($1::timestamptz is null and revoked_at is not null) or revoked_at > $1
-         union
-         select id, revoked_at, expires_at from access_tokens
-         where expires_at <= $2 and ($1::timestamptz is null or expires_at > $1)
-         union
-         select id, deleted_at, null from deleted_access_tokens
-         where $1::timestamptz is null or deleted_at > $1"#,
-        since,
-        as_of,
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(RevocationState { as_of, tokens })
 }
 
 #[cfg(test)]
@@ -674,47 +621,5 @@ mod tests {
         assert_eq!(last(token.id).await.unix_timestamp(), t2.unix_timestamp());
         assert_eq!(last(other.id).await.unix_timestamp(), t0.unix_timestamp());
         assert_eq!(touch_last_used(&pool, &[], t2).await.unwrap(), 0);
-    }
-
-    #[sqlx::test(migrator = "crate::MIGRATOR")]
-    async fn revocation_state_reports_changes_since(pool: PgPool) {
-        let acme = org(&pool, "acme").await;
-        let a = insert(&pool, &vendor_token(&acme, hash(1), false)).await.unwrap();
-        let b = insert(&pool, &vendor_token(&acme, hash(2), false)).await.unwrap();
-        let c = insert(&pool, &vendor_token(&acme, hash(3), false)).await.unwrap();
-        let initial = revocation_state(&pool, None).await.unwrap();
-        assert!(initial.tokens.is_empty());
-
-        revoke(&pool, acme.id, a.id).await.unwrap();
-        // b expired a moment ago (set directly: the API refuses expiries in the past).
-        sqlx::query(
-            "update access_tokens set created_at = now() - interval '1 hour',
-                                      expires_at = now() - interval '1 second' where id = $1",
-        )
-        .bind(b.id)
-        .execute(&pool)
-        .await
-        .unwrap();
-        let since = initial.as_of - Duration::seconds(5);
-        let changed = revocation_state(&pool, Some(since)).await.unwrap();
-        let mut ids: Vec<Uuid> = changed.tokens.iter().map(|t| t.id).collect();
-        ids.sort();
-        assert_eq!(ids, vec![a.id, b.id]);
-        assert!(changed.as_of >= initial.as_of);
-
-        let later = revocation_state(&pool, Some(changed.as_of + Duration::seconds(1))).await;
-        assert!(later.unwrap().tokens.is_empty(), "nothing changed after that");
-        let all = revocation_state(&pool, None).await.unwrap();
-        assert_eq!(all.tokens.len(), 2);
-        assert!(!all.tokens.iter().any(|t| t.id == c.id));
-
-        // Tokens deleted by a cascade are reported like revoked ones.
-        let initech = customers::create(&pool, acme.id, "Initech").await.unwrap();
-        let d = insert(&pool, &customer_token(&acme, initech.id, hash(0))).await.unwrap();
-        let before = revocation_state(&pool, None).await.unwrap().as_of;
-        customers::delete(&pool, acme.id, initech.id).await.unwrap();
-        let deleted = revocation_state(&pool, Some(before - Duration::seconds(1))).await.unwrap();
-        let found = deleted.tokens.iter().find(|t| t.id == d.id).expect("the deleted token");
-        assert!(found.revoked_at.is_some());
     }
 }

@@ -250,8 +250,8 @@ impl RegistryAuth {
         value
     }
 
-    /// Makes sure presented plaintext never outlives its use: callers hand over the header
-    /// value and this returns only the parsed pieces.
+    /// Parses an `Authorization: Basic` value into the user name and the password (wrapped
+    /// so it is never printed); `None` when it is not well-formed Basic credentials.
     pub fn basic_credentials(header: &str) -> Option<(String, secrecy::SecretString)> {
         use base64::Engine;
         let encoded = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic "))?;

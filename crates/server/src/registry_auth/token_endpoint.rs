@@ -31,7 +31,11 @@ pub async fn get_token(
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
-    let params: Vec<(String, String)> = form_urlencoded_pairs(&query);
+    let Ok(params) = serde_urlencoded::from_str::<Vec<(String, String)>>(&query) else {
+        return OciError::new(ErrorCode::Unsupported)
+            .with_message("the query string is not valid form encoding")
+            .into_response();
+    };
     let get =
         |key: &'static str| params.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str());
     let credentials = headers
@@ -176,9 +180,4 @@ pub(crate) fn subject_of(principal: &Principal) -> String {
         }
         Principal::Anonymous => "anonymous".to_owned(),
     }
-}
-
-/// Decodes `a=b&c=d` with percent- and plus-decoding, keeping repeated keys.
-fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default()
 }
