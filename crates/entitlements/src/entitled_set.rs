@@ -245,6 +245,13 @@ impl EntitledSet {
         })
     }
 
+    /// Whether the tag `tag` is visible and its manifest may be fetched through it (no
+    /// reason, no allocation).
+    #[must_use]
+    pub fn allows_tag(&self, tag: &str) -> bool {
+        self.tags.get(tag).is_some_and(Decision::is_allowed)
+    }
+
     /// Whether the manifest `digest` is allowed (no reason, no allocation).
     #[must_use]
     pub fn allows_manifest(&self, digest: &str) -> bool {

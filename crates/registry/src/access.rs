@@ -10,7 +10,7 @@
 //! binary may mount until the real implementation is wired) and, behind the `test-support`
 //! feature, the permissive implementations in [`testing`].
 
-use std::net::IpAddr;
+use std::{net::IpAddr, sync::Arc};
 
 use async_trait::async_trait;
 use http::{HeaderMap, HeaderValue};
@@ -43,15 +43,33 @@ impl Action {
 }
 
 /// What an authorized caller may see inside the repository it was authorized for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Visibility {
     /// Everything: vendor members, public repositories.
     All,
+    /// What the filter allows (customers: their entitlements). Anything it hides is answered
+    /// exactly like something that does not exist.
+    Filtered(Arc<dyn ContentFilter>),
+}
+
+/// Decides, without I/O, what a caller may see: the registry asks it for every tag, manifest,
+/// blob and repository it would show. The server implements it over a customer's
+/// precomputed entitlements, so each answer is a hash lookup.
+pub trait ContentFilter: Send + Sync + std::fmt::Debug {
+    /// Whether the repository exists for the caller: listed in `_catalog`, and answering
+    /// `tags/list` rather than `NAME_UNKNOWN`.
+    fn repository(&self, name: &RepositoryName) -> bool;
+    /// Whether `tags/list` shows the tag and a manifest may be fetched through it.
+    fn tag(&self, tag: &Tag) -> bool;
+    /// Whether the manifest may be fetched or listed as a referrer (and its referrers listed).
+    fn manifest(&self, digest: &Digest) -> bool;
+    /// Whether the blob may be fetched or mounted from.
+    fn blob(&self, digest: &Digest) -> bool;
 }
 
 /// The answer to a successful [`AccessControl::authorize`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Access {
     /// Who is calling: a stable principal id (user, vendor token, customer token). Upload
     /// sessions are bound to it and usage is recorded against it.
@@ -82,31 +100,35 @@ impl Access {
     }
 
     /// Whether the catalog lists this repository.
-    pub fn can_see_repository(&self, _name: &RepositoryName) -> bool {
-        match self.visibility {
+    pub fn can_see_repository(&self, name: &RepositoryName) -> bool {
+        match &self.visibility {
             Visibility::All => true,
+            Visibility::Filtered(filter) => filter.repository(name),
         }
     }
 
     /// Whether `tags/list` shows this tag and a manifest may be fetched through it.
-    pub fn can_see_tag(&self, _tag: &Tag) -> bool {
-        match self.visibility {
+    pub fn can_see_tag(&self, tag: &Tag) -> bool {
+        match &self.visibility {
             Visibility::All => true,
+            Visibility::Filtered(filter) => filter.tag(tag),
         }
     }
 
     /// Whether this manifest may be fetched (by digest, or after tag resolution) or listed
     /// as a referrer.
-    pub fn can_see_manifest(&self, _digest: &Digest) -> bool {
-        match self.visibility {
+    pub fn can_see_manifest(&self, digest: &Digest) -> bool {
+        match &self.visibility {
             Visibility::All => true,
+            Visibility::Filtered(filter) => filter.manifest(digest),
         }
     }
 
     /// Whether this blob may be fetched or mounted from.
-    pub fn can_see_blob(&self, _digest: &Digest) -> bool {
-        match self.visibility {
+    pub fn can_see_blob(&self, digest: &Digest) -> bool {
+        match &self.visibility {
             Visibility::All => true,
+            Visibility::Filtered(filter) => filter.blob(digest),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! validates them before they get here. Nothing here knows HTTP or the blob store.
 
 pub mod blobs;
+pub mod facts;
 pub mod gc;
 pub mod manifests;
 pub mod repositories;

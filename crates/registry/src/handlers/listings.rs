@@ -26,7 +26,12 @@ use crate::route::Route;
 pub(super) async fn tags(cx: &Ctx<'_>, name: &RepositoryName) -> Result<Response, OciError> {
     let access = cx.authorize(Some(name), &[Action::Pull]).await?;
     let query = PageQuery::from_query(cx.query)?;
-    let repo = cx.repository(name).await?.ok_or_else(|| OciError::new(ErrorCode::NameUnknown))?;
+    // A repository the caller may not see answers exactly like one that does not exist.
+    let unknown = || OciError::new(ErrorCode::NameUnknown);
+    if !access.can_see_repository(name) {
+        return Err(unknown());
+    }
+    let repo = cx.repository(name).await?.ok_or_else(unknown)?;
     let all = tags::list(cx.pool(), repo.id).await.map_err(unavailable)?;
     let visible: Vec<String> = all
         .into_iter()
@@ -68,7 +73,12 @@ pub(super) async fn referrers(
     subject: &Digest,
 ) -> Result<Response, OciError> {
     let access = cx.authorize(Some(name), &[Action::Pull]).await?;
-    let rows = match cx.repository(name).await? {
+    // A hidden subject has no referrers, like an unknown one: listing them would reveal it.
+    let repo = match access.can_see_manifest(subject) {
+        true => cx.repository(name).await?,
+        false => None,
+    };
+    let rows = match repo {
         Some(repo) => {
             manifests::referrers(cx.pool(), repo.id, subject.as_str()).await.map_err(unavailable)?
         }

@@ -10,6 +10,8 @@
 //! JWTs (`wharf-auth`), entitlements and the registry's error vocabulary meet; the pure parts
 //! stay in those crates.
 
+pub mod entitlement_view;
+pub mod invalidation;
 pub mod keys;
 pub mod last_used;
 pub mod registry_access;
@@ -31,7 +33,13 @@ use wharf_db::{
     tokens::{self, TokenCredentials, TokenStatus},
 };
 
-use self::{last_used::LastUsed, revocations::Revocations, throttle::FailureThrottle};
+use self::{
+    entitlement_view::{EntitlementView, Subject},
+    invalidation::Listener,
+    last_used::LastUsed,
+    revocations::Revocations,
+    throttle::FailureThrottle,
+};
 
 /// Settings of the token service.
 #[derive(Debug, Clone)]
@@ -85,6 +93,7 @@ pub struct RegistryAuth {
     signing_key: SigningKey,
     verifier: Verifier,
     revocations: Arc<Revocations>,
+    entitlements: Arc<EntitlementView>,
     throttle: FailureThrottle,
     last_used: LastUsed,
 }
@@ -95,8 +104,14 @@ impl RegistryAuth {
     pub async fn start(pool: PgPool, settings: AuthSettings) -> anyhow::Result<Arc<Self>> {
         let keys = keys::load_or_create(&pool, settings.token_lifetime).await?;
         let verifier = Verifier::new(&settings.issuer, &settings.service, keys.verification)?;
-        let revocations = Revocations::new(settings.token_lifetime + wharf_auth::jwt::MAX_LEEWAY);
-        tokio::spawn(revocations.clone().maintain(pool.clone()));
+        // Bearer tokens live at most this long; a digest stays pullable this long after its
+        // entitled tag moved, so pulls that resolved the tag before the move can finish.
+        let bearer_lifetime = settings.token_lifetime + wharf_auth::jwt::MAX_LEEWAY;
+        let revocations = Revocations::new(bearer_lifetime);
+        let retag_grace = time::Duration::try_from(bearer_lifetime)?;
+        let entitlements = EntitlementView::new(pool.clone(), retag_grace);
+        let listener = Listener::new(revocations.clone(), entitlements.clone());
+        tokio::spawn(listener.maintain(pool.clone()));
         let last_used = LastUsed::start(pool.clone());
         let throttle = FailureThrottle::new(settings.failure_limit, settings.failure_window);
         Ok(Arc::new(Self {
@@ -105,6 +120,7 @@ impl RegistryAuth {
             signing_key: keys.signing,
             verifier,
             revocations,
+            entitlements,
             throttle,
             last_used,
         }))
@@ -159,14 +175,51 @@ impl RegistryAuth {
         })
     }
 
-    /// What `who` holds on each requested resource: every held action on each requested
-    /// repository (see docs/registry-auth.md for why not only the requested ones), nothing
-    /// on resources it holds nothing on.
-    pub fn grant(&self, who: &Authenticated, requested: &[ResourceScope]) -> Vec<ResourceScope> {
-        all_held_with(requested, |scope| self.held(who, scope))
+    /// The database pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
-    fn held(&self, who: &Authenticated, scope: &ResourceScope) -> ActionSet {
+    /// The entitlement view: what customers (and anonymous callers) may see.
+    pub fn entitlements(&self) -> &Arc<EntitlementView> {
+        &self.entitlements
+    }
+
+    /// What `who` holds on each requested resource: every held action on each requested
+    /// repository (see docs/registry-auth.md for why not only the requested ones), nothing
+    /// on resources it holds nothing on. A customer holds pull where one of its licenses
+    /// grants it; anyone holds pull on a public repository.
+    pub async fn grant(
+        &self,
+        who: &Authenticated,
+        requested: &[ResourceScope],
+    ) -> Result<Vec<ResourceScope>, Failure> {
+        let now = OffsetDateTime::now_utc();
+        let subject = subject_of(&who.principal);
+        // The asynchronous part first (cached entitlement answers), then the pure rules.
+        let mut pullable = std::collections::HashMap::new();
+        for scope in requested.iter().filter(|s| s.kind == ResourceKind::Repository) {
+            let Some(name) = scope.repository_name() else { continue };
+            if pullable.contains_key(name.as_str()) {
+                continue;
+            }
+            let may = match subject {
+                Some(subject) => self.entitlements.may_pull(subject, name.as_str(), now).await,
+                // Vendors hold their own organization by role; elsewhere, public pull only.
+                None if name.org_slug() == who.org_slug => Ok(false),
+                None => self.entitlements.is_public(name.as_str(), now).await,
+            };
+            pullable.insert(name.as_str().to_owned(), may.map_err(|_| Failure::Unavailable)?);
+        }
+        Ok(all_held_with(requested, |scope| self.held(who, scope, &pullable)))
+    }
+
+    fn held(
+        &self,
+        who: &Authenticated,
+        scope: &ResourceScope,
+        pullable: &std::collections::HashMap<String, bool>,
+    ) -> ActionSet {
         match scope.kind {
             // The catalog is filtered per caller, so anyone authenticated may ask for it.
             ResourceKind::Registry => match who.principal {
@@ -175,25 +228,26 @@ impl RegistryAuth {
             },
             ResourceKind::Repository => {
                 let Some(name) = scope.repository_name() else { return ActionSet::new() };
-                let Some(org_id) = who.principal.org_id() else { return ActionSet::new() };
-                // Another organization's namespace: the facts say "not yours"; nothing is
-                // looked up, so existing and missing names answer alike.
+                let may_pull = pullable.get(name.as_str()).copied().unwrap_or(false);
+                let Some(org_id) = who.principal.org_id() else {
+                    // Anonymous: pull on public repositories only.
+                    return if may_pull {
+                        ActionSet::from([Action::Pull])
+                    } else {
+                        ActionSet::new()
+                    };
+                };
+                // Another organization's namespace: the facts say "not yours"; existing and
+                // missing names answer alike.
                 let owner =
                     if name.org_slug() == who.org_slug { org_id } else { uuid::Uuid::nil() };
-                let facts = RepositoryFacts { org_id: owner, public: false };
-                repository_rights(&who.principal, facts, || self.customer_may_pull(who, &name))
+                // For customers `may_pull` is the entitlement decision (public included); for
+                // vendors it says whether another organization's repository is public.
+                let public = who.principal.is_vendor() && may_pull;
+                let facts = RepositoryFacts { org_id: owner, public };
+                repository_rights(&who.principal, facts, || may_pull)
             }
         }
-    }
-
-    /// Whether a customer holds an active grant on a repository. Entitlements (licenses and
-    /// grants) are not modelled yet, so the answer is the default: deny.
-    fn customer_may_pull(
-        &self,
-        _who: &Authenticated,
-        _name: &wharf_auth::scope::RepositoryName,
-    ) -> bool {
-        false
     }
 
     /// Signs a bearer token carrying `access` for `who`. It expires after the configured
@@ -259,6 +313,18 @@ impl RegistryAuth {
         let text = String::from_utf8(decoded).ok()?;
         let (user, password) = text.split_once(':')?;
         Some((user.to_owned(), secrecy::SecretString::from(password.to_owned())))
+    }
+}
+
+/// Whose entitlements decide what `principal` sees; `None` for vendors (they see their whole
+/// organization and nothing of others', public repositories aside).
+pub fn subject_of(principal: &Principal) -> Option<Subject> {
+    match principal {
+        Principal::CustomerToken { org_id, customer_id, .. } => {
+            Some(Subject::Customer { org_id: *org_id, customer_id: *customer_id })
+        }
+        Principal::Anonymous => Some(Subject::Anonymous),
+        Principal::VendorMember { .. } | Principal::VendorApiToken { .. } => None,
     }
 }
 

@@ -3,6 +3,8 @@
 //!
 //! A bearer token is verified in memory (signature, claims, revocation view): no database
 //! round trip on the pull path. Basic credentials cost one indexed lookup, as at `/token`.
+//! Customers and anonymous callers then see only what their entitlements allow, answered
+//! from the in-memory [`super::entitlement_view`]; vendors see their whole organization.
 
 use std::{net::IpAddr, sync::Arc};
 
@@ -12,13 +14,17 @@ use wharf_auth::{
     jwt::{PrincipalKind, RegistryClaims},
     scope::{self, ResourceKind, ResourceScope},
 };
+use wharf_db::registry::repositories;
 use wharf_registry::{
-    access::{Access, AccessControl, Action, Visibility},
+    access::{Access, AccessControl, Action, ContentFilter, Visibility},
     error::{ErrorCode, OciError},
     name::RepositoryName,
 };
 
-use super::{Failure, RegistryAuth};
+use super::{
+    Failure, RegistryAuth,
+    entitlement_view::{CatalogFilter, RepositoryFilter, Subject},
+};
 
 /// [`AccessControl`] backed by [`RegistryAuth`].
 #[derive(Debug, Clone)]
@@ -65,16 +71,25 @@ impl TokenAccess {
 struct Granted {
     access: Vec<ResourceScope>,
     principal: String,
-    vendor_org: Option<uuid::Uuid>,
+    /// The vendor organization it acts in (its own, or its vendor's for a customer).
+    org: Option<uuid::Uuid>,
+    /// Whose entitlements filter what it sees; `None` for vendors (everything they may pull).
+    subject: Option<Subject>,
 }
 
 impl Granted {
     fn from_claims(claims: RegistryClaims) -> Self {
-        let vendor_org = match claims.wharf.kind {
-            PrincipalKind::Vendor => claims.wharf.org_id,
-            PrincipalKind::Customer | PrincipalKind::Anonymous => None,
+        let org = claims.wharf.org_id;
+        let subject = match claims.wharf.kind {
+            PrincipalKind::Vendor => None,
+            PrincipalKind::Customer => Some(match (org, claims.wharf.customer_id) {
+                (Some(org_id), Some(customer_id)) => Subject::Customer { org_id, customer_id },
+                // A customer token without its ids sees what an anonymous caller sees.
+                _ => Subject::Anonymous,
+            }),
+            PrincipalKind::Anonymous => Some(Subject::Anonymous),
         };
-        Self { principal: claims.sub, access: claims.access, vendor_org }
+        Self { principal: claims.sub, access: claims.access, org, subject }
     }
 
     fn allows(&self, repository: Option<&RepositoryName>, action: Action) -> bool {
@@ -135,12 +150,16 @@ impl AccessControl for TokenAccess {
                     .map_err(|_| OciError::new(ErrorCode::NameInvalid))?
                     .into_iter()
                     .collect();
-                let vendor_org =
-                    who.principal.is_vendor().then(|| who.principal.org_id()).flatten();
+                let access = self
+                    .auth
+                    .grant(&who, &requested)
+                    .await
+                    .map_err(|f| self.refused(f, scope.as_deref()))?;
                 Granted {
-                    access: self.auth.grant(&who, &requested),
+                    access,
                     principal: super::token_endpoint::subject_of(&who.principal),
-                    vendor_org,
+                    org: who.principal.org_id(),
+                    subject: super::subject_of(&who.principal),
                 }
             }
             // No credentials: nothing is public yet, so every resource asks for a token.
@@ -149,10 +168,41 @@ impl AccessControl for TokenAccess {
         if !actions.iter().all(|a| granted.allows(repository, *a)) {
             return Err(self.unauthorized(scope.as_deref(), true));
         }
-        Ok(Access {
-            principal: granted.principal,
-            organization_id: granted.vendor_org,
-            visibility: Visibility::All,
-        })
+        let visibility = match granted.subject {
+            None => Visibility::All,
+            Some(subject) => self.visibility(subject, granted.org, repository, actions).await?,
+        };
+        Ok(Access { principal: granted.principal, organization_id: granted.org, visibility })
+    }
+}
+
+impl TokenAccess {
+    /// What a customer (or anonymous caller) sees: its entitlements in `repository`, or the
+    /// repositories of its vendor it can pull something from (the catalog).
+    async fn visibility(
+        &self,
+        subject: Subject,
+        org: Option<uuid::Uuid>,
+        repository: Option<&RepositoryName>,
+        actions: &[Action],
+    ) -> Result<Visibility, OciError> {
+        let now = time::OffsetDateTime::now_utc();
+        let unavailable = |_| OciError::new(ErrorCode::Unavailable);
+        let view = self.auth.entitlements();
+        let filter: Arc<dyn ContentFilter> = match (repository, org) {
+            (Some(name), _) => Arc::new(RepositoryFilter(
+                view.set_for(subject, name.as_str(), now).await.map_err(unavailable)?,
+            )),
+            (None, Some(org)) if !actions.is_empty() => {
+                let names = repositories::list_names(self.auth.pool(), org)
+                    .await
+                    .map_err(|err| OciError::unavailable(&err))?;
+                Arc::new(CatalogFilter(
+                    view.catalog(subject, &names, now).await.map_err(unavailable)?,
+                ))
+            }
+            (None, _) => Arc::new(CatalogFilter(Default::default())),
+        };
+        Ok(Visibility::Filtered(filter))
     }
 }

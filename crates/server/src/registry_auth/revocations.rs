@@ -1,10 +1,10 @@
 //! What every instance must know at once: access tokens revoked and customers disabled.
 //!
 //! Owns an in-memory set of invalidated token and customer ids, each with the time it was
-//! invalidated, kept current across instances by Postgres LISTEN/NOTIFY on the channel
-//! [`CHANNEL`] (triggers in the database send `token:<uuid>` and `customer:<uuid>`), plus a
-//! full resynchronisation at start, after any lost connection, and every
-//! [`RESYNC_EVERY`]. A registry bearer token issued at or before an invalidation of its token
+//! invalidated, kept current across instances by Postgres LISTEN/NOTIFY (see
+//! [`super::invalidation`]; triggers in the database send `token:<uuid>` and
+//! `customer:<uuid>`), plus a full resynchronisation at start, after any lost connection, and
+//! every [`super::invalidation::RESYNC_EVERY`]. A registry bearer token issued at or before an invalidation of its token
 //! or its customer is refused.
 //!
 //! Entries only need to live as long as a bearer token can: a token minted after the
@@ -23,12 +23,7 @@ use std::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 use wharf_auth::jwt::RegistryClaims;
-use wharf_db::{PgPool, sqlx::postgres::PgListener};
-
-/// The notification channel.
-pub const CHANNEL: &str = "wharf_invalidate";
-/// Full resynchronisation period, in case a notification was lost some other way.
-pub const RESYNC_EVERY: Duration = Duration::from_secs(30);
+use wharf_db::PgPool;
 
 /// How long after an invalidation newly issued bearer tokens are still refused.
 const MARGIN: time::Duration = time::Duration::seconds(5);
@@ -86,12 +81,12 @@ impl Revocations {
         self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn mark_unsynced(&self) {
+    pub(super) fn mark_unsynced(&self) {
         self.write().synced = false;
     }
 
     /// Applies one notification payload (`token:<uuid>` or `customer:<uuid>`).
-    fn apply(&self, payload: &str, now: OffsetDateTime) {
+    pub(super) fn apply(&self, payload: &str, now: OffsetDateTime) {
         let Some((kind, id)) = payload.split_once(':') else { return };
         let Ok(id) = id.parse::<Uuid>() else { return };
         // Bearer tokens issued up to MARGIN after the notification arrived are refused too:
@@ -107,7 +102,7 @@ impl Revocations {
     }
 
     /// Reloads everything from the database and marks the view current.
-    async fn resync(&self, pool: &PgPool) -> Result<(), wharf_db::DbError> {
+    pub(super) async fn resync(&self, pool: &PgPool) -> Result<(), wharf_db::DbError> {
         let horizon = time::Duration::try_from(self.horizon).unwrap_or(time::Duration::HOUR);
         let snapshot = wharf_db::invalidation::snapshot(pool, horizon).await?;
         let mut state = self.write();
@@ -118,54 +113,12 @@ impl Revocations {
     }
 
     /// Drops entries older than the horizon.
-    fn prune(&self, now: OffsetDateTime) {
+    pub(super) fn prune(&self, now: OffsetDateTime) {
         let horizon = time::Duration::try_from(self.horizon).unwrap_or(time::Duration::HOUR);
         let cutoff = now - horizon;
         let mut state = self.write();
         state.tokens.retain(|_, at| *at >= cutoff);
         state.customers.retain(|_, at| *at >= cutoff);
-    }
-
-    /// Keeps the view current until the process ends: listens for notifications, and
-    /// resynchronises at start, after reconnecting and periodically.
-    pub async fn maintain(self: Arc<Self>, pool: PgPool) {
-        loop {
-            let result = self.listen_until_lost(&pool).await;
-            if pool.is_closed() {
-                // Shutting down: nothing more to refuse or to log.
-                self.mark_unsynced();
-                return;
-            }
-            if let Err(err) = result {
-                tracing::warn!(
-                    "revocation listener: {err}; refusing bearer tokens until resynchronised"
-                );
-            }
-            self.mark_unsynced();
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-
-    async fn listen_until_lost(&self, pool: &PgPool) -> Result<(), wharf_db::DbError> {
-        let mut listener = PgListener::connect_with(pool).await?;
-        listener.ignore_pool_close_event(false);
-        listener.listen(CHANNEL).await?;
-        // Listening first, then loading: nothing that happens in between is missed.
-        self.resync(pool).await?;
-        let mut resync = tokio::time::interval(RESYNC_EVERY);
-        resync.tick().await;
-        loop {
-            tokio::select! {
-                received = listener.try_recv() => match received? {
-                    Some(notification) => self.apply(notification.payload(), OffsetDateTime::now_utc()),
-                    None => return Err(wharf_db::DbError::Sqlx(wharf_db::sqlx::Error::PoolClosed)),
-                },
-                _ = resync.tick() => {
-                    self.resync(pool).await?;
-                    self.prune(OffsetDateTime::now_utc());
-                }
-            }
-        }
     }
 }
 
@@ -174,6 +127,7 @@ mod tests {
     use wharf_auth::jwt::{PrincipalClaim, PrincipalKind};
 
     use super::*;
+    use crate::registry_auth::{entitlement_view::EntitlementView, invalidation::Listener};
 
     fn claims(token: Uuid, customer: Option<Uuid>, iat: OffsetDateTime) -> RegistryClaims {
         RegistryClaims {
@@ -252,6 +206,12 @@ mod tests {
         assert!(r.write().tokens.is_empty());
     }
 
+    fn spawn_listener(pool: &PgPool, view: &Arc<Revocations>) {
+        let entitlements = EntitlementView::new(pool.clone(), time::Duration::minutes(5));
+        let listener = Listener::new(view.clone(), entitlements);
+        tokio::spawn(listener.maintain(pool.clone()));
+    }
+
     async fn eventually(
         view: &Revocations,
         claims: &RegistryClaims,
@@ -302,7 +262,7 @@ mod tests {
             Revocations::new(Duration::from_secs(330)),
         ];
         for view in &views {
-            tokio::spawn(view.clone().maintain(pool.clone()));
+            spawn_listener(&pool, view);
         }
         let issued = OffsetDateTime::now_utc() - time::Duration::seconds(1);
         let bearer = claims(token.id, Some(customer.id), issued);
@@ -326,7 +286,7 @@ mod tests {
 
         // A view that starts later learns both from the database, not from notifications.
         let late = Revocations::new(Duration::from_secs(330));
-        tokio::spawn(late.clone().maintain(pool.clone()));
+        spawn_listener(&pool, &late);
         eventually(&late, &bearer, Err(Refusal::Revoked)).await;
         assert_eq!(late.check(&other), Err(Refusal::Revoked));
     }

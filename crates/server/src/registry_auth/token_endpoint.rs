@@ -126,7 +126,10 @@ async fn respond(
         Ok(who) => who,
         Err(failure) => return failure_response(failure),
     };
-    let access = auth.grant(&who, &scopes);
+    let access = match auth.grant(&who, &scopes).await {
+        Ok(access) => access,
+        Err(failure) => return failure_response(failure),
+    };
     let subject = subject_of(&who.principal);
     let now = OffsetDateTime::now_utc();
     match auth.issue(&who, &subject, access, now) {

@@ -1,0 +1,400 @@
+//! The in-memory view of who may pull what: every customer's licenses, every repository's
+//! facts, and the precomputed [`EntitledSet`] of each (customer, repository) pair in use.
+//!
+//! Owns caching and invalidation only; every decision is made by `wharf-entitlements`. A
+//! registry request asks [`EntitlementView::set_for`] and then answers each question with a
+//! hash lookup; nothing is read from the database while the view is current.
+//!
+//! Kept current across instances by the notifications of the `licenses` migration (a
+//! license, grant or repository changed) through [`super::invalidation`]; an instance that
+//! makes a change also applies it locally before answering. A set is also rebuilt when the
+//! clock passes its [`EntitledSet::valid_until`] (a license starting or expiring, a re-tag
+//! grace window closing). Fail closed: while the notification connection is down the view
+//! caches nothing and reads the database on every request, so a database outage is a 503,
+//! never a stale answer.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
+
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+use wharf_db::{PgPool, licenses, registry::facts};
+use wharf_entitlements::{Decider, EntitledSet, License, RepositoryFacts};
+use wharf_registry::{
+    access::ContentFilter,
+    digest::Digest,
+    name::{RepositoryName, Tag},
+};
+
+/// Whose entitlements: a customer of a vendor organization, or an anonymous caller (who
+/// holds no license and sees public repositories only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Subject {
+    /// A customer (through one of its access tokens).
+    Customer {
+        /// The vendor organization.
+        org_id: Uuid,
+        /// The customer.
+        customer_id: Uuid,
+    },
+    /// No credentials.
+    Anonymous,
+}
+
+impl Subject {
+    fn key(self) -> Uuid {
+        match self {
+            Self::Customer { customer_id, .. } => customer_id,
+            Self::Anonymous => Uuid::nil(),
+        }
+    }
+}
+
+/// The database could not answer: the request must fail closed (503).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unavailable;
+
+/// How many (subject, repository) sets one instance keeps before evicting the least recently
+/// used half; each is small (hash sets of the entitled tags, manifests and blobs).
+const MAX_SETS: usize = 20_000;
+/// How many repositories' facts one instance keeps (including "does not exist").
+const MAX_REPOSITORIES: usize = 20_000;
+
+#[derive(Debug)]
+struct CachedSet {
+    set: Arc<EntitledSet>,
+    used: u64,
+}
+
+/// A repository's facts with its owner; `None` facts when it does not exist.
+#[derive(Debug)]
+struct RepositoryEntry {
+    organization_id: Option<Uuid>,
+    facts: RepositoryFacts,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Whether notifications are being received; while not, nothing is cached.
+    synced: bool,
+    /// Bumped by every invalidation: a load that started before it must not be cached.
+    epoch: u64,
+    /// Use counter for eviction.
+    tick: u64,
+    licenses: HashMap<Uuid, Arc<[License]>>,
+    repositories: HashMap<String, Arc<RepositoryEntry>>,
+    sets: HashMap<Uuid, HashMap<String, CachedSet>>,
+    set_count: usize,
+}
+
+impl State {
+    fn clear(&mut self) {
+        self.epoch += 1;
+        self.licenses.clear();
+        self.repositories.clear();
+        self.sets.clear();
+        self.set_count = 0;
+    }
+
+    fn forget_subject(&mut self, key: Uuid) {
+        self.epoch += 1;
+        self.licenses.remove(&key);
+        if let Some(sets) = self.sets.remove(&key) {
+            self.set_count -= sets.len();
+        }
+    }
+
+    fn forget_repository(&mut self, name: &str) {
+        self.epoch += 1;
+        self.repositories.remove(name);
+        let mut removed = 0;
+        for sets in self.sets.values_mut() {
+            removed += usize::from(sets.remove(name).is_some());
+        }
+        self.set_count -= removed;
+    }
+
+    fn insert_set(&mut self, key: Uuid, repository: &str, set: Arc<EntitledSet>) {
+        if self.set_count >= MAX_SETS {
+            self.evict_half();
+        }
+        self.tick += 1;
+        let cached = CachedSet { set, used: self.tick };
+        if self.sets.entry(key).or_default().insert(repository.to_owned(), cached).is_none() {
+            self.set_count += 1;
+        }
+    }
+
+    /// Drops the least recently used half of the sets.
+    fn evict_half(&mut self) {
+        let mut uses: Vec<u64> =
+            self.sets.values().flat_map(|m| m.values().map(|c| c.used)).collect();
+        let middle = uses.len() / 2;
+        let (_, cutoff, _) = uses.select_nth_unstable(middle);
+        let cutoff = *cutoff;
+        for sets in self.sets.values_mut() {
+            sets.retain(|_, c| c.used > cutoff);
+        }
+        self.sets.retain(|_, m| !m.is_empty());
+        self.set_count = self.sets.values().map(HashMap::len).sum();
+    }
+}
+
+/// The shared entitlement view.
+#[derive(Debug)]
+pub struct EntitlementView {
+    pool: PgPool,
+    retag_grace: Duration,
+    state: Mutex<State>,
+}
+
+impl EntitlementView {
+    /// An empty view, not yet synchronised (it caches nothing until
+    /// [`EntitlementView::mark_synced`]). `retag_grace` is how long a digest stays pullable
+    /// after its entitled tag moved away; it must be at least the bearer token lifetime.
+    pub fn new(pool: PgPool, retag_grace: Duration) -> Arc<Self> {
+        Arc::new(Self { pool, retag_grace, state: Mutex::new(State::default()) })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Everything a subject may see in one repository, now.
+    pub async fn set_for(
+        &self,
+        subject: Subject,
+        repository: &str,
+        now: OffsetDateTime,
+    ) -> Result<Arc<EntitledSet>, Unavailable> {
+        let key = subject.key();
+        let epoch = {
+            let mut state = self.state();
+            state.tick += 1;
+            let tick = state.tick;
+            if let Some(cached) = state.sets.get_mut(&key).and_then(|m| m.get_mut(repository))
+                && cached.set.is_current_at(now)
+            {
+                cached.used = tick;
+                return Ok(cached.set.clone());
+            }
+            state.synced.then_some(state.epoch)
+        };
+        let licenses = self.licenses(subject).await?;
+        let entry = self.repository(repository, now).await?;
+        let set = Arc::new(build(subject, &licenses, &entry, now, self.retag_grace));
+        let mut state = self.state();
+        if epoch.is_some_and(|e| e == state.epoch) {
+            state.insert_set(key, repository, set.clone());
+        }
+        Ok(set)
+    }
+
+    /// Whether the token service may grant `subject` pull on `repository` (owned by the
+    /// subject's vendor): an active grant (or an expired `keep_released` one) covers it, or
+    /// the repository is public.
+    pub async fn may_pull(
+        &self,
+        subject: Subject,
+        repository: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, Unavailable> {
+        let licenses = self.licenses(subject).await?;
+        let entry = self.repository(repository, now).await?;
+        let public = entry.facts.is_public();
+        let own = match subject {
+            Subject::Customer { org_id, .. } => entry.organization_id.is_none_or(|o| o == org_id),
+            Subject::Anonymous => false,
+        };
+        let licenses: &[License] = if own { &licenses } else { &[] };
+        Ok(Decider::new(licenses, now, self.retag_grace)
+            .repository_access(repository, public)
+            .is_allowed())
+    }
+
+    /// Whether `repository` exists and is public.
+    pub async fn is_public(
+        &self,
+        repository: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, Unavailable> {
+        Ok(self.repository(repository, now).await?.facts.is_public())
+    }
+
+    /// The repositories `subject` finds in `_catalog` among `names` (its vendor's): those
+    /// with at least one visible tag.
+    pub async fn catalog(
+        &self,
+        subject: Subject,
+        names: &[String],
+        now: OffsetDateTime,
+    ) -> Result<HashSet<String>, Unavailable> {
+        let licenses = self.licenses(subject).await?;
+        let mut listed = HashSet::new();
+        for name in names {
+            // Only repositories some grant covers can list anything (public ones aside, which
+            // the catalog of a vendor's customer lists too).
+            let covered =
+                licenses.iter().flat_map(|l| l.grants()).any(|g| g.covers_repository(name));
+            if !covered && !self.repository(name, now).await?.facts.is_public() {
+                continue;
+            }
+            if self.set_for(subject, name, now).await?.is_listed() {
+                listed.insert(name.clone());
+            }
+        }
+        Ok(listed)
+    }
+
+    async fn licenses(&self, subject: Subject) -> Result<Arc<[License]>, Unavailable> {
+        let Subject::Customer { org_id, customer_id } = subject else {
+            return Ok(Arc::from(Vec::new()));
+        };
+        let epoch = {
+            let state = self.state();
+            if let Some(licenses) = state.licenses.get(&customer_id) {
+                return Ok(licenses.clone());
+            }
+            state.synced.then_some(state.epoch)
+        };
+        let loaded: Arc<[License]> = licenses::entitlements_of(&self.pool, org_id, customer_id)
+            .await
+            .map_err(|err| {
+                tracing::error!("loading licenses failed: {err}");
+                Unavailable
+            })?
+            .into();
+        let mut state = self.state();
+        if epoch.is_some_and(|e| e == state.epoch) {
+            state.licenses.insert(customer_id, loaded.clone());
+        }
+        Ok(loaded)
+    }
+
+    async fn repository(
+        &self,
+        name: &str,
+        now: OffsetDateTime,
+    ) -> Result<Arc<RepositoryEntry>, Unavailable> {
+        let epoch = {
+            let state = self.state();
+            if let Some(entry) = state.repositories.get(name) {
+                return Ok(entry.clone());
+            }
+            state.synced.then_some(state.epoch)
+        };
+        let loaded =
+            facts::load(&self.pool, name, now - self.retag_grace).await.map_err(|err| {
+                tracing::error!("loading repository facts failed: {err}");
+                Unavailable
+            })?;
+        let entry = Arc::new(match loaded {
+            Some(l) => RepositoryEntry { organization_id: Some(l.organization_id), facts: l.facts },
+            None => RepositoryEntry {
+                organization_id: None,
+                facts: RepositoryFacts::new(name, false, vec![], vec![], vec![]),
+            },
+        });
+        let mut state = self.state();
+        if epoch.is_some_and(|e| e == state.epoch) {
+            if state.repositories.len() >= MAX_REPOSITORIES {
+                state.repositories.clear();
+            }
+            state.repositories.insert(name.to_owned(), entry.clone());
+        }
+        Ok(entry)
+    }
+
+    /// Applies one notification payload: `entitlements:<customer>`, `customer:<customer>`
+    /// or `repository:<name>`. Anything else is ignored.
+    pub fn apply(&self, payload: &str) {
+        let Some((kind, id)) = payload.split_once(':') else { return };
+        let mut state = self.state();
+        match kind {
+            "entitlements" | "customer" => {
+                if let Ok(id) = id.parse::<Uuid>() {
+                    state.forget_subject(id);
+                }
+            }
+            "repository" => state.forget_repository(id),
+            _ => {}
+        }
+    }
+
+    /// Notifications are flowing again: start caching, from nothing.
+    pub fn mark_synced(&self) {
+        let mut state = self.state();
+        state.clear();
+        state.synced = true;
+    }
+
+    /// Notifications may be missed: forget everything and stop caching.
+    pub fn mark_unsynced(&self) {
+        let mut state = self.state();
+        state.clear();
+        state.synced = false;
+    }
+}
+
+/// The set for `subject` in a repository: its licenses apply only inside its own vendor's
+/// repositories; anywhere else (and for anonymous callers) only a public repository shows.
+fn build(
+    subject: Subject,
+    licenses: &[License],
+    entry: &RepositoryEntry,
+    now: OffsetDateTime,
+    retag_grace: Duration,
+) -> EntitledSet {
+    let own = match subject {
+        Subject::Customer { org_id, .. } => entry.organization_id == Some(org_id),
+        Subject::Anonymous => false,
+    };
+    let licenses = if own { licenses } else { &[] };
+    EntitledSet::build(licenses, &entry.facts, now, retag_grace)
+}
+
+/// A customer's (or anonymous caller's) view of one repository, for the registry handlers.
+#[derive(Debug)]
+pub struct RepositoryFilter(pub Arc<EntitledSet>);
+
+impl ContentFilter for RepositoryFilter {
+    fn repository(&self, name: &RepositoryName) -> bool {
+        name.as_str() == self.0.repository() && self.0.is_listed()
+    }
+
+    fn tag(&self, tag: &Tag) -> bool {
+        self.0.allows_tag(tag.as_str())
+    }
+
+    fn manifest(&self, digest: &Digest) -> bool {
+        self.0.allows_manifest(digest.as_str())
+    }
+
+    fn blob(&self, digest: &Digest) -> bool {
+        self.0.allows_blob(digest.as_str())
+    }
+}
+
+/// A customer's `_catalog`: the repositories with something it may pull.
+#[derive(Debug)]
+pub struct CatalogFilter(pub HashSet<String>);
+
+impl ContentFilter for CatalogFilter {
+    fn repository(&self, name: &RepositoryName) -> bool {
+        self.0.contains(name.as_str())
+    }
+
+    fn tag(&self, _tag: &Tag) -> bool {
+        false
+    }
+
+    fn manifest(&self, _digest: &Digest) -> bool {
+        false
+    }
+
+    fn blob(&self, _digest: &Digest) -> bool {
+        false
+    }
+}
