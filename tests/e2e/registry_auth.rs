@@ -8,35 +8,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use uuid::Uuid;
-use wharf_auth::token::{TokenKind, generate};
 use wharf_db::{
     PgPool, accounts, customers,
-    tokens::{self, NewToken, TokenOwner},
+    tokens::{self, TokenOwner},
 };
-use wharf_e2e::{ServeOptions, Wharf, bearer_token, fresh_database, scratch_dir};
-
-async fn insert_token(pool: &PgPool, org: Uuid, owner: TokenOwner) -> (Uuid, String) {
-    let kind = match owner {
-        TokenOwner::Vendor { .. } => TokenKind::VendorApi,
-        TokenOwner::Customer { .. } => TokenKind::CustomerAccess,
-    };
-    let generated = generate(kind);
-    let row = tokens::insert(
-        pool,
-        &NewToken {
-            organization_id: org,
-            owner,
-            created_by: None,
-            name: "e2e",
-            hash: generated.hash.as_bytes(),
-            display_prefix: &generated.display_prefix,
-            expires_at: None,
-        },
-    )
-    .await
-    .unwrap();
-    (row.id, generated.plaintext.expose_secret().to_owned())
-}
+use wharf_e2e::{ServeOptions, Wharf, bearer_token, fresh_database, insert_token, scratch_dir};
 
 struct Env {
     url: String,

@@ -16,6 +16,7 @@ use std::{
 use tempfile::TempDir;
 
 pub mod clients;
+pub mod raw;
 
 /// Path of the `wharf` binary under test: `WHARF_BIN`, or the one cargo built beside the
 /// test executable (`just test` builds it first).
@@ -308,4 +309,35 @@ pub async fn wharf_with_vendor_token(
     let wharf = Wharf::start(data_dir, &options).await;
     let token = vendor_token(&url, "e2e");
     (wharf, token)
+}
+
+/// Inserts an access token for `owner` straight into the database (as the portal or the API
+/// would) and returns its id and plaintext.
+pub async fn insert_token(
+    pool: &wharf_db::PgPool,
+    org: uuid::Uuid,
+    owner: wharf_db::tokens::TokenOwner,
+) -> (uuid::Uuid, String) {
+    use wharf_auth::token::{TokenKind, generate};
+    use wharf_db::tokens::{self, NewToken, TokenOwner};
+    let kind = match owner {
+        TokenOwner::Vendor { .. } => TokenKind::VendorApi,
+        TokenOwner::Customer { .. } => TokenKind::CustomerAccess,
+    };
+    let generated = generate(kind);
+    let row = tokens::insert(
+        pool,
+        &NewToken {
+            organization_id: org,
+            owner,
+            created_by: None,
+            name: "e2e",
+            hash: generated.hash.as_bytes(),
+            display_prefix: &generated.display_prefix,
+            expires_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    (row.id, generated.plaintext.expose_secret().to_owned())
 }
