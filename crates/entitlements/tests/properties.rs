@@ -295,6 +295,7 @@ proptest! {
                 decider.manifest_by_tag(&case.facts, tag),
                 "tag {}", tag
             );
+            prop_assert_eq!(set.allows_tag(tag), set.manifest_by_tag(tag).is_allowed());
         }
         for digest in all_manifest_digests(&case.facts) {
             let direct = decider.manifest_by_digest(&case.facts, digest.as_str());
