@@ -39,6 +39,21 @@ sqlx-prepare: sqlx-cli
 # Everything CI runs.
 ci: lint test
 
+# Entitlement benchmark: decision cost and manifest-GET throughput with and without the
+# entitlement check, on 1,000 customers, 100 repositories, 10,000 tags (docs/performance.md).
+bench-entitlements *ARGS: postgres-binaries bench-tools
+    cargo build --release -p wharf-server --bin wharf
+    cargo run --release -p wharf-bench -- entitlements --wharf "$CARGO_TARGET_DIR/release/wharf" {{ARGS}}
+
+# The load generator the benchmarks drive (wrk), installed when missing.
+bench-tools:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v wrk >/dev/null && exit 0
+    if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends wrk >/dev/null
+
 # Postgres server binaries (initdb, pg_ctl) for the embedded default and the tests.
 postgres-binaries:
     #!/usr/bin/env bash

@@ -1,0 +1,177 @@
+//! The processes a benchmark runs: a private Postgres (Wharf's own embedded cluster) and
+//! `wharf serve`, each stopped with SIGTERM when dropped, in a scratch directory removed at the
+//! end.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+
+/// A temporary directory any local user can enter (the cluster runs as `postgres` when the
+/// benchmark runs as root), removed on drop.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn new() -> anyhow::Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("wharf-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+        Ok(Self(dir))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn terminate(child: &mut Child) {
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// `wharf embedded-postgres`: a throwaway cluster.
+pub struct Postgres {
+    child: Child,
+    url: String,
+}
+
+impl Postgres {
+    pub fn start(wharf: &Path, dir: &Path) -> anyhow::Result<Self> {
+        let mut child = Command::new(wharf)
+            .args(["embedded-postgres", "--data-dir"])
+            .arg(dir)
+            .env_remove("DATABASE_URL")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting wharf embedded-postgres")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut url = None;
+        for line in BufReader::new(stdout).lines() {
+            if let Some(found) = line?.strip_prefix("DATABASE_URL=") {
+                url = Some(found.to_owned());
+                break;
+            }
+        }
+        match url {
+            Some(url) => Ok(Self { child, url }),
+            None => bail!("the embedded Postgres did not start"),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+    }
+}
+
+/// `wharf migrate`.
+pub fn migrate(wharf: &Path, database_url: &str) -> anyhow::Result<()> {
+    let status = Command::new(wharf)
+        .arg("migrate")
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn")
+        .status()?;
+    if !status.success() {
+        bail!("wharf migrate failed");
+    }
+    Ok(())
+}
+
+/// `wharf serve` on a free loopback port, filesystem storage.
+pub struct Server {
+    child: Child,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Server {
+    pub async fn start(wharf: &Path, database_url: &str, data: &Path) -> anyhow::Result<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let url = format!("http://127.0.0.1:{port}");
+        let child = Command::new(wharf)
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("WHARF_LISTEN", format!("127.0.0.1:{port}"))
+            .env("WHARF_PUBLIC_URL", &url)
+            .env("WHARF_DATA_DIR", data)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting wharf serve")?;
+        let mut server = Self { child, url, http: reqwest::Client::new() };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = server.child.try_wait()? {
+                bail!("wharf serve exited: {status}");
+            }
+            if let Ok(r) = server.http.get(format!("{}/readyz", server.url)).send().await
+                && r.status().is_success()
+            {
+                return Ok(server);
+            }
+            if Instant::now() > deadline {
+                bail!("wharf serve did not become ready");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A bearer token for pull on `repository`, from `/token` with an access token.
+    pub async fn bearer(&self, access_token: &str, repository: &str) -> anyhow::Result<String> {
+        let body: serde_json::Value = self
+            .http
+            .get(format!("{}/token?scope=repository:{repository}:pull", self.url))
+            .basic_auth("bench", Some(access_token))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(body["token"].as_str().context("no token")?.to_owned())
+    }
+
+    /// The status of `GET path` with a bearer token.
+    pub async fn status(&self, path: &str, bearer: &str) -> anyhow::Result<u16> {
+        let response =
+            self.http.get(format!("{}{path}", self.url)).bearer_auth(bearer).send().await?;
+        Ok(response.status().as_u16())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+    }
+}
