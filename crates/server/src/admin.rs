@@ -1,26 +1,27 @@
-//! `wharf admin …`: operator commands that create organizations, users and vendor API tokens
-//! and reset passwords, against the same database as `wharf serve`.
+//! `wharf admin …`: operator commands that create organizations, users and vendor API tokens,
+//! reset passwords and issue invitations, against the same database as `wharf serve`.
 //!
 //! Owns checking the operator's input (before anything is written) and what the commands
-//! print. Secrets go to stdout only, once: a generated password or a new token is the last
-//! line, alone, so scripts can take it with `tail -n 1`. Errors are one line on stderr
-//! (`main.rs`). SQL lives in `wharf-db`, token formats and password hashing in `wharf-auth`.
+//! print. Secrets go to stdout only, once: a generated password, a new token or an invitation
+//! token is the last line, alone, so scripts can take it with `tail -n 1`. Errors are one line
+//! on stderr (`main.rs`). SQL lives in `wharf-db`, token formats and password hashing in
+//! `wharf-auth`, the rules of invitations in `wharf-accounts` (the same the portal uses).
 
 use anyhow::{Context, bail};
 use rand::{RngExt, distr::Alphanumeric};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
-use wharf_accounts::validate;
+use wharf_accounts::{AccountSettings, Accounts, InviteError, Inviter, IssuedInvitation, validate};
 use wharf_auth::{
     password::PasswordHasher,
     token::{self, TokenKind},
 };
-use wharf_db::{DbError, PgPool, accounts, tokens};
+use wharf_db::{DbError, PgPool, accounts, customers, tokens};
 
 use crate::{
     cli::{
-        AdminCommand, CreateOrgArgs, CreateTokenArgs, CreateUserArgs, DatabaseArgs, Password,
-        ResetPasswordArgs,
+        AdminCommand, CreateOrgArgs, CreateTokenArgs, CreateUserArgs, DatabaseArgs,
+        InviteCustomerUserArgs, InviteMemberArgs, InviteSignupArgs, Password, ResetPasswordArgs,
     },
     database::Database,
 };
@@ -44,6 +45,18 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::ResetPassword(args) => {
             let password = chosen_password(args.password.as_ref())?;
             with_database(args.database.clone(), |pool| reset_password(pool, args, password)).await
+        }
+        AdminCommand::InviteMember(mut args) => {
+            args.email = check_email(&args.email)?;
+            with_database(args.database.clone(), |pool| invite_member(pool, args)).await
+        }
+        AdminCommand::InviteCustomerUser(mut args) => {
+            args.email = check_email(&args.email)?;
+            with_database(args.database.clone(), |pool| invite_customer_user(pool, args)).await
+        }
+        AdminCommand::InviteSignup(mut args) => {
+            args.email = args.email.as_deref().map(check_email).transpose()?;
+            with_database(args.database.clone(), |pool| invite_signup(pool, args)).await
         }
     }
 }
@@ -263,6 +276,74 @@ async fn reset_password(
         println!("generated password for {email} (shown only now):");
         println!("{}", secret.expose_secret());
     }
+    Ok(())
+}
+
+/// The account services, issuing invitations that expire after `days`.
+fn invitation_service(pool: PgPool, days: u32) -> anyhow::Result<Accounts> {
+    let settings = AccountSettings {
+        invitation_ttl: time::Duration::days(i64::from(days)),
+        ..AccountSettings::default()
+    };
+    Ok(Accounts::new(pool, settings)?)
+}
+
+/// Says what was issued; the token goes alone on the last line.
+fn print_invitation(what: &str, issued: &IssuedInvitation) {
+    println!(
+        "{what} (expires {}); invitation token, shown only now:",
+        issued.invitation.expires_at.date()
+    );
+    println!("{}", issued.token.expose_secret());
+}
+
+async fn invite_member(pool: PgPool, args: InviteMemberArgs) -> anyhow::Result<()> {
+    let org = find_org(&pool, &args.org).await?;
+    let email = &args.email;
+    let issued = invitation_service(pool, args.expires_in_days)?
+        .invite_member(org.id, Inviter::Operator, email, args.role)
+        .await
+        .map_err(|err| match err {
+            InviteError::AlreadyMember => {
+                anyhow::anyhow!("{email} is already a member of {}", org.slug)
+            }
+            other => anyhow::Error::new(other).context("cannot issue the invitation"),
+        })?;
+    print_invitation(&format!("invited {email} to {} as {}", org.slug, args.role), &issued);
+    Ok(())
+}
+
+async fn invite_customer_user(pool: PgPool, args: InviteCustomerUserArgs) -> anyhow::Result<()> {
+    let org = find_org(&pool, &args.org).await?;
+    let customer = customers::find_by_name(&pool, org.id, &args.customer)
+        .await?
+        .with_context(|| format!("{} has no customer named {:?}", org.slug, args.customer))?;
+    let email = &args.email;
+    let issued = invitation_service(pool, args.expires_in_days)?
+        .invite_customer_user(org.id, customer.id, Inviter::Operator, email, args.role)
+        .await
+        .map_err(|err| match err {
+            InviteError::AlreadyMember => {
+                anyhow::anyhow!("{email} is already a user of {:?}", customer.name)
+            }
+            other => anyhow::Error::new(other).context("cannot issue the invitation"),
+        })?;
+    let what =
+        format!("invited {email} to customer {:?} of {} as {}", customer.name, org.slug, args.role);
+    print_invitation(&what, &issued);
+    Ok(())
+}
+
+async fn invite_signup(pool: PgPool, args: InviteSignupArgs) -> anyhow::Result<()> {
+    let issued = invitation_service(pool, args.expires_in_days)?
+        .invite_signup(Inviter::Operator, args.email.as_deref())
+        .await
+        .context("cannot issue the invitation")?;
+    let what = match &args.email {
+        Some(email) => format!("invited {email} to sign up a new organization"),
+        None => "invited someone to sign up a new organization".to_owned(),
+    };
+    print_invitation(&what, &issued);
     Ok(())
 }
 
