@@ -176,12 +176,21 @@ pub enum Failure {
 }
 
 /// The account services, shared by every request.
-#[derive(Debug)]
 pub struct Accounts {
     pool: PgPool,
     hasher: Arc<PasswordHasher>,
     settings: AccountSettings,
     throttle: FailureThrottle,
+}
+
+impl fmt::Debug for Accounts {
+    // Not the throttle: its counters are keyed by client addresses and emails.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Accounts")
+            .field("hasher", &self.hasher)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Accounts {
@@ -220,6 +229,21 @@ mod tests {
         }
         assert_eq!(SignupMode::default(), SignupMode::Closed);
         assert!("Open".parse::<SignupMode>().is_err());
+    }
+
+    #[tokio::test]
+    async fn debug_leaves_out_the_throttle_counters() {
+        let pool = sqlx_lazy_pool();
+        let accounts = Accounts::new(pool, AccountSettings::default()).unwrap();
+        accounts.throttle.record_failure([192, 0, 2, 7].into(), Some("probe@victim.test"));
+        let debug = format!("{accounts:?}");
+        assert!(debug.contains("Closed"), "{debug}");
+        assert!(!debug.contains("victim") && !debug.contains("192.0.2.7"), "{debug}");
+    }
+
+    fn sqlx_lazy_pool() -> PgPool {
+        let options = wharf_db::PgConnectOptions::new().host("127.0.0.1").port(1);
+        wharf_db::sqlx::postgres::PgPoolOptions::new().connect_lazy_with(options)
     }
 
     #[test]
