@@ -1,12 +1,13 @@
-//! `wharf admin …` as operators and their scripts use it: the four commands, their output
-//! contract (a token or generated password alone on the last line of stdout), one-line
-//! failures that change nothing, and running them next to a live `wharf serve` on the
-//! embedded default.
+//! `wharf admin …` as operators and their scripts use it: the commands, their output
+//! contract (a token, an invitation or a generated password alone on the last line of
+//! stdout), one-line failures that change nothing, and running them next to a live
+//! `wharf serve` on the embedded default.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use secrecy::SecretString;
 use sqlx::PgPool;
+use wharf_accounts::{Acceptance, AccountSettings, Accounts, SignupMode, SignupRequest};
 use wharf_auth::{
     password::PasswordHasher,
     token::{self, TokenKind},
@@ -98,7 +99,8 @@ async fn role_of(pool: &PgPool, org: &str, email: &str) -> Option<String> {
 /// Rows of every table the commands write, and every password hash.
 async fn snapshot(pool: &PgPool) -> Vec<String> {
     let mut state = Vec::new();
-    for table in ["organizations", "users", "organization_members", "access_tokens"] {
+    for table in ["organizations", "users", "organization_members", "access_tokens", "invitations"]
+    {
         let rows: Vec<String> = sqlx::query_scalar(&format!(
             "select row_to_json(t)::text from {table} t order by row_to_json(t)::text"
         ))
@@ -433,6 +435,39 @@ async fn bad_input_fails_with_one_line_and_changes_nothing() {
         // reset-password
         (vec!["reset-password", "--email", "ghost@acme.test"], "no user"),
         (vec!["reset-password", "--email", "owner@acme.test", "--password", "short"], "password"),
+        // invite-member, invite-customer-user, invite-signup
+        (
+            vec!["invite-member", "--org", "nope", "--email", "new@x.test", "--role", "viewer"],
+            "no organization",
+        ),
+        (
+            vec!["invite-member", "--org", "acme", "--email", "Owner@acme.test", "--role", "admin"],
+            "owner@acme.test is already a member of acme",
+        ),
+        (
+            vec!["invite-member", "--org", "acme", "--email", "not-an-email", "--role", "admin"],
+            "invalid email",
+        ),
+        (
+            vec!["invite-member", "--org", "acme", "--email", "new@x.test", "--role", "member"],
+            "--role",
+        ),
+        (
+            vec![
+                "invite-customer-user",
+                "--org",
+                "acme",
+                "--customer",
+                "Nobody Inc",
+                "--email",
+                "new@x.test",
+                "--role",
+                "member",
+            ],
+            "no customer named",
+        ),
+        (vec!["invite-signup", "--email", "not-an-email"], "invalid email"),
+        (vec!["invite-signup", "--expires-in-days", "0"], "--expires-in-days"),
     ];
     for (args, expect) in &cases {
         let out = admin(&url, args);
@@ -452,6 +487,97 @@ async fn bad_input_fails_with_one_line_and_changes_nothing() {
     );
     assert!(!out.status.success());
     assert_eq!(snapshot(&pool).await, before);
+}
+
+#[tokio::test]
+async fn invitations_are_printed_once_and_can_be_accepted() {
+    let url = fresh_database().await;
+    create_acme(&url);
+    let pool = PgPool::connect(&url).await.unwrap();
+    let accounts = Accounts::new(pool.clone(), AccountSettings::default()).unwrap();
+
+    // A member invitation: the token alone on the last line, only its SHA-256 stored.
+    let out = admin(
+        &url,
+        &["invite-member", "--org", "acme", "--email", "Dev@Acme.test", "--role", "developer"],
+    );
+    let plaintext = last_line(succeeded(&out)).to_owned();
+    assert!(plaintext.starts_with("wharf_inv_"), "{plaintext}");
+    assert_eq!(out.stdout.matches(&plaintext).count(), 1, "printed once:\n{}", out.stdout);
+    assert!(out.stdout.contains("invited dev@acme.test to acme as developer"), "{}", out.stdout);
+    assert!(!out.stderr.contains(&plaintext[10..]), "the token never reaches the logs");
+    let (hash, days): (Vec<u8>, f64) = sqlx::query_as(
+        "select token_hash, extract(epoch from expires_at - created_at)::float8 / 86400
+         from invitations where email = 'dev@acme.test'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(hash, token::hash(&plaintext).as_bytes());
+    assert!((days - 7.0).abs() < 0.01, "{days}");
+
+    let token = SecretString::from(plaintext);
+    let password = SecretString::from("a developer password".to_owned());
+    accounts
+        .accept_invitation(&token, Acceptance::NewAccount { password: password.clone() })
+        .await
+        .unwrap();
+    assert_eq!(role_of(&pool, "acme", "dev@acme.test").await.as_deref(), Some("developer"));
+    assert!(verifies(&pool, "dev@acme.test", "a developer password").await);
+    let again = accounts.accept_invitation(&token, Acceptance::NewAccount { password }).await;
+    assert!(again.is_err(), "single use");
+
+    // A customer invitation, by the customer's name.
+    let acme: uuid::Uuid = sqlx::query_scalar("select id from organizations where slug = 'acme'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let initech = wharf_db::customers::create(&pool, acme, "Initech").await.unwrap();
+    let out = admin(
+        &url,
+        &[
+            "invite-customer-user",
+            "--org",
+            "acme",
+            "--customer",
+            "Initech",
+            "--email",
+            "it@initech.test",
+            "--role",
+            "admin",
+            "--expires-in-days",
+            "2",
+        ],
+    );
+    let token = SecretString::from(last_line(succeeded(&out)).to_owned());
+    let preview = accounts.preview_invitation(&token).await.unwrap();
+    assert_eq!(preview.customer_name.as_deref(), Some("Initech"));
+    assert_eq!(preview.role.as_deref(), Some("admin"));
+    let left = preview.expires_at - time::OffsetDateTime::now_utc();
+    assert!(left > time::Duration::hours(47) && left <= time::Duration::days(2), "{left}");
+    let password = SecretString::from("a customer password".to_owned());
+    let joined =
+        accounts.accept_invitation(&token, Acceptance::NewAccount { password }).await.unwrap();
+    assert_eq!(joined.customer_id, Some(initech.id));
+
+    // A sign-up invitation for one address, used on an instance in `invite` mode.
+    let out = admin(&url, &["invite-signup", "--email", "founder@newco.test"]);
+    let token = SecretString::from(last_line(succeeded(&out)).to_owned());
+    let invite_only = Accounts::new(
+        pool.clone(),
+        AccountSettings { signup: SignupMode::Invite, ..AccountSettings::default() },
+    )
+    .unwrap();
+    let request = SignupRequest {
+        org_slug: "newco".to_owned(),
+        org_name: "New Co".to_owned(),
+        email: "founder@newco.test".to_owned(),
+        password: SecretString::from("a founder password".to_owned()),
+        invitation: Some(token),
+    };
+    let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    invite_only.sign_up(request, localhost).await.unwrap();
+    assert_eq!(role_of(&pool, "newco", "founder@newco.test").await.as_deref(), Some("owner"));
 }
 
 #[tokio::test]

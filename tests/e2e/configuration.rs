@@ -9,7 +9,7 @@ use wharf_e2e::run_wharf;
 /// Environment variables named in `[env: NAME...]` by the help of every command.
 fn variables_in_help() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    let commands: [&[&str]; 8] = [
+    let commands: [&[&str]; 11] = [
         &["serve"],
         &["migrate"],
         &["gc"],
@@ -18,6 +18,9 @@ fn variables_in_help() -> BTreeSet<String> {
         &["admin", "create-user"],
         &["admin", "create-token"],
         &["admin", "reset-password"],
+        &["admin", "invite-member"],
+        &["admin", "invite-customer-user"],
+        &["admin", "invite-signup"],
     ];
     for command in commands {
         let out = run_wharf(&[command, &["--help"]].concat(), &[]);

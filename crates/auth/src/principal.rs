@@ -72,6 +72,51 @@ impl FromStr for Role {
 #[error("unknown role `{0}`: expected `owner`, `admin`, `developer` or `viewer`")]
 pub struct UnknownRole(pub String);
 
+/// A customer user's role within their customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CustomerRole {
+    /// Manages the customer's users and access tokens.
+    Admin,
+    /// Uses the customer portal and creates access tokens of their own.
+    Member,
+}
+
+impl CustomerRole {
+    /// Both roles, most powerful first.
+    pub const ALL: [CustomerRole; 2] = [CustomerRole::Admin, CustomerRole::Member];
+
+    /// The stored and displayed form: `admin` or `member`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CustomerRole::Admin => "admin",
+            CustomerRole::Member => "member",
+        }
+    }
+}
+
+impl fmt::Display for CustomerRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CustomerRole {
+    type Err = UnknownCustomerRole;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| UnknownCustomerRole(s.to_owned()))
+    }
+}
+
+/// A customer role name that is not `admin` or `member`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown customer role `{0}`: expected `admin` or `member`")]
+pub struct UnknownCustomerRole(pub String);
+
 /// Who is making a request, once their credentials have been checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -237,6 +282,11 @@ mod tests {
         assert_eq!("developer".parse::<Role>().unwrap(), Role::Developer);
         let err = "Owner".parse::<Role>().unwrap_err();
         assert!(err.to_string().contains("unknown role `Owner`"), "{err}");
+        for role in CustomerRole::ALL {
+            assert_eq!(role.to_string().parse::<CustomerRole>().unwrap(), role);
+        }
+        assert_eq!("member".parse::<CustomerRole>().unwrap(), CustomerRole::Member);
+        assert!("owner".parse::<CustomerRole>().is_err(), "vendor roles are not customer roles");
     }
 
     #[test]

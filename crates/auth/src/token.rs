@@ -82,6 +82,10 @@ impl TokenKind {
 pub struct PlaintextToken(SecretString);
 
 impl PlaintextToken {
+    pub(crate) fn new(text: String) -> Self {
+        Self(SecretString::from(text))
+    }
+
     /// The token text, for the one response that shows it to its owner.
     pub fn expose_secret(&self) -> &str {
         self.0.expose_secret()
@@ -188,23 +192,25 @@ pub enum TokenFormatError {
 
 /// Generates a new token of `kind` from the thread-local CSPRNG.
 pub fn generate(kind: TokenKind) -> GeneratedToken {
+    let text = random_text(kind.prefix());
+    let display_prefix = text[..PREFIX_LEN + DISPLAY_RANDOM_CHARS].to_owned();
+    let hash = hash(&text);
+    GeneratedToken { kind, plaintext: PlaintextToken::new(text), hash, display_prefix }
+}
+
+/// `prefix` (of [`PREFIX_LEN`] characters) + [`RANDOM_LEN`] random base62 characters + the
+/// checksum: the text of every Wharf secret that has this format.
+pub(crate) fn random_text(prefix: &str) -> String {
     let mut rng = rand::rng();
     let mut text = String::with_capacity(TOKEN_LEN);
-    text.push_str(kind.prefix());
+    text.push_str(prefix);
     for _ in 0..RANDOM_LEN {
         let index: usize = rng.random_range(0..ALPHABET.len());
         text.push(char::from(ALPHABET[index]));
     }
     let checksum = checksum(&text);
     text.push_str(&checksum);
-    let display_prefix = text[..PREFIX_LEN + DISPLAY_RANDOM_CHARS].to_owned();
-    let hash = hash(&text);
-    GeneratedToken {
-        kind,
-        plaintext: PlaintextToken(SecretString::from(text)),
-        hash,
-        display_prefix,
-    }
+    text
 }
 
 /// Checks the format of a presented token (prefix, length, charset, checksum) and hashes it.
@@ -218,6 +224,12 @@ pub fn parse(token: &str) -> Result<ParsedToken, TokenFormatError> {
         return Err(TokenFormatError::NotAscii);
     }
     let kind = TokenKind::from_prefix(token).ok_or(TokenFormatError::UnknownPrefix)?;
+    check_after_prefix(token)?;
+    Ok(ParsedToken { kind, hash: hash(token) })
+}
+
+/// Length, charset and checksum of an ASCII `token` whose prefix was already recognised.
+pub(crate) fn check_after_prefix(token: &str) -> Result<(), TokenFormatError> {
     if token.len() != TOKEN_LEN {
         return Err(TokenFormatError::Length(token.len()));
     }
@@ -229,7 +241,7 @@ pub fn parse(token: &str) -> Result<ParsedToken, TokenFormatError> {
     if checksum(body) != suffix {
         return Err(TokenFormatError::Checksum);
     }
-    Ok(ParsedToken { kind, hash: hash(token) })
+    Ok(())
 }
 
 /// SHA-256 of the full token text. [`parse`] already returns it; use this directly only when

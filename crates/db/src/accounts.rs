@@ -278,6 +278,152 @@ pub async fn change_role(
     Ok(done.rows_affected() == 1)
 }
 
+/// What it takes to sign up: a new organization, a new account as its owner, and (while
+/// sign-up is by invitation) the sign-up invitation it uses.
+#[derive(Debug)]
+pub struct NewSignup<'a> {
+    /// Slug (validated by the caller and by a check constraint).
+    pub slug: &'a str,
+    /// Display name.
+    pub name: &'a str,
+    /// The owner's email, lower-case.
+    pub email: &'a str,
+    /// The owner's password as a PHC hash string.
+    pub password_hash: &'a str,
+    /// SHA-256 of the sign-up invitation's token, when one is needed.
+    pub invitation: Option<&'a [u8; 32]>,
+}
+
+/// What [`sign_up`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignUp {
+    /// The organization and its owner exist now.
+    Created {
+        /// The new organization.
+        organization: Organization,
+        /// Its owner, a new account.
+        owner: User,
+    },
+    /// No open sign-up invitation has that token (or it is for another address); nothing
+    /// was written.
+    InvitationNotOpen,
+}
+
+/// Signs up in one transaction: uses the sign-up invitation if one is given, creates the
+/// organization and a new account, and makes the account its owner. Unlike
+/// [`create_organization`], an email that already has an account is a conflict. A slug in use
+/// is [`DbError::Conflict`] (`organizations_slug_key`), an email in use
+/// [`DbError::Conflict`] (`users_email_key`); on any error nothing is written and the
+/// invitation stays open.
+pub async fn sign_up(pool: &PgPool, new: &NewSignup<'_>) -> Result<SignUp, DbError> {
+    let mut tx = pool.begin().await?;
+    let invitation = match new.invitation {
+        Some(hash) => match crate::invitations::consume_signup(&mut tx, hash, new.email).await? {
+            Some(id) => Some(id),
+            None => return Ok(SignUp::InvitationNotOpen),
+        },
+        None => None,
+    };
+    let organization = sqlx::query_as!(
+        Organization,
+        "insert into organizations (id, slug, name) values ($1, $2, $3)
+         returning id, slug, name, created_at",
+        Uuid::now_v7(),
+        new.slug,
+        new.name,
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(DbError::from_insert)?;
+    let owner = sqlx::query_as!(
+        User,
+        "insert into users (id, email, password_hash) values ($1, $2, $3)
+         returning id, email, password_hash, is_instance_admin, created_at, password_changed_at",
+        Uuid::now_v7(),
+        new.email,
+        new.password_hash,
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(DbError::from_insert)?;
+    sqlx::query!(
+        "insert into organization_members (organization_id, user_id, role) values ($1, $2, 'owner')",
+        organization.id,
+        owner.id,
+    )
+    .execute(&mut *tx)
+    .await?;
+    if let Some(id) = invitation {
+        crate::invitations::mark_accepted_by(&mut tx, id, owner.id).await?;
+    }
+    tx.commit().await?;
+    Ok(SignUp::Created { organization, owner })
+}
+
+/// Looks a user up by id.
+pub async fn find_user(pool: &PgPool, id: Uuid) -> Result<Option<User>, DbError> {
+    Ok(sqlx::query_as!(
+        User,
+        "select id, email, password_hash, is_instance_admin, created_at, password_changed_at
+         from users where id = $1",
+        id
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Replaces a password hash by a stronger hash of the same password (after a login), but
+/// only if the stored hash is still `old_hash`: a password changed in the meantime wins.
+/// Unlike [`set_password_hash`], the password did not change, so `password_changed_at` stays.
+/// Returns whether the hash was replaced.
+pub async fn rehash_password(
+    pool: &PgPool,
+    user_id: Uuid,
+    old_hash: &str,
+    new_hash: &str,
+) -> Result<bool, DbError> {
+    let done = sqlx::query!(
+        "update users set password_hash = $3 where id = $1 and password_hash = $2",
+        user_id,
+        old_hash,
+        new_hash,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A vendor organization a user belongs to, with the user's role there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VendorMembership {
+    /// The organization.
+    pub organization_id: Uuid,
+    /// Its slug.
+    pub slug: String,
+    /// Its display name.
+    pub name: String,
+    /// `owner`, `admin`, `developer` or `viewer`.
+    pub role: String,
+}
+
+/// The vendor organizations user `user_id` belongs to, by slug. Not scoped to one
+/// organization: it is the signed-in user's own list, for choosing where to work.
+pub async fn memberships_of(
+    pool: &PgPool,
+    user_id: Uuid,
+) -> Result<Vec<VendorMembership>, DbError> {
+    Ok(sqlx::query_as!(
+        VendorMembership,
+        "select o.id as organization_id, o.slug, o.name, m.role
+         from organization_members m join organizations o on o.id = m.organization_id
+         where m.user_id = $1
+         order by o.slug",
+        user_id,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,5 +560,132 @@ mod tests {
         let err = create_user(&pool, Uuid::now_v7(), "x@acme.test", HASH, "viewer").await;
         assert!(err.is_err(), "unknown organization");
         assert_eq!(count(&pool, "users").await, users);
+    }
+
+    fn signup<'a>(
+        slug: &'a str,
+        email: &'a str,
+        invitation: Option<&'a [u8; 32]>,
+    ) -> NewSignup<'a> {
+        NewSignup { slug, name: "New Co", email, password_hash: HASH, invitation }
+    }
+
+    async fn signup_invitation(pool: &PgPool, email: Option<&str>) -> [u8; 32] {
+        let mut hash = [0u8; 32];
+        hash[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+        let new = crate::invitations::NewInvitation {
+            target: crate::invitations::Target::Signup,
+            email,
+            invited_by: None,
+            token_hash: &hash,
+            expires_at: OffsetDateTime::now_utc() + time::Duration::days(7),
+        };
+        crate::invitations::create(pool, &new).await.unwrap().unwrap();
+        hash
+    }
+
+    async fn invitation_state(pool: &PgPool, hash: &[u8; 32]) -> crate::invitations::Invitation {
+        crate::invitations::find_by_token(pool, hash).await.unwrap().unwrap().invitation
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn sign_up_creates_an_organization_with_a_new_owner(pool: PgPool) {
+        let SignUp::Created { organization, owner } =
+            sign_up(&pool, &signup("newco", "founder@newco.test", None)).await.unwrap()
+        else {
+            panic!("no invitation was needed");
+        };
+        assert_eq!((organization.slug.as_str(), organization.name.as_str()), ("newco", "New Co"));
+        assert_eq!(owner.email, "founder@newco.test");
+        assert!(!owner.is_instance_admin);
+        assert_eq!(
+            find_member(&pool, organization.id, owner.id).await.unwrap().unwrap().role,
+            "owner"
+        );
+        assert_eq!(find_user(&pool, owner.id).await.unwrap(), Some(owner));
+        assert_eq!(find_user(&pool, Uuid::now_v7()).await.unwrap(), None);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn sign_up_refuses_taken_slugs_and_emails_and_writes_nothing(pool: PgPool) {
+        create_organization(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
+        let invitation = signup_invitation(&pool, None).await;
+        let before = (count(&pool, "organizations").await, count(&pool, "users").await);
+
+        let err =
+            sign_up(&pool, &signup("acme", "new@new.test", Some(&invitation))).await.unwrap_err();
+        assert!(
+            matches!(err, DbError::Conflict(ref c) if c == "organizations_slug_key"),
+            "{err:?}"
+        );
+        // Unlike create_organization, an existing account is not adopted.
+        let err = sign_up(&pool, &signup("newco", "owner@acme.test", Some(&invitation)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DbError::Conflict(ref c) if c == "users_email_key"), "{err:?}");
+        assert_eq!((count(&pool, "organizations").await, count(&pool, "users").await), before);
+        assert_eq!(invitation_state(&pool, &invitation).await.accepted_at, None, "still open");
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn sign_up_uses_its_invitation_once(pool: PgPool) {
+        let invitation = signup_invitation(&pool, None).await;
+        let SignUp::Created { owner, .. } =
+            sign_up(&pool, &signup("newco", "a@newco.test", Some(&invitation))).await.unwrap()
+        else {
+            panic!("the invitation is open");
+        };
+        let used = invitation_state(&pool, &invitation).await;
+        assert!(used.accepted_at.is_some());
+        assert_eq!(used.accepted_by, Some(owner.id));
+        let again = sign_up(&pool, &signup("other", "b@other.test", Some(&invitation))).await;
+        assert_eq!(again.unwrap(), SignUp::InvitationNotOpen);
+        let unknown = [7u8; 32];
+        let outcome = sign_up(&pool, &signup("other", "b@other.test", Some(&unknown))).await;
+        assert_eq!(outcome.unwrap(), SignUp::InvitationNotOpen);
+        assert!(find_organization(&pool, "other").await.unwrap().is_none());
+        assert!(find_user_by_email(&pool, "b@other.test").await.unwrap().is_none());
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn an_addressed_sign_up_invitation_is_for_that_address_only(pool: PgPool) {
+        let invitation = signup_invitation(&pool, Some("invited@newco.test")).await;
+        let outcome =
+            sign_up(&pool, &signup("newco", "someone@else.test", Some(&invitation))).await;
+        assert_eq!(outcome.unwrap(), SignUp::InvitationNotOpen);
+        assert!(find_organization(&pool, "newco").await.unwrap().is_none());
+        let outcome =
+            sign_up(&pool, &signup("newco", "invited@newco.test", Some(&invitation))).await;
+        assert!(matches!(outcome.unwrap(), SignUp::Created { .. }));
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn rehash_replaces_only_the_hash_it_read(pool: PgPool) {
+        let org = create_organization(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
+        let user = create_user(&pool, org.id, "dev@acme.test", "$argon2id$weak", "developer")
+            .await
+            .unwrap();
+        assert!(!rehash_password(&pool, user.id, "$argon2id$stale", "$argon2id$x").await.unwrap());
+        assert!(
+            rehash_password(&pool, user.id, "$argon2id$weak", "$argon2id$strong").await.unwrap()
+        );
+        let after = find_user(&pool, user.id).await.unwrap().unwrap();
+        assert_eq!(after.password_hash, "$argon2id$strong");
+        assert_eq!(after.password_changed_at, user.password_changed_at, "not a password change");
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn a_users_vendor_memberships(pool: PgPool) {
+        let acme = create_organization(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
+        let globex =
+            create_organization(&pool, &owner("globex", "boss@globex.test")).await.unwrap();
+        let dev = create_user(&pool, globex.id, "dev@acme.test", HASH, "developer").await.unwrap();
+        add_member(&pool, acme.id, dev.id, "viewer").await.unwrap();
+        let memberships = memberships_of(&pool, dev.id).await.unwrap();
+        let summary: Vec<(&str, &str)> =
+            memberships.iter().map(|m| (m.slug.as_str(), m.role.as_str())).collect();
+        assert_eq!(summary, [("acme", "viewer"), ("globex", "developer")]);
+        assert_eq!(memberships[0].organization_id, acme.id);
+        assert!(memberships_of(&pool, Uuid::now_v7()).await.unwrap().is_empty());
     }
 }

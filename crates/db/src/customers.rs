@@ -195,6 +195,85 @@ pub async fn list_users(
     .await?)
 }
 
+/// The customer of organization `org_id` with this name.
+pub async fn find_by_name(
+    pool: &PgPool,
+    org_id: Uuid,
+    name: &str,
+) -> Result<Option<Customer>, DbError> {
+    Ok(sqlx::query_as!(
+        Customer,
+        "select id, organization_id, name, disabled, created_at
+         from customers where organization_id = $1 and name = $2",
+        org_id,
+        name,
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// User `user_id` as a user of customer `customer_id` of organization `org_id`, if they are one.
+pub async fn find_user(
+    pool: &PgPool,
+    org_id: Uuid,
+    customer_id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<CustomerUser>, DbError> {
+    Ok(sqlx::query_as!(
+        CustomerUser,
+        "select cu.user_id, u.email, cu.role, cu.created_at
+         from customer_users cu
+         join customers c on c.id = cu.customer_id
+         join users u on u.id = cu.user_id
+         where c.organization_id = $1 and cu.customer_id = $2 and cu.user_id = $3",
+        org_id,
+        customer_id,
+        user_id,
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// A customer a user belongs to, with the vendor it buys from and the user's role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerMembership {
+    /// The vendor organization.
+    pub organization_id: Uuid,
+    /// The vendor's slug.
+    pub organization_slug: String,
+    /// The vendor's display name.
+    pub organization_name: String,
+    /// The customer.
+    pub customer_id: Uuid,
+    /// The customer's name.
+    pub customer_name: String,
+    /// `admin` or `member`.
+    pub role: String,
+}
+
+/// The enabled customers user `user_id` belongs to, by vendor slug and customer name
+/// (a disabled customer's users cannot work for it). Not scoped to one organization: it is
+/// the signed-in user's own list, for choosing where to work.
+pub async fn memberships_of(
+    pool: &PgPool,
+    user_id: Uuid,
+) -> Result<Vec<CustomerMembership>, DbError> {
+    Ok(sqlx::query_as!(
+        CustomerMembership,
+        "select o.id as organization_id, o.slug as organization_slug,
+                o.name as organization_name, c.id as customer_id, c.name as customer_name,
+                cu.role
+         from customer_users cu
+         join customers c on c.id = cu.customer_id
+         join organizations o on o.id = c.organization_id
+         where cu.user_id = $1 and not c.disabled
+         order by o.slug, c.name",
+        user_id,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,5 +409,41 @@ mod tests {
         assert!(delete(&pool, acme, c.id).await.unwrap());
         assert_eq!(count(&pool, "customer_users").await, 0, "memberships go with the customer");
         assert!(accounts::find_user_by_email(&pool, "owner@globex.test").await.unwrap().is_some());
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn lookups_by_name_and_user_are_scoped(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        let globex = org(&pool, "globex").await;
+        let c = create(&pool, acme, "Initech").await.unwrap();
+        assert_eq!(find_by_name(&pool, acme, "Initech").await.unwrap(), Some(c.clone()));
+        assert_eq!(find_by_name(&pool, acme, "initech").await.unwrap(), None);
+        assert_eq!(find_by_name(&pool, globex, "Initech").await.unwrap(), None);
+        let boss = accounts::find_user_by_email(&pool, "owner@globex.test").await.unwrap().unwrap();
+        assert_eq!(find_user(&pool, acme, c.id, boss.id).await.unwrap(), None);
+        add_user(&pool, acme, c.id, boss.id, "admin").await.unwrap();
+        assert_eq!(find_user(&pool, acme, c.id, boss.id).await.unwrap().unwrap().role, "admin");
+        assert_eq!(find_user(&pool, globex, c.id, boss.id).await.unwrap(), None);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn a_users_customer_memberships_leave_out_disabled_customers(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        let globex = org(&pool, "globex").await;
+        let a = create(&pool, acme, "Initech").await.unwrap();
+        let b = create(&pool, globex, "Initech").await.unwrap();
+        let off = create(&pool, acme, "Umbrella").await.unwrap();
+        let boss = accounts::find_user_by_email(&pool, "owner@globex.test").await.unwrap().unwrap();
+        add_user(&pool, acme, a.id, boss.id, "member").await.unwrap();
+        add_user(&pool, globex, b.id, boss.id, "admin").await.unwrap();
+        add_user(&pool, acme, off.id, boss.id, "admin").await.unwrap();
+        set_disabled(&pool, acme, off.id, true).await.unwrap();
+        let memberships = memberships_of(&pool, boss.id).await.unwrap();
+        let summary: Vec<(&str, &str, &str)> = memberships
+            .iter()
+            .map(|m| (m.organization_slug.as_str(), m.customer_name.as_str(), m.role.as_str()))
+            .collect();
+        assert_eq!(summary, [("acme", "Initech", "member"), ("globex", "Initech", "admin")]);
+        assert_eq!((memberships[0].customer_id, memberships[0].organization_id), (a.id, acme));
     }
 }

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod customers;
 pub mod invalidation;
+pub mod invitations;
 pub mod licenses;
 pub mod registry;
 pub mod signing_keys;

@@ -1,32 +1,30 @@
-//! `wharf admin …`: operator commands that create organizations, users and vendor API tokens
-//! and reset passwords, against the same database as `wharf serve`.
+//! `wharf admin …`: operator commands that create organizations, users and vendor API tokens,
+//! reset passwords and issue invitations, against the same database as `wharf serve`.
 //!
 //! Owns checking the operator's input (before anything is written) and what the commands
-//! print. Secrets go to stdout only, once: a generated password or a new token is the last
-//! line, alone, so scripts can take it with `tail -n 1`. Errors are one line on stderr
-//! (`main.rs`). SQL lives in `wharf-db`, token formats and password hashing in `wharf-auth`.
+//! print. Secrets go to stdout only, once: a generated password, a new token or an invitation
+//! token is the last line, alone, so scripts can take it with `tail -n 1`. Errors are one line
+//! on stderr (`main.rs`). SQL lives in `wharf-db`, token formats and password hashing in
+//! `wharf-auth`, the rules of invitations in `wharf-accounts` (the same the portal uses).
 
 use anyhow::{Context, bail};
 use rand::{RngExt, distr::Alphanumeric};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
+use wharf_accounts::{AccountSettings, Accounts, InviteError, Inviter, IssuedInvitation, validate};
 use wharf_auth::{
-    password::{PasswordHasher, check_policy},
-    scope::{RepositoryName, ScopeError},
+    password::PasswordHasher,
     token::{self, TokenKind},
 };
-use wharf_db::{DbError, PgPool, accounts, tokens};
+use wharf_db::{DbError, PgPool, accounts, customers, tokens};
 
 use crate::{
     cli::{
-        AdminCommand, CreateOrgArgs, CreateTokenArgs, CreateUserArgs, DatabaseArgs, Password,
-        ResetPasswordArgs,
+        AdminCommand, CreateOrgArgs, CreateTokenArgs, CreateUserArgs, DatabaseArgs,
+        InviteCustomerUserArgs, InviteMemberArgs, InviteSignupArgs, Password, ResetPasswordArgs,
     },
     database::Database,
 };
-
-/// Longest organization slug.
-const MAX_SLUG_LEN: usize = 63;
 
 /// Runs one operator command.
 pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
@@ -35,8 +33,8 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
             let checked = CheckedOrg::check(&args)?;
             with_database(args.database.clone(), |pool| create_org(pool, args, checked)).await
         }
-        AdminCommand::CreateUser(args) => {
-            check_email(&args.email)?;
+        AdminCommand::CreateUser(mut args) => {
+            args.email = check_email(&args.email)?;
             let password = chosen_password(args.password.as_ref())?;
             with_database(args.database.clone(), |pool| create_user(pool, args, password)).await
         }
@@ -47,6 +45,18 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::ResetPassword(args) => {
             let password = chosen_password(args.password.as_ref())?;
             with_database(args.database.clone(), |pool| reset_password(pool, args, password)).await
+        }
+        AdminCommand::InviteMember(mut args) => {
+            args.email = check_email(&args.email)?;
+            with_database(args.database.clone(), |pool| invite_member(pool, args)).await
+        }
+        AdminCommand::InviteCustomerUser(mut args) => {
+            args.email = check_email(&args.email)?;
+            with_database(args.database.clone(), |pool| invite_customer_user(pool, args)).await
+        }
+        AdminCommand::InviteSignup(mut args) => {
+            args.email = args.email.as_deref().map(check_email).transpose()?;
+            with_database(args.database.clone(), |pool| invite_signup(pool, args)).await
         }
     }
 }
@@ -85,7 +95,8 @@ fn chosen_password(given: Option<&Password>) -> anyhow::Result<NewPassword> {
     match given {
         Some(password) => {
             let secret = password.secret();
-            check_policy(&secret).map_err(|e| anyhow::anyhow!("weak password: {e}"))?;
+            validate::check_new_password(&secret)
+                .map_err(|e| anyhow::anyhow!("weak password: {}", e.message))?;
             Ok(NewPassword::Given(secret))
         }
         None => {
@@ -105,21 +116,10 @@ async fn hash_password(password: &SecretString) -> anyhow::Result<SecretString> 
         .context("password hashing panicked")??)
 }
 
-fn check_email(email: &str) -> anyhow::Result<()> {
-    let valid = match email.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.is_empty()
-                && !domain.contains('@')
-                && email.len() <= 254
-                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        }
-        None => false,
-    };
-    if !valid {
-        bail!("invalid email {email:?}");
-    }
-    Ok(())
+/// The email as stored (trimmed, lower-case), if it is one
+/// (`wharf_accounts::validate::normalize_email`).
+fn check_email(email: &str) -> anyhow::Result<String> {
+    validate::normalize_email(email).map_err(|_| anyhow::anyhow!("invalid email {email:?}"))
 }
 
 fn check_token_name(name: &str) -> anyhow::Result<()> {
@@ -130,38 +130,25 @@ fn check_token_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether `slug` is a valid organization slug: one OCI repository-name component
-/// (`[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`), at most 63 characters.
+/// Whether `slug` is a valid organization slug (`wharf_accounts::validate::check_slug`).
 fn check_slug(slug: &str) -> anyhow::Result<()> {
-    if slug.len() > MAX_SLUG_LEN {
-        bail!("invalid slug {slug:?}: at most {MAX_SLUG_LEN} characters");
-    }
-    if slug.contains('/') {
-        bail!("invalid slug {slug:?}: it must not contain `/`");
-    }
-    match RepositoryName::parse(slug) {
-        Ok(_) => Ok(()),
-        Err(ScopeError::InvalidRepositoryName { reason, .. }) => {
-            bail!("invalid slug {slug:?}: {reason}")
-        }
-        Err(err) => bail!("invalid slug {slug:?}: {err}"),
-    }
+    validate::check_slug(slug).map_err(|e| anyhow::anyhow!("invalid slug {slug:?}: {}", e.message))
 }
 
 /// What `create-org` checked before touching the database.
 struct CheckedOrg {
+    owner_email: String,
     password: NewPassword,
 }
 
 impl CheckedOrg {
     fn check(args: &CreateOrgArgs) -> anyhow::Result<Self> {
         check_slug(&args.slug)?;
-        let name_len = args.name.trim().chars().count();
-        if name_len == 0 || args.name.chars().count() > 200 {
-            bail!("invalid organization name {:?}: 1 to 200 characters", args.name);
+        if let Err(e) = validate::check_org_name(&args.name) {
+            bail!("invalid organization name {:?}: {}", args.name, e.message);
         }
-        check_email(&args.owner_email)?;
-        Ok(Self { password: chosen_password(args.owner_password.as_ref())? })
+        let owner_email = check_email(&args.owner_email)?;
+        Ok(Self { owner_email, password: chosen_password(args.owner_password.as_ref())? })
     }
 }
 
@@ -169,12 +156,13 @@ async fn create_org(pool: PgPool, args: CreateOrgArgs, checked: CheckedOrg) -> a
     if accounts::find_organization(&pool, &args.slug).await?.is_some() {
         bail!("an organization with slug {:?} already exists", args.slug);
     }
-    let existing = accounts::find_user_by_email(&pool, &args.owner_email).await?;
+    let email = checked.owner_email;
+    let existing = accounts::find_user_by_email(&pool, &email).await?;
     let hash = hash_password(checked.password.secret()).await?;
     let new = accounts::NewOrganization {
         slug: &args.slug,
         name: &args.name,
-        owner_email: &args.owner_email,
+        owner_email: &email,
         owner_password_hash: hash.expose_secret(),
         owner_is_instance_admin: false,
     };
@@ -185,7 +173,6 @@ async fn create_org(pool: PgPool, args: CreateOrgArgs, checked: CheckedOrg) -> a
         }
         Err(err) => return Err(err).context("cannot create the organization"),
     };
-    let email = args.owner_email.to_lowercase();
     println!("created organization {} ({}) with owner {email}", org.slug, org.name);
     print_password_outcome(&email, existing.is_some(), &checked.password);
     Ok(())
@@ -292,6 +279,74 @@ async fn reset_password(
     Ok(())
 }
 
+/// The account services, issuing invitations that expire after `days`.
+fn invitation_service(pool: PgPool, days: u32) -> anyhow::Result<Accounts> {
+    let settings = AccountSettings {
+        invitation_ttl: time::Duration::days(i64::from(days)),
+        ..AccountSettings::default()
+    };
+    Ok(Accounts::new(pool, settings)?)
+}
+
+/// Says what was issued; the token goes alone on the last line.
+fn print_invitation(what: &str, issued: &IssuedInvitation) {
+    println!(
+        "{what} (expires {}); invitation token, shown only now:",
+        issued.invitation.expires_at.date()
+    );
+    println!("{}", issued.token.expose_secret());
+}
+
+async fn invite_member(pool: PgPool, args: InviteMemberArgs) -> anyhow::Result<()> {
+    let org = find_org(&pool, &args.org).await?;
+    let email = &args.email;
+    let issued = invitation_service(pool, args.expires_in_days)?
+        .invite_member(org.id, Inviter::Operator, email, args.role)
+        .await
+        .map_err(|err| match err {
+            InviteError::AlreadyMember => {
+                anyhow::anyhow!("{email} is already a member of {}", org.slug)
+            }
+            other => anyhow::Error::new(other).context("cannot issue the invitation"),
+        })?;
+    print_invitation(&format!("invited {email} to {} as {}", org.slug, args.role), &issued);
+    Ok(())
+}
+
+async fn invite_customer_user(pool: PgPool, args: InviteCustomerUserArgs) -> anyhow::Result<()> {
+    let org = find_org(&pool, &args.org).await?;
+    let customer = customers::find_by_name(&pool, org.id, &args.customer)
+        .await?
+        .with_context(|| format!("{} has no customer named {:?}", org.slug, args.customer))?;
+    let email = &args.email;
+    let issued = invitation_service(pool, args.expires_in_days)?
+        .invite_customer_user(org.id, customer.id, Inviter::Operator, email, args.role)
+        .await
+        .map_err(|err| match err {
+            InviteError::AlreadyMember => {
+                anyhow::anyhow!("{email} is already a user of {:?}", customer.name)
+            }
+            other => anyhow::Error::new(other).context("cannot issue the invitation"),
+        })?;
+    let what =
+        format!("invited {email} to customer {:?} of {} as {}", customer.name, org.slug, args.role);
+    print_invitation(&what, &issued);
+    Ok(())
+}
+
+async fn invite_signup(pool: PgPool, args: InviteSignupArgs) -> anyhow::Result<()> {
+    let issued = invitation_service(pool, args.expires_in_days)?
+        .invite_signup(Inviter::Operator, args.email.as_deref())
+        .await
+        .context("cannot issue the invitation")?;
+    let what = match &args.email {
+        Some(email) => format!("invited {email} to sign up a new organization"),
+        None => "invited someone to sign up a new organization".to_owned(),
+    };
+    print_invitation(&what, &issued);
+    Ok(())
+}
+
 async fn find_org(pool: &PgPool, slug: &str) -> anyhow::Result<accounts::Organization> {
     accounts::find_organization(pool, slug)
         .await?
@@ -302,26 +357,15 @@ async fn find_org(pool: &PgPool, slug: &str) -> anyhow::Result<accounts::Organiz
 mod tests {
     use super::*;
 
+    // The rules themselves are tested in `wharf_accounts::validate`.
     #[test]
-    fn slugs_follow_the_oci_component_syntax() {
-        for good in ["acme", "a", "acme-inc", "acme--inc", "acme.io", "acme_inc", "a__b", "0x1"] {
-            assert!(check_slug(good).is_ok(), "{good}");
-        }
-        let long = "a".repeat(64);
-        for bad in
-            ["", "Acme", "acme/", "acme/app", "-acme", "acme-", "a___b", "a..b", "ac me", &long]
-        {
-            assert!(check_slug(bad).is_err(), "{bad}");
-        }
-        assert!(check_slug(&"a".repeat(63)).is_ok());
-    }
-
-    #[test]
-    fn emails_are_checked_lightly() {
-        assert!(check_email("dev@acme.test").is_ok());
-        for bad in ["", "dev", "@acme.test", "dev@", "a b@c.d", "a@b@c"] {
-            assert!(check_email(bad).is_err(), "{bad}");
-        }
+    fn slugs_and_emails_are_checked_by_the_shared_rules() {
+        assert!(check_slug("acme-inc").is_ok());
+        let err = check_slug("Acme").unwrap_err().to_string();
+        assert!(err.starts_with("invalid slug \"Acme\": "), "{err}");
+        assert!(check_slug(&"a".repeat(64)).is_err());
+        assert_eq!(check_email(" Dev@Acme.test ").unwrap(), "dev@acme.test");
+        assert!(check_email("a b@c.d").unwrap_err().to_string().contains("invalid email"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
-use wharf_auth::principal::Role;
+use wharf_auth::principal::{CustomerRole, Role};
 
 /// Wharf: a registry for software vendors that knows their customers and licenses.
 #[derive(Debug, Parser)]
@@ -35,7 +35,8 @@ pub enum Command {
     /// Run only the embedded Postgres cluster and print its URL (for development and tests);
     /// on SIGINT/SIGTERM, stops it unless another `wharf` process still uses it.
     EmbeddedPostgres(DatabaseArgs),
-    /// Operator tasks: create organizations, users and vendor API tokens, reset passwords.
+    /// Operator tasks: create organizations, users and vendor API tokens, reset passwords,
+    /// issue invitations.
     Admin(AdminArgs),
 }
 
@@ -61,6 +62,80 @@ pub enum AdminCommand {
     CreateToken(CreateTokenArgs),
     /// Set a new password for an account; without --password, prints a generated one.
     ResetPassword(ResetPasswordArgs),
+    /// Invite someone to join an organization; prints the invitation token, alone, as the
+    /// last line of stdout. It is shown only this once.
+    InviteMember(InviteMemberArgs),
+    /// Invite someone to join a customer of an organization; prints the invitation token,
+    /// alone, as the last line of stdout. It is shown only this once.
+    InviteCustomerUser(InviteCustomerUserArgs),
+    /// Invite someone to sign up a new organization (for `WHARF_SIGNUP=invite`); prints the
+    /// invitation token, alone, as the last line of stdout. It is shown only this once.
+    InviteSignup(InviteSignupArgs),
+}
+
+/// `wharf admin invite-member`.
+#[derive(Debug, Args)]
+pub struct InviteMemberArgs {
+    /// Slug of the organization.
+    #[arg(long)]
+    pub org: String,
+
+    /// Email of the person invited.
+    #[arg(long)]
+    pub email: String,
+
+    /// Role they get: `owner`, `admin`, `developer` or `viewer`.
+    #[arg(long)]
+    pub role: Role,
+
+    /// Days until the invitation expires.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub expires_in_days: u32,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// `wharf admin invite-customer-user`.
+#[derive(Debug, Args)]
+pub struct InviteCustomerUserArgs {
+    /// Slug of the vendor organization.
+    #[arg(long)]
+    pub org: String,
+
+    /// Name of the customer (as the vendor named it).
+    #[arg(long)]
+    pub customer: String,
+
+    /// Email of the person invited.
+    #[arg(long)]
+    pub email: String,
+
+    /// Role they get in the customer: `admin` (manages its users and tokens) or `member`.
+    #[arg(long)]
+    pub role: CustomerRole,
+
+    /// Days until the invitation expires.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub expires_in_days: u32,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// `wharf admin invite-signup`.
+#[derive(Debug, Args)]
+pub struct InviteSignupArgs {
+    /// Only this address may use the invitation. Default: whoever holds it.
+    #[arg(long)]
+    pub email: Option<String>,
+
+    /// Days until the invitation expires.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub expires_in_days: u32,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 /// `wharf admin create-org`.
@@ -260,6 +335,39 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub registry: RegistryArgs,
+
+    #[command(flatten)]
+    pub accounts: AccountArgs,
+}
+
+/// Accounts: who may sign up.
+#[derive(Debug, Clone, Args)]
+pub struct AccountArgs {
+    /// Who may create a new vendor organization on the sign-up page. Self-hosted instances
+    /// keep `closed`: operators create organizations with `wharf admin create-org`.
+    #[arg(long, env = "WHARF_SIGNUP", value_enum, default_value_t = Signup::Closed)]
+    pub signup: Signup,
+}
+
+/// Sign-up modes (`wharf_accounts::SignupMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Signup {
+    /// Anyone may sign up.
+    Open,
+    /// Only with a sign-up invitation from an instance admin (`wharf admin invite-signup`).
+    Invite,
+    /// Nobody may sign up.
+    Closed,
+}
+
+impl From<Signup> for wharf_accounts::SignupMode {
+    fn from(mode: Signup) -> Self {
+        match mode {
+            Signup::Open => wharf_accounts::SignupMode::Open,
+            Signup::Invite => wharf_accounts::SignupMode::Invite,
+            Signup::Closed => wharf_accounts::SignupMode::Closed,
+        }
+    }
 }
 
 /// The registry itself.
@@ -305,8 +413,9 @@ pub struct RegistryAuthArgs {
     #[arg(long, env = "WHARF_TOKEN_LIFETIME", default_value_t = 300, value_parser = clap::value_parser!(u64).range(30..=3600))]
     pub token_lifetime: u64,
 
-    /// Failed registry authentications allowed per client address and per account within
-    /// one window before further attempts get 429.
+    /// Failed authentications allowed per client address and per account within one window
+    /// before further attempts are refused (429 at `/token`). Registry logins and portal
+    /// sign-ins are counted separately.
     #[arg(long, env = "WHARF_AUTH_FAILURE_LIMIT", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub auth_failure_limit: u32,
 
@@ -605,6 +714,53 @@ mod tests {
         assert!(parse(&[&token[..], &["--expires-in-days", "30"]].concat()).is_ok());
         for bad in ["0", "-1", "x"] {
             assert!(parse(&[&token[..], &["--expires-in-days", bad]].concat()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn signup_defaults_to_closed_and_takes_three_modes() {
+        let serve = |extra: &[&str]| {
+            let mut all = vec!["wharf", "serve"];
+            all.extend_from_slice(extra);
+            match Cli::try_parse_from(all).map(|cli| cli.command) {
+                Ok(Command::Serve(args)) => {
+                    Ok(wharf_accounts::SignupMode::from(args.accounts.signup))
+                }
+                Ok(other) => panic!("{other:?}"),
+                Err(err) => Err(err),
+            }
+        };
+        assert_eq!(serve(&[]).unwrap(), wharf_accounts::SignupMode::Closed);
+        assert_eq!(serve(&["--signup", "open"]).unwrap(), wharf_accounts::SignupMode::Open);
+        assert_eq!(serve(&["--signup", "invite"]).unwrap(), wharf_accounts::SignupMode::Invite);
+        assert!(serve(&["--signup", "anyone"]).is_err());
+    }
+
+    #[test]
+    fn invitation_commands_check_roles_and_expiries() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["wharf", "admin"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).map(|_| ())
+        };
+        let member = ["invite-member", "--org", "acme", "--email", "d@acme.test", "--role"];
+        assert!(parse(&[&member[..], &["viewer"]].concat()).is_ok());
+        assert!(parse(&[&member[..], &["member"]].concat()).is_err(), "a customer role");
+        let customer = [
+            "invite-customer-user",
+            "--org",
+            "acme",
+            "--customer",
+            "Initech",
+            "--email",
+            "b@initech.test",
+            "--role",
+        ];
+        assert!(parse(&[&customer[..], &["admin"]].concat()).is_ok());
+        assert!(parse(&[&customer[..], &["owner"]].concat()).is_err(), "a vendor role");
+        assert!(parse(&["invite-signup"]).is_ok());
+        for bad in ["0", "366", "x"] {
+            assert!(parse(&["invite-signup", "--expires-in-days", bad]).is_err(), "{bad}");
         }
     }
 

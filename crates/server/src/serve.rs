@@ -19,6 +19,7 @@ use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
+use wharf_accounts::{AccountSettings, Accounts};
 use wharf_db::PgPool;
 use wharf_storage::BlobStore;
 
@@ -37,6 +38,12 @@ pub struct AppState {
     pool: PgPool,
     blobs: Arc<dyn BlobStore>,
     ready_timeout: Duration,
+    /// Sign-up, invitations and sign-in, configured from the command line.
+    #[expect(
+        dead_code,
+        reason = "the portal's sign-in, sign-up and invitation pages (not built yet) call it"
+    )]
+    accounts: Arc<Accounts>,
 }
 
 /// Runs the server until SIGTERM/SIGINT, then drains and stops.
@@ -92,14 +99,28 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
         Duration::from_secs(args.registry.gc_interval_minutes * 60),
         Duration::from_secs(args.registry.gc_grace_minutes * 60),
     ));
-    let state =
-        AppState { pool, blobs, ready_timeout: Duration::from_millis(args.ready_timeout_ms) };
+    let accounts = Arc::new(Accounts::new(
+        pool.clone(),
+        AccountSettings {
+            signup: args.accounts.signup.into(),
+            failure_limit: auth_args.auth_failure_limit,
+            failure_window: Duration::from_secs(auth_args.auth_failure_window),
+            ..AccountSettings::default()
+        },
+    )?);
+    let signup = accounts.settings().signup;
+    let state = AppState {
+        pool,
+        blobs,
+        ready_timeout: Duration::from_millis(args.ready_timeout_ms),
+        accounts,
+    };
     let app = router(state, registry_auth).merge(wharf_registry::router(registry));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
-    tracing::info!(listen = %local, public_url = %public_url, "wharf is serving");
+    tracing::info!(listen = %local, public_url = %public_url, %signup, "wharf is serving");
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -16,7 +16,6 @@ pub mod keys;
 pub mod last_used;
 pub mod registry_access;
 pub mod revocations;
-pub mod throttle;
 pub mod token_endpoint;
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
@@ -26,6 +25,7 @@ use wharf_auth::{
     jwt::{IssuedToken, RegistryClaims, Signer, SigningKey, Verifier},
     principal::{Principal, RepositoryFacts, Role, repository_rights},
     scope::{Action, ActionSet, ResourceKind, ResourceScope, all_held_with},
+    throttle::FailureThrottle,
     token::{self, TokenKind},
 };
 use wharf_db::{
@@ -38,7 +38,6 @@ use self::{
     invalidation::Listener,
     last_used::LastUsed,
     revocations::Revocations,
-    throttle::FailureThrottle,
 };
 
 /// Settings of the token service.
