@@ -48,6 +48,15 @@ impl Role {
             Role::Viewer => false,
         }
     }
+
+    /// Whether members with this role may manage customers, their licenses and their access
+    /// tokens (create, change, delete, issue, revoke). Everyone may read them.
+    pub const fn can_manage_customers(self) -> bool {
+        match self {
+            Role::Owner | Role::Admin => true,
+            Role::Developer | Role::Viewer => false,
+        }
+    }
 }
 
 impl fmt::Display for Role {
@@ -237,6 +246,13 @@ mod tests {
         assert_eq!("developer".parse::<Role>().unwrap(), Role::Developer);
         let err = "Owner".parse::<Role>().unwrap_err();
         assert!(err.to_string().contains("unknown role `Owner`"), "{err}");
+    }
+
+    #[test]
+    fn only_owners_and_admins_manage_customers() {
+        let managers: Vec<Role> =
+            Role::ALL.into_iter().filter(|r| r.can_manage_customers()).collect();
+        assert_eq!(managers, [Role::Owner, Role::Admin]);
     }
 
     #[test]
