@@ -119,33 +119,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Parses a JSON body; errors name the field.
+/// Parses a JSON body, which must be an object; errors name the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        json_problem(&path, &inner)
-    })?;
-    deserializer.end().map_err(|err| json_problem(".", &err))?;
-    Ok(value)
-}
-
-fn json_problem(path: &str, err: &serde_json::Error) -> Problem {
-    use serde_json::error::Category;
-    match err.classify() {
-        Category::Syntax | Category::Eof | Category::Io => {
-            Problem::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {err}"))
-        }
-        Category::Data => {
-            let message = without_position(&err.to_string());
-            let field = field_path(path, &message);
-            match field {
-                Some(field) => Problem::invalid(field.clone(), format!("{field}: {message}")),
-                None => Problem::new(StatusCode::BAD_REQUEST, format!("invalid body: {message}")),
-            }
-        }
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|err| Problem::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {err}")))?;
+    if !value.is_object() {
+        return Err(Problem::new(StatusCode::BAD_REQUEST, "the body must be a JSON object"));
     }
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let message = without_position(&err.into_inner().to_string());
+        match field_path(&path, &message) {
+            Some(field) => Problem::invalid(field.clone(), format!("{field}: {message}")),
+            None => Problem::new(StatusCode::BAD_REQUEST, format!("invalid body: {message}")),
+        }
+    })
 }
 
 /// serde_json appends ` at line L column C`; the field path says more.
