@@ -15,6 +15,7 @@ use std::{
 
 use tempfile::TempDir;
 
+pub mod api;
 pub mod clients;
 
 /// Path of the `wharf` binary under test: `WHARF_BIN`, or the one cargo built beside the
