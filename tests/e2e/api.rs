@@ -560,6 +560,7 @@ async fn another_organizations_ids_are_unknown() {
     let mut input = semver_license("Mine", "*");
     input["grants"][0]["repository"] = json!("globex/app");
     let new_token = json!({ "name": "mine" });
+    let mut bodies = Vec::new();
     for ids in [
         [customer.as_str(), license.as_str(), token.as_str()],
         ["01a20c40-0000-7000-8000-000000000000"; 3],
@@ -579,11 +580,16 @@ async fn another_organizations_ids_are_unknown() {
             globex.delete(&format!("/licenses/{l}")).await,
             globex.delete(&format!("/tokens/{t}")).await,
         ];
+        let mut these = Vec::new();
         for reply in answers {
-            reply.problem(404, None);
+            these.push(reply.problem(404, None).clone());
         }
+        bodies.push(these);
     }
-    globex.get("/repositories/vendor/app/tags").await.problem(404, None);
+    assert_eq!(bodies[0], bodies[1], "another organization's ids answer like unknown ones");
+    let existing = globex.get("/repositories/vendor/app/tags").await;
+    let missing = globex.get("/repositories/vendor/never-pushed/tags").await;
+    assert_eq!(existing.problem(404, None), missing.problem(404, None));
     let theirs = globex.get("/customers").await;
     assert_eq!(s.ok("get", "/api/v1/customers", &theirs, 200)["items"], json!([]));
     let repositories = globex.get("/repositories").await;
