@@ -15,6 +15,7 @@ use std::{
 
 use tempfile::TempDir;
 
+pub mod api;
 pub mod clients;
 pub mod raw;
 

@@ -48,6 +48,15 @@ impl Role {
             Role::Viewer => false,
         }
     }
+
+    /// Whether members with this role may manage customers, their licenses and their access
+    /// tokens (create, change, delete, issue, revoke). Everyone may read them.
+    pub const fn can_manage_customers(self) -> bool {
+        match self {
+            Role::Owner | Role::Admin => true,
+            Role::Developer | Role::Viewer => false,
+        }
+    }
 }
 
 impl fmt::Display for Role {
@@ -287,6 +296,13 @@ mod tests {
         }
         assert_eq!("member".parse::<CustomerRole>().unwrap(), CustomerRole::Member);
         assert!("owner".parse::<CustomerRole>().is_err(), "vendor roles are not customer roles");
+    }
+
+    #[test]
+    fn only_owners_and_admins_manage_customers() {
+        let managers: Vec<Role> =
+            Role::ALL.into_iter().filter(|r| r.can_manage_customers()).collect();
+        assert_eq!(managers, [Role::Owner, Role::Admin]);
     }
 
     #[test]

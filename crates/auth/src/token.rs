@@ -262,9 +262,38 @@ fn checksum(body: &str) -> String {
     out.iter().map(|&b| char::from(b)).collect()
 }
 
+/// The longest token name accepted, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// A token name that is empty (or only spaces), longer than [`MAX_NAME_CHARS`] characters, or
+/// contains control characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be 1 to 100 characters, not only spaces, without control characters")]
+pub struct InvalidTokenName;
+
+/// Checks a token's name (chosen by its owner; not unique, so rotations can reuse it). The
+/// one rule for every place that names tokens: operator commands, portals, the API.
+pub fn check_name(name: &str) -> Result<(), InvalidTokenName> {
+    let length = name.chars().count();
+    if name.trim().is_empty() || length > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(InvalidTokenName);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_names() {
+        for good in ["ci", "k8s pull secret", "Ünïcödé", &"x".repeat(MAX_NAME_CHARS)] {
+            assert_eq!(check_name(good), Ok(()), "{good:?}");
+        }
+        for bad in ["", "   ", "a\nb", "tab\there", &"x".repeat(MAX_NAME_CHARS + 1)] {
+            assert_eq!(check_name(bad), Err(InvalidTokenName), "{bad:?}");
+        }
+    }
 
     fn sample(kind: TokenKind) -> String {
         generate(kind).plaintext.expose_secret().to_owned()

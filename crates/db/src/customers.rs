@@ -140,6 +140,32 @@ pub async fn set_disabled(
     Ok(done.rows_affected() == 1)
 }
 
+/// Changes a customer's name and/or disabled flag in one statement (`None` keeps the value)
+/// and returns the result; `None` when the customer does not exist in organization `org_id`.
+/// A name in use is [`DbError::Conflict`] and changes nothing.
+pub async fn update(
+    pool: &PgPool,
+    org_id: Uuid,
+    id: Uuid,
+    name: Option<&str>,
+    disabled: Option<bool>,
+) -> Result<Option<Customer>, DbError> {
+    sqlx::query_as!(
+        Customer,
+        "update customers
+         set name = coalesce($3, name), disabled = coalesce($4, disabled)
+         where organization_id = $1 and id = $2
+         returning id, organization_id, name, disabled, created_at",
+        org_id,
+        id,
+        name,
+        disabled,
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(DbError::from_insert)
+}
+
 /// Deletes a customer with its user memberships and its access tokens (see the migration for
 /// what history keeps). Returns whether it existed.
 pub async fn delete(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<bool, DbError> {
@@ -381,6 +407,30 @@ mod tests {
         assert_eq!(get(&pool, acme, b.id).await.unwrap().unwrap().name, "Umbrella");
         assert!(create(&pool, acme, "").await.is_err(), "empty names are refused");
         assert_eq!(get(&pool, acme, a.id).await.unwrap(), Some(a));
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn update_changes_what_is_given_atomically(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        let globex = org(&pool, "globex").await;
+        let c = create(&pool, acme, "Initech").await.unwrap();
+        create(&pool, acme, "Umbrella").await.unwrap();
+
+        let same = update(&pool, acme, c.id, None, None).await.unwrap().unwrap();
+        assert_eq!(same, c);
+        let both =
+            update(&pool, acme, c.id, Some("Initech AG"), Some(true)).await.unwrap().unwrap();
+        assert_eq!((both.name.as_str(), both.disabled), ("Initech AG", true));
+        let enabled = update(&pool, acme, c.id, None, Some(false)).await.unwrap().unwrap();
+        assert_eq!((enabled.name.as_str(), enabled.disabled), ("Initech AG", false));
+
+        // A taken name changes nothing, not even the flag given with it.
+        let err = update(&pool, acme, c.id, Some("Umbrella"), Some(true)).await.unwrap_err();
+        assert!(matches!(err, DbError::Conflict(_)), "{err:?}");
+        assert_eq!(get(&pool, acme, c.id).await.unwrap(), Some(enabled.clone()));
+        // Another organization's customer is not there.
+        assert_eq!(update(&pool, globex, c.id, Some("Mine"), Some(true)).await.unwrap(), None);
+        assert_eq!(get(&pool, acme, c.id).await.unwrap(), Some(enabled));
     }
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]

@@ -337,6 +337,26 @@ pub async fn revoke_customer_token(
     Ok(done.rows_affected() == 1)
 }
 
+/// Revokes a customer token of any customer of organization `org_id` (what the vendor may
+/// do). Idempotent: returns the token's customer when such a token exists, revoked now or
+/// before (its first revocation time is kept); `None` for an unknown id, a token of another
+/// organization, or a vendor token.
+pub async fn revoke_for_vendor(
+    pool: &PgPool,
+    org_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Uuid>, DbError> {
+    Ok(sqlx::query_scalar!(
+        r#"update access_tokens set revoked_at = coalesce(revoked_at, now())
+           where organization_id = $1 and id = $2 and kind = 'customer'
+           returning customer_id as "customer_id!""#,
+        org_id,
+        id,
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// Records that tokens `ids` were used at `now`, in one statement. A token whose
 /// `last_used_at` is less than a minute older than `now` is left alone, so a busy token costs
 /// at most one write a minute. Returns how many rows were written.
@@ -509,6 +529,31 @@ mod tests {
         assert_eq!(listed.len(), 1, "revoked tokens stay listed");
         assert!(listed[0].revoked_at.is_some());
         assert_eq!(count(&pool).await, 2);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn vendors_revoke_customer_tokens_only_idempotently(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        let globex = org(&pool, "globex").await;
+        let initech = customers::create(&pool, acme.id, "Initech").await.unwrap();
+        let vendor = insert(&pool, &vendor_token(&acme, hash(1), false)).await.unwrap();
+        let customer = insert(&pool, &customer_token(&acme, initech.id, hash(2))).await.unwrap();
+
+        assert_eq!(revoke_for_vendor(&pool, acme.id, vendor.id).await.unwrap(), None);
+        assert_eq!(revoke_for_vendor(&pool, globex.id, customer.id).await.unwrap(), None);
+        assert_eq!(revoke_for_vendor(&pool, acme.id, Uuid::now_v7()).await.unwrap(), None);
+        assert_eq!(find_by_hash(&pool, hash(1)).await.unwrap().unwrap().revoked_at, None);
+        assert_eq!(find_by_hash(&pool, hash(2)).await.unwrap().unwrap().revoked_at, None);
+
+        assert_eq!(revoke_for_vendor(&pool, acme.id, customer.id).await.unwrap(), Some(initech.id));
+        let first = find_by_hash(&pool, hash(2)).await.unwrap().unwrap().revoked_at.unwrap();
+        assert_eq!(
+            revoke_for_vendor(&pool, acme.id, customer.id).await.unwrap(),
+            Some(initech.id),
+            "again: still there"
+        );
+        let second = find_by_hash(&pool, hash(2)).await.unwrap().unwrap().revoked_at.unwrap();
+        assert_eq!(first, second, "the first revocation time is kept");
     }
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]

@@ -123,11 +123,7 @@ fn check_email(email: &str) -> anyhow::Result<String> {
 }
 
 fn check_token_name(name: &str) -> anyhow::Result<()> {
-    let length = name.trim().chars().count();
-    if length == 0 || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        bail!("invalid token name {name:?}: 1 to 100 characters, no control characters");
-    }
-    Ok(())
+    token::check_name(name).map_err(|err| anyhow::anyhow!("invalid token name {name:?}: {err}"))
 }
 
 /// Whether `slug` is a valid organization slug (`wharf_accounts::validate::check_slug`).

@@ -27,7 +27,10 @@ use crate::{
     bootstrap,
     cli::ServeArgs,
     database::Database,
-    registry_auth::{AuthSettings, RegistryAuth, registry_access::TokenAccess, token_endpoint},
+    registry_auth::{
+        AuthSettings, RegistryAuth, api_access::api_router, registry_access::TokenAccess,
+        token_endpoint,
+    },
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -109,13 +112,14 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
         },
     )?);
     let signup = accounts.settings().signup;
+    let api = api_router(pool.clone(), registry_auth.clone());
     let state = AppState {
         pool,
         blobs,
         ready_timeout: Duration::from_millis(args.ready_timeout_ms),
         accounts,
     };
-    let app = router(state, registry_auth).merge(wharf_registry::router(registry));
+    let app = router(state, registry_auth, api).merge(wharf_registry::router(registry));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -167,8 +171,9 @@ async fn periodic_gc(pool: PgPool, blobs: Arc<dyn BlobStore>, interval: Duration
     }
 }
 
-/// The routes this binary serves.
-pub fn router(state: AppState, registry_auth: Arc<RegistryAuth>) -> Router {
+/// The routes this binary serves besides `/v2`: health, the token service and the vendor
+/// JSON API (`api`, everything under `/api/v1`).
+pub fn router(state: AppState, registry_auth: Arc<RegistryAuth>, api: Router) -> Router {
     let token_service = Router::new()
         .route("/token", get(token_endpoint::get_token).post(token_endpoint::post_token))
         .with_state(registry_auth);
@@ -177,6 +182,7 @@ pub fn router(state: AppState, registry_auth: Arc<RegistryAuth>) -> Router {
         .route("/readyz", get(readyz))
         .with_state(state)
         .merge(token_service)
+        .merge(api)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

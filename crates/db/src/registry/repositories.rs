@@ -69,6 +69,59 @@ pub async fn list_names(pool: &PgPool, organization_id: Uuid) -> Result<Vec<Stri
     .await?)
 }
 
+/// An organization's repositories, in byte order of their names.
+pub async fn list(pool: &PgPool, organization_id: Uuid) -> Result<Vec<Repository>, DbError> {
+    Ok(sqlx::query_as!(
+        Repository,
+        r#"select id, organization_id, name, public, created_at from repositories
+           where organization_id = $1 order by name collate "C""#,
+        organization_id
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// A repository with a summary of its tags, for the vendor's listings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositorySummary {
+    /// Full name, `<org-slug>/<path>`.
+    pub name: String,
+    /// Whether anyone may pull it.
+    pub public: bool,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// How many tags it has.
+    pub tag_count: i64,
+    /// When a tag was last set, if it has any.
+    pub last_pushed_at: Option<OffsetDateTime>,
+}
+
+/// One page of an organization's repositories in byte order of their names: at most `limit`
+/// after the name `after` (from the start without it).
+pub async fn list_summaries(
+    pool: &PgPool,
+    organization_id: Uuid,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<RepositorySummary>, DbError> {
+    Ok(sqlx::query_as!(
+        RepositorySummary,
+        r#"select r.name, r.public, r.created_at, count(t.name) as "tag_count!",
+                  max(t.pushed_at) as last_pushed_at
+           from repositories r
+           left join tags t on t.repository_id = r.id
+           where r.organization_id = $1 and ($2::text is null or r.name collate "C" > $2)
+           group by r.id
+           order by r.name collate "C"
+           limit $3"#,
+        organization_id,
+        after,
+        limit,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
 /// Makes a repository public or private again.
 pub async fn set_public(pool: &PgPool, id: Uuid, public: bool) -> Result<bool, DbError> {
     let done = sqlx::query!("update repositories set public = $2 where id = $1", id, public)
@@ -101,5 +154,48 @@ mod tests {
         assert_eq!(list_names(&pool, acme).await.unwrap(), ["acme/app", "acme/b"]);
         assert!(set_public(&pool, repo.id, true).await.unwrap());
         assert!(find(&pool, "acme/app").await.unwrap().unwrap().public);
+
+        let listed: Vec<(String, bool)> =
+            list(&pool, acme).await.unwrap().into_iter().map(|r| (r.name, r.public)).collect();
+        assert_eq!(listed, [("acme/app".to_owned(), true), ("acme/b".to_owned(), false)]);
+        let page = list_summaries(&pool, acme, None, 1).await.unwrap();
+        assert_eq!(page.len(), 1);
+        assert_eq!((page[0].name.as_str(), page[0].tag_count), ("acme/app", 0));
+        assert_eq!(page[0].last_pushed_at, None);
+        let rest = list_summaries(&pool, acme, Some("acme/app"), 10).await.unwrap();
+        assert_eq!(rest.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["acme/b"]);
+        assert!(
+            list_summaries(&pool, other, None, 10)
+                .await
+                .unwrap()
+                .iter()
+                .all(|r| r.name == "other/x")
+        );
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn summaries_count_tags_and_the_last_push(pool: PgPool) {
+        use crate::registry::manifests::{NewManifest, put};
+        use crate::registry::testing::digest;
+        let acme = organization(&pool, "acme").await;
+        let repo = find_or_create(&pool, acme, "acme", "acme/app").await.unwrap().unwrap();
+        let d = digest('1');
+        let m = NewManifest {
+            digest: &d,
+            media_type: "application/vnd.oci.image.index.v1+json",
+            artifact_type: None,
+            bytes: b"{}",
+            subject: None,
+            annotations: serde_json::json!({}),
+            blobs: vec![],
+            children: vec![],
+        };
+        put(&pool, repo.id, &m, Some("1.0")).await.unwrap();
+        put(&pool, repo.id, &m, Some("latest")).await.unwrap();
+        let page = list_summaries(&pool, acme, None, 10).await.unwrap();
+        assert_eq!(page[0].tag_count, 2);
+        let last: OffsetDateTime =
+            sqlx::query_scalar("select max(pushed_at) from tags").fetch_one(&pool).await.unwrap();
+        assert_eq!(page[0].last_pushed_at, Some(last));
     }
 }

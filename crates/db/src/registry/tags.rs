@@ -87,6 +87,75 @@ pub async fn list(pool: &PgPool, repository_id: Uuid) -> Result<Vec<String>, DbE
     .await?)
 }
 
+/// A tag with what it points at, for the vendor's listings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagDetail {
+    /// The tag.
+    pub name: String,
+    /// The manifest it points at.
+    pub digest: String,
+    /// That manifest's media type.
+    pub media_type: String,
+    /// That manifest's artifact type, if any.
+    pub artifact_type: Option<String>,
+    /// Bytes of the manifest itself.
+    pub manifest_size: i64,
+    /// Bytes a client downloads to pull everything the tag reaches: the manifest, and for an
+    /// index its child manifests (recursively), plus the config and layers of each, each
+    /// distinct digest counted once; external (non-distributable) layers are not counted.
+    pub total_size: i64,
+    /// When the tag was set to this digest.
+    pub pushed_at: OffsetDateTime,
+}
+
+/// One page of a repository's tags in byte order, with their manifests and sizes: at most
+/// `limit` tags after `after` (from the start without it).
+pub async fn list_details(
+    pool: &PgPool,
+    repository_id: Uuid,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<TagDetail>, DbError> {
+    Ok(sqlx::query_as!(
+        TagDetail,
+        r#"with recursive page as (
+               select name, digest, pushed_at from tags
+               where repository_id = $1 and ($2::text is null or name collate "C" > $2)
+               order by name collate "C"
+               limit $3
+           ),
+           reach (tag, digest) as (
+               select name, digest from page
+               union
+               select r.tag, c.child_digest
+               from reach r
+               join manifest_children c on c.repository_id = $1 and c.index_digest = r.digest
+           ),
+           parts (tag, digest, size) as (
+               select r.tag, m.digest, m.size
+               from reach r join manifests m on m.repository_id = $1 and m.digest = r.digest
+               union
+               select r.tag, b.digest, b.size
+               from reach r
+               join manifest_blobs b on b.repository_id = $1 and b.manifest_digest = r.digest
+               where not b.external
+           )
+           select p.name as "name!", p.digest as "digest!", m.media_type, m.artifact_type,
+                  m.size as manifest_size,
+                  coalesce((select sum(size) from parts where parts.tag = p.name), 0)::int8
+                      as "total_size!",
+                  p.pushed_at as "pushed_at!"
+           from page p
+           join manifests m on m.repository_id = $1 and m.digest = p.digest
+           order by p.name collate "C""#,
+        repository_id,
+        after,
+        limit,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
 /// Deletes a tag (not its manifest) and closes its history. Returns whether it existed.
 pub async fn delete(pool: &PgPool, repository_id: Uuid, tag: &str) -> Result<bool, DbError> {
     let mut tx = pool.begin().await?;
@@ -162,5 +231,87 @@ mod tests {
         // Re-tagging after a delete opens a new period.
         put(&pool, repo, &m, Some("a")).await.unwrap();
         assert_eq!(history(&pool, repo, "a").await.unwrap().len(), 2);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn details_page_in_byte_order_with_sizes(pool: PgPool) {
+        use crate::registry::blobs;
+        use crate::registry::manifests::{BlobKind, BlobReference, ChildReference};
+
+        let org = organization(&pool, "acme").await;
+        let repo = find_or_create(&pool, org, "acme", "acme/app").await.unwrap().unwrap().id;
+        let mut conn = pool.acquire().await.unwrap();
+        for (c, size) in [('c', 10), ('l', 100), ('m', 1000)] {
+            blobs::record(&mut conn, repo, &digest(c), size).await.unwrap();
+        }
+        drop(conn);
+        let blob = |kind, c: char, size, external| BlobReference {
+            kind,
+            digest: digest(c),
+            media_type: "x".into(),
+            size,
+            external,
+        };
+        let (amd, arm, index) = (digest('1'), digest('2'), digest('3'));
+        fn image(digest: &str, blobs: Vec<BlobReference>) -> NewManifest<'_> {
+            NewManifest {
+                digest,
+                media_type: "application/vnd.oci.image.manifest.v1+json",
+                artifact_type: None,
+                bytes: b"12345",
+                subject: None,
+                annotations: serde_json::json!({}),
+                blobs,
+                children: vec![],
+            }
+        }
+        // Both platforms share the layer `l`; `arm` also has a layer hosted elsewhere.
+        let amd_blobs =
+            vec![blob(BlobKind::Config, 'c', 10, false), blob(BlobKind::Layer, 'l', 100, false)];
+        let arm_blobs = vec![
+            blob(BlobKind::Config, 'c', 10, false),
+            blob(BlobKind::Layer, 'l', 100, false),
+            blob(BlobKind::Layer, 'm', 1000, false),
+            blob(BlobKind::Layer, 'x', 5000, true),
+        ];
+        put(&pool, repo, &image(&amd, amd_blobs), Some("amd")).await.unwrap();
+        put(&pool, repo, &image(&arm, arm_blobs), None).await.unwrap();
+        let children = [&amd, &arm]
+            .iter()
+            .map(|d| ChildReference {
+                digest: (*d).clone(),
+                media_type: "m".into(),
+                size: 5,
+                ..Default::default()
+            })
+            .collect();
+        let list = NewManifest {
+            digest: &index,
+            media_type: "application/vnd.oci.image.index.v1+json",
+            artifact_type: Some("application/x-test"),
+            bytes: b"0123456789",
+            subject: None,
+            annotations: serde_json::json!({}),
+            blobs: vec![],
+            children,
+        };
+        put(&pool, repo, &list, Some("1.0")).await.unwrap();
+        put(&pool, repo, &list, Some("B")).await.unwrap();
+
+        let all = list_details(&pool, repo, None, 10).await.unwrap();
+        let names: Vec<&str> = all.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["1.0", "B", "amd"]);
+        let one = &all[0];
+        assert_eq!((one.digest.as_str(), one.manifest_size), (index.as_str(), 10));
+        assert_eq!(one.artifact_type.as_deref(), Some("application/x-test"));
+        // index 10 + two manifests 5 each + config 10 + shared layer 100 + layer 1000.
+        assert_eq!(one.total_size, 10 + 5 + 5 + 10 + 100 + 1000);
+        assert_eq!(all[2].total_size, 5 + 10 + 100, "{:?}", all[2]);
+        assert!(all[2].pushed_at <= all[0].pushed_at);
+
+        let page = list_details(&pool, repo, Some("1.0"), 1).await.unwrap();
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0], all[1]);
+        assert!(list_details(&pool, repo, Some("amd"), 10).await.unwrap().is_empty());
     }
 }

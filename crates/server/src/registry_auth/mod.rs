@@ -1,7 +1,8 @@
-//! Registry authentication: the Docker token service and the checks behind `/v2`.
+//! Registry authentication: the Docker token service and the checks behind `/v2` (and, with
+//! the same rules, behind the vendor JSON API: [`api_access`]).
 //!
-//! Owns turning credentials into a principal (an access token presented as a Basic password,
-//! checked for format and checksum before any lookup), computing what that principal holds
+//! Owns turning credentials into a principal (an access token presented as a Basic password
+//! or an API bearer token, checked for format and checksum before any lookup), computing what that principal holds
 //! on the requested repositories, signing short-lived bearer tokens, verifying them on every
 //! registry request (signature and claims in memory, plus the in-memory revocation view),
 //! throttling failed attempts, and recording token use off the request path.
@@ -10,6 +11,7 @@
 //! JWTs (`wharf-auth`), entitlements and the registry's error vocabulary meet; the pure parts
 //! stay in those crates.
 
+pub mod api_access;
 pub mod entitlement_view;
 pub mod invalidation;
 pub mod keys;
@@ -80,6 +82,8 @@ pub struct Authenticated {
     pub principal: Principal,
     /// The slug of its organization (vendors) or of its vendor (customers).
     pub org_slug: String,
+    /// The member a vendor token acts as.
+    pub user_id: Option<uuid::Uuid>,
     /// When its access token stops working, if ever.
     pub expires_at: Option<OffsetDateTime>,
 }
@@ -138,10 +142,32 @@ impl RegistryAuth {
         account: Option<&str>,
         client: IpAddr,
     ) -> Result<Authenticated, Failure> {
+        self.authenticate(presented, account, client, None).await
+    }
+
+    /// Checks a token presented to the vendor JSON API: exactly the rules of
+    /// [`RegistryAuth::authenticate_token`] (throttling, format and checksum before the
+    /// lookup, status, last use), and only a vendor API token is accepted: any other kind
+    /// fails as malformed, before the lookup.
+    pub async fn authenticate_vendor_token(
+        &self,
+        presented: &str,
+        client: IpAddr,
+    ) -> Result<Authenticated, Failure> {
+        self.authenticate(presented, None, client, Some(TokenKind::VendorApi)).await
+    }
+
+    async fn authenticate(
+        &self,
+        presented: &str,
+        account: Option<&str>,
+        client: IpAddr,
+        only: Option<TokenKind>,
+    ) -> Result<Authenticated, Failure> {
         if let Some(wait) = self.throttle.retry_after(client, account) {
             return Err(Failure::Throttled(wait));
         }
-        let result = self.lookup(presented).await;
+        let result = self.lookup(presented, only).await;
         if let Err(failure) = result
             && failure != Failure::Unavailable
         {
@@ -151,8 +177,15 @@ impl RegistryAuth {
         result
     }
 
-    async fn lookup(&self, presented: &str) -> Result<Authenticated, Failure> {
+    async fn lookup(
+        &self,
+        presented: &str,
+        only: Option<TokenKind>,
+    ) -> Result<Authenticated, Failure> {
         let parsed = token::parse(presented).map_err(|_| Failure::Malformed)?;
+        if only.is_some_and(|kind| kind != parsed.kind) {
+            return Err(Failure::Malformed);
+        }
         let found = tokens::find_by_hash(&self.pool, parsed.hash.as_bytes())
             .await
             .map_err(|err| {
@@ -170,8 +203,17 @@ impl RegistryAuth {
         Ok(Authenticated {
             principal,
             org_slug: found.organization_slug,
+            user_id: found.user_id,
             expires_at: found.expires_at,
         })
+    }
+
+    /// Applies an invalidation (`token:<id>`, `customer:<id>`, `entitlements:<customer>`,
+    /// `repository:<name>`) to this instance's views at once, as the notification will a
+    /// moment later: a change made here is in force before its request is answered.
+    pub fn invalidate_locally(&self, payload: &str) {
+        self.revocations.apply(payload, OffsetDateTime::now_utc());
+        self.entitlements.apply(payload);
     }
 
     /// The database pool.

@@ -118,6 +118,7 @@ async fn respond(
         Ok(None) => Ok(Authenticated {
             principal: Principal::Anonymous,
             org_slug: String::new(),
+            user_id: None,
             expires_at: None,
         }),
         Err(failure) => Err(failure),
