@@ -9,7 +9,7 @@ use wharf_e2e::run_wharf;
 /// Environment variables named in `[env: NAME...]` by the help of every command.
 fn variables_in_help() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    let commands: [&[&str]; 11] = [
+    let commands: [&[&str]; 12] = [
         &["serve"],
         &["migrate"],
         &["gc"],
@@ -21,6 +21,7 @@ fn variables_in_help() -> BTreeSet<String> {
         &["admin", "invite-member"],
         &["admin", "invite-customer-user"],
         &["admin", "invite-signup"],
+        &["admin", "set-visibility"],
     ];
     for command in commands {
         let out = run_wharf(&[command, &["--help"]].concat(), &[]);

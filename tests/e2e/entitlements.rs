@@ -19,7 +19,6 @@ use uuid::Uuid;
 use wharf_db::{
     PgPool, accounts, customers,
     licenses::{self, LicenseInput},
-    registry::repositories,
     tokens::{self, TokenOwner},
 };
 use wharf_e2e::{
@@ -47,6 +46,7 @@ struct Content {
 struct World {
     _scratch: tempfile::TempDir,
     wharf: Wharf,
+    database_url: String,
     vendor_token: String,
     pool: PgPool,
     acme: Uuid,
@@ -113,7 +113,7 @@ async fn world() -> World {
     let pool = PgPool::connect(&url).await.unwrap();
     let (acme, acme_owner) = organization(&pool, "acme").await;
     let (rival, rival_owner) = organization(&pool, "rival").await;
-    let options = ServeOptions { database_url: Some(url), ..Default::default() };
+    let options = ServeOptions { database_url: Some(url.clone()), ..Default::default() };
     let wharf = Wharf::start(&scratch.path().join("data"), &options).await;
 
     let vendor_owner = TokenOwner::Vendor { user_id: acme_owner, read_only: false };
@@ -153,6 +153,7 @@ async fn world() -> World {
     World {
         _scratch: scratch,
         wharf,
+        database_url: url,
         vendor_token: acme_token,
         pool,
         acme,
@@ -481,8 +482,16 @@ async fn a_public_repository_is_pullable_by_anyone_and_only_it() {
     assert_eq!(anonymous.get(&path).await.status, 401);
     assert_eq!(w.access_granted(None, "repository:acme/other:pull").await, serde_json::json!([]));
 
-    let repo = repositories::find(&w.pool, "acme/other").await.unwrap().unwrap();
-    assert!(repositories::set_public(&w.pool, repo.id, true).await.unwrap());
+    let visibility = |repository: &str, visibility: &str| {
+        let args =
+            ["admin", "set-visibility", "--repository", repository, "--visibility", visibility];
+        wharf_e2e::run_wharf(&args, &[("DATABASE_URL", &w.database_url)])
+    };
+    let unknown = visibility("acme/nothing", "public");
+    assert!(!unknown.status.success());
+    assert!(unknown.stderr.contains("no repository acme/nothing"), "{}", unknown.stderr);
+    let done = visibility("acme/other", "public");
+    assert!(done.status.success(), "{}", done.stderr);
     let granted = w.access_granted(None, "repository:acme/other:pull,push").await;
     assert_eq!(
         granted,
@@ -510,7 +519,7 @@ async fn a_public_repository_is_pullable_by_anyone_and_only_it() {
     assert_eq!(w.customer().get(&path).await.status, 200);
 
     // Made private again: the anonymous bearer token stops working at once.
-    assert!(repositories::set_public(&w.pool, repo.id, false).await.unwrap());
+    assert!(visibility("acme/other", "private").status.success());
     within_a_second("private again", || async { anonymous.get(&path).await.status == 404 }).await;
 }
 

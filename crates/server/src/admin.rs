@@ -22,6 +22,7 @@ use crate::{
     cli::{
         AdminCommand, CreateOrgArgs, CreateTokenArgs, CreateUserArgs, DatabaseArgs,
         InviteCustomerUserArgs, InviteMemberArgs, InviteSignupArgs, Password, ResetPasswordArgs,
+        SetVisibilityArgs, Visibility,
     },
     database::Database,
 };
@@ -58,7 +59,23 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
             args.email = args.email.as_deref().map(check_email).transpose()?;
             with_database(args.database.clone(), |pool| invite_signup(pool, args)).await
         }
+        AdminCommand::SetVisibility(args) => {
+            with_database(args.database.clone(), |pool| set_visibility(pool, args)).await
+        }
     }
+}
+
+/// Makes a repository public or private. Takes effect on the next pull on every instance (a
+/// trigger notifies them).
+async fn set_visibility(pool: PgPool, args: SetVisibilityArgs) -> anyhow::Result<()> {
+    let repository = wharf_db::registry::repositories::find(&pool, &args.repository)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no repository {}", args.repository))?;
+    let public = args.visibility == Visibility::Public;
+    wharf_db::registry::repositories::set_public(&pool, repository.id, public).await?;
+    let word = if public { "public" } else { "private" };
+    println!("repository {} is now {word}", args.repository);
+    Ok(())
 }
 
 /// Opens the database (leaving the embedded cluster running if `wharf serve` uses it),

@@ -71,6 +71,33 @@ pub enum AdminCommand {
     /// Invite someone to sign up a new organization (for `WHARF_SIGNUP=invite`); prints the
     /// invitation token, alone, as the last line of stdout. It is shown only this once.
     InviteSignup(InviteSignupArgs),
+    /// Make a repository public (anyone may pull it, without credentials) or private again
+    /// (only vendor members and entitled customers).
+    SetVisibility(SetVisibilityArgs),
+}
+
+/// `wharf admin set-visibility`.
+#[derive(Debug, Args)]
+pub struct SetVisibilityArgs {
+    /// The repository, `<org-slug>/<path>`.
+    #[arg(long)]
+    pub repository: String,
+
+    /// `public` or `private`.
+    #[arg(long, value_enum)]
+    pub visibility: Visibility,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// Who may pull a repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Visibility {
+    /// Anyone, without credentials.
+    Public,
+    /// Vendor members, and customers its licenses entitle (the default).
+    Private,
 }
 
 /// `wharf admin invite-member`.
