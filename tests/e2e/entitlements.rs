@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use wharf_db::{
-    PgPool, accounts, customers,
+    PgPool, customers,
     licenses::{self, LicenseInput},
     tokens::{self, TokenOwner},
 };
@@ -57,24 +57,6 @@ struct World {
     content: Content,
 }
 
-async fn organization(pool: &PgPool, slug: &str) -> (Uuid, Uuid) {
-    let org = accounts::create_organization(
-        pool,
-        &accounts::NewOrganization {
-            slug,
-            name: slug,
-            owner_email: &format!("owner@{slug}.test"),
-            owner_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
-            owner_is_instance_admin: false,
-        },
-    )
-    .await
-    .unwrap();
-    let user =
-        accounts::find_user_by_email(pool, &format!("owner@{slug}.test")).await.unwrap().unwrap();
-    (org.id, user.id)
-}
-
 fn semver(range: &str) -> TagSelector {
     wharf_entitlements::TagSelectorSpec::Semver {
         range: range.into(),
@@ -111,8 +93,8 @@ async fn world() -> World {
     let out = wharf_e2e::run_wharf(&["migrate"], &[("DATABASE_URL", &url)]);
     assert!(out.status.success(), "{}", out.stderr);
     let pool = PgPool::connect(&url).await.unwrap();
-    let (acme, acme_owner) = organization(&pool, "acme").await;
-    let (rival, rival_owner) = organization(&pool, "rival").await;
+    let (acme, acme_owner) = wharf_e2e::organization_with_owner(&pool, "acme").await;
+    let (rival, rival_owner) = wharf_e2e::organization_with_owner(&pool, "rival").await;
     let options = ServeOptions { database_url: Some(url.clone()), ..Default::default() };
     let wharf = Wharf::start(&scratch.path().join("data"), &options).await;
 

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 use wharf_db::{
-    PgPool, accounts, customers,
+    PgPool, customers,
     licenses::{self, LicenseInput},
     tokens::TokenOwner,
 };
@@ -29,24 +29,6 @@ use wharf_e2e::{
     raw::RawRegistry,
 };
 use wharf_entitlements::{ExpiryPolicy, Grant, TagSelector, TagSelectorSpec};
-
-async fn organization(pool: &PgPool, slug: &str) -> (uuid::Uuid, uuid::Uuid) {
-    let org = accounts::create_organization(
-        pool,
-        &accounts::NewOrganization {
-            slug,
-            name: slug,
-            owner_email: &format!("owner@{slug}.test"),
-            owner_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
-            owner_is_instance_admin: false,
-        },
-    )
-    .await
-    .unwrap();
-    let user =
-        accounts::find_user_by_email(pool, &format!("owner@{slug}.test")).await.unwrap().unwrap();
-    (org.id, user.id)
-}
 
 /// One spelling for the hidden and the absent reference, so two error messages can be
 /// compared; also drops what differs between any two runs of a client (temporary paths).
@@ -113,8 +95,8 @@ async fn clients_pull_what_is_entitled_and_fail_for_the_rest_like_for_nothing() 
     let out = wharf_e2e::run_wharf(&["migrate"], &[("DATABASE_URL", &url)]);
     assert!(out.status.success(), "{}", out.stderr);
     let pool = PgPool::connect(&url).await.unwrap();
-    let (acme, acme_owner) = organization(&pool, "acme").await;
-    let (rival, rival_owner) = organization(&pool, "rival").await;
+    let (acme, acme_owner) = wharf_e2e::organization_with_owner(&pool, "acme").await;
+    let (rival, rival_owner) = wharf_e2e::organization_with_owner(&pool, "rival").await;
     let options = ServeOptions { database_url: Some(url), ..Default::default() };
     let wharf = Wharf::start(&dir.join("wharf"), &options).await;
     let host = wharf.url.trim_start_matches("http://").to_owned();

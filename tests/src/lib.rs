@@ -342,3 +342,27 @@ pub async fn insert_token(
     .unwrap();
     (row.id, generated.plaintext.expose_secret().to_owned())
 }
+
+/// Creates organization `slug` with owner `owner@<slug>.test` straight in the database;
+/// returns the organization's and the owner's ids.
+pub async fn organization_with_owner(
+    pool: &wharf_db::PgPool,
+    slug: &str,
+) -> (uuid::Uuid, uuid::Uuid) {
+    use wharf_db::accounts;
+    let email = format!("owner@{slug}.test");
+    let org = accounts::create_organization(
+        pool,
+        &accounts::NewOrganization {
+            slug,
+            name: slug,
+            owner_email: &email,
+            owner_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+            owner_is_instance_admin: false,
+        },
+    )
+    .await
+    .unwrap();
+    let user = accounts::find_user_by_email(pool, &email).await.unwrap().unwrap();
+    (org.id, user.id)
+}

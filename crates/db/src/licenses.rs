@@ -247,19 +247,7 @@ struct Row {
 
 /// The license `id` of organization `org_id`.
 pub async fn get(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<Option<LicenseRecord>, DbError> {
-    let rows = sqlx::query_as!(
-        Row,
-        "select l.id, l.organization_id, l.customer_id, o.slug as org_slug, l.name,
-                l.starts_at, l.expires_at, l.on_expiry, l.suspended, l.notes, l.created_at,
-                l.updated_at
-         from licenses l join organizations o on o.id = l.organization_id
-         where l.organization_id = $1 and l.id = $2",
-        org_id,
-        id,
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(with_grants(pool, rows).await?.pop())
+    Ok(select(pool, org_id, Some(id), None).await?.pop())
 }
 
 /// The licenses of customer `customer_id` of organization `org_id`, oldest first; empty when
@@ -269,15 +257,29 @@ pub async fn list_for_customer(
     org_id: Uuid,
     customer_id: Uuid,
 ) -> Result<Vec<LicenseRecord>, DbError> {
+    select(pool, org_id, None, Some(customer_id)).await
+}
+
+/// The licenses of organization `org_id`, narrowed to one license and/or one customer,
+/// oldest first, with their grants.
+async fn select(
+    pool: &PgPool,
+    org_id: Uuid,
+    id: Option<Uuid>,
+    customer_id: Option<Uuid>,
+) -> Result<Vec<LicenseRecord>, DbError> {
     let rows = sqlx::query_as!(
         Row,
         "select l.id, l.organization_id, l.customer_id, o.slug as org_slug, l.name,
                 l.starts_at, l.expires_at, l.on_expiry, l.suspended, l.notes, l.created_at,
                 l.updated_at
          from licenses l join organizations o on o.id = l.organization_id
-         where l.organization_id = $1 and l.customer_id = $2
+         where l.organization_id = $1
+           and ($2::uuid is null or l.id = $2)
+           and ($3::uuid is null or l.customer_id = $3)
          order by l.created_at, l.id",
         org_id,
+        id,
         customer_id,
     )
     .fetch_all(pool)
