@@ -398,3 +398,148 @@ impl ContentFilter for CatalogFilter {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use wharf_db::{
+        accounts, customers,
+        licenses::{self, LicenseInput},
+        registry::{blobs, manifests, repositories},
+    };
+    use wharf_entitlements::{ExpiryPolicy, Grant, TagSelector};
+
+    use super::*;
+
+    const GRACE: Duration = Duration::minutes(6);
+
+    /// Organization `acme`, repository `acme/app` with tags `1.0` and `2.0`, a customer with
+    /// a license on `1.0` only.
+    async fn world(pool: &PgPool) -> (Uuid, Uuid, Uuid) {
+        let org = accounts::create_organization(
+            pool,
+            &accounts::NewOrganization {
+                slug: "acme",
+                name: "Acme",
+                owner_email: "o@acme.test",
+                owner_password_hash: "x",
+                owner_is_instance_admin: false,
+            },
+        )
+        .await
+        .unwrap();
+        let repo =
+            repositories::find_or_create(pool, org.id, "acme", "acme/app").await.unwrap().unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        let config = format!("sha256:{}", "c".repeat(64));
+        blobs::record(&mut conn, repo.id, &config, 2).await.unwrap();
+        for (tag, fill) in [("1.0", '1'), ("2.0", '2')] {
+            let digest = format!("sha256:{}", fill.to_string().repeat(64));
+            let manifest = manifests::NewManifest {
+                digest: &digest,
+                media_type: "application/vnd.oci.image.manifest.v1+json",
+                artifact_type: None,
+                bytes: tag.as_bytes(),
+                subject: None,
+                annotations: serde_json::json!({}),
+                blobs: vec![manifests::BlobReference {
+                    kind: manifests::BlobKind::Config,
+                    digest: config.clone(),
+                    media_type: "x".into(),
+                    size: 2,
+                    external: false,
+                }],
+                children: vec![],
+            };
+            manifests::put(pool, repo.id, &manifest, Some(tag)).await.unwrap();
+        }
+        let customer = customers::create(pool, org.id, "Globex").await.unwrap();
+        let grants =
+            [Grant::new("acme", "acme/app", TagSelector::exact(["1.0"]).unwrap(), None, None)
+                .unwrap()];
+        let license =
+            licenses::create(pool, org.id, customer.id, &input(&grants)).await.unwrap().unwrap();
+        (org.id, customer.id, license.id)
+    }
+
+    fn input(grants: &[Grant]) -> LicenseInput<'_> {
+        LicenseInput {
+            name: "Gold",
+            starts_at: OffsetDateTime::now_utc() - Duration::days(1),
+            expires_at: None,
+            on_expiry: ExpiryPolicy::Revoke,
+            suspended: false,
+            notes: "",
+            grants,
+        }
+    }
+
+    #[sqlx::test(migrator = "wharf_db::MIGRATOR")]
+    async fn cached_while_synced_until_a_notification_names_it(pool: PgPool) {
+        let (org, customer, license) = world(&pool).await;
+        let subject = Subject::Customer { org_id: org, customer_id: customer };
+        let view = EntitlementView::new(pool.clone(), GRACE);
+        view.mark_synced();
+        let now = OffsetDateTime::now_utc();
+        let set = view.set_for(subject, "acme/app", now).await.unwrap();
+        assert!(set.allows_tag("1.0") && !set.allows_tag("2.0"));
+        assert!(view.may_pull(subject, "acme/app", now).await.unwrap());
+        assert!(!view.may_pull(subject, "acme/other", now).await.unwrap());
+
+        // Widened in the database: the view keeps its answer (no listener here) ...
+        let both = [Grant::new("acme", "acme/app", TagSelector::All, None, None).unwrap()];
+        licenses::replace(&pool, org, license, &input(&both)).await.unwrap().unwrap();
+        let cached = view.set_for(subject, "acme/app", now).await.unwrap();
+        assert!(Arc::ptr_eq(&set, &cached), "served from memory");
+        // ... until the notification for this customer arrives; another customer's changes
+        // nothing.
+        view.apply(&format!("entitlements:{}", Uuid::new_v4()));
+        assert!(Arc::ptr_eq(&set, &view.set_for(subject, "acme/app", now).await.unwrap()));
+        view.apply(&format!("entitlements:{customer}"));
+        assert!(view.set_for(subject, "acme/app", now).await.unwrap().allows_tag("2.0"));
+
+        // A repository notification drops the facts: a deleted tag disappears.
+        assert!(
+            wharf_db::registry::tags::delete(
+                &pool,
+                repositories::find(&pool, "acme/app").await.unwrap().unwrap().id,
+                "2.0"
+            )
+            .await
+            .unwrap()
+        );
+        assert!(view.set_for(subject, "acme/app", now).await.unwrap().allows_tag("2.0"));
+        view.apply("repository:acme/app");
+        assert!(!view.set_for(subject, "acme/app", now).await.unwrap().allows_tag("2.0"));
+
+        // The clock alone invalidates a set past its `valid_until`.
+        let mut ending = input(&both);
+        ending.expires_at = Some(now + Duration::minutes(1));
+        licenses::replace(&pool, org, license, &ending).await.unwrap().unwrap();
+        view.apply(&format!("entitlements:{customer}"));
+        assert!(view.set_for(subject, "acme/app", now).await.unwrap().allows_tag("1.0"));
+        let later = now + Duration::minutes(2);
+        assert!(!view.set_for(subject, "acme/app", later).await.unwrap().allows_tag("1.0"));
+    }
+
+    #[sqlx::test(migrator = "wharf_db::MIGRATOR")]
+    async fn unsynced_it_reads_the_database_every_time_and_fails_closed(pool: PgPool) {
+        let (org, customer, license) = world(&pool).await;
+        let subject = Subject::Customer { org_id: org, customer_id: customer };
+        let view = EntitlementView::new(pool.clone(), GRACE);
+        let now = OffsetDateTime::now_utc();
+        assert!(view.set_for(subject, "acme/app", now).await.unwrap().allows_tag("1.0"));
+        let mut suspended = input(&[]);
+        suspended.suspended = true;
+        licenses::replace(&pool, org, license, &suspended).await.unwrap().unwrap();
+        assert!(
+            !view.set_for(subject, "acme/app", now).await.unwrap().allows_tag("1.0"),
+            "nothing cached while notifications may be missed"
+        );
+        // Anonymous callers and other vendors' customers see nothing private.
+        assert!(!view.set_for(Subject::Anonymous, "acme/app", now).await.unwrap().is_listed());
+        let stranger = Subject::Customer { org_id: Uuid::new_v4(), customer_id: customer };
+        assert!(!view.may_pull(stranger, "acme/app", now).await.unwrap());
+        pool.close().await;
+        assert_eq!(view.set_for(subject, "acme/app", now).await.unwrap_err(), Unavailable);
+    }
+}
