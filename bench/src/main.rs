@@ -33,6 +33,8 @@ struct Args {
     duration: u64,
     connections: u32,
     out: PathBuf,
+    /// Instead of measuring, keep the seeded server up this long (for profiling by hand).
+    hold: Option<u64>,
 }
 
 impl Args {
@@ -43,13 +45,14 @@ impl Args {
             duration: 10,
             connections: 64,
             out: PathBuf::from("bench/results/entitlements.json"),
+            hold: None,
         };
         let mut it = std::env::args().skip(1);
         match it.next().as_deref() {
             Some("entitlements") => {}
             other => bail!(
                 "usage: wharf-bench entitlements [--wharf PATH] [--runs N] [--duration SECS] \
-                 [--connections N] [--out FILE] (got {other:?})"
+                 [--connections N] [--out FILE] [--hold SECS] (got {other:?})"
             ),
         }
         while let Some(flag) = it.next() {
@@ -60,6 +63,7 @@ impl Args {
                 "--duration" => args.duration = value.parse()?,
                 "--connections" => args.connections = value.parse()?,
                 "--out" => args.out = value.into(),
+                "--hold" => args.hold = Some(value.parse()?),
                 _ => bail!("unknown flag {flag}"),
             }
         }
@@ -128,6 +132,15 @@ async fn main() -> anyhow::Result<()> {
     let server = procs::Server::start(&wharf, postgres.url(), &scratch.path().join("data")).await?;
     let customer = server.bearer(&world.customer_token, &world.repository).await?;
     let vendor = server.bearer(&world.vendor_token, &world.repository).await?;
+    if let Some(seconds) = args.hold {
+        println!("URL={}", server.url());
+        println!("CUSTOMER_BEARER={customer}");
+        println!("VENDOR_BEARER={vendor}");
+        println!("TAG_PATH=/v2/{}/manifests/{}", world.repository, world.tag);
+        println!("PID={}", server.pid());
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        return Ok(());
+    }
     let paths = [
         ("by tag", format!("/v2/{}/manifests/{}", world.repository, world.tag)),
         ("by digest", format!("/v2/{}/manifests/{}", world.repository, world.digest)),

@@ -148,6 +148,10 @@ impl Server {
         &self.url
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A bearer token for pull on `repository`, from `/token` with an access token.
     pub async fn bearer(&self, access_token: &str, repository: &str) -> anyhow::Result<String> {
         let body: serde_json::Value = self

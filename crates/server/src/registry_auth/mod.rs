@@ -19,6 +19,7 @@ pub mod last_used;
 pub mod registry_access;
 pub mod revocations;
 pub mod token_endpoint;
+pub mod verified;
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
@@ -99,6 +100,7 @@ pub struct RegistryAuth {
     entitlements: Arc<EntitlementView>,
     throttle: FailureThrottle,
     last_used: LastUsed,
+    verified: verified::VerifiedTokens,
 }
 
 impl RegistryAuth {
@@ -126,6 +128,7 @@ impl RegistryAuth {
             entitlements,
             throttle,
             last_used,
+            verified: verified::VerifiedTokens::default(),
         }))
     }
 
@@ -315,11 +318,17 @@ impl RegistryAuth {
     }
 
     /// Verifies a bearer token: signature, issuer, audience, time, and the revocation view.
+    /// A token verified before is not verified again until its `exp` (see [`verified`]).
     pub fn verify_bearer(&self, token: &str) -> Result<RegistryClaims, Failure> {
-        let claims = self
-            .verifier
-            .verify(token, OffsetDateTime::now_utc())
-            .map_err(|_| Failure::Malformed)?;
+        let now = OffsetDateTime::now_utc();
+        let claims = match self.verified.get(token, now.unix_timestamp()) {
+            Some(claims) => RegistryClaims::clone(&claims),
+            None => {
+                let claims = self.verifier.verify(token, now).map_err(|_| Failure::Malformed)?;
+                self.verified.insert(token, Arc::new(claims.clone()), now.unix_timestamp());
+                claims
+            }
+        };
         self.revocations.check(&claims).map_err(|refusal| match refusal {
             revocations::Refusal::Revoked => Failure::Inactive(TokenStatus::Revoked),
             revocations::Refusal::Unavailable => Failure::Unavailable,
