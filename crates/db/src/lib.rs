@@ -11,6 +11,7 @@ pub mod licenses;
 pub mod registry;
 pub mod signing_keys;
 pub mod tokens;
+pub mod usage;
 
 use std::time::Duration;
 

@@ -10,7 +10,7 @@ use axum::{
     Json, Router,
     extract::State,
     http::{HeaderName, StatusCode},
-    response::IntoResponse,
+    response::{IntoResponse, Response},
     routing::get,
 };
 use serde_json::json;
@@ -27,13 +27,18 @@ use crate::{
     bootstrap,
     cli::ServeArgs,
     database::Database,
+    metrics::{METRICS, RouteClass},
     registry_auth::{
         AuthSettings, RegistryAuth, api_access::api_router, registry_access::TokenAccess,
         token_endpoint,
     },
+    usage::{UsageRecorder, UsageSettings},
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest wait for the background writers' last flush at shutdown.
+const FLUSH_LIMIT: Duration = Duration::from_secs(10);
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -85,7 +90,17 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
         },
     )
     .await?;
-    let registry = wharf_registry::Registry::new(
+    let usage = match args.usage.usage_events {
+        crate::cli::OnOff::On => Some(UsageRecorder::start(
+            pool.clone(),
+            UsageSettings {
+                buffer: usize::try_from(args.usage.usage_buffer).unwrap_or(usize::MAX),
+                trusted_proxies: args.usage.trusted_proxies.clone(),
+            },
+        )),
+        crate::cli::OnOff::Off => None,
+    };
+    let mut registry = wharf_registry::Registry::new(
         pool.clone(),
         blobs.clone(),
         Arc::new(TokenAccess::new(registry_auth.clone())),
@@ -96,6 +111,9 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
             ..Default::default()
         },
     );
+    if let Some((recorder, _)) = &usage {
+        registry = registry.with_usage(recorder.clone());
+    }
     let gc = tokio::spawn(periodic_gc(
         pool.clone(),
         blobs.clone(),
@@ -119,7 +137,18 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
         ready_timeout: Duration::from_millis(args.ready_timeout_ms),
         accounts,
     };
-    let app = router(state, registry_auth, api).merge(wharf_registry::router(registry));
+    let app = router(state, registry_auth.clone(), api, wharf_registry::router(registry));
+    let metrics = match args.usage.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (metrics)"))?;
+            tracing::info!(listen = %listener.local_addr()?, "serving metrics at /metrics");
+            let app = Router::new().route("/metrics", get(metrics_text));
+            Some(tokio::spawn(async move { axum::serve(listener, app).await }))
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -150,6 +179,14 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
     }
     signal.abort();
     gc.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
+    // What the background writers still hold goes to the database before the pool closes.
+    if let Some((_, task)) = usage {
+        task.shutdown(FLUSH_LIMIT).await;
+    }
+    registry_auth.flush_background(FLUSH_LIMIT).await;
     Ok(())
 }
 
@@ -171,9 +208,15 @@ async fn periodic_gc(pool: PgPool, blobs: Arc<dyn BlobStore>, interval: Duration
     }
 }
 
-/// The routes this binary serves besides `/v2`: health, the token service and the vendor
-/// JSON API (`api`, everything under `/api/v1`).
-pub fn router(state: AppState, registry_auth: Arc<RegistryAuth>, api: Router) -> Router {
+/// The routes this binary serves: health, the token service, the vendor JSON API (`api`,
+/// everything under `/api/v1`) and the registry (`registry`, `/v2`). Every request gets an
+/// `x-request-id` and its latency is measured per route class.
+pub fn router(
+    state: AppState,
+    registry_auth: Arc<RegistryAuth>,
+    api: Router,
+    registry: Router,
+) -> Router {
     let token_service = Router::new()
         .route("/token", get(token_endpoint::get_token).post(token_endpoint::post_token))
         .with_state(registry_auth);
@@ -183,9 +226,28 @@ pub fn router(state: AppState, registry_auth: Arc<RegistryAuth>, api: Router) ->
         .with_state(state)
         .merge(token_service)
         .merge(api)
+        .merge(registry)
+        .layer(axum::middleware::from_fn(observe_latency))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Records how long a request took until its response headers, per route class.
+async fn observe_latency(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let class = RouteClass::of(request.uri().path());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    METRICS.observe(class, started.elapsed());
+    response
+}
+
+/// `GET /metrics` on the metrics listener.
+async fn metrics_text() -> impl IntoResponse {
+    ([("content-type", "text/plain; version=0.0.4")], METRICS.render())
 }
 
 /// Alive: the process answers. Touches nothing else.

@@ -23,6 +23,7 @@ use crate::headers::{DOCKER_CONTENT_DIGEST, OCI_SUBJECT};
 use crate::manifest::{MAX_MANIFEST_BYTES, ManifestError, digest_algorithm_for, parse_manifest};
 use crate::name::{Reference, RepositoryName};
 use crate::route::Route;
+use crate::usage::ManifestServed;
 
 pub(super) async fn get(
     cx: &Ctx<'_>,
@@ -50,6 +51,20 @@ pub(super) async fn get(
         r.headers_mut().insert(header::CONTENT_LENGTH, manifest.size.into());
         r
     } else {
+        if let (Some(attribution), Some(organization_id)) =
+            (access.attribution, access.organization_id)
+        {
+            cx.usage().manifest_served(ManifestServed {
+                organization_id,
+                attribution,
+                repository: name,
+                reference,
+                digest: &digest,
+                media_type: &manifest.media_type,
+                headers: cx.headers,
+                peer: cx.client,
+            });
+        }
         bytes_response(StatusCode::OK, &manifest.media_type, manifest.bytes, false)
     };
     response.headers_mut().insert(DOCKER_CONTENT_DIGEST, header_value(digest.as_str()));

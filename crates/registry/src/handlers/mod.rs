@@ -38,6 +38,7 @@ use crate::headers::{API_VERSION, DOCKER_DISTRIBUTION_API_VERSION};
 use crate::name::RepositoryName;
 use crate::paging::DEFAULT_MAX_PAGE_SIZE;
 use crate::route::Route;
+use crate::usage::{NoUsage, UsageSink};
 
 /// Settings of the registry router.
 #[derive(Debug, Clone)]
@@ -74,6 +75,7 @@ pub struct Registry {
     store: Arc<dyn BlobStore>,
     access: Arc<dyn AccessControl>,
     config: Arc<RegistryConfig>,
+    usage: Arc<dyn UsageSink>,
 }
 
 impl Registry {
@@ -84,7 +86,13 @@ impl Registry {
         access: Arc<dyn AccessControl>,
         config: RegistryConfig,
     ) -> Self {
-        Self { pool, store, access, config: Arc::new(config) }
+        Self { pool, store, access, config: Arc::new(config), usage: Arc::new(NoUsage) }
+    }
+
+    /// Reports served manifests and blob bytes to `usage` (default: [`NoUsage`]).
+    pub fn with_usage(mut self, usage: Arc<dyn UsageSink>) -> Self {
+        self.usage = usage;
+        self
     }
 }
 
@@ -170,6 +178,10 @@ impl Ctx<'_> {
 
     fn config(&self) -> &RegistryConfig {
         &self.registry.config
+    }
+
+    fn usage(&self) -> &Arc<dyn UsageSink> {
+        &self.registry.usage
     }
 
     async fn authorize(

@@ -99,6 +99,7 @@ pub struct RegistryAuth {
     entitlements: Arc<EntitlementView>,
     throttle: FailureThrottle,
     last_used: LastUsed,
+    last_used_task: std::sync::Mutex<Option<crate::batch::BatcherTask>>,
 }
 
 impl RegistryAuth {
@@ -115,7 +116,7 @@ impl RegistryAuth {
         let entitlements = EntitlementView::new(pool.clone(), retag_grace);
         let listener = Listener::new(revocations.clone(), entitlements.clone());
         tokio::spawn(listener.maintain(pool.clone()));
-        let last_used = LastUsed::start(pool.clone());
+        let (last_used, last_used_task) = LastUsed::start(pool.clone());
         let throttle = FailureThrottle::new(settings.failure_limit, settings.failure_window);
         Ok(Arc::new(Self {
             pool,
@@ -126,7 +127,16 @@ impl RegistryAuth {
             entitlements,
             throttle,
             last_used,
+            last_used_task: std::sync::Mutex::new(Some(last_used_task)),
         }))
+    }
+
+    /// Writes what the background writers still hold (token last use); for shutdown.
+    pub async fn flush_background(&self, limit: Duration) {
+        let task = self.last_used_task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            task.shutdown(limit).await;
+        }
     }
 
     /// The settings this service runs with.
@@ -172,6 +182,7 @@ impl RegistryAuth {
             && failure != Failure::Unavailable
         {
             self.throttle.record_failure(client, account);
+            crate::metrics::METRICS.auth_failures.inc();
             tracing::debug!(?failure, %client, "registry authentication failed");
         }
         result

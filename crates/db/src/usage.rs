@@ -1,0 +1,228 @@
+//! Usage analytics: pull events and bytes served (`pull_events`, `blob_bytes_daily`).
+//!
+//! Owns the SQL that the server's background recorder writes in batches, and the report
+//! queries. Writes take whole batches (one statement each, arrays through `unnest`) and
+//! resolve what the request path did not look up — customer and token names, the tags
+//! pointing at a digest, an index child's platform and the index pull it belongs to — in the
+//! same statement, so the pull path itself makes no extra read. Names are copied, never
+//! referenced: history survives deleting customers, tokens and tags.
+
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::{DbError, PgPool};
+
+/// How long after an index pull a GET of one of its children by the same token counts as
+/// part of that pull (the roll-up).
+pub const ROLL_UP_WINDOW_SECONDS: f64 = 60.0;
+
+/// One manifest GET, as the request path knows it.
+#[derive(Debug, Clone)]
+pub struct NewPullEvent {
+    /// The event's id (a UUIDv7, so ids sort roughly by time).
+    pub id: Uuid,
+    /// When the manifest was served.
+    pub at: OffsetDateTime,
+    /// The vendor organization owning the repository.
+    pub organization_id: Uuid,
+    /// The customer, for a customer token.
+    pub customer_id: Option<Uuid>,
+    /// The access token that pulled.
+    pub token_id: Uuid,
+    /// Repository name.
+    pub repository: String,
+    /// The reference as requested: a tag or a digest.
+    pub reference: String,
+    /// The requested tag, when pulled by tag.
+    pub tag: Option<String>,
+    /// The digest served.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// The client's address (text form of an IP address).
+    pub client_addr: Option<String>,
+    /// `User-Agent`.
+    pub user_agent: Option<String>,
+    /// The parsed client kind: `docker`, `containerd`, `podman`, `helm`, `oras`, `other`.
+    pub client_kind: &'static str,
+}
+
+/// Writes a batch of pull events in one statement. Only pulls of the caller's own
+/// organization's repositories are kept (a public repository pulled with another
+/// organization's token is not that organization's usage to see). Per event it copies the customer's and
+/// the token's current names, records the tags (the requested one, else those pointing at
+/// the digest), the platform when the digest is an index child, and links a child GET to the
+/// index pull it follows (same token and repository, an index listing the digest, at most
+/// [`ROLL_UP_WINDOW_SECONDS`] earlier, in the database or earlier in this batch).
+pub async fn insert_pull_events(pool: &PgPool, events: &[NewPullEvent]) -> Result<u64, DbError> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let n = events.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut ats = Vec::with_capacity(n);
+    let mut orgs = Vec::with_capacity(n);
+    let mut customers = Vec::with_capacity(n);
+    let mut tokens = Vec::with_capacity(n);
+    let mut repositories = Vec::with_capacity(n);
+    let mut references = Vec::with_capacity(n);
+    let mut tags = Vec::with_capacity(n);
+    let mut digests = Vec::with_capacity(n);
+    let mut media_types = Vec::with_capacity(n);
+    let mut addrs = Vec::with_capacity(n);
+    let mut agents = Vec::with_capacity(n);
+    let mut kinds = Vec::with_capacity(n);
+    for e in events {
+        ids.push(e.id);
+        ats.push(e.at);
+        orgs.push(e.organization_id);
+        customers.push(e.customer_id);
+        tokens.push(e.token_id);
+        repositories.push(e.repository.clone());
+        references.push(e.reference.clone());
+        tags.push(e.tag.clone());
+        digests.push(e.digest.clone());
+        media_types.push(e.media_type.clone());
+        addrs.push(e.client_addr.clone());
+        agents.push(e.user_agent.clone());
+        kinds.push(e.client_kind.to_owned());
+    }
+    let done = sqlx::query!(
+        r#"with batch as (
+               select b.*, r.id as repository_id
+               from unnest($1::uuid[], $2::timestamptz[], $3::uuid[], $4::uuid[], $5::uuid[],
+                           $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                           $11::text[], $12::text[], $13::text[])
+                    with ordinality as b(id, at, organization_id, customer_id, token_id,
+                                         repository, reference, tag, digest, media_type,
+                                         client_addr, user_agent, client_kind, ord)
+               join repositories r
+                 on r.name = b.repository and r.organization_id = b.organization_id
+           )
+           insert into pull_events (id, at, organization_id, customer_id, customer_name,
+                                    token_id, token_name, token_prefix, repository, reference,
+                                    digest, tags, media_type, platform_os, platform_arch,
+                                    platform_variant, parent_id, client_addr, user_agent,
+                                    client_kind)
+           select b.id, b.at, b.organization_id, b.customer_id, c.name,
+                  b.token_id, t.name, t.display_prefix, b.repository, b.reference,
+                  b.digest,
+                  case when b.tag is not null then array[b.tag]
+                       else coalesce((select array_agg(g.name order by g.name collate "C")
+                                      from tags g
+                                      where g.repository_id = b.repository_id
+                                        and g.digest = b.digest), '{}') end,
+                  b.media_type, pl.platform_os, pl.platform_arch, pl.platform_variant,
+                  parent.id, b.client_addr::inet, b.user_agent, b.client_kind
+           from batch b
+           left join customers c on c.id = b.customer_id
+           left join access_tokens t on t.id = b.token_id
+           left join lateral (
+               select p.id, p.digest from (
+                   select e.id, e.at, e.digest, 0::bigint as ord from pull_events e
+                   where e.token_id = b.token_id and e.repository = b.repository
+                     and e.at <= b.at
+                     and e.at >= b.at - make_interval(secs => $14)
+                   union all
+                   select o.id, o.at, o.digest, o.ord from batch o
+                   where o.token_id = b.token_id and o.repository = b.repository
+                     and o.ord < b.ord
+                     and o.at >= b.at - make_interval(secs => $14)
+               ) p
+               where p.digest <> b.digest
+                 and exists (select 1 from manifest_children mc
+                             where mc.repository_id = b.repository_id
+                               and mc.index_digest = p.digest
+                               and mc.child_digest = b.digest)
+               order by p.at desc, p.ord desc
+               limit 1
+           ) parent on true
+           left join lateral (
+               select mc.platform_os, mc.platform_arch, mc.platform_variant
+               from manifest_children mc
+               where mc.repository_id = b.repository_id and mc.child_digest = b.digest
+                 and mc.platform_os is not null
+               order by (mc.index_digest = parent.digest) desc nulls last, mc.index_digest
+               limit 1
+           ) pl on true
+           on conflict (id) do nothing"#,
+        &ids,
+        &ats,
+        &orgs,
+        &customers as &[Option<Uuid>],
+        &tokens,
+        &repositories,
+        &references,
+        &tags as &[Option<String>],
+        &digests,
+        &media_types,
+        &addrs as &[Option<String>],
+        &agents as &[Option<String>],
+        &kinds,
+        ROLL_UP_WINDOW_SECONDS,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Bytes of one blob sent to one token on one day (an aggregate of many GETs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobBytes {
+    /// UTC day.
+    pub day: Date,
+    /// The vendor organization owning the repository.
+    pub organization_id: Uuid,
+    /// The token the bytes were sent to.
+    pub token_id: Uuid,
+    /// Its customer, for a customer token.
+    pub customer_id: Option<Uuid>,
+    /// Repository name.
+    pub repository: String,
+    /// Blob digest.
+    pub digest: String,
+    /// Bytes actually sent.
+    pub bytes: i64,
+    /// GETs that sent them.
+    pub requests: i64,
+}
+
+/// Adds a batch of byte counts to the daily aggregates, in one statement (like pull events,
+/// only for repositories of the caller's own organization).
+pub async fn add_blob_bytes(pool: &PgPool, rows: &[BlobBytes]) -> Result<u64, DbError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let days: Vec<Date> = rows.iter().map(|r| r.day).collect();
+    let orgs: Vec<Uuid> = rows.iter().map(|r| r.organization_id).collect();
+    let tokens: Vec<Uuid> = rows.iter().map(|r| r.token_id).collect();
+    let customers: Vec<Option<Uuid>> = rows.iter().map(|r| r.customer_id).collect();
+    let repositories: Vec<String> = rows.iter().map(|r| r.repository.clone()).collect();
+    let digests: Vec<String> = rows.iter().map(|r| r.digest.clone()).collect();
+    let bytes: Vec<i64> = rows.iter().map(|r| r.bytes).collect();
+    let requests: Vec<i64> = rows.iter().map(|r| r.requests).collect();
+    let done = sqlx::query!(
+        r#"insert into blob_bytes_daily (day, organization_id, token_id, customer_id, repository,
+                                         digest, bytes, requests)
+           select u.* from unnest($1::date[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[],
+                                  $6::text[], $7::bigint[], $8::bigint[])
+                    as u(day, organization_id, token_id, customer_id, repository, digest, bytes,
+                         requests)
+           join repositories r
+             on r.name = u.repository and r.organization_id = u.organization_id
+           on conflict (token_id, repository, digest, day) do update
+               set bytes = blob_bytes_daily.bytes + excluded.bytes,
+                   requests = blob_bytes_daily.requests + excluded.requests"#,
+        &days,
+        &orgs,
+        &tokens,
+        &customers as &[Option<Uuid>],
+        &repositories,
+        &digests,
+        &bytes,
+        &requests,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
