@@ -4,6 +4,7 @@
 //! touches tenant data takes the organization it is scoped to. Knows nothing of HTTP.
 
 pub mod accounts;
+pub mod audit;
 pub mod customers;
 pub mod invalidation;
 pub mod invitations;

@@ -14,6 +14,8 @@
 //!   [`access::DenyAll`]; test implementations behind the `test-support` feature.
 //! - [`usage`]: the [`usage::UsageSink`] the registry reports served manifests and blob
 //!   bytes to ([`Registry::with_usage`]).
+//! - [`audit`]: the [`audit::AuditSink`] pushes, deletes and denied pulls are reported to
+//!   ([`Registry::with_audit`]).
 //! - [`gc::collect_garbage`]: online garbage collection of blobs and upload sessions.
 //!
 //! The protocol vocabulary, pure and synchronous, that the handlers are written in:
@@ -28,6 +30,7 @@
 //! - [`headers`]: header names of the protocol.
 
 pub mod access;
+pub mod audit;
 pub mod digest;
 pub mod error;
 pub mod gc;

@@ -362,6 +362,11 @@ pub struct UsageArgs {
     #[arg(long, env = "WHARF_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: crate::usage::client::TrustedProxies,
 
+    /// Days the audit log keeps an entry; older ones are deleted with each
+    /// garbage-collection pass (`WHARF_GC_INTERVAL_MINUTES`). 0 keeps entries forever.
+    #[arg(long, env = "WHARF_AUDIT_RETENTION_DAYS", default_value_t = 365, value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub audit_retention_days: u32,
+
     /// Address and port of a separate listener serving Prometheus metrics at `/metrics`
     /// (e.g. `127.0.0.1:9090`). Default: no metrics listener.
     #[arg(long, env = "WHARF_METRICS_LISTEN")]

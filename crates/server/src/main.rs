@@ -3,6 +3,7 @@
 //! Errors reach the user as one line on stderr and a non-zero exit code, never a panic.
 
 mod admin;
+mod audit;
 mod batch;
 mod bootstrap;
 mod cli;

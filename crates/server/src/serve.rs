@@ -24,6 +24,7 @@ use wharf_db::PgPool;
 use wharf_storage::BlobStore;
 
 use crate::{
+    audit::AuditLog,
     bootstrap,
     cli::ServeArgs,
     database::Database,
@@ -90,6 +91,8 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
         },
     )
     .await?;
+    let (audit, audit_task) = AuditLog::start(pool.clone(), args.usage.trusted_proxies.clone());
+    registry_auth.set_audit(audit.clone());
     let usage = match args.usage.usage_events {
         crate::cli::OnOff::On => Some(UsageRecorder::start(
             pool.clone(),
@@ -114,11 +117,13 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
     if let Some((recorder, _)) = &usage {
         registry = registry.with_usage(recorder.clone());
     }
+    registry = registry.with_audit(audit.clone());
     let gc = tokio::spawn(periodic_gc(
         pool.clone(),
         blobs.clone(),
         Duration::from_secs(args.registry.gc_interval_minutes * 60),
         Duration::from_secs(args.registry.gc_grace_minutes * 60),
+        args.usage.audit_retention_days,
     ));
     let accounts = Arc::new(Accounts::new(
         pool.clone(),
@@ -130,7 +135,7 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
         },
     )?);
     let signup = accounts.settings().signup;
-    let api = api_router(pool.clone(), registry_auth.clone());
+    let api = api_router(pool.clone(), registry_auth.clone(), audit.clone());
     let state = AppState {
         pool,
         blobs,
@@ -186,13 +191,22 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
     if let Some((_, task)) = usage {
         task.shutdown(FLUSH_LIMIT).await;
     }
+    audit_task.shutdown(FLUSH_LIMIT).await;
     registry_auth.flush_background(FLUSH_LIMIT).await;
     Ok(())
 }
 
-/// Runs garbage collection every `interval` (never when it is zero). Several instances may
-/// collect at once: the registry's collector is safe against concurrent passes and pushes.
-async fn periodic_gc(pool: PgPool, blobs: Arc<dyn BlobStore>, interval: Duration, grace: Duration) {
+/// Runs garbage collection every `interval` (never when it is zero), and with it the audit
+/// log's retention (entries older than `audit_retention_days` are deleted; 0 keeps them).
+/// Several instances may collect at once: the registry's collector is safe against
+/// concurrent passes and pushes, and pruning twice deletes nothing more.
+async fn periodic_gc(
+    pool: PgPool,
+    blobs: Arc<dyn BlobStore>,
+    interval: Duration,
+    grace: Duration,
+    audit_retention_days: u32,
+) {
     if interval.is_zero() {
         return;
     }
@@ -204,6 +218,14 @@ async fn periodic_gc(pool: PgPool, blobs: Arc<dyn BlobStore>, interval: Duration
         match wharf_registry::gc::collect_garbage(&pool, blobs.as_ref(), &config).await {
             Ok(report) => tracing::info!(?report, "garbage collection pass"),
             Err(err) => tracing::warn!("garbage collection pass failed: {err}"),
+        }
+        if audit_retention_days > 0 {
+            let before = time::OffsetDateTime::now_utc()
+                - time::Duration::days(i64::from(audit_retention_days));
+            match wharf_db::audit::prune(&pool, before).await {
+                Ok(n) => tracing::info!(deleted = n, "audit log retention"),
+                Err(err) => tracing::warn!("audit log retention failed: {err}"),
+            }
         }
     }
 }

@@ -18,6 +18,7 @@ use wharf_storage::StorageError;
 
 use super::{Ctx, blob_key, empty, header_value, unavailable};
 use crate::access::Action;
+use crate::audit::Outcome;
 use crate::digest::Digest;
 use crate::error::{ErrorCode, OciError};
 use crate::headers::DOCKER_CONTENT_DIGEST;
@@ -109,6 +110,8 @@ pub(super) async fn delete(
     if !db::unlink(cx.pool(), repo.id, digest.as_str()).await.map_err(unavailable)? {
         return Err(unknown());
     }
+    let d = Some(digest.as_str());
+    cx.audit(&access, "blob.delete", name, digest.as_str(), d, None, Outcome::Success);
     Ok(empty(StatusCode::ACCEPTED))
 }
 

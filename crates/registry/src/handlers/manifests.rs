@@ -17,6 +17,7 @@ use wharf_db::registry::tags;
 
 use super::{Ctx, bytes_response, empty, header_value, unavailable};
 use crate::access::Action;
+use crate::audit::Outcome;
 use crate::digest::Digest;
 use crate::error::{ErrorCode, OciError};
 use crate::headers::{DOCKER_CONTENT_DIGEST, OCI_SUBJECT};
@@ -33,8 +34,22 @@ pub(super) async fn get(
 ) -> Result<Response, OciError> {
     let access = cx.authorize(Some(name), &[Action::Pull]).await?;
     let unknown = || OciError::new(ErrorCode::ManifestUnknown);
+    let denied = |digest: Option<&str>| {
+        cx.audit(
+            &access,
+            "pull.denied",
+            name,
+            &reference.to_string(),
+            digest,
+            None,
+            Outcome::Denied,
+        )
+    };
     let by = match reference {
-        Reference::Tag(tag) if !access.can_see_tag(tag) => return Err(unknown()),
+        Reference::Tag(tag) if !access.can_see_tag(tag) => {
+            denied(None);
+            return Err(unknown());
+        }
         Reference::Tag(tag) => ManifestRef::Tag(tag.as_str()),
         Reference::Digest(digest) => ManifestRef::Digest(digest.as_str()),
     };
@@ -44,6 +59,7 @@ pub(super) async fn get(
         .ok_or_else(unknown)?;
     let digest = Digest::parse(&manifest.digest).map_err(unavailable)?;
     if !access.can_see_manifest(&digest) {
+        denied(Some(digest.as_str()));
         return Err(unknown());
     }
     let mut response = if head {
@@ -126,7 +142,15 @@ pub(super) async fn put(
     };
     let tag = reference.as_tag().map(|t| t.as_str());
     match db::put(cx.pool(), repo.id, &new, tag).await.map_err(unavailable)? {
-        PutOutcome::Stored => {}
+        PutOutcome::Stored { moved_from } => cx.audit(
+            &access,
+            "manifest.push",
+            name,
+            &reference.to_string(),
+            Some(parsed.digest.as_str()),
+            moved_from.as_deref(),
+            Outcome::Success,
+        ),
         PutOutcome::MissingReferences(missing) => {
             let missing: Vec<Digest> =
                 missing.iter().filter_map(|d| Digest::parse(d).ok()).collect();
@@ -192,5 +216,10 @@ pub(super) async fn delete(
     if !deleted {
         return Err(unknown());
     }
+    let (action, digest) = match reference {
+        Reference::Tag(_) => ("tag.delete", None),
+        Reference::Digest(digest) => ("manifest.delete", Some(digest.as_str())),
+    };
+    cx.audit(&access, action, name, &reference.to_string(), digest, None, Outcome::Success);
     Ok(empty(StatusCode::ACCEPTED))
 }

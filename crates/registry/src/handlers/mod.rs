@@ -32,6 +32,7 @@ use wharf_db::registry::repositories::{self, Repository};
 use wharf_storage::{BlobKey, BlobStore, StorageError};
 
 use crate::access::{Access, AccessControl, Action};
+use crate::audit::{AuditSink, Audited, NoAudit, Outcome};
 use crate::digest::Digest;
 use crate::error::{ErrorCode, OciError};
 use crate::headers::{API_VERSION, DOCKER_DISTRIBUTION_API_VERSION};
@@ -76,6 +77,7 @@ pub struct Registry {
     access: Arc<dyn AccessControl>,
     config: Arc<RegistryConfig>,
     usage: Arc<dyn UsageSink>,
+    audit: Arc<dyn AuditSink>,
 }
 
 impl Registry {
@@ -86,7 +88,20 @@ impl Registry {
         access: Arc<dyn AccessControl>,
         config: RegistryConfig,
     ) -> Self {
-        Self { pool, store, access, config: Arc::new(config), usage: Arc::new(NoUsage) }
+        Self {
+            pool,
+            store,
+            access,
+            config: Arc::new(config),
+            usage: Arc::new(NoUsage),
+            audit: Arc::new(NoAudit),
+        }
+    }
+
+    /// Reports pushes, deletes and denied pulls to `audit` (default: [`NoAudit`]).
+    pub fn with_audit(mut self, audit: Arc<dyn AuditSink>) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// Reports served manifests and blob bytes to `usage` (default: [`NoUsage`]).
@@ -182,6 +197,35 @@ impl Ctx<'_> {
 
     fn usage(&self) -> &Arc<dyn UsageSink> {
         &self.registry.usage
+    }
+
+    /// Reports an audited action by `access` on `repository` (nothing for callers without an
+    /// organization).
+    #[allow(clippy::too_many_arguments)]
+    fn audit(
+        &self,
+        access: &Access,
+        action: &'static str,
+        repository: &RepositoryName,
+        reference: &str,
+        digest: Option<&str>,
+        moved_from: Option<&str>,
+        outcome: Outcome,
+    ) {
+        let Some(organization_id) = access.organization_id else { return };
+        self.registry.audit.record(Audited {
+            organization_id,
+            principal: &access.principal,
+            attribution: access.attribution,
+            action,
+            repository,
+            reference,
+            digest,
+            moved_from,
+            outcome,
+            headers: self.headers,
+            peer: self.client,
+        });
     }
 
     async fn authorize(

@@ -100,6 +100,7 @@ pub struct RegistryAuth {
     throttle: FailureThrottle,
     last_used: LastUsed,
     last_used_task: std::sync::Mutex<Option<crate::batch::BatcherTask>>,
+    audit: std::sync::OnceLock<Arc<crate::audit::AuditLog>>,
 }
 
 impl RegistryAuth {
@@ -128,7 +129,13 @@ impl RegistryAuth {
             throttle,
             last_used,
             last_used_task: std::sync::Mutex::new(Some(last_used_task)),
+            audit: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Records uses of revoked tokens in `audit` from now on.
+    pub fn set_audit(&self, audit: Arc<crate::audit::AuditLog>) {
+        let _ = self.audit.set(audit);
     }
 
     /// Writes what the background writers still hold (token last use); for shutdown.
@@ -177,7 +184,7 @@ impl RegistryAuth {
         if let Some(wait) = self.throttle.retry_after(client, account) {
             return Err(Failure::Throttled(wait));
         }
-        let result = self.lookup(presented, only).await;
+        let result = self.lookup(presented, only, client).await;
         if let Err(failure) = result
             && failure != Failure::Unavailable
         {
@@ -192,6 +199,7 @@ impl RegistryAuth {
         &self,
         presented: &str,
         only: Option<TokenKind>,
+        client: IpAddr,
     ) -> Result<Authenticated, Failure> {
         let parsed = token::parse(presented).map_err(|_| Failure::Malformed)?;
         if only.is_some_and(|kind| kind != parsed.kind) {
@@ -207,7 +215,14 @@ impl RegistryAuth {
         let now = OffsetDateTime::now_utc();
         match found.status(now) {
             TokenStatus::Active => {}
-            inactive => return Err(Failure::Inactive(inactive)),
+            inactive => {
+                if inactive == TokenStatus::Revoked
+                    && let Some(audit) = self.audit.get()
+                {
+                    audit.revoked_token_used(found.id, Some(found.organization_id), Some(client));
+                }
+                return Err(Failure::Inactive(inactive));
+            }
         }
         let principal = principal_of(&found, parsed.kind).ok_or(Failure::Unknown)?;
         self.last_used.record(found.id);
@@ -325,14 +340,24 @@ impl RegistryAuth {
         Ok(signer.sign(subject, &who.principal, access, now)?)
     }
 
-    /// Verifies a bearer token: signature, issuer, audience, time, and the revocation view.
-    pub fn verify_bearer(&self, token: &str) -> Result<RegistryClaims, Failure> {
+    /// Verifies a bearer token: signature, issuer, audience, time, and the revocation view
+    /// (a revoked one presented from `client` goes to the audit log).
+    pub fn verify_bearer(
+        &self,
+        token: &str,
+        client: Option<IpAddr>,
+    ) -> Result<RegistryClaims, Failure> {
         let claims = self
             .verifier
             .verify(token, OffsetDateTime::now_utc())
             .map_err(|_| Failure::Malformed)?;
         self.revocations.check(&claims).map_err(|refusal| match refusal {
-            revocations::Refusal::Revoked => Failure::Inactive(TokenStatus::Revoked),
+            revocations::Refusal::Revoked => {
+                if let (Some(audit), Some(id)) = (self.audit.get(), claims.wharf.token_id) {
+                    audit.revoked_token_used(id, claims.wharf.org_id, client);
+                }
+                Failure::Inactive(TokenStatus::Revoked)
+            }
             revocations::Refusal::Unavailable => Failure::Unavailable,
         })?;
         if let Some(id) = claims.wharf.token_id {

@@ -136,7 +136,7 @@ impl AccessControl for TokenAccess {
             Some(value) if value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer ") => {
                 let claims = self
                     .auth
-                    .verify_bearer(value[7..].trim())
+                    .verify_bearer(value[7..].trim(), client)
                     .map_err(|f| self.refused(f, scope.as_deref()))?;
                 Granted::from_claims(claims)
             }
