@@ -384,3 +384,117 @@ async fn a_clean_shutdown_writes_buffered_events() {
     assert!(s.wharf.stop().success());
     assert_eq!(events(&s.pool, s.org).await.len(), 5);
 }
+
+#[tokio::test]
+async fn reports_filter_page_summarize_and_export() {
+    use wharf_e2e::api::{Api, OpenApi};
+    let dir = scratch_dir();
+    let s = setup(dir.path(), &[]).await;
+    let vendor = RawRegistry::with_token(&s.wharf.url, &s.vendor_token);
+    vendor.push_image("vendor/app", Some("1.0.0"), None).await;
+    vendor.push_image("vendor/app", Some("2.0.0"), None).await;
+    let customer = RawRegistry::with_token(&s.wharf.url, &s.customer_token);
+    for tag in ["1.0.0", "1.0.0", "1.0.0", "2.0.0"] {
+        assert_eq!(customer.get(&format!("/v2/vendor/app/manifests/{tag}")).await.status, 200);
+    }
+    assert_eq!(vendor.get("/v2/vendor/app/manifests/2.0.0").await.status, 200);
+    wait_for_events(&s.pool, s.org, |e| e.len() == 5).await;
+
+    let api = Api::new(&s.wharf, Some(&s.vendor_token));
+    let doc = OpenApi::fetch(&s.wharf).await;
+    let get = |path: String| {
+        let api = &api;
+        async move { api.get(&path).await }
+    };
+
+    // Paging: newest first, two at a time, every pull exactly once.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/pulls?limit=2&cursor={c}"),
+            None => "/pulls?limit=2".to_owned(),
+        };
+        let reply = get(path).await;
+        doc.check("get", "/api/v1/pulls", &reply);
+        let body = reply.expect(200);
+        for item in body["items"].as_array().unwrap() {
+            seen.push(item["id"].as_str().unwrap().to_owned());
+        }
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5);
+    seen.dedup();
+    assert_eq!(seen.len(), 5);
+
+    // Filters.
+    let count = |reply: &wharf_e2e::api::Reply| reply.body["items"].as_array().unwrap().len();
+    let mine = get(format!("/pulls?customer={}", s.customer_id)).await;
+    assert_eq!(count(&mine), 4);
+    assert_eq!(mine.body["items"][0]["customer_name"], "Initech");
+    assert_eq!(mine.body["items"][0]["client"], "other");
+    assert_eq!(count(&get("/pulls?tag=2.0.0".to_owned()).await), 2);
+    assert_eq!(count(&get("/pulls?repository=vendor/app&client=helm".to_owned()).await), 0);
+    assert_eq!(count(&get("/pulls?until=2000-01-01T00:00:00Z".to_owned()).await), 0);
+    for (query, field) in [
+        ("since=yesterday", "since"),
+        ("customer=initech", "customer"),
+        ("client=curl", "client"),
+        ("limit=500", "limit"),
+        ("cursor=nonsense", "cursor"),
+        ("custmer=x", "custmer"),
+    ] {
+        let reply = get(format!("/pulls?{query}")).await;
+        doc.check("get", "/api/v1/pulls", &reply);
+        reply.problem(400, Some(field));
+    }
+
+    // Summaries.
+    let by_version = get("/pulls/summary?group=version".to_owned()).await;
+    doc.check("get", "/api/v1/pulls/summary", &by_version);
+    let items = by_version.expect(200)["items"].as_array().unwrap().clone();
+    let version = |key: &str| items.iter().find(|i| i["key"] == key).unwrap().clone();
+    assert_eq!(version("vendor/app:1.0.0")["pulls"], 3);
+    assert_eq!(version("vendor/app:1.0.0")["customers"], 1);
+    assert_eq!(version("vendor/app:2.0.0")["pulls"], 2);
+    let by_customer = get("/pulls/summary?group=customer".to_owned()).await;
+    doc.check("get", "/api/v1/pulls/summary", &by_customer);
+    assert_eq!(by_customer.body["items"][0]["label"], "Initech");
+    assert_eq!(by_customer.body["items"][0]["pulls"], 4);
+    let by_day = get("/pulls/summary?group=day".to_owned()).await;
+    doc.check("get", "/api/v1/pulls/summary", &by_day);
+    assert_eq!(by_day.body["items"][0]["pulls"], 5);
+    get("/pulls/summary".to_owned()).await.problem(400, Some("group"));
+
+    // CSV exports, streamed.
+    let http = reqwest::Client::new();
+    let csv = |path: &str| {
+        http.get(format!("{}/api/v1{path}", s.wharf.url)).bearer_auth(&s.vendor_token).send()
+    };
+    let pulls = csv(&format!("/pulls.csv?customer={}", s.customer_id)).await.unwrap();
+    assert_eq!(pulls.status(), 200);
+    assert!(pulls.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let text = pulls.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    assert!(lines[0].starts_with("id,at,customer_id,customer_name"));
+    assert!(lines[1].contains("Initech") && lines[1].contains("vendor/app"));
+    assert_eq!(csv("/pulls.csv?limit=1").await.unwrap().status(), 400, "no paging on exports");
+
+    let audit = get("/audit?action=manifest".to_owned()).await;
+    doc.check("get", "/api/v1/audit", &audit);
+    let entries = audit.expect(200)["items"].as_array().unwrap().clone();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(entries.iter().all(|e| e["action"] == "manifest.push"));
+    let first_page = get("/audit?limit=1".to_owned()).await;
+    doc.check("get", "/api/v1/audit", &first_page);
+    let next = first_page.body["next_cursor"].as_str().unwrap().to_owned();
+    let second = get(format!("/audit?limit=1&cursor={next}")).await;
+    assert!(second.body["items"][0]["id"].as_i64() < first_page.body["items"][0]["id"].as_i64());
+    get("/audit?since=never".to_owned()).await.problem(400, Some("since"));
+    let audit_csv = csv("/audit.csv?action=manifest.push").await.unwrap().text().await.unwrap();
+    assert_eq!(audit_csv.lines().count(), 3, "{audit_csv}");
+}

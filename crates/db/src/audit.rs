@@ -105,3 +105,105 @@ pub async fn prune(pool: &PgPool, before: OffsetDateTime) -> Result<u64, DbError
     tx.commit().await?;
     Ok(done.rows_affected())
 }
+
+/// Which entries a report covers. Every field narrows; `None` does not.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// An actor: its id, or its name as recorded.
+    pub actor: Option<String>,
+    /// An action (`license.replace`), or a family (`license`: every `license.*`).
+    pub action: Option<String>,
+    /// A target, exactly as recorded (`customer:<id>`, `acme/app:1.2.0`).
+    pub target: Option<String>,
+    /// From this time on (inclusive).
+    pub since: Option<OffsetDateTime>,
+    /// Before this time (exclusive).
+    pub until: Option<OffsetDateTime>,
+}
+
+/// An entry as reports show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    /// Its position (the cursor).
+    pub id: i64,
+    /// When.
+    pub at: OffsetDateTime,
+    /// `token`, `user`, `operator`, `anonymous`.
+    pub actor_kind: String,
+    /// Token or user id.
+    pub actor_id: Option<Uuid>,
+    /// Name at the time.
+    pub actor_name: Option<String>,
+    /// What.
+    pub action: String,
+    /// On what.
+    pub target: String,
+    /// Its name at the time.
+    pub target_name: Option<String>,
+    /// `success`, `failure`, `denied`.
+    pub outcome: String,
+    /// Action-specific facts.
+    pub detail: serde_json::Value,
+    /// Client address.
+    pub client_addr: Option<String>,
+    /// User agent.
+    pub user_agent: Option<String>,
+    /// Request id.
+    pub request_id: Option<String>,
+}
+
+/// Entries of `org` matching `filter`, newest first, before the id `before`; at most `limit`.
+pub async fn list(
+    pool: &PgPool,
+    org: Uuid,
+    filter: &AuditFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AuditRow>, DbError> {
+    Ok(audit_query(org, filter, before, limit).fetch_all(pool).await?)
+}
+
+/// Every entry of `org` matching `filter`, newest first, as a stream (exports).
+pub fn stream<'a>(
+    pool: &'a PgPool,
+    org: Uuid,
+    filter: &'a AuditFilter,
+) -> impl futures_util::Stream<Item = Result<AuditRow, sqlx::Error>> + Send + 'a {
+    audit_query(org, filter, None, i64::MAX).fetch(pool)
+}
+
+fn audit_query<'a>(
+    org: Uuid,
+    filter: &'a AuditFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> sqlx::query::Map<
+    'a,
+    sqlx::Postgres,
+    impl FnMut(sqlx::postgres::PgRow) -> Result<AuditRow, sqlx::Error> + Send,
+    sqlx::postgres::PgArguments,
+> {
+    sqlx::query_as!(
+        AuditRow,
+        r#"select id, at, actor_kind, actor_id, actor_name, action, target, target_name,
+                  outcome, detail, host(client_addr) as client_addr, user_agent, request_id
+           from audit_log
+           where organization_id = $1
+             and ($2::text is null or actor_id::text = $2 or actor_name = $2)
+             and ($3::text is null or action = $3 or action like $3 || '.%')
+             and ($4::text is null or target = $4)
+             and ($5::timestamptz is null or at >= $5)
+             and ($6::timestamptz is null or at < $6)
+             and ($7::bigint is null or id < $7)
+           order by id desc
+           limit $8"#,
+        org,
+        filter.actor.as_deref(),
+        filter.action.as_deref(),
+        filter.target.as_deref(),
+        filter.since,
+        filter.until,
+        before,
+        limit,
+    )
+}

@@ -226,3 +226,212 @@ pub async fn add_blob_bytes(pool: &PgPool, rows: &[BlobBytes]) -> Result<u64, Db
     .await?;
     Ok(done.rows_affected())
 }
+
+/// Which pulls a report covers. Every field narrows; `None` does not.
+#[derive(Debug, Clone, Default)]
+pub struct PullFilter {
+    /// From this time on (inclusive).
+    pub since: Option<OffsetDateTime>,
+    /// Before this time (exclusive).
+    pub until: Option<OffsetDateTime>,
+    /// One customer.
+    pub customer_id: Option<Uuid>,
+    /// One repository.
+    pub repository: Option<String>,
+    /// Pulls of one tag.
+    pub tag: Option<String>,
+    /// One client kind.
+    pub client_kind: Option<String>,
+}
+
+/// A pull as reports show it: a top-level manifest GET (an index pull's child GETs are
+/// rolled into it, their platforms listed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRow {
+    /// The event id.
+    pub id: Uuid,
+    /// When.
+    pub at: OffsetDateTime,
+    /// Customer (id and name at the time), for a customer token.
+    pub customer_id: Option<Uuid>,
+    /// Customer name at the time.
+    pub customer_name: Option<String>,
+    /// The token.
+    pub token_id: Uuid,
+    /// Its name at the time.
+    pub token_name: Option<String>,
+    /// Its display prefix.
+    pub token_prefix: Option<String>,
+    /// Repository.
+    pub repository: String,
+    /// As requested.
+    pub reference: String,
+    /// Served digest.
+    pub digest: String,
+    /// Matched tags.
+    pub tags: Vec<String>,
+    /// Media type.
+    pub media_type: String,
+    /// `os/arch[/variant]` of the platform manifests pulled with it (index pulls).
+    pub platforms: Vec<String>,
+    /// Client address.
+    pub client_addr: Option<String>,
+    /// User agent.
+    pub user_agent: Option<String>,
+    /// Client kind.
+    pub client_kind: String,
+}
+
+/// Pulls of `org` matching `filter`, newest first, after the `(at, id)` position `after`;
+/// at most `limit`.
+pub async fn list_pulls(
+    pool: &PgPool,
+    org: Uuid,
+    filter: &PullFilter,
+    after: Option<(OffsetDateTime, Uuid)>,
+    limit: i64,
+) -> Result<Vec<PullRow>, DbError> {
+    Ok(pulls_query(org, filter, after, limit).fetch_all(pool).await?)
+}
+
+/// Every pull of `org` matching `filter`, newest first, as a stream of rows (for exports of
+/// any size: rows are read as they are sent).
+pub fn stream_pulls<'a>(
+    pool: &'a PgPool,
+    org: Uuid,
+    filter: &'a PullFilter,
+) -> impl futures_util::Stream<Item = Result<PullRow, sqlx::Error>> + Send + 'a {
+    pulls_query(org, filter, None, i64::MAX).fetch(pool)
+}
+
+fn pulls_query<'a>(
+    org: Uuid,
+    filter: &'a PullFilter,
+    after: Option<(OffsetDateTime, Uuid)>,
+    limit: i64,
+) -> sqlx::query::Map<
+    'a,
+    sqlx::Postgres,
+    impl FnMut(sqlx::postgres::PgRow) -> Result<PullRow, sqlx::Error> + Send,
+    sqlx::postgres::PgArguments,
+> {
+    sqlx::query_as!(
+        PullRow,
+        r#"select e.id, e.at, e.customer_id, e.customer_name, e.token_id, e.token_name,
+                  e.token_prefix, e.repository, e.reference, e.digest, e.tags, e.media_type,
+                  array(select concat_ws('/', c.platform_os, c.platform_arch, c.platform_variant)
+                        from pull_events c
+                        where c.parent_id = e.id and c.platform_os is not null
+                        order by 1) as "platforms!",
+                  host(e.client_addr) as client_addr, e.user_agent, e.client_kind
+           from pull_events e
+           where e.organization_id = $1 and e.parent_id is null
+             and ($2::timestamptz is null or e.at >= $2)
+             and ($3::timestamptz is null or e.at < $3)
+             and ($4::uuid is null or e.customer_id = $4)
+             and ($5::text is null or e.repository = $5)
+             and ($6::text is null or $6 = any(e.tags))
+             and ($7::text is null or e.client_kind = $7)
+             and ($8::timestamptz is null or (e.at, e.id) < ($8, $9::uuid))
+           order by e.at desc, e.id desc
+           limit $10"#,
+        org,
+        filter.since,
+        filter.until,
+        filter.customer_id,
+        filter.repository.as_deref(),
+        filter.tag.as_deref(),
+        filter.client_kind.as_deref(),
+        after.map(|a| a.0),
+        after.map(|a| a.1),
+        limit,
+    )
+}
+
+/// One line of a pull summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullTotal {
+    /// The group: a day (`2026-11-24`), a customer id, or `<repository>:<tag>`.
+    pub key: String,
+    /// A readable label: the day, the customer's latest name, the version.
+    pub label: Option<String>,
+    /// Pulls (rolled up).
+    pub pulls: i64,
+    /// Distinct customers among them.
+    pub customers: i64,
+    /// The latest pull.
+    pub last_pull_at: OffsetDateTime,
+}
+
+/// How a summary groups pulls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullGrouping {
+    /// Per UTC day, oldest first.
+    Day,
+    /// Per customer, most pulls first.
+    Customer,
+    /// Per repository and tag (a pull counts for each tag it matched), most recent first:
+    /// which customers still run which versions.
+    Version,
+}
+
+/// Totals of `org`'s pulls matching `filter`, grouped.
+pub async fn summarize_pulls(
+    pool: &PgPool,
+    org: Uuid,
+    filter: &PullFilter,
+    group: PullGrouping,
+) -> Result<Vec<PullTotal>, DbError> {
+    let group = match group {
+        PullGrouping::Day => "day",
+        PullGrouping::Customer => "customer",
+        PullGrouping::Version => "version",
+    };
+    Ok(sqlx::query_as!(
+        PullTotal,
+        r#"with pulls as (
+               select e.at, e.customer_id, e.customer_name, e.repository, e.tags
+               from pull_events e
+               where e.organization_id = $1 and e.parent_id is null
+                 and ($2::timestamptz is null or e.at >= $2)
+                 and ($3::timestamptz is null or e.at < $3)
+                 and ($4::uuid is null or e.customer_id = $4)
+                 and ($5::text is null or e.repository = $5)
+                 and ($6::text is null or $6 = any(e.tags))
+                 and ($7::text is null or e.client_kind = $7)
+           ),
+           keyed as (
+               select to_char(p.at at time zone 'UTC', 'YYYY-MM-DD') as key,
+                      to_char(p.at at time zone 'UTC', 'YYYY-MM-DD') as label,
+                      p.at, p.customer_id
+               from pulls p where $8 = 'day'
+               union all
+               select coalesce(p.customer_id::text, 'vendor'),
+                      first_value(coalesce(p.customer_name, 'vendor'))
+                          over (partition by p.customer_id order by p.at desc),
+                      p.at, p.customer_id
+               from pulls p where $8 = 'customer'
+               union all
+               select p.repository || ':' || t.tag, p.repository || ':' || t.tag,
+                      p.at, p.customer_id
+               from pulls p cross join lateral unnest(p.tags) as t(tag) where $8 = 'version'
+           )
+           select key as "key!", max(label) as label, count(*) as "pulls!",
+                  count(distinct customer_id) as "customers!", max(at) as "last_pull_at!"
+           from keyed
+           group by key
+           order by case when $8 = 'day' then key end asc,
+                    case when $8 = 'customer' then count(*) end desc,
+                    max(at) desc, key"#,
+        org,
+        filter.since,
+        filter.until,
+        filter.customer_id,
+        filter.repository.as_deref(),
+        filter.tag.as_deref(),
+        filter.client_kind.as_deref(),
+        group,
+    )
+    .fetch_all(pool)
+    .await?)
+}

@@ -190,10 +190,7 @@ mod tests {
             (manifest(&image, layers(), &[]), None),
             (manifest(&index, vec![], &[&image]), Some("1.0.0")),
         ] {
-            assert_eq!(
-                put(&pool, repo, &m, tag).await.unwrap(),
-                PutOutcome::Stored { moved_from: None }
-            );
+            assert!(matches!(put(&pool, repo, &m, tag).await.unwrap(), PutOutcome::Stored { .. }));
         }
         let mut referrer = manifest(&sbom, vec![blob(BlobKind::Config, digest('m'))], &[]);
         referrer.subject = Some(&image);
