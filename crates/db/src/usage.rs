@@ -435,3 +435,197 @@ pub async fn summarize_pulls(
     .fetch_all(pool)
     .await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    use super::*;
+    use crate::accounts::{self, NewOrganization};
+    use crate::registry::repositories;
+
+    async fn org(pool: &PgPool, slug: &str) -> Uuid {
+        let email = format!("owner@{slug}.test");
+        let new = NewOrganization {
+            slug,
+            name: slug,
+            owner_email: &email,
+            owner_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+            owner_is_instance_admin: false,
+        };
+        accounts::create_organization(pool, &new).await.unwrap().id
+    }
+
+    /// An index `sha256:i…` with children `a` (linux/amd64) and `b` (linux/arm64), tag `1.0`.
+    async fn repository_with_index(pool: &PgPool, org: Uuid, slug: &str) -> Uuid {
+        let repo = repositories::find_or_create(pool, org, slug, &format!("{slug}/app"))
+            .await
+            .unwrap()
+            .unwrap();
+        for digest in ["sha256:i", "sha256:a", "sha256:b"] {
+            sqlx::query(
+                "insert into manifests (repository_id, digest, media_type, size, bytes)
+                 values ($1, $2, 'application/vnd.oci.image.index.v1+json', 2, '{}')",
+            )
+            .bind(repo.id)
+            .bind(digest)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        for (pos, (child, arch)) in
+            [("sha256:a", "amd64"), ("sha256:b", "arm64")].iter().enumerate()
+        {
+            sqlx::query(
+                "insert into manifest_children (repository_id, index_digest, position,
+                     child_digest, media_type, size, platform_os, platform_arch)
+                 values ($1, 'sha256:i', $2, $3, 'application/vnd.oci.image.manifest.v1+json',
+                         2, 'linux', $4)",
+            )
+            .bind(repo.id)
+            .bind(pos as i32)
+            .bind(child)
+            .bind(arch)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        sqlx::query(
+            "insert into tags (repository_id, name, digest) values ($1, '1.0', 'sha256:i')",
+        )
+        .bind(repo.id)
+        .execute(pool)
+        .await
+        .unwrap();
+        repo.id
+    }
+
+    fn event(
+        org: Uuid,
+        token: Uuid,
+        repo: &str,
+        reference: &str,
+        at: OffsetDateTime,
+    ) -> NewPullEvent {
+        let by_tag = !reference.starts_with("sha256:");
+        NewPullEvent {
+            id: Uuid::now_v7(),
+            at,
+            organization_id: org,
+            customer_id: None,
+            token_id: token,
+            repository: repo.to_owned(),
+            reference: reference.to_owned(),
+            tag: by_tag.then(|| reference.to_owned()),
+            digest: if by_tag { "sha256:i".to_owned() } else { reference.to_owned() },
+            media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
+            client_addr: Some("192.0.2.1".to_owned()),
+            user_agent: None,
+            client_kind: "other",
+        }
+    }
+
+    async fn rows(pool: &PgPool) -> Vec<(Uuid, Option<Uuid>, Vec<String>, Option<String>)> {
+        sqlx::query("select id, parent_id, tags, platform_arch from pull_events order by at, id")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn children_roll_up_into_the_index_pull_in_one_batch_and_across_batches(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        repository_with_index(&pool, acme, "acme").await;
+        let (token, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let t0 = OffsetDateTime::now_utc() - time::Duration::minutes(10);
+        let s = time::Duration::seconds;
+        // One batch: the index by tag, then its amd64 child by digest.
+        let index = event(acme, token, "acme/app", "1.0", t0);
+        let child = event(acme, token, "acme/app", "sha256:a", t0 + s(1));
+        assert_eq!(insert_pull_events(&pool, &[index.clone(), child.clone()]).await.unwrap(), 2);
+        // Later batches: the arm64 child 30 s later (rolls up), again 2 minutes later (too
+        // late), and by another token (not its pull).
+        let late = [
+            event(acme, token, "acme/app", "sha256:b", t0 + s(30)),
+            event(acme, token, "acme/app", "sha256:b", t0 + s(120)),
+            event(acme, other, "acme/app", "sha256:b", t0 + s(31)),
+        ];
+        insert_pull_events(&pool, &late).await.unwrap();
+        let found = rows(&pool).await;
+        let by_id = |id: Uuid| found.iter().find(|r| r.0 == id).unwrap().clone();
+        assert_eq!(by_id(index.id).1, None);
+        assert_eq!(by_id(index.id).2, vec!["1.0".to_owned()]);
+        assert_eq!(by_id(child.id).1, Some(index.id), "same batch");
+        assert_eq!(by_id(child.id).3.as_deref(), Some("amd64"));
+        assert_eq!(by_id(late[0].id).1, Some(index.id), "a later batch");
+        assert_eq!(by_id(late[1].id).1, None, "outside the window");
+        assert_eq!(by_id(late[1].id).3.as_deref(), Some("arm64"), "platform all the same");
+        assert_eq!(by_id(late[2].id).1, None, "another token");
+
+        // Reports list index pulls with their platforms.
+        let pulls = list_pulls(&pool, acme, &PullFilter::default(), None, 10).await.unwrap();
+        assert_eq!(pulls.len(), 3);
+        let first = pulls.iter().find(|p| p.id == index.id).unwrap();
+        assert_eq!(first.platforms, vec!["linux/amd64".to_owned(), "linux/arm64".to_owned()]);
+        // Pulled by digest: the tags pointing at it.
+        let by_digest = event(acme, token, "acme/app", "sha256:i", t0 + s(300));
+        insert_pull_events(&pool, &[by_digest.clone()]).await.unwrap();
+        assert_eq!(by_id_tags(&pool, by_digest.id).await, vec!["1.0".to_owned()]);
+    }
+
+    async fn by_id_tags(pool: &PgPool, id: Uuid) -> Vec<String> {
+        sqlx::query_scalar("select tags from pull_events where id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn another_organizations_repository_is_not_recorded(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        let rival = org(&pool, "rival").await;
+        repository_with_index(&pool, rival, "rival").await;
+        let at = OffsetDateTime::now_utc();
+        let e = event(acme, Uuid::new_v4(), "rival/app", "1.0", at);
+        assert_eq!(insert_pull_events(&pool, &[e]).await.unwrap(), 0);
+        let bytes = BlobBytes {
+            day: at.date(),
+            organization_id: acme,
+            token_id: Uuid::new_v4(),
+            customer_id: None,
+            repository: "rival/app".into(),
+            digest: "sha256:a".into(),
+            bytes: 10,
+            requests: 1,
+        };
+        assert_eq!(add_blob_bytes(&pool, &[bytes]).await.unwrap(), 0);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn bytes_add_up_per_token_repository_digest_and_day(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        repository_with_index(&pool, acme, "acme").await;
+        let row = BlobBytes {
+            day: OffsetDateTime::now_utc().date(),
+            organization_id: acme,
+            token_id: Uuid::new_v4(),
+            customer_id: None,
+            repository: "acme/app".into(),
+            digest: "sha256:a".into(),
+            bytes: 100,
+            requests: 2,
+        };
+        add_blob_bytes(&pool, std::slice::from_ref(&row)).await.unwrap();
+        add_blob_bytes(&pool, &[BlobBytes { bytes: 5, requests: 1, ..row.clone() }]).await.unwrap();
+        let (bytes, requests): (i64, i64) =
+            sqlx::query_as("select bytes, requests from blob_bytes_daily")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!((bytes, requests), (105, 3));
+    }
+}
