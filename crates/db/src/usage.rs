@@ -572,7 +572,7 @@ mod tests {
         assert_eq!(first.platforms, vec!["linux/amd64".to_owned(), "linux/arm64".to_owned()]);
         // Pulled by digest: the tags pointing at it.
         let by_digest = event(acme, token, "acme/app", "sha256:i", t0 + s(300));
-        insert_pull_events(&pool, &[by_digest.clone()]).await.unwrap();
+        insert_pull_events(&pool, std::slice::from_ref(&by_digest)).await.unwrap();
         assert_eq!(by_id_tags(&pool, by_digest.id).await, vec!["1.0".to_owned()]);
     }
 
