@@ -152,7 +152,10 @@ async fn security_relevant_actions_are_audited_and_entries_never_change() {
     assert_eq!(count("customer.create"), 1, "{actions:?}");
     assert_eq!(count("license.create"), 1);
     assert_eq!(count("license.replace"), 1);
-    assert_eq!(count("token.create"), 1);
+    assert_eq!(count("token.create"), 2, "the operator's vendor token and the customer's");
+    let by_operator = found.iter().find(|e| e.actor_kind == "operator").unwrap();
+    assert_eq!(by_operator.action, "token.create");
+    assert_eq!(by_operator.target_name.as_deref(), Some("e2e"));
     assert_eq!(count("token.revoke"), 1);
     assert_eq!(count("token.use_after_revoke"), 1, "twice in a minute: once");
     assert_eq!(count("pull.denied"), 1, "three times in a minute: once");
@@ -169,7 +172,9 @@ async fn security_relevant_actions_are_audited_and_entries_never_change() {
     assert_eq!(replace.client_addr.as_deref(), Some("127.0.0.1"));
     assert!(replace.request_id.as_deref().is_some_and(|r| !r.is_empty()), "set by the server");
     assert_eq!(by("customer.delete").target_name.as_deref(), Some("Initech"));
-    assert_eq!(by("token.create").target_name.as_deref(), Some("prod"));
+    let customer_token_entry =
+        found.iter().find(|e| e.action == "token.create" && e.actor_kind == "token").unwrap();
+    assert_eq!(customer_token_entry.target_name.as_deref(), Some("prod"));
     let revoked = by("token.use_after_revoke");
     assert_eq!(revoked.outcome, "denied");
     assert_eq!(revoked.target, format!("token:{token_id}"));
