@@ -368,32 +368,6 @@ async fn find_org(pool: &PgPool, slug: &str) -> anyhow::Result<accounts::Organiz
         .with_context(|| format!("no organization with slug {slug:?}"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // The rules themselves are tested in `wharf_accounts::validate`.
-    #[test]
-    fn slugs_and_emails_are_checked_by_the_shared_rules() {
-        assert!(check_slug("acme-inc").is_ok());
-        let err = check_slug("Acme").unwrap_err().to_string();
-        assert!(err.starts_with("invalid slug \"Acme\": "), "{err}");
-        assert!(check_slug(&"a".repeat(64)).is_err());
-        assert_eq!(check_email(" Dev@Acme.test ").unwrap(), "dev@acme.test");
-        assert!(check_email("a b@c.d").unwrap_err().to_string().contains("invalid email"));
-    }
-
-    #[test]
-    fn weak_passwords_are_refused_before_anything_happens() {
-        let short: Password = "short".parse().unwrap();
-        assert!(chosen_password(Some(&short)).is_err());
-        let good: Password = "a long enough password".parse().unwrap();
-        assert!(matches!(chosen_password(Some(&good)), Ok(NewPassword::Given(_))));
-        let generated = chosen_password(None).unwrap();
-        assert!(generated.secret().expose_secret().len() >= 20);
-    }
-}
-
 /// Records an operator command in the audit log (written at once: there is no request to
 /// keep fast, and the command should fail rather than leave no trace).
 async fn operator_audit(
@@ -421,4 +395,30 @@ async fn operator_audit(
     };
     wharf_db::audit::append(pool, &[entry]).await.context("cannot write the audit log")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The rules themselves are tested in `wharf_accounts::validate`.
+    #[test]
+    fn slugs_and_emails_are_checked_by_the_shared_rules() {
+        assert!(check_slug("acme-inc").is_ok());
+        let err = check_slug("Acme").unwrap_err().to_string();
+        assert!(err.starts_with("invalid slug \"Acme\": "), "{err}");
+        assert!(check_slug(&"a".repeat(64)).is_err());
+        assert_eq!(check_email(" Dev@Acme.test ").unwrap(), "dev@acme.test");
+        assert!(check_email("a b@c.d").unwrap_err().to_string().contains("invalid email"));
+    }
+
+    #[test]
+    fn weak_passwords_are_refused_before_anything_happens() {
+        let short: Password = "short".parse().unwrap();
+        assert!(chosen_password(Some(&short)).is_err());
+        let good: Password = "a long enough password".parse().unwrap();
+        assert!(matches!(chosen_password(Some(&good)), Ok(NewPassword::Given(_))));
+        let generated = chosen_password(None).unwrap();
+        assert!(generated.secret().expose_secret().len() >= 20);
+    }
 }
