@@ -43,8 +43,8 @@ create index pull_events_organization on pull_events (organization_id, at desc, 
 create index pull_events_customer on pull_events (organization_id, customer_id, at desc)
     where customer_id is not null;
 create index pull_events_repository on pull_events (organization_id, repository, at desc);
--- The roll-up looks for the index pull a child GET follows.
-create index pull_events_token on pull_events (token_id, repository, at desc);
+-- The roll-up looks for the latest GET of a given index by a token.
+create index pull_events_token on pull_events (token_id, repository, digest, at desc);
 
 -- Bytes of blobs actually sent (ranges included), per token, repository, digest and UTC day.
 create table blob_bytes_daily (

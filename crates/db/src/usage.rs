@@ -118,22 +118,30 @@ pub async fn insert_pull_events(pool: &PgPool, events: &[NewPullEvent]) -> Resul
            left join customers c on c.id = b.customer_id
            left join access_tokens t on t.id = b.token_id
            left join lateral (
-               select p.id, p.digest from (
-                   select e.id, e.at, e.digest, 0::bigint as ord from pull_events e
-                   where e.token_id = b.token_id and e.repository = b.repository
-                     and e.at <= b.at
-                     and e.at >= b.at - make_interval(secs => $14)
+               -- Only a digest some index of the repository lists can have a parent: start
+               -- from those indexes (an indexed lookup that finds nothing for most pulls),
+               -- then take the latest GET of one of them by this token in the window.
+               select p.id, p.digest
+               from manifest_children mc
+               cross join lateral (
+                   (select e.id, e.at, e.digest, 0::bigint as ord from pull_events e
+                    where e.token_id = b.token_id and e.repository = b.repository
+                      and e.digest = mc.index_digest
+                      and e.at <= b.at
+                      and e.at >= b.at - make_interval(secs => $14)
+                    order by e.at desc
+                    limit 1)
                    union all
-                   select o.id, o.at, o.digest, o.ord from batch o
-                   where o.token_id = b.token_id and o.repository = b.repository
-                     and o.ord < b.ord
-                     and o.at >= b.at - make_interval(secs => $14)
+                   (select o.id, o.at, o.digest, o.ord from batch o
+                    where o.token_id = b.token_id and o.repository = b.repository
+                      and o.digest = mc.index_digest
+                      and o.ord < b.ord
+                      and o.at >= b.at - make_interval(secs => $14)
+                    order by o.ord desc
+                    limit 1)
                ) p
-               where p.digest <> b.digest
-                 and exists (select 1 from manifest_children mc
-                             where mc.repository_id = b.repository_id
-                               and mc.index_digest = p.digest
-                               and mc.child_digest = b.digest)
+               where mc.repository_id = b.repository_id and mc.child_digest = b.digest
+                 and mc.index_digest <> b.digest
                order by p.at desc, p.ord desc
                limit 1
            ) parent on true
