@@ -45,6 +45,12 @@ bench-entitlements *ARGS: postgres-binaries bench-tools
     cargo build --release -p wharf-server --bin wharf
     cargo run --release -p wharf-bench -- entitlements --wharf "$CARGO_TARGET_DIR/release/wharf" {{ARGS}}
 
+# What recording pull events costs: manifest-GET throughput with WHARF_USAGE_EVENTS=on and
+# off, alternated, on the same data (bench/src/usage.rs).
+bench-usage *ARGS: postgres-binaries bench-tools
+    cargo build --release -p wharf-server --bin wharf
+    cargo run --release -p wharf-bench -- usage --wharf "$CARGO_TARGET_DIR/release/wharf" {{ARGS}}
+
 # The load generator the benchmarks drive (wrk), installed when missing.
 bench-tools:
     #!/usr/bin/env bash

@@ -1,5 +1,8 @@
 //! `wharf-bench`: benchmarks that drive a release `wharf` binary from the outside.
 //!
+//! `wharf-bench usage` (`just bench-usage`): manifest-GET throughput with usage events
+//! recorded and not, see `usage.rs`.
+//!
 //! `wharf-bench entitlements` (run it with `just bench-entitlements`): a vendor with 1,000
 //! customers (one license of three grants each), 100 repositories and 10,000 tags, seeded
 //! straight into a private Postgres. It reports
@@ -16,6 +19,7 @@
 
 mod procs;
 mod seed;
+mod usage;
 mod wrk;
 
 use std::{
@@ -27,7 +31,17 @@ use anyhow::{Context, bail};
 use serde_json::json;
 use wharf_entitlements::EntitledSet;
 
+/// Which benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Decision cost and manifest GETs with and without the entitlement check.
+    Entitlements,
+    /// Manifest GETs with usage events recorded and not.
+    Usage,
+}
+
 struct Args {
+    mode: Mode,
     wharf: PathBuf,
     runs: usize,
     duration: u64,
@@ -40,6 +54,7 @@ struct Args {
 impl Args {
     fn parse() -> anyhow::Result<Self> {
         let mut args = Self {
+            mode: Mode::Entitlements,
             wharf: PathBuf::from("target/release/wharf"),
             runs: 3,
             duration: 10,
@@ -50,9 +65,13 @@ impl Args {
         let mut it = std::env::args().skip(1);
         match it.next().as_deref() {
             Some("entitlements") => {}
+            Some("usage") => {
+                args.mode = Mode::Usage;
+                args.out = PathBuf::from("bench/results/usage.json");
+            }
             other => bail!(
-                "usage: wharf-bench entitlements [--wharf PATH] [--runs N] [--duration SECS] \
-                 [--connections N] [--out FILE] [--hold SECS] (got {other:?})"
+                "usage: wharf-bench entitlements|usage [--wharf PATH] [--runs N] \
+                 [--duration SECS] [--connections N] [--out FILE] [--hold SECS] (got {other:?})"
             ),
         }
         while let Some(flag) = it.next() {
@@ -91,6 +110,9 @@ async fn main() -> anyhow::Result<()> {
     let pool = wharf_db::PgPool::connect(postgres.url()).await?;
     eprintln!("seeding 1,000 customers, 100 repositories, 10,000 tags ...");
     let world = seed::seed(&pool).await?;
+    if args.mode == Mode::Usage {
+        return usage::run(&args, &wharf, postgres.url(), scratch.path(), &world).await;
+    }
 
     // 1. The decision, in process, on the seeded data.
     let now = time::OffsetDateTime::now_utc();

@@ -113,10 +113,21 @@ pub struct Server {
 
 impl Server {
     pub async fn start(wharf: &Path, database_url: &str, data: &Path) -> anyhow::Result<Self> {
+        Self::start_with(wharf, database_url, data, &[]).await
+    }
+
+    /// Like [`Server::start`], with extra environment variables.
+    pub async fn start_with(
+        wharf: &Path,
+        database_url: &str,
+        data: &Path,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let url = format!("http://127.0.0.1:{port}");
         let child = Command::new(wharf)
             .arg("serve")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("DATABASE_URL", database_url)
             .env("WHARF_LISTEN", format!("127.0.0.1:{port}"))
             .env("WHARF_PUBLIC_URL", &url)
@@ -164,6 +175,11 @@ impl Server {
             .json()
             .await?;
         Ok(body["token"].as_str().context("no token")?.to_owned())
+    }
+
+    /// The body of `GET url` (no authentication), e.g. the metrics listener's.
+    pub async fn text(&self, url: &str) -> anyhow::Result<String> {
+        Ok(self.http.get(url).send().await?.error_for_status()?.text().await?)
     }
 
     /// The status of `GET path` with a bearer token.

@@ -4,6 +4,7 @@
 //! touches tenant data takes the organization it is scoped to. Knows nothing of HTTP.
 
 pub mod accounts;
+pub mod audit;
 pub mod customers;
 pub mod invalidation;
 pub mod invitations;
@@ -11,6 +12,7 @@ pub mod licenses;
 pub mod registry;
 pub mod signing_keys;
 pub mod tokens;
+pub mod usage;
 
 use std::time::Duration;
 

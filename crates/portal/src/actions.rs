@@ -40,6 +40,21 @@ pub struct Actor {
     pub user_id: Option<Uuid>,
     /// The vendor API token used, if any.
     pub token_id: Option<Uuid>,
+    /// Where the request came from, for the audit log.
+    pub request: RequestMeta,
+}
+
+/// What the audit log records about the request behind an action.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestMeta {
+    /// The connection's peer address.
+    pub peer: Option<std::net::IpAddr>,
+    /// `X-Forwarded-For`, as sent (believed only from trusted proxies, by the recorder).
+    pub forwarded_for: Option<String>,
+    /// `User-Agent`.
+    pub user_agent: Option<String>,
+    /// `X-Request-Id`.
+    pub request_id: Option<String>,
 }
 
 /// Why an action was refused. Nothing was changed.
@@ -80,23 +95,37 @@ impl ActionError {
 pub enum Change {
     /// A customer was created.
     CustomerCreated(Customer),
-    /// A customer was renamed, disabled or enabled (the state after the change).
-    CustomerUpdated(Customer),
+    /// A customer was renamed, disabled or enabled.
+    CustomerUpdated {
+        /// The state before (read just before the change).
+        before: Option<Customer>,
+        /// The state after.
+        after: Customer,
+    },
     /// A customer was deleted, with its licenses and tokens.
     CustomerDeleted {
         /// The customer.
         customer_id: Uuid,
+        /// Its name (read just before the deletion).
+        name: Option<String>,
     },
     /// A license was created.
     LicenseCreated(LicenseRecord),
-    /// A license was replaced (the state after the change).
-    LicenseReplaced(LicenseRecord),
+    /// A license was replaced.
+    LicenseReplaced {
+        /// The state before (read just before the change).
+        before: Option<Box<LicenseRecord>>,
+        /// The state after.
+        after: LicenseRecord,
+    },
     /// A license was deleted.
     LicenseDeleted {
         /// The license.
         license_id: Uuid,
         /// Its customer.
         customer_id: Uuid,
+        /// What it was.
+        before: Box<LicenseRecord>,
     },
     /// A customer access token was issued (never its plaintext).
     CustomerTokenIssued(AccessToken),
@@ -194,20 +223,22 @@ impl VendorActions {
         disabled: Option<bool>,
     ) -> Result<Customer, ActionError> {
         let name = name.map(|n| check_name("name", n)).transpose()?;
+        let before = customers::get(&self.pool, actor.org_id, id).await?;
         let customer = customers::update(&self.pool, actor.org_id, id, name, disabled)
             .await
             .map_err(|err| name_conflict(err, name.unwrap_or_default()))?
             .ok_or(ActionError::NotFound)?;
-        self.applied(actor, Change::CustomerUpdated(customer.clone()));
+        self.applied(actor, Change::CustomerUpdated { before, after: customer.clone() });
         Ok(customer)
     }
 
     /// Deletes a customer with its licenses and tokens (usage history keeps its name).
     pub async fn delete_customer(&self, actor: &Actor, id: Uuid) -> Result<(), ActionError> {
+        let name = customers::get(&self.pool, actor.org_id, id).await?.map(|c| c.name);
         if !customers::delete(&self.pool, actor.org_id, id).await? {
             return Err(ActionError::NotFound);
         }
-        self.applied(actor, Change::CustomerDeleted { customer_id: id });
+        self.applied(actor, Change::CustomerDeleted { customer_id: id, name });
         Ok(())
     }
 
@@ -236,10 +267,11 @@ impl VendorActions {
     ) -> Result<LicenseRecord, ActionError> {
         let (name, grants) = validate_license(&actor.org_slug, form)?;
         let input = license_input(form, name, &grants);
+        let before = licenses::get(&self.pool, actor.org_id, id).await?.map(Box::new);
         let license = licenses::replace(&self.pool, actor.org_id, id, &input)
             .await?
             .ok_or(ActionError::NotFound)?;
-        self.applied(actor, Change::LicenseReplaced(license.clone()));
+        self.applied(actor, Change::LicenseReplaced { before, after: license.clone() });
         Ok(license)
     }
 
@@ -252,7 +284,11 @@ impl VendorActions {
         }
         self.applied(
             actor,
-            Change::LicenseDeleted { license_id: id, customer_id: license.customer_id },
+            Change::LicenseDeleted {
+                license_id: id,
+                customer_id: license.customer_id,
+                before: Box::new(license),
+            },
         );
         Ok(())
     }

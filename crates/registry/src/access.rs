@@ -82,6 +82,8 @@ pub struct Access {
     pub organization_id: Option<Uuid>,
     /// What the caller may see.
     pub visibility: Visibility,
+    /// Whom usage is attributed to (`None`: not counted, e.g. anonymous callers).
+    pub attribution: Option<crate::usage::Attribution>,
 }
 
 impl Access {
@@ -91,12 +93,18 @@ impl Access {
             principal: principal.into(),
             organization_id: Some(organization_id),
             visibility: Visibility::All,
+            attribution: None,
         }
     }
 
     /// Read access to what the authorizer allowed, for an anonymous caller.
     pub fn anonymous() -> Self {
-        Self { principal: "anonymous".into(), organization_id: None, visibility: Visibility::All }
+        Self {
+            principal: "anonymous".into(),
+            organization_id: None,
+            visibility: Visibility::All,
+            attribution: None,
+        }
     }
 
     /// Whether the catalog lists this repository.

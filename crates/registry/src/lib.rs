@@ -12,6 +12,10 @@
 //!   [`RegistryConfig`]): the `/v2` routes (module `handlers`).
 //! - [`access`]: the [`access::AccessControl`] trait, [`access::Access`] and
 //!   [`access::DenyAll`]; test implementations behind the `test-support` feature.
+//! - [`usage`]: the [`usage::UsageSink`] the registry reports served manifests and blob
+//!   bytes to ([`Registry::with_usage`]).
+//! - [`audit`]: the [`audit::AuditSink`] pushes, deletes and denied pulls are reported to
+//!   ([`Registry::with_audit`]).
 //! - [`gc::collect_garbage`]: online garbage collection of blobs and upload sessions.
 //!
 //! The protocol vocabulary, pure and synchronous, that the handlers are written in:
@@ -26,6 +30,7 @@
 //! - [`headers`]: header names of the protocol.
 
 pub mod access;
+pub mod audit;
 pub mod digest;
 pub mod error;
 pub mod gc;
@@ -36,5 +41,6 @@ pub mod name;
 pub mod paging;
 pub mod referrers;
 pub mod route;
+pub mod usage;
 
 pub use handlers::{Registry, RegistryConfig, router};

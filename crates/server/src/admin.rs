@@ -258,6 +258,16 @@ async fn create_token(pool: PgPool, args: CreateTokenArgs) -> anyhow::Result<()>
         expires_at,
     };
     let stored = tokens::insert(&pool, &new).await.context("cannot store the token")?;
+    operator_audit(
+        &pool,
+        Some(org.id),
+        "token.create",
+        format!("token:{}", stored.id),
+        Some(stored.name.clone()),
+        serde_json::json!({"kind": "vendor", "member": email, "prefix": stored.display_prefix,
+                           "read_only": args.read_only}),
+    )
+    .await?;
     let access = if args.read_only { "read-only" } else { member.role.as_str() };
     let expiry = match stored.expires_at {
         Some(at) => format!("expires {}", at.date()),
@@ -284,6 +294,15 @@ async fn reset_password(
     if !accounts::set_password_hash(&pool, user.id, hash.expose_secret()).await? {
         bail!("no user with email {email}");
     }
+    operator_audit(
+        &pool,
+        None,
+        "user.password_reset",
+        format!("user:{}", user.id),
+        Some(email.clone()),
+        serde_json::json!({}),
+    )
+    .await?;
     println!("password of {email} reset");
     if let NewPassword::Generated(secret) = &password {
         println!("generated password for {email} (shown only now):");
@@ -364,6 +383,35 @@ async fn find_org(pool: &PgPool, slug: &str) -> anyhow::Result<accounts::Organiz
     accounts::find_organization(pool, slug)
         .await?
         .with_context(|| format!("no organization with slug {slug:?}"))
+}
+
+/// Records an operator command in the audit log (written at once: there is no request to
+/// keep fast, and the command should fail rather than leave no trace).
+async fn operator_audit(
+    pool: &PgPool,
+    organization_id: Option<uuid::Uuid>,
+    action: &str,
+    target: String,
+    target_name: Option<String>,
+    detail: serde_json::Value,
+) -> anyhow::Result<()> {
+    let entry = wharf_db::audit::NewAuditEntry {
+        at: OffsetDateTime::now_utc(),
+        organization_id,
+        actor_kind: "operator",
+        actor_id: None,
+        actor_name: Some("wharf admin".to_owned()),
+        action: action.to_owned(),
+        target,
+        target_name,
+        outcome: "success",
+        detail,
+        client_addr: None,
+        user_agent: None,
+        request_id: None,
+    };
+    wharf_db::audit::append(pool, &[entry]).await.context("cannot write the audit log")?;
+    Ok(())
 }
 
 #[cfg(test)]

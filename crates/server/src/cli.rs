@@ -365,6 +365,48 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub accounts: AccountArgs,
+
+    #[command(flatten)]
+    pub usage: UsageArgs,
+}
+
+/// Usage analytics, the audit log and metrics.
+#[derive(Debug, Clone, Args)]
+pub struct UsageArgs {
+    /// Record pull events and bytes served (`on`), or not (`off`, e.g. to measure their cost).
+    #[arg(long, env = "WHARF_USAGE_EVENTS", value_enum, default_value_t = OnOff::On)]
+    pub usage_events: OnOff,
+
+    /// How many usage events may wait in memory for the background writer (written at least
+    /// every second). When it is full, further events are dropped and counted; pulls never
+    /// wait.
+    #[arg(long, env = "WHARF_USAGE_BUFFER", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub usage_buffer: u64,
+
+    /// Reverse proxies whose `X-Forwarded-For` header is believed for the client address,
+    /// as a comma-separated list of CIDR networks or addresses (`10.0.0.0/8,192.0.2.7`).
+    /// Default: none, so the connection's peer address is recorded.
+    #[arg(long, env = "WHARF_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: crate::usage::client::TrustedProxies,
+
+    /// Days the audit log keeps an entry; older ones are deleted with each
+    /// garbage-collection pass (`WHARF_GC_INTERVAL_MINUTES`). 0 keeps entries forever.
+    #[arg(long, env = "WHARF_AUDIT_RETENTION_DAYS", default_value_t = 365, value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub audit_retention_days: u32,
+
+    /// Address and port of a separate listener serving Prometheus metrics at `/metrics`
+    /// (e.g. `127.0.0.1:9090`). Default: no metrics listener.
+    #[arg(long, env = "WHARF_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// A switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
 }
 
 /// Accounts: who may sign up.

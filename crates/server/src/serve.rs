@@ -10,7 +10,7 @@ use axum::{
     Json, Router,
     extract::State,
     http::{HeaderName, StatusCode},
-    response::IntoResponse,
+    response::{IntoResponse, Response},
     routing::get,
 };
 use serde_json::json;
@@ -24,16 +24,22 @@ use wharf_db::PgPool;
 use wharf_storage::BlobStore;
 
 use crate::{
+    audit::AuditLog,
     bootstrap,
     cli::ServeArgs,
     database::Database,
+    metrics::{METRICS, RouteClass},
     registry_auth::{
         AuthSettings, RegistryAuth, api_access::api_router, registry_access::TokenAccess,
         token_endpoint,
     },
+    usage::{UsageRecorder, UsageSettings},
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest wait for the background writers' last flush at shutdown.
+const FLUSH_LIMIT: Duration = Duration::from_secs(10);
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -85,7 +91,19 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
         },
     )
     .await?;
-    let registry = wharf_registry::Registry::new(
+    let (audit, audit_task) = AuditLog::start(pool.clone(), args.usage.trusted_proxies.clone());
+    registry_auth.set_audit(audit.clone());
+    let usage = match args.usage.usage_events {
+        crate::cli::OnOff::On => Some(UsageRecorder::start(
+            pool.clone(),
+            UsageSettings {
+                buffer: usize::try_from(args.usage.usage_buffer).unwrap_or(usize::MAX),
+                trusted_proxies: args.usage.trusted_proxies.clone(),
+            },
+        )),
+        crate::cli::OnOff::Off => None,
+    };
+    let mut registry = wharf_registry::Registry::new(
         pool.clone(),
         blobs.clone(),
         Arc::new(TokenAccess::new(registry_auth.clone())),
@@ -96,11 +114,16 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
             ..Default::default()
         },
     );
+    if let Some((recorder, _)) = &usage {
+        registry = registry.with_usage(recorder.clone());
+    }
+    registry = registry.with_audit(audit.clone());
     let gc = tokio::spawn(periodic_gc(
         pool.clone(),
         blobs.clone(),
         Duration::from_secs(args.registry.gc_interval_minutes * 60),
         Duration::from_secs(args.registry.gc_grace_minutes * 60),
+        args.usage.audit_retention_days,
     ));
     let accounts = Arc::new(Accounts::new(
         pool.clone(),
@@ -112,14 +135,25 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
         },
     )?);
     let signup = accounts.settings().signup;
-    let api = api_router(pool.clone(), registry_auth.clone());
+    let api = api_router(pool.clone(), registry_auth.clone(), audit.clone());
     let state = AppState {
         pool,
         blobs,
         ready_timeout: Duration::from_millis(args.ready_timeout_ms),
         accounts,
     };
-    let app = router(state, registry_auth, api).merge(wharf_registry::router(registry));
+    let app = router(state, registry_auth.clone(), api, wharf_registry::router(registry));
+    let metrics = match args.usage.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (metrics)"))?;
+            tracing::info!(listen = %listener.local_addr()?, "serving metrics at /metrics");
+            let app = Router::new().route("/metrics", get(metrics_text));
+            Some(tokio::spawn(async move { axum::serve(listener, app).await }))
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -150,12 +184,29 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
     }
     signal.abort();
     gc.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
+    // What the background writers still hold goes to the database before the pool closes.
+    if let Some((_, task)) = usage {
+        task.shutdown(FLUSH_LIMIT).await;
+    }
+    audit_task.shutdown(FLUSH_LIMIT).await;
+    registry_auth.flush_background(FLUSH_LIMIT).await;
     Ok(())
 }
 
-/// Runs garbage collection every `interval` (never when it is zero). Several instances may
-/// collect at once: the registry's collector is safe against concurrent passes and pushes.
-async fn periodic_gc(pool: PgPool, blobs: Arc<dyn BlobStore>, interval: Duration, grace: Duration) {
+/// Runs garbage collection every `interval` (never when it is zero), and with it the audit
+/// log's retention (entries older than `audit_retention_days` are deleted; 0 keeps them).
+/// Several instances may collect at once: the registry's collector is safe against
+/// concurrent passes and pushes, and pruning twice deletes nothing more.
+async fn periodic_gc(
+    pool: PgPool,
+    blobs: Arc<dyn BlobStore>,
+    interval: Duration,
+    grace: Duration,
+    audit_retention_days: u32,
+) {
     if interval.is_zero() {
         return;
     }
@@ -168,12 +219,26 @@ async fn periodic_gc(pool: PgPool, blobs: Arc<dyn BlobStore>, interval: Duration
             Ok(report) => tracing::info!(?report, "garbage collection pass"),
             Err(err) => tracing::warn!("garbage collection pass failed: {err}"),
         }
+        if audit_retention_days > 0 {
+            let before = time::OffsetDateTime::now_utc()
+                - time::Duration::days(i64::from(audit_retention_days));
+            match wharf_db::audit::prune(&pool, before).await {
+                Ok(n) => tracing::info!(deleted = n, "audit log retention"),
+                Err(err) => tracing::warn!("audit log retention failed: {err}"),
+            }
+        }
     }
 }
 
-/// The routes this binary serves besides `/v2`: health, the token service and the vendor
-/// JSON API (`api`, everything under `/api/v1`).
-pub fn router(state: AppState, registry_auth: Arc<RegistryAuth>, api: Router) -> Router {
+/// The routes this binary serves: health, the token service, the vendor JSON API (`api`,
+/// everything under `/api/v1`) and the registry (`registry`, `/v2`). Every request gets an
+/// `x-request-id` and its latency is measured per route class.
+pub fn router(
+    state: AppState,
+    registry_auth: Arc<RegistryAuth>,
+    api: Router,
+    registry: Router,
+) -> Router {
     let token_service = Router::new()
         .route("/token", get(token_endpoint::get_token).post(token_endpoint::post_token))
         .with_state(registry_auth);
@@ -183,9 +248,28 @@ pub fn router(state: AppState, registry_auth: Arc<RegistryAuth>, api: Router) ->
         .with_state(state)
         .merge(token_service)
         .merge(api)
+        .merge(registry)
+        .layer(axum::middleware::from_fn(observe_latency))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Records how long a request took until its response headers, per route class.
+async fn observe_latency(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let class = RouteClass::of(request.uri().path());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    METRICS.observe(class, started.elapsed());
+    response
+}
+
+/// `GET /metrics` on the metrics listener.
+async fn metrics_text() -> impl IntoResponse {
+    ([("content-type", "text/plain; version=0.0.4")], METRICS.render())
 }
 
 /// Alive: the process answers. Touches nothing else.

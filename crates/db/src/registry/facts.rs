@@ -190,12 +190,15 @@ mod tests {
             (manifest(&image, layers(), &[]), None),
             (manifest(&index, vec![], &[&image]), Some("1.0.0")),
         ] {
-            assert_eq!(put(&pool, repo, &m, tag).await.unwrap(), PutOutcome::Stored);
+            assert!(matches!(put(&pool, repo, &m, tag).await.unwrap(), PutOutcome::Stored { .. }));
         }
         let mut referrer = manifest(&sbom, vec![blob(BlobKind::Config, digest('m'))], &[]);
         referrer.subject = Some(&image);
         referrer.artifact_type = Some("application/spdx+json");
-        assert_eq!(put(&pool, repo, &referrer, None).await.unwrap(), PutOutcome::Stored);
+        assert_eq!(
+            put(&pool, repo, &referrer, None).await.unwrap(),
+            PutOutcome::Stored { moved_from: None }
+        );
 
         let loaded = load(&pool, "acme/app", OffsetDateTime::UNIX_EPOCH).await.unwrap().unwrap();
         assert_eq!((loaded.repository_id, loaded.organization_id), (repo, org));

@@ -86,7 +86,10 @@ pub struct NewManifest<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutOutcome {
     /// Stored (or already there) and the tag, if any, points at it.
-    Stored,
+    Stored {
+        /// The digest the tag pointed at before, when the push moved it.
+        moved_from: Option<String>,
+    },
     /// Nothing changed: these referenced blobs (not linked to the repository) or child
     /// manifests (not in the repository) are missing.
     MissingReferences(Vec<String>),
@@ -209,11 +212,12 @@ pub async fn put(
         .await?;
     }
 
-    if let Some(tag) = tag {
-        super::tags::point(&mut tx, repository_id, tag, manifest.digest).await?;
-    }
+    let moved_from = match tag {
+        Some(tag) => super::tags::point(&mut tx, repository_id, tag, manifest.digest).await?,
+        None => None,
+    };
     tx.commit().await?;
-    Ok(PutOutcome::Stored)
+    Ok(PutOutcome::Stored { moved_from })
 }
 
 /// A stored manifest.
@@ -420,10 +424,23 @@ mod tests {
         let (m1, m2) = (digest('1'), digest('2'));
         let one = image(&m1, b"{\"one\":1}", &digest('c'), &digest('l'));
         let two = image(&m2, b"{\"two\":2}", &digest('c'), &digest('l'));
-        assert_eq!(put(&pool, repo, &one, Some("v1")).await.unwrap(), PutOutcome::Stored);
-        assert_eq!(put(&pool, repo, &one, Some("v1")).await.unwrap(), PutOutcome::Stored);
-        assert_eq!(put(&pool, repo, &one, Some("latest")).await.unwrap(), PutOutcome::Stored);
-        assert_eq!(put(&pool, repo, &two, Some("latest")).await.unwrap(), PutOutcome::Stored);
+        assert_eq!(
+            put(&pool, repo, &one, Some("v1")).await.unwrap(),
+            PutOutcome::Stored { moved_from: None }
+        );
+        assert_eq!(
+            put(&pool, repo, &one, Some("v1")).await.unwrap(),
+            PutOutcome::Stored { moved_from: None }
+        );
+        assert_eq!(
+            put(&pool, repo, &one, Some("latest")).await.unwrap(),
+            PutOutcome::Stored { moved_from: None }
+        );
+        assert_eq!(
+            put(&pool, repo, &two, Some("latest")).await.unwrap(),
+            PutOutcome::Stored { moved_from: Some(m1.clone()) },
+            "the tag moved"
+        );
         assert_eq!(count(&pool, "manifest_blobs").await, 4);
 
         let got = find(&pool, repo, ManifestRef::Tag("latest"), true).await.unwrap().unwrap();
@@ -482,7 +499,7 @@ mod tests {
             put(&pool, repo, &manifests[3], Some("latest")),
         );
         for r in [a, b, c, d] {
-            assert_eq!(r.unwrap(), PutOutcome::Stored);
+            assert!(matches!(r.unwrap(), PutOutcome::Stored { .. }));
         }
         let history = tags::history(&pool, repo, "latest").await.unwrap();
         assert_eq!(history.len(), 4);
@@ -526,8 +543,14 @@ mod tests {
         artifact.subject =
             Some("sha256:0000000000000000000000000000000000000000000000000000000000000000");
         artifact.annotations = serde_json::json!({"a": "b"});
-        assert_eq!(put(&pool, repo, &artifact, None).await.unwrap(), PutOutcome::Stored);
-        assert_eq!(put(&pool, repo, &index, Some("multi")).await.unwrap(), PutOutcome::Stored);
+        assert_eq!(
+            put(&pool, repo, &artifact, None).await.unwrap(),
+            PutOutcome::Stored { moved_from: None }
+        );
+        assert_eq!(
+            put(&pool, repo, &index, Some("multi")).await.unwrap(),
+            PutOutcome::Stored { moved_from: None }
+        );
         let refs = referrers(&pool, repo, artifact.subject.unwrap()).await.unwrap();
         assert_eq!(refs.len(), 1);
         assert_eq!(refs[0].annotations, serde_json::json!({"a": "b"}));

@@ -11,12 +11,13 @@ use crate::{DbError, PgPool};
 
 /// Points `tag` at `digest` inside the caller's transaction (the manifest push), closing the
 /// previous history entry. Pointing a tag at the digest it already has changes nothing.
+/// Returns the digest the tag pointed at before when it moved (for the audit log).
 pub(crate) async fn point(
     conn: &mut sqlx::PgConnection,
     repository_id: Uuid,
     tag: &str,
     digest: &str,
-) -> Result<(), DbError> {
+) -> Result<Option<String>, DbError> {
     // Serialises concurrent pushes of the same tag so that history entries never overlap.
     // Times are `clock_timestamp()`, read after the lock, not `now()` (the transaction's
     // start): a transaction that waited here must not date its change before the one it
@@ -36,7 +37,7 @@ pub(crate) async fn point(
     .fetch_optional(&mut *conn)
     .await?;
     if current.as_deref() == Some(digest) {
-        return Ok(());
+        return Ok(None);
     }
     close_history(conn, repository_id, tag).await?;
     sqlx::query!(
@@ -58,7 +59,7 @@ pub(crate) async fn point(
     )
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(current)
 }
 
 async fn close_history(

@@ -38,15 +38,27 @@ impl FromRequestParts<ApiState> for Caller {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-        state.auth.authenticate(token.trim(), client).await.map_err(|failure| match failure {
-            AuthFailure::Invalid => Problem::unauthorized(
-                "the token is not a valid vendor API token (malformed, unknown, revoked or \
+        let header =
+            |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let request = crate::actions::RequestMeta {
+            peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip()),
+            forwarded_for: header("x-forwarded-for"),
+            user_agent: header("user-agent"),
+            request_id: header("x-request-id"),
+        };
+        let mut caller = state.auth.authenticate(token.trim(), client).await.map_err(
+            |failure| match failure {
+                AuthFailure::Invalid => Problem::unauthorized(
+                    "the token is not a valid vendor API token (malformed, unknown, revoked or \
                  expired; customer tokens cannot use this API)",
-                true,
-            ),
-            AuthFailure::Throttled(wait) => Problem::too_many_requests(wait),
-            AuthFailure::Unavailable => Problem::unavailable(),
-        })
+                    true,
+                ),
+                AuthFailure::Throttled(wait) => Problem::too_many_requests(wait),
+                AuthFailure::Unavailable => Problem::unavailable(),
+            },
+        )?;
+        caller.actor.request = request;
+        Ok(caller)
     }
 }
 

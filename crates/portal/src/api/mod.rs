@@ -1,5 +1,6 @@
-//! The vendor JSON API under `/api/v1`: customers, licenses, customer tokens, entitlements
-//! and the vendor's repositories, for automation (CRM, billing, CI). The contract is in
+//! The vendor JSON API under `/api/v1`: customers, licenses, customer tokens, entitlements,
+//! the vendor's repositories, pull reports and the audit log, for automation (CRM, billing,
+//! CI). The contract is in
 //! `docs/api.md` and the OpenAPI document ([`openapi`], served at `/api/v1/openapi.json`).
 //!
 //! Owns routing, request parsing ([`extract`]: bearer credentials, JSON bodies, ids, paging),
@@ -22,6 +23,7 @@ pub mod openapi;
 pub mod problem;
 pub mod repositories;
 pub mod tokens;
+pub mod usage;
 
 use std::{fmt, net::IpAddr, sync::Arc, time::Duration};
 
@@ -152,6 +154,11 @@ pub fn routes() -> Vec<ApiRoute> {
             get(entitlements::get),
         ),
         route("/api/v1/repositories", "/api/v1/repositories", get(repositories::list)),
+        route("/api/v1/pulls", "/api/v1/pulls", get(usage::list_pulls)),
+        route("/api/v1/pulls.csv", "/api/v1/pulls.csv", get(usage::pulls_csv)),
+        route("/api/v1/pulls/summary", "/api/v1/pulls/summary", get(usage::summary)),
+        route("/api/v1/audit", "/api/v1/audit", get(usage::list_audit)),
+        route("/api/v1/audit.csv", "/api/v1/audit.csv", get(usage::audit_csv)),
         // Repository names contain slashes: one wildcard, the handler splits off `/tags`.
         route(
             "/api/v1/repositories/{*path}",

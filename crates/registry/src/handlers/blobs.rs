@@ -4,19 +4,27 @@
 //! stream from storage and are never buffered whole. DELETE only unlinks: storage is
 //! reclaimed by garbage collection.
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::Stream;
 use http::{HeaderValue, StatusCode, header};
 use wharf_db::registry::blobs as db;
 use wharf_storage::StorageError;
 
 use super::{Ctx, blob_key, empty, header_value, unavailable};
 use crate::access::Action;
+use crate::audit::Outcome;
 use crate::digest::Digest;
 use crate::error::{ErrorCode, OciError};
 use crate::headers::DOCKER_CONTENT_DIGEST;
 use crate::name::RepositoryName;
 use crate::paging::parse_range;
+use crate::usage::{BlobServed, UsageSink};
 
 const OCTET_STREAM: &str = "application/octet-stream";
 
@@ -62,7 +70,22 @@ pub(super) async fn get(
                 },
             )?;
         let status = if range.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
-        (status, read.content_length(), Body::from_stream(read.stream))
+        let length = read.content_length();
+        let body = match (access.attribution, access.organization_id) {
+            (Some(attribution), Some(organization_id)) => Body::from_stream(Counted {
+                inner: read.stream,
+                served: Some(BlobServed {
+                    organization_id,
+                    attribution,
+                    repository: name.as_str().to_owned(),
+                    digest: digest.as_str().to_owned(),
+                    bytes: 0,
+                }),
+                sink: cx.usage().clone(),
+            }),
+            _ => Body::from_stream(read.stream),
+        };
+        (status, length, body)
     };
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
@@ -87,5 +110,50 @@ pub(super) async fn delete(
     if !db::unlink(cx.pool(), repo.id, digest.as_str()).await.map_err(unavailable)? {
         return Err(unknown());
     }
+    let d = Some(digest.as_str());
+    cx.audit(&access, "blob.delete", name, digest.as_str(), d, None, Outcome::Success);
     Ok(empty(StatusCode::ACCEPTED))
+}
+
+/// A blob body that counts the bytes it hands to the connection and reports them to the
+/// usage sink once, when it ends or is dropped (client gone): what was actually sent.
+struct Counted<S> {
+    inner: S,
+    served: Option<BlobServed>,
+    sink: Arc<dyn UsageSink>,
+}
+
+impl<S, E> Stream for Counted<S>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    type Item = Result<Bytes, E>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = Pin::new(&mut self.inner).poll_next(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(served) = self.served.as_mut() {
+                    served.bytes += chunk.len() as u64;
+                }
+            }
+            Poll::Ready(None) => self.report(),
+            _ => {}
+        }
+        polled
+    }
+}
+
+impl<S> Counted<S> {
+    fn report(&mut self) {
+        if let Some(served) = self.served.take() {
+            self.sink.blob_served(served);
+        }
+    }
+}
+
+impl<S> Drop for Counted<S> {
+    fn drop(&mut self) {
+        self.report();
+    }
 }

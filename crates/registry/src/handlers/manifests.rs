@@ -17,12 +17,14 @@ use wharf_db::registry::tags;
 
 use super::{Ctx, bytes_response, empty, header_value, unavailable};
 use crate::access::Action;
+use crate::audit::Outcome;
 use crate::digest::Digest;
 use crate::error::{ErrorCode, OciError};
 use crate::headers::{DOCKER_CONTENT_DIGEST, OCI_SUBJECT};
 use crate::manifest::{MAX_MANIFEST_BYTES, ManifestError, digest_algorithm_for, parse_manifest};
 use crate::name::{Reference, RepositoryName};
 use crate::route::Route;
+use crate::usage::ManifestServed;
 
 pub(super) async fn get(
     cx: &Ctx<'_>,
@@ -32,8 +34,22 @@ pub(super) async fn get(
 ) -> Result<Response, OciError> {
     let access = cx.authorize(Some(name), &[Action::Pull]).await?;
     let unknown = || OciError::new(ErrorCode::ManifestUnknown);
+    let denied = |digest: Option<&str>| {
+        cx.audit(
+            &access,
+            "pull.denied",
+            name,
+            &reference.to_string(),
+            digest,
+            None,
+            Outcome::Denied,
+        )
+    };
     let by = match reference {
-        Reference::Tag(tag) if !access.can_see_tag(tag) => return Err(unknown()),
+        Reference::Tag(tag) if !access.can_see_tag(tag) => {
+            denied(None);
+            return Err(unknown());
+        }
         Reference::Tag(tag) => ManifestRef::Tag(tag.as_str()),
         Reference::Digest(digest) => ManifestRef::Digest(digest.as_str()),
     };
@@ -43,6 +59,7 @@ pub(super) async fn get(
         .ok_or_else(unknown)?;
     let digest = Digest::parse(&manifest.digest).map_err(unavailable)?;
     if !access.can_see_manifest(&digest) {
+        denied(Some(digest.as_str()));
         return Err(unknown());
     }
     let mut response = if head {
@@ -50,6 +67,20 @@ pub(super) async fn get(
         r.headers_mut().insert(header::CONTENT_LENGTH, manifest.size.into());
         r
     } else {
+        if let (Some(attribution), Some(organization_id)) =
+            (access.attribution, access.organization_id)
+        {
+            cx.usage().manifest_served(ManifestServed {
+                organization_id,
+                attribution,
+                repository: name,
+                reference,
+                digest: &digest,
+                media_type: &manifest.media_type,
+                headers: cx.headers,
+                peer: cx.client,
+            });
+        }
         bytes_response(StatusCode::OK, &manifest.media_type, manifest.bytes, false)
     };
     response.headers_mut().insert(DOCKER_CONTENT_DIGEST, header_value(digest.as_str()));
@@ -111,7 +142,15 @@ pub(super) async fn put(
     };
     let tag = reference.as_tag().map(|t| t.as_str());
     match db::put(cx.pool(), repo.id, &new, tag).await.map_err(unavailable)? {
-        PutOutcome::Stored => {}
+        PutOutcome::Stored { moved_from } => cx.audit(
+            &access,
+            "manifest.push",
+            name,
+            &reference.to_string(),
+            Some(parsed.digest.as_str()),
+            moved_from.as_deref(),
+            Outcome::Success,
+        ),
         PutOutcome::MissingReferences(missing) => {
             let missing: Vec<Digest> =
                 missing.iter().filter_map(|d| Digest::parse(d).ok()).collect();
@@ -177,5 +216,10 @@ pub(super) async fn delete(
     if !deleted {
         return Err(unknown());
     }
+    let (action, digest) = match reference {
+        Reference::Tag(_) => ("tag.delete", None),
+        Reference::Digest(digest) => ("manifest.delete", Some(digest.as_str())),
+    };
+    cx.audit(&access, action, name, &reference.to_string(), digest, None, Outcome::Success);
     Ok(empty(StatusCode::ACCEPTED))
 }

@@ -32,12 +32,14 @@ use wharf_db::registry::repositories::{self, Repository};
 use wharf_storage::{BlobKey, BlobStore, StorageError};
 
 use crate::access::{Access, AccessControl, Action};
+use crate::audit::{AuditSink, Audited, NoAudit, Outcome};
 use crate::digest::Digest;
 use crate::error::{ErrorCode, OciError};
 use crate::headers::{API_VERSION, DOCKER_DISTRIBUTION_API_VERSION};
 use crate::name::RepositoryName;
 use crate::paging::DEFAULT_MAX_PAGE_SIZE;
 use crate::route::Route;
+use crate::usage::{NoUsage, UsageSink};
 
 /// Settings of the registry router.
 #[derive(Debug, Clone)]
@@ -74,6 +76,8 @@ pub struct Registry {
     store: Arc<dyn BlobStore>,
     access: Arc<dyn AccessControl>,
     config: Arc<RegistryConfig>,
+    usage: Arc<dyn UsageSink>,
+    audit: Arc<dyn AuditSink>,
 }
 
 impl Registry {
@@ -84,7 +88,26 @@ impl Registry {
         access: Arc<dyn AccessControl>,
         config: RegistryConfig,
     ) -> Self {
-        Self { pool, store, access, config: Arc::new(config) }
+        Self {
+            pool,
+            store,
+            access,
+            config: Arc::new(config),
+            usage: Arc::new(NoUsage),
+            audit: Arc::new(NoAudit),
+        }
+    }
+
+    /// Reports pushes, deletes and denied pulls to `audit` (default: [`NoAudit`]).
+    pub fn with_audit(mut self, audit: Arc<dyn AuditSink>) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// Reports served manifests and blob bytes to `usage` (default: [`NoUsage`]).
+    pub fn with_usage(mut self, usage: Arc<dyn UsageSink>) -> Self {
+        self.usage = usage;
+        self
     }
 }
 
@@ -170,6 +193,39 @@ impl Ctx<'_> {
 
     fn config(&self) -> &RegistryConfig {
         &self.registry.config
+    }
+
+    fn usage(&self) -> &Arc<dyn UsageSink> {
+        &self.registry.usage
+    }
+
+    /// Reports an audited action by `access` on `repository` (nothing for callers without an
+    /// organization).
+    #[allow(clippy::too_many_arguments)]
+    fn audit(
+        &self,
+        access: &Access,
+        action: &'static str,
+        repository: &RepositoryName,
+        reference: &str,
+        digest: Option<&str>,
+        moved_from: Option<&str>,
+        outcome: Outcome,
+    ) {
+        let Some(organization_id) = access.organization_id else { return };
+        self.registry.audit.record(Audited {
+            organization_id,
+            principal: &access.principal,
+            attribution: access.attribution,
+            action,
+            repository,
+            reference,
+            digest,
+            moved_from,
+            outcome,
+            headers: self.headers,
+            peer: self.client,
+        });
     }
 
     async fn authorize(

@@ -18,23 +18,25 @@ use wharf_portal::{
 };
 
 use super::{Failure, RegistryAuth};
+use crate::audit::AuditLog;
 
 /// [`Authenticator`] and [`Hooks`] backed by [`RegistryAuth`].
 #[derive(Debug, Clone)]
 pub struct ApiAccess {
     auth: Arc<RegistryAuth>,
+    audit: Arc<AuditLog>,
 }
 
 impl ApiAccess {
-    /// Adapters over `auth`.
-    pub fn new(auth: Arc<RegistryAuth>) -> Self {
-        Self { auth }
+    /// Adapters over `auth`, recording every write in `audit`.
+    pub fn new(auth: Arc<RegistryAuth>, audit: Arc<AuditLog>) -> Self {
+        Self { auth, audit }
     }
 }
 
-/// The API's router under `/api/v1`, authenticating with `auth`.
-pub fn api_router(pool: PgPool, auth: Arc<RegistryAuth>) -> axum::Router {
-    let access = Arc::new(ApiAccess::new(auth));
+/// The API's router under `/api/v1`, authenticating with `auth`, auditing writes in `audit`.
+pub fn api_router(pool: PgPool, auth: Arc<RegistryAuth>, audit: Arc<AuditLog>) -> axum::Router {
+    let access = Arc::new(ApiAccess::new(auth, audit));
     wharf_portal::api::router(ApiState::new(pool, access.clone(), access))
 }
 
@@ -57,6 +59,7 @@ impl Authenticator for ApiAccess {
                     org_slug: who.org_slug,
                     user_id: who.user_id,
                     token_id: Some(token_id),
+                    request: Default::default(),
                 },
                 role,
                 read_only,
@@ -68,19 +71,20 @@ impl Authenticator for ApiAccess {
 }
 
 impl Hooks for ApiAccess {
-    fn applied(&self, _actor: &Actor, change: &Change) {
+    fn applied(&self, actor: &Actor, change: &Change) {
+        self.audit.change(actor, change);
         let payload = match change {
-            Change::CustomerUpdated(customer) if customer.disabled => {
-                format!("customer:{}", customer.id)
+            Change::CustomerUpdated { after, .. } if after.disabled => {
+                format!("customer:{}", after.id)
             }
-            Change::CustomerDeleted { customer_id } => format!("customer:{customer_id}"),
-            Change::LicenseCreated(license) | Change::LicenseReplaced(license) => {
+            Change::CustomerDeleted { customer_id, .. } => format!("customer:{customer_id}"),
+            Change::LicenseCreated(license) | Change::LicenseReplaced { after: license, .. } => {
                 format!("entitlements:{}", license.customer_id)
             }
             Change::LicenseDeleted { customer_id, .. } => format!("entitlements:{customer_id}"),
             Change::CustomerTokenRevoked { token_id, .. } => format!("token:{token_id}"),
             Change::CustomerCreated(_)
-            | Change::CustomerUpdated(_)
+            | Change::CustomerUpdated { .. }
             | Change::CustomerTokenIssued(_) => return,
         };
         self.auth.invalidate_locally(&payload);

@@ -101,6 +101,8 @@ pub struct RegistryAuth {
     throttle: FailureThrottle,
     last_used: LastUsed,
     verified: verified::VerifiedTokens,
+    last_used_task: std::sync::Mutex<Option<crate::batch::BatcherTask>>,
+    audit: std::sync::OnceLock<Arc<crate::audit::AuditLog>>,
 }
 
 impl RegistryAuth {
@@ -117,7 +119,7 @@ impl RegistryAuth {
         let entitlements = EntitlementView::new(pool.clone(), retag_grace);
         let listener = Listener::new(revocations.clone(), entitlements.clone());
         tokio::spawn(listener.maintain(pool.clone()));
-        let last_used = LastUsed::start(pool.clone());
+        let (last_used, last_used_task) = LastUsed::start(pool.clone());
         let throttle = FailureThrottle::new(settings.failure_limit, settings.failure_window);
         Ok(Arc::new(Self {
             pool,
@@ -129,7 +131,22 @@ impl RegistryAuth {
             throttle,
             last_used,
             verified: verified::VerifiedTokens::default(),
+            last_used_task: std::sync::Mutex::new(Some(last_used_task)),
+            audit: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Records uses of revoked tokens in `audit` from now on.
+    pub fn set_audit(&self, audit: Arc<crate::audit::AuditLog>) {
+        let _ = self.audit.set(audit);
+    }
+
+    /// Writes what the background writers still hold (token last use); for shutdown.
+    pub async fn flush_background(&self, limit: Duration) {
+        let task = self.last_used_task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            task.shutdown(limit).await;
+        }
     }
 
     /// The settings this service runs with.
@@ -170,11 +187,12 @@ impl RegistryAuth {
         if let Some(wait) = self.throttle.retry_after(client, account) {
             return Err(Failure::Throttled(wait));
         }
-        let result = self.lookup(presented, only).await;
+        let result = self.lookup(presented, only, client).await;
         if let Err(failure) = result
             && failure != Failure::Unavailable
         {
             self.throttle.record_failure(client, account);
+            crate::metrics::METRICS.auth_failures.inc();
             tracing::debug!(?failure, %client, "registry authentication failed");
         }
         result
@@ -184,6 +202,7 @@ impl RegistryAuth {
         &self,
         presented: &str,
         only: Option<TokenKind>,
+        client: IpAddr,
     ) -> Result<Authenticated, Failure> {
         let parsed = token::parse(presented).map_err(|_| Failure::Malformed)?;
         if only.is_some_and(|kind| kind != parsed.kind) {
@@ -199,7 +218,14 @@ impl RegistryAuth {
         let now = OffsetDateTime::now_utc();
         match found.status(now) {
             TokenStatus::Active => {}
-            inactive => return Err(Failure::Inactive(inactive)),
+            inactive => {
+                if inactive == TokenStatus::Revoked
+                    && let Some(audit) = self.audit.get()
+                {
+                    audit.revoked_token_used(found.id, Some(found.organization_id), Some(client));
+                }
+                return Err(Failure::Inactive(inactive));
+            }
         }
         let principal = principal_of(&found, parsed.kind).ok_or(Failure::Unknown)?;
         self.last_used.record(found.id);
@@ -317,9 +343,14 @@ impl RegistryAuth {
         Ok(signer.sign(subject, &who.principal, access, now)?)
     }
 
-    /// Verifies a bearer token: signature, issuer, audience, time, and the revocation view.
-    /// A token verified before is not verified again until its `exp` (see [`verified`]).
-    pub fn verify_bearer(&self, token: &str) -> Result<RegistryClaims, Failure> {
+    /// Verifies a bearer token: signature, issuer, audience, time, and the revocation view
+    /// (a revoked one presented from `client` goes to the audit log). A token verified before
+    /// is not verified again until its `exp` (see [`verified`]).
+    pub fn verify_bearer(
+        &self,
+        token: &str,
+        client: Option<IpAddr>,
+    ) -> Result<RegistryClaims, Failure> {
         let now = OffsetDateTime::now_utc();
         let claims = match self.verified.get(token, now.unix_timestamp()) {
             Some(claims) => RegistryClaims::clone(&claims),
@@ -330,7 +361,12 @@ impl RegistryAuth {
             }
         };
         self.revocations.check(&claims).map_err(|refusal| match refusal {
-            revocations::Refusal::Revoked => Failure::Inactive(TokenStatus::Revoked),
+            revocations::Refusal::Revoked => {
+                if let (Some(audit), Some(id)) = (self.audit.get(), claims.wharf.token_id) {
+                    audit.revoked_token_used(id, claims.wharf.org_id, client);
+                }
+                Failure::Inactive(TokenStatus::Revoked)
+            }
             revocations::Refusal::Unavailable => Failure::Unavailable,
         })?;
         if let Some(id) = claims.wharf.token_id {

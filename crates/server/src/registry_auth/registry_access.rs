@@ -19,6 +19,7 @@ use wharf_registry::{
     access::{Access, AccessControl, Action, ContentFilter, Visibility},
     error::{ErrorCode, OciError},
     name::RepositoryName,
+    usage::Attribution,
 };
 
 use super::{
@@ -75,6 +76,8 @@ struct Granted {
     org: Option<uuid::Uuid>,
     /// Whose entitlements filter what it sees; `None` for vendors (everything they may pull).
     subject: Option<Subject>,
+    /// Whom usage is attributed to: the access token (and its customer).
+    attribution: Option<Attribution>,
 }
 
 impl Granted {
@@ -89,7 +92,14 @@ impl Granted {
             }),
             PrincipalKind::Anonymous => Some(Subject::Anonymous),
         };
-        Self { principal: claims.sub, access: claims.access, org, subject }
+        let attribution = claims.wharf.token_id.map(|token_id| Attribution {
+            token_id,
+            customer_id: match claims.wharf.kind {
+                PrincipalKind::Customer => claims.wharf.customer_id,
+                _ => None,
+            },
+        });
+        Self { principal: claims.sub, access: claims.access, org, subject, attribution }
     }
 
     fn allows(&self, repository: Option<&RepositoryName>, action: Action) -> bool {
@@ -126,7 +136,7 @@ impl AccessControl for TokenAccess {
             Some(value) if value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer ") => {
                 let claims = self
                     .auth
-                    .verify_bearer(value[7..].trim())
+                    .verify_bearer(value[7..].trim(), client)
                     .map_err(|f| self.refused(f, scope.as_deref()))?;
                 Granted::from_claims(claims)
             }
@@ -160,6 +170,15 @@ impl AccessControl for TokenAccess {
                     principal: super::token_endpoint::subject_of(&who.principal),
                     org: who.principal.org_id(),
                     subject: super::subject_of(&who.principal),
+                    attribution: who.principal.token_id().map(|token_id| Attribution {
+                        token_id,
+                        customer_id: match who.principal {
+                            wharf_auth::principal::Principal::CustomerToken {
+                                customer_id, ..
+                            } => Some(customer_id),
+                            _ => None,
+                        },
+                    }),
                 }
             }
             // No credentials: nothing is public yet, so every resource asks for a token.
@@ -172,7 +191,12 @@ impl AccessControl for TokenAccess {
             None => Visibility::All,
             Some(subject) => self.visibility(subject, granted.org, repository, actions).await?,
         };
-        Ok(Access { principal: granted.principal, organization_id: granted.org, visibility })
+        Ok(Access {
+            principal: granted.principal,
+            organization_id: granted.org,
+            visibility,
+            attribution: granted.attribution,
+        })
     }
 }
 

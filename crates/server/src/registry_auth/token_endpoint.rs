@@ -135,6 +135,7 @@ async fn respond(
     let now = OffsetDateTime::now_utc();
     match auth.issue(&who, &subject, access, now) {
         Ok(issued) => {
+            crate::metrics::METRICS.tokens_issued.inc();
             let token = issued.token.expose_secret();
             let body = json!({
                 "token": token,

@@ -1,0 +1,639 @@
+//! Usage analytics: pull events and bytes served (`pull_events`, `blob_bytes_daily`).
+//!
+//! Owns the SQL that the server's background recorder writes in batches, and the report
+//! queries. Writes take whole batches (one statement each, arrays through `unnest`) and
+//! resolve what the request path did not look up — customer and token names, the tags
+//! pointing at a digest, an index child's platform and the index pull it belongs to — in the
+//! same statement, so the pull path itself makes no extra read. Names are copied, never
+//! referenced: history survives deleting customers, tokens and tags.
+
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::{DbError, PgPool};
+
+/// How long after an index pull a GET of one of its children by the same token counts as
+/// part of that pull (the roll-up).
+pub const ROLL_UP_WINDOW_SECONDS: f64 = 60.0;
+
+/// One manifest GET, as the request path knows it.
+#[derive(Debug, Clone)]
+pub struct NewPullEvent {
+    /// The event's id (a UUIDv7, so ids sort roughly by time).
+    pub id: Uuid,
+    /// When the manifest was served.
+    pub at: OffsetDateTime,
+    /// The vendor organization owning the repository.
+    pub organization_id: Uuid,
+    /// The customer, for a customer token.
+    pub customer_id: Option<Uuid>,
+    /// The access token that pulled.
+    pub token_id: Uuid,
+    /// Repository name.
+    pub repository: String,
+    /// The reference as requested: a tag or a digest.
+    pub reference: String,
+    /// The requested tag, when pulled by tag.
+    pub tag: Option<String>,
+    /// The digest served.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// The client's address (text form of an IP address).
+    pub client_addr: Option<String>,
+    /// `User-Agent`.
+    pub user_agent: Option<String>,
+    /// The parsed client kind: `docker`, `containerd`, `podman`, `helm`, `oras`, `other`.
+    pub client_kind: &'static str,
+}
+
+/// Writes a batch of pull events in one statement. Only pulls of the caller's own
+/// organization's repositories are kept (a public repository pulled with another
+/// organization's token is not that organization's usage to see). Per event it copies the customer's and
+/// the token's current names, records the tags (the requested one, else those pointing at
+/// the digest), the platform when the digest is an index child, and links a child GET to the
+/// index pull it follows (same token and repository, an index listing the digest, at most
+/// [`ROLL_UP_WINDOW_SECONDS`] earlier, in the database or earlier in this batch).
+pub async fn insert_pull_events(pool: &PgPool, events: &[NewPullEvent]) -> Result<u64, DbError> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let n = events.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut ats = Vec::with_capacity(n);
+    let mut orgs = Vec::with_capacity(n);
+    let mut customers = Vec::with_capacity(n);
+    let mut tokens = Vec::with_capacity(n);
+    let mut repositories = Vec::with_capacity(n);
+    let mut references = Vec::with_capacity(n);
+    let mut tags = Vec::with_capacity(n);
+    let mut digests = Vec::with_capacity(n);
+    let mut media_types = Vec::with_capacity(n);
+    let mut addrs = Vec::with_capacity(n);
+    let mut agents = Vec::with_capacity(n);
+    let mut kinds = Vec::with_capacity(n);
+    for e in events {
+        ids.push(e.id);
+        ats.push(e.at);
+        orgs.push(e.organization_id);
+        customers.push(e.customer_id);
+        tokens.push(e.token_id);
+        repositories.push(e.repository.clone());
+        references.push(e.reference.clone());
+        tags.push(e.tag.clone());
+        digests.push(e.digest.clone());
+        media_types.push(e.media_type.clone());
+        addrs.push(e.client_addr.clone());
+        agents.push(e.user_agent.clone());
+        kinds.push(e.client_kind.to_owned());
+    }
+    let done = sqlx::query!(
+        r#"with batch as (
+               select b.*, r.id as repository_id
+               from unnest($1::uuid[], $2::timestamptz[], $3::uuid[], $4::uuid[], $5::uuid[],
+                           $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                           $11::text[], $12::text[], $13::text[])
+                    with ordinality as b(id, at, organization_id, customer_id, token_id,
+                                         repository, reference, tag, digest, media_type,
+                                         client_addr, user_agent, client_kind, ord)
+               join repositories r
+                 on r.name = b.repository and r.organization_id = b.organization_id
+           )
+           insert into pull_events (id, at, organization_id, customer_id, customer_name,
+                                    token_id, token_name, token_prefix, repository, reference,
+                                    digest, tags, media_type, platform_os, platform_arch,
+                                    platform_variant, parent_id, client_addr, user_agent,
+                                    client_kind)
+           select b.id, b.at, b.organization_id, b.customer_id, c.name,
+                  b.token_id, t.name, t.display_prefix, b.repository, b.reference,
+                  b.digest,
+                  case when b.tag is not null then array[b.tag]
+                       else coalesce((select array_agg(g.name order by g.name collate "C")
+                                      from tags g
+                                      where g.repository_id = b.repository_id
+                                        and g.digest = b.digest), '{}') end,
+                  b.media_type, pl.platform_os, pl.platform_arch, pl.platform_variant,
+                  parent.id, b.client_addr::inet, b.user_agent, b.client_kind
+           from batch b
+           left join customers c on c.id = b.customer_id
+           left join access_tokens t on t.id = b.token_id
+           left join lateral (
+               -- Only a digest some index of the repository lists can have a parent: start
+               -- from those indexes (an indexed lookup that finds nothing for most pulls),
+               -- then take the latest GET of one of them by this token in the window.
+               select p.id, p.digest
+               from manifest_children mc
+               cross join lateral (
+                   (select e.id, e.at, e.digest, 0::bigint as ord from pull_events e
+                    where e.token_id = b.token_id and e.repository = b.repository
+                      and e.digest = mc.index_digest
+                      and e.at <= b.at
+                      and e.at >= b.at - make_interval(secs => $14)
+                    order by e.at desc
+                    limit 1)
+                   union all
+                   (select o.id, o.at, o.digest, o.ord from batch o
+                    where o.token_id = b.token_id and o.repository = b.repository
+                      and o.digest = mc.index_digest
+                      and o.ord < b.ord
+                      and o.at >= b.at - make_interval(secs => $14)
+                    order by o.ord desc
+                    limit 1)
+               ) p
+               where mc.repository_id = b.repository_id and mc.child_digest = b.digest
+                 and mc.index_digest <> b.digest
+               order by p.at desc, p.ord desc
+               limit 1
+           ) parent on true
+           left join lateral (
+               select mc.platform_os, mc.platform_arch, mc.platform_variant
+               from manifest_children mc
+               where mc.repository_id = b.repository_id and mc.child_digest = b.digest
+                 and mc.platform_os is not null
+               order by (mc.index_digest = parent.digest) desc nulls last, mc.index_digest
+               limit 1
+           ) pl on true
+           on conflict (id) do nothing"#,
+        &ids,
+        &ats,
+        &orgs,
+        &customers as &[Option<Uuid>],
+        &tokens,
+        &repositories,
+        &references,
+        &tags as &[Option<String>],
+        &digests,
+        &media_types,
+        &addrs as &[Option<String>],
+        &agents as &[Option<String>],
+        &kinds,
+        ROLL_UP_WINDOW_SECONDS,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Bytes of one blob sent to one token on one day (an aggregate of many GETs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobBytes {
+    /// UTC day.
+    pub day: Date,
+    /// The vendor organization owning the repository.
+    pub organization_id: Uuid,
+    /// The token the bytes were sent to.
+    pub token_id: Uuid,
+    /// Its customer, for a customer token.
+    pub customer_id: Option<Uuid>,
+    /// Repository name.
+    pub repository: String,
+    /// Blob digest.
+    pub digest: String,
+    /// Bytes actually sent.
+    pub bytes: i64,
+    /// GETs that sent them.
+    pub requests: i64,
+}
+
+/// Adds a batch of byte counts to the daily aggregates, in one statement (like pull events,
+/// only for repositories of the caller's own organization).
+pub async fn add_blob_bytes(pool: &PgPool, rows: &[BlobBytes]) -> Result<u64, DbError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let days: Vec<Date> = rows.iter().map(|r| r.day).collect();
+    let orgs: Vec<Uuid> = rows.iter().map(|r| r.organization_id).collect();
+    let tokens: Vec<Uuid> = rows.iter().map(|r| r.token_id).collect();
+    let customers: Vec<Option<Uuid>> = rows.iter().map(|r| r.customer_id).collect();
+    let repositories: Vec<String> = rows.iter().map(|r| r.repository.clone()).collect();
+    let digests: Vec<String> = rows.iter().map(|r| r.digest.clone()).collect();
+    let bytes: Vec<i64> = rows.iter().map(|r| r.bytes).collect();
+    let requests: Vec<i64> = rows.iter().map(|r| r.requests).collect();
+    let done = sqlx::query!(
+        r#"insert into blob_bytes_daily (day, organization_id, token_id, customer_id, repository,
+                                         digest, bytes, requests)
+           select u.* from unnest($1::date[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[],
+                                  $6::text[], $7::bigint[], $8::bigint[])
+                    as u(day, organization_id, token_id, customer_id, repository, digest, bytes,
+                         requests)
+           join repositories r
+             on r.name = u.repository and r.organization_id = u.organization_id
+           on conflict (token_id, repository, digest, day) do update
+               set bytes = blob_bytes_daily.bytes + excluded.bytes,
+                   requests = blob_bytes_daily.requests + excluded.requests"#,
+        &days,
+        &orgs,
+        &tokens,
+        &customers as &[Option<Uuid>],
+        &repositories,
+        &digests,
+        &bytes,
+        &requests,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Which pulls a report covers. Every field narrows; `None` does not.
+#[derive(Debug, Clone, Default)]
+pub struct PullFilter {
+    /// From this time on (inclusive).
+    pub since: Option<OffsetDateTime>,
+    /// Before this time (exclusive).
+    pub until: Option<OffsetDateTime>,
+    /// One customer.
+    pub customer_id: Option<Uuid>,
+    /// One repository.
+    pub repository: Option<String>,
+    /// Pulls of one tag.
+    pub tag: Option<String>,
+    /// One client kind.
+    pub client_kind: Option<String>,
+}
+
+/// A pull as reports show it: a top-level manifest GET (an index pull's child GETs are
+/// rolled into it, their platforms listed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRow {
+    /// The event id.
+    pub id: Uuid,
+    /// When.
+    pub at: OffsetDateTime,
+    /// Customer (id and name at the time), for a customer token.
+    pub customer_id: Option<Uuid>,
+    /// Customer name at the time.
+    pub customer_name: Option<String>,
+    /// The token.
+    pub token_id: Uuid,
+    /// Its name at the time.
+    pub token_name: Option<String>,
+    /// Its display prefix.
+    pub token_prefix: Option<String>,
+    /// Repository.
+    pub repository: String,
+    /// As requested.
+    pub reference: String,
+    /// Served digest.
+    pub digest: String,
+    /// Matched tags.
+    pub tags: Vec<String>,
+    /// Media type.
+    pub media_type: String,
+    /// `os/arch[/variant]` of the platform manifests pulled with it (index pulls).
+    pub platforms: Vec<String>,
+    /// Client address.
+    pub client_addr: Option<String>,
+    /// User agent.
+    pub user_agent: Option<String>,
+    /// Client kind.
+    pub client_kind: String,
+}
+
+/// Pulls of `org` matching `filter`, newest first, after the `(at, id)` position `after`;
+/// at most `limit`.
+pub async fn list_pulls(
+    pool: &PgPool,
+    org: Uuid,
+    filter: &PullFilter,
+    after: Option<(OffsetDateTime, Uuid)>,
+    limit: i64,
+) -> Result<Vec<PullRow>, DbError> {
+    Ok(pulls_query(org, filter, after, limit).fetch_all(pool).await?)
+}
+
+/// Every pull of `org` matching `filter`, newest first, as a stream of rows (for exports of
+/// any size: rows are read as they are sent).
+pub fn stream_pulls<'a>(
+    pool: &'a PgPool,
+    org: Uuid,
+    filter: &'a PullFilter,
+) -> impl futures_util::Stream<Item = Result<PullRow, sqlx::Error>> + Send + 'a {
+    pulls_query(org, filter, None, i64::MAX).fetch(pool)
+}
+
+fn pulls_query<'a>(
+    org: Uuid,
+    filter: &'a PullFilter,
+    after: Option<(OffsetDateTime, Uuid)>,
+    limit: i64,
+) -> sqlx::query::Map<
+    'a,
+    sqlx::Postgres,
+    impl FnMut(sqlx::postgres::PgRow) -> Result<PullRow, sqlx::Error> + Send,
+    sqlx::postgres::PgArguments,
+> {
+    sqlx::query_as!(
+        PullRow,
+        r#"select e.id, e.at, e.customer_id, e.customer_name, e.token_id, e.token_name,
+                  e.token_prefix, e.repository, e.reference, e.digest, e.tags, e.media_type,
+                  array(select concat_ws('/', c.platform_os, c.platform_arch, c.platform_variant)
+                        from pull_events c
+                        where c.parent_id = e.id and c.platform_os is not null
+                        order by 1) as "platforms!",
+                  host(e.client_addr) as client_addr, e.user_agent, e.client_kind
+           from pull_events e
+           where e.organization_id = $1 and e.parent_id is null
+             and ($2::timestamptz is null or e.at >= $2)
+             and ($3::timestamptz is null or e.at < $3)
+             and ($4::uuid is null or e.customer_id = $4)
+             and ($5::text is null or e.repository = $5)
+             and ($6::text is null or $6 = any(e.tags))
+             and ($7::text is null or e.client_kind = $7)
+             and ($8::timestamptz is null or (e.at, e.id) < ($8, $9::uuid))
+           order by e.at desc, e.id desc
+           limit $10"#,
+        org,
+        filter.since,
+        filter.until,
+        filter.customer_id,
+        filter.repository.as_deref(),
+        filter.tag.as_deref(),
+        filter.client_kind.as_deref(),
+        after.map(|a| a.0),
+        after.map(|a| a.1),
+        limit,
+    )
+}
+
+/// One line of a pull summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullTotal {
+    /// The group: a day (`2026-11-24`), a customer id, or `<repository>:<tag>`.
+    pub key: String,
+    /// A readable label: the day, the customer's latest name, the version.
+    pub label: Option<String>,
+    /// Pulls (rolled up).
+    pub pulls: i64,
+    /// Distinct customers among them.
+    pub customers: i64,
+    /// The latest pull.
+    pub last_pull_at: OffsetDateTime,
+}
+
+/// How a summary groups pulls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullGrouping {
+    /// Per UTC day, oldest first.
+    Day,
+    /// Per customer, most pulls first.
+    Customer,
+    /// Per repository and tag (a pull counts for each tag it matched), most recent first:
+    /// which customers still run which versions.
+    Version,
+}
+
+/// Totals of `org`'s pulls matching `filter`, grouped.
+pub async fn summarize_pulls(
+    pool: &PgPool,
+    org: Uuid,
+    filter: &PullFilter,
+    group: PullGrouping,
+) -> Result<Vec<PullTotal>, DbError> {
+    let group = match group {
+        PullGrouping::Day => "day",
+        PullGrouping::Customer => "customer",
+        PullGrouping::Version => "version",
+    };
+    Ok(sqlx::query_as!(
+        PullTotal,
+        r#"with pulls as (
+               select e.at, e.customer_id, e.customer_name, e.repository, e.tags
+               from pull_events e
+               where e.organization_id = $1 and e.parent_id is null
+                 and ($2::timestamptz is null or e.at >= $2)
+                 and ($3::timestamptz is null or e.at < $3)
+                 and ($4::uuid is null or e.customer_id = $4)
+                 and ($5::text is null or e.repository = $5)
+                 and ($6::text is null or $6 = any(e.tags))
+                 and ($7::text is null or e.client_kind = $7)
+           ),
+           keyed as (
+               select to_char(p.at at time zone 'UTC', 'YYYY-MM-DD') as key,
+                      to_char(p.at at time zone 'UTC', 'YYYY-MM-DD') as label,
+                      p.at, p.customer_id
+               from pulls p where $8 = 'day'
+               union all
+               select coalesce(p.customer_id::text, 'vendor'),
+                      first_value(coalesce(p.customer_name, 'vendor'))
+                          over (partition by p.customer_id order by p.at desc),
+                      p.at, p.customer_id
+               from pulls p where $8 = 'customer'
+               union all
+               select p.repository || ':' || t.tag, p.repository || ':' || t.tag,
+                      p.at, p.customer_id
+               from pulls p cross join lateral unnest(p.tags) as t(tag) where $8 = 'version'
+           )
+           select key as "key!", max(label) as label, count(*) as "pulls!",
+                  count(distinct customer_id) as "customers!", max(at) as "last_pull_at!"
+           from keyed
+           group by key
+           order by case when $8 = 'day' then key end asc,
+                    case when $8 = 'customer' then count(*) end desc,
+                    max(at) desc, key"#,
+        org,
+        filter.since,
+        filter.until,
+        filter.customer_id,
+        filter.repository.as_deref(),
+        filter.tag.as_deref(),
+        filter.client_kind.as_deref(),
+        group,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    use super::*;
+    use crate::accounts::{self, NewOrganization};
+    use crate::registry::repositories;
+
+    async fn org(pool: &PgPool, slug: &str) -> Uuid {
+        let email = format!("owner@{slug}.test");
+        let new = NewOrganization {
+            slug,
+            name: slug,
+            owner_email: &email,
+            owner_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+            owner_is_instance_admin: false,
+        };
+        accounts::create_organization(pool, &new).await.unwrap().id
+    }
+
+    /// An index `sha256:i…` with children `a` (linux/amd64) and `b` (linux/arm64), tag `1.0`.
+    async fn repository_with_index(pool: &PgPool, org: Uuid, slug: &str) -> Uuid {
+        let repo = repositories::find_or_create(pool, org, slug, &format!("{slug}/app"))
+            .await
+            .unwrap()
+            .unwrap();
+        for digest in ["sha256:i", "sha256:a", "sha256:b"] {
+            sqlx::query(
+                "insert into manifests (repository_id, digest, media_type, size, bytes)
+                 values ($1, $2, 'application/vnd.oci.image.index.v1+json', 2, '{}')",
+            )
+            .bind(repo.id)
+            .bind(digest)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        for (pos, (child, arch)) in
+            [("sha256:a", "amd64"), ("sha256:b", "arm64")].iter().enumerate()
+        {
+            sqlx::query(
+                "insert into manifest_children (repository_id, index_digest, position,
+                     child_digest, media_type, size, platform_os, platform_arch)
+                 values ($1, 'sha256:i', $2, $3, 'application/vnd.oci.image.manifest.v1+json',
+                         2, 'linux', $4)",
+            )
+            .bind(repo.id)
+            .bind(pos as i32)
+            .bind(child)
+            .bind(arch)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        sqlx::query(
+            "insert into tags (repository_id, name, digest) values ($1, '1.0', 'sha256:i')",
+        )
+        .bind(repo.id)
+        .execute(pool)
+        .await
+        .unwrap();
+        repo.id
+    }
+
+    fn event(
+        org: Uuid,
+        token: Uuid,
+        repo: &str,
+        reference: &str,
+        at: OffsetDateTime,
+    ) -> NewPullEvent {
+        let by_tag = !reference.starts_with("sha256:");
+        NewPullEvent {
+            id: Uuid::now_v7(),
+            at,
+            organization_id: org,
+            customer_id: None,
+            token_id: token,
+            repository: repo.to_owned(),
+            reference: reference.to_owned(),
+            tag: by_tag.then(|| reference.to_owned()),
+            digest: if by_tag { "sha256:i".to_owned() } else { reference.to_owned() },
+            media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
+            client_addr: Some("192.0.2.1".to_owned()),
+            user_agent: None,
+            client_kind: "other",
+        }
+    }
+
+    async fn rows(pool: &PgPool) -> Vec<(Uuid, Option<Uuid>, Vec<String>, Option<String>)> {
+        sqlx::query("select id, parent_id, tags, platform_arch from pull_events order by at, id")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn children_roll_up_into_the_index_pull_in_one_batch_and_across_batches(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        repository_with_index(&pool, acme, "acme").await;
+        let (token, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let t0 = OffsetDateTime::now_utc() - time::Duration::minutes(10);
+        let s = time::Duration::seconds;
+        // One batch: the index by tag, then its amd64 child by digest.
+        let index = event(acme, token, "acme/app", "1.0", t0);
+        let child = event(acme, token, "acme/app", "sha256:a", t0 + s(1));
+        assert_eq!(insert_pull_events(&pool, &[index.clone(), child.clone()]).await.unwrap(), 2);
+        // Later batches: the arm64 child 30 s later (rolls up), again 2 minutes later (too
+        // late), and by another token (not its pull).
+        let late = [
+            event(acme, token, "acme/app", "sha256:b", t0 + s(30)),
+            event(acme, token, "acme/app", "sha256:b", t0 + s(120)),
+            event(acme, other, "acme/app", "sha256:b", t0 + s(31)),
+        ];
+        insert_pull_events(&pool, &late).await.unwrap();
+        let found = rows(&pool).await;
+        let by_id = |id: Uuid| found.iter().find(|r| r.0 == id).unwrap().clone();
+        assert_eq!(by_id(index.id).1, None);
+        assert_eq!(by_id(index.id).2, vec!["1.0".to_owned()]);
+        assert_eq!(by_id(child.id).1, Some(index.id), "same batch");
+        assert_eq!(by_id(child.id).3.as_deref(), Some("amd64"));
+        assert_eq!(by_id(late[0].id).1, Some(index.id), "a later batch");
+        assert_eq!(by_id(late[1].id).1, None, "outside the window");
+        assert_eq!(by_id(late[1].id).3.as_deref(), Some("arm64"), "platform all the same");
+        assert_eq!(by_id(late[2].id).1, None, "another token");
+
+        // Reports list index pulls with their platforms.
+        let pulls = list_pulls(&pool, acme, &PullFilter::default(), None, 10).await.unwrap();
+        assert_eq!(pulls.len(), 3);
+        let first = pulls.iter().find(|p| p.id == index.id).unwrap();
+        assert_eq!(first.platforms, vec!["linux/amd64".to_owned(), "linux/arm64".to_owned()]);
+        // Pulled by digest: the tags pointing at it.
+        let by_digest = event(acme, token, "acme/app", "sha256:i", t0 + s(300));
+        insert_pull_events(&pool, std::slice::from_ref(&by_digest)).await.unwrap();
+        assert_eq!(by_id_tags(&pool, by_digest.id).await, vec!["1.0".to_owned()]);
+    }
+
+    async fn by_id_tags(pool: &PgPool, id: Uuid) -> Vec<String> {
+        sqlx::query_scalar("select tags from pull_events where id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn another_organizations_repository_is_not_recorded(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        let rival = org(&pool, "rival").await;
+        repository_with_index(&pool, rival, "rival").await;
+        let at = OffsetDateTime::now_utc();
+        let e = event(acme, Uuid::new_v4(), "rival/app", "1.0", at);
+        assert_eq!(insert_pull_events(&pool, &[e]).await.unwrap(), 0);
+        let bytes = BlobBytes {
+            day: at.date(),
+            organization_id: acme,
+            token_id: Uuid::new_v4(),
+            customer_id: None,
+            repository: "rival/app".into(),
+            digest: "sha256:a".into(),
+            bytes: 10,
+            requests: 1,
+        };
+        assert_eq!(add_blob_bytes(&pool, &[bytes]).await.unwrap(), 0);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn bytes_add_up_per_token_repository_digest_and_day(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        repository_with_index(&pool, acme, "acme").await;
+        let row = BlobBytes {
+            day: OffsetDateTime::now_utc().date(),
+            organization_id: acme,
+            token_id: Uuid::new_v4(),
+            customer_id: None,
+            repository: "acme/app".into(),
+            digest: "sha256:a".into(),
+            bytes: 100,
+            requests: 2,
+        };
+        add_blob_bytes(&pool, std::slice::from_ref(&row)).await.unwrap();
+        add_blob_bytes(&pool, &[BlobBytes { bytes: 5, requests: 1, ..row.clone() }]).await.unwrap();
+        let (bytes, requests): (i64, i64) =
+            sqlx::query_as("select bytes, requests from blob_bytes_daily")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!((bytes, requests), (105, 3));
+    }
+}

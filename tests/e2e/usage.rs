@@ -1,0 +1,500 @@
+//! Usage analytics against the real binary and Postgres: pull events (one per manifest GET,
+//! never HEAD; index and child rolled up; client kind and address), bytes served, history
+//! after the customer is gone, and pulls unaffected by a stalled database.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{
+    collections::HashMap,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+use wharf_db::{
+    PgPool, accounts, customers,
+    licenses::{self, LicenseInput},
+    tokens::TokenOwner,
+};
+use wharf_e2e::{
+    Wharf,
+    clients::{
+        client_scratch,
+        docker::Docker,
+        fixtures,
+        oras::{ArtifactFile, Oras, OrasAuth},
+        skopeo::Skopeo,
+    },
+    insert_token,
+    raw::RawRegistry,
+    scratch_dir, wharf_with_vendor_token,
+};
+use wharf_entitlements::{ExpiryPolicy, Grant, TagSelector};
+
+/// A running Wharf with a customer licensed for every repository of `vendor`.
+struct Setup {
+    wharf: Wharf,
+    pool: PgPool,
+    org: Uuid,
+    vendor_token: String,
+    customer_id: Uuid,
+    customer_token: String,
+}
+
+async fn setup(dir: &Path, env: &[(&str, &str)]) -> Setup {
+    let env: HashMap<String, String> =
+        env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let (wharf, vendor_token) = wharf_with_vendor_token(dir, env).await;
+    let url = wharf.options().database_url.clone().unwrap();
+    let pool = PgPool::connect(&url).await.unwrap();
+    let org = accounts::find_organization(&pool, "vendor").await.unwrap().unwrap().id;
+    let customer = customers::create(&pool, org, "Initech").await.unwrap();
+    let grants = [Grant::new("vendor", "vendor/*", TagSelector::all(), None, None).unwrap()];
+    let input = LicenseInput {
+        name: "All",
+        starts_at: OffsetDateTime::now_utc() - time::Duration::days(1),
+        expires_at: None,
+        on_expiry: ExpiryPolicy::Revoke,
+        suspended: false,
+        notes: "",
+        grants: &grants,
+    };
+    licenses::create(&pool, org, customer.id, &input).await.unwrap().unwrap();
+    let (_, customer_token) =
+        insert_token(&pool, org, TokenOwner::Customer { customer_id: customer.id }).await;
+    Setup { wharf, pool, org, vendor_token, customer_id: customer.id, customer_token }
+}
+
+/// A pull event as stored.
+#[derive(Debug, Clone)]
+struct Event {
+    id: Uuid,
+    customer_id: Option<Uuid>,
+    customer_name: Option<String>,
+    token_name: Option<String>,
+    reference: String,
+    digest: String,
+    tags: Vec<String>,
+    media_type: String,
+    platform: Option<String>,
+    parent_id: Option<Uuid>,
+    client_addr: Option<String>,
+    user_agent: Option<String>,
+    client_kind: String,
+}
+
+async fn events(pool: &PgPool, org: Uuid) -> Vec<Event> {
+    sqlx::query(
+        "select id, customer_id, customer_name, token_name, reference, digest, tags, media_type,
+                platform_os || '/' || platform_arch as platform, parent_id,
+                host(client_addr) as client_addr, user_agent, client_kind
+         from pull_events where organization_id = $1 order by at, id",
+    )
+    .bind(org)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| Event {
+        id: r.get("id"),
+        customer_id: r.get("customer_id"),
+        customer_name: r.get("customer_name"),
+        token_name: r.get("token_name"),
+        reference: r.get("reference"),
+        digest: r.get("digest"),
+        tags: r.get("tags"),
+        media_type: r.get("media_type"),
+        platform: r.get("platform"),
+        parent_id: r.get("parent_id"),
+        client_addr: r.get("client_addr"),
+        user_agent: r.get("user_agent"),
+        client_kind: r.get("client_kind"),
+    })
+    .collect()
+}
+
+/// Waits until `done` holds for the events (the recorder writes at least every second).
+async fn wait_for_events(pool: &PgPool, org: Uuid, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let found = events(pool, org).await;
+        if done(&found) {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "events never matched: {found:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Bytes served per digest for the customer's token.
+async fn bytes_served(pool: &PgPool, org: Uuid) -> HashMap<String, (i64, i64)> {
+    sqlx::query("select digest, bytes, requests from blob_bytes_daily where organization_id = $1")
+        .bind(org)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.get("digest"), (r.get("bytes"), r.get("requests"))))
+        .collect()
+}
+
+#[tokio::test]
+async fn docker_pull_of_a_multi_platform_image_is_one_pull_with_its_platform() {
+    let scratch = client_scratch();
+    let dir = scratch.path();
+    let s = setup(&dir.join("wharf"), &[]).await;
+    let host = s.wharf.url.trim_start_matches("http://").to_owned();
+    let layout = fixtures::multi_platform_layout(&dir.join("layout"), "multi");
+    let skopeo = Skopeo::new(&dir.join("skopeo"));
+    skopeo.login(&host, "ci", &s.vendor_token);
+    let reference = format!("{host}/vendor/multi:1.0");
+    let pushed = skopeo.push_layout(&layout.dir, &layout.tag, &reference);
+    assert_eq!(pushed, layout.index_digest);
+    // The vendor's own pulls through skopeo's push are HEADs and blob checks: no events yet
+    // beyond what skopeo GETs; start counting from the customer's pull.
+    let before = events(&s.pool, s.org).await.len();
+
+    let docker = Docker::start(&dir.join("docker"));
+    docker.login(&host, "initech", &s.customer_token);
+    let pulled = docker.pull(&reference);
+    assert_eq!(pulled, layout.index_digest);
+
+    let amd64 = layout.manifests.iter().find(|(p, _)| p == "linux/amd64").unwrap().1.clone();
+    wait_for_events(&s.pool, s.org, |e| {
+        e.iter().filter(|e| e.customer_id == Some(s.customer_id)).count() >= 2
+    })
+    .await;
+    // Let a late event arrive if there were one.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let all: Vec<Event> = events(&s.pool, s.org).await.into_iter().skip(before).collect();
+    let customer: Vec<&Event> =
+        all.iter().filter(|e| e.customer_id == Some(s.customer_id)).collect();
+    assert_eq!(customer.len(), 2, "index and platform manifest: {customer:#?}");
+    let index = customer.iter().find(|e| e.digest == layout.index_digest).expect("index GET");
+    let child = customer.iter().find(|e| e.digest == amd64).expect("amd64 manifest GET");
+    let pulls: Vec<_> = customer.iter().filter(|e| e.parent_id.is_none()).collect();
+    assert_eq!(pulls.len(), 1, "one pull in reports: {customer:#?}");
+    assert_eq!(pulls[0].id, index.id);
+    assert_eq!(child.parent_id, Some(index.id), "the child rolls up into the index pull");
+    assert_eq!(child.platform.as_deref(), Some("linux/amd64"));
+    // dockerd resolves the tag with a HEAD and GETs the index by digest: the event still
+    // names the tag pointing at it.
+    assert!(index.reference == "1.0" || index.reference == layout.index_digest);
+    assert_eq!(index.tags, vec!["1.0".to_owned()]);
+    assert_eq!(index.media_type, "application/vnd.oci.image.index.v1+json");
+    assert_eq!(child.reference, amd64);
+    for e in &customer {
+        assert_eq!(e.client_kind, "docker", "{:?}", e.user_agent);
+        assert!(e.user_agent.as_deref().unwrap_or("").starts_with("docker/"));
+        assert_eq!(e.customer_name.as_deref(), Some("Initech"));
+        assert_eq!(e.token_name.as_deref(), Some("e2e"));
+        assert_eq!(e.client_addr.as_deref(), Some("127.0.0.1"));
+    }
+
+    // Bytes served: docker fetched the amd64 config and layer, each whole.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fixtures::layout_blob(&layout.dir, &amd64)).unwrap();
+    let bytes = bytes_served(&s.pool, s.org).await;
+    for blob in [&manifest["config"], &manifest["layers"][0]] {
+        let digest = blob["digest"].as_str().unwrap();
+        let (sent, _) = bytes.get(digest).copied().unwrap_or_default();
+        assert_eq!(sent, blob["size"].as_i64().unwrap(), "{digest}: {bytes:?}");
+    }
+}
+
+#[tokio::test]
+async fn head_is_no_pull_ranges_count_what_was_sent_and_history_outlives_the_customer() {
+    let dir = scratch_dir();
+    let s = setup(dir.path(), &[("WHARF_TRUSTED_PROXIES", "127.0.0.0/8")]).await;
+    let vendor = RawRegistry::with_token(&s.wharf.url, &s.vendor_token);
+    let image = vendor.push_image("vendor/app", Some("1.0.0"), None).await;
+    let customer = RawRegistry::with_token(&s.wharf.url, &s.customer_token);
+
+    // HEAD: no event.
+    assert_eq!(customer.head("/v2/vendor/app/manifests/1.0.0").await.status, 200);
+    assert_eq!(customer.head(&format!("/v2/vendor/app/blobs/{}", image.layer)).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(events(&s.pool, s.org).await.is_empty(), "a HEAD is not a pull");
+    assert!(bytes_served(&s.pool, s.org).await.is_empty(), "a HEAD sends no bytes");
+
+    // GET by tag through a trusted proxy (the test's own address), then by digest.
+    let http = reqwest::Client::new();
+    let answer = http
+        .get(format!("{}/v2/vendor/app/manifests/1.0.0", s.wharf.url))
+        .basic_auth("initech", Some(&s.customer_token))
+        .header("user-agent", "Helm/3.14.0")
+        .header("x-forwarded-for", "198.51.100.23, 127.0.0.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        customer.get(&format!("/v2/vendor/app/manifests/{}", image.manifest)).await.status,
+        200
+    );
+    // Blob: a range of 4 bytes, then the whole layer.
+    let layer = format!("/v2/vendor/app/blobs/{}", image.layer);
+    assert_eq!(customer.get_range(&layer, "bytes=2-5").await.body.len(), 4);
+    let whole = customer.get(&layer).await.body.len() as i64;
+
+    let found = wait_for_events(&s.pool, s.org, |e| e.len() >= 2).await;
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert_eq!(found[0].reference, "1.0.0");
+    assert_eq!(found[0].client_kind, "helm");
+    assert_eq!(found[0].client_addr.as_deref(), Some("198.51.100.23"));
+    assert_eq!(found[1].reference, image.manifest);
+    assert_eq!(found[1].tags, vec!["1.0.0".to_owned()], "tags pointing at the digest");
+    assert_eq!(found[1].client_kind, "other", "{:?}", found[1].user_agent);
+    assert_eq!(found[1].client_addr.as_deref(), Some("127.0.0.1"));
+    assert!(found.iter().all(|e| e.parent_id.is_none()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let bytes = bytes_served(&s.pool, s.org).await;
+        if bytes.get(&image.layer) == Some(&(whole + 4, 2)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "bytes: {bytes:?}, layer {whole} + 4 in 2 GETs");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The customer goes (its tokens and licenses with it); its history stays, names included.
+    assert!(customers::delete(&s.pool, s.org, s.customer_id).await.unwrap());
+    let after = events(&s.pool, s.org).await;
+    assert_eq!(after.len(), 2);
+    assert!(after.iter().all(|e| e.customer_id == Some(s.customer_id)
+        && e.customer_name.as_deref() == Some("Initech")
+        && e.token_name.as_deref() == Some("e2e")));
+    assert_eq!(bytes_served(&s.pool, s.org).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_oras_pull_is_classified_as_oras() {
+    let scratch = client_scratch();
+    let dir = scratch.path();
+    let s = setup(&dir.join("wharf"), &[]).await;
+    let host = s.wharf.url.trim_start_matches("http://").to_owned();
+    let vendor = Oras::new(&dir.join("oras-vendor"), &host, OrasAuth::Token);
+    vendor.login("ci", &s.vendor_token);
+    let file = ArtifactFile {
+        name: "notes.txt".into(),
+        contents: b"release notes".to_vec(),
+        media_type: "text/plain".into(),
+    };
+    vendor.push("vendor/notes:1.0", &[file], None, None, None);
+    let before = events(&s.pool, s.org).await.len();
+
+    let oras = Oras::new(&dir.join("oras"), &host, OrasAuth::Token);
+    oras.login("initech", &s.customer_token);
+    let pulled = oras.pull("vendor/notes:1.0");
+    assert_eq!(std::fs::read(&pulled.files[0]).unwrap(), b"release notes");
+    let found =
+        wait_for_events(&s.pool, s.org, |e| e.iter().any(|e| e.customer_id == Some(s.customer_id)))
+            .await;
+    let mine: Vec<_> =
+        found.iter().skip(before).filter(|e| e.customer_id == Some(s.customer_id)).collect();
+    // oras-py GETs the manifest twice in one pull (each GET is an event).
+    assert!(!mine.is_empty() && mine.len() <= 2, "{mine:#?}");
+    for e in mine {
+        assert_eq!(e.client_kind, "oras", "user agent {:?}", e.user_agent);
+        assert_eq!(e.reference, "1.0");
+    }
+}
+
+/// Whatever the metrics listener says `name` is.
+async fn metric(url: &str, name: &str) -> u64 {
+    let text = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_stalled_database_drops_events_and_never_slows_pulls() {
+    let dir = scratch_dir();
+    let metrics_port = wharf_e2e::free_port();
+    let metrics_url = format!("http://127.0.0.1:{metrics_port}");
+    let s = setup(
+        dir.path(),
+        &[
+            ("WHARF_USAGE_BUFFER", "5"),
+            ("WHARF_METRICS_LISTEN", &format!("127.0.0.1:{metrics_port}")),
+        ],
+    )
+    .await;
+    let vendor = RawRegistry::with_token(&s.wharf.url, &s.vendor_token);
+    vendor.push_image("vendor/app", Some("1.0.0"), None).await;
+    // Bearer token for the customer, so each pull costs no token lookup.
+    let bearer =
+        wharf_e2e::bearer_token(&s.wharf, &s.customer_token, "repository:vendor/app:pull").await;
+    let customer = RawRegistry::with_authorization(&s.wharf.url, Some(format!("Bearer {bearer}")));
+    let path = "/v2/vendor/app/manifests/1.0.0";
+
+    // Baseline: pulls with a healthy database.
+    let started = Instant::now();
+    for _ in 0..20 {
+        assert_eq!(customer.get(path).await.status, 200);
+    }
+    let healthy = started.elapsed();
+    wait_for_events(&s.pool, s.org, |e| e.len() == 20).await;
+    assert_eq!(metric(&metrics_url, "wharf_usage_events_dropped_total").await, 0);
+
+    // Stall the events table: the writer's next INSERT waits on the lock.
+    let mut lock = s.pool.begin().await.unwrap();
+    sqlx::query("lock table pull_events in access exclusive mode")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    for _ in 0..200 {
+        let answer = customer.get(path).await;
+        assert_eq!(answer.status, 200);
+    }
+    let stalled = started.elapsed();
+    let dropped = metric(&metrics_url, "wharf_usage_events_dropped_total").await;
+    assert!(dropped >= 150, "with a buffer of 5, most of 200 events are dropped: {dropped}");
+    assert!(
+        stalled < healthy * 10 + Duration::from_secs(2),
+        "200 pulls during the stall took {stalled:?}, 20 before it {healthy:?}"
+    );
+    assert!(s.wharf.stderr().contains("dropped a record"), "the drop is logged");
+    lock.rollback().await.unwrap();
+
+    // The writer recovers: what it held is written, and new pulls are recorded again.
+    let held = wait_for_events(&s.pool, s.org, |e| e.len() > 20).await.len();
+    assert!(held <= 20 + 200 - dropped as usize + 1, "held {held}, dropped {dropped}");
+    assert_eq!(customer.get(path).await.status, 200);
+    wait_for_events(&s.pool, s.org, |e| e.len() > held).await;
+}
+
+#[tokio::test]
+async fn a_clean_shutdown_writes_buffered_events() {
+    let dir = scratch_dir();
+    let mut s = setup(dir.path(), &[]).await;
+    let vendor = RawRegistry::with_token(&s.wharf.url, &s.vendor_token);
+    vendor.push_image("vendor/app", Some("1.0.0"), None).await;
+    let customer = RawRegistry::with_token(&s.wharf.url, &s.customer_token);
+    for _ in 0..5 {
+        assert_eq!(customer.get("/v2/vendor/app/manifests/1.0.0").await.status, 200);
+    }
+    assert!(s.wharf.stop().success());
+    assert_eq!(events(&s.pool, s.org).await.len(), 5);
+}
+
+#[tokio::test]
+async fn reports_filter_page_summarize_and_export() {
+    use wharf_e2e::api::{Api, OpenApi};
+    let dir = scratch_dir();
+    let s = setup(dir.path(), &[]).await;
+    let vendor = RawRegistry::with_token(&s.wharf.url, &s.vendor_token);
+    vendor.push_image("vendor/app", Some("1.0.0"), None).await;
+    vendor.push_image("vendor/app", Some("2.0.0"), None).await;
+    let customer = RawRegistry::with_token(&s.wharf.url, &s.customer_token);
+    for tag in ["1.0.0", "1.0.0", "1.0.0", "2.0.0"] {
+        assert_eq!(customer.get(&format!("/v2/vendor/app/manifests/{tag}")).await.status, 200);
+    }
+    assert_eq!(vendor.get("/v2/vendor/app/manifests/2.0.0").await.status, 200);
+    wait_for_events(&s.pool, s.org, |e| e.len() == 5).await;
+
+    let api = Api::new(&s.wharf, Some(&s.vendor_token));
+    let doc = OpenApi::fetch(&s.wharf).await;
+    let get = |path: String| {
+        let api = &api;
+        async move { api.get(&path).await }
+    };
+
+    // Paging: newest first, two at a time, every pull exactly once.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/pulls?limit=2&cursor={c}"),
+            None => "/pulls?limit=2".to_owned(),
+        };
+        let reply = get(path).await;
+        doc.check("get", "/api/v1/pulls", &reply);
+        let body = reply.expect(200);
+        for item in body["items"].as_array().unwrap() {
+            seen.push(item["id"].as_str().unwrap().to_owned());
+        }
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5);
+    seen.dedup();
+    assert_eq!(seen.len(), 5);
+
+    // Filters.
+    let count = |reply: &wharf_e2e::api::Reply| reply.body["items"].as_array().unwrap().len();
+    let mine = get(format!("/pulls?customer={}", s.customer_id)).await;
+    assert_eq!(count(&mine), 4);
+    assert_eq!(mine.body["items"][0]["customer_name"], "Initech");
+    assert_eq!(mine.body["items"][0]["client"], "other");
+    assert_eq!(count(&get("/pulls?tag=2.0.0".to_owned()).await), 2);
+    assert_eq!(count(&get("/pulls?repository=vendor/app&client=helm".to_owned()).await), 0);
+    assert_eq!(count(&get("/pulls?until=2000-01-01T00:00:00Z".to_owned()).await), 0);
+    for (query, field) in [
+        ("since=yesterday", "since"),
+        ("customer=initech", "customer"),
+        ("client=curl", "client"),
+        ("limit=500", "limit"),
+        ("cursor=nonsense", "cursor"),
+        ("custmer=x", "custmer"),
+    ] {
+        let reply = get(format!("/pulls?{query}")).await;
+        doc.check("get", "/api/v1/pulls", &reply);
+        reply.problem(400, Some(field));
+    }
+
+    // Summaries.
+    let by_version = get("/pulls/summary?group=version".to_owned()).await;
+    doc.check("get", "/api/v1/pulls/summary", &by_version);
+    let items = by_version.expect(200)["items"].as_array().unwrap().clone();
+    let version = |key: &str| items.iter().find(|i| i["key"] == key).unwrap().clone();
+    assert_eq!(version("vendor/app:1.0.0")["pulls"], 3);
+    assert_eq!(version("vendor/app:1.0.0")["customers"], 1);
+    assert_eq!(version("vendor/app:2.0.0")["pulls"], 2);
+    let by_customer = get("/pulls/summary?group=customer".to_owned()).await;
+    doc.check("get", "/api/v1/pulls/summary", &by_customer);
+    assert_eq!(by_customer.body["items"][0]["label"], "Initech");
+    assert_eq!(by_customer.body["items"][0]["pulls"], 4);
+    let by_day = get("/pulls/summary?group=day".to_owned()).await;
+    doc.check("get", "/api/v1/pulls/summary", &by_day);
+    assert_eq!(by_day.body["items"][0]["pulls"], 5);
+    get("/pulls/summary".to_owned()).await.problem(400, Some("group"));
+
+    // CSV exports, streamed.
+    let http = reqwest::Client::new();
+    let csv = |path: &str| {
+        http.get(format!("{}/api/v1{path}", s.wharf.url)).bearer_auth(&s.vendor_token).send()
+    };
+    let pulls = csv(&format!("/pulls.csv?customer={}", s.customer_id)).await.unwrap();
+    assert_eq!(pulls.status(), 200);
+    assert!(pulls.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let text = pulls.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    assert!(lines[0].starts_with("id,at,customer_id,customer_name"));
+    assert!(lines[1].contains("Initech") && lines[1].contains("vendor/app"));
+    assert_eq!(csv("/pulls.csv?limit=1").await.unwrap().status(), 400, "no paging on exports");
+
+    let audit = get("/audit?action=manifest".to_owned()).await;
+    doc.check("get", "/api/v1/audit", &audit);
+    let entries = audit.expect(200)["items"].as_array().unwrap().clone();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(entries.iter().all(|e| e["action"] == "manifest.push"));
+    let first_page = get("/audit?limit=1".to_owned()).await;
+    doc.check("get", "/api/v1/audit", &first_page);
+    let next = first_page.body["next_cursor"].as_str().unwrap().to_owned();
+    let second = get(format!("/audit?limit=1&cursor={next}")).await;
+    assert!(second.body["items"][0]["id"].as_i64() < first_page.body["items"][0]["id"].as_i64());
+    get("/audit?since=never".to_owned()).await.problem(400, Some("since"));
+    let audit_csv = csv("/audit.csv?action=manifest.push").await.unwrap().text().await.unwrap();
+    assert_eq!(audit_csv.lines().count(), 3, "{audit_csv}");
+}
