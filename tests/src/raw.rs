@@ -107,6 +107,11 @@ impl RawRegistry {
         Self::answer(self.request(reqwest::Method::HEAD, path)).await
     }
 
+    /// `DELETE` a path.
+    pub async fn delete(&self, path: &str) -> Answer {
+        Self::answer(self.request(reqwest::Method::DELETE, path)).await
+    }
+
     /// `GET` with a `Range` header.
     pub async fn get_range(&self, path: &str, range: &str) -> Answer {
         Self::answer(self.request(reqwest::Method::GET, path).header("range", range)).await

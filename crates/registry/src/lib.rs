@@ -31,6 +31,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod cache;
 pub mod digest;
 pub mod error;
 pub mod gc;

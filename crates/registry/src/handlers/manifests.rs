@@ -5,6 +5,8 @@
 //! against the digest it was addressed by, and stored with its graph and tag in one
 //! transaction that also checks its blobs and children exist in the repository.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
@@ -18,6 +20,7 @@ use wharf_db::registry::tags;
 use super::{Ctx, bytes_response, empty, header_value, unavailable};
 use crate::access::Action;
 use crate::audit::Outcome;
+use crate::cache::CachedManifest;
 use crate::digest::Digest;
 use crate::error::{ErrorCode, OciError};
 use crate::headers::{DOCKER_CONTENT_DIGEST, OCI_SUBJECT};
@@ -53,17 +56,14 @@ pub(super) async fn get(
         Reference::Tag(tag) => ManifestRef::Tag(tag.as_str()),
         Reference::Digest(digest) => ManifestRef::Digest(digest.as_str()),
     };
-    let manifest = db::find_by_name(cx.pool(), name.as_str(), by, !head)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(unknown)?;
+    let manifest = find(cx, name, by, head).await?.ok_or_else(unknown)?;
     let digest = Digest::parse(&manifest.digest).map_err(unavailable)?;
     if !access.can_see_manifest(&digest) {
         denied(Some(digest.as_str()));
         return Err(unknown());
     }
     let mut response = if head {
-        let mut r = bytes_response(StatusCode::OK, &manifest.media_type, Vec::new(), true);
+        let mut r = bytes_response(StatusCode::OK, &manifest.media_type, Bytes::new(), true);
         r.headers_mut().insert(header::CONTENT_LENGTH, manifest.size.into());
         r
     } else {
@@ -81,10 +81,46 @@ pub(super) async fn get(
                 peer: cx.client,
             });
         }
-        bytes_response(StatusCode::OK, &manifest.media_type, manifest.bytes, false)
+        bytes_response(StatusCode::OK, &manifest.media_type, manifest.bytes.clone(), false)
     };
     response.headers_mut().insert(DOCKER_CONTENT_DIGEST, header_value(digest.as_str()));
     Ok(response)
+}
+
+/// The manifest `by` names in `name`, from the cache when it holds it, else from the
+/// database (storing what was read when the cache may). Without the cache, a HEAD reads no
+/// bytes.
+async fn find(
+    cx: &Ctx<'_>,
+    name: &RepositoryName,
+    by: ManifestRef<'_>,
+    head: bool,
+) -> Result<Option<Arc<CachedManifest>>, OciError> {
+    let cache = cx.manifests();
+    let (tag, hit) = match by {
+        ManifestRef::Tag(tag) => (Some(tag), cache.by_tag(name.as_str(), tag)),
+        ManifestRef::Digest(digest) => (None, cache.by_digest(name.as_str(), digest)),
+    };
+    if hit.is_some() {
+        return Ok(hit);
+    }
+    let ticket = cache.ticket();
+    let Some(found) = db::find_by_name(cx.pool(), name.as_str(), by, !head || ticket.is_some())
+        .await
+        .map_err(unavailable)?
+    else {
+        return Ok(None);
+    };
+    let manifest = CachedManifest {
+        digest: found.digest.into(),
+        media_type: found.media_type.into(),
+        size: u64::try_from(found.size).map_err(unavailable)?,
+        bytes: found.bytes.into(),
+    };
+    if let Some(ticket) = ticket {
+        cache.insert(ticket, name.as_str(), tag, manifest.clone());
+    }
+    Ok(Some(Arc::new(manifest)))
 }
 
 pub(super) async fn put(
@@ -141,7 +177,11 @@ pub(super) async fn put(
         children,
     };
     let tag = reference.as_tag().map(|t| t.as_str());
-    match db::put(cx.pool(), repo.id, &new, tag).await.map_err(unavailable)? {
+    let outcome = db::put(cx.pool(), repo.id, &new, tag).await.map_err(unavailable);
+    // Whatever happened, this instance reads its own writes at once (the notification
+    // reaches the others, and this one again, a moment later).
+    cx.manifests().invalidate(name.as_str());
+    match outcome? {
         PutOutcome::Stored { moved_from } => cx.audit(
             &access,
             "manifest.push",
@@ -212,8 +252,9 @@ pub(super) async fn delete(
         Reference::Tag(tag) => tags::delete(cx.pool(), repo.id, tag.as_str()).await,
         Reference::Digest(digest) => db::delete(cx.pool(), repo.id, digest.as_str()).await,
     }
-    .map_err(unavailable)?;
-    if !deleted {
+    .map_err(unavailable);
+    cx.manifests().invalidate(name.as_str());
+    if !deleted? {
         return Err(unknown());
     }
     let (action, digest) = match reference {

@@ -26,6 +26,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use wharf_db::PgPool;
 use wharf_db::registry::repositories::{self, Repository};
@@ -33,6 +34,7 @@ use wharf_storage::{BlobKey, BlobStore, StorageError};
 
 use crate::access::{Access, AccessControl, Action};
 use crate::audit::{AuditSink, Audited, NoAudit, Outcome};
+use crate::cache::ManifestCache;
 use crate::digest::Digest;
 use crate::error::{ErrorCode, OciError};
 use crate::headers::{API_VERSION, DOCKER_DISTRIBUTION_API_VERSION};
@@ -78,6 +80,7 @@ pub struct Registry {
     config: Arc<RegistryConfig>,
     usage: Arc<dyn UsageSink>,
     audit: Arc<dyn AuditSink>,
+    manifests: Arc<ManifestCache>,
 }
 
 impl Registry {
@@ -95,7 +98,16 @@ impl Registry {
             config: Arc::new(config),
             usage: Arc::new(NoUsage),
             audit: Arc::new(NoAudit),
+            manifests: Arc::new(ManifestCache::new(0)),
         }
+    }
+
+    /// Serves manifests from `cache` (default: a disabled one). Whoever hands it in must
+    /// keep it synchronised with the database's `repository:<name>` notifications (see
+    /// [`ManifestCache`]).
+    pub fn with_manifest_cache(mut self, cache: Arc<ManifestCache>) -> Self {
+        self.manifests = cache;
+        self
     }
 
     /// Reports pushes, deletes and denied pulls to `audit` (default: [`NoAudit`]).
@@ -193,6 +205,10 @@ impl Ctx<'_> {
 
     fn config(&self) -> &RegistryConfig {
         &self.registry.config
+    }
+
+    fn manifests(&self) -> &ManifestCache {
+        &self.registry.manifests
     }
 
     fn usage(&self) -> &Arc<dyn UsageSink> {
@@ -320,7 +336,13 @@ fn json_response(status: StatusCode, body: Vec<u8>, head: bool) -> Response {
     bytes_response(status, "application/json", body, head)
 }
 
-fn bytes_response(status: StatusCode, content_type: &str, body: Vec<u8>, head: bool) -> Response {
+fn bytes_response(
+    status: StatusCode,
+    content_type: &str,
+    body: impl Into<Bytes>,
+    head: bool,
+) -> Response {
+    let body: Bytes = body.into();
     let len = body.len();
     let body = if head { Body::empty() } else { Body::from(body) };
     let mut response = (status, body).into_response();

@@ -1,15 +1,17 @@
 //! The one Postgres LISTEN connection per instance that keeps its in-memory views current:
-//! the revocation view ([`Revocations`]) and the entitlement view ([`EntitlementView`]).
+//! the revocation view ([`Revocations`]), the entitlement view ([`EntitlementView`]) and the
+//! registry's manifest cache ([`ManifestCache`]).
 //!
 //! Triggers in the database (migrations `invalidation` and `licenses`) send every change on
 //! the channel [`CHANNEL`] at commit, whichever code path made it. The listener subscribes
 //! first and loads second, so nothing that happens in between is missed; after a lost
-//! connection both views fail closed until it is back and they are reloaded.
+//! connection all three fail closed until it is back and they are reloaded.
 
 use std::{sync::Arc, time::Duration};
 
 use time::OffsetDateTime;
 use wharf_db::{PgPool, sqlx::postgres::PgListener};
+use wharf_registry::cache::ManifestCache;
 
 use super::{entitlement_view::EntitlementView, revocations::Revocations};
 
@@ -20,22 +22,28 @@ pub const CHANNEL: &str = "wharf_invalidate";
 /// connection Postgres delivers every notification.)
 pub const RESYNC_EVERY: Duration = Duration::from_secs(30);
 
-/// Feeds notifications to both views.
+/// Feeds notifications to the views.
 #[derive(Debug, Clone)]
 pub struct Listener {
     revocations: Arc<Revocations>,
     entitlements: Arc<EntitlementView>,
+    manifests: Arc<ManifestCache>,
 }
 
 impl Listener {
     /// A listener for these views.
-    pub fn new(revocations: Arc<Revocations>, entitlements: Arc<EntitlementView>) -> Self {
-        Self { revocations, entitlements }
+    pub fn new(
+        revocations: Arc<Revocations>,
+        entitlements: Arc<EntitlementView>,
+        manifests: Arc<ManifestCache>,
+    ) -> Self {
+        Self { revocations, entitlements, manifests }
     }
 
     fn mark_unsynced(&self) {
         self.revocations.mark_unsynced();
         self.entitlements.mark_unsynced();
+        self.manifests.mark_unsynced();
     }
 
     /// Keeps the views current until the process ends: listens for notifications, and
@@ -64,6 +72,7 @@ impl Listener {
         listener.listen(CHANNEL).await?;
         // Listening first, then loading: nothing that happens in between is missed.
         self.entitlements.mark_synced();
+        self.manifests.mark_synced();
         self.revocations.resync(pool).await?;
         let mut resync = tokio::time::interval(RESYNC_EVERY);
         resync.tick().await;
@@ -74,6 +83,9 @@ impl Listener {
                         let payload = notification.payload();
                         self.revocations.apply(payload, OffsetDateTime::now_utc());
                         self.entitlements.apply(payload);
+                        if let Some(repository) = payload.strip_prefix("repository:") {
+                            self.manifests.invalidate(repository);
+                        }
                     }
                     None => return Err(wharf_db::DbError::Sqlx(wharf_db::sqlx::Error::PoolClosed)),
                 },

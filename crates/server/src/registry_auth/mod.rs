@@ -108,7 +108,13 @@ pub struct RegistryAuth {
 impl RegistryAuth {
     /// Loads (or creates) the signing key and starts the background tasks that keep the
     /// revocation view current and record token use.
-    pub async fn start(pool: PgPool, settings: AuthSettings) -> anyhow::Result<Arc<Self>> {
+    /// `manifests` is the registry's manifest cache, kept in step with the database by the
+    /// same listener as the views here.
+    pub async fn start(
+        pool: PgPool,
+        settings: AuthSettings,
+        manifests: Arc<wharf_registry::cache::ManifestCache>,
+    ) -> anyhow::Result<Arc<Self>> {
         let keys = keys::load_or_create(&pool, settings.token_lifetime).await?;
         let verifier = Verifier::new(&settings.issuer, &settings.service, keys.verification)?;
         // Bearer tokens live at most this long; a digest stays pullable this long after its
@@ -117,7 +123,7 @@ impl RegistryAuth {
         let revocations = Revocations::new(bearer_lifetime);
         let retag_grace = time::Duration::try_from(bearer_lifetime)?;
         let entitlements = EntitlementView::new(pool.clone(), retag_grace);
-        let listener = Listener::new(revocations.clone(), entitlements.clone());
+        let listener = Listener::new(revocations.clone(), entitlements.clone(), manifests);
         tokio::spawn(listener.maintain(pool.clone()));
         let (last_used, last_used_task) = LastUsed::start(pool.clone());
         let throttle = FailureThrottle::new(settings.failure_limit, settings.failure_window);

@@ -208,7 +208,11 @@ mod tests {
 
     fn spawn_listener(pool: &PgPool, view: &Arc<Revocations>) {
         let entitlements = EntitlementView::new(pool.clone(), time::Duration::minutes(5));
-        let listener = Listener::new(view.clone(), entitlements);
+        let listener = Listener::new(
+            view.clone(),
+            entitlements,
+            Arc::new(wharf_registry::cache::ManifestCache::new(0)),
+        );
         tokio::spawn(listener.maintain(pool.clone()));
     }
 
