@@ -1,25 +1,27 @@
-//! Manifests kept in memory, so a pull's manifest GET or HEAD answers without a database
-//! round trip.
+//! Repository content kept in memory, so a pull's manifest GET or HEAD and its blob HEADs
+//! answer without a database round trip.
 //!
-//! A manifest is immutable once pushed (its digest is its content), so the cache holds its
-//! bytes per repository and digest, plus the tag → digest mapping of the tags that were
-//! asked for. What can change is whether a repository still holds a manifest and where its
-//! tags point; every such change sends `repository:<name>` on Postgres's invalidation
-//! channel (migration `licenses`), and the server's listener calls
-//! [`ManifestCache::invalidate`], which drops the whole repository's entries. The registry's
+//! A manifest is immutable once pushed (its digest is its content), and so is a blob's size,
+//! so the cache holds, per repository, manifests by digest, the tag → digest mapping of the
+//! tags that were asked for, and the size of the blobs linked to it. What can change is
+//! whether a repository still holds a manifest or a blob and where its tags point; every such
+//! change sends `repository:<name>` on Postgres's invalidation channel (migrations `licenses`
+//! and `blob_link_invalidation`), and the server's listener calls
+//! [`ContentCache::invalidate`], which drops the whole repository's entries. The registry's
 //! own PUT and DELETE handlers invalidate the local cache right after their commit too, so a
 //! client reads its own writes on the instance that took them; other instances follow when
-//! the notification reaches them (milliseconds).
+//! the notification reaches them (milliseconds). Only what exists is cached: a blob linked
+//! or a manifest pushed later is simply not found in the cache and read from the database.
 //!
-//! The cache serves only while notifications are known to flow ([`ManifestCache::mark_synced`]);
+//! The cache serves only while notifications are known to flow ([`ContentCache::mark_synced`]);
 //! after a lost listener connection it is emptied and every read goes to the database until
 //! the listener is back, as the entitlement view does. A read that started before an
 //! invalidation never stores its (possibly stale) answer: every invalidation bumps a
-//! generation that [`ManifestCache::insert`] checks under the same lock.
+//! generation that the `insert` functions check under the same lock.
 //!
-//! Memory is bounded by `capacity` bytes of manifests (plus a small per-entry overhead
-//! counted with them); beyond it whole repositories are dropped until half the capacity is
-//! used. A capacity of 0 disables the cache.
+//! Memory is bounded by `capacity` bytes (content plus a fixed per-entry overhead); beyond
+//! it whole repositories are dropped until half the capacity is used. A capacity of 0
+//! disables the cache.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -49,7 +51,7 @@ impl CachedManifest {
 const ENTRY_OVERHEAD: usize = 256;
 
 /// Proof that a database read started after the last invalidation seen: taken before the
-/// read, given back to [`ManifestCache::insert`].
+/// read, given back to [`ContentCache::insert`].
 #[derive(Debug, Clone, Copy)]
 pub struct Ticket(u64);
 
@@ -57,6 +59,7 @@ pub struct Ticket(u64);
 struct Repository {
     tags: HashMap<Box<str>, Arc<str>>,
     manifests: HashMap<Arc<str>, Arc<CachedManifest>>,
+    blobs: HashMap<Box<str>, u64>,
     cost: usize,
 }
 
@@ -76,14 +79,14 @@ impl State {
     }
 }
 
-/// The cache; share it as `Arc<ManifestCache>` between the registry and the listener.
+/// The cache; share it as `Arc<ContentCache>` between the registry and the listener.
 #[derive(Debug)]
-pub struct ManifestCache {
+pub struct ContentCache {
     capacity: usize,
     state: Mutex<State>,
 }
 
-impl ManifestCache {
+impl ContentCache {
     /// An empty cache of at most `capacity` bytes, not serving until
     /// [`mark_synced`](Self::mark_synced).
     pub fn new(capacity: usize) -> Self {
@@ -115,6 +118,12 @@ impl ManifestCache {
         state.repositories.get(repository)?.manifests.get(digest).cloned()
     }
 
+    /// The size of blob `digest` if cached as linked to `repository`.
+    pub fn blob_size(&self, repository: &str, digest: &str) -> Option<u64> {
+        let state = self.state();
+        state.repositories.get(repository)?.blobs.get(digest).copied()
+    }
+
     /// A ticket for a database read whose answer may be cached, or `None` when nothing may
     /// be (disabled, or not synchronised with the database's notifications).
     pub fn ticket(&self) -> Option<Ticket> {
@@ -140,13 +149,7 @@ impl ManifestCache {
             return;
         }
         let mut state = self.state();
-        if !state.synced || state.generation != ticket.0 {
-            return;
-        }
-        if state.cost + cost > self.capacity {
-            self.shrink(&mut state);
-        }
-        let repo = state.repositories.entry(repository.into()).or_default();
+        let Some(repo) = self.admit(&mut state, ticket, repository, cost) else { return };
         let digest = manifest.digest.clone();
         let mut added = 0;
         if !repo.manifests.contains_key(&digest) {
@@ -160,6 +163,36 @@ impl ManifestCache {
         }
         repo.cost += added;
         state.cost += added;
+    }
+
+    /// Stores that blob `digest` of `size` bytes is linked to `repository`; ignored when
+    /// anything was invalidated since `ticket` was taken.
+    pub fn insert_blob(&self, ticket: Ticket, repository: &str, digest: &str, size: u64) {
+        let cost = ENTRY_OVERHEAD + digest.len();
+        let mut state = self.state();
+        let Some(repo) = self.admit(&mut state, ticket, repository, cost) else { return };
+        if repo.blobs.insert(digest.into(), size).is_none() {
+            repo.cost += cost;
+            state.cost += cost;
+        }
+    }
+
+    /// The repository's entry to store `cost` more bytes in, making room if needed; `None`
+    /// when the ticket is stale.
+    fn admit<'s>(
+        &self,
+        state: &'s mut State,
+        ticket: Ticket,
+        repository: &str,
+        cost: usize,
+    ) -> Option<&'s mut Repository> {
+        if !state.synced || state.generation != ticket.0 {
+            return None;
+        }
+        if state.cost + cost > self.capacity {
+            self.shrink(state);
+        }
+        Some(state.repositories.entry(repository.into()).or_default())
     }
 
     /// Drops repositories until at most half the capacity is used.
@@ -222,15 +255,15 @@ mod tests {
         }
     }
 
-    fn synced(capacity: usize) -> ManifestCache {
-        let cache = ManifestCache::new(capacity);
+    fn synced(capacity: usize) -> ContentCache {
+        let cache = ContentCache::new(capacity);
         cache.mark_synced();
         cache
     }
 
     #[test]
     fn serves_nothing_until_synced() {
-        let cache = ManifestCache::new(1 << 20);
+        let cache = ContentCache::new(1 << 20);
         assert!(cache.ticket().is_none());
         cache.mark_synced();
         let ticket = cache.ticket().unwrap();
@@ -307,6 +340,20 @@ mod tests {
         let ticket = cache.ticket().unwrap();
         cache.insert(ticket, "org/big", None, manifest("sha256:big", capacity / 4));
         assert!(cache.by_digest("org/big", "sha256:big").is_none());
+    }
+
+    #[test]
+    fn blob_sizes_are_kept_per_repository_until_invalidated() {
+        let cache = synced(1 << 20);
+        let ticket = cache.ticket().unwrap();
+        cache.insert_blob(ticket, "a/b", "sha256:l", 42);
+        assert_eq!(cache.blob_size("a/b", "sha256:l"), Some(42));
+        assert_eq!(cache.blob_size("a/c", "sha256:l"), None);
+        cache.invalidate("a/b");
+        assert_eq!(cache.blob_size("a/b", "sha256:l"), None);
+        cache.insert_blob(ticket, "a/b", "sha256:l", 42);
+        assert_eq!(cache.blob_size("a/b", "sha256:l"), None, "stale ticket");
+        assert_eq!(cache.used(), 0);
     }
 
     #[test]

@@ -454,9 +454,9 @@ pub struct RegistryArgs {
     #[arg(long, env = "WHARF_GC_GRACE_MINUTES", default_value_t = 120, value_parser = clap::value_parser!(u64).range(10..))]
     pub gc_grace_minutes: u64,
 
-    /// MiB of memory for manifests served from memory instead of the database (0: off).
-    #[arg(long, env = "WHARF_MANIFEST_CACHE_MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(0..=4096))]
-    pub manifest_cache_mib: u64,
+    /// MiB of memory for manifests and blob sizes served without a database read (0: off).
+    #[arg(long, env = "WHARF_CONTENT_CACHE_MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(0..=4096))]
+    pub content_cache_mib: u64,
 }
 
 /// `wharf gc`.

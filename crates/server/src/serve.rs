@@ -76,8 +76,8 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
     bootstrap::first_start(&pool, &args.bootstrap, &public_url).await?;
 
     let auth_args = &args.registry_auth;
-    let manifest_cache = Arc::new(wharf_registry::cache::ManifestCache::new(
-        usize::try_from(args.registry.manifest_cache_mib << 20).unwrap_or(usize::MAX),
+    let content_cache = Arc::new(wharf_registry::cache::ContentCache::new(
+        usize::try_from(args.registry.content_cache_mib << 20).unwrap_or(usize::MAX),
     ));
     let registry_auth = RegistryAuth::start(
         pool.clone(),
@@ -92,7 +92,7 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
             failure_limit: auth_args.auth_failure_limit,
             failure_window: Duration::from_secs(auth_args.auth_failure_window),
         },
-        manifest_cache.clone(),
+        content_cache.clone(),
     )
     .await?;
     let (audit, audit_task) = AuditLog::start(pool.clone(), args.usage.trusted_proxies.clone());
@@ -121,7 +121,7 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
     if let Some((recorder, _)) = &usage {
         registry = registry.with_usage(recorder.clone());
     }
-    registry = registry.with_audit(audit.clone()).with_manifest_cache(manifest_cache);
+    registry = registry.with_audit(audit.clone()).with_content_cache(content_cache);
     let gc = tokio::spawn(periodic_gc(
         pool.clone(),
         blobs.clone(),

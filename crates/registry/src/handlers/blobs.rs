@@ -28,6 +28,31 @@ use crate::usage::{BlobServed, UsageSink};
 
 const OCTET_STREAM: &str = "application/octet-stream";
 
+/// The size of `digest` if it is linked to `name`: from the cache, else from the database
+/// (stored in the cache when it may).
+async fn linked_size(
+    cx: &Ctx<'_>,
+    name: &RepositoryName,
+    digest: &Digest,
+) -> Result<Option<u64>, OciError> {
+    let cache = cx.content();
+    if let Some(size) = cache.blob_size(name.as_str(), digest.as_str()) {
+        return Ok(Some(size));
+    }
+    let ticket = cache.ticket();
+    let Some(size) = db::linked_size_by_name(cx.pool(), name.as_str(), digest.as_str())
+        .await
+        .map_err(unavailable)?
+    else {
+        return Ok(None);
+    };
+    let size = u64::try_from(size).map_err(unavailable)?;
+    if let Some(ticket) = ticket {
+        cache.insert_blob(ticket, name.as_str(), digest.as_str(), size);
+    }
+    Ok(Some(size))
+}
+
 pub(super) async fn get(
     cx: &Ctx<'_>,
     name: &RepositoryName,
@@ -39,11 +64,7 @@ pub(super) async fn get(
     if !access.can_see_blob(digest) {
         return Err(unknown());
     }
-    let size = db::linked_size_by_name(cx.pool(), name.as_str(), digest.as_str())
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(unknown)?;
-    let size = u64::try_from(size).map_err(unavailable)?;
+    let size = linked_size(cx, name, digest).await?.ok_or_else(unknown)?;
     let range = parse_range(cx.header(header::RANGE), size)?;
 
     // Optionally send the client straight to the store (S3 presigned URL): a whole-blob GET
@@ -107,7 +128,9 @@ pub(super) async fn delete(
     let access = cx.authorize(Some(name), &[Action::Delete]).await?;
     let unknown = || OciError::new(ErrorCode::BlobUnknown);
     let repo = cx.own_repository(&access, name).await?.ok_or_else(unknown)?;
-    if !db::unlink(cx.pool(), repo.id, digest.as_str()).await.map_err(unavailable)? {
+    let unlinked = db::unlink(cx.pool(), repo.id, digest.as_str()).await.map_err(unavailable);
+    cx.content().invalidate(name.as_str());
+    if !unlinked? {
         return Err(unknown());
     }
     let d = Some(digest.as_str());

@@ -96,7 +96,7 @@ async fn find(
     by: ManifestRef<'_>,
     head: bool,
 ) -> Result<Option<Arc<CachedManifest>>, OciError> {
-    let cache = cx.manifests();
+    let cache = cx.content();
     let (tag, hit) = match by {
         ManifestRef::Tag(tag) => (Some(tag), cache.by_tag(name.as_str(), tag)),
         ManifestRef::Digest(digest) => (None, cache.by_digest(name.as_str(), digest)),
@@ -180,7 +180,7 @@ pub(super) async fn put(
     let outcome = db::put(cx.pool(), repo.id, &new, tag).await.map_err(unavailable);
     // Whatever happened, this instance reads its own writes at once (the notification
     // reaches the others, and this one again, a moment later).
-    cx.manifests().invalidate(name.as_str());
+    cx.content().invalidate(name.as_str());
     match outcome? {
         PutOutcome::Stored { moved_from } => cx.audit(
             &access,
@@ -253,7 +253,7 @@ pub(super) async fn delete(
         Reference::Digest(digest) => db::delete(cx.pool(), repo.id, digest.as_str()).await,
     }
     .map_err(unavailable);
-    cx.manifests().invalidate(name.as_str());
+    cx.content().invalidate(name.as_str());
     if !deleted? {
         return Err(unknown());
     }

@@ -34,7 +34,7 @@ use wharf_storage::{BlobKey, BlobStore, StorageError};
 
 use crate::access::{Access, AccessControl, Action};
 use crate::audit::{AuditSink, Audited, NoAudit, Outcome};
-use crate::cache::ManifestCache;
+use crate::cache::ContentCache;
 use crate::digest::Digest;
 use crate::error::{ErrorCode, OciError};
 use crate::headers::{API_VERSION, DOCKER_DISTRIBUTION_API_VERSION};
@@ -80,7 +80,7 @@ pub struct Registry {
     config: Arc<RegistryConfig>,
     usage: Arc<dyn UsageSink>,
     audit: Arc<dyn AuditSink>,
-    manifests: Arc<ManifestCache>,
+    content: Arc<ContentCache>,
 }
 
 impl Registry {
@@ -98,15 +98,15 @@ impl Registry {
             config: Arc::new(config),
             usage: Arc::new(NoUsage),
             audit: Arc::new(NoAudit),
-            manifests: Arc::new(ManifestCache::new(0)),
+            content: Arc::new(ContentCache::new(0)),
         }
     }
 
     /// Serves manifests from `cache` (default: a disabled one). Whoever hands it in must
     /// keep it synchronised with the database's `repository:<name>` notifications (see
-    /// [`ManifestCache`]).
-    pub fn with_manifest_cache(mut self, cache: Arc<ManifestCache>) -> Self {
-        self.manifests = cache;
+    /// [`ContentCache`]).
+    pub fn with_content_cache(mut self, cache: Arc<ContentCache>) -> Self {
+        self.content = cache;
         self
     }
 
@@ -207,8 +207,8 @@ impl Ctx<'_> {
         &self.registry.config
     }
 
-    fn manifests(&self) -> &ManifestCache {
-        &self.registry.manifests
+    fn content(&self) -> &ContentCache {
+        &self.registry.content
     }
 
     fn usage(&self) -> &Arc<dyn UsageSink> {

@@ -1,6 +1,6 @@
 //! The one Postgres LISTEN connection per instance that keeps its in-memory views current:
 //! the revocation view ([`Revocations`]), the entitlement view ([`EntitlementView`]) and the
-//! registry's manifest cache ([`ManifestCache`]).
+//! registry's content cache ([`ContentCache`]).
 //!
 //! Triggers in the database (migrations `invalidation` and `licenses`) send every change on
 //! the channel [`CHANNEL`] at commit, whichever code path made it. The listener subscribes
@@ -11,7 +11,7 @@ use std::{sync::Arc, time::Duration};
 
 use time::OffsetDateTime;
 use wharf_db::{PgPool, sqlx::postgres::PgListener};
-use wharf_registry::cache::ManifestCache;
+use wharf_registry::cache::ContentCache;
 
 use super::{entitlement_view::EntitlementView, revocations::Revocations};
 
@@ -27,7 +27,7 @@ pub const RESYNC_EVERY: Duration = Duration::from_secs(30);
 pub struct Listener {
     revocations: Arc<Revocations>,
     entitlements: Arc<EntitlementView>,
-    manifests: Arc<ManifestCache>,
+    manifests: Arc<ContentCache>,
 }
 
 impl Listener {
@@ -35,7 +35,7 @@ impl Listener {
     pub fn new(
         revocations: Arc<Revocations>,
         entitlements: Arc<EntitlementView>,
-        manifests: Arc<ManifestCache>,
+        manifests: Arc<ContentCache>,
     ) -> Self {
         Self { revocations, entitlements, manifests }
     }

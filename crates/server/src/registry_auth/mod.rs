@@ -108,12 +108,12 @@ pub struct RegistryAuth {
 impl RegistryAuth {
     /// Loads (or creates) the signing key and starts the background tasks that keep the
     /// revocation view current and record token use.
-    /// `manifests` is the registry's manifest cache, kept in step with the database by the
+    /// `manifests` is the registry's content cache, kept in step with the database by the
     /// same listener as the views here.
     pub async fn start(
         pool: PgPool,
         settings: AuthSettings,
-        manifests: Arc<wharf_registry::cache::ManifestCache>,
+        manifests: Arc<wharf_registry::cache::ContentCache>,
     ) -> anyhow::Result<Arc<Self>> {
         let keys = keys::load_or_create(&pool, settings.token_lifetime).await?;
         let verifier = Verifier::new(&settings.issuer, &settings.service, keys.verification)?;

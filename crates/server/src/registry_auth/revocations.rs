@@ -211,7 +211,7 @@ mod tests {
         let listener = Listener::new(
             view.clone(),
             entitlements,
-            Arc::new(wharf_registry::cache::ManifestCache::new(0)),
+            Arc::new(wharf_registry::cache::ContentCache::new(0)),
         );
         tokio::spawn(listener.maintain(pool.clone()));
     }

@@ -1,6 +1,6 @@
-//! The manifest cache never serves a stale repository: a pushed tag, a moved tag and a
-//! deleted manifest show at once on the instance that took the change, and within a second
-//! on another instance that had the old answer cached.
+//! The content cache never serves a stale repository: a moved tag, a deleted manifest and an
+//! unlinked blob show at once on the instance that took the change, and within a second on
+//! another instance that had the old answer cached.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -76,6 +76,17 @@ async fn changes_show_at_once_here_and_within_a_second_elsewhere() {
         answer.status == 404
     })
     .await;
+
+    // A blob both instances have seen is unlinked on A: A answers 404 at once, B within 1 s.
+    let layer = format!("/v2/vendor/app/blobs/{}", second.layer);
+    // (Each instance has its own filesystem here, so only A holds the bytes.)
+    assert_eq!(a.get(&layer).await.status, 200);
+    for registry in [&a, &b] {
+        assert_eq!(registry.head(&layer).await.status, 200);
+    }
+    assert_eq!(a.delete(&layer).await.status, 202);
+    assert_eq!(a.head(&layer).await.status, 404);
+    within_a_second(&b, &layer, "B forgets the unlinked blob", |answer| answer.status == 404).await;
 
     // A tag deleted by direct SQL (any code path) reaches both through the notification.
     sqlx::query("delete from tags where name = '1.0'").execute(&pool).await.unwrap();
