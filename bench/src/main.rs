@@ -160,6 +160,8 @@ async fn main() -> anyhow::Result<()> {
         println!("VENDOR_BEARER={vendor}");
         println!("TAG_PATH=/v2/{}/manifests/{}", world.repository, world.tag);
         println!("PID={}", server.pid());
+        println!("CUSTOMER_TOKEN={}", world.customer_token);
+        println!("REPOSITORY={}", world.repository);
         tokio::time::sleep(Duration::from_secs(seconds)).await;
         return Ok(());
     }

@@ -31,7 +31,7 @@ use aws_lc_rs::signature::{
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -77,7 +77,10 @@ pub fn key_id(spki_der: &[u8]) -> String {
 /// A P-256 private key that signs registry tokens. `Debug` shows only the key id.
 #[derive(Clone)]
 pub struct SigningKey {
-    encoding: EncodingKey,
+    /// Parsed once: parsing a PKCS#8 key costs about as much as a signature, so signing
+    /// through `jsonwebtoken::encode` (which parses the key on every call) would double the
+    /// cost of every token.
+    pair: std::sync::Arc<EcdsaKeyPair>,
     verification: VerificationKey,
 }
 
@@ -101,7 +104,25 @@ impl SigningKey {
             .as_der()
             .map_err(|_| JwtError::InvalidKey("cannot encode the public key"))?;
         let verification = VerificationKey::from_spki_der(spki.as_ref())?;
-        Ok(Self { encoding: EncodingKey::from_ec_der(der), verification })
+        Ok(Self { pair: std::sync::Arc::new(pair), verification })
+    }
+
+    /// A compact JWS (`header.claims.signature`, ES256 with the fixed-size signature), as
+    /// `jsonwebtoken::encode` writes it.
+    fn sign_jws(&self, header: &Header, claims: &impl Serialize) -> Result<String, JwtError> {
+        fn part(value: &impl Serialize) -> Result<String, JwtError> {
+            Ok(URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).map_err(|_| JwtError::Signing)?))
+        }
+        let mut message = part(header)?;
+        message.push('.');
+        message.push_str(&part(claims)?);
+        let signature = self
+            .pair
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), message.as_bytes())
+            .map_err(|_| JwtError::Signing)?;
+        message.push('.');
+        message.push_str(&URL_SAFE_NO_PAD.encode(signature.as_ref()));
+        Ok(message)
     }
 
     /// The key id put in the `kid` header of every token this key signs.
@@ -330,8 +351,7 @@ impl Signer {
         let mut header = Header::new(ALGORITHM);
         header.typ = Some("JWT".to_owned());
         header.kid = Some(self.key.kid().to_owned());
-        let token = jsonwebtoken::encode(&header, &claims, &self.key.encoding)
-            .map_err(|_| JwtError::Signing)?;
+        let token = self.key.sign_jws(&header, &claims)?;
         Ok(IssuedToken {
             token: SecretString::from(token),
             expires_in: self.ttl.as_secs(),
@@ -763,8 +783,12 @@ mod tests {
         ] {
             let mut header = Header::new(Algorithm::HS256);
             header.kid = Some(key.kid().to_owned());
-            let token =
-                jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&secret)).unwrap();
+            let token = jsonwebtoken::encode(
+                &header,
+                &claims,
+                &jsonwebtoken::EncodingKey::from_secret(&secret),
+            )
+            .unwrap();
             assert_eq!(
                 verifier(&[&KEY_A]).verify(&token, now()),
                 Err(JwtError::UnsupportedAlgorithm)

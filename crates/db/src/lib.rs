@@ -64,11 +64,27 @@ impl Default for PoolConfig {
     }
 }
 
+/// A pooled connection idle this long is pinged before it is used again.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(30);
+
 /// Opens a pool and checks that the database answers.
 pub async fn connect(options: PgConnectOptions, config: &PoolConfig) -> Result<PgPool, DbError> {
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(config.acquire_timeout)
+        // sqlx pings every connection before handing it out by default: a second round trip
+        // for every query. Ping only a connection that sat idle long enough for the server
+        // or a proxy to have dropped it; a connection that breaks anyway fails one query
+        // (503) and is discarded.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_WHEN_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await?;
     Ok(pool)
