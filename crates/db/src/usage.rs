@@ -127,6 +127,8 @@ pub async fn insert_pull_events(pool: &PgPool, events: &[NewPullEvent]) -> Resul
                    (select e.id, e.at, e.digest, 0::bigint as ord from pull_events e
                     where e.token_id = b.token_id and e.repository = b.repository
                       and e.digest = mc.index_digest
+                      and e.media_type in ('application/vnd.oci.image.index.v1+json',
+                          'application/vnd.docker.distribution.manifest.list.v2+json')
                       and e.at <= b.at
                       and e.at >= b.at - make_interval(secs => $14)
                     order by e.at desc
