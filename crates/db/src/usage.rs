@@ -518,6 +518,7 @@ mod tests {
         at: OffsetDateTime,
     ) -> NewPullEvent {
         let by_tag = !reference.starts_with("sha256:");
+        let is_index = by_tag || reference == "sha256:i";
         NewPullEvent {
             id: Uuid::now_v7(),
             at,
@@ -528,7 +529,12 @@ mod tests {
             reference: reference.to_owned(),
             tag: by_tag.then(|| reference.to_owned()),
             digest: if by_tag { "sha256:i".to_owned() } else { reference.to_owned() },
-            media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
+            media_type: if is_index {
+                "application/vnd.oci.image.index.v1+json"
+            } else {
+                "application/vnd.oci.image.manifest.v1+json"
+            }
+            .to_owned(),
             client_addr: Some("192.0.2.1".to_owned()),
             user_agent: None,
             client_kind: "other",
