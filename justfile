@@ -51,6 +51,12 @@ bench-usage *ARGS: postgres-binaries bench-tools
     cargo build --release -p wharf-server --bin wharf
     cargo run --release -p wharf-bench -- usage --wharf "$CARGO_TARGET_DIR/release/wharf" {{ARGS}}
 
+# Pulls, pushes, /token and peak memory against the targets; `--quick` for a smoke run.
+# Wharf side by side with the reference registry and nginx (docs/performance.md).
+bench *ARGS: postgres-binaries bench-tools
+    cargo build --release -p wharf-server --bin wharf
+    cargo run --release -p wharf-bench -- compare --wharf "$CARGO_TARGET_DIR/release/wharf" {{ARGS}}
+
 # `just bench` also runs nginx (the static-file ceiling) and the reference registry.
 # What the benchmarks drive (wrk, nginx, docker-registry), installed when missing.
 bench-tools:
