@@ -20,7 +20,9 @@
 //!    at a time, MB/s, with one core's sha256 rate as the ceiling;
 //! 6. manifest PUT: distinct manifests on 4 connections for `--duration`, PUTs/s;
 //! 7. peak RSS (`VmHWM`, reset through `clear_refs` before each phase) of each server process
-//!    during the manifest GETs and the blob GETs, and of Wharf at twice the blob size.
+//!    during the manifest GETs and the blob GETs, and of Wharf at twice the blob size;
+//! 8. the share of Wharf's usage events (one per manifest GET) dropped during the manifest
+//!    GETs because the writer fell behind (from its metrics listener).
 //!
 //! Output: a markdown table of medians with the ratios Wharf/distribution and Wharf/ceiling
 //! and PASS/MISS against the targets (`report.rs`), and a JSON file with every run.
@@ -44,7 +46,7 @@ use crate::{
     oci::{ACCEPT, Auth, Registry},
     procs,
     report::{Results, Who},
-    seed, wrk,
+    seed, usage, wrk,
 };
 
 /// The repository pulled from, and the one pushed to (kept apart so pushes do not change
@@ -156,12 +158,23 @@ struct Setup {
     content: Content,
     accounts: seed::Accounts,
     wharf: procs::Server,
+    /// Wharf's Prometheus listener: how many usage events it recorded and dropped.
+    metrics_url: String,
     distribution: Distribution,
     htpasswd: Distribution,
     nginx: Nginx,
 }
 
 impl Setup {
+    /// `wharf_pulls_total` and `wharf_usage_events_dropped_total`.
+    async fn usage_counters(&self) -> anyhow::Result<(u64, u64)> {
+        let text = self.wharf.text(&self.metrics_url).await?;
+        Ok((
+            usage::counter(&text, "wharf_pulls_total"),
+            usage::counter(&text, "wharf_usage_events_dropped_total"),
+        ))
+    }
+
     fn wharf_customer(&self, bearer: String) -> Registry {
         Registry::new(self.wharf.url(), Auth::Bearer(bearer))
     }
@@ -273,9 +286,14 @@ pub async fn run(args: &Args, wharf: &Path) -> anyhow::Result<()> {
             needed >> 20
         );
     }
-    let started = time::OffsetDateTime::now_utc();
-    let load_before = load_average();
-    let seed = u64::from(std::process::id()) ^ (started.unix_timestamp_nanos() as u64);
+    let meta = Meta {
+        args,
+        wharf,
+        nginx: &nginx_binary,
+        started: time::OffsetDateTime::now_utc(),
+        load_before: load_average(),
+    };
+    let seed = u64::from(std::process::id()) ^ (meta.started.unix_timestamp_nanos() as u64);
     let mut prng = Prng::new(seed);
     let content = Content::generate(&dir.join("content"), args.blob_mib, &mut prng)?;
 
@@ -286,11 +304,16 @@ pub async fn run(args: &Args, wharf: &Path) -> anyhow::Result<()> {
     let accounts = seed::one_customer(&pool, PULL, ">=1.0.0 <2.0.0").await?;
     drop(pool);
     // Stated rather than left to the defaults: what the targets assume.
+    let metrics_port = procs::free_port()?;
     let wharf_server = procs::Server::start_with(
         wharf,
         postgres.url(),
         &dir.join("wharf"),
-        &[("WHARF_STORAGE", "fs".to_owned()), ("WHARF_USAGE_EVENTS", "on".to_owned())],
+        &[
+            ("WHARF_STORAGE", "fs".to_owned()),
+            ("WHARF_USAGE_EVENTS", "on".to_owned()),
+            ("WHARF_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}")),
+        ],
     )
     .await?;
     let root = dir.join("distribution-storage");
@@ -304,7 +327,15 @@ pub async fn run(args: &Args, wharf: &Path) -> anyhow::Result<()> {
     )
     .await?;
     let nginx = Nginx::start(&nginx_binary, &dir.join("nginx")).await?;
-    let setup = Setup { content, accounts, wharf: wharf_server, distribution, htpasswd, nginx };
+    let setup = Setup {
+        content,
+        accounts,
+        wharf: wharf_server,
+        metrics_url: format!("http://127.0.0.1:{metrics_port}/metrics"),
+        distribution,
+        htpasswd,
+        nginx,
+    };
 
     eprintln!("loading the same content into Wharf, distribution and nginx ...");
     for ((who, registry), (_, push)) in
@@ -332,10 +363,10 @@ pub async fn run(args: &Args, wharf: &Path) -> anyhow::Result<()> {
         blob_gets(&setup, run, &mut results).await?;
         pushes(&setup, run, &mut prng, &mut results).await?;
         manifest_puts(&setup, args, run, &mut results).await?;
+        meta.write(&results, &load_per_run, run + 1)?;
     }
     drop(setup);
-
-    let table = results.table();
+    let table = meta.write(&results, &load_per_run, args.runs)?;
     println!();
     println!(
         "Medians of {} run(s); {} connections, {} s per load; blob {} MiB; MB = 10^6 bytes.",
@@ -343,44 +374,69 @@ pub async fn run(args: &Args, wharf: &Path) -> anyhow::Result<()> {
     );
     println!();
     print!("{table}");
-    let mut report = json!({
-        "benchmark": "compare",
-        "started": started.format(&time::format_description::well_known::Rfc3339)?,
-        "machine": {
-            "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-            "load_average_before": load_before,
-            "load_average_at_each_run": load_per_run,
-            "load_average_after": load_average(),
-        },
-        "versions": {
-            "distribution": version_of(&args.distribution, "--version"),
-            "nginx": version_of(&nginx_binary, "-v"),
-            "wharf": format!("{} ({})", version_of(wharf, "--version"), wharf.display()),
-        },
-        "settings": {
-            "runs": args.runs, "duration_seconds": args.duration,
-            "connections": args.connections, "blob_mib": args.blob_mib,
-            "blob_get_streams": STREAMS, "manifest_put_connections": PUT_CONNECTIONS,
-            "pushes": PUSHES.iter().map(|(name, n, size, chunk)| json!({
-                "metric": name, "blobs": n, "blob_bytes": size, "chunk_bytes": chunk,
-            })).collect::<Vec<_>>(),
-            "megabyte": 1_000_000,
-        },
-        "markdown": table,
-    });
-    if let (Some(report), serde_json::Value::Object(results)) =
-        (report.as_object_mut(), results.json())
-    {
-        report.extend(results);
-    }
-    if let Some(parent) = args.out.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)?;
     eprintln!("wrote {}", args.out.display());
     drop(postgres);
     drop(scratch);
     Ok(())
+}
+
+/// What the JSON says besides the figures.
+struct Meta<'a> {
+    args: &'a Args,
+    wharf: &'a Path,
+    nginx: &'a Path,
+    started: time::OffsetDateTime,
+    load_before: String,
+}
+
+impl Meta<'_> {
+    /// Writes `--out` (after every run, so that a failure later keeps what was measured) and
+    /// returns the markdown table.
+    fn write(
+        &self,
+        results: &Results,
+        load_per_run: &[String],
+        runs_completed: usize,
+    ) -> anyhow::Result<String> {
+        let args = self.args;
+        let table = results.table();
+        let mut report = json!({
+            "benchmark": "compare",
+            "started": self.started.format(&time::format_description::well_known::Rfc3339)?,
+            "runs_completed": runs_completed,
+            "machine": {
+                "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+                "load_average_before": self.load_before,
+                "load_average_at_each_run": load_per_run,
+                "load_average_after": load_average(),
+            },
+            "versions": {
+                "distribution": version_of(&args.distribution, "--version"),
+                "nginx": version_of(self.nginx, "-v"),
+                "wharf": format!("{} ({})", version_of(self.wharf, "--version"), self.wharf.display()),
+            },
+            "settings": {
+                "runs": args.runs, "duration_seconds": args.duration,
+                "connections": args.connections, "blob_mib": args.blob_mib,
+                "blob_get_streams": STREAMS, "manifest_put_connections": PUT_CONNECTIONS,
+                "pushes": PUSHES.iter().map(|(name, n, size, chunk)| json!({
+                    "metric": name, "blobs": n, "blob_bytes": size, "chunk_bytes": chunk,
+                })).collect::<Vec<_>>(),
+                "megabyte": 1_000_000,
+            },
+            "markdown": table,
+        });
+        if let (Some(report), serde_json::Value::Object(results)) =
+            (report.as_object_mut(), results.json())
+        {
+            report.extend(results);
+        }
+        if let Some(parent) = args.out.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)?;
+        Ok(table)
+    }
 }
 
 /// Before measuring: every server answers the same bytes, the blobs' sha256 match, htpasswd
@@ -458,6 +514,7 @@ async fn manifest_gets(
     for pid in endpoints.iter().filter_map(|e| e.pid) {
         procs::reset_peak_rss(pid)?;
     }
+    let (pulls_before, dropped_before) = setup.usage_counters().await?;
     let paths = [
         (
             "by tag",
@@ -491,6 +548,14 @@ async fn manifest_gets(
             eprintln!("  peak RSS, manifest GETs: {} {peak:.1} MiB", endpoint.who.key());
             results.record("rss_manifest_get_mib", endpoint.who, peak);
         }
+    }
+    // Events are handed to a bounded buffer and dropped when the writer falls behind: say
+    // how many of this phase's pulls went unrecorded.
+    let (pulls, dropped) = setup.usage_counters().await?;
+    let (pulls, dropped) = (pulls - pulls_before, dropped - dropped_before);
+    eprintln!("  usage events: {pulls} recorded, {dropped} of them dropped");
+    if pulls > 0 {
+        results.record("usage_events_dropped_share", Who::Wharf, dropped as f64 / pulls as f64);
     }
     Ok(())
 }

@@ -101,6 +101,13 @@ pub const ROWS: &[Row] = &[
     row("manifest_get_digest_p50_ms", "… p50", "ms", None, Goal::None),
     row("manifest_get_digest_p99_ms", "… p99", "ms", None, Goal::AtMost(15.0)),
     row(
+        "usage_events_dropped_share",
+        "usage events dropped (share of manifest GETs)",
+        "share",
+        None,
+        Goal::None,
+    ),
+    row(
         "blob_head_rps",
         "blob HEAD",
         "req/s",
@@ -171,7 +178,7 @@ fn format(value: f64, unit: &str) -> String {
     match unit {
         "ms" => format!("{value:.2}"),
         "MiB" => format!("{value:.1}"),
-        "×" => format!("{value:.2}"),
+        "×" | "share" => format!("{value:.2}"),
         _ if value >= 100.0 => format!("{value:.0}"),
         _ => format!("{value:.1}"),
     }
@@ -240,7 +247,7 @@ impl Results {
             let htpasswd = self.median(row.metric, Who::Htpasswd);
             let ceiling = row.ceiling.and_then(|(m, who)| Some((self.median(m, who)?, who)));
             let ratio = |a: Option<f64>, b: Option<f64>| match (a, b, row.unit) {
-                (_, _, "ms" | "MiB" | "×") => "—".to_owned(),
+                (_, _, "ms" | "MiB" | "×" | "share") => "—".to_owned(),
                 (Some(a), Some(b), _) if b > 0.0 => format!("{:.2}", a / b),
                 _ => "—".to_owned(),
             };

@@ -24,7 +24,7 @@ pub fn run(url: &str, bearer: &str, connections: u32, duration: Duration) -> any
     run_with(url, &[format!("Authorization: Bearer {bearer}")], connections, duration)
 }
 
-/// `wrk -t2 -c<connections> -d<duration> --latency -H <header>… URL`: GET only (wrk cannot
+/// `wrk -t2 -c<connections> -d<duration> --latency --timeout 30s -H <header>… URL`: GET only (wrk cannot
 /// measure HEAD: its parser waits for the body a HEAD answer's `Content-Length` announces, see
 /// `http1.rs`).
 pub fn run_with(
@@ -36,7 +36,9 @@ pub fn run_with(
     let mut command = Command::new("wrk");
     command
         .args(["-t2", &format!("-c{connections}"), &format!("-d{}s", duration.as_secs())])
-        .arg("--latency");
+        // A request slower than wrk's default 2 s timeout would be left out of the latency
+        // figures and fail the run; let it count instead.
+        .args(["--latency", "--timeout", "30s"]);
     for header in headers {
         command.args(["-H", header]);
     }
