@@ -369,7 +369,8 @@ pub async fn run(args: &Args, wharf: &Path) -> anyhow::Result<()> {
     let table = meta.write(&results, &load_per_run, args.runs)?;
     println!();
     println!(
-        "Medians of {} run(s); {} connections, {} s per load; blob {} MiB; MB = 10^6 bytes.",
+        "Medians of {} run(s), ratios the median of each run's ratio; {} connections, {} s \
+         per load; blob {} MiB; MB = 10^6 bytes.",
         args.runs, args.connections, args.duration, args.blob_mib
     );
     println!();

@@ -1,5 +1,6 @@
 //! What `wharf-bench compare` measured, per metric, per server and per run; the targets the
-//! figures are judged against; the table of medians with ratios and PASS/MISS, and the JSON.
+//! figures are judged against; the table of medians with ratios (taken within each run, then
+//! the median) and PASS/MISS, and the JSON.
 //! Nothing here measures: it only keeps and judges numbers handed to it.
 
 use std::collections::BTreeMap;
@@ -193,6 +194,16 @@ impl Results {
         self.values.get(metric)?.get(&who).filter(|v| !v.is_empty()).map(|v| median(v))
     }
 
+    /// The median over runs of Wharf's figure for `metric` divided by `other`'s figure of the
+    /// same run (runs alternate the servers, so a ratio within a run is what cancels drift).
+    fn ratio(&self, metric: &str, (other_metric, other): (&str, Who)) -> Option<f64> {
+        let wharf = self.values.get(metric)?.get(&Who::Wharf)?;
+        let other = self.values.get(other_metric)?.get(&other)?;
+        let ratios: Vec<f64> =
+            wharf.iter().zip(other).filter(|(_, b)| **b > 0.0).map(|(a, b)| a / b).collect();
+        (!ratios.is_empty()).then(|| median(&ratios))
+    }
+
     /// Wharf's median against a row's goal: `Some(true)` PASS, `Some(false)` MISS, `None`
     /// when the row has no goal or a number is missing.
     fn judge(&self, row: &Row) -> Option<bool> {
@@ -204,11 +215,10 @@ impl Results {
             Goal::Ratios { ceiling, distribution } => {
                 let mut pass = true;
                 if let Some(factor) = ceiling {
-                    let (metric, who) = row.ceiling?;
-                    pass &= wharf >= factor * self.median(metric, who)?;
+                    pass &= self.ratio(row.metric, row.ceiling?)? >= factor;
                 }
                 if let Some(factor) = distribution {
-                    pass &= wharf >= factor * self.median(row.metric, Who::Distribution)?;
+                    pass &= self.ratio(row.metric, (row.metric, Who::Distribution))? >= factor;
                 }
                 Some(pass)
             }
@@ -233,7 +243,8 @@ impl Results {
         }
     }
 
-    /// The markdown table of medians.
+    /// The markdown table: medians of each server's figures, and medians of the per-run
+    /// ratios.
     pub fn table(&self) -> String {
         let mut out = String::from(
             "| measurement | unit | Wharf | distribution | distribution + htpasswd | ceiling \
@@ -246,10 +257,12 @@ impl Results {
             let distribution = self.median(row.metric, Who::Distribution);
             let htpasswd = self.median(row.metric, Who::Htpasswd);
             let ceiling = row.ceiling.and_then(|(m, who)| Some((self.median(m, who)?, who)));
-            let ratio = |a: Option<f64>, b: Option<f64>| match (a, b, row.unit) {
-                (_, _, "ms" | "MiB" | "×" | "share") => "—".to_owned(),
-                (Some(a), Some(b), _) if b > 0.0 => format!("{:.2}", a / b),
-                _ => "—".to_owned(),
+            let ratio = |of: Option<(&str, Who)>| match (of, row.unit) {
+                (_, "ms" | "MiB" | "×" | "share") => "—".to_owned(),
+                (Some(of), _) => {
+                    self.ratio(row.metric, of).map_or("—".to_owned(), |r| format!("{r:.2}"))
+                }
+                (None, _) => "—".to_owned(),
             };
             let verdict = match self.judge(row) {
                 Some(true) => "PASS",
@@ -268,8 +281,8 @@ impl Results {
                     format(v, row.unit),
                     who.name()
                 )),
-                ratio(wharf, distribution),
-                ratio(wharf, ceiling.map(|(v, _)| v)),
+                ratio(Some((row.metric, Who::Distribution))),
+                ratio(row.ceiling),
                 Self::goal_text(row),
                 verdict,
             ));
@@ -303,8 +316,8 @@ impl Results {
                     "wharf": wharf, "distribution": distribution,
                     "distribution_htpasswd": self.median(row.metric, Who::Htpasswd),
                     "ceiling": ceiling, "ceiling_of": row.ceiling.map(|(_, who)| who.key()),
-                    "wharf_over_distribution": wharf.zip(distribution).map(|(a, b)| a / b),
-                    "wharf_over_ceiling": wharf.zip(ceiling).map(|(a, b)| a / b),
+                    "wharf_over_distribution": self.ratio(row.metric, (row.metric, Who::Distribution)),
+                    "wharf_over_ceiling": row.ceiling.and_then(|of| self.ratio(row.metric, of)),
                     "target": Self::goal_text(row),
                     "pass": self.judge(row),
                 })
@@ -327,13 +340,18 @@ mod tests {
             results.record("manifest_get_tag_rps", Who::Nginx, n);
         }
         results.record("manifest_get_tag_p99_ms", Who::Wharf, 16.0);
-        // medians 100, 6, 250: 0.4× nginx, 16.7× distribution.
+        // Medians 100, 6, 250; per-run ratios 0.5, 0.48, 0.27 of nginx and 20, 20, 1.6 of
+        // distribution, whose medians (0.48, 20) are what is judged.
+        assert_eq!(
+            results.ratio("manifest_get_tag_rps", ("manifest_get_tag_rps", Who::Nginx)),
+            Some(0.48)
+        );
         assert_eq!(results.judge(&ROWS[0]), Some(true));
         assert_eq!(results.judge(&ROWS[2]), Some(false));
         assert_eq!(results.judge(&ROWS[3]), None);
         let table = results.table();
         assert!(table.contains(
-            "| manifest GET by tag | req/s | 100 | 6.0 | — | 250 (nginx) | 16.67 | 0.40 |"
+            "| manifest GET by tag | req/s | 100 | 6.0 | — | 250 (nginx) | 20.00 | 0.48 |"
         ));
         assert!(table.contains("PASS"));
         assert!(table.contains("MISS"));
