@@ -51,14 +51,31 @@ bench-usage *ARGS: postgres-binaries bench-tools
     cargo build --release -p wharf-server --bin wharf
     cargo run --release -p wharf-bench -- usage --wharf "$CARGO_TARGET_DIR/release/wharf" {{ARGS}}
 
-# The load generator the benchmarks drive (wrk), installed when missing.
+# Pulls, pushes, /token and peak memory against the targets; `--quick` for a smoke run.
+# Wharf side by side with the reference registry and nginx (docs/performance.md).
+bench *ARGS: postgres-binaries bench-tools
+    cargo build --release -p wharf-server --bin wharf
+    cargo run --release -p wharf-bench -- compare --wharf "$CARGO_TARGET_DIR/release/wharf" {{ARGS}}
+
+# `just bench` also runs nginx (the static-file ceiling) and the reference registry.
+# What the benchmarks drive (wrk, nginx, docker-registry), installed when missing.
 bench-tools:
     #!/usr/bin/env bash
     set -euo pipefail
-    command -v wrk >/dev/null && exit 0
+    have() { command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
+    need=()
+    have wrk || need+=(wrk)
+    have nginx || need+=(nginx)
+    have docker-registry || need+=(docker-registry)
+    [ ${#need[@]} -eq 0 ] && exit 0
+    echo "Installing ${need[*]} (apt-get)..." >&2
     if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends wrk >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    # Debian's packages start services of their own; the benchmark runs private instances.
+    for package in "${need[@]}"; do
+        case "$package" in nginx | docker-registry) $sudo service "$package" stop >/dev/null 2>&1 || true ;; esac
+    done
 
 # Postgres server binaries (initdb, pg_ctl) for the embedded default and the tests.
 postgres-binaries:

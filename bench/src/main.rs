@@ -3,6 +3,9 @@
 //! `wharf-bench usage` (`just bench-usage`): manifest-GET throughput with usage events
 //! recorded and not, see `usage.rs`.
 //!
+//! `wharf-bench compare` (`just bench`): Wharf side by side with the reference registry (CNCF
+//! distribution) and nginx: pulls, pushes, /token and peak memory, see `compare.rs`.
+//!
 //! `wharf-bench entitlements` (run it with `just bench-entitlements`): a vendor with 1,000
 //! customers (one license of three grants each), 100 repositories and 10,000 tags, seeded
 //! straight into a private Postgres. It reports
@@ -15,9 +18,17 @@
 //!    vendor bearer token (the same path without the entitlement check), alternating the two
 //!    so machine drift cancels out.
 //!
-//! Output: a table of medians on stdout and a JSON file. Needs `wrk` on PATH.
+//! Output: a table of medians on stdout and a JSON file. Needs `wrk` on PATH (and for
+//! `compare`, nginx and Debian's `docker-registry`: `just bench-tools`).
 
+mod compare;
+mod content;
+mod distribution;
+mod http1;
+mod nginx;
+mod oci;
 mod procs;
+mod report;
 mod seed;
 mod usage;
 mod wrk;
@@ -38,6 +49,8 @@ enum Mode {
     Entitlements,
     /// Manifest GETs with usage events recorded and not.
     Usage,
+    /// Side by side with the reference registry and nginx.
+    Compare,
 }
 
 struct Args {
@@ -49,6 +62,10 @@ struct Args {
     out: PathBuf,
     /// Instead of measuring, keep the seeded server up this long (for profiling by hand).
     hold: Option<u64>,
+    /// `compare`: the size of the blob pulled (MiB); Wharf is also pulled at twice this.
+    blob_mib: usize,
+    /// `compare`: the reference registry's binary.
+    distribution: PathBuf,
 }
 
 impl Args {
@@ -61,6 +78,8 @@ impl Args {
             connections: 64,
             out: PathBuf::from("bench/results/entitlements.json"),
             hold: None,
+            blob_mib: 1024,
+            distribution: compare::default_distribution(),
         };
         let mut it = std::env::args().skip(1);
         match it.next().as_deref() {
@@ -69,12 +88,22 @@ impl Args {
                 args.mode = Mode::Usage;
                 args.out = PathBuf::from("bench/results/usage.json");
             }
+            Some("compare") => {
+                args.mode = Mode::Compare;
+                args.out = PathBuf::from("bench/results/compare.json");
+            }
             other => bail!(
-                "usage: wharf-bench entitlements|usage [--wharf PATH] [--runs N] \
-                 [--duration SECS] [--connections N] [--out FILE] [--hold SECS] (got {other:?})"
+                "usage: wharf-bench entitlements|usage|compare [--wharf PATH] [--runs N] \
+                 [--duration SECS] [--connections N] [--out FILE] [--hold SECS] \
+                 [--blob-mib N] [--distribution PATH] [--quick] (got {other:?})"
             ),
         }
         while let Some(flag) = it.next() {
+            if flag == "--quick" {
+                // A smoke run: every phase once, briefly, with a small blob.
+                (args.runs, args.duration, args.blob_mib) = (1, 2, 64);
+                continue;
+            }
             let value = it.next().with_context(|| format!("{flag} needs a value"))?;
             match flag.as_str() {
                 "--wharf" => args.wharf = value.into(),
@@ -83,11 +112,16 @@ impl Args {
                 "--connections" => args.connections = value.parse()?,
                 "--out" => args.out = value.into(),
                 "--hold" => args.hold = Some(value.parse()?),
+                "--blob-mib" => args.blob_mib = value.parse()?,
+                "--distribution" => args.distribution = value.into(),
                 _ => bail!("unknown flag {flag}"),
             }
         }
         if args.runs == 0 {
             bail!("--runs must be at least 1");
+        }
+        if args.blob_mib == 0 || args.duration == 0 {
+            bail!("--blob-mib and --duration must be at least 1");
         }
         Ok(args)
     }
@@ -103,6 +137,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse()?;
     let wharf = std::fs::canonicalize(&args.wharf)
         .with_context(|| format!("no wharf binary at {}", args.wharf.display()))?;
+    if args.mode == Mode::Compare {
+        return compare::run(&args, &wharf).await;
+    }
     wrk::check_installed()?;
     let scratch = procs::Scratch::new()?;
     let postgres = procs::Postgres::start(&wharf, &scratch.path().join("pg"))?;

@@ -1,6 +1,7 @@
-//! The processes a benchmark runs: a private Postgres (Wharf's own embedded cluster) and
-//! `wharf serve`, each stopped with SIGTERM when dropped, in a scratch directory removed at the
-//! end.
+//! The processes a benchmark runs: a private Postgres (Wharf's own embedded cluster),
+//! `wharf serve` and any other server ([`Daemon`]: the reference registry, nginx), each
+//! stopped with SIGTERM when dropped, in a scratch directory removed at the end; and what the
+//! benchmark reads of them (peak resident memory).
 
 use std::{
     io::{BufRead, BufReader},
@@ -33,6 +34,70 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A free loopback port (free when asked; the server started on it takes it soon after).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Peak resident set size of a process since it started or since [`reset_peak_rss`], in
+/// KiB (`VmHWM` in `/proc/<pid>/status`).
+pub fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmHWM in /proc/<pid>/status")
+}
+
+/// Resets the process's peak resident set size to its current one (`5` to `clear_refs`).
+pub fn reset_peak_rss(pid: u32) -> anyhow::Result<()> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+        .with_context(|| format!("resetting the peak RSS of process {pid}"))
+}
+
+/// Any other server the benchmark runs as a child, stopped with SIGTERM when dropped.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Child,
+    name: &'static str,
+}
+
+impl Daemon {
+    pub fn spawn(name: &'static str, command: &mut Command) -> anyhow::Result<Self> {
+        let child = command.spawn().with_context(|| format!("starting {name}"))?;
+        Ok(Self { child, name })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Polls `url` until it answers anything HTTP at all (any status).
+    pub async fn wait_until_answering(&mut self, url: &str) -> anyhow::Result<()> {
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("{} exited: {status}", self.name);
+            }
+            if http.get(url).send().await.is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{} did not answer at {url}", self.name);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        terminate(&mut self.child);
     }
 }
 
@@ -123,7 +188,7 @@ impl Server {
         data: &Path,
         env: &[(&str, String)],
     ) -> anyhow::Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = free_port()?;
         let url = format!("http://127.0.0.1:{port}");
         let child = Command::new(wharf)
             .arg("serve")
@@ -165,9 +230,16 @@ impl Server {
 
     /// A bearer token for pull on `repository`, from `/token` with an access token.
     pub async fn bearer(&self, access_token: &str, repository: &str) -> anyhow::Result<String> {
+        self.bearer_for(access_token, &format!("repository:{repository}:pull")).await
+    }
+
+    /// A bearer token for `scope` (`repository:<name>:<actions>`), from `/token` with an
+    /// access token.
+    pub async fn bearer_for(&self, access_token: &str, scope: &str) -> anyhow::Result<String> {
         let body: serde_json::Value = self
             .http
-            .get(format!("{}/token?scope=repository:{repository}:pull", self.url))
+            .get(format!("{}/token", self.url))
+            .query(&[("scope", scope)])
             .basic_auth("bench", Some(access_token))
             .send()
             .await?

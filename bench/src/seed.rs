@@ -2,6 +2,9 @@
 //! repositories of 100 tags each (one image per tag: a config, a base layer shared within the
 //! repository and a layer of its own), and 1,000 customers with one license of three grants
 //! each (a semver range, a glob and an exact list, over different repositories).
+//!
+//! [`one_customer`] is the side-by-side benchmark's much smaller start: the vendor and one
+//! licensed customer, with tokens, and no repository (its content is pushed over HTTP).
 
 use anyhow::Context;
 use sha2::{Digest as _, Sha256};
@@ -256,4 +259,56 @@ pub async fn seed(pool: &PgPool) -> anyhow::Result<World> {
         tag: version(25),
         digest: target_digest,
     })
+}
+
+/// A vendor `acme` and one customer whose license grants `tags` (a semver range) of
+/// `repository`: for the side-by-side benchmark, where the registry is filled by pushes.
+pub struct Accounts {
+    pub vendor_token: String,
+    pub customer_token: String,
+}
+
+pub async fn one_customer(pool: &PgPool, repository: &str, tags: &str) -> anyhow::Result<Accounts> {
+    let org = accounts::create_organization(
+        pool,
+        &accounts::NewOrganization {
+            slug: "acme",
+            name: "Acme",
+            owner_email: "owner@acme.test",
+            owner_password_hash: "x",
+            owner_is_instance_admin: false,
+        },
+    )
+    .await?;
+    let owner =
+        accounts::find_user_by_email(pool, "owner@acme.test").await?.context("the owner")?;
+    let vendor_token =
+        token(pool, org.id, TokenOwner::Vendor { user_id: owner.id, read_only: false }).await?;
+    let customer = customers::create(pool, org.id, "Customer 0001").await?;
+    let now = OffsetDateTime::now_utc();
+    let range = TagSelectorSpec::Semver {
+        range: tags.into(),
+        allow_v_prefix: false,
+        include_prereleases: false,
+    }
+    .validate()?;
+    licenses::create(
+        pool,
+        org.id,
+        customer.id,
+        &LicenseInput {
+            name: "Standard",
+            starts_at: now - Duration::days(365),
+            expires_at: Some(now + Duration::days(365)),
+            on_expiry: ExpiryPolicy::KeepReleased,
+            suspended: false,
+            notes: "",
+            grants: &[Grant::new("acme", repository, range, None, None)?],
+        },
+    )
+    .await?
+    .context("license")?;
+    let customer_token =
+        token(pool, org.id, TokenOwner::Customer { customer_id: customer.id }).await?;
+    Ok(Accounts { vendor_token, customer_token })
 }

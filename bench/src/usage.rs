@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::{Args, median, procs, seed::World, wrk};
 
 /// A counter from Prometheus text.
-fn counter(text: &str, name: &str) -> u64 {
+pub fn counter(text: &str, name: &str) -> u64 {
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .and_then(|v| v.trim().parse().ok())
