@@ -44,6 +44,9 @@ pub struct FsConfig {
 #[derive(Debug)]
 pub struct FsStore {
     root: PathBuf,
+    /// Fan-out directories this process has made durable with every level above them: a
+    /// commit into one of them fsyncs only the directories its rename changed.
+    durable_dirs: std::sync::Mutex<std::collections::HashSet<PathBuf>>,
 }
 
 impl FsStore {
@@ -55,7 +58,11 @@ impl FsStore {
                 .await
                 .map_err(StorageError::io("create storage directories"))?;
         }
-        Ok(Self { root })
+        Ok(Self { root, durable_dirs: std::sync::Mutex::default() })
+    }
+
+    fn known_durable(&self, dir: &Path) -> bool {
+        self.durable_dirs.lock().is_ok_and(|dirs| dirs.contains(dir))
     }
 
     fn upload_path(&self, upload_id: Uuid) -> PathBuf {
@@ -182,17 +189,25 @@ impl BlobStore for FsStore {
         file.sync_all().await.map_err(StorageError::io("sync upload file"))?;
         drop(file);
 
-        // blobs/<alg>/<xx>: create, then make every level durable.
+        // blobs/<alg>/<xx>: create it if needed, rename into it, then make the rename durable
+        // (the directories it changed) and, the first time this process commits into a
+        // fan-out directory, every level above it (it may have been created just now, here
+        // or by another process that has not synced it yet). Each directory fsync costs a
+        // journal commit, so most commits sync two directories, not five.
         let fan_dir = dest.parent().map(Path::to_path_buf).unwrap_or_else(|| self.root.clone());
-        tokio::fs::create_dir_all(&fan_dir)
-            .await
-            .map_err(StorageError::io("create blob directory"))?;
+        // (A directory removed behind this process's back is created and synced again.)
+        let known = self.known_durable(&fan_dir) && tokio::fs::metadata(&fan_dir).await.is_ok();
+        if !known {
+            tokio::fs::create_dir_all(&fan_dir)
+                .await
+                .map_err(StorageError::io("create blob directory"))?;
+        }
         tokio::fs::rename(&temp, &dest)
             .await
             .map_err(StorageError::io("rename upload into place"))?;
         let mut dirs = vec![fan_dir.clone()];
         let mut dir = fan_dir.as_path();
-        while let Some(parent) = dir.parent() {
+        while let Some(parent) = dir.parent().filter(|_| !known) {
             if !parent.starts_with(&self.root) {
                 break;
             }
@@ -200,7 +215,11 @@ impl BlobStore for FsStore {
             dir = parent;
         }
         dirs.push(self.root.join(UPLOADS_DIR));
-        sync_dirs(dirs).await
+        sync_dirs(dirs).await?;
+        if !known && let Ok(mut durable) = self.durable_dirs.lock() {
+            durable.insert(fan_dir);
+        }
+        Ok(())
     }
 
     async fn abort(&self, upload_id: Uuid, _state: Option<&UploadState>) -> Result<()> {
