@@ -15,8 +15,7 @@ use async_trait::async_trait;
 use futures_util::stream::{self, BoxStream};
 use futures_util::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use tokio_util::io::ReaderStream;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use uuid::Uuid;
 
 use crate::error::{Result, StorageError};
@@ -27,7 +26,7 @@ use crate::store::{
 };
 
 /// Size of the chunks a blob is read in.
-const READ_CHUNK: usize = 128 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
 
 /// Directory for upload temporary files, relative to the root.
 const UPLOADS_DIR: &str = "_uploads";
@@ -93,6 +92,34 @@ fn not_found_as<T>(result: std::io::Result<T>) -> std::io::Result<Option<T>> {
 
 fn to_offset(time: std::io::Result<SystemTime>) -> OffsetDateTime {
     time.map(OffsetDateTime::from).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The next `len` bytes of `file`, in chunks of [`READ_CHUNK`], each read by one blocking
+/// task straight into the buffer that is sent (`tokio::fs::File` would read into its own
+/// buffer and copy). No thread is held between chunks, so a slow client costs no thread.
+fn read_chunks(
+    file: std::fs::File,
+    len: u64,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send {
+    stream::try_unfold((Some(file), len), |(file, left)| async move {
+        let Some(file) = file.filter(|_| left > 0) else { return Ok(None) };
+        let want = usize::try_from(left).unwrap_or(READ_CHUNK).min(READ_CHUNK);
+        let (file, chunk) = tokio::task::spawn_blocking(move || {
+            use std::io::Read as _;
+            let mut chunk = Vec::with_capacity(want);
+            (&file).take(want as u64).read_to_end(&mut chunk).map(|_| (file, chunk))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        if chunk.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the blob file is shorter than its size",
+            ));
+        }
+        let left = left - chunk.len() as u64;
+        Ok(Some((bytes::Bytes::from(chunk), (Some(file), left))))
+    })
 }
 
 /// fsyncs directories so that a rename or creation inside them is durable.
@@ -247,9 +274,8 @@ impl BlobStore for FsStore {
         if start > 0 {
             file.seek(SeekFrom::Start(start)).await.map_err(StorageError::io("seek blob"))?;
         }
-        let stream = ReaderStream::with_capacity(file.take(len), READ_CHUNK)
-            .map_err(StorageError::io("read blob"))
-            .boxed();
+        let stream =
+            read_chunks(file.into_std().await, len).map_err(StorageError::io("read blob")).boxed();
         Ok(BlobRead { stream, size, range: resolved.map(|(s, e)| s..=e) })
     }
 
