@@ -104,9 +104,12 @@ fn read_chunks(
     stream::try_unfold((Some(file), len), |(file, left)| async move {
         let Some(file) = file.filter(|_| left > 0) else { return Ok(None) };
         let want = usize::try_from(left).unwrap_or(READ_CHUNK).min(READ_CHUNK);
+        // Allocated here, not on the blocking thread: the chunk is freed on a runtime thread
+        // once sent, and allocating it there too keeps it in the same malloc arena (buffers
+        // allocated across many blocking threads' arenas stayed resident: +25 MiB RSS).
+        let mut chunk = Vec::with_capacity(want);
         let (file, chunk) = tokio::task::spawn_blocking(move || {
             use std::io::Read as _;
-            let mut chunk = Vec::with_capacity(want);
             (&file).take(want as u64).read_to_end(&mut chunk).map(|_| (file, chunk))
         })
         .await
