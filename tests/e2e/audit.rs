@@ -112,6 +112,27 @@ async fn security_relevant_actions_are_audited_and_entries_never_change() {
         assert_eq!(customer.get("/v2/vendor/app/manifests/5.0.0").await.status, 404);
     }
     let client = reqwest::Client::new();
+    // A second token of the customer asks the token service, twice, for a repository no
+    // license covers: it gets an empty grant, and one denial is recorded.
+    let second = api
+        .post(
+            &format!("/customers/{customer_id}/tokens"),
+            &json!({"name": "second", "expires_at": null}),
+        )
+        .await;
+    let second = second.expect(201)["token"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let answer: Value = client
+            .get(format!("{}/token?scope=repository:vendor/secret:pull", wharf.url))
+            .basic_auth("initech", Some(&second))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["access"], Value::Null, "no access claim in the answer body");
+    }
     let delete = client
         .delete(format!("{}/v2/vendor/app/manifests/5.0.0", wharf.url))
         .basic_auth("ci", Some(&vendor_token))
@@ -152,13 +173,13 @@ async fn security_relevant_actions_are_audited_and_entries_never_change() {
     assert_eq!(count("customer.create"), 1, "{actions:?}");
     assert_eq!(count("license.create"), 1);
     assert_eq!(count("license.replace"), 1);
-    assert_eq!(count("token.create"), 2, "the operator's vendor token and the customer's");
+    assert_eq!(count("token.create"), 3, "the operator's vendor token and the customer's two");
     let by_operator = found.iter().find(|e| e.actor_kind == "operator").unwrap();
     assert_eq!(by_operator.action, "token.create");
     assert_eq!(by_operator.target_name.as_deref(), Some("e2e"));
     assert_eq!(count("token.revoke"), 1);
     assert_eq!(count("token.use_after_revoke"), 1, "twice in a minute: once");
-    assert_eq!(count("pull.denied"), 1, "three times in a minute: once");
+    assert_eq!(count("pull.denied"), 2, "three times in a minute: once; once for the other");
     assert_eq!(count("manifest.push"), 3);
     assert_eq!(count("tag.delete"), 1);
     assert_eq!(count("customer.delete"), 1);
@@ -183,6 +204,11 @@ async fn security_relevant_actions_are_audited_and_entries_never_change() {
     assert_eq!(denied.outcome, "denied");
     assert_eq!(denied.target, "vendor/app:5.0.0");
     assert_eq!(denied.actor_name.as_deref(), Some("prod"));
+    let unlicensed = found.iter().find(|e| e.target == "vendor/secret").expect("token denial");
+    assert_eq!(unlicensed.action, "pull.denied");
+    assert_eq!(unlicensed.outcome, "denied");
+    assert_eq!(unlicensed.actor_name.as_deref(), Some("second"));
+    assert_eq!(unlicensed.client_addr.as_deref(), Some("127.0.0.1"));
     let pushes: Vec<&Entry> = found.iter().filter(|e| e.action == "manifest.push").collect();
     assert_eq!(pushes[0].detail["digest"], first.as_str());
     assert_eq!(pushes[2].target, "vendor/app:1.0.0");

@@ -151,6 +151,38 @@ impl AuditLog {
     }
 }
 
+impl AuditLog {
+    /// A customer token asked to pull a repository none of its licenses covers (at the token
+    /// service or with Basic credentials on `/v2`); at most once a minute per token, the same
+    /// limit as the registry's own `pull.denied` entries.
+    pub fn pull_denied(
+        &self,
+        token_id: Uuid,
+        organization_id: Uuid,
+        repository: &str,
+        client: Option<std::net::IpAddr>,
+    ) {
+        if self.limited(token_id, "pull.denied") {
+            return;
+        }
+        self.append(NewAuditEntry {
+            at: OffsetDateTime::now_utc(),
+            organization_id: Some(organization_id),
+            actor_kind: "token",
+            actor_id: Some(token_id),
+            actor_name: None,
+            action: "pull.denied".to_owned(),
+            target: repository.to_owned(),
+            target_name: None,
+            outcome: "denied",
+            detail: json!({"reason": "no license covers the repository"}),
+            client_addr: client.map(|c| c.to_string()),
+            user_agent: None,
+            request_id: None,
+        });
+    }
+}
+
 impl AuditSink for AuditLog {
     fn record(&self, event: Audited<'_>) {
         if event.action == "manifest.push" {

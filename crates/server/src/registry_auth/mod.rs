@@ -265,10 +265,15 @@ impl RegistryAuth {
     /// repository (see docs/registry-auth.md for why not only the requested ones), nothing
     /// on resources it holds nothing on. A customer holds pull where one of its licenses
     /// grants it; anyone holds pull on a public repository.
+    ///
+    /// A customer asking to pull a repository no license of theirs covers is recorded in the
+    /// audit log as `pull.denied` (at most once a minute per token, shared with the
+    /// registry's own denials), with `client` as its address.
     pub async fn grant(
         &self,
         who: &Authenticated,
         requested: &[ResourceScope],
+        client: Option<IpAddr>,
     ) -> Result<Vec<ResourceScope>, Failure> {
         let now = OffsetDateTime::now_utc();
         let subject = subject_of(&who.principal);
@@ -285,7 +290,15 @@ impl RegistryAuth {
                 None if name.org_slug() == who.org_slug => Ok(false),
                 None => self.entitlements.is_public(name.as_str(), now).await,
             };
-            pullable.insert(name.as_str().to_owned(), may.map_err(|_| Failure::Unavailable)?);
+            let may = may.map_err(|_| Failure::Unavailable)?;
+            if !may
+                && scope.actions.contains(&Action::Pull)
+                && let Principal::CustomerToken { org_id, token_id, .. } = who.principal
+                && let Some(audit) = self.audit.get()
+            {
+                audit.pull_denied(token_id, org_id, name.as_str(), client);
+            }
+            pullable.insert(name.as_str().to_owned(), may);
         }
         Ok(all_held_with(requested, |scope| self.held(who, scope, &pullable)))
     }

@@ -162,7 +162,7 @@ impl AccessControl for TokenAccess {
                     .collect();
                 let access = self
                     .auth
-                    .grant(&who, &requested)
+                    .grant(&who, &requested, Some(client))
                     .await
                     .map_err(|f| self.refused(f, scope.as_deref()))?;
                 Granted {

@@ -127,7 +127,7 @@ async fn respond(
         Ok(who) => who,
         Err(failure) => return failure_response(failure),
     };
-    let access = match auth.grant(&who, &scopes).await {
+    let access = match auth.grant(&who, &scopes, Some(client.ip())).await {
         Ok(access) => access,
         Err(failure) => return failure_response(failure),
     };
