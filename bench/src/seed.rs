@@ -69,7 +69,8 @@ async fn token(pool: &PgPool, org: Uuid, owner: TokenOwner) -> anyhow::Result<St
     Ok(generated.plaintext.expose_secret().to_owned())
 }
 
-pub async fn seed(pool: &PgPool) -> anyhow::Result<World> {
+/// The vendor `acme` with its owner, and a vendor API token of the owner's.
+async fn vendor(pool: &PgPool) -> anyhow::Result<(Uuid, String)> {
     let org = accounts::create_organization(
         pool,
         &accounts::NewOrganization {
@@ -85,6 +86,42 @@ pub async fn seed(pool: &PgPool) -> anyhow::Result<World> {
         accounts::find_user_by_email(pool, "owner@acme.test").await?.context("the owner")?;
     let vendor_token =
         token(pool, org.id, TokenOwner::Vendor { user_id: owner.id, read_only: false }).await?;
+    Ok((org.id, vendor_token))
+}
+
+fn semver(range: &str) -> anyhow::Result<TagSelector> {
+    Ok(TagSelectorSpec::Semver {
+        range: range.into(),
+        allow_v_prefix: false,
+        include_prereleases: false,
+    }
+    .validate()?)
+}
+
+/// A year-long `KeepReleased` license of `grants` for `customer`.
+async fn license(pool: &PgPool, org: Uuid, customer: Uuid, grants: &[Grant]) -> anyhow::Result<()> {
+    let now = OffsetDateTime::now_utc();
+    licenses::create(
+        pool,
+        org,
+        customer,
+        &LicenseInput {
+            name: "Standard",
+            starts_at: now - Duration::days(365),
+            expires_at: Some(now + Duration::days(365)),
+            on_expiry: ExpiryPolicy::KeepReleased,
+            suspended: false,
+            notes: "",
+            grants,
+        },
+    )
+    .await?
+    .context("license")?;
+    Ok(())
+}
+
+pub async fn seed(pool: &PgPool) -> anyhow::Result<World> {
+    let (org, vendor_token) = vendor(pool).await?;
 
     let now = OffsetDateTime::now_utc();
     let mut target_digest = String::new();
@@ -92,7 +129,7 @@ pub async fn seed(pool: &PgPool) -> anyhow::Result<World> {
         let repo_id = Uuid::now_v7();
         sqlx::query("insert into repositories (id, organization_id, name) values ($1, $2, $3)")
             .bind(repo_id)
-            .bind(org.id)
+            .bind(org)
             .bind(repository(r))
             .execute(pool)
             .await?;
@@ -201,17 +238,9 @@ pub async fn seed(pool: &PgPool) -> anyhow::Result<World> {
         tx.commit().await?;
     }
 
-    let semver = |range: &str| {
-        TagSelectorSpec::Semver {
-            range: range.into(),
-            allow_v_prefix: false,
-            include_prereleases: false,
-        }
-        .validate()
-    };
     let mut bench_customer = None;
     for c in 0..CUSTOMERS {
-        let customer = customers::create(pool, org.id, &format!("Customer {c:04}")).await?;
+        let customer = customers::create(pool, org, &format!("Customer {c:04}")).await?;
         let grants = vec![
             Grant::new(
                 "acme",
@@ -229,29 +258,13 @@ pub async fn seed(pool: &PgPool) -> anyhow::Result<World> {
             )?,
             Grant::new("acme", "acme/*", TagSelector::exact(["0.0.0", "4.19.0"])?, None, None)?,
         ];
-        licenses::create(
-            pool,
-            org.id,
-            customer.id,
-            &LicenseInput {
-                name: "Standard",
-                starts_at: now - Duration::days(365),
-                expires_at: Some(now + Duration::days(365)),
-                on_expiry: ExpiryPolicy::KeepReleased,
-                suspended: false,
-                notes: "",
-                grants: &grants,
-            },
-        )
-        .await?
-        .context("license")?;
+        license(pool, org, customer.id, &grants).await?;
         bench_customer.get_or_insert(customer.id);
     }
     let customer = bench_customer.context("a customer")?;
-    let customer_token =
-        token(pool, org.id, TokenOwner::Customer { customer_id: customer }).await?;
+    let customer_token = token(pool, org, TokenOwner::Customer { customer_id: customer }).await?;
     Ok(World {
-        organization: org.id,
+        organization: org,
         customer,
         customer_token,
         vendor_token,
@@ -269,46 +282,11 @@ pub struct Accounts {
 }
 
 pub async fn one_customer(pool: &PgPool, repository: &str, tags: &str) -> anyhow::Result<Accounts> {
-    let org = accounts::create_organization(
-        pool,
-        &accounts::NewOrganization {
-            slug: "acme",
-            name: "Acme",
-            owner_email: "owner@acme.test",
-            owner_password_hash: "x",
-            owner_is_instance_admin: false,
-        },
-    )
-    .await?;
-    let owner =
-        accounts::find_user_by_email(pool, "owner@acme.test").await?.context("the owner")?;
-    let vendor_token =
-        token(pool, org.id, TokenOwner::Vendor { user_id: owner.id, read_only: false }).await?;
-    let customer = customers::create(pool, org.id, "Customer 0001").await?;
-    let now = OffsetDateTime::now_utc();
-    let range = TagSelectorSpec::Semver {
-        range: tags.into(),
-        allow_v_prefix: false,
-        include_prereleases: false,
-    }
-    .validate()?;
-    licenses::create(
-        pool,
-        org.id,
-        customer.id,
-        &LicenseInput {
-            name: "Standard",
-            starts_at: now - Duration::days(365),
-            expires_at: Some(now + Duration::days(365)),
-            on_expiry: ExpiryPolicy::KeepReleased,
-            suspended: false,
-            notes: "",
-            grants: &[Grant::new("acme", repository, range, None, None)?],
-        },
-    )
-    .await?
-    .context("license")?;
+    let (org, vendor_token) = vendor(pool).await?;
+    let customer = customers::create(pool, org, "Customer 0001").await?;
+    license(pool, org, customer.id, &[Grant::new("acme", repository, semver(tags)?, None, None)?])
+        .await?;
     let customer_token =
-        token(pool, org.id, TokenOwner::Customer { customer_id: customer.id }).await?;
+        token(pool, org, TokenOwner::Customer { customer_id: customer.id }).await?;
     Ok(Accounts { vendor_token, customer_token })
 }
