@@ -130,28 +130,17 @@ impl AuditLog {
         organization_id: Option<Uuid>,
         client: Option<std::net::IpAddr>,
     ) {
-        if self.limited(token_id, "token.use_after_revoke") {
-            return;
-        }
-        self.append(NewAuditEntry {
-            at: OffsetDateTime::now_utc(),
+        let target = format!("token:{token_id}");
+        self.token_denied(
+            token_id,
             organization_id,
-            actor_kind: "token",
-            actor_id: Some(token_id),
-            actor_name: None,
-            action: "token.use_after_revoke".to_owned(),
-            target: format!("token:{token_id}"),
-            target_name: None,
-            outcome: "denied",
-            detail: json!({}),
-            client_addr: client.map(|c| c.to_string()),
-            user_agent: None,
-            request_id: None,
-        });
+            "token.use_after_revoke",
+            target,
+            json!({}),
+            client,
+        );
     }
-}
 
-impl AuditLog {
     /// A customer token asked to pull a repository none of its licenses covers (at the token
     /// service or with Basic credentials on `/v2`); at most once a minute per token, the same
     /// limit as the registry's own `pull.denied` entries.
@@ -162,20 +151,36 @@ impl AuditLog {
         repository: &str,
         client: Option<std::net::IpAddr>,
     ) {
-        if self.limited(token_id, "pull.denied") {
+        let detail = json!({"reason": "no license covers the repository"});
+        let target = repository.to_owned();
+        self.token_denied(token_id, Some(organization_id), "pull.denied", target, detail, client);
+    }
+
+    /// A denial of what a token asked for, seen where only its id and the client address are
+    /// known; at most once a minute per token and action.
+    fn token_denied(
+        &self,
+        token_id: Uuid,
+        organization_id: Option<Uuid>,
+        action: &'static str,
+        target: String,
+        detail: serde_json::Value,
+        client: Option<std::net::IpAddr>,
+    ) {
+        if self.limited(token_id, action) {
             return;
         }
         self.append(NewAuditEntry {
             at: OffsetDateTime::now_utc(),
-            organization_id: Some(organization_id),
+            organization_id,
             actor_kind: "token",
             actor_id: Some(token_id),
             actor_name: None,
-            action: "pull.denied".to_owned(),
-            target: repository.to_owned(),
+            action: action.to_owned(),
+            target,
             target_name: None,
             outcome: "denied",
-            detail: json!({"reason": "no license covers the repository"}),
+            detail,
             client_addr: client.map(|c| c.to_string()),
             user_agent: None,
             request_id: None,
