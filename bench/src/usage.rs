@@ -80,8 +80,11 @@ pub async fn run(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let metrics = on.text(&metrics_url).await?;
     let pool = wharf_db::PgPool::connect(database_url).await?;
-    let written: i64 =
-        sqlx::query_scalar("select count(*) from pull_events").fetch_one(&pool).await?;
+    // GETs written (identical GETs in one second are one row that counts them) and rows.
+    let (written, rows_written): (i64, i64) =
+        sqlx::query_as("select coalesce(sum(requests), 0)::int8, count(*) from pull_events")
+            .fetch_one(&pool)
+            .await?;
     drop((on, off));
 
     println!();
@@ -110,13 +113,15 @@ pub async fn run(
     let pulls = counter(&metrics, "wharf_pulls_total");
     let dropped = counter(&metrics, "wharf_usage_events_dropped_total");
     println!("on/off: {ratio:.3}");
-    println!("events recorded: {pulls}, written: {written}, dropped (buffer full): {dropped}");
+    println!(
+        "GETs recorded: {pulls}, written: {written} (in {rows_written} rows), dropped (buffer full): {dropped}"
+    );
     let report = json!({
         "benchmark": "usage",
         "connections": args.connections, "duration_seconds": args.duration, "runs": args.runs,
         "manifest_get": rows,
         "on_over_off": ratio,
-        "events": {"recorded": pulls, "written": written, "dropped": dropped},
+        "events": {"recorded": pulls, "written": written, "rows": rows_written, "dropped": dropped},
     });
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;

@@ -45,6 +45,9 @@ pub struct NewPullEvent {
     pub user_agent: Option<String>,
     /// The parsed client kind: `docker`, `containerd`, `podman`, `helm`, `oras`, `other`.
     pub client_kind: &'static str,
+    /// How many identical GETs this event stands for (the writer coalesces GETs that differ
+    /// only in the time within one second; `at` is the first one's).
+    pub requests: i32,
 }
 
 /// Writes a batch of pull events in one statement. Only pulls of the caller's own
@@ -72,6 +75,7 @@ pub async fn insert_pull_events(pool: &PgPool, events: &[NewPullEvent]) -> Resul
     let mut addrs = Vec::with_capacity(n);
     let mut agents = Vec::with_capacity(n);
     let mut kinds = Vec::with_capacity(n);
+    let mut requests = Vec::with_capacity(n);
     for e in events {
         ids.push(e.id);
         ats.push(e.at);
@@ -86,16 +90,17 @@ pub async fn insert_pull_events(pool: &PgPool, events: &[NewPullEvent]) -> Resul
         addrs.push(e.client_addr.clone());
         agents.push(e.user_agent.clone());
         kinds.push(e.client_kind.to_owned());
+        requests.push(e.requests.max(1));
     }
     let done = sqlx::query!(
         r#"with batch as (
                select b.*, r.id as repository_id
                from unnest($1::uuid[], $2::timestamptz[], $3::uuid[], $4::uuid[], $5::uuid[],
                            $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                           $11::text[], $12::text[], $13::text[])
+                           $11::text[], $12::text[], $13::text[], $15::int4[])
                     with ordinality as b(id, at, organization_id, customer_id, token_id,
                                          repository, reference, tag, digest, media_type,
-                                         client_addr, user_agent, client_kind, ord)
+                                         client_addr, user_agent, client_kind, requests, ord)
                join repositories r
                  on r.name = b.repository and r.organization_id = b.organization_id
            )
@@ -103,7 +108,7 @@ pub async fn insert_pull_events(pool: &PgPool, events: &[NewPullEvent]) -> Resul
                                     token_id, token_name, token_prefix, repository, reference,
                                     digest, tags, media_type, platform_os, platform_arch,
                                     platform_variant, parent_id, client_addr, user_agent,
-                                    client_kind)
+                                    client_kind, requests)
            select b.id, b.at, b.organization_id, b.customer_id, c.name,
                   b.token_id, t.name, t.display_prefix, b.repository, b.reference,
                   b.digest,
@@ -113,7 +118,7 @@ pub async fn insert_pull_events(pool: &PgPool, events: &[NewPullEvent]) -> Resul
                                       where g.repository_id = b.repository_id
                                         and g.digest = b.digest), '{}') end,
                   b.media_type, pl.platform_os, pl.platform_arch, pl.platform_variant,
-                  parent.id, b.client_addr::inet, b.user_agent, b.client_kind
+                  parent.id, b.client_addr::inet, b.user_agent, b.client_kind, b.requests
            from batch b
            left join customers c on c.id = b.customer_id
            left join access_tokens t on t.id = b.token_id
@@ -170,6 +175,7 @@ pub async fn insert_pull_events(pool: &PgPool, events: &[NewPullEvent]) -> Resul
         &agents as &[Option<String>],
         &kinds,
         ROLL_UP_WINDOW_SECONDS,
+        &requests,
     )
     .execute(pool)
     .await?;
@@ -290,6 +296,8 @@ pub struct PullRow {
     pub user_agent: Option<String>,
     /// Client kind.
     pub client_kind: String,
+    /// How many identical GETs in that second this pull stands for.
+    pub requests: i32,
 }
 
 /// Pulls of `org` matching `filter`, newest first, after the `(at, id)` position `after`;
@@ -333,7 +341,7 @@ fn pulls_query<'a>(
                         from pull_events c
                         where c.parent_id = e.id and c.platform_os is not null
                         order by 1) as "platforms!",
-                  host(e.client_addr) as client_addr, e.user_agent, e.client_kind
+                  host(e.client_addr) as client_addr, e.user_agent, e.client_kind, e.requests
            from pull_events e
            where e.organization_id = $1 and e.parent_id is null
              and ($2::timestamptz is null or e.at >= $2)
@@ -400,7 +408,7 @@ pub async fn summarize_pulls(
     Ok(sqlx::query_as!(
         PullTotal,
         r#"with pulls as (
-               select e.at, e.customer_id, e.customer_name, e.repository, e.tags
+               select e.at, e.customer_id, e.customer_name, e.repository, e.tags, e.requests
                from pull_events e
                where e.organization_id = $1 and e.parent_id is null
                  and ($2::timestamptz is null or e.at >= $2)
@@ -413,25 +421,25 @@ pub async fn summarize_pulls(
            keyed as (
                select to_char(p.at at time zone 'UTC', 'YYYY-MM-DD') as key,
                       to_char(p.at at time zone 'UTC', 'YYYY-MM-DD') as label,
-                      p.at, p.customer_id
+                      p.at, p.customer_id, p.requests
                from pulls p where $8 = 'day'
                union all
                select coalesce(p.customer_id::text, 'vendor'),
                       first_value(coalesce(p.customer_name, 'vendor'))
                           over (partition by p.customer_id order by p.at desc),
-                      p.at, p.customer_id
+                      p.at, p.customer_id, p.requests
                from pulls p where $8 = 'customer'
                union all
                select p.repository || ':' || t.tag, p.repository || ':' || t.tag,
-                      p.at, p.customer_id
+                      p.at, p.customer_id, p.requests
                from pulls p cross join lateral unnest(p.tags) as t(tag) where $8 = 'version'
            )
-           select key as "key!", max(label) as label, count(*) as "pulls!",
+           select key as "key!", max(label) as label, sum(requests)::int8 as "pulls!",
                   count(distinct customer_id) as "customers!", max(at) as "last_pull_at!"
            from keyed
            group by key
            order by case when $8 = 'day' then key end asc,
-                    case when $8 = 'customer' then count(*) end desc,
+                    case when $8 = 'customer' then sum(requests) end desc,
                     max(at) desc, key"#,
         org,
         filter.since,
@@ -538,6 +546,7 @@ mod tests {
             client_addr: Some("192.0.2.1".to_owned()),
             user_agent: None,
             client_kind: "other",
+            requests: 1,
         }
     }
 

@@ -158,6 +158,8 @@ pub struct PullBody {
     pub user_agent: Option<String>,
     /// Client kind.
     pub client: String,
+    /// How many identical GETs within that second this pull stands for.
+    pub requests: i32,
 }
 
 impl From<PullRow> for PullBody {
@@ -179,6 +181,7 @@ impl From<PullRow> for PullBody {
             client_addr: r.client_addr,
             user_agent: r.user_agent,
             client: r.client_kind,
+            requests: r.requests,
         }
     }
 }
@@ -283,7 +286,8 @@ pub async fn pulls_csv(
     let p = pull_params(query.as_deref(), &PULL_PARAMS[..6])?;
     let org = caller.actor.org_id;
     let header = "id,at,customer_id,customer_name,token_id,token_name,token_prefix,repository,\
-                  reference,digest,tags,media_type,platforms,client_addr,user_agent,client\n";
+                  reference,digest,tags,media_type,platforms,client_addr,user_agent,client,\
+                  requests\n";
     Ok(csv_response("pulls.csv", header, move |tx| async move {
         let rows = usage::stream_pulls(&state.pool, org, &p.filter);
         forward(rows, tx, |r: PullRow| {
@@ -304,6 +308,7 @@ pub async fn pulls_csv(
                 r.client_addr.as_deref().unwrap_or(""),
                 r.user_agent.as_deref().unwrap_or(""),
                 &r.client_kind,
+                &r.requests.to_string(),
             ])
         })
         .await;

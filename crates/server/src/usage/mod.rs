@@ -9,10 +9,21 @@
 //! `wharf_db::usage`) and adds byte counts, aggregated in memory per (token, repository,
 //! digest, day), with one upsert. When the buffer is full (a slow or stalled database),
 //! events are dropped and counted; a pull never waits.
+//!
+//! GETs that differ only in their time within one second (same organization, token,
+//! repository, reference, digest, media type, client address and user agent) are coalesced
+//! into one event whose `requests` counts them: a client polling a tag in a loop costs the
+//! database one row per second instead of one per GET, which is what keeps recording within
+//! a few percent of not recording at all (docs/performance.md).
 
 pub mod client;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    hash::{Hash, Hasher},
+    sync::Arc,
+    time::Duration,
+};
 
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -64,7 +75,7 @@ pub struct UsageRecorder {
 impl UsageRecorder {
     /// Starts the background writer.
     pub fn start(pool: PgPool, settings: UsageSettings) -> (Arc<Self>, BatcherTask) {
-        let writer = Writer { pool, pulls: Vec::new(), bytes: HashMap::new() };
+        let writer = Writer { pool, pulls: PendingPulls::default(), bytes: HashMap::new() };
         // The writer's pending batch is bounded too, so at most twice `buffer` events wait.
         let max_batch = settings.buffer.clamp(1, MAX_BATCH);
         let (batcher, task) =
@@ -107,6 +118,7 @@ impl UsageSink for UsageRecorder {
             client_kind: ClientKind::from_user_agent(user_agent.as_deref()).as_str(),
             client_addr,
             user_agent,
+            requests: 1,
         }));
     }
 
@@ -132,8 +144,70 @@ fn truncate(s: &str, max: usize) -> String {
 
 struct Writer {
     pool: PgPool,
-    pulls: Vec<NewPullEvent>,
+    pulls: PendingPulls,
     bytes: HashMap<(Uuid, String, String, Date), BlobBytes>,
+}
+
+/// Pull events waiting to be written, identical GETs in one second coalesced.
+#[derive(Default)]
+struct PendingPulls {
+    /// Per event, the order of its first GET (the roll-up links a child GET to an index GET
+    /// that came before it) and how many GETs it stands for.
+    events: HashMap<SamePull, (usize, i32)>,
+}
+
+impl PendingPulls {
+    fn add(&mut self, event: NewPullEvent) {
+        let next = self.events.len();
+        let (_, requests) = self.events.entry(SamePull(event)).or_insert((next, 0));
+        *requests = requests.saturating_add(1);
+    }
+
+    fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// The events in the order of their first GET, each with its count.
+    fn take(&mut self) -> Vec<NewPullEvent> {
+        let mut events: Vec<_> = self.events.drain().collect();
+        events.sort_unstable_by_key(|(_, (order, _))| *order);
+        events
+            .into_iter()
+            .map(|(SamePull(event), (_, requests))| NewPullEvent { requests, ..event })
+            .collect()
+    }
+}
+
+/// A pending pull event, equal to another when both are the same GET in the same second:
+/// everything but the id, the sub-second time and the count.
+struct SamePull(NewPullEvent);
+
+impl SamePull {
+    fn key(&self) -> impl Eq + Hash + '_ {
+        let e = &self.0;
+        (
+            e.at.unix_timestamp(),
+            e.organization_id,
+            e.customer_id,
+            e.token_id,
+            (&e.repository, &e.reference, &e.tag, &e.digest, &e.media_type),
+            (&e.client_addr, &e.user_agent, e.client_kind),
+        )
+    }
+}
+
+impl PartialEq for SamePull {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for SamePull {}
+
+impl Hash for SamePull {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
 }
 
 impl Flush for Writer {
@@ -141,7 +215,7 @@ impl Flush for Writer {
 
     fn add(&mut self, item: Item) {
         match item {
-            Item::Pull(event) => self.pulls.push(event),
+            Item::Pull(event) => self.pulls.add(event),
             Item::Bytes { day, served } => {
                 let key = (served.attribution.token_id, served.repository, served.digest, day);
                 let entry = self.bytes.entry(key.clone()).or_insert_with(|| BlobBytes {
@@ -166,8 +240,8 @@ impl Flush for Writer {
     }
 
     async fn flush(&mut self) {
-        if !self.pulls.is_empty() {
-            let pulls = std::mem::take(&mut self.pulls);
+        if self.pulls.len() > 0 {
+            let pulls = self.pulls.take();
             if let Err(err) = wharf_db::usage::insert_pull_events(&self.pool, &pulls).await {
                 METRICS.usage_write_failures.inc();
                 tracing::warn!(events = pulls.len(), "writing pull events failed: {err}");
@@ -180,5 +254,58 @@ impl Flush for Writer {
                 tracing::warn!(rows = rows.len(), "writing bytes served failed: {err}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn get(at: OffsetDateTime, reference: &str, user_agent: &str) -> NewPullEvent {
+        let org = Uuid::from_u128(1);
+        NewPullEvent {
+            id: Uuid::now_v7(),
+            at,
+            organization_id: org,
+            customer_id: Some(Uuid::from_u128(2)),
+            token_id: Uuid::from_u128(3),
+            repository: "vendor/app".into(),
+            reference: reference.into(),
+            tag: (!reference.starts_with("sha256:")).then(|| reference.into()),
+            digest: "sha256:aa".into(),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            client_addr: Some("192.0.2.1".into()),
+            user_agent: Some(user_agent.into()),
+            client_kind: "docker",
+            requests: 1,
+        }
+    }
+
+    #[test]
+    fn identical_gets_in_one_second_are_one_event_in_first_arrival_order() {
+        let mut pending = PendingPulls::default();
+        let first = get(datetime!(2026-11-24 10:00:00.100 UTC), "1.0", "docker/27");
+        let first_id = first.id;
+        pending.add(first);
+        pending.add(get(datetime!(2026-11-24 10:00:00.200 UTC), "sha256:aa", "docker/27"));
+        for ms in [300, 400, 999] {
+            let at = datetime!(2026-11-24 10:00:00 UTC) + time::Duration::milliseconds(ms);
+            pending.add(get(at, "1.0", "docker/27"));
+        }
+        // Another second, another user agent: events of their own.
+        pending.add(get(datetime!(2026-11-24 10:00:01.000 UTC), "1.0", "docker/27"));
+        pending.add(get(datetime!(2026-11-24 10:00:00.500 UTC), "1.0", "helm/3"));
+        assert_eq!(pending.len(), 4);
+
+        let events = pending.take();
+        assert_eq!(pending.len(), 0);
+        let seen: Vec<_> =
+            events.iter().map(|e| (e.reference.as_str(), e.at.second(), e.requests)).collect();
+        assert_eq!(seen, [("1.0", 0, 4), ("sha256:aa", 0, 1), ("1.0", 1, 1), ("1.0", 0, 1)]);
+        assert_eq!(events[0].id, first_id, "the first GET's id and time stand for the event");
+        assert_eq!(events[0].at, datetime!(2026-11-24 10:00:00.100 UTC));
+        assert_eq!(events[3].user_agent.as_deref(), Some("helm/3"));
     }
 }
