@@ -96,11 +96,27 @@ async fn role_of(pool: &PgPool, org: &str, email: &str) -> Option<String> {
     .unwrap()
 }
 
+/// The operator's audit entries, oldest first: action, target name, detail.
+async fn audited(pool: &PgPool) -> Vec<(String, Option<String>, serde_json::Value)> {
+    sqlx::query_as(
+        "select action, target_name, detail from audit_log where actor_kind = 'operator' order by id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
 /// Rows of every table the commands write, and every password hash.
 async fn snapshot(pool: &PgPool) -> Vec<String> {
     let mut state = Vec::new();
-    for table in ["organizations", "users", "organization_members", "access_tokens", "invitations"]
-    {
+    for table in [
+        "organizations",
+        "users",
+        "organization_members",
+        "access_tokens",
+        "invitations",
+        "audit_log",
+    ] {
         let rows: Vec<String> = sqlx::query_scalar(&format!(
             "select row_to_json(t)::text from {table} t order by row_to_json(t)::text"
         ))
@@ -161,6 +177,27 @@ async fn create_org_and_users() {
     assert_eq!(role_of(&pool, "globex", "owner@acme.test").await.as_deref(), Some("admin"));
     assert!(verifies(&pool, "dev@acme.test", "developer password").await);
     assert!(verifies(&pool, "owner@acme.test", OWNER_PASSWORD).await);
+
+    // Every command left an entry: organizations created, members added, with their roles.
+    let entries = audited(&pool).await;
+    let actions: Vec<(&str, Option<&str>)> =
+        entries.iter().map(|(a, name, _)| (a.as_str(), name.as_deref())).collect();
+    assert_eq!(
+        actions,
+        [
+            ("organization.create", Some("acme")),
+            ("member.add", Some("dev@acme.test")),
+            ("member.add", Some("v@acme.test")),
+            ("organization.create", Some("globex")),
+            ("member.add", Some("owner@acme.test")),
+        ]
+    );
+    assert_eq!(entries[0].2["owner"], "owner@acme.test");
+    assert_eq!(entries[1].2["role"], "developer");
+    assert_eq!(entries[1].2["account"], "new");
+    assert_eq!(entries[3].2["owner_account"], "existing");
+    assert_eq!(entries[4].2["role"], "admin");
+    assert_eq!(entries[4].2["account"], "existing");
 }
 
 #[tokio::test]
@@ -578,6 +615,30 @@ async fn invitations_are_printed_once_and_can_be_accepted() {
     let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
     invite_only.sign_up(request, localhost).await.unwrap();
     assert_eq!(role_of(&pool, "newco", "founder@newco.test").await.as_deref(), Some("owner"));
+
+    // Each invitation issued is audited (never its token).
+    let invitations: Vec<_> =
+        audited(&pool).await.into_iter().filter(|(a, ..)| a == "invitation.create").collect();
+    let seen: Vec<(Option<&str>, &str, &serde_json::Value)> = invitations
+        .iter()
+        .map(|(_, email, detail)| {
+            (email.as_deref(), detail["kind"].as_str().unwrap(), &detail["role"])
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some("dev@acme.test"), "member", &serde_json::json!("developer")),
+            (Some("it@initech.test"), "customer", &serde_json::json!("admin")),
+            (Some("founder@newco.test"), "signup", &serde_json::Value::Null),
+        ]
+    );
+    assert_eq!(invitations[1].2["customer_id"], serde_json::json!(initech.id));
+    let all: Vec<String> = sqlx::query_scalar("select row_to_json(a)::text from audit_log a")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(all.iter().all(|row| !row.contains("wharf_inv_")), "no token in the log: {all:?}");
 }
 
 #[tokio::test]

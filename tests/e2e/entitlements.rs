@@ -503,6 +503,17 @@ async fn a_public_repository_is_pullable_by_anyone_and_only_it() {
     // Made private again: the anonymous bearer token stops working at once.
     assert!(visibility("acme/other", "private").status.success());
     within_a_second("private again", || async { anonymous.get(&path).await.status == 404 }).await;
+
+    // Both changes are in the audit log, with the settings before and after.
+    let changes: Vec<(String, serde_json::Value)> = sqlx::query_as(
+        "select target, detail from audit_log where action = 'repository.visibility' order by id",
+    )
+    .fetch_all(&w.pool)
+    .await
+    .unwrap();
+    let public = serde_json::json!({"before": "private", "after": "public"});
+    let private = serde_json::json!({"before": "public", "after": "private"});
+    assert_eq!(changes, [("acme/other".to_owned(), public), ("acme/other".to_owned(), private)]);
 }
 
 #[tokio::test]

@@ -73,7 +73,17 @@ async fn set_visibility(pool: PgPool, args: SetVisibilityArgs) -> anyhow::Result
         .ok_or_else(|| anyhow::anyhow!("no repository {}", args.repository))?;
     let public = args.visibility == Visibility::Public;
     wharf_db::registry::repositories::set_public(&pool, repository.id, public).await?;
-    let word = if public { "public" } else { "private" };
+    let word = |public| if public { "public" } else { "private" };
+    operator_audit(
+        &pool,
+        Some(repository.organization_id),
+        "repository.visibility",
+        repository.name.clone(),
+        None,
+        serde_json::json!({"before": word(repository.public), "after": word(public)}),
+    )
+    .await?;
+    let word = word(public);
     println!("repository {} is now {word}", args.repository);
     Ok(())
 }
@@ -186,6 +196,16 @@ async fn create_org(pool: PgPool, args: CreateOrgArgs, checked: CheckedOrg) -> a
         }
         Err(err) => return Err(err).context("cannot create the organization"),
     };
+    operator_audit(
+        &pool,
+        Some(org.id),
+        "organization.create",
+        format!("organization:{}", org.id),
+        Some(org.slug.clone()),
+        serde_json::json!({"name": org.name, "owner": email,
+                           "owner_account": if existing.is_some() { "existing" } else { "new" }}),
+    )
+    .await?;
     println!("created organization {} ({}) with owner {email}", org.slug, org.name);
     print_password_outcome(&email, existing.is_some(), &checked.password);
     Ok(())
@@ -200,22 +220,32 @@ async fn create_user(
     let email = args.email.to_lowercase();
     let role = args.role.as_str();
     let existing = accounts::find_user_by_email(&pool, &email).await?;
-    match &existing {
+    let user_id = match &existing {
         Some(user) => match accounts::add_member(&pool, org.id, user.id, role).await {
-            Ok(()) => {}
+            Ok(()) => user.id,
             Err(DbError::Conflict(_)) => bail!("{email} is already a member of {}", org.slug),
             Err(err) => return Err(err).context("cannot add the member"),
         },
         None => {
             let hash = hash_password(password.secret()).await?;
             match accounts::create_user(&pool, org.id, &email, hash.expose_secret(), role).await {
-                Ok(_) => {}
+                Ok(user) => user.id,
                 // Created by someone else in the meantime: the operator should look again.
                 Err(DbError::Conflict(_)) => bail!("{email} was created concurrently; retry"),
                 Err(err) => return Err(err).context("cannot create the user"),
             }
         }
-    }
+    };
+    operator_audit(
+        &pool,
+        Some(org.id),
+        "member.add",
+        format!("user:{user_id}"),
+        Some(email.clone()),
+        serde_json::json!({"role": role,
+                           "account": if existing.is_some() { "existing" } else { "new" }}),
+    )
+    .await?;
     println!("added {email} to {} as {role}", org.slug);
     print_password_outcome(&email, existing.is_some(), &password);
     Ok(())
@@ -320,6 +350,25 @@ fn invitation_service(pool: PgPool, days: u32) -> anyhow::Result<Accounts> {
     Ok(Accounts::new(pool, settings)?)
 }
 
+/// Records an issued invitation in the audit log.
+async fn audit_invitation(pool: &PgPool, issued: &IssuedInvitation) -> anyhow::Result<()> {
+    let invitation = &issued.invitation;
+    operator_audit(
+        pool,
+        invitation.organization_id,
+        "invitation.create",
+        format!("invitation:{}", invitation.id),
+        invitation.email.clone(),
+        serde_json::json!({
+            "kind": invitation.kind.as_str(),
+            "role": invitation.role,
+            "customer_id": invitation.customer_id,
+            "expires_at": invitation.expires_at.format(&time::format_description::well_known::Rfc3339)?,
+        }),
+    )
+    .await
+}
+
 /// Says what was issued; the token goes alone on the last line.
 fn print_invitation(what: &str, issued: &IssuedInvitation) {
     println!(
@@ -332,7 +381,7 @@ fn print_invitation(what: &str, issued: &IssuedInvitation) {
 async fn invite_member(pool: PgPool, args: InviteMemberArgs) -> anyhow::Result<()> {
     let org = find_org(&pool, &args.org).await?;
     let email = &args.email;
-    let issued = invitation_service(pool, args.expires_in_days)?
+    let issued = invitation_service(pool.clone(), args.expires_in_days)?
         .invite_member(org.id, Inviter::Operator, email, args.role)
         .await
         .map_err(|err| match err {
@@ -341,6 +390,7 @@ async fn invite_member(pool: PgPool, args: InviteMemberArgs) -> anyhow::Result<(
             }
             other => anyhow::Error::new(other).context("cannot issue the invitation"),
         })?;
+    audit_invitation(&pool, &issued).await?;
     print_invitation(&format!("invited {email} to {} as {}", org.slug, args.role), &issued);
     Ok(())
 }
@@ -351,7 +401,7 @@ async fn invite_customer_user(pool: PgPool, args: InviteCustomerUserArgs) -> any
         .await?
         .with_context(|| format!("{} has no customer named {:?}", org.slug, args.customer))?;
     let email = &args.email;
-    let issued = invitation_service(pool, args.expires_in_days)?
+    let issued = invitation_service(pool.clone(), args.expires_in_days)?
         .invite_customer_user(org.id, customer.id, Inviter::Operator, email, args.role)
         .await
         .map_err(|err| match err {
@@ -362,12 +412,13 @@ async fn invite_customer_user(pool: PgPool, args: InviteCustomerUserArgs) -> any
         })?;
     let what =
         format!("invited {email} to customer {:?} of {} as {}", customer.name, org.slug, args.role);
+    audit_invitation(&pool, &issued).await?;
     print_invitation(&what, &issued);
     Ok(())
 }
 
 async fn invite_signup(pool: PgPool, args: InviteSignupArgs) -> anyhow::Result<()> {
-    let issued = invitation_service(pool, args.expires_in_days)?
+    let issued = invitation_service(pool.clone(), args.expires_in_days)?
         .invite_signup(Inviter::Operator, args.email.as_deref())
         .await
         .context("cannot issue the invitation")?;
@@ -375,6 +426,7 @@ async fn invite_signup(pool: PgPool, args: InviteSignupArgs) -> anyhow::Result<(
         Some(email) => format!("invited {email} to sign up a new organization"),
         None => "invited someone to sign up a new organization".to_owned(),
     };
+    audit_invitation(&pool, &issued).await?;
     print_invitation(&what, &issued);
     Ok(())
 }
