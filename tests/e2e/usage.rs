@@ -275,6 +275,46 @@ async fn head_is_no_pull_ranges_count_what_was_sent_and_history_outlives_the_cus
         && e.customer_name.as_deref() == Some("Initech")
         && e.token_name.as_deref() == Some("e2e")));
     assert_eq!(bytes_served(&s.pool, s.org).await.len(), 1);
+
+    // The bytes report, through the API, still names the deleted customer.
+    use wharf_e2e::api::{Api, OpenApi};
+    let api = Api::new(&s.wharf, Some(&s.vendor_token));
+    let doc = OpenApi::fetch(&s.wharf).await;
+    let today = time::OffsetDateTime::now_utc().date();
+    for group in ["customer", "day", "repository"] {
+        let reply = api.get(&format!("/bytes/summary?group={group}&repository=vendor/app")).await;
+        doc.check("get", "/api/v1/bytes/summary", &reply);
+        let items = reply.expect(200)["items"].as_array().unwrap().clone();
+        assert_eq!(items.len(), 1, "{group}: {items:?}");
+        // The manifest GETs send no blob bytes; the layer was sent whole once, 4 bytes once.
+        assert_eq!(items[0]["bytes"], whole + 4, "{group}: {items:?}");
+        assert_eq!(items[0]["requests"], 2);
+        assert_eq!(items[0]["customers"], 1);
+        let (key, label) = match group {
+            "customer" => (s.customer_id.to_string(), "Initech".to_owned()),
+            "day" => (today.to_string(), today.to_string()),
+            _ => ("vendor/app".to_owned(), "vendor/app".to_owned()),
+        };
+        assert_eq!(
+            (items[0]["key"].as_str(), items[0]["label"].as_str()),
+            (Some(&*key), Some(&*label))
+        );
+    }
+    let tomorrow = today.next_day().unwrap();
+    let later = api.get(&format!("/bytes/summary?group=day&since={tomorrow}")).await;
+    assert_eq!(later.expect(200)["items"], serde_json::json!([]));
+    for (query, field) in [
+        ("group=week", "group"),
+        ("group=day&since=2026-13-01", "since"),
+        ("group=day&until=2026-11-24T00:00:00Z", "until"),
+        ("group=day&customer=initech", "customer"),
+        ("group=day&tag=1.0.0", "tag"),
+        ("", "group"),
+    ] {
+        let reply = api.get(&format!("/bytes/summary?{query}")).await;
+        doc.check("get", "/api/v1/bytes/summary", &reply);
+        reply.problem(400, Some(field));
+    }
 }
 
 #[tokio::test]

@@ -218,17 +218,22 @@ pub async fn add_blob_bytes(pool: &PgPool, rows: &[BlobBytes]) -> Result<u64, Db
     let bytes: Vec<i64> = rows.iter().map(|r| r.bytes).collect();
     let requests: Vec<i64> = rows.iter().map(|r| r.requests).collect();
     let done = sqlx::query!(
-        r#"insert into blob_bytes_daily (day, organization_id, token_id, customer_id, repository,
-                                         digest, bytes, requests)
-           select u.* from unnest($1::date[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[],
-                                  $6::text[], $7::bigint[], $8::bigint[])
+        r#"insert into blob_bytes_daily (day, organization_id, token_id, customer_id,
+                                         customer_name, repository, digest, bytes, requests)
+           select u.day, u.organization_id, u.token_id, u.customer_id, c.name, u.repository,
+                  u.digest, u.bytes, u.requests
+           from unnest($1::date[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[],
+                       $6::text[], $7::bigint[], $8::bigint[])
                     as u(day, organization_id, token_id, customer_id, repository, digest, bytes,
                          requests)
            join repositories r
              on r.name = u.repository and r.organization_id = u.organization_id
+           left join customers c on c.id = u.customer_id
            on conflict (token_id, repository, digest, day) do update
                set bytes = blob_bytes_daily.bytes + excluded.bytes,
-                   requests = blob_bytes_daily.requests + excluded.requests"#,
+                   requests = blob_bytes_daily.requests + excluded.requests,
+                   customer_name = coalesce(excluded.customer_name,
+                                            blob_bytes_daily.customer_name)"#,
         &days,
         &orgs,
         &tokens,
@@ -448,6 +453,98 @@ pub async fn summarize_pulls(
         filter.repository.as_deref(),
         filter.tag.as_deref(),
         filter.client_kind.as_deref(),
+        group,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Which bytes a report covers, by UTC day. Every field narrows; `None` does not.
+#[derive(Debug, Clone, Default)]
+pub struct BytesFilter {
+    /// From this day on (inclusive).
+    pub since: Option<Date>,
+    /// Before this day (exclusive).
+    pub until: Option<Date>,
+    /// One customer.
+    pub customer_id: Option<Uuid>,
+    /// One repository.
+    pub repository: Option<String>,
+}
+
+/// How a bytes summary groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BytesGrouping {
+    /// Per UTC day, oldest first.
+    Day,
+    /// Per customer, most bytes first.
+    Customer,
+    /// Per repository, most bytes first.
+    Repository,
+}
+
+/// One line of a bytes summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BytesTotal {
+    /// The group: a day (`2026-11-24`), a customer id (`vendor` for vendor tokens) or a
+    /// repository name.
+    pub key: String,
+    /// A readable label: the day, the customer's latest recorded name, the repository.
+    pub label: Option<String>,
+    /// Blob bytes sent.
+    pub bytes: i64,
+    /// Blob GETs that sent them.
+    pub requests: i64,
+    /// Distinct customers among them.
+    pub customers: i64,
+}
+
+/// Totals of the blob bytes `org` served matching `filter`, grouped.
+pub async fn summarize_bytes(
+    pool: &PgPool,
+    org: Uuid,
+    filter: &BytesFilter,
+    group: BytesGrouping,
+) -> Result<Vec<BytesTotal>, DbError> {
+    let group = match group {
+        BytesGrouping::Day => "day",
+        BytesGrouping::Customer => "customer",
+        BytesGrouping::Repository => "repository",
+    };
+    Ok(sqlx::query_as!(
+        BytesTotal,
+        r#"with rows as (
+               select b.day, b.customer_id, b.customer_name, b.repository, b.bytes, b.requests,
+                      case $6
+                          when 'day' then to_char(b.day, 'YYYY-MM-DD')
+                          when 'customer' then coalesce(b.customer_id::text, 'vendor')
+                          else b.repository
+                      end as key
+               from blob_bytes_daily b
+               where b.organization_id = $1
+                 and ($2::date is null or b.day >= $2)
+                 and ($3::date is null or b.day < $3)
+                 and ($4::uuid is null or b.customer_id = $4)
+                 and ($5::text is null or b.repository = $5)
+           )
+           select key as "key!",
+                  case $6
+                      when 'customer' then coalesce(
+                          (array_agg(customer_name order by day desc)
+                               filter (where customer_name is not null))[1],
+                          case when key = 'vendor' then 'vendor' end)
+                      else key
+                  end as label,
+                  sum(bytes)::int8 as "bytes!", sum(requests)::int8 as "requests!",
+                  count(distinct customer_id) as "customers!"
+           from rows
+           group by key
+           order by case when $6 = 'day' then key end asc, sum(bytes) desc, key"#,
+        org,
+        filter.since,
+        filter.until,
+        filter.customer_id,
+        filter.repository.as_deref(),
         group,
     )
     .fetch_all(pool)

@@ -157,6 +157,7 @@ pub fn routes() -> Vec<ApiRoute> {
         route("/api/v1/pulls", "/api/v1/pulls", get(usage::list_pulls)),
         route("/api/v1/pulls.csv", "/api/v1/pulls.csv", get(usage::pulls_csv)),
         route("/api/v1/pulls/summary", "/api/v1/pulls/summary", get(usage::summary)),
+        route("/api/v1/bytes/summary", "/api/v1/bytes/summary", get(usage::bytes_summary)),
         route("/api/v1/audit", "/api/v1/audit", get(usage::list_audit)),
         route("/api/v1/audit.csv", "/api/v1/audit.csv", get(usage::audit_csv)),
         // Repository names contain slashes: one wildcard, the handler splits off `/tags`.

@@ -1,6 +1,6 @@
 //! Usage reports and the audit log: `GET /api/v1/pulls`, `/api/v1/pulls.csv`,
-//! `/api/v1/pulls/summary`, `/api/v1/audit` and `/api/v1/audit.csv`, all scoped to the
-//! caller's organization and readable by every role.
+//! `/api/v1/pulls/summary`, `/api/v1/bytes/summary`, `/api/v1/audit` and
+//! `/api/v1/audit.csv`, all scoped to the caller's organization and readable by every role.
 //!
 //! Lists are paged newest first with opaque cursors; the CSV exports stream every matching
 //! row straight from the database cursor into the response (no row cap, nothing buffered
@@ -19,7 +19,9 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use uuid::Uuid;
 use wharf_db::{
     audit::{self, AuditFilter, AuditRow},
-    usage::{self, PullFilter, PullGrouping, PullRow, PullTotal},
+    usage::{
+        self, BytesFilter, BytesGrouping, BytesTotal, PullFilter, PullGrouping, PullRow, PullTotal,
+    },
 };
 
 use super::{
@@ -275,6 +277,91 @@ pub async fn summary(
         },
         items: totals.into_iter().map(Into::into).collect(),
     }))
+}
+
+/// A line of a bytes summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct BytesTotalBody {
+    /// The group: a day, a customer id (`vendor` for vendor tokens), a repository.
+    pub key: String,
+    /// Its label: the day, the customer's latest recorded name, the repository.
+    pub label: Option<String>,
+    /// Blob bytes sent (ranges count what was sent).
+    pub bytes: i64,
+    /// Blob GETs that sent them.
+    pub requests: i64,
+    /// Distinct customers.
+    pub customers: i64,
+}
+
+impl From<BytesTotal> for BytesTotalBody {
+    fn from(t: BytesTotal) -> Self {
+        Self {
+            key: t.key,
+            label: t.label,
+            bytes: t.bytes,
+            requests: t.requests,
+            customers: t.customers,
+        }
+    }
+}
+
+/// A bytes summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct BytesSummary {
+    /// `day`, `customer` or `repository`.
+    pub group: &'static str,
+    /// The totals.
+    pub items: Vec<BytesTotalBody>,
+}
+
+fn day_param(field: &str, value: &str) -> Result<time::Date, Problem> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(value, format)
+        .map_err(|_| Problem::invalid(field, format!("{field}: not a day (2026-01-31)")))
+}
+
+/// `GET /api/v1/bytes/summary?group=day|customer|repository`: blob bytes served, from the
+/// daily aggregates.
+pub async fn bytes_summary(
+    caller: Caller,
+    State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<BytesSummary>, Problem> {
+    let known = ["group", "customer", "repository", "since", "until"];
+    let mut filter = BytesFilter::default();
+    let mut group = None;
+    for (key, value) in pairs(query.as_deref(), &known)? {
+        match key.as_str() {
+            "customer" => {
+                filter.customer_id = Some(value.parse().map_err(|_| {
+                    Problem::invalid("customer", "customer: not a customer id (a UUID)")
+                })?);
+            }
+            "repository" => filter.repository = Some(value),
+            "since" => filter.since = Some(day_param("since", &value)?),
+            "until" => filter.until = Some(day_param("until", &value)?),
+            "group" => {
+                group = Some(match value.as_str() {
+                    "day" => ("day", BytesGrouping::Day),
+                    "customer" => ("customer", BytesGrouping::Customer),
+                    "repository" => ("repository", BytesGrouping::Repository),
+                    _ => {
+                        return Err(Problem::invalid(
+                            "group",
+                            "group: day, customer or repository",
+                        ));
+                    }
+                });
+            }
+            _ => {}
+        }
+    }
+    let (name, group) = group.ok_or_else(|| {
+        Problem::invalid("group", "group: day, customer or repository is required")
+    })?;
+    let totals = usage::summarize_bytes(&state.pool, caller.actor.org_id, &filter, group).await?;
+    Ok(Json(BytesSummary { group: name, items: totals.into_iter().map(Into::into).collect() }))
 }
 
 /// `GET /api/v1/pulls.csv`: every matching pull, streamed.

@@ -4,3 +4,8 @@
 -- (docs/performance.md, "What recording usage costs"). Reports add `requests` up.
 alter table pull_events
     add column requests integer not null default 1 check (requests > 0);
+
+-- Bytes served keep the customer's name as it was, like pull events: reports by customer
+-- still read after the customer is deleted.
+alter table blob_bytes_daily add column customer_name text;
+update blob_bytes_daily b set customer_name = c.name from customers c where c.id = b.customer_id;
