@@ -5,6 +5,10 @@
 //! GETs by tag at each in turn, alternating which goes first in every run, and the report
 //! gives the medians and the on/off ratio, plus how many events the recording server
 //! counted, wrote and dropped (from its metrics listener and the database).
+//!
+//! Two workloads: one client (every GET the same, so identical GETs in one second are one
+//! event, the recorder's best case) and distinct clients (a `User-Agent` of its own on every
+//! GET, through a wrk script, so every GET is an event row: the worst case).
 
 use std::{path::Path, time::Duration};
 
@@ -58,61 +62,78 @@ pub async fn run(
         }
         bearers.push(bearer);
     }
-    let mut measured: [Vec<wrk::Run>; 2] = [Vec::new(), Vec::new()];
+    let pool = wharf_db::PgPool::connect(database_url).await?;
+    let script = scratch.join("distinct-clients.lua");
+    std::fs::write(&script, DISTINCT_CLIENTS)?;
+    let workloads = [("one client", None), ("distinct clients", Some(script.as_path()))];
+    // [workload][on, off]
+    let mut measured: [[Vec<wrk::Run>; 2]; 2] = Default::default();
     for run in 0..args.runs {
         let order = if run % 2 == 0 { [0, 1] } else { [1, 0] };
-        for i in order {
-            let (label, server) = (labels[i], if i == 0 { &on } else { &off });
-            let url = format!("{}{path}", server.url());
-            let r =
-                wrk::run(&url, &bearers[i], args.connections, Duration::from_secs(args.duration))?;
-            eprintln!(
-                "run {}: events {label}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
-                run + 1,
-                r.requests_per_second,
-                r.p50_ms,
-                r.p99_ms
-            );
-            measured[i].push(r);
+        for (w, (workload, script)) in workloads.iter().enumerate() {
+            for i in order {
+                let (label, server) = (labels[i], if i == 0 { &on } else { &off });
+                let url = format!("{}{path}", server.url());
+                let headers = [format!("Authorization: Bearer {}", bearers[i])];
+                let duration = Duration::from_secs(args.duration);
+                let r = wrk::run_script(&url, &headers, *script, args.connections, duration)?;
+                eprintln!(
+                    "run {}: {workload}, events {label}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+                    run + 1,
+                    r.requests_per_second,
+                    r.p50_ms,
+                    r.p99_ms
+                );
+                measured[w][i].push(r);
+                if i == 0 {
+                    // Let the recorder write what it holds before anything else is measured.
+                    settle(&pool, &on, &metrics_url).await?;
+                }
+            }
         }
     }
-    // Let the recorder write its last batch, then count.
-    tokio::time::sleep(Duration::from_secs(2)).await;
     let metrics = on.text(&metrics_url).await?;
-    let pool = wharf_db::PgPool::connect(database_url).await?;
-    // GETs written (identical GETs in one second are one row that counts them) and rows.
-    let (written, rows_written): (i64, i64) =
-        sqlx::query_as("select coalesce(sum(requests), 0)::int8, count(*) from pull_events")
-            .fetch_one(&pool)
-            .await?;
+    let (written, rows_written) = written(&pool).await?;
     drop((on, off));
 
     println!();
     println!(
-        "| manifest GET by tag, customer token ({} connections, {} s, median of {}) | req/s | p50 ms | p99 ms |",
+        "| manifest GET by tag, customer token ({} connections, {} s, median of {}) | req/s | p50 ms | p99 ms | on/off |",
         args.connections, args.duration, args.runs
     );
-    println!("|---|---|---|---|");
+    println!("|---|---|---|---|---|");
     let mut rows = Vec::new();
-    let mut rates = [0.0; 2];
-    for (i, label) in labels.iter().enumerate() {
-        let runs = &measured[i];
-        let rate = median(&mut runs.iter().map(|r| r.requests_per_second).collect::<Vec<_>>());
-        let p50 = median(&mut runs.iter().map(|r| r.p50_ms).collect::<Vec<_>>());
-        let p99 = median(&mut runs.iter().map(|r| r.p99_ms).collect::<Vec<_>>());
-        rates[i] = rate;
-        println!("| usage events {label} | {rate:.0} | {p50:.2} | {p99:.2} |");
-        rows.push(json!({
-            "usage_events": label, "requests_per_second": rate, "p50_ms": p50, "p99_ms": p99,
-            "runs": runs.iter().map(|r| json!({
-                "requests_per_second": r.requests_per_second, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
-            })).collect::<Vec<_>>(),
-        }));
+    let mut ratios = Vec::new();
+    for (w, (workload, _)) in workloads.iter().enumerate() {
+        // The ratio is the median of each run's own on/off ratio (the two ran back to back).
+        let ratio = median(
+            &mut measured[w][0]
+                .iter()
+                .zip(&measured[w][1])
+                .map(|(on, off)| on.requests_per_second / off.requests_per_second)
+                .collect::<Vec<_>>(),
+        );
+        ratios.push(json!({"workload": workload, "on_over_off": ratio}));
+        for (i, label) in labels.iter().enumerate() {
+            let runs = &measured[w][i];
+            let rate = median(&mut runs.iter().map(|r| r.requests_per_second).collect::<Vec<_>>());
+            let p50 = median(&mut runs.iter().map(|r| r.p50_ms).collect::<Vec<_>>());
+            let p99 = median(&mut runs.iter().map(|r| r.p99_ms).collect::<Vec<_>>());
+            let shown = if i == 0 { format!("{ratio:.3}") } else { String::new() };
+            println!(
+                "| {workload}, usage events {label} | {rate:.0} | {p50:.2} | {p99:.2} | {shown} |"
+            );
+            rows.push(json!({
+                "workload": workload, "usage_events": label,
+                "requests_per_second": rate, "p50_ms": p50, "p99_ms": p99,
+                "runs": runs.iter().map(|r| json!({
+                    "requests_per_second": r.requests_per_second, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
+                })).collect::<Vec<_>>(),
+            }));
+        }
     }
-    let ratio = rates[0] / rates[1];
     let pulls = counter(&metrics, "wharf_pulls_total");
     let dropped = counter(&metrics, "wharf_usage_events_dropped_total");
-    println!("on/off: {ratio:.3}");
     println!(
         "GETs recorded: {pulls}, written: {written} (in {rows_written} rows), dropped (buffer full): {dropped}"
     );
@@ -120,7 +141,7 @@ pub async fn run(
         "benchmark": "usage",
         "connections": args.connections, "duration_seconds": args.duration, "runs": args.runs,
         "manifest_get": rows,
-        "on_over_off": ratio,
+        "on_over_off": ratios,
         "events": {"recorded": pulls, "written": written, "rows": rows_written, "dropped": dropped},
     });
     if let Some(parent) = args.out.parent() {
@@ -129,4 +150,53 @@ pub async fn run(
     std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
+}
+
+/// A wrk script giving every request a `User-Agent` of its own (thread number and a counter),
+/// so that no two GETs are the same event.
+const DISTINCT_CLIENTS: &str = r#"
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+function init(args)
+  n = 0
+end
+function request()
+  n = n + 1
+  wrk.headers["User-Agent"] = "bench-client/" .. id .. "/" .. n
+  return wrk.format(nil)
+end
+"#;
+
+/// GETs written (identical GETs in one second are one row that counts them) and rows.
+async fn written(pool: &wharf_db::PgPool) -> anyhow::Result<(i64, i64)> {
+    Ok(sqlx::query_as("select coalesce(sum(requests), 0)::int8, count(*) from pull_events")
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Waits until every GET the recording server counted is written or dropped (at most 60 s).
+async fn settle(
+    pool: &wharf_db::PgPool,
+    on: &procs::Server,
+    metrics_url: &str,
+) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let metrics = on.text(metrics_url).await?;
+        let recorded = counter(&metrics, "wharf_pulls_total");
+        let dropped = counter(&metrics, "wharf_usage_events_dropped_total");
+        let (written, _) = written(pool).await?;
+        if u64::try_from(written)? + dropped >= recorded {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "the recorder did not catch up: {recorded} recorded, {written} written, {dropped} dropped"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

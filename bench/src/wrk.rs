@@ -33,7 +33,21 @@ pub fn run_with(
     connections: u32,
     duration: Duration,
 ) -> anyhow::Result<Run> {
+    run_script(url, headers, None, connections, duration)
+}
+
+/// Like [`run_with`], with a Lua script (`wrk -s`) shaping each request.
+pub fn run_script(
+    url: &str,
+    headers: &[String],
+    script: Option<&std::path::Path>,
+    connections: u32,
+    duration: Duration,
+) -> anyhow::Result<Run> {
     let mut command = Command::new("wrk");
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
     command
         .args(["-t2", &format!("-c{connections}"), &format!("-d{}s", duration.as_secs())])
         // A request slower than wrk's default 2 s timeout would be left out of the latency

@@ -1,27 +1,29 @@
 //! Writing to the database off the request path: a bounded buffer that requests drop items
 //! into without ever waiting, and a background task that writes them in batches.
 //!
-//! Used for token last-use times ([`crate::registry_auth::last_used`]) and usage analytics
-//! ([`crate::usage`]). A request calls [`Batcher::record`], which never blocks: when the
-//! buffer is full (the database is slow or stalled) the item is dropped and counted, and a
-//! warning is logged (the first time, then every 1,000th). The task takes items into the
-//! writer's pending batch and flushes it every `every` or when `max_batch` items are pending;
-//! while a flush is running it takes nothing, so a stalled database fills the buffer instead
-//! of memory. [`BatcherTask::shutdown`] makes it take what is left and flush once more.
+//! Used for token last-use times ([`crate::registry_auth::last_used`]), usage analytics
+//! ([`crate::usage`]) and the audit log ([`crate::audit`]). A request calls
+//! [`Batcher::record`], which never blocks: it pushes the item onto a vector under a mutex
+//! held for that push only. When the buffer is full (the database is slow or stalled) the
+//! item is dropped and counted, and a warning is logged (the first time, then every 1,000th).
+//! The task wakes every `every`, or as soon as `max_batch` items wait, swaps the whole
+//! buffer out, hands the items to the writer and flushes it every `max_batch` pending items
+//! and on every tick. A request never wakes the task for a single item (at tens of thousands
+//! of pulls a second a wake-up per item cost more than the item itself). While a flush is
+//! running the task takes nothing, so a stalled database fills the buffer instead of memory.
+//! [`BatcherTask::shutdown`] makes it take what is left and flush once more.
 
 use std::{
+    fmt,
     future::Future,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
 };
 
-use tokio::{
-    sync::{Notify, mpsc},
-    task::JoinHandle,
-};
+use tokio::{sync::Notify, task::JoinHandle};
 
 /// The writing side of a batcher: accumulates items and writes them.
 pub trait Flush: Send + 'static {
@@ -35,17 +37,41 @@ pub trait Flush: Send + 'static {
     fn flush(&mut self) -> impl Future<Output = ()> + Send;
 }
 
-/// The recording side, cheap to clone and to call on every request.
-#[derive(Debug)]
-pub struct Batcher<T> {
-    tx: mpsc::Sender<T>,
-    dropped: Arc<AtomicU64>,
+/// What the recording side and the task share.
+struct Shared<T> {
+    buffer: Mutex<Buffer<T>>,
+    /// `max_batch` items wait.
+    full: Notify,
+    capacity: usize,
+    max_batch: usize,
+    dropped: AtomicU64,
     what: &'static str,
+}
+
+struct Buffer<T> {
+    items: Vec<T>,
+    /// Shut down: nothing is taken any more.
+    closed: bool,
+}
+
+/// The recording side, cheap to clone and to call on every request.
+pub struct Batcher<T> {
+    shared: Arc<Shared<T>>,
 }
 
 impl<T> Clone for Batcher<T> {
     fn clone(&self) -> Self {
-        Self { tx: self.tx.clone(), dropped: self.dropped.clone(), what: self.what }
+        Self { shared: self.shared.clone() }
+    }
+}
+
+impl<T> fmt::Debug for Batcher<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Batcher")
+            .field("what", &self.shared.what)
+            .field("capacity", &self.shared.capacity)
+            .field("dropped", &self.shared.dropped.load(Ordering::Relaxed))
+            .finish()
     }
 }
 
@@ -76,22 +102,43 @@ impl<T: Send + 'static> Batcher<T> {
         max_batch: usize,
         every: Duration,
     ) -> (Self, BatcherTask) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let capacity = capacity.max(1);
+        let shared = Arc::new(Shared {
+            buffer: Mutex::new(Buffer { items: Vec::new(), closed: false }),
+            full: Notify::new(),
+            capacity,
+            max_batch: max_batch.clamp(1, capacity),
+            dropped: AtomicU64::new(0),
+            what,
+        });
         let stop = Arc::new(Notify::new());
-        let join = tokio::spawn(run(writer, rx, stop.clone(), max_batch.max(1), every));
-        (Self { tx, dropped: Arc::new(AtomicU64::new(0)), what }, BatcherTask { stop, join })
+        let join = tokio::spawn(run(writer, shared.clone(), stop.clone(), every));
+        (Self { shared }, BatcherTask { stop, join })
     }
 
     /// Hands an item to the writer. Never waits: when the buffer is full the item is dropped
     /// and counted. Returns whether it was taken.
     pub fn record(&self, item: T) -> bool {
-        match self.tx.try_send(item) {
-            Ok(()) => true,
-            Err(_) => {
-                let before = self.dropped.fetch_add(1, Ordering::Relaxed);
+        let shared = &*self.shared;
+        let waiting = match shared.buffer.lock() {
+            Ok(mut buffer) if !buffer.closed && buffer.items.len() < shared.capacity => {
+                buffer.items.push(item);
+                Some(buffer.items.len())
+            }
+            _ => None,
+        };
+        match waiting {
+            Some(waiting) => {
+                if waiting == shared.max_batch {
+                    shared.full.notify_one();
+                }
+                true
+            }
+            None => {
+                let before = shared.dropped.fetch_add(1, Ordering::Relaxed);
                 if before.is_multiple_of(1000) {
                     tracing::warn!(
-                        what = self.what,
+                        what = shared.what,
                         dropped_total = before + 1,
                         "the background writer is behind: dropped a record"
                     );
@@ -104,54 +151,48 @@ impl<T: Send + 'static> Batcher<T> {
     /// How many items were dropped since start.
     #[cfg(test)]
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.shared.dropped.load(Ordering::Relaxed)
     }
 }
 
 async fn run<F: Flush>(
     mut writer: F,
-    mut rx: mpsc::Receiver<F::Item>,
+    shared: Arc<Shared<F::Item>>,
     stop: Arc<Notify>,
-    max_batch: usize,
     every: Duration,
 ) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The buffer's items are swapped into this vector (which keeps its allocation).
+    let mut taken = Vec::new();
     loop {
-        tokio::select! {
-            item = rx.recv() => match item {
-                Some(item) => {
-                    writer.add(item);
-                    if writer.pending() >= max_batch {
-                        writer.flush().await;
-                    }
-                }
-                None => break,
-            },
-            _ = tick.tick() => {
-                if writer.pending() > 0 {
-                    writer.flush().await;
-                }
-            }
-            () = stop.notified() => break,
+        let (ticked, stopping) = tokio::select! {
+            _ = tick.tick() => (true, false),
+            () = shared.full.notified() => (false, false),
+            () = stop.notified() => (true, true),
+        };
+        if let Ok(mut buffer) = shared.buffer.lock() {
+            std::mem::swap(&mut buffer.items, &mut taken);
+            buffer.closed = stopping;
         }
-    }
-    rx.close();
-    while let Some(item) = rx.recv().await {
-        writer.add(item);
-        if writer.pending() >= max_batch {
+        for item in taken.drain(..) {
+            writer.add(item);
+            if writer.pending() >= shared.max_batch {
+                writer.flush().await;
+            }
+        }
+        if ticked && writer.pending() > 0 {
             writer.flush().await;
         }
-    }
-    if writer.pending() > 0 {
-        writer.flush().await;
+        if stopping {
+            break;
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
 
     #[derive(Default)]
     struct Collect {
