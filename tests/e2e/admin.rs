@@ -639,6 +639,31 @@ async fn invitations_are_printed_once_and_can_be_accepted() {
         .await
         .unwrap();
     assert!(all.iter().all(|row| !row.contains("wharf_inv_")), "no token in the log: {all:?}");
+
+    // So is what the invited people did: two invitations accepted, an organization signed up.
+    let by_users: Vec<(String, Option<String>, Option<String>, serde_json::Value)> =
+        sqlx::query_as(
+            "select action, actor_name, target_name, detail from audit_log
+             where actor_kind = 'user' order by id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let seen: Vec<(&str, Option<&str>, Option<&str>)> = by_users
+        .iter()
+        .map(|(action, actor, target, _)| (action.as_str(), actor.as_deref(), target.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("invitation.accept", Some("dev@acme.test"), Some("dev@acme.test")),
+            ("invitation.accept", Some("it@initech.test"), Some("it@initech.test")),
+            ("organization.create", Some("founder@newco.test"), Some("newco")),
+        ]
+    );
+    assert_eq!(by_users[0].3["account"], "new");
+    assert_eq!(by_users[1].3["kind"], "customer");
+    assert_eq!(by_users[2].3["invited"], true);
 }
 
 #[tokio::test]

@@ -427,6 +427,15 @@ impl Accounts {
         };
         let invitation = accepted.invitation;
         tracing::info!(invitation = %invitation.id, user = %accepted.user_id, "invitation accepted");
+        let detail = serde_json::json!({
+            "kind": invitation.kind.as_str(),
+            "role": invitation.role,
+            "customer_id": invitation.customer_id,
+            "account": if created_account { "new" } else { "existing" },
+        });
+        let target = format!("invitation:{}", invitation.id);
+        let (org, email) = (invitation.organization_id, invitation.email.clone());
+        self.audit(org, accepted.user_id, "invitation.accept", (target, email), detail, None).await;
         Ok(Joined {
             kind: invitation.kind,
             organization_id: invitation.organization_id.ok_or(AcceptError::InvalidInvitation)?,

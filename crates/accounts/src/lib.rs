@@ -210,6 +210,37 @@ impl Accounts {
         &self.settings
     }
 
+    /// Appends an audit entry for something a person did to their own account (the change
+    /// has been made: a failed write is logged, not reported to them).
+    async fn audit(
+        &self,
+        organization_id: Option<uuid::Uuid>,
+        user_id: uuid::Uuid,
+        action: &str,
+        (target, target_name): (String, Option<String>),
+        detail: serde_json::Value,
+        client: Option<std::net::IpAddr>,
+    ) {
+        let entry = wharf_db::audit::NewAuditEntry {
+            at: time::OffsetDateTime::now_utc(),
+            organization_id,
+            actor_kind: "user",
+            actor_id: Some(user_id),
+            actor_name: None,
+            action: action.to_owned(),
+            target,
+            target_name,
+            outcome: "success",
+            detail,
+            client_addr: client.map(|c| c.to_string()),
+            user_agent: None,
+            request_id: None,
+        };
+        if let Err(err) = wharf_db::audit::append(&self.pool, &[entry]).await {
+            tracing::error!(action, user = %user_id, "cannot write the audit log: {err}");
+        }
+    }
+
     /// Hashes a new password with argon2id, off the async threads.
     async fn hash_password(&self, password: &SecretString) -> Result<SecretString, Failure> {
         let hasher = self.hasher.clone();

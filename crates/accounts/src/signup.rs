@@ -172,6 +172,16 @@ impl Accounts {
         match accounts::sign_up(&self.pool, &new).await {
             Ok(SignUp::Created { organization, owner }) => {
                 tracing::info!(org = %organization.slug, user = %owner.id, "signed up");
+                let detail = serde_json::json!({
+                    "name": organization.name, "owner": owner.email, "signup": true,
+                    "invited": invitation_hash.is_some(),
+                });
+                let target = format!("organization:{}", organization.id);
+                let slug = Some(organization.slug.clone());
+                let org = Some(organization.id);
+                let client = Some(client);
+                let target = (target, slug);
+                self.audit(org, owner.id, "organization.create", target, detail, client).await;
                 Ok(SignedUp { organization, owner_id: owner.id, owner_email: owner.email })
             }
             // Used or revoked between the check and the write.
