@@ -105,7 +105,9 @@ impl UsageSink for UsageRecorder {
             Reference::Digest(digest) => (digest.as_str().to_owned(), None),
         };
         self.record(Item::Pull(NewPullEvent {
-            id: Uuid::now_v7(),
+            // Given when written (`PendingPulls::take`): a UUIDv7 takes a `getrandom` system
+            // call, one per event rather than one per GET.
+            id: Uuid::nil(),
             at: OffsetDateTime::now_utc(),
             organization_id: served.organization_id,
             customer_id: served.attribution.customer_id,
@@ -167,13 +169,18 @@ impl PendingPulls {
         self.events.len()
     }
 
-    /// The events in the order of their first GET, each with its count.
+    /// The events in the order of their first GET, each with its count and an id of its
+    /// own.
     fn take(&mut self) -> Vec<NewPullEvent> {
         let mut events: Vec<_> = self.events.drain().collect();
         events.sort_unstable_by_key(|(_, (order, _))| *order);
         events
             .into_iter()
-            .map(|(SamePull(event), (_, requests))| NewPullEvent { requests, ..event })
+            .map(|(SamePull(event), (_, requests))| NewPullEvent {
+                id: Uuid::now_v7(),
+                requests,
+                ..event
+            })
             .collect()
     }
 }
@@ -287,7 +294,6 @@ mod tests {
     fn identical_gets_in_one_second_are_one_event_in_first_arrival_order() {
         let mut pending = PendingPulls::default();
         let first = get(datetime!(2026-11-24 10:00:00.100 UTC), "1.0", "docker/27");
-        let first_id = first.id;
         pending.add(first);
         pending.add(get(datetime!(2026-11-24 10:00:00.200 UTC), "sha256:aa", "docker/27"));
         for ms in [300, 400, 999] {
@@ -304,7 +310,10 @@ mod tests {
         let seen: Vec<_> =
             events.iter().map(|e| (e.reference.as_str(), e.at.second(), e.requests)).collect();
         assert_eq!(seen, [("1.0", 0, 4), ("sha256:aa", 0, 1), ("1.0", 1, 1), ("1.0", 0, 1)]);
-        assert_eq!(events[0].id, first_id, "the first GET's id and time stand for the event");
+        let mut ids: Vec<_> = events.iter().map(|e| e.id).collect();
+        assert!(ids.iter().all(|id| id.get_version_num() == 7), "{ids:?}");
+        ids.dedup();
+        assert_eq!(ids.len(), 4);
         assert_eq!(events[0].at, datetime!(2026-11-24 10:00:00.100 UTC));
         assert_eq!(events[3].user_agent.as_deref(), Some("helm/3"));
     }
