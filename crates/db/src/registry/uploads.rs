@@ -3,7 +3,8 @@
 //!
 //! Owns the `upload_sessions` table. Every change to a session is conditional on the offset
 //! the caller read (`where byte_offset = $expected`), and an append first takes the session's
-//! lease ([`claim`]) and records its result only under that lease ([`advance`]), so two
+//! lease ([`claim_by_name`], which also loads it, or [`claim`]) and records its result only
+//! under that lease ([`advance`]), so two
 //! requests (on any instances) can never write one session's temporary data at once: the
 //! loser sees `false` and answers as for an out-of-order chunk.
 //!

@@ -4,7 +4,8 @@
 //!
 //! Sessions live in Postgres, bound to repository, organization and creator; an id from
 //! another repository or principal is `BLOB_UPLOAD_UNKNOWN`. Each chunk first claims the
-//! session (a lease, only at the offset it read and only when no other append holds it), is
+//! session (a lease, only when no other append holds it, taken in the statement that loads
+//! the session, so at the offset it stands at; the chunk's range is checked against that), is
 //! streamed to the blob store while it is hashed (and cut off before the lease ends), and the
 //! hasher's state is saved with the session under that lease after every PATCH. So any
 //! instance continues any upload, and two requests never write one session's bytes at once
