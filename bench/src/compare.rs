@@ -357,12 +357,25 @@ pub async fn run(args: &Args, wharf: &Path) -> anyhow::Result<()> {
         let sha = content::sha256_rate(&mut prng);
         eprintln!("  sha256, one core: {sha:.0} MB/s");
         results.record("sha256_mbps", Who::Sha256, sha);
-        manifest_gets(&setup, args, run, &mut results).await?;
-        blob_heads(&setup, args, run, &mut results).await?;
-        token_issuance(&setup, args, &token_url, &mut results)?;
-        blob_gets(&setup, run, &mut results).await?;
-        pushes(&setup, run, &mut prng, &mut results).await?;
-        manifest_puts(&setup, args, run, &mut results).await?;
+        let wanted = |phase| args.phases.as_ref().is_none_or(|p| p.contains(&phase));
+        if wanted(Phase::ManifestGet) {
+            manifest_gets(&setup, args, run, &mut results).await?;
+        }
+        if wanted(Phase::BlobHead) {
+            blob_heads(&setup, args, run, &mut results).await?;
+        }
+        if wanted(Phase::Token) {
+            token_issuance(&setup, args, &token_url, &mut results)?;
+        }
+        if wanted(Phase::BlobGet) {
+            blob_gets(&setup, run, &mut results).await?;
+        }
+        if wanted(Phase::Push) {
+            pushes(&setup, run, &mut prng, &mut results).await?;
+        }
+        if wanted(Phase::ManifestPut) {
+            manifest_puts(&setup, args, run, &mut results).await?;
+        }
         meta.write(&results, &load_per_run, run + 1)?;
     }
     drop(setup);
@@ -723,6 +736,42 @@ async fn manifest_puts(
         results.record("manifest_put_per_s", who, rate);
     }
     Ok(())
+}
+
+/// A part of a run, for `--phases` (every one runs when the flag is absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// `manifest-get`: manifest GETs by tag and by digest, peak RSS, usage events dropped.
+    ManifestGet,
+    /// `blob-head`.
+    BlobHead,
+    /// `token`.
+    Token,
+    /// `blob-get`: 1 and 8 streams, ×1 and ×2 size, peak RSS.
+    BlobGet,
+    /// `push`: the four push batches.
+    Push,
+    /// `manifest-put`.
+    ManifestPut,
+}
+
+impl Phase {
+    const NAMES: [(&str, Self); 6] = [
+        ("manifest-get", Self::ManifestGet),
+        ("blob-head", Self::BlobHead),
+        ("token", Self::Token),
+        ("blob-get", Self::BlobGet),
+        ("push", Self::Push),
+        ("manifest-put", Self::ManifestPut),
+    ];
+
+    /// Parses one name of `--phases`.
+    pub fn parse(name: &str) -> anyhow::Result<Self> {
+        Self::NAMES.iter().find(|(n, _)| *n == name.trim()).map(|(_, p)| *p).with_context(|| {
+            let names: Vec<&str> = Self::NAMES.iter().map(|(n, _)| *n).collect();
+            format!("unknown phase {name:?}; phases: {}", names.join(", "))
+        })
+    }
 }
 
 /// Where `just bench` finds the reference registry unless told.

@@ -66,6 +66,8 @@ struct Args {
     blob_mib: usize,
     /// `compare`: the reference registry's binary.
     distribution: PathBuf,
+    /// `compare`: the phases to run (`--phases push,manifest-put`); all when `None`.
+    phases: Option<Vec<compare::Phase>>,
 }
 
 impl Args {
@@ -80,6 +82,7 @@ impl Args {
             hold: None,
             blob_mib: 1024,
             distribution: compare::default_distribution(),
+            phases: None,
         };
         let mut it = std::env::args().skip(1);
         match it.next().as_deref() {
@@ -95,7 +98,8 @@ impl Args {
             other => bail!(
                 "usage: wharf-bench entitlements|usage|compare [--wharf PATH] [--runs N] \
                  [--duration SECS] [--connections N] [--out FILE] [--hold SECS] \
-                 [--blob-mib N] [--distribution PATH] [--quick] (got {other:?})"
+                 [--blob-mib N] [--distribution PATH] [--phases LIST] [--quick] \
+                 (got {other:?})"
             ),
         }
         while let Some(flag) = it.next() {
@@ -114,6 +118,11 @@ impl Args {
                 "--hold" => args.hold = Some(value.parse()?),
                 "--blob-mib" => args.blob_mib = value.parse()?,
                 "--distribution" => args.distribution = value.into(),
+                "--phases" => {
+                    args.phases = Some(
+                        value.split(',').map(compare::Phase::parse).collect::<Result<_, _>>()?,
+                    )
+                }
                 _ => bail!("unknown flag {flag}"),
             }
         }

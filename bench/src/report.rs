@@ -256,6 +256,10 @@ impl Results {
             let wharf = self.median(row.metric, Who::Wharf);
             let distribution = self.median(row.metric, Who::Distribution);
             let htpasswd = self.median(row.metric, Who::Htpasswd);
+            if wharf.is_none() && distribution.is_none() && htpasswd.is_none() {
+                // A phase left out with `--phases`.
+                continue;
+            }
             let ceiling = row.ceiling.and_then(|(m, who)| Some((self.median(m, who)?, who)));
             let ratio = |of: Option<(&str, Who)>| match (of, row.unit) {
                 (_, "ms" | "MiB" | "×" | "share") => "—".to_owned(),

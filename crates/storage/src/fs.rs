@@ -2,8 +2,9 @@
 //!
 //! Layout: `<root>/blobs/<alg>/<xx>/<hex>` for blobs, `<root>/_uploads/<upload id>` for the
 //! temporary file of an upload. Commit fsyncs the temporary file, renames it into place and
-//! fsyncs the directories, so a crash at any point leaves either no blob or the whole blob
-//! (and at worst an orphaned temporary file that [`BlobStore::list_uploads`] reports).
+//! fsyncs the directory it moved into, so a crash at any point leaves either no blob or the
+//! whole blob (and at worst an orphaned temporary file that [`BlobStore::list_uploads`]
+//! reports).
 //! Several instances may share the root (e.g. over NFS) as long as rename is atomic there.
 
 use std::io::SeekFrom;
@@ -15,7 +16,7 @@ use async_trait::async_trait;
 use futures_util::stream::{self, BoxStream};
 use futures_util::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncSeekExt;
 use uuid::Uuid;
 
 use crate::error::{Result, StorageError};
@@ -27,6 +28,9 @@ use crate::store::{
 
 /// Size of the chunks a blob is read in.
 const READ_CHUNK: usize = 256 * 1024;
+
+/// How many bytes an append gathers before it writes them (one blocking call).
+const WRITE_BATCH: usize = 1024 * 1024;
 
 /// Directory for upload temporary files, relative to the root.
 const UPLOADS_DIR: &str = "_uploads";
@@ -125,20 +129,118 @@ fn read_chunks(
     })
 }
 
-/// fsyncs directories so that a rename or creation inside them is durable.
-async fn sync_dirs(dirs: Vec<PathBuf>) -> Result<()> {
-    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        for dir in dirs {
-            std::fs::File::open(&dir)?.sync_all()?;
+/// Runs `work` on a blocking thread; its I/O error is reported as `operation`.
+async fn blocking<T: Send + 'static>(
+    operation: &'static str,
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StorageError::Io { operation, source: e.into() })?
+        .map_err(StorageError::io(operation))
+}
+
+/// Opens an upload's temporary file at `size`, its committed length: a longer file holds a
+/// failed append's bytes, never acknowledged, which are cut off. `NotFound` when there is
+/// no such file (never started, or aborted); a shorter file is an invalid state.
+fn open_for_append(path: &Path, size: u64) -> Result<std::fs::File> {
+    use std::io::Seek as _;
+    let mut file = not_found_as(std::fs::OpenOptions::new().write(true).open(path))
+        .map_err(StorageError::io("open upload file"))?
+        .ok_or(StorageError::NotFound)?;
+    let len = file.metadata().map_err(StorageError::io("stat upload file"))?.len();
+    if len < size {
+        return Err(StorageError::InvalidUploadState(format!(
+            "temporary file has {len} bytes, state says {size}"
+        )));
+    }
+    if len > size {
+        // A previous append failed half-way; its bytes were never acknowledged.
+        file.set_len(size).map_err(StorageError::io("truncate upload file"))?;
+    }
+    file.seek(SeekFrom::Start(size)).map_err(StorageError::io("seek upload file"))?;
+    Ok(file)
+}
+
+/// What [`commit_file`] did.
+enum Committed {
+    /// Neither the temporary file nor the blob exists: never started, or aborted.
+    Missing,
+    /// The blob exists already (committed by a retry or another upload of the same bytes):
+    /// the temporary file is left for the caller to discard.
+    Existed,
+    /// The temporary file is the blob now, durably; `synced_parents` when every directory
+    /// from the fan-out directory up to the root was synced too.
+    Renamed { synced_parents: bool },
+}
+
+/// Commits `temp` (`size` bytes are the upload; anything after them is a failed append's
+/// leftover) as `dest` in `fan_dir`, durably: the file's data is synced before the rename
+/// (a crash can never leave a partial blob under its digest), then the fan-out directory,
+/// which makes the rename durable. When `fan_dir` is not `known` to be durable, it is
+/// created if needed and every level above it up to `root` is synced as well.
+///
+/// The directory the temporary file left (`_uploads`) is not synced: should a crash undo
+/// that half of the rename, the blob is still durable under its digest and the temporary
+/// name is an orphan that upload garbage collection removes (as after any crash during an
+/// upload).
+fn commit_file(
+    temp: &Path,
+    dest: &Path,
+    size: u64,
+    fan_dir: &Path,
+    known: bool,
+    root: &Path,
+) -> Result<Committed> {
+    let file = match not_found_as(std::fs::OpenOptions::new().write(true).open(temp))
+        .map_err(StorageError::io("open upload file"))?
+    {
+        Some(file) => file,
+        // Already committed (a retry), or never started / aborted.
+        None => {
+            let exists = not_found_as(std::fs::metadata(dest))
+                .map_err(StorageError::io("stat blob"))?
+                .is_some_and(|m| m.is_file());
+            return Ok(if exists { Committed::Existed } else { Committed::Missing });
         }
-        Ok(())
-    })
-    .await
-    .map_err(|e| StorageError::Io {
-        operation: "sync directories",
-        source: std::io::Error::other(e),
-    })?
-    .map_err(StorageError::io("sync directories"))
+    };
+    if not_found_as(std::fs::metadata(dest))
+        .map_err(StorageError::io("stat blob"))?
+        .is_some_and(|m| m.is_file())
+    {
+        return Ok(Committed::Existed);
+    }
+    let len = file.metadata().map_err(StorageError::io("stat upload file"))?.len();
+    if len < size {
+        return Err(StorageError::InvalidUploadState(format!(
+            "temporary file has {len} bytes, state says {size}"
+        )));
+    }
+    if len > size {
+        file.set_len(size).map_err(StorageError::io("truncate upload file"))?;
+    }
+    file.sync_data().map_err(StorageError::io("sync upload file"))?;
+    drop(file);
+
+    // blobs/<alg>/<xx>: create it if needed, rename into it, then make the rename durable
+    // and, the first time this process commits into a fan-out directory, every level above
+    // it (it may have been created just now, here or by another process that has not synced
+    // it yet). Each directory fsync costs a journal commit, so most commits sync one
+    // directory, not five. (A directory removed behind this process's back is created and
+    // synced again.)
+    let known = known && std::fs::metadata(fan_dir).is_ok();
+    if !known {
+        std::fs::create_dir_all(fan_dir).map_err(StorageError::io("create blob directory"))?;
+    }
+    std::fs::rename(temp, dest).map_err(StorageError::io("rename upload into place"))?;
+    let sync = |dir: &Path| std::fs::File::open(dir).and_then(|d| d.sync_all());
+    sync(fan_dir).map_err(StorageError::io("sync directories"))?;
+    if !known {
+        for dir in fan_dir.ancestors().skip(1).take_while(|d| d.starts_with(root)) {
+            sync(dir).map_err(StorageError::io("sync directories"))?;
+        }
+    }
+    Ok(Committed::Renamed { synced_parents: !known })
 }
 
 #[async_trait]
@@ -162,26 +264,39 @@ impl BlobStore for FsStore {
     ) -> Result<AppendOutcome> {
         let size = fs_size(state)?;
         let path = self.upload_path(upload_id);
-        let mut file = not_found_as(tokio::fs::OpenOptions::new().write(true).open(&path).await)
-            .map_err(StorageError::io("open upload file"))?
-            .ok_or(StorageError::NotFound)?;
-        let len = file.metadata().await.map_err(StorageError::io("stat upload file"))?.len();
-        if len < size {
-            return Err(StorageError::InvalidUploadState(format!(
-                "temporary file has {len} bytes, state says {size}"
-            )));
-        }
-        if len > size {
-            // A previous append failed half-way; its bytes were never acknowledged.
-            file.set_len(size).await.map_err(StorageError::io("truncate upload file"))?;
-        }
-        file.seek(SeekFrom::Start(size)).await.map_err(StorageError::io("seek upload file"))?;
+        let mut file =
+            tokio::task::spawn_blocking(move || open_for_append(&path, size)).await.map_err(
+                |e| StorageError::Io { operation: "open upload file", source: e.into() },
+            )??;
+        // The body arrives in frames of a few KiB: gather them and hand them to a blocking
+        // thread a batch at a time (one thread hop per MiB, not one per frame).
+        let mut batch: Vec<bytes::Bytes> = Vec::new();
+        let mut batched = 0usize;
         let mut written = 0u64;
-        while let Some(chunk) = chunks.try_next().await.map_err(StorageError::Input)? {
-            file.write_all(&chunk).await.map_err(StorageError::io("write upload file"))?;
-            written += chunk.len() as u64;
+        loop {
+            let chunk = chunks.try_next().await.map_err(StorageError::Input)?;
+            let last = chunk.is_none();
+            if let Some(chunk) = chunk {
+                batched += chunk.len();
+                batch.push(chunk);
+            }
+            if batched >= WRITE_BATCH || (last && batched > 0) {
+                let full = std::mem::take(&mut batch);
+                file = blocking("write upload file", move || {
+                    use std::io::Write as _;
+                    for chunk in &full {
+                        (&file).write_all(chunk)?;
+                    }
+                    Ok(file)
+                })
+                .await?;
+                written += batched as u64;
+                batched = 0;
+            }
+            if last {
+                break;
+            }
         }
-        file.flush().await.map_err(StorageError::io("write upload file"))?;
         let size = size + written;
         Ok(AppendOutcome {
             state: UploadState::encode(&StateRepr::Fs { size })?,
@@ -194,62 +309,25 @@ impl BlobStore for FsStore {
         let size = fs_size(state)?;
         let temp = self.upload_path(upload_id);
         let dest = self.blob_path(key);
-        let file = not_found_as(tokio::fs::OpenOptions::new().write(true).open(&temp).await)
-            .map_err(StorageError::io("open upload file"))?;
-        let Some(file) = file else {
-            // Already committed (a retry), or never started / aborted.
-            return match self.stat(key).await? {
-                Some(_) => Ok(()),
-                None => Err(StorageError::NotFound),
-            };
-        };
-        if self.stat(key).await?.is_some() {
-            drop(file);
-            return self.abort(upload_id, Some(state)).await;
-        }
-        let len = file.metadata().await.map_err(StorageError::io("stat upload file"))?.len();
-        if len < size {
-            return Err(StorageError::InvalidUploadState(format!(
-                "temporary file has {len} bytes, state says {size}"
-            )));
-        }
-        if len > size {
-            file.set_len(size).await.map_err(StorageError::io("truncate upload file"))?;
-        }
-        file.sync_all().await.map_err(StorageError::io("sync upload file"))?;
-        drop(file);
-
-        // blobs/<alg>/<xx>: create it if needed, rename into it, then make the rename durable
-        // (the directories it changed) and, the first time this process commits into a
-        // fan-out directory, every level above it (it may have been created just now, here
-        // or by another process that has not synced it yet). Each directory fsync costs a
-        // journal commit, so most commits sync two directories, not five.
         let fan_dir = dest.parent().map(Path::to_path_buf).unwrap_or_else(|| self.root.clone());
-        // (A directory removed behind this process's back is created and synced again.)
-        let known = self.known_durable(&fan_dir) && tokio::fs::metadata(&fan_dir).await.is_ok();
-        if !known {
-            tokio::fs::create_dir_all(&fan_dir)
-                .await
-                .map_err(StorageError::io("create blob directory"))?;
-        }
-        tokio::fs::rename(&temp, &dest)
-            .await
-            .map_err(StorageError::io("rename upload into place"))?;
-        let mut dirs = vec![fan_dir.clone()];
-        let mut dir = fan_dir.as_path();
-        while let Some(parent) = dir.parent().filter(|_| !known) {
-            if !parent.starts_with(&self.root) {
-                break;
+        let known = self.known_durable(&fan_dir);
+        let root = self.root.clone();
+        // One blocking task for the whole commit (each `tokio::fs` call would be one).
+        let committed = tokio::task::spawn_blocking(move || {
+            commit_file(&temp, &dest, size, &fan_dir, known, &root).map(|made| (made, fan_dir))
+        })
+        .await
+        .map_err(|e| StorageError::Io { operation: "commit upload", source: e.into() })??;
+        match committed {
+            (Committed::Missing, _) => Err(StorageError::NotFound),
+            (Committed::Existed, _) => self.abort(upload_id, Some(state)).await,
+            (Committed::Renamed { synced_parents }, fan_dir) => {
+                if synced_parents && let Ok(mut durable) = self.durable_dirs.lock() {
+                    durable.insert(fan_dir);
+                }
+                Ok(())
             }
-            dirs.push(parent.to_path_buf());
-            dir = parent;
         }
-        dirs.push(self.root.join(UPLOADS_DIR));
-        sync_dirs(dirs).await?;
-        if !known && let Ok(mut durable) = self.durable_dirs.lock() {
-            durable.insert(fan_dir);
-        }
-        Ok(())
     }
 
     async fn abort(&self, upload_id: Uuid, _state: Option<&UploadState>) -> Result<()> {

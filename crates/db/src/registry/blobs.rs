@@ -18,19 +18,17 @@ pub async fn record(
     digest: &str,
     size: i64,
 ) -> Result<(), DbError> {
+    // One statement: the link's foreign key is checked at its end, after the blob's row.
     sqlx::query!(
-        "insert into blobs (digest, size) values ($1, $2)
-         on conflict (digest) do update set created_at = now()",
-        digest,
-        size
-    )
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query!(
-        "insert into repository_blobs (repository_id, digest) values ($1, $2)
+        "with blob as (
+             insert into blobs (digest, size) values ($2, $3)
+             on conflict (digest) do update set created_at = now()
+         )
+         insert into repository_blobs (repository_id, digest) values ($1, $2)
          on conflict do nothing",
         repository_id,
-        digest
+        digest,
+        size
     )
     .execute(&mut *conn)
     .await?;

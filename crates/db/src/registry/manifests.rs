@@ -3,8 +3,8 @@
 //!
 //! Owns the `manifests`, `manifest_blobs` and `manifest_children` tables, and the one
 //! transaction of a manifest push ([`put`]): check the references, insert the manifest and
-//! its graph, move the tag. Tag rows and history belong to [`super::tags`]; this module moves
-//! them only inside that transaction.
+//! its graph, move the tag. Tag rows and history belong to [`super::tags`]; a push moves them
+//! only inside that transaction, which is one statement (the `wharf_put_manifest` function).
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -102,122 +102,91 @@ pub enum PutOutcome {
 /// in before the commit. Pushing a manifest that exists already keeps the stored row. Moving
 /// a tag closes its open history entry and opens a new one; re-pushing a tag to the digest it
 /// already has changes nothing.
+///
+/// The whole push is one statement, a call of the `wharf_put_manifest` function (migration
+/// `manifest_push`), so it costs one round trip and one commit.
 pub async fn put(
     pool: &PgPool,
     repository_id: Uuid,
     manifest: &NewManifest<'_>,
     tag: Option<&str>,
 ) -> Result<PutOutcome, DbError> {
-    let mut tx = pool.begin().await?;
+    push(pool, Some(repository_id), None, manifest, tag)
+        .await?
+        .ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))
+}
 
-    let required: Vec<String> =
-        manifest.blobs.iter().filter(|b| !b.external).map(|b| b.digest.clone()).collect();
-    let found: Vec<String> = sqlx::query_scalar!(
-        "select digest from repository_blobs where repository_id = $1 and digest = any($2)
-         for share",
-        repository_id,
-        &required,
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let children: Vec<String> = manifest.children.iter().map(|c| c.digest.clone()).collect();
-    let found_children: Vec<String> = sqlx::query_scalar!(
-        "select digest from manifests where repository_id = $1 and digest = any($2) for share",
-        repository_id,
-        &children,
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut missing: Vec<String> = required
-        .iter()
-        .filter(|d| !found.contains(d))
-        .chain(children.iter().filter(|d| !found_children.contains(d)))
-        .cloned()
-        .collect();
-    if !missing.is_empty() {
-        missing.dedup();
-        return Ok(PutOutcome::MissingReferences(missing));
-    }
+/// Like [`put`], into repository `name` of `organization_id`, looked up in the same
+/// statement: the registry's push path, which so needs no lookup of its own. `None`, changing
+/// nothing, when the organization has no such repository (not created yet, or another
+/// organization's).
+pub async fn put_by_name(
+    pool: &PgPool,
+    organization_id: Uuid,
+    name: &str,
+    manifest: &NewManifest<'_>,
+    tag: Option<&str>,
+) -> Result<Option<PutOutcome>, DbError> {
+    push(pool, None, Some((organization_id, name)), manifest, tag).await
+}
 
-    let inserted = sqlx::query!(
-        "insert into manifests
-             (repository_id, digest, media_type, artifact_type, size, bytes, subject_digest, annotations)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)
-         on conflict (repository_id, digest) do nothing",
+async fn push(
+    pool: &PgPool,
+    repository_id: Option<Uuid>,
+    by_name: Option<(Uuid, &str)>,
+    manifest: &NewManifest<'_>,
+    tag: Option<&str>,
+) -> Result<Option<PutOutcome>, DbError> {
+    let blobs = &manifest.blobs;
+    let kinds: Vec<&str> = blobs.iter().map(|b| b.kind.as_str()).collect();
+    let digests: Vec<&str> = blobs.iter().map(|b| b.digest.as_str()).collect();
+    let media_types: Vec<&str> = blobs.iter().map(|b| b.media_type.as_str()).collect();
+    let sizes: Vec<i64> = blobs.iter().map(|b| b.size).collect();
+    let external: Vec<bool> = blobs.iter().map(|b| b.external).collect();
+    let children = &manifest.children;
+    let child_digests: Vec<&str> = children.iter().map(|c| c.digest.as_str()).collect();
+    let child_media_types: Vec<&str> = children.iter().map(|c| c.media_type.as_str()).collect();
+    let child_sizes: Vec<i64> = children.iter().map(|c| c.size).collect();
+    let os: Vec<Option<&str>> = children.iter().map(|c| c.os.as_deref()).collect();
+    let arch: Vec<Option<&str>> = children.iter().map(|c| c.architecture.as_deref()).collect();
+    let variant: Vec<Option<&str>> = children.iter().map(|c| c.variant.as_deref()).collect();
+    let row = sqlx::query!(
+        r#"select status as "status!", missing, moved_from
+           from wharf_put_manifest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                                   $15, $16, $17, $18, $19, $20, $21)"#,
         repository_id,
+        by_name.map(|(organization, _)| organization),
+        by_name.map(|(_, name)| name),
         manifest.digest,
         manifest.media_type,
         manifest.artifact_type,
-        manifest.bytes.len() as i64,
         manifest.bytes,
         manifest.subject,
         manifest.annotations,
+        &kinds as &[&str],
+        &digests as &[&str],
+        &media_types as &[&str],
+        &sizes,
+        &external,
+        &child_digests as &[&str],
+        &child_media_types as &[&str],
+        &child_sizes,
+        &os as &[Option<&str>],
+        &arch as &[Option<&str>],
+        &variant as &[Option<&str>],
+        tag,
     )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-
-    if inserted {
-        let positions: Vec<i32> = (0..manifest.blobs.len() as i32).collect();
-        let kinds: Vec<String> =
-            manifest.blobs.iter().map(|b| b.kind.as_str().to_owned()).collect();
-        let digests: Vec<String> = manifest.blobs.iter().map(|b| b.digest.clone()).collect();
-        let media_types: Vec<String> =
-            manifest.blobs.iter().map(|b| b.media_type.clone()).collect();
-        let sizes: Vec<i64> = manifest.blobs.iter().map(|b| b.size).collect();
-        let external: Vec<bool> = manifest.blobs.iter().map(|b| b.external).collect();
-        sqlx::query!(
-            "insert into manifest_blobs
-                 (repository_id, manifest_digest, position, kind, digest, media_type, size, external)
-             select $1, $2, * from unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bool[])",
-            repository_id,
-            manifest.digest,
-            &positions,
-            &kinds,
-            &digests,
-            &media_types,
-            &sizes,
-            &external,
-        )
-        .execute(&mut *tx)
-        .await?;
-
-        let positions: Vec<i32> = (0..manifest.children.len() as i32).collect();
-        let media_types: Vec<String> =
-            manifest.children.iter().map(|c| c.media_type.clone()).collect();
-        let sizes: Vec<i64> = manifest.children.iter().map(|c| c.size).collect();
-        let os: Vec<Option<String>> = manifest.children.iter().map(|c| c.os.clone()).collect();
-        let arch: Vec<Option<String>> =
-            manifest.children.iter().map(|c| c.architecture.clone()).collect();
-        let variant: Vec<Option<String>> =
-            manifest.children.iter().map(|c| c.variant.clone()).collect();
-        sqlx::query!(
-            "insert into manifest_children
-                 (repository_id, index_digest, position, child_digest, media_type, size,
-                  platform_os, platform_arch, platform_variant)
-             select $1, $2, * from unnest($3::int[], $4::text[], $5::text[], $6::bigint[],
-                                          $7::text[], $8::text[], $9::text[])",
-            repository_id,
-            manifest.digest,
-            &positions,
-            &children,
-            &media_types,
-            &sizes,
-            &os as &[Option<String>],
-            &arch as &[Option<String>],
-            &variant as &[Option<String>],
-        )
-        .execute(&mut *tx)
-        .await?;
-    }
-
-    let moved_from = match tag {
-        Some(tag) => super::tags::point(&mut tx, repository_id, tag, manifest.digest).await?,
-        None => None,
-    };
-    tx.commit().await?;
-    Ok(PutOutcome::Stored { moved_from })
+    .fetch_one(pool)
+    .await?;
+    Ok(match row.status.as_str() {
+        "stored" => Some(PutOutcome::Stored { moved_from: row.moved_from }),
+        "missing" => {
+            let mut missing = row.missing.unwrap_or_default();
+            missing.dedup();
+            Some(PutOutcome::MissingReferences(missing))
+        }
+        _ => None,
+    })
 }
 
 /// A stored manifest.
@@ -472,6 +441,36 @@ mod tests {
         assert_eq!(v1.len(), 1);
         assert!(v1[0].valid_until.is_some());
         assert_eq!(count(&pool, "manifest_blobs").await, 2);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn pushes_by_name_stay_in_their_organization(pool: PgPool) {
+        let org = organization(&pool, "acme").await;
+        let rival = organization(&pool, "rival").await;
+        let repo = find_or_create(&pool, org, "acme", "acme/app").await.unwrap().unwrap().id;
+        let mut conn = pool.acquire().await.unwrap();
+        for c in ['c', 'l'] {
+            blobs::record(&mut conn, repo, &digest(c), 2).await.unwrap();
+        }
+        let m = digest('1');
+        let one = image(&m, b"{}", &digest('c'), &digest('l'));
+        assert_eq!(put_by_name(&pool, org, "acme/none", &one, Some("v1")).await.unwrap(), None);
+        assert_eq!(put_by_name(&pool, rival, "acme/app", &one, Some("v1")).await.unwrap(), None);
+        assert_eq!(count(&pool, "manifests").await, 0);
+        let mut missing = image(&m, b"{}", &digest('x'), &digest('x'));
+        missing.blobs.push(missing.blobs[0].clone());
+        assert_eq!(
+            put_by_name(&pool, org, "acme/app", &missing, Some("v1")).await.unwrap(),
+            Some(PutOutcome::MissingReferences(vec![digest('x')])),
+            "each missing digest once"
+        );
+        assert_eq!(
+            put_by_name(&pool, org, "acme/app", &one, Some("v1")).await.unwrap(),
+            Some(PutOutcome::Stored { moved_from: None })
+        );
+        let got = find(&pool, repo, ManifestRef::Tag("v1"), true).await.unwrap().unwrap();
+        assert_eq!((got.digest.as_str(), got.size), (m.as_str(), 2));
+        assert!(put(&pool, Uuid::now_v7(), &one, None).await.is_err(), "no such repository");
     }
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]

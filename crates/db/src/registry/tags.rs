@@ -2,65 +2,17 @@
 //!
 //! Owns the `tags` and `tag_history` tables. History entries are opened when a tag is set to
 //! a digest and closed (`valid_until`) when it moves or is deleted; they are never deleted
-//! here, because entitlements (re-tag grace window) and usage analytics read them.
+//! here, because entitlements (re-tag grace window) and usage analytics read them. A push
+//! sets a tag inside the manifest push's one statement ([`super::manifests::put`], the
+//! `wharf_put_manifest` function of migration `manifest_push`): under a transaction-scoped
+//! advisory lock on (repository, tag), so concurrent pushes of one tag never overlap their
+//! history periods, with times from `clock_timestamp()` read after the lock (a push that
+//! waited must not date its change before the one it waited for).
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{DbError, PgPool};
-
-/// Points `tag` at `digest` inside the caller's transaction (the manifest push), closing the
-/// previous history entry. Pointing a tag at the digest it already has changes nothing.
-/// Returns the digest the tag pointed at before when it moved (for the audit log).
-pub(crate) async fn point(
-    conn: &mut sqlx::PgConnection,
-    repository_id: Uuid,
-    tag: &str,
-    digest: &str,
-) -> Result<Option<String>, DbError> {
-    // Serialises concurrent pushes of the same tag so that history entries never overlap.
-    // Times are `clock_timestamp()`, read after the lock, not `now()` (the transaction's
-    // start): a transaction that waited here must not date its change before the one it
-    // waited for.
-    sqlx::query!(
-        "select pg_advisory_xact_lock(hashtextextended($1::uuid::text || ':' || $2, 0))",
-        repository_id,
-        tag
-    )
-    .execute(&mut *conn)
-    .await?;
-    let current = sqlx::query_scalar!(
-        "select digest from tags where repository_id = $1 and name = $2",
-        repository_id,
-        tag
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    if current.as_deref() == Some(digest) {
-        return Ok(None);
-    }
-    close_history(conn, repository_id, tag).await?;
-    sqlx::query!(
-        "insert into tags (repository_id, name, digest, pushed_at)
-         values ($1, $2, $3, clock_timestamp())
-         on conflict (repository_id, name)
-         do update set digest = excluded.digest, pushed_at = excluded.pushed_at",
-        repository_id,
-        tag,
-        digest
-    )
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query!(
-        "insert into tag_history (repository_id, tag, digest, valid_from) values ($1, $2, $3, clock_timestamp())",
-        repository_id,
-        tag,
-        digest
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(current)
-}
 
 async fn close_history(
     conn: &mut sqlx::PgConnection,

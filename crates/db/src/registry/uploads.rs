@@ -3,9 +3,20 @@
 //!
 //! Owns the `upload_sessions` table. Every change to a session is conditional on the offset
 //! the caller read (`where byte_offset = $expected`), and an append first takes the session's
-//! lease ([`claim`]) and records its result only under that lease ([`advance`]), so two
+//! lease ([`claim_by_name`], which also loads it, or [`claim`]) and records its result only
+//! under that lease ([`advance`]), so two
 //! requests (on any instances) can never write one session's temporary data at once: the
 //! loser sees `false` and answers as for an out-of-order chunk.
+//!
+//! Starting a session and claiming one ([`create_by_name`], [`claim_by_name`], the push
+//! path's statements) commit without waiting for the WAL flush: their CTE `relaxed` sets
+//! `synchronous_commit = off` with `set_config(.., is_local => true)`, which lasts only
+//! until the statement's own transaction ends. Neither records anything a client sent
+//! (a POST sends no bytes; a lease only keeps two writers apart), and a crash can lose only
+//! the last fraction of a second of such commits, whose client then gets
+//! `BLOB_UPLOAD_UNKNOWN` or `416` with the offset to resume from, as for any crash during an
+//! upload. Whatever records bytes (an append's new offset, a blob's row) commits durably,
+//! and that flush also covers every commit before it.
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -81,6 +92,38 @@ pub async fn create(pool: &PgPool, new: &NewUpload<'_>) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Starts a session in repository `repository` of `organization_id` (`new.repository_id`
+/// and `new.organization_id` are ignored), looked up in the same statement: the push path's
+/// one round trip. Returns the repository's id, or `None`, changing nothing, when the
+/// organization has no such repository. Commits without waiting for the WAL flush
+/// (module doc): the session records nothing a client sent yet.
+pub async fn create_by_name(
+    pool: &PgPool,
+    organization_id: Uuid,
+    repository: &str,
+    new: &NewUpload<'_>,
+) -> Result<Option<Uuid>, DbError> {
+    Ok(sqlx::query_scalar!(
+        "with relaxed as (select set_config('synchronous_commit', 'off', true) as setting)
+         insert into upload_sessions
+             (id, repository_id, organization_id, created_by, hash_algorithm, hash_state,
+              storage_state, expires_at)
+         select $1, r.id, r.organization_id, $4, $5, $6, $7, $8
+         from repositories r, relaxed where r.name = $2 and r.organization_id = $3
+         returning repository_id",
+        new.id,
+        repository,
+        organization_id,
+        new.created_by,
+        new.hash_algorithm,
+        new.hash_state,
+        new.storage_state,
+        new.expires_at,
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// The unexpired session `id` if it belongs to `repository_id` and was started by
 /// `created_by`; `None` otherwise (the caller cannot tell which).
 pub async fn find(
@@ -98,6 +141,68 @@ pub async fn find(
         id,
         repository_id,
         created_by
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Like [`find`], with the repository given by name inside `organization_id`: one statement.
+pub async fn find_by_name(
+    pool: &PgPool,
+    id: Uuid,
+    organization_id: Uuid,
+    repository: &str,
+    created_by: &str,
+) -> Result<Option<UploadSession>, DbError> {
+    Ok(sqlx::query_as!(
+        UploadSession,
+        "select s.id, s.repository_id, s.organization_id, s.created_by, s.byte_offset,
+                s.hash_algorithm, s.hash_state, s.storage_state, s.created_at, s.updated_at,
+                s.expires_at
+         from upload_sessions s join repositories r on r.id = s.repository_id
+         where s.id = $1 and r.organization_id = $2 and r.name = $3 and s.created_by = $4
+           and s.expires_at > now()",
+        id,
+        organization_id,
+        repository,
+        created_by
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Finds and claims the session for one append in one statement: the session `id` of
+/// repository `repository` in `organization_id`, started by `created_by`, unexpired, with no
+/// other append holding an unexpired lease, at whatever offset it stands (returned). The
+/// caller must stop writing before `until`. `None` when the session is unknown (to this
+/// caller) or busy: [`find_by_name`] tells which. Commits without waiting for the WAL flush
+/// (module doc): a lease records nothing a client sent.
+pub async fn claim_by_name(
+    pool: &PgPool,
+    id: Uuid,
+    organization_id: Uuid,
+    repository: &str,
+    created_by: &str,
+    lease: Uuid,
+    until: OffsetDateTime,
+) -> Result<Option<UploadSession>, DbError> {
+    Ok(sqlx::query_as!(
+        UploadSession,
+        "with relaxed as (select set_config('synchronous_commit', 'off', true) as setting)
+         update upload_sessions s set append_lease = $5, append_lease_until = $6
+         from repositories r, relaxed
+         where s.id = $1 and r.id = s.repository_id and r.organization_id = $2 and r.name = $3
+           and s.created_by = $4 and s.expires_at > now()
+           and (s.append_lease is null or s.append_lease_until < now())
+         returning s.id, s.repository_id, s.organization_id, s.created_by, s.byte_offset,
+                   s.hash_algorithm, s.hash_state, s.storage_state, s.created_at, s.updated_at,
+                   s.expires_at",
+        id,
+        organization_id,
+        repository,
+        created_by,
+        lease,
+        until,
     )
     .fetch_optional(pool)
     .await?)
@@ -213,19 +318,27 @@ where
     F: AsyncFnOnce() -> Result<(), E>,
 {
     let mut tx = pool.begin().await?;
-    super::lock_digest(&mut tx, digest).await?;
-    let deleted = sqlx::query!(
-        "delete from upload_sessions
-         where id = $1 and byte_offset = $2
-           and (append_lease = $3
-                or ($3::uuid is null and (append_lease is null or append_lease_until < now())))",
+    // The session's row first, then the digest's lock (see `super::lock_digest`), in one
+    // statement: the lock is taken only when the session was there to end.
+    let deleted = sqlx::query_scalar!(
+        r#"with ended as (
+               delete from upload_sessions
+               where id = $1 and byte_offset = $2
+                 and (append_lease = $3
+                      or ($3::uuid is null
+                          and (append_lease is null or append_lease_until < now())))
+               returning id
+           )
+           select count(pg_advisory_xact_lock(hashtextextended('blob:' || $4, 0)))
+               as "locked!"
+           from ended"#,
         session.id,
         session.byte_offset,
         lease,
+        digest,
     )
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?
-    .rows_affected()
         == 1;
     if !deleted {
         return Ok(Ok(false));
@@ -343,6 +456,55 @@ mod tests {
             crate::registry::blobs::linked_size(&pool, repo, &digest('a')).await.unwrap(),
             Some(10)
         );
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn sessions_by_name_stay_in_their_organization(pool: PgPool) {
+        let org = organization(&pool, "acme").await;
+        let rival = organization(&pool, "rival").await;
+        let repo = find_or_create(&pool, org, "acme", "acme/app").await.unwrap().unwrap().id;
+        let later = OffsetDateTime::now_utc() + Duration::hours(1);
+        let id = Uuid::new_v4();
+        let new = NewUpload {
+            id,
+            repository_id: Uuid::nil(),
+            organization_id: Uuid::nil(),
+            created_by: "alice",
+            hash_algorithm: "sha256",
+            hash_state: b"h0",
+            storage_state: "s0",
+            expires_at: later,
+        };
+        assert_eq!(create_by_name(&pool, org, "acme/none", &new).await.unwrap(), None);
+        assert_eq!(create_by_name(&pool, rival, "acme/app", &new).await.unwrap(), None);
+        assert!(!exists(&pool, id).await.unwrap(), "nothing created");
+        assert_eq!(create_by_name(&pool, org, "acme/app", &new).await.unwrap(), Some(repo));
+        let s = find_by_name(&pool, id, org, "acme/app", "alice").await.unwrap().unwrap();
+        assert_eq!((s.repository_id, s.organization_id, s.byte_offset), (repo, org, 0));
+        for (o, name, who) in
+            [(rival, "acme/app", "alice"), (org, "acme/other", "alice"), (org, "acme/app", "bob")]
+        {
+            assert!(find_by_name(&pool, id, o, name, who).await.unwrap().is_none());
+            let claimed = claim_by_name(&pool, id, o, name, who, Uuid::new_v4(), later);
+            assert!(claimed.await.unwrap().is_none(), "{name} {who}");
+        }
+
+        let lease = Uuid::new_v4();
+        let claimed = claim_by_name(&pool, id, org, "acme/app", "alice", lease, later);
+        assert_eq!(claimed.await.unwrap().unwrap().byte_offset, 0);
+        let again = claim_by_name(&pool, id, org, "acme/app", "alice", Uuid::new_v4(), later);
+        assert!(again.await.unwrap().is_none(), "one append at a time");
+        assert!(advance(&pool, id, lease, 0, 10, b"h1", "s1", later).await.unwrap());
+        let lease = Uuid::new_v4();
+        let claimed = claim_by_name(&pool, id, org, "acme/app", "alice", lease, later);
+        let s = claimed.await.unwrap().unwrap();
+        assert_eq!((s.byte_offset, s.hash_state.as_slice()), (10, &b"h1"[..]));
+        let d = digest('b');
+        let r = complete(&pool, &s, None, &d, 10, async || Ok::<_, ()>(())).await.unwrap();
+        assert_eq!(r, Ok(false), "the lease is held: only its holder finishes");
+        let r = complete(&pool, &s, Some(lease), &d, 10, async || Ok::<_, ()>(())).await.unwrap();
+        assert_eq!(r, Ok(true));
+        assert!(find_by_name(&pool, id, org, "acme/app", "alice").await.unwrap().is_none());
     }
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]

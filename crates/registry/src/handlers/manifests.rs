@@ -134,7 +134,7 @@ pub(super) async fn put(
     let content_type = cx.header(header::CONTENT_TYPE);
     let parsed = parse_manifest(content_type, &bytes, digest_algorithm_for(reference))?;
     parsed.verify_reference(reference)?;
-    let repo = cx.push_repository(&access, name).await?;
+    let organization_id = cx.push_organization(&access)?;
 
     let mut blobs = Vec::with_capacity(parsed.layers.len() + 1);
     if let Some(config) = &parsed.config {
@@ -177,11 +177,23 @@ pub(super) async fn put(
         children,
     };
     let tag = reference.as_tag().map(|t| t.as_str());
-    let outcome = db::put(cx.pool(), repo.id, &new, tag).await.map_err(unavailable);
+    // The repository is looked up inside the push's statement; only the first push into it
+    // (or one outside the caller's organization) takes the slower way through
+    // `push_repository`, which creates it or answers DENIED.
+    let mut outcome = db::put_by_name(cx.pool(), organization_id, name.as_str(), &new, tag).await;
+    if let Ok(None) = outcome {
+        cx.push_repository(&access, name).await?;
+        outcome = db::put_by_name(cx.pool(), organization_id, name.as_str(), &new, tag).await;
+    }
     // Whatever happened, this instance reads its own writes at once (the notification
     // reaches the others, and this one again, a moment later).
     cx.content().invalidate(name.as_str());
-    match outcome? {
+    let outcome = outcome.map_err(unavailable)?.ok_or_else(|| {
+        OciError::unavailable(&std::io::Error::other(format!(
+            "repository {name} vanished while a manifest was pushed into it"
+        )))
+    })?;
+    match outcome {
         PutOutcome::Stored { moved_from } => cx.audit(
             &access,
             "manifest.push",

@@ -284,16 +284,26 @@ impl Ctx<'_> {
         access: &Access,
         name: &RepositoryName,
     ) -> Result<Repository, OciError> {
-        let denied = || {
-            OciError::new(ErrorCode::Denied)
-                .with_message("pushing is allowed only into the caller's organization")
-        };
-        let org = access.organization_id.ok_or_else(denied)?;
+        let org = self.push_organization(access)?;
         repositories::find_or_create(self.pool(), org, name.org_slug(), name.as_str())
             .await
             .map_err(unavailable)?
-            .ok_or_else(denied)
+            .ok_or_else(push_denied)
     }
+
+    /// The organization the caller may push into (`DENIED` without one). Hot paths pass it
+    /// to a statement that looks the repository up by name in it, and fall back to
+    /// [`Self::push_repository`] when that finds none.
+    fn push_organization(&self, access: &Access) -> Result<uuid::Uuid, OciError> {
+        access.organization_id.ok_or_else(push_denied)
+    }
+}
+
+/// A push outside the caller's organization (another organization's repository, or an
+/// organization that does not exist): answered alike.
+fn push_denied() -> OciError {
+    OciError::new(ErrorCode::Denied)
+        .with_message("pushing is allowed only into the caller's organization")
 }
 
 /// A database or storage failure: 503, cause logged.

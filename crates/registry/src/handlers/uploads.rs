@@ -4,7 +4,8 @@
 //!
 //! Sessions live in Postgres, bound to repository, organization and creator; an id from
 //! another repository or principal is `BLOB_UPLOAD_UNKNOWN`. Each chunk first claims the
-//! session (a lease, only at the offset it read and only when no other append holds it), is
+//! session (a lease, only when no other append holds it, taken in the statement that loads
+//! the session, so at the offset it stands at; the chunk's range is checked against that), is
 //! streamed to the blob store while it is hashed (and cut off before the lease ends), and the
 //! hasher's state is saved with the session under that lease after every PATCH. So any
 //! instance continues any upload, and two requests never write one session's bytes at once
@@ -45,24 +46,24 @@ pub(super) async fn start(
     body: Body,
 ) -> Result<Response, OciError> {
     let access = cx.authorize(Some(name), &[Action::Push]).await?;
-    let repo = cx.push_repository(&access, name).await?;
 
     if let Some(mount) = query_param(cx.query, "mount") {
+        let repo = cx.push_repository(&access, name).await?;
         let digest = Digest::parse(&mount)?;
         if try_mount(cx, &repo, &digest).await? {
             return Ok(created(name, &digest));
         }
         // Not mountable: a fresh session, never an error.
-        let session = new_session(cx, &access, &repo, Algorithm::Sha256).await?;
+        let session = new_session(cx, &access, name, Algorithm::Sha256).await?;
         return Ok(accepted(StatusCode::ACCEPTED, name, session.id, 0));
     }
 
     match query_param(cx.query, "digest") {
         Some(digest) => {
             let digest = Digest::parse(&digest)?;
-            let session = new_session(cx, &access, &repo, digest.algorithm()).await?;
+            let session = new_session(cx, &access, name, digest.algorithm()).await?;
             let id = session.id;
-            let result = complete(cx, name, session, &digest, Some(body)).await;
+            let result = complete(cx, name, session, None, &digest, Some(body)).await;
             if result.is_err() {
                 // The client never saw this session: do not leave it behind.
                 discard(cx, id).await;
@@ -70,7 +71,7 @@ pub(super) async fn start(
             result
         }
         None => {
-            let session = new_session(cx, &access, &repo, Algorithm::Sha256).await?;
+            let session = new_session(cx, &access, name, Algorithm::Sha256).await?;
             Ok(accepted(StatusCode::ACCEPTED, name, session.id, 0))
         }
     }
@@ -103,35 +104,55 @@ async fn try_mount(cx: &Ctx<'_>, repo: &Repository, digest: &Digest) -> Result<b
     Ok(mounted.is_some())
 }
 
+/// Starts a session in repository `name`, created on first push. The session's row names
+/// the repository by id, looked up in the insert itself; only when that finds none does
+/// [`Ctx::push_repository`] create it (or answer `DENIED`).
 async fn new_session(
     cx: &Ctx<'_>,
     access: &Access,
-    repo: &Repository,
+    name: &RepositoryName,
     algorithm: Algorithm,
 ) -> Result<UploadSession, OciError> {
+    let organization_id = cx.push_organization(access)?;
     let id = Uuid::new_v4();
     let state = cx.store().start_upload(id).await.map_err(unavailable)?;
     let hash_state = Hasher::new(algorithm).save();
     let now = OffsetDateTime::now_utc();
     let expires_at = now + cx.config().upload_ttl;
-    let new = NewUpload {
+    let mut new = NewUpload {
         id,
-        repository_id: repo.id,
-        organization_id: repo.organization_id,
+        repository_id: Uuid::nil(),
+        organization_id,
         created_by: &access.principal,
         hash_algorithm: algorithm.as_str(),
         hash_state: &hash_state,
         storage_state: state.as_str(),
         expires_at,
     };
-    if let Err(err) = db::create(cx.pool(), &new).await {
-        cx.store().abort(id, Some(&state)).await.ok();
-        return Err(unavailable(err));
+    let created = async {
+        if let Some(repository_id) =
+            db::create_by_name(cx.pool(), organization_id, name.as_str(), &new)
+                .await
+                .map_err(unavailable)?
+        {
+            return Ok(repository_id);
+        }
+        new.repository_id = cx.push_repository(access, name).await?.id;
+        db::create(cx.pool(), &new).await.map_err(unavailable)?;
+        Ok::<_, OciError>(new.repository_id)
     }
+    .await;
+    let repository_id = match created {
+        Ok(repository_id) => repository_id,
+        Err(err) => {
+            cx.store().abort(id, Some(&state)).await.ok();
+            return Err(err);
+        }
+    };
     Ok(UploadSession {
         id,
-        repository_id: repo.id,
-        organization_id: repo.organization_id,
+        repository_id,
+        organization_id,
         created_by: access.principal.clone(),
         byte_offset: 0,
         hash_algorithm: algorithm.as_str().to_owned(),
@@ -153,11 +174,43 @@ async fn load(
 ) -> Result<UploadSession, OciError> {
     let unknown = || OciError::new(ErrorCode::BlobUploadUnknown);
     let id = Uuid::parse_str(id).map_err(|_| unknown())?;
-    let repo = cx.own_repository(access, name).await?.ok_or_else(unknown)?;
-    db::find(cx.pool(), id, repo.id, &access.principal)
+    let organization_id = access.organization_id.ok_or_else(unknown)?;
+    db::find_by_name(cx.pool(), id, organization_id, name.as_str(), &access.principal)
         .await
         .map_err(unavailable)?
         .ok_or_else(unknown)
+}
+
+/// Like [`load`], and claims the session for one append in the same statement (see
+/// [`append`]). Returns the session and the lease.
+async fn load_and_claim(
+    cx: &Ctx<'_>,
+    access: &Access,
+    name: &RepositoryName,
+    id: &str,
+) -> Result<(UploadSession, Uuid), OciError> {
+    let unknown = || OciError::new(ErrorCode::BlobUploadUnknown);
+    let id = Uuid::parse_str(id).map_err(|_| unknown())?;
+    let organization_id = access.organization_id.ok_or_else(unknown)?;
+    let lease = Uuid::new_v4();
+    let until = OffsetDateTime::now_utc() + cx.config().append_lease;
+    let claimed = db::claim_by_name(
+        cx.pool(),
+        id,
+        organization_id,
+        name.as_str(),
+        &access.principal,
+        lease,
+        until,
+    )
+    .await
+    .map_err(unavailable)?;
+    if let Some(session) = claimed {
+        return Ok((session, lease));
+    }
+    // Unknown to this caller, or busy: tell which.
+    let session = load(cx, access, name, &id.to_string()).await?;
+    Err(out_of_order(name, &session, "another request is appending to this upload".into()))
 }
 
 /// `GET /v2/<name>/blobs/uploads/<id>`.
@@ -179,8 +232,8 @@ pub(super) async fn patch(
     body: Body,
 ) -> Result<Response, OciError> {
     let access = cx.authorize(Some(name), &[Action::Push]).await?;
-    let session = load(cx, &access, name, id).await?;
-    let chunk = append(cx, name, &session, body).await?;
+    let (session, lease) = load_and_claim(cx, &access, name, id).await?;
+    let chunk = append(cx, name, &session, Some(lease), body).await?;
     let expires_at = OffsetDateTime::now_utc() + cx.config().upload_ttl;
     let lease = chunk.lease.ok_or_else(|| OciError::new(ErrorCode::Unavailable))?;
     let advanced = db::advance(
@@ -224,8 +277,13 @@ pub(super) async fn finish(
             .with_detail("the digest query parameter is required")
     })?;
     let digest = Digest::parse(&digest)?;
-    let session = load(cx, &access, name, id).await?;
-    complete(cx, name, session, &digest, Some(body)).await
+    if cx.content_length() == Some(0) {
+        let session = load(cx, &access, name, id).await?;
+        complete(cx, name, session, None, &digest, None).await
+    } else {
+        let (session, lease) = load_and_claim(cx, &access, name, id).await?;
+        complete(cx, name, session, Some(lease), &digest, Some(body)).await
+    }
 }
 
 /// `DELETE /v2/<name>/blobs/uploads/<id>`.
@@ -280,36 +338,55 @@ fn offset(session: &UploadSession) -> u64 {
     u64::try_from(session.byte_offset).unwrap_or(0)
 }
 
-/// Claims the session and streams the request body into storage at its offset, hashing it
-/// on the way. Nothing is recorded: the caller saves the result (PATCH) or commits it (PUT)
-/// under the returned lease; on error the lease is given back here.
+/// Claims the session (unless `claimed` holds its lease already, taken when it was loaded)
+/// and streams the request body into storage at its offset, hashing it on the way. Nothing
+/// is recorded: the caller saves the result (PATCH) or commits it (PUT) under the returned
+/// lease; on error the lease is given back here.
 async fn append(
     cx: &Ctx<'_>,
     name: &RepositoryName,
     session: &UploadSession,
+    claimed: Option<Uuid>,
     body: Body,
 ) -> Result<Appended, OciError> {
     let start = offset(session);
     let content_range = cx.header(header::CONTENT_RANGE);
-    check_chunk(content_range, start, cx.content_length())
-        .map_err(|e| with_upload_headers(e, name, session.id, start))?;
-    let algorithm = Algorithm::from_name(&session.hash_algorithm)
-        .ok_or_else(|| OciError::new(ErrorCode::Unavailable))?;
-    let hasher = Hasher::restore(algorithm, &session.hash_state).map_err(unavailable)?;
+    let checked = check_chunk(content_range, start, cx.content_length())
+        .map_err(|e| with_upload_headers(e, name, session.id, start))
+        .and_then(|()| {
+            let algorithm = Algorithm::from_name(&session.hash_algorithm)
+                .ok_or_else(|| OciError::new(ErrorCode::Unavailable))?;
+            Hasher::restore(algorithm, &session.hash_state).map_err(unavailable)
+        });
+    let hasher = match checked {
+        Ok(hasher) => hasher,
+        Err(err) => {
+            if let Some(lease) = claimed {
+                release(cx, session.id, lease).await;
+            }
+            return Err(err);
+        }
+    };
 
-    let lease = Uuid::new_v4();
     let lease_time = cx.config().append_lease;
-    let until = OffsetDateTime::now_utc() + lease_time;
-    if !db::claim(cx.pool(), session.id, session.byte_offset, lease, until)
-        .await
-        .map_err(unavailable)?
-    {
-        return Err(out_of_order(
-            name,
-            session,
-            "another request is appending to this upload, or it moved".into(),
-        ));
-    }
+    let lease = match claimed {
+        Some(lease) => lease,
+        None => {
+            let lease = Uuid::new_v4();
+            let until = OffsetDateTime::now_utc() + lease_time;
+            if !db::claim(cx.pool(), session.id, session.byte_offset, lease, until)
+                .await
+                .map_err(unavailable)?
+            {
+                return Err(out_of_order(
+                    name,
+                    session,
+                    "another request is appending to this upload, or it moved".into(),
+                ));
+            }
+            lease
+        }
+    };
     // The lease is short and renewed while the chunk streams, so the lease of a writer that
     // died (kill -9, lost instance) lapses within `append_lease` and the upload can resume.
     // The writer stops well before the last renewed end, so a takeover never races it.
@@ -376,18 +453,20 @@ async fn write_chunk(
     Ok((hasher, outcome.state, outcome.size))
 }
 
-/// Finishes an upload: appends the last chunk if the body has one, verifies the digest,
-/// commits the bytes and records the blob with its link in one transaction.
+/// Finishes an upload: appends the last chunk if the body has one (under `claimed`, the
+/// lease taken when the session was loaded, if it was), verifies the digest, commits the
+/// bytes and records the blob with its link in one transaction.
 async fn complete(
     cx: &Ctx<'_>,
     name: &RepositoryName,
     session: UploadSession,
+    claimed: Option<Uuid>,
     digest: &Digest,
     body: Option<Body>,
 ) -> Result<Response, OciError> {
     let has_body = body.is_some() && cx.content_length() != Some(0);
     let chunk = match body {
-        Some(body) if has_body => append(cx, name, &session, body).await?,
+        Some(body) if has_body => append(cx, name, &session, claimed, body).await?,
         _ => {
             let algorithm = Algorithm::from_name(&session.hash_algorithm)
                 .ok_or_else(|| OciError::new(ErrorCode::Unavailable))?;
@@ -395,7 +474,7 @@ async fn complete(
                 hasher: Hasher::restore(algorithm, &session.hash_state).map_err(unavailable)?,
                 state: UploadState::from_string(session.storage_state.clone()),
                 size: offset(&session),
-                lease: None,
+                lease: claimed,
             }
         }
     };
