@@ -31,9 +31,15 @@ pub enum StorageError {
     InvalidKey(String),
 
     /// An upload state value could not be understood or does not match the stored data
-    /// (wrong backend, corrupted, or the temporary data is shorter than the state says).
+    /// (wrong backend, corrupted).
     #[error("invalid upload state: {0}")]
     InvalidUploadState(String),
+
+    /// The upload's temporary data is shorter than what was acknowledged: a crash lost
+    /// appended bytes the file system had not written yet. The upload cannot go on; the
+    /// client has to start it again.
+    #[error("upload data lost: {0}")]
+    UploadDataLost(String),
 
     /// The upload exceeds what the backend can hold (e.g. S3's 10,000 parts).
     #[error("upload too large: {0}")]

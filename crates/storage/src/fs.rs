@@ -142,7 +142,8 @@ async fn blocking<T: Send + 'static>(
 
 /// Opens an upload's temporary file at `size`, its committed length: a longer file holds a
 /// failed append's bytes, never acknowledged, which are cut off. `NotFound` when there is
-/// no such file (never started, or aborted); a shorter file is an invalid state.
+/// no such file (never started, or aborted); `UploadDataLost` when it is shorter (appends
+/// are not synced before they are acknowledged, so a crash may lose their tail).
 fn open_for_append(path: &Path, size: u64) -> Result<std::fs::File> {
     use std::io::Seek as _;
     let mut file = not_found_as(std::fs::OpenOptions::new().write(true).open(path))
@@ -150,7 +151,7 @@ fn open_for_append(path: &Path, size: u64) -> Result<std::fs::File> {
         .ok_or(StorageError::NotFound)?;
     let len = file.metadata().map_err(StorageError::io("stat upload file"))?.len();
     if len < size {
-        return Err(StorageError::InvalidUploadState(format!(
+        return Err(StorageError::UploadDataLost(format!(
             "temporary file has {len} bytes, state says {size}"
         )));
     }
@@ -212,7 +213,7 @@ fn commit_file(
     }
     let len = file.metadata().map_err(StorageError::io("stat upload file"))?.len();
     if len < size {
-        return Err(StorageError::InvalidUploadState(format!(
+        return Err(StorageError::UploadDataLost(format!(
             "temporary file has {len} bytes, state says {size}"
         )));
     }

@@ -321,6 +321,11 @@ fn storage_error(err: StorageError) -> OciError {
             OciError::new(ErrorCode::BlobUploadInvalid).with_detail(detail)
         }
         StorageError::NotFound => OciError::new(ErrorCode::BlobUploadUnknown),
+        StorageError::UploadDataLost(detail) => {
+            tracing::warn!("an upload cannot go on: {detail}");
+            OciError::new(ErrorCode::BlobUploadUnknown)
+                .with_detail("the upload's data was lost when the server stopped; start it again")
+        }
         other => unavailable(other),
     }
 }

@@ -100,6 +100,14 @@ async fn organization(pool: &PgPool, slug: &str) -> Uuid {
 }
 
 impl TestApp {
+    /// The filesystem store's root, for the fs backend.
+    pub fn fs_root(&self) -> Option<std::path::PathBuf> {
+        match &self._backing {
+            Backing::Dir(dir) => Some(dir.path().join("blobs")),
+            Backing::S3(_) => None,
+        }
+    }
+
     pub async fn new(pool: PgPool, backend: Backend) -> Self {
         // Logs (503 causes) show with the failing test's output.
         let _ = tracing_subscriber::fmt()

@@ -187,6 +187,38 @@ mod s3_layout {
     }
 }
 
+/// Filesystem-only: what is left when a crash loses the tail of an upload's temporary file.
+mod fs_crash {
+    use bytes::Bytes;
+    use uuid::Uuid;
+    use wharf_storage::{BlobKey, StorageConfig, StorageError};
+
+    #[tokio::test]
+    async fn an_upload_shorter_than_acknowledged_is_lost_not_broken() {
+        let backend = super::fs_backend().await;
+        let StorageConfig::Fs(config) = &backend.config else { unreachable!() };
+        let store = &backend.store;
+        let id = Uuid::new_v4();
+        let state = store.start_upload(id).await.unwrap();
+        let chunk = || {
+            let bytes = Bytes::from(vec![7u8; 4096]);
+            futures_util::StreamExt::boxed(futures_util::stream::iter([Ok(bytes)]))
+        };
+        let state = store.append(id, &state, chunk()).await.unwrap().state;
+        // The acknowledged bytes did not reach the disk before a crash.
+        let temp = config.root.join("_uploads").join(id.to_string());
+        std::fs::OpenOptions::new().write(true).open(&temp).unwrap().set_len(100).unwrap();
+
+        let appended = store.append(id, &state, chunk()).await;
+        assert!(matches!(appended, Err(StorageError::UploadDataLost(_))), "{appended:?}");
+        let key = BlobKey::parse(&format!("sha256:{}", "0".repeat(64))).unwrap();
+        let committed = store.commit(id, &state, &key).await;
+        assert!(matches!(committed, Err(StorageError::UploadDataLost(_))), "{committed:?}");
+        assert!(matches!(store.stat(&key).await, Ok(None)), "nothing committed");
+        store.abort(id, Some(&state)).await.unwrap();
+    }
+}
+
 /// Readiness reports an unusable backend, without printing credentials.
 mod unusable {
     use wharf_storage::{StorageConfig, StorageError, open};

@@ -95,6 +95,28 @@ async fn chunked_upload(app: TestApp) {
     assert_eq!(r.body.as_ref(), data);
 }
 
+/// Filesystem store: appended bytes are not synced before the 202, so a crash may leave the
+/// temporary file shorter than the session says. The upload then answers
+/// BLOB_UPLOAD_UNKNOWN (clients start it again), not a 503 until it expires.
+#[sqlx::test(migrator = "wharf_db::MIGRATOR")]
+async fn fs_upload_shorter_than_acknowledged_is_unknown(pool: wharf_db::PgPool) {
+    let app = TestApp::new(pool, Backend::Fs).await;
+    let location = app.start_upload("acme/app").await;
+    let r = app.send(Method::PATCH, &location, &[], Bytes::from(vec![1u8; 4096])).await;
+    r.assert_status(202);
+    let id = r.header("docker-upload-uuid").unwrap().to_owned();
+    let temp = app.fs_root().unwrap().join("_uploads").join(id);
+    std::fs::OpenOptions::new().write(true).open(&temp).unwrap().set_len(10).unwrap();
+
+    let more = app.send(Method::PATCH, &location, &[], Bytes::from(vec![1u8; 10])).await;
+    more.assert_error(404, "BLOB_UPLOAD_UNKNOWN");
+    let digest = Algorithm::Sha256.digest(&[1u8; 4096]);
+    let put =
+        app.send(Method::PUT, &format!("{location}?digest={digest}"), &[], Bytes::new()).await;
+    put.assert_error(404, "BLOB_UPLOAD_UNKNOWN");
+    app.head(&format!("/v2/acme/app/blobs/{digest}")).await.assert_status(404);
+}
+
 /// Larger than one S3 part, so the multipart path is exercised.
 async fn large_chunked_upload(app: TestApp) {
     let data: Vec<u8> = (0..(10 * 1024 * 1024 + 17) as u64).map(|i| (i * 7 % 253) as u8).collect();
