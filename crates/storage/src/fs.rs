@@ -140,15 +140,22 @@ async fn blocking<T: Send + 'static>(
         .map_err(StorageError::io(operation))
 }
 
-/// Opens an upload's temporary file at `size`, its committed length: a longer file holds a
-/// failed append's bytes, never acknowledged, which are cut off. `NotFound` when there is
-/// no such file (never started, or aborted); `UploadDataLost` when it is shorter (appends
-/// are not synced before they are acknowledged, so a crash may lose their tail).
+/// Opens an upload's temporary file at `size`, its committed length ([`cut_to`]); `NotFound`
+/// when there is no such file (never started, or aborted).
 fn open_for_append(path: &Path, size: u64) -> Result<std::fs::File> {
     use std::io::Seek as _;
     let mut file = not_found_as(std::fs::OpenOptions::new().write(true).open(path))
         .map_err(StorageError::io("open upload file"))?
         .ok_or(StorageError::NotFound)?;
+    cut_to(&file, size)?;
+    file.seek(SeekFrom::Start(size)).map_err(StorageError::io("seek upload file"))?;
+    Ok(file)
+}
+
+/// Makes an upload's temporary file exactly `size` bytes, its acknowledged length: a longer
+/// file holds a failed append's bytes, never acknowledged, which are cut off; a shorter one
+/// lost acknowledged bytes in a crash (appends are synced only at commit).
+fn cut_to(file: &std::fs::File, size: u64) -> Result<()> {
     let len = file.metadata().map_err(StorageError::io("stat upload file"))?.len();
     if len < size {
         return Err(StorageError::UploadDataLost(format!(
@@ -156,11 +163,16 @@ fn open_for_append(path: &Path, size: u64) -> Result<std::fs::File> {
         )));
     }
     if len > size {
-        // A previous append failed half-way; its bytes were never acknowledged.
         file.set_len(size).map_err(StorageError::io("truncate upload file"))?;
     }
-    file.seek(SeekFrom::Start(size)).map_err(StorageError::io("seek upload file"))?;
-    Ok(file)
+    Ok(())
+}
+
+/// Whether a blob file exists at `path`.
+fn is_file(path: &Path) -> Result<bool> {
+    Ok(not_found_as(std::fs::metadata(path))
+        .map_err(StorageError::io("stat blob"))?
+        .is_some_and(|m| m.is_file()))
 }
 
 /// What [`commit_file`] did.
@@ -198,28 +210,12 @@ fn commit_file(
     {
         Some(file) => file,
         // Already committed (a retry), or never started / aborted.
-        None => {
-            let exists = not_found_as(std::fs::metadata(dest))
-                .map_err(StorageError::io("stat blob"))?
-                .is_some_and(|m| m.is_file());
-            return Ok(if exists { Committed::Existed } else { Committed::Missing });
-        }
+        None => return Ok(if is_file(dest)? { Committed::Existed } else { Committed::Missing }),
     };
-    if not_found_as(std::fs::metadata(dest))
-        .map_err(StorageError::io("stat blob"))?
-        .is_some_and(|m| m.is_file())
-    {
+    if is_file(dest)? {
         return Ok(Committed::Existed);
     }
-    let len = file.metadata().map_err(StorageError::io("stat upload file"))?.len();
-    if len < size {
-        return Err(StorageError::UploadDataLost(format!(
-            "temporary file has {len} bytes, state says {size}"
-        )));
-    }
-    if len > size {
-        file.set_len(size).map_err(StorageError::io("truncate upload file"))?;
-    }
+    cut_to(&file, size)?;
     file.sync_data().map_err(StorageError::io("sync upload file"))?;
     drop(file);
 
