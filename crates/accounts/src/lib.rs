@@ -222,19 +222,16 @@ impl Accounts {
         client: Option<std::net::IpAddr>,
     ) {
         let entry = wharf_db::audit::NewAuditEntry {
-            at: time::OffsetDateTime::now_utc(),
-            organization_id,
-            actor_kind: "user",
-            actor_id: Some(user_id),
-            actor_name: None,
-            action: action.to_owned(),
-            target,
-            target_name,
-            outcome: "success",
-            detail,
             client_addr: client.map(|c| c.to_string()),
-            user_agent: None,
-            request_id: None,
+            ..wharf_db::audit::NewAuditEntry::success(
+                organization_id,
+                "user",
+                Some(user_id),
+                action,
+                target,
+                target_name,
+                detail,
+            )
         };
         if let Err(err) = wharf_db::audit::append(&self.pool, &[entry]).await {
             tracing::error!(action, user = %user_id, "cannot write the audit log: {err}");

@@ -41,6 +41,37 @@ pub struct NewAuditEntry {
     pub request_id: Option<String>,
 }
 
+impl NewAuditEntry {
+    /// A successful action happening now, with no request details (client address, user
+    /// agent, request id) and the actor's name left to be copied when written; set the rest
+    /// with struct update syntax.
+    pub fn success(
+        organization_id: Option<Uuid>,
+        actor_kind: &'static str,
+        actor_id: Option<Uuid>,
+        action: &str,
+        target: String,
+        target_name: Option<String>,
+        detail: serde_json::Value,
+    ) -> Self {
+        Self {
+            at: OffsetDateTime::now_utc(),
+            organization_id,
+            actor_kind,
+            actor_id,
+            actor_name: None,
+            action: action.to_owned(),
+            target,
+            target_name,
+            outcome: "success",
+            detail,
+            client_addr: None,
+            user_agent: None,
+            request_id: None,
+        }
+    }
+}
+
 /// Appends entries in one statement.
 pub async fn append(pool: &PgPool, entries: &[NewAuditEntry]) -> Result<u64, DbError> {
     if entries.is_empty() {

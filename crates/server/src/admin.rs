@@ -448,19 +448,16 @@ async fn operator_audit(
     detail: serde_json::Value,
 ) -> anyhow::Result<()> {
     let entry = wharf_db::audit::NewAuditEntry {
-        at: OffsetDateTime::now_utc(),
-        organization_id,
-        actor_kind: "operator",
-        actor_id: None,
         actor_name: Some("wharf admin".to_owned()),
-        action: action.to_owned(),
-        target,
-        target_name,
-        outcome: "success",
-        detail,
-        client_addr: None,
-        user_agent: None,
-        request_id: None,
+        ..wharf_db::audit::NewAuditEntry::success(
+            organization_id,
+            "operator",
+            None,
+            action,
+            target,
+            target_name,
+            detail,
+        )
     };
     wharf_db::audit::append(pool, &[entry]).await.context("cannot write the audit log")?;
     Ok(())

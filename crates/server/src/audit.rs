@@ -105,20 +105,12 @@ impl AuditLog {
             (None, Some(user)) => ("user", Some(user)),
             (None, None) => ("operator", None),
         };
+        let org = Some(actor.org_id);
         self.append(NewAuditEntry {
-            at: OffsetDateTime::now_utc(),
-            organization_id: Some(actor.org_id),
-            actor_kind,
-            actor_id,
-            actor_name: None,
-            action: action.to_owned(),
-            target,
-            target_name,
-            outcome: "success",
-            detail,
             client_addr: origin.client_addr,
             user_agent: origin.user_agent,
             request_id: origin.request_id,
+            ..NewAuditEntry::success(org, actor_kind, actor_id, action, target, target_name, detail)
         });
     }
 
