@@ -53,6 +53,10 @@ fn time_param(field: &str, value: &str) -> Result<OffsetDateTime, Problem> {
     })
 }
 
+fn customer_param(value: &str) -> Result<Uuid, Problem> {
+    value.parse().map_err(|_| Problem::invalid("customer", "customer: not a customer id (a UUID)"))
+}
+
 fn limit_param(value: &str) -> Result<i64, Problem> {
     value.parse().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
         Problem::invalid("limit", format!("limit: must be a whole number from 1 to {MAX_LIMIT}"))
@@ -83,9 +87,7 @@ fn pull_params(query: Option<&str>, known: &[&str]) -> Result<PullParams, Proble
     for (key, value) in pairs(query, known)? {
         match key.as_str() {
             "customer" => {
-                p.filter.customer_id = Some(value.parse().map_err(|_| {
-                    Problem::invalid("customer", "customer: not a customer id (a UUID)")
-                })?);
+                p.filter.customer_id = Some(customer_param(&value)?);
             }
             "repository" => p.filter.repository = Some(value),
             "tag" => p.filter.tag = Some(value),
@@ -334,9 +336,7 @@ pub async fn bytes_summary(
     for (key, value) in pairs(query.as_deref(), &known)? {
         match key.as_str() {
             "customer" => {
-                filter.customer_id = Some(value.parse().map_err(|_| {
-                    Problem::invalid("customer", "customer: not a customer id (a UUID)")
-                })?);
+                filter.customer_id = Some(customer_param(&value)?);
             }
             "repository" => filter.repository = Some(value),
             "since" => filter.since = Some(day_param("since", &value)?),
