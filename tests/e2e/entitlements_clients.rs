@@ -55,6 +55,19 @@ fn same_spelling(message: &str, hidden: &str, absent: &str, scratch: &Path) -> S
             text = text.replace(a.as_str(), label).replace(b.as_str(), label);
         }
     }
+    // Go clients (skopeo, podman) log with logrus: `time="2026-11-24T13:15:53Z"`, which
+    // differs between two calls a second apart.
+    let mut rest = text.as_str();
+    let mut timeless = String::new();
+    while let Some(start) = rest.find("time=\"") {
+        let value = start + "time=\"".len();
+        let Some(len) = rest[value..].find('"') else { break };
+        timeless.push_str(&rest[..value]);
+        timeless.push_str("<TIME>");
+        rest = &rest[value + len..];
+    }
+    timeless.push_str(rest);
+    let text = timeless;
     // Per-call temporary directories are named by random hex.
     let mut out = String::new();
     let mut run = String::new();
@@ -68,6 +81,16 @@ fn same_spelling(message: &str, hidden: &str, absent: &str, scratch: &Path) -> S
         out.push(ch);
     }
     out
+}
+
+#[test]
+fn logrus_times_are_not_a_difference() {
+    let spell = |message: &str| {
+        same_spelling(message, "h:1/acme/app:1.0", "h:1/acme/none:1.0", Path::new("/scratch"))
+    };
+    let at = |time: &str| format!("time=\"{time}\" level=fatal msg=\"denied\"\n");
+    assert_eq!(spell(&at("2026-11-24T13:15:53Z")), spell(&at("2026-11-24T13:15:54Z")));
+    assert_ne!(spell(&at("x")), spell("time=\"x\" level=fatal msg=\"unknown\"\n"));
 }
 
 fn assert_alike(
