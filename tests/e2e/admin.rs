@@ -7,7 +7,9 @@
 
 use secrecy::SecretString;
 use sqlx::PgPool;
-use wharf_accounts::{Acceptance, AccountSettings, Accounts, SignupMode, SignupRequest};
+use wharf_app::{
+    Acceptance, AccountSettings, Accounts, SignupMode, SignupRequest, audit::AuditLog,
+};
 use wharf_auth::{
     password::PasswordHasher,
     token::{self, TokenKind},
@@ -531,7 +533,8 @@ async fn invitations_are_printed_once_and_can_be_accepted() {
     let url = fresh_database().await;
     create_acme(&url);
     let pool = PgPool::connect(&url).await.unwrap();
-    let accounts = Accounts::new(pool.clone(), AccountSettings::default()).unwrap();
+    let (audit, _writer) = AuditLog::start(pool.clone(), Default::default());
+    let accounts = Accounts::new(pool.clone(), audit.clone(), AccountSettings::default()).unwrap();
 
     // A member invitation: the token alone on the last line, only its SHA-256 stored.
     let out = admin(
@@ -602,6 +605,7 @@ async fn invitations_are_printed_once_and_can_be_accepted() {
     let token = SecretString::from(last_line(succeeded(&out)).to_owned());
     let invite_only = Accounts::new(
         pool.clone(),
+        audit,
         AccountSettings { signup: SignupMode::Invite, ..AccountSettings::default() },
     )
     .unwrap();

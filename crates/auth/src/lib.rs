@@ -1,9 +1,11 @@
 //! wharf-auth: who is who.
 //!
 //! Owns password hashing (argon2id), access-token formats (prefix, randomness, checksum,
-//! SHA-256 at rest), registry JWTs and principals. No SQL and no HTTP routing.
+//! SHA-256 at rest), registry JWTs, principals and the credentials a request presents. No SQL
+//! and no HTTP routing.
 //!
 //! Modules:
+//! - [`authorization`]: the `Authorization` header, read in one place (Basic or Bearer).
 //! - [`password`]: argon2id hashing, verification, rehash detection, dummy verification,
 //!   password policy.
 //! - [`token`]: vendor API tokens (`wharf_vnd_…`) and customer access tokens (`wharf_cst_…`):
@@ -19,6 +21,7 @@
 //! Everything here is synchronous and pure apart from the CSPRNG; hash passwords inside
 //! `tokio::task::spawn_blocking` (argon2id takes tens of milliseconds by design).
 
+pub mod authorization;
 pub mod invitation;
 pub mod jwt;
 pub mod password;

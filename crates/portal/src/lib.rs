@@ -1,18 +1,18 @@
-//! wharf-portal: the server-rendered vendor and customer portals, and the vendor JSON API.
+//! wharf-portal: the pages front door, the server-rendered vendor and customer portals.
 //!
-//! Owns pages (askama templates under `web/templates`, not built yet), portal sessions, CSRF
-//! and the JSON API for vendors ([`api`], under `/api/v1`). Never imports registry
-//! internals: it reads and writes through `wharf-db`, decides entitlements with
-//! `wharf-entitlements`, and gets authentication from the server through a trait.
+//! Owns its router and, as pages land, everything only pages need: askama templates under
+//! `web/templates`, portal sessions, CSRF and the Content-Security-Policy. Those layers are
+//! applied inside [`router`], so the binary cannot put sessions on `/v2`, `/token` or
+//! `/api` by accident. Every rule and every write is `wharf-app`'s; this crate turns them into
+//! pages, forms and redirects. Never imports the registry or the API.
 //!
-//! Modules:
-//! - [`actions`]: every vendor write to customers, licenses and customer tokens, one function
-//!   per action, shared by the API and the vendor portal (validation and the audit hook live
-//!   there).
-//! - [`entitled`]: what a customer can pull now, per repository (for the API and the
-//!   portals).
-//! - [`api`]: the vendor JSON API: routes, handlers, problem responses, the OpenAPI document.
+//! No page exists yet: the router answers nothing, and requests fall through to the binary's
+//! other routes.
 
-pub mod actions;
-pub mod api;
-pub mod entitled;
+use axum::Router;
+
+/// The pages' router, with its own layers. Merged into the binary's router beside the
+/// registry's and the API's.
+pub fn router() -> Router {
+    Router::new()
+}

@@ -5,13 +5,16 @@
 //! print. Secrets go to stdout only, once: a generated password, a new token or an invitation
 //! token is the last line, alone, so scripts can take it with `tail -n 1`. Errors are one line
 //! on stderr (`main.rs`). SQL lives in `wharf-db`, token formats and password hashing in
-//! `wharf-auth`, the rules of invitations in `wharf-accounts` (the same the portal uses).
+//! `wharf-auth`, the rules of invitations in `wharf-app` (the same the portal uses).
 
 use anyhow::{Context, bail};
 use rand::{RngExt, distr::Alphanumeric};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
-use wharf_accounts::{AccountSettings, Accounts, InviteError, Inviter, IssuedInvitation, validate};
+use wharf_app::{
+    AccountSettings, Accounts, InviteError, Inviter, IssuedInvitation, accounts::validate,
+    audit::AuditLog,
+};
 use wharf_auth::{
     password::PasswordHasher,
     token::{self, TokenKind},
@@ -144,7 +147,7 @@ async fn hash_password(password: &SecretString) -> anyhow::Result<SecretString> 
 }
 
 /// The email as stored (trimmed, lower-case), if it is one
-/// (`wharf_accounts::validate::normalize_email`).
+/// (`wharf_app::accounts::validate::normalize_email`).
 fn check_email(email: &str) -> anyhow::Result<String> {
     validate::normalize_email(email).map_err(|_| anyhow::anyhow!("invalid email {email:?}"))
 }
@@ -153,7 +156,7 @@ fn check_token_name(name: &str) -> anyhow::Result<()> {
     token::check_name(name).map_err(|err| anyhow::anyhow!("invalid token name {name:?}: {err}"))
 }
 
-/// Whether `slug` is a valid organization slug (`wharf_accounts::validate::check_slug`).
+/// Whether `slug` is a valid organization slug (`wharf_app::accounts::validate::check_slug`).
 fn check_slug(slug: &str) -> anyhow::Result<()> {
     validate::check_slug(slug).map_err(|e| anyhow::anyhow!("invalid slug {slug:?}: {}", e.message))
 }
@@ -347,7 +350,10 @@ fn invitation_service(pool: PgPool, days: u32) -> anyhow::Result<Accounts> {
         invitation_ttl: time::Duration::days(i64::from(days)),
         ..AccountSettings::default()
     };
-    Ok(Accounts::new(pool, settings)?)
+    // Operator commands record their own entries (`operator_audit`), at once; the batched
+    // side of this log is never used by a command.
+    let (audit, _writer) = AuditLog::start(pool.clone(), Default::default());
+    Ok(Accounts::new(pool, audit, settings)?)
 }
 
 /// Records an issued invitation in the audit log.
@@ -459,7 +465,7 @@ async fn operator_audit(
             detail,
         )
     };
-    wharf_db::audit::append(pool, &[entry]).await.context("cannot write the audit log")?;
+    wharf_app::audit::append_now(pool, entry).await.context("cannot write the audit log")?;
     Ok(())
 }
 
@@ -467,7 +473,7 @@ async fn operator_audit(
 mod tests {
     use super::*;
 
-    // The rules themselves are tested in `wharf_accounts::validate`.
+    // The rules themselves are tested in `wharf_app::accounts::validate`.
     #[test]
     fn slugs_and_emails_are_checked_by_the_shared_rules() {
         assert!(check_slug("acme-inc").is_ok());

@@ -387,7 +387,7 @@ pub struct UsageArgs {
     /// as a comma-separated list of CIDR networks or addresses (`10.0.0.0/8,192.0.2.7`).
     /// Default: none, so the connection's peer address is recorded.
     #[arg(long, env = "WHARF_TRUSTED_PROXIES", default_value = "")]
-    pub trusted_proxies: crate::usage::client::TrustedProxies,
+    pub trusted_proxies: wharf_app::usage::client::TrustedProxies,
 
     /// Days the audit log keeps an entry; older ones are deleted with each
     /// garbage-collection pass (`WHARF_GC_INTERVAL_MINUTES`). 0 keeps entries forever.
@@ -418,7 +418,7 @@ pub struct AccountArgs {
     pub signup: Signup,
 }
 
-/// Sign-up modes (`wharf_accounts::SignupMode`).
+/// Sign-up modes (`wharf_app::SignupMode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Signup {
     /// Anyone may sign up.
@@ -429,12 +429,12 @@ pub enum Signup {
     Closed,
 }
 
-impl From<Signup> for wharf_accounts::SignupMode {
+impl From<Signup> for wharf_app::SignupMode {
     fn from(mode: Signup) -> Self {
         match mode {
-            Signup::Open => wharf_accounts::SignupMode::Open,
-            Signup::Invite => wharf_accounts::SignupMode::Invite,
-            Signup::Closed => wharf_accounts::SignupMode::Closed,
+            Signup::Open => wharf_app::SignupMode::Open,
+            Signup::Invite => wharf_app::SignupMode::Invite,
+            Signup::Closed => wharf_app::SignupMode::Closed,
         }
     }
 }
@@ -796,16 +796,14 @@ mod tests {
             let mut all = vec!["wharf", "serve"];
             all.extend_from_slice(extra);
             match Cli::try_parse_from(all).map(|cli| cli.command) {
-                Ok(Command::Serve(args)) => {
-                    Ok(wharf_accounts::SignupMode::from(args.accounts.signup))
-                }
+                Ok(Command::Serve(args)) => Ok(wharf_app::SignupMode::from(args.accounts.signup)),
                 Ok(other) => panic!("{other:?}"),
                 Err(err) => Err(err),
             }
         };
-        assert_eq!(serve(&[]).unwrap(), wharf_accounts::SignupMode::Closed);
-        assert_eq!(serve(&["--signup", "open"]).unwrap(), wharf_accounts::SignupMode::Open);
-        assert_eq!(serve(&["--signup", "invite"]).unwrap(), wharf_accounts::SignupMode::Invite);
+        assert_eq!(serve(&[]).unwrap(), wharf_app::SignupMode::Closed);
+        assert_eq!(serve(&["--signup", "open"]).unwrap(), wharf_app::SignupMode::Open);
+        assert_eq!(serve(&["--signup", "invite"]).unwrap(), wharf_app::SignupMode::Invite);
         assert!(serve(&["--signup", "anyone"]).is_err());
     }
 

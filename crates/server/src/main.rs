@@ -3,17 +3,14 @@
 //! Errors reach the user as one line on stderr and a non-zero exit code, never a panic.
 
 mod admin;
-mod audit;
-mod batch;
 mod bootstrap;
 mod cli;
 mod database;
 mod metrics;
 mod postgres;
-mod registry_auth;
+mod protocol;
 mod serve;
 mod telemetry;
-mod usage;
 
 use std::process::ExitCode;
 

@@ -1,6 +1,6 @@
-//! Prometheus metrics, hand-rolled: a few process-wide counters and one latency histogram
-//! per route class, rendered in the text exposition format on the metrics listener
-//! (`WHARF_METRICS_LISTEN`, off by default; never on the public listener).
+//! Prometheus metrics, hand-rolled: the application's counters (`wharf_app::metrics`) and one
+//! latency histogram per route class, rendered in the text exposition format on the metrics
+//! listener (`WHARF_METRICS_LISTEN`, off by default; never on the public listener).
 //!
 //! Counting is an atomic add; nothing here allocates on the request path.
 
@@ -10,26 +10,7 @@ use std::{
     time::Duration,
 };
 
-/// A monotonically increasing counter.
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    /// Adds one.
-    pub fn inc(&self) {
-        self.add(1);
-    }
-
-    /// Adds `n`.
-    pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// The current value.
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
+use wharf_app::metrics::{COUNTERS, Counter, Counters};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] =
@@ -128,37 +109,16 @@ impl RouteClass {
     }
 }
 
-/// Every metric of the process.
+/// Every metric of the process: the application's counters and the latency histograms.
 #[derive(Debug)]
 pub struct Metrics {
-    /// Manifest GETs recorded as pull events (before any drop).
-    pub pulls: Counter,
-    /// Blob bytes sent to attributed callers.
-    pub blob_bytes: Counter,
-    /// Manifests pushed.
-    pub pushes: Counter,
-    /// Bearer tokens issued at `/token`.
-    pub tokens_issued: Counter,
-    /// Failed authentications (registry and API).
-    pub auth_failures: Counter,
-    /// Usage events dropped because the buffer was full.
-    pub usage_events_dropped: Counter,
-    /// Failed writes of usage batches.
-    pub usage_write_failures: Counter,
+    counters: &'static Counters,
     latency: [Histogram; RouteClass::ALL.len()],
 }
 
 /// The process's metrics.
-pub static METRICS: Metrics = Metrics {
-    pulls: Counter(AtomicU64::new(0)),
-    blob_bytes: Counter(AtomicU64::new(0)),
-    pushes: Counter(AtomicU64::new(0)),
-    tokens_issued: Counter(AtomicU64::new(0)),
-    auth_failures: Counter(AtomicU64::new(0)),
-    usage_events_dropped: Counter(AtomicU64::new(0)),
-    usage_write_failures: Counter(AtomicU64::new(0)),
-    latency: [const { Histogram::new() }; RouteClass::ALL.len()],
-};
+pub static METRICS: Metrics =
+    Metrics { counters: &COUNTERS, latency: [const { Histogram::new() }; RouteClass::ALL.len()] };
 
 impl Metrics {
     /// Records the latency of one request.
@@ -170,21 +130,22 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        let c = self.counters;
         let counters: [(&str, &str, &Counter); 7] = [
-            ("wharf_pulls_total", "Manifest GETs by customer and vendor tokens.", &self.pulls),
-            ("wharf_blob_bytes_served_total", "Blob bytes sent to tokens.", &self.blob_bytes),
-            ("wharf_pushes_total", "Manifests pushed.", &self.pushes),
-            ("wharf_tokens_issued_total", "Registry bearer tokens issued.", &self.tokens_issued),
-            ("wharf_auth_failures_total", "Failed authentications.", &self.auth_failures),
+            ("wharf_pulls_total", "Manifest GETs by customer and vendor tokens.", &c.pulls),
+            ("wharf_blob_bytes_served_total", "Blob bytes sent to tokens.", &c.blob_bytes),
+            ("wharf_pushes_total", "Manifests pushed.", &c.pushes),
+            ("wharf_tokens_issued_total", "Registry bearer tokens issued.", &c.tokens_issued),
+            ("wharf_auth_failures_total", "Failed authentications.", &c.auth_failures),
             (
                 "wharf_usage_events_dropped_total",
                 "Usage events dropped because the buffer was full.",
-                &self.usage_events_dropped,
+                &c.usage_events_dropped,
             ),
             (
                 "wharf_usage_write_failures_total",
                 "Usage batches the database refused.",
-                &self.usage_write_failures,
+                &c.usage_write_failures,
             ),
         ];
         for (name, help, counter) in counters {
@@ -232,16 +193,9 @@ mod tests {
 
     #[test]
     fn renders_counters_and_cumulative_buckets() {
-        let m = Metrics {
-            pulls: Counter(AtomicU64::new(3)),
-            blob_bytes: Counter::default(),
-            pushes: Counter::default(),
-            tokens_issued: Counter::default(),
-            auth_failures: Counter::default(),
-            usage_events_dropped: Counter::default(),
-            usage_write_failures: Counter::default(),
-            latency: [const { Histogram::new() }; RouteClass::ALL.len()],
-        };
+        let counters: &'static Counters = Box::leak(Box::default());
+        counters.pulls.add(3);
+        let m = Metrics { counters, latency: [const { Histogram::new() }; RouteClass::ALL.len()] };
         m.observe(RouteClass::Manifest, Duration::from_micros(1500));
         m.observe(RouteClass::Manifest, Duration::from_secs(20));
         let text = m.render();

@@ -19,21 +19,22 @@ use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
-use wharf_accounts::{AccountSettings, Accounts};
+use wharf_app::{
+    AccountSettings, App, AppSettings, credentials::AuthSettings, usage::UsageSettings,
+};
 use wharf_db::PgPool;
 use wharf_storage::BlobStore;
 
 use crate::{
-    audit::AuditLog,
     bootstrap,
     cli::ServeArgs,
     database::Database,
     metrics::{METRICS, RouteClass},
-    registry_auth::{
-        AuthSettings, RegistryAuth, api_access::api_router, registry_access::TokenAccess,
+    protocol::{
+        registry_access::TokenAccess,
+        sinks::{ContentCacheInvalidation, RegistryAudit, RegistryUsage},
         token_endpoint,
     },
-    usage::{UsageRecorder, UsageSettings},
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -41,18 +42,12 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Longest wait for the background writers' last flush at shutdown.
 const FLUSH_LIMIT: Duration = Duration::from_secs(10);
 
-/// What every handler can reach.
+/// What the health endpoints reach.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct Health {
     pool: PgPool,
     blobs: Arc<dyn BlobStore>,
     ready_timeout: Duration,
-    /// Sign-up, invitations and sign-in, configured from the command line.
-    #[expect(
-        dead_code,
-        reason = "the portal's sign-in, sign-up and invitation pages (not built yet) call it"
-    )]
-    accounts: Arc<Accounts>,
 }
 
 /// Runs the server until SIGTERM/SIGINT, then drains and stops.
@@ -79,9 +74,8 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
     let content_cache = Arc::new(wharf_registry::cache::ContentCache::new(
         usize::try_from(args.registry.content_cache_mib << 20).unwrap_or(usize::MAX),
     ));
-    let registry_auth = RegistryAuth::start(
-        pool.clone(),
-        AuthSettings {
+    let settings = AppSettings {
+        auth: AuthSettings {
             realm: format!("{public_url}/token"),
             service: auth_args
                 .registry_service
@@ -92,25 +86,28 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
             failure_limit: auth_args.auth_failure_limit,
             failure_window: Duration::from_secs(auth_args.auth_failure_window),
         },
-        content_cache.clone(),
-    )
-    .await?;
-    let (audit, audit_task) = AuditLog::start(pool.clone(), args.usage.trusted_proxies.clone());
-    registry_auth.set_audit(audit.clone());
-    let usage = match args.usage.usage_events {
-        crate::cli::OnOff::On => Some(UsageRecorder::start(
-            pool.clone(),
-            UsageSettings {
+        accounts: AccountSettings {
+            signup: args.accounts.signup.into(),
+            failure_limit: auth_args.auth_failure_limit,
+            failure_window: Duration::from_secs(auth_args.auth_failure_window),
+            ..AccountSettings::default()
+        },
+        usage: match args.usage.usage_events {
+            crate::cli::OnOff::On => Some(UsageSettings {
                 buffer: usize::try_from(args.usage.usage_buffer).unwrap_or(usize::MAX),
                 trusted_proxies: args.usage.trusted_proxies.clone(),
-            },
-        )),
-        crate::cli::OnOff::Off => None,
+            }),
+            crate::cli::OnOff::Off => None,
+        },
+        trusted_proxies: args.usage.trusted_proxies.clone(),
     };
+    let caches: Vec<Arc<dyn wharf_app::credentials::invalidation::Invalidated>> =
+        vec![Arc::new(ContentCacheInvalidation(content_cache.clone()))];
+    let (app, background) = App::start(pool.clone(), settings, caches).await?;
     let mut registry = wharf_registry::Registry::new(
         pool.clone(),
         blobs.clone(),
-        Arc::new(TokenAccess::new(registry_auth.clone())),
+        Arc::new(TokenAccess::new(app.credentials.clone())),
         wharf_registry::RegistryConfig {
             upload_ttl: Duration::from_secs(args.registry.upload_ttl_hours * 3600),
             presigned_redirects: (args.storage.s3_presigned_redirect_seconds > 0)
@@ -118,10 +115,12 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
             ..Default::default()
         },
     );
-    if let Some((recorder, _)) = &usage {
-        registry = registry.with_usage(recorder.clone());
+    if let Some(recorder) = &app.usage {
+        registry = registry.with_usage(Arc::new(RegistryUsage(recorder.clone())));
     }
-    registry = registry.with_audit(audit.clone()).with_content_cache(content_cache);
+    registry = registry
+        .with_audit(Arc::new(RegistryAudit(app.audit.clone())))
+        .with_content_cache(content_cache);
     let gc = tokio::spawn(periodic_gc(
         pool.clone(),
         blobs.clone(),
@@ -129,24 +128,10 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
         Duration::from_secs(args.registry.gc_grace_minutes * 60),
         args.usage.audit_retention_days,
     ));
-    let accounts = Arc::new(Accounts::new(
-        pool.clone(),
-        AccountSettings {
-            signup: args.accounts.signup.into(),
-            failure_limit: auth_args.auth_failure_limit,
-            failure_window: Duration::from_secs(auth_args.auth_failure_window),
-            ..AccountSettings::default()
-        },
-    )?);
-    let signup = accounts.settings().signup;
-    let api = api_router(pool.clone(), registry_auth.clone(), audit.clone());
-    let state = AppState {
-        pool,
-        blobs,
-        ready_timeout: Duration::from_millis(args.ready_timeout_ms),
-        accounts,
-    };
-    let app = router(state, registry_auth.clone(), api, wharf_registry::router(registry));
+    let signup = app.accounts.settings().signup;
+    let health =
+        Health { pool, blobs, ready_timeout: Duration::from_millis(args.ready_timeout_ms) };
+    let app = router(health, &app, wharf_registry::router(registry));
     let metrics = match args.usage.metrics_listen {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -192,11 +177,7 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
         metrics.abort();
     }
     // What the background writers still hold goes to the database before the pool closes.
-    if let Some((_, task)) = usage {
-        task.shutdown(FLUSH_LIMIT).await;
-    }
-    audit_task.shutdown(FLUSH_LIMIT).await;
-    registry_auth.flush_background(FLUSH_LIMIT).await;
+    background.shutdown(FLUSH_LIMIT).await;
     Ok(())
 }
 
@@ -234,24 +215,21 @@ async fn periodic_gc(
     }
 }
 
-/// The routes this binary serves: health, the token service, the vendor JSON API (`api`,
-/// everything under `/api/v1`) and the registry (`registry`, `/v2`). Every request gets an
-/// `x-request-id` and its latency is measured per route class.
-pub fn router(
-    state: AppState,
-    registry_auth: Arc<RegistryAuth>,
-    api: Router,
-    registry: Router,
-) -> Router {
+/// The routes this binary serves: health, the token service (`/token`), the three front
+/// doors — the vendor JSON API (everything under `/api/v1`), the pages, and the registry
+/// (`registry`, `/v2`) — each with its own layers. Every request gets an `x-request-id` and
+/// its latency is measured per route class.
+pub fn router(health: Health, app: &App, registry: Router) -> Router {
     let token_service = Router::new()
         .route("/token", get(token_endpoint::get_token).post(token_endpoint::post_token))
-        .with_state(registry_auth);
+        .with_state(app.credentials.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(state)
+        .with_state(health)
         .merge(token_service)
-        .merge(api)
+        .merge(wharf_api::router(app.clone()))
+        .merge(wharf_portal::router())
         .merge(registry)
         .layer(axum::middleware::from_fn(observe_latency))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -282,7 +260,7 @@ async fn healthz() -> impl IntoResponse {
 }
 
 /// Ready: the database and the blob store answer within the readiness timeout.
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+async fn readyz(State(state): State<Health>) -> impl IntoResponse {
     let limit = state.ready_timeout;
     let database = async {
         match tokio::time::timeout(limit, wharf_db::ping(&state.pool)).await {

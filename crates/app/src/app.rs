@@ -1,0 +1,88 @@
+//! [`App`]: the application's services started together over one database, as `wharf serve`
+//! runs them and the in-process test app builds them.
+//!
+//! Owns the order they start in (the audit log first: every other service records into it)
+//! and their background writers, which [`BackgroundTasks::shutdown`] flushes before the pool
+//! closes.
+
+use std::{sync::Arc, time::Duration};
+
+use wharf_db::PgPool;
+
+use crate::{
+    accounts::{AccountSettings, Accounts},
+    actions::VendorActions,
+    audit::AuditLog,
+    batch::BatcherTask,
+    credentials::{AuthSettings, Credentials, StartError, invalidation::Invalidated},
+    usage::{UsageRecorder, UsageSettings, client::TrustedProxies},
+};
+
+/// How the application is configured (the binary builds this from its flags).
+#[derive(Debug, Clone)]
+pub struct AppSettings {
+    /// Access tokens and registry bearer tokens.
+    pub auth: AuthSettings,
+    /// Sign-up, invitations and sign-in.
+    pub accounts: AccountSettings,
+    /// Pull events and bytes served; `None` records none.
+    pub usage: Option<UsageSettings>,
+    /// Proxies whose `X-Forwarded-For` is believed (audit log).
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// The application's services, shared by every front door.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The database.
+    pub pool: PgPool,
+    /// Access tokens, bearer tokens and the views behind them.
+    pub credentials: Arc<Credentials>,
+    /// Sign-up, invitations, sign-in.
+    pub accounts: Arc<Accounts>,
+    /// Every vendor write.
+    pub actions: VendorActions,
+    /// The audit log.
+    pub audit: Arc<AuditLog>,
+    /// Pull analytics, when recorded.
+    pub usage: Option<Arc<UsageRecorder>>,
+}
+
+/// The background writers of a running [`App`].
+#[derive(Debug)]
+#[must_use = "shut the writers down to flush what they hold"]
+pub struct BackgroundTasks(Vec<BatcherTask>);
+
+impl BackgroundTasks {
+    /// Writes what the writers still hold, waiting at most `limit` for each.
+    pub async fn shutdown(self, limit: Duration) {
+        for task in self.0 {
+            task.shutdown(limit).await;
+        }
+    }
+}
+
+impl App {
+    /// Starts every service over `pool`. `caches` are front-door caches (the registry's
+    /// content cache) that the invalidation listener keeps in step with the database.
+    pub async fn start(
+        pool: PgPool,
+        settings: AppSettings,
+        caches: Vec<Arc<dyn Invalidated>>,
+    ) -> Result<(Self, BackgroundTasks), StartError> {
+        let (audit, audit_task) = AuditLog::start(pool.clone(), settings.trusted_proxies);
+        let (credentials, last_used_task) =
+            Credentials::start(pool.clone(), settings.auth, audit.clone(), caches).await?;
+        let mut tasks = vec![audit_task, last_used_task];
+        let usage = settings.usage.map(|usage| {
+            let (recorder, task) = UsageRecorder::start(pool.clone(), usage);
+            tasks.push(task);
+            recorder
+        });
+        let accounts = Accounts::new(pool.clone(), audit.clone(), settings.accounts)
+            .map_err(|_| StartError::Settings("cannot set up password hashing"))?;
+        let actions = VendorActions::new(pool.clone(), audit.clone(), credentials.clone());
+        let app = Self { pool, credentials, accounts: Arc::new(accounts), actions, audit, usage };
+        Ok((app, BackgroundTasks(tasks)))
+    }
+}

@@ -1,0 +1,108 @@
+//! The `Authorization` request header: the one place Wharf reads it.
+//!
+//! Owns telling Basic credentials (an access token as the password, at `/token` and on `/v2`)
+//! from a Bearer token (a registry bearer token on `/v2`, a vendor API token on `/api/v1`),
+//! with the `headers` crate's parsers: the scheme is matched case-insensitively (RFC 9110,
+//! section 11.1), so `BASIC x` and `bearer x` are what they say on every path. It decides
+//! nothing about whether the credentials are good (that is the caller's, with
+//! [`crate::token`] and [`crate::jwt`]).
+
+use headers::{Authorization as Header, HeaderMapExt as _, authorization};
+use http::HeaderMap;
+use secrecy::SecretString;
+
+/// Credentials presented in an `Authorization` header.
+#[derive(Debug)]
+pub enum Presented {
+    /// `Basic`: a user name (any value; a throttling key only) and a password (an access
+    /// token), never printed.
+    Basic {
+        /// The user name.
+        user: String,
+        /// The password.
+        password: SecretString,
+    },
+    /// `Bearer`: a token.
+    Bearer(SecretString),
+}
+
+/// The header is there but is not Basic or Bearer credentials Wharf can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the Authorization header is neither Basic nor Bearer credentials")]
+pub struct Unreadable;
+
+impl Presented {
+    /// The credentials in `headers`: `Ok(None)` when there is no `Authorization` header.
+    pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, Unreadable> {
+        if !headers.contains_key(http::header::AUTHORIZATION) {
+            return Ok(None);
+        }
+        if let Some(Header(basic)) = headers.typed_get::<Header<authorization::Basic>>() {
+            let user = basic.username().to_owned();
+            let password = SecretString::from(basic.password().to_owned());
+            return Ok(Some(Self::Basic { user, password }));
+        }
+        if let Some(Header(bearer)) = headers.typed_get::<Header<authorization::Bearer>>() {
+            return Ok(Some(Self::Bearer(SecretString::from(bearer.token().trim().to_owned()))));
+        }
+        Err(Unreadable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret as _;
+
+    use super::*;
+
+    fn presented(value: &str) -> Result<Option<Presented>, Unreadable> {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::AUTHORIZATION, value.parse().unwrap());
+        Presented::from_headers(&headers)
+    }
+
+    fn basic(value: &str) -> Option<(String, String)> {
+        match presented(value) {
+            Ok(Some(Presented::Basic { user, password })) => {
+                Some((user, password.expose_secret().to_owned()))
+            }
+            _ => None,
+        }
+    }
+
+    fn bearer(value: &str) -> Option<String> {
+        match presented(value) {
+            Ok(Some(Presented::Bearer(token))) => Some(token.expose_secret().to_owned()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn schemes_are_case_insensitive() {
+        // "user:wharf_cst_x" in base64
+        for scheme in ["Basic", "basic", "BASIC", "bAsIc"] {
+            assert_eq!(
+                basic(&format!("{scheme} dXNlcjp3aGFyZl9jc3RfeA==")),
+                Some(("user".into(), "wharf_cst_x".into())),
+                "{scheme}"
+            );
+        }
+        for scheme in ["Bearer", "bearer", "BEARER"] {
+            assert_eq!(bearer(&format!("{scheme} abc.def.ghi")), Some("abc.def.ghi".into()));
+        }
+    }
+
+    #[test]
+    fn a_password_may_contain_colons_and_the_user_may_be_empty() {
+        // ":a:b" in base64
+        assert_eq!(basic("Basic OmE6Yg=="), Some((String::new(), "a:b".into())));
+    }
+
+    #[test]
+    fn no_header_is_none_and_anything_else_is_unreadable() {
+        assert!(matches!(Presented::from_headers(&HeaderMap::new()), Ok(None)));
+        for junk in ["Digest abc", "Basic", "Basic !!!notbase64", "Bearer", "token", ""] {
+            assert!(matches!(presented(junk), Err(Unreadable)), "{junk:?}");
+        }
+    }
+}
