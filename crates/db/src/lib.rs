@@ -11,6 +11,8 @@ pub mod invitations;
 pub mod licenses;
 pub mod registry;
 pub mod signing_keys;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod tokens;
 pub mod usage;
 

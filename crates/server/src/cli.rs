@@ -500,7 +500,10 @@ pub struct RegistryAuthArgs {
 impl ServeArgs {
     /// The public URL, given or derived from the listen address.
     pub fn public_url(&self) -> PublicUrl {
-        self.public_url.clone().unwrap_or_else(|| PublicUrl(format!("http://{}", self.listen)))
+        self.public_url.clone().unwrap_or_else(|| PublicUrl {
+            text: format!("http://{}", self.listen),
+            authority: self.listen.to_string(),
+        })
     }
 
     /// The blob store these flags describe.
@@ -649,12 +652,12 @@ impl fmt::Debug for BootstrapArgs {
 
 /// A Postgres URL; its password never appears in `Debug` or `Display`.
 #[derive(Clone)]
-pub struct DatabaseUrl(String);
+pub struct DatabaseUrl(url::Url);
 
 impl DatabaseUrl {
     /// The URL with its password, for connecting.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 }
 
@@ -662,24 +665,34 @@ impl FromStr for DatabaseUrl {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if !(s.starts_with("postgres://") || s.starts_with("postgresql://")) {
+        let url = url::Url::parse(s)
+            .map_err(|_| "expected a URL starting with postgres:// or postgresql://".to_owned())?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") {
             return Err("expected a URL starting with postgres:// or postgresql://".into());
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self(url))
     }
 }
 
 impl fmt::Display for DatabaseUrl {
+    /// The URL with its password hidden, wherever it is given: `user:***@host`, and `***` for
+    /// a `password` query parameter.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // postgres://user:password@host/db -> postgres://user:***@host/db
-        let (scheme, rest) = self.0.split_once("://").unwrap_or(("postgres", &self.0));
-        match rest.rsplit_once('@') {
-            Some((userinfo, host)) => {
-                let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-                write!(f, "{scheme}://{user}:***@{host}")
-            }
-            None => write!(f, "{scheme}://{rest}"),
+        let mut shown = self.0.clone();
+        if shown.password().is_some() {
+            let _ = shown.set_password(Some("***"));
         }
+        if shown.query_pairs().any(|(key, _)| key == "password") {
+            let pairs: Vec<(String, String)> = shown
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if k == "password" { "***".to_owned() } else { v.into_owned() };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            shown.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        f.write_str(shown.as_str())
     }
 }
 
@@ -689,15 +702,19 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
-/// An absolute `http` or `https` URL without a trailing slash.
+/// An absolute `http` or `https` URL without a trailing slash, a query or a fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicUrl(String);
+pub struct PublicUrl {
+    /// As configured, without the trailing slash.
+    text: String,
+    /// `host[:port]`.
+    authority: String,
+}
 
 impl PublicUrl {
     /// `host[:port]` of the URL.
     pub fn authority(&self) -> &str {
-        let rest = self.0.split_once("://").map_or(self.0.as_str(), |(_, r)| r);
-        rest.split('/').next().unwrap_or(rest)
+        &self.authority
     }
 }
 
@@ -705,21 +722,28 @@ impl FromStr for PublicUrl {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let trimmed = s.trim_end_matches('/');
-        let host = trimmed
-            .strip_prefix("https://")
-            .or_else(|| trimmed.strip_prefix("http://"))
-            .ok_or("expected an absolute URL starting with http:// or https://")?;
-        if host.is_empty() || host.contains(['?', '#', ' ']) {
-            return Err("expected a URL with a host and no query or fragment".into());
+        let text = s.trim_end_matches('/');
+        let not_absolute = "expected an absolute URL starting with http:// or https://";
+        let url = url::Url::parse(text).map_err(|_| not_absolute.to_owned())?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(not_absolute.into());
         }
-        Ok(Self(trimmed.to_owned()))
+        if url.host_str().is_none_or(str::is_empty)
+            || url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return Err("expected a URL with a host and no credentials, query or fragment".into());
+        }
+        let authority = url[url::Position::BeforeHost..url::Position::AfterPort].to_owned();
+        Ok(Self { text: text.to_owned(), authority })
     }
 }
 
 impl fmt::Display for PublicUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -733,6 +757,9 @@ mod tests {
         assert_eq!(url.to_string(), "postgres://wharf:***@db.internal:5432/wharf");
         assert!(!format!("{url:?}").contains("s3cret"));
         assert!("mysql://x".parse::<DatabaseUrl>().is_err());
+        let url: DatabaseUrl = "postgres:///wharf?host=/run/pg&password=s3cret".parse().unwrap();
+        assert!(!url.to_string().contains("s3cret"), "{url}");
+        assert!(url.expose().contains("s3cret"));
     }
 
     #[test]
@@ -742,7 +769,7 @@ mod tests {
         assert_eq!(url.authority(), "registry.example.com");
         let url: PublicUrl = "http://127.0.0.1:8080/wharf".parse().unwrap();
         assert_eq!(url.authority(), "127.0.0.1:8080");
-        for bad in ["registry.example.com", "ftp://x", "https://", "http://x?y"] {
+        for bad in ["registry.example.com", "ftp://x", "https://", "http://x?y", "http://u:p@x"] {
             assert!(bad.parse::<PublicUrl>().is_err(), "{bad}");
         }
     }

@@ -149,11 +149,10 @@ impl Signer {
         }
         let query = target.split_once('?').map_or("", |(_, q)| q);
         let mut access = Vec::new();
-        for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+        for (k, scope) in url::form_urlencoded::parse(query.as_bytes()) {
             if k != "scope" {
                 continue;
             }
-            let scope = percent_decode(v);
             for one in scope.split(' ') {
                 if let Some((rest, actions)) = one.rsplit_once(':')
                     && let Some((kind, name)) = rest.split_once(':')
@@ -184,36 +183,4 @@ impl Signer {
         let token = jsonwebtoken::encode(&header, &claims, &self.key).unwrap();
         (200, json!({"token": token, "access_token": token, "expires_in": 300}).to_string())
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    Err(_) => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

@@ -3,6 +3,8 @@
 
 use std::{net::IpAddr, str::FromStr};
 
+use ipnet::IpNet;
+
 /// The registry client family a `User-Agent` belongs to, as stored in `pull_events`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientKind {
@@ -52,27 +54,15 @@ impl ClientKind {
     }
 }
 
-/// A network in CIDR notation (`10.0.0.0/8`, `fd00::/8`, or one address).
+/// A network in CIDR notation (`10.0.0.0/8`, `fd00::/8`), or one address; parsed and
+/// matched by `ipnet`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
+pub struct Cidr(IpNet);
 
 impl Cidr {
     /// Whether `addr` is inside this network (IPv4-mapped IPv6 addresses count as IPv4).
     pub fn contains(&self, addr: IpAddr) -> bool {
-        match (self.network, canonical(addr)) {
-            (IpAddr::V4(net), IpAddr::V4(a)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
-                u32::from(net) & mask == u32::from(a) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(a)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
-                u128::from(net) & mask == u128::from(a) & mask
-            }
-            _ => false,
-        }
+        self.0.contains(&canonical(addr))
     }
 }
 
@@ -88,23 +78,15 @@ impl FromStr for Cidr {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let network: IpAddr =
-            addr.parse().map_err(|_| format!("`{s}` is not an IP address or CIDR network"))?;
-        let network = canonical(network);
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("`{s}`: the prefix length must be 0 to {max}"))?,
-            None => max,
-        };
-        Ok(Self { network, prefix })
+        if s.contains('/') {
+            s.parse::<IpNet>()
+                .map(Self)
+                .map_err(|_| format!("`{s}` is not an IP address or CIDR network (prefix 0 to 32, or 0 to 128 for IPv6)"))
+        } else {
+            let addr: IpAddr =
+                s.parse().map_err(|_| format!("`{s}` is not an IP address or CIDR network"))?;
+            Ok(Self(IpNet::from(canonical(addr))))
+        }
     }
 }
 

@@ -1,0 +1,21 @@
+//! The end-to-end suite: one test binary, one module per area (see docs/testing.md).
+//!
+//! Every test drives the real `wharf` binary (or, where no socket is needed, the whole
+//! router in process through `wharf_e2e::house`), a real Postgres, and real clients.
+
+mod admin;
+mod api;
+mod audit;
+mod clients;
+mod clients_reference;
+mod configuration;
+mod content_cache;
+mod crash;
+mod entitlements;
+mod entitlements_clients;
+mod oci_client;
+mod registry_auth;
+mod s3;
+mod serve;
+mod token_service;
+mod usage;
