@@ -208,20 +208,4 @@ mod tests {
         assert_eq!(prefix.to_string(), "acme/charts/*");
         assert_eq!(exact.to_string(), "acme/app");
     }
-
-    /// The tag checks themselves are tested in `wharf_oci::tag`; these pin the re-exports.
-    #[test]
-    fn tags() {
-        for ok in ["latest", "1.2.3", "_x", "A-b.c_D", &"a".repeat(128)] {
-            assert_eq!(validate_tag(ok), Ok(()), "{ok}");
-        }
-        assert_eq!(validate_tag(""), Err(TagNameError::Empty));
-        assert_eq!(validate_tag(".a"), Err(TagNameError::InvalidChar('.')));
-        assert_eq!(validate_tag("-a"), Err(TagNameError::InvalidChar('-')));
-        assert_eq!(validate_tag("a+b"), Err(TagNameError::InvalidChar('+')));
-        assert_eq!(validate_tag("a*"), Err(TagNameError::InvalidChar('*')));
-        assert_eq!(validate_tag(&"a".repeat(129)), Err(TagNameError::TooLong { max: 128 }));
-        assert!(is_valid_repository_name("acme/app"));
-        assert!(!is_valid_repository_name("acme/app/*"));
-    }
 }

@@ -171,32 +171,7 @@ fn is_valid_algorithm_grammar(alg: &str) -> bool {
         })
 }
 
-impl fmt::Display for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl fmt::Debug for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Digest({})", self.text)
-    }
-}
-
-impl FromStr for Digest {
-    type Err = DigestError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl AsRef<str> for Digest {
-    fn as_ref(&self) -> &str {
-        &self.text
-    }
-}
-
-crate::string_serde!(Digest);
+crate::validated_str!(Digest, DigestError);
 
 /// The saved state did not come from [`Hasher::save`] for this algorithm.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

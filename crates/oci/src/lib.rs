@@ -27,9 +27,36 @@ pub(crate) fn truncate(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
-/// Serde for a validated string type: serialises as the string, deserialises through `parse`.
-macro_rules! string_serde {
-    ($ty:ty) => {
+/// The impls every validated string type shares, given its `parse` and `as_str`: `Display`
+/// and `AsRef<str>` (the string), `Debug` (`Type(string)`), `FromStr` (through `parse`), and
+/// serde (serialises as the string, deserialises through `parse`).
+macro_rules! validated_str {
+    ($ty:ident, $err:ty) => {
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, concat!(stringify!($ty), "({})"), self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = $err;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl AsRef<str> for $ty {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
         impl serde::Serialize for $ty {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_str(self.as_str())
@@ -44,4 +71,4 @@ macro_rules! string_serde {
         }
     };
 }
-pub(crate) use string_serde;
+pub(crate) use validated_str;

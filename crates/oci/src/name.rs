@@ -10,9 +10,6 @@
 //! pattern adds around a name (`wharf-auth`, `wharf-entitlements` build those on
 //! [`check_repository_name`] and [`is_valid_component`]).
 
-use std::fmt;
-use std::str::FromStr;
-
 use crate::truncate;
 
 /// Longest repository name accepted, in bytes (all valid names are ASCII).
@@ -201,32 +198,7 @@ impl RepositoryName {
     }
 }
 
-impl fmt::Display for RepositoryName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for RepositoryName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RepositoryName({})", self.0)
-    }
-}
-
-impl FromStr for RepositoryName {
-    type Err = NameError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl AsRef<str> for RepositoryName {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-crate::string_serde!(RepositoryName);
+crate::validated_str!(RepositoryName, NameError);
 
 #[cfg(test)]
 mod tests {

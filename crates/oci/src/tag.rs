@@ -8,9 +8,6 @@
 //! It must not know about tag selectors, globs or semver ranges (`wharf-entitlements` builds
 //! those on [`is_tag_char`] and [`check_tag`]).
 
-use std::fmt;
-use std::str::FromStr;
-
 use crate::truncate;
 
 /// Longest tag accepted, in bytes.
@@ -84,32 +81,7 @@ impl Tag {
     }
 }
 
-impl fmt::Display for Tag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for Tag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Tag({})", self.0)
-    }
-}
-
-impl FromStr for Tag {
-    type Err = TagError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl AsRef<str> for Tag {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-crate::string_serde!(Tag);
+crate::validated_str!(Tag, TagError);
 
 #[cfg(test)]
 mod tests {
