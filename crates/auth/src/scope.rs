@@ -1,8 +1,10 @@
 //! Docker token-auth scopes: parsing `scope=` parameters, repository names, and the
 //! intersection that becomes a registry token's `access` claim.
 //!
-//! Owns the grammar of `repository:acme/app:pull,push` and `registry:catalog:*`, the OCI
-//! repository-name syntax, and [`intersect`]: what was asked ∩ what is held. It decides
+//! Owns the grammar of `repository:acme/app:pull,push` and `registry:catalog:*`, and
+//! [`intersect`]: what was asked ∩ what is held. The repository-name syntax is `wharf-oci`'s
+//! ([`wharf_oci::name::check_repository_name`]); a scope's name may be a single component,
+//! unlike a Wharf repository, so it has its own [`RepositoryName`] type. It decides
 //! nothing about *who* holds what (that is [`crate::principal`] and `wharf-entitlements`) and
 //! does no I/O.
 //!
@@ -27,9 +29,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use wharf_oci::name::{SyntaxError, check_repository_name};
 
-/// Maximum length of a repository name, in bytes.
-pub const MAX_REPOSITORY_NAME_LEN: usize = 255;
+/// Maximum length of a repository name, in bytes (`wharf_oci::name::MAX_NAME_LEN`).
+pub const MAX_REPOSITORY_NAME_LEN: usize = wharf_oci::name::MAX_NAME_LEN;
 
 /// An action on a resource.
 ///
@@ -118,25 +121,15 @@ pub fn effective_actions(kind: ResourceKind, actions: &ActionSet) -> ActionSet {
 pub struct RepositoryName(String);
 
 impl RepositoryName {
-    /// Validates `name`.
+    /// Validates `name` against the OCI grammar (one or more components).
     pub fn parse(name: &str) -> Result<Self, ScopeError> {
-        if name.is_empty() {
-            return Err(ScopeError::InvalidRepositoryName {
-                name: String::new(),
-                reason: "it is empty",
-            });
-        }
-        if name.len() > MAX_REPOSITORY_NAME_LEN {
-            return Err(ScopeError::InvalidRepositoryName {
-                name: truncate_for_message(name),
-                reason: "it is longer than 255 characters",
-            });
-        }
-        for component in name.split('/') {
-            if let Err(reason) = check_component(component) {
-                return Err(ScopeError::InvalidRepositoryName { name: name.to_owned(), reason });
-            }
-        }
+        check_repository_name(name).map_err(|err| ScopeError::InvalidRepositoryName {
+            name: match err {
+                SyntaxError::TooLong => truncate_for_message(name),
+                SyntaxError::Empty | SyntaxError::InvalidComponent { .. } => name.to_owned(),
+            },
+            reason: err.reason(),
+        })?;
         Ok(Self(name.to_owned()))
     }
 
@@ -176,37 +169,6 @@ impl AsRef<str> for RepositoryName {
     fn as_ref(&self) -> &str {
         &self.0
     }
-}
-
-/// Checks one path component against `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
-fn check_component(component: &str) -> Result<(), &'static str> {
-    let bytes = component.as_bytes();
-    let is_alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    match (bytes.first(), bytes.last()) {
-        (None, _) | (_, None) => return Err("it has an empty path component"),
-        (Some(first), Some(last)) if !is_alnum(first) || !is_alnum(last) => {
-            return Err("a path component must start and end with a lower-case letter or digit");
-        }
-        _ => {}
-    }
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let alnum = rest.iter().take_while(|b| is_alnum(b)).count();
-        rest = &rest[alnum..];
-        let separator = rest.iter().take_while(|b| !is_alnum(b)).count();
-        let (run, tail) = rest.split_at(separator);
-        let valid = match run {
-            [] | [b'.'] | [b'_'] | [b'_', b'_'] => true,
-            dashes => dashes.iter().all(|&b| b == b'-'),
-        };
-        if !valid {
-            return Err(
-                "only lower-case letters, digits and the separators `.`, `_`, `__` or `-` are allowed",
-            );
-        }
-        rest = tail;
-    }
-    Ok(())
 }
 
 /// `name` for an error message, cut to 64 bytes (it may come from anyone).

@@ -1,17 +1,18 @@
-//! Repository patterns of grants, and the OCI name rules they are checked against.
+//! Repository patterns of grants.
 //!
-//! Owns the syntax of repository names (OCI distribution spec), of tag names, and of a grant's
-//! repository pattern: an exact repository name, or a prefix ending in `/*` that matches every
-//! repository strictly below it. A pattern always starts with the organization's slug. This
-//! module must not know about licenses or decisions.
+//! Owns the syntax of a grant's repository pattern: an exact repository name, or a prefix
+//! ending in `/*` that matches every repository strictly below it. A pattern always starts
+//! with the organization's slug. The grammar of names and tags themselves is `wharf-oci`'s,
+//! re-exported here under the names this crate has always used; this module must not define
+//! another, nor know about licenses or decisions.
 
 use std::fmt;
 
-/// The longest repository name or pattern accepted, in bytes.
-pub const MAX_REPOSITORY_LEN: usize = 255;
-
-/// The longest tag accepted, in bytes (OCI distribution spec).
-pub const MAX_TAG_LEN: usize = 128;
+use wharf_oci::name::is_valid_component;
+// The longest repository name or pattern accepted is `wharf_oci::name::MAX_NAME_LEN`.
+pub use wharf_oci::name::{MAX_NAME_LEN as MAX_REPOSITORY_LEN, is_valid_repository_name};
+// Tags: `wharf_oci::tag::check_tag` is this crate's `validate_tag`.
+pub use wharf_oci::tag::{MAX_TAG_LEN, TagNameError, check_tag as validate_tag, is_tag_char};
 
 /// Why a repository pattern was rejected. The message names no field; [`crate::GrantError`]
 /// adds `repository:`.
@@ -138,79 +139,6 @@ impl fmt::Debug for RepositoryPattern {
     }
 }
 
-/// Whether `name` is a valid OCI repository name (no length limit beyond
-/// [`MAX_REPOSITORY_LEN`], no organization check).
-#[must_use]
-pub fn is_valid_repository_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= MAX_REPOSITORY_LEN && name.split('/').all(is_valid_component)
-}
-
-/// One path component: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
-fn is_valid_component(component: &str) -> bool {
-    let bytes = component.as_bytes();
-    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    if !bytes.first().is_some_and(alnum) || !bytes.last().is_some_and(alnum) {
-        return false;
-    }
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let run = rest.iter().take_while(|b| alnum(b)).count();
-        rest = &rest[run..];
-        let sep = rest.iter().take_while(|b| !alnum(b)).count();
-        let separator = &rest[..sep];
-        let ok = separator.is_empty()
-            || separator == b"."
-            || separator == b"_"
-            || separator == b"__"
-            || separator.iter().all(|b| *b == b'-');
-        if !ok {
-            return false;
-        }
-        rest = &rest[sep..];
-    }
-    true
-}
-
-/// Why a tag name was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TagNameError {
-    /// The tag is empty.
-    #[error("must not be empty")]
-    Empty,
-    /// The tag is longer than [`MAX_TAG_LEN`].
-    #[error("must be at most {max} characters")]
-    TooLong {
-        /// The limit.
-        max: usize,
-    },
-    /// A character outside `[A-Za-z0-9_.-]`, or `.`/`-` in first place.
-    #[error("`{0}` is not allowed here (tags are `[A-Za-z0-9_][A-Za-z0-9_.-]*`)")]
-    InvalidChar(char),
-}
-
-/// Checks a tag against the OCI syntax `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
-pub fn validate_tag(tag: &str) -> Result<(), TagNameError> {
-    let mut chars = tag.chars();
-    let Some(first) = chars.next() else {
-        return Err(TagNameError::Empty);
-    };
-    if tag.len() > MAX_TAG_LEN {
-        return Err(TagNameError::TooLong { max: MAX_TAG_LEN });
-    }
-    if !(first.is_ascii_alphanumeric() || first == '_') {
-        return Err(TagNameError::InvalidChar(first));
-    }
-    match chars.find(|c| !is_tag_char(*c)) {
-        Some(c) => Err(TagNameError::InvalidChar(c)),
-        None => Ok(()),
-    }
-}
-
-/// `[A-Za-z0-9_.-]`.
-pub(crate) fn is_tag_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,20 +207,5 @@ mod tests {
         assert!(!whole_org.matches("acmex/app"));
         assert_eq!(prefix.to_string(), "acme/charts/*");
         assert_eq!(exact.to_string(), "acme/app");
-    }
-
-    #[test]
-    fn tags() {
-        for ok in ["latest", "1.2.3", "_x", "A-b.c_D", &"a".repeat(128)] {
-            assert_eq!(validate_tag(ok), Ok(()), "{ok}");
-        }
-        assert_eq!(validate_tag(""), Err(TagNameError::Empty));
-        assert_eq!(validate_tag(".a"), Err(TagNameError::InvalidChar('.')));
-        assert_eq!(validate_tag("-a"), Err(TagNameError::InvalidChar('-')));
-        assert_eq!(validate_tag("a+b"), Err(TagNameError::InvalidChar('+')));
-        assert_eq!(validate_tag("a*"), Err(TagNameError::InvalidChar('*')));
-        assert_eq!(validate_tag(&"a".repeat(129)), Err(TagNameError::TooLong { max: 128 }));
-        assert!(is_valid_repository_name("acme/app"));
-        assert!(!is_valid_repository_name("acme/app/*"));
     }
 }

@@ -21,8 +21,9 @@
 //! The protocol vocabulary, pure and synchronous, that the handlers are written in:
 //!
 //! - [`route`]: the `/v2/…` path parsed once into a [`route::Route`] (and back, for `Location`).
-//! - [`name`]: [`name::RepositoryName`] (`<org-slug>/<path>`), [`name::Tag`], [`name::Reference`].
-//! - [`digest`]: [`digest::Digest`] (sha256, sha512) and the resumable [`digest::Hasher`].
+//! - [`name`]: [`name::RepositoryName`] (`<org-slug>/<path>`), [`name::Tag`], [`name::Reference`],
+//!   and [`digest`]: [`digest::Digest`] (sha256, sha512) and the resumable [`digest::Hasher`]:
+//!   `wharf-oci`'s, re-exported under the paths the handlers and other crates use.
 //! - [`manifest`]: [`manifest::parse_manifest`] for pushed manifests (4 MiB limit).
 //! - [`referrers`]: [`referrers::build_referrers`], the referrers image index.
 //! - [`paging`]: `n`/`last`/`Link` for listings; `Content-Range` and `Range`.
@@ -32,16 +33,22 @@
 pub mod access;
 pub mod audit;
 pub mod cache;
-pub mod digest;
 pub mod error;
 pub mod gc;
 mod handlers;
 pub mod headers;
 pub mod manifest;
-pub mod name;
 pub mod paging;
 pub mod referrers;
 pub mod route;
 pub mod usage;
 
 pub use handlers::{Registry, RegistryConfig, router};
+pub use wharf_oci::digest;
+
+/// Repository names, tags and manifest references: `wharf-oci`'s grammar, re-exported.
+pub mod name {
+    pub use wharf_oci::name::{MAX_NAME_LEN, NameError, RepositoryName};
+    pub use wharf_oci::reference::{Reference, ReferenceError};
+    pub use wharf_oci::tag::{MAX_TAG_LEN, Tag, TagError};
+}

@@ -1,63 +1,20 @@
 //! Blob keys: the content address (algorithm + lower-case hex) under which a blob is stored.
 //!
 //! Owns validation of keys and their storage path layout (`blobs/<alg>/<first two hex>/<hex>`).
-//! It does not hash anything and does not know OCI digest strings beyond `alg:hex` parsing;
-//! the registry parses and verifies digests and hands storage an already valid key.
+//! The grammar of algorithms and their hex is `wharf-oci`'s ([`wharf_oci::digest`]); this module
+//! adds only the path layout. It does not hash anything; the registry verifies digests and
+//! hands storage an already valid key.
 
 use std::fmt;
 use std::str::FromStr;
 
+use wharf_oci::digest::{Algorithm, Digest};
+
 use crate::error::StorageError;
 
-/// Hash algorithm of a content address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum DigestAlgorithm {
-    /// SHA-256: 64 hex characters.
-    Sha256,
-    /// SHA-512: 128 hex characters.
-    Sha512,
-}
-
-impl DigestAlgorithm {
-    /// The algorithm's name as used in digests and storage paths (`sha256`, `sha512`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sha256 => "sha256",
-            Self::Sha512 => "sha512",
-        }
-    }
-
-    /// Number of lower-case hex characters in an encoded digest of this algorithm.
-    pub fn hex_len(self) -> usize {
-        match self {
-            Self::Sha256 => 64,
-            Self::Sha512 => 128,
-        }
-    }
-
-    /// Every supported algorithm, in storage listing order.
-    pub const ALL: [DigestAlgorithm; 2] = [Self::Sha256, Self::Sha512];
-}
-
-impl fmt::Display for DigestAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for DigestAlgorithm {
-    type Err = StorageError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "sha256" => Ok(Self::Sha256),
-            "sha512" => Ok(Self::Sha512),
-            other => {
-                Err(StorageError::InvalidKey(format!("unsupported digest algorithm {other:?}")))
-            }
-        }
-    }
-}
+/// Hash algorithm of a content address: `wharf-oci`'s [`Algorithm`] (`sha256`, `sha512`).
+/// [`Algorithm::ALL`] is the storage listing order.
+pub type DigestAlgorithm = Algorithm;
 
 /// A validated content address: algorithm plus lower-case hex of the exact length.
 ///
@@ -72,23 +29,19 @@ impl BlobKey {
     /// Builds a key, checking that `hex` is lower-case hex of the algorithm's length.
     pub fn new(algorithm: DigestAlgorithm, hex: impl Into<String>) -> Result<Self, StorageError> {
         let hex = hex.into();
-        let valid = hex.len() == algorithm.hex_len()
-            && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        if !valid {
+        if !algorithm.is_valid_encoded(&hex) {
             return Err(StorageError::InvalidKey(format!(
                 "expected {} lower-case hex characters for {algorithm}",
-                algorithm.hex_len()
+                algorithm.encoded_len()
             )));
         }
         Ok(Self { algorithm, hex })
     }
 
-    /// Parses the digest form `<algorithm>:<hex>`.
+    /// Parses the digest form `<algorithm>:<hex>` (an OCI digest of a supported algorithm).
     pub fn parse(digest: &str) -> Result<Self, StorageError> {
-        let (alg, hex) = digest
-            .split_once(':')
-            .ok_or_else(|| StorageError::InvalidKey("expected <algorithm>:<hex>".to_owned()))?;
-        Self::new(alg.parse()?, hex)
+        let digest = Digest::parse(digest).map_err(|e| StorageError::InvalidKey(e.to_string()))?;
+        Ok(Self::from(&digest))
     }
 
     /// The key's hash algorithm.
@@ -115,8 +68,15 @@ impl BlobKey {
         if parts.next().is_some() {
             return None;
         }
-        let key = Self::new(alg.parse().ok()?, hex).ok()?;
+        let key = Self::new(Algorithm::from_name(alg)?, hex).ok()?;
         (fan == &key.hex[..2]).then_some(key)
+    }
+}
+
+impl From<&Digest> for BlobKey {
+    /// The key of a digest: both spell `<algorithm>:<hex>`.
+    fn from(digest: &Digest) -> Self {
+        Self { algorithm: digest.algorithm(), hex: digest.encoded().to_owned() }
     }
 }
 

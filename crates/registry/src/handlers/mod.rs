@@ -332,7 +332,7 @@ fn storage_error(err: StorageError) -> OciError {
 
 /// The storage key of a digest (both spell `<alg>:<hex>`).
 fn blob_key(digest: &Digest) -> Result<BlobKey, OciError> {
-    BlobKey::parse(digest.as_str()).map_err(unavailable)
+    Ok(BlobKey::from(digest))
 }
 
 fn header_value(s: &str) -> HeaderValue {

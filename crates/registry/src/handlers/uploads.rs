@@ -28,7 +28,7 @@ use uuid::Uuid;
 use wharf_db::registry::blobs;
 use wharf_db::registry::repositories::Repository;
 use wharf_db::registry::uploads::{self as db, NewUpload, UploadSession};
-use wharf_storage::{BlobKey, BlobStore, DigestAlgorithm, UploadState};
+use wharf_storage::{BlobKey, BlobStore, UploadState};
 
 use super::{Ctx, blob_key, empty, header_value, storage_error, unavailable};
 use crate::access::{Access, Action};
@@ -556,12 +556,12 @@ async fn commit_by_rereading(
     if matches { Ok(()) } else { Err(digest_mismatch(&computed, digest)) }
 }
 
-fn scratch_key(algorithm: DigestAlgorithm) -> Result<BlobKey, OciError> {
+fn scratch_key(algorithm: Algorithm) -> Result<BlobKey, OciError> {
     let hex: String = std::iter::repeat_with(|| Uuid::new_v4().simple().to_string())
         .take(4)
         .collect::<String>()
         .chars()
-        .take(algorithm.hex_len())
+        .take(algorithm.encoded_len())
         .collect();
     BlobKey::new(algorithm, hex).map_err(unavailable)
 }

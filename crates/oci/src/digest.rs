@@ -1,11 +1,13 @@
 //! Content digests: the validated [`Digest`] type and the streaming [`Hasher`].
 //!
 //! Owns the `algorithm:encoded` grammar of the OCI image spec (descriptor.md, "Digests"), the
-//! set of algorithms Wharf accepts (`sha256`, `sha512`), and hashing whose state can be saved
-//! between requests so that any instance can continue a chunked upload.
+//! set of algorithms Wharf accepts (`sha256`, `sha512`) with the exact form of their encoded
+//! part, and hashing whose state can be saved between requests so that any instance can
+//! continue a chunked upload.
 //!
-//! It must not know about HTTP, storage or the database: callers turn a [`DigestError`] into an
-//! OCI error with `OciError::from` (see [`crate::error`]).
+//! It must not know about HTTP, storage or the database: the registry turns a [`DigestError`]
+//! into an OCI error, and blob storage builds its keys from [`Algorithm`] and
+//! [`Algorithm::is_valid_encoded`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -23,6 +25,9 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// Every supported algorithm, `sha256` first.
+    pub const ALL: [Algorithm; 2] = [Self::Sha256, Self::Sha512];
+
     /// The algorithm's name as it appears before the colon.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -37,6 +42,13 @@ impl Algorithm {
             Self::Sha256 => 64,
             Self::Sha512 => 128,
         }
+    }
+
+    /// Whether `encoded` is this algorithm's encoded form: lower-case hex of exactly
+    /// [`Self::encoded_len`] characters.
+    #[must_use]
+    pub fn is_valid_encoded(self, encoded: &str) -> bool {
+        encoded.len() == self.encoded_len() && is_lower_hex(encoded)
     }
 
     /// Parses a supported algorithm name (`sha256`, `sha512`).
@@ -60,6 +72,22 @@ impl fmt::Display for Algorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+impl FromStr for Algorithm {
+    type Err = DigestError;
+
+    /// Parses a supported algorithm name; anything else is
+    /// [`DigestError::UnsupportedAlgorithm`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_name(s)
+            .ok_or_else(|| DigestError::UnsupportedAlgorithm(s.chars().take(64).collect()))
+    }
+}
+
+/// `[0-9a-f]*`.
+fn is_lower_hex(s: &str) -> bool {
+    s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Why a string is not a usable digest.
@@ -101,14 +129,12 @@ impl Digest {
         {
             return Err(DigestError::Invalid("malformed encoded part"));
         }
-        let algorithm = Algorithm::from_name(alg).ok_or_else(|| {
-            // Bounded: the name is echoed back in error details.
-            DigestError::UnsupportedAlgorithm(alg.chars().take(64).collect())
-        })?;
+        // Bounded: an unsupported name is echoed back in error details.
+        let algorithm: Algorithm = alg.parse()?;
         if encoded.len() != algorithm.encoded_len() {
             return Err(DigestError::Invalid("encoded part has the wrong length"));
         }
-        if !encoded.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if !is_lower_hex(encoded) {
             return Err(DigestError::Invalid("encoded part must be lowercase hex"));
         }
         Ok(Self { text: s.to_owned(), algorithm })
@@ -145,43 +171,7 @@ fn is_valid_algorithm_grammar(alg: &str) -> bool {
         })
 }
 
-impl fmt::Display for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl fmt::Debug for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Digest({})", self.text)
-    }
-}
-
-impl FromStr for Digest {
-    type Err = DigestError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl AsRef<str> for Digest {
-    fn as_ref(&self) -> &str {
-        &self.text
-    }
-}
-
-impl serde::Serialize for Digest {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.text)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Digest {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+crate::validated_str!(Digest, DigestError);
 
 /// The saved state did not come from [`Hasher::save`] for this algorithm.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -333,6 +323,21 @@ mod tests {
                 "{case}"
             );
         }
+    }
+
+    #[test]
+    fn algorithms_and_encoded_parts() {
+        assert_eq!(Algorithm::ALL.map(Algorithm::as_str), ["sha256", "sha512"]);
+        assert_eq!("sha512".parse::<Algorithm>(), Ok(Algorithm::Sha512));
+        assert_eq!(
+            "md5".parse::<Algorithm>(),
+            Err(DigestError::UnsupportedAlgorithm("md5".into()))
+        );
+        let hex64 = &EMPTY_SHA256[7..];
+        assert!(Algorithm::Sha256.is_valid_encoded(hex64));
+        assert!(!Algorithm::Sha512.is_valid_encoded(hex64));
+        assert!(!Algorithm::Sha256.is_valid_encoded(&hex64.to_uppercase()));
+        assert!(!Algorithm::Sha256.is_valid_encoded(&format!("../{}", &hex64[3..])));
     }
 
     #[test]
