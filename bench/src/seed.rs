@@ -71,7 +71,7 @@ async fn token(pool: &PgPool, org: Uuid, owner: TokenOwner) -> anyhow::Result<St
 
 /// The vendor `acme` with its owner, and a vendor API token of the owner's.
 async fn vendor(pool: &PgPool) -> anyhow::Result<(Uuid, String)> {
-    let org = accounts::create_organization(
+    let created = accounts::create_organization(
         pool,
         &accounts::NewOrganization {
             slug: "acme",
@@ -79,11 +79,14 @@ async fn vendor(pool: &PgPool) -> anyhow::Result<(Uuid, String)> {
             owner_email: "owner@acme.test",
             owner_password_hash: "x",
             owner_is_instance_admin: false,
+            existing_account: accounts::ExistingAccount::Refused,
+            invitation: None,
         },
     )
     .await?;
-    let owner =
-        accounts::find_user_by_email(pool, "owner@acme.test").await?.context("the owner")?;
+    let accounts::CreatedOrganization::Created { organization: org, owner, .. } = created else {
+        anyhow::bail!("no invitation was asked for");
+    };
     let vendor_token =
         token(pool, org.id, TokenOwner::Vendor { user_id: owner.id, read_only: false }).await?;
     Ok((org.id, vendor_token))

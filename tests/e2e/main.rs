@@ -13,6 +13,7 @@ mod content_cache;
 mod crash;
 mod entitlements;
 mod entitlements_clients;
+mod house;
 mod oci_client;
 mod registry_auth;
 mod s3;

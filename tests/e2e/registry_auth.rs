@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use uuid::Uuid;
 use wharf_db::{
-    PgPool, accounts, customers,
+    PgPool, customers,
     tokens::{self, TokenOwner},
 };
 use wharf_e2e::{ServeOptions, Wharf, bearer_token, fresh_database, insert_token, scratch_dir};
@@ -26,20 +26,8 @@ async fn env() -> Env {
     let out = wharf_e2e::run_wharf(&["migrate"], &[("DATABASE_URL", &url)]);
     assert!(out.status.success(), "{}", out.stderr);
     let pool = PgPool::connect(&url).await.unwrap();
-    let org = accounts::create_organization(
-        &pool,
-        &accounts::NewOrganization {
-            slug: "vendor",
-            name: "Vendor",
-            owner_email: "admin@wharf.local",
-            owner_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
-            owner_is_instance_admin: true,
-        },
-    )
-    .await
-    .unwrap();
-    let admin = accounts::find_user_by_email(&pool, "admin@wharf.local").await.unwrap().unwrap();
-    Env { url, pool, org: org.id, admin: admin.id }
+    let org = wharf_db::testing::org(&pool, "vendor").await;
+    Env { url, pool, org: org.id, admin: org.owner }
 }
 
 /// Status, OCI error code and `WWW-Authenticate` of a request.

@@ -231,3 +231,38 @@ fn missing_postgres_binaries_are_explained() {
     ];
     assert_one_line_failure(&["serve"], &env, "does not contain initdb and pg_ctl");
 }
+
+#[tokio::test]
+async fn the_first_organization_follows_the_rules_of_every_organization() {
+    // The first start creates its organization through the same path as sign-up and
+    // `wharf admin create-org`: a slug that is not one, a bad email or a weak password stop
+    // it with the variable to fix, and nothing is created.
+    let url = fresh_database().await;
+    let scratch = scratch_dir();
+    let data = scratch.path().to_string_lossy().into_owned();
+    let base = [("RUST_LOG", "error"), ("DATABASE_URL", url.as_str()), ("WHARF_DATA_DIR", &data)];
+    let with = |extra: (&'static str, &'static str)| {
+        let mut env = base.to_vec();
+        env.push(extra);
+        env
+    };
+    assert_one_line_failure(
+        &["serve"],
+        &with(("WHARF_BOOTSTRAP_ORG", "acme inc")),
+        "WHARF_BOOTSTRAP_ORG: only lower-case letters",
+    );
+    assert_one_line_failure(
+        &["serve"],
+        &with(("WHARF_BOOTSTRAP_EMAIL", "not-an-email")),
+        "WHARF_BOOTSTRAP_EMAIL",
+    );
+    assert_one_line_failure(
+        &["serve"],
+        &with(("WHARF_BOOTSTRAP_PASSWORD", "short")),
+        "WHARF_BOOTSTRAP_PASSWORD",
+    );
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let orgs: i64 =
+        sqlx::query_scalar("select count(*) from organizations").fetch_one(&pool).await.unwrap();
+    assert_eq!(orgs, 0, "nothing was created");
+}

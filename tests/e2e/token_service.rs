@@ -75,24 +75,11 @@ async fn setup(env: &[(&str, &str)]) -> Setup {
     let customer =
         token_for(&pool, org.id, TokenOwner::Customer { customer_id: customer_row.id }, None).await;
 
-    let other = accounts::create_organization(
-        &pool,
-        &accounts::NewOrganization {
-            slug: "other",
-            name: "Other",
-            owner_email: "owner@other.test",
-            owner_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
-            owner_is_instance_admin: false,
-        },
-    )
-    .await
-    .unwrap();
-    let other_owner =
-        accounts::find_user_by_email(&pool, "owner@other.test").await.unwrap().unwrap();
+    let other = wharf_db::testing::org(&pool, "other").await;
     let other_org = token_for(
         &pool,
         other.id,
-        TokenOwner::Vendor { user_id: other_owner.id, read_only: false },
+        TokenOwner::Vendor { user_id: other.owner, read_only: false },
         None,
     )
     .await;

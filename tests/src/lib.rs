@@ -17,6 +17,7 @@ use tempfile::TempDir;
 
 pub mod api;
 pub mod clients;
+pub mod house;
 pub mod raw;
 
 /// Path of the `wharf` binary under test: `WHARF_BIN`, or the one cargo built beside the
@@ -349,20 +350,6 @@ pub async fn organization_with_owner(
     pool: &wharf_db::PgPool,
     slug: &str,
 ) -> (uuid::Uuid, uuid::Uuid) {
-    use wharf_db::accounts;
-    let email = format!("owner@{slug}.test");
-    let org = accounts::create_organization(
-        pool,
-        &accounts::NewOrganization {
-            slug,
-            name: slug,
-            owner_email: &email,
-            owner_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
-            owner_is_instance_admin: false,
-        },
-    )
-    .await
-    .unwrap();
-    let user = accounts::find_user_by_email(pool, &email).await.unwrap().unwrap();
-    (org.id, user.id)
+    let org = wharf_db::testing::org(pool, slug).await;
+    (org.id, org.owner)
 }

@@ -1,5 +1,5 @@
 //! The audit log's one writer: turns vendor writes ([`Change`]s from [`crate::actions`]),
-//! registry actions ([`RegistryAction`]: pushes, tag moves, deletes, denied pulls), refused
+//! registry actions ([`RegistryEvent`]: pushes, tag moves, deletes, denied pulls), refused
 //! revoked tokens, and what people and operators do to accounts and organizations into
 //! entries. Request paths append off the request path through a [`Batcher`]
 //! ([`AuditLog::record`]); account and operator actions, which are rare and must be in the log
@@ -43,7 +43,7 @@ pub async fn append_now(pool: &PgPool, entry: NewAuditEntry) -> Result<(), DbErr
 
 /// An audited registry action.
 #[derive(Debug)]
-pub struct RegistryAction<'a> {
+pub struct RegistryEvent<'a> {
     /// The organization of the repository (the caller's).
     pub organization_id: Uuid,
     /// The caller as the registry names it (recorded when there is no token).
@@ -232,7 +232,7 @@ impl AuditLog {
 
 impl AuditLog {
     /// A registry action; denied ones at most once a minute per token.
-    pub fn registry_action(&self, event: RegistryAction<'_>) {
+    pub fn registry_action(&self, event: RegistryEvent<'_>) {
         if event.action == "manifest.push" {
             COUNTERS.pushes.inc();
         }

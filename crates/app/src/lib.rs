@@ -33,8 +33,9 @@ pub mod usage;
 mod app;
 
 pub use accounts::{
-    AcceptError, Acceptance, AccountSettings, Accounts, DEFAULT_INVITATION_TTL, Field, FieldError,
-    InvitationPreview, InviteError, Inviter, IssuedInvitation, Joined, LoginError, SignedIn,
+    AcceptError, Acceptance, AccountSettings, Accounts, CreateOrganizationError,
+    DEFAULT_INVITATION_TTL, Field, FieldError, Founder, InvitationPreview, InviteError, Inviter,
+    IssuedInvitation, Joined, LoginError, OrganizationCreated, OrganizationRequest, SignedIn,
     SignedUp, SignupError, SignupMode, SignupRequest,
 };
 pub use app::{App, AppSettings, BackgroundTasks};

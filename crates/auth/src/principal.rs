@@ -189,13 +189,32 @@ impl Principal {
     pub fn is_vendor(&self) -> bool {
         matches!(self, Principal::VendorMember { .. } | Principal::VendorApiToken { .. })
     }
+
+    /// The customer a customer token belongs to.
+    pub fn customer_id(&self) -> Option<Uuid> {
+        match self {
+            Principal::CustomerToken { customer_id, .. } => Some(*customer_id),
+            _ => None,
+        }
+    }
+
+    /// How the principal is named in a registry bearer token's `sub` and in the registry's
+    /// records: `user:<id>`, `token:<id>` or `anonymous`.
+    pub fn subject(&self) -> String {
+        match self {
+            Principal::VendorMember { user_id, .. } => format!("user:{user_id}"),
+            Principal::VendorApiToken { token_id, .. }
+            | Principal::CustomerToken { token_id, .. } => format!("token:{token_id}"),
+            Principal::Anonymous => "anonymous".to_owned(),
+        }
+    }
 }
 
 /// The facts about a repository that [`repository_rights`] needs. The caller resolves them
 /// from the repository name (its first segment is the owning organization's slug); a
 /// repository that does not exist yet (first push) is described by its would-be owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RepositoryFacts {
+pub struct RepositoryOwnership {
     /// The organization that owns the repository's namespace (from the slug in its name).
     pub org_id: Uuid,
     /// Whether the vendor explicitly made the repository public (anyone may pull).
@@ -214,7 +233,7 @@ pub struct RepositoryFacts {
 /// - Anyone, including anonymous callers: pull on a public repository.
 pub fn repository_rights(
     principal: &Principal,
-    repository: RepositoryFacts,
+    repository: RepositoryOwnership,
     customer_has_active_grant: impl FnOnce() -> bool,
 ) -> ActionSet {
     let mut rights = match principal {
@@ -258,8 +277,8 @@ mod tests {
     const ORG: Uuid = Uuid::from_u128(1);
     const OTHER_ORG: Uuid = Uuid::from_u128(2);
 
-    fn facts(org_id: Uuid, public: bool) -> RepositoryFacts {
-        RepositoryFacts { org_id, public }
+    fn facts(org_id: Uuid, public: bool) -> RepositoryOwnership {
+        RepositoryOwnership { org_id, public }
     }
 
     fn member(org_id: Uuid, role: Role) -> Principal {
@@ -310,7 +329,7 @@ mod tests {
         let all = set(&[Pull, Push, Delete]);
         let pull = set(&[Pull]);
         let none = set(&[]);
-        let cases: Vec<(&str, Principal, RepositoryFacts, bool, ActionSet)> = vec![
+        let cases: Vec<(&str, Principal, RepositoryOwnership, bool, ActionSet)> = vec![
             ("owner in own org", member(ORG, Role::Owner), facts(ORG, false), false, all.clone()),
             ("admin in own org", member(ORG, Role::Admin), facts(ORG, false), false, all.clone()),
             (

@@ -53,20 +53,61 @@ pub struct NewOrganization<'a> {
     pub name: &'a str,
     /// Owner's email; lower-cased here.
     pub owner_email: &'a str,
-    /// Owner's password as a PHC hash string.
+    /// Owner's password as a PHC hash string (for a new account).
     pub owner_password_hash: &'a str,
     /// Whether the owner also administers the instance.
     pub owner_is_instance_admin: bool,
+    /// What happens when the email already has an account.
+    pub existing_account: ExistingAccount,
+    /// SHA-256 of the sign-up invitation this creation uses, if one is needed.
+    pub invitation: Option<&'a [u8; 32]>,
 }
 
-/// Creates an organization and its owner in one transaction. An existing user with the same
-/// email becomes the owner; their password is left unchanged.
+/// What [`create_organization`] does with an email that already has an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExistingAccount {
+    /// It becomes the owner; its password is left unchanged (operators, the first start).
+    BecomesOwner,
+    /// Refused: [`DbError::Conflict`] on `users_email_key` (sign-up makes a new account).
+    Refused,
+}
+
+/// What [`create_organization`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreatedOrganization {
+    /// The organization and its owner exist now.
+    Created {
+        /// The new organization.
+        organization: Organization,
+        /// Its owner.
+        owner: User,
+        /// Whether the owner's account existed before.
+        owner_existed: bool,
+    },
+    /// No open sign-up invitation has that token (or it is for another address); nothing
+    /// was written.
+    InvitationNotOpen,
+}
+
+/// Creates an organization and its owner in one transaction: uses the sign-up invitation if
+/// one is given, creates the organization, finds or creates the owner's account (as
+/// `existing_account` says) and makes it the owner. A slug in use is [`DbError::Conflict`]
+/// (`organizations_slug_key`), a refused email [`DbError::Conflict`] (`users_email_key`); on
+/// any error nothing is written and the invitation stays open.
 pub async fn create_organization(
     pool: &PgPool,
     new: &NewOrganization<'_>,
-) -> Result<Organization, DbError> {
+) -> Result<CreatedOrganization, DbError> {
     let mut tx = pool.begin().await?;
-    let org = sqlx::query_as!(
+    let email = new.owner_email.to_lowercase();
+    let invitation = match new.invitation {
+        Some(hash) => match crate::invitations::consume_signup(&mut tx, hash, &email).await? {
+            Some(id) => Some(id),
+            None => return Ok(CreatedOrganization::InvitationNotOpen),
+        },
+        None => None,
+    };
+    let organization = sqlx::query_as!(
         Organization,
         "insert into organizations (id, slug, name) values ($1, $2, $3)
          returning id, slug, name, created_at",
@@ -77,28 +118,51 @@ pub async fn create_organization(
     .fetch_one(&mut *tx)
     .await
     .map_err(DbError::from_insert)?;
-    let email = new.owner_email.to_lowercase();
-    let user_id = sqlx::query_scalar!(
-        "insert into users (id, email, password_hash, is_instance_admin) values ($1, $2, $3, $4)
-         on conflict (email) do update set is_instance_admin = users.is_instance_admin or excluded.is_instance_admin
-         returning id",
-        Uuid::now_v7(),
-        email,
-        new.owner_password_hash,
-        new.owner_is_instance_admin,
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(DbError::from_insert)?;
+    let existing = match new.existing_account {
+        ExistingAccount::BecomesOwner => {
+            sqlx::query_as!(
+                User,
+                "update users set is_instance_admin = is_instance_admin or $2 where email = $1
+             returning id, email, password_hash, is_instance_admin, created_at,
+                       password_changed_at",
+                email,
+                new.owner_is_instance_admin,
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+        }
+        ExistingAccount::Refused => None,
+    };
+    let owner_existed = existing.is_some();
+    let owner = match existing {
+        Some(user) => user,
+        None => sqlx::query_as!(
+            User,
+            "insert into users (id, email, password_hash, is_instance_admin)
+             values ($1, $2, $3, $4)
+             returning id, email, password_hash, is_instance_admin, created_at,
+                       password_changed_at",
+            Uuid::now_v7(),
+            email,
+            new.owner_password_hash,
+            new.owner_is_instance_admin,
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(DbError::from_insert)?,
+    };
     sqlx::query!(
         "insert into organization_members (organization_id, user_id, role) values ($1, $2, 'owner')",
-        org.id,
-        user_id,
+        organization.id,
+        owner.id,
     )
     .execute(&mut *tx)
     .await?;
+    if let Some(id) = invitation {
+        crate::invitations::mark_accepted_by(&mut tx, id, owner.id).await?;
+    }
     tx.commit().await?;
-    Ok(org)
+    Ok(CreatedOrganization::Created { organization, owner, owner_existed })
 }
 
 /// A person who signs in. Emails are lower-case.
@@ -278,88 +342,6 @@ pub async fn change_role(
     Ok(done.rows_affected() == 1)
 }
 
-/// What it takes to sign up: a new organization, a new account as its owner, and (while
-/// sign-up is by invitation) the sign-up invitation it uses.
-#[derive(Debug)]
-pub struct NewSignup<'a> {
-    /// Slug (validated by the caller and by a check constraint).
-    pub slug: &'a str,
-    /// Display name.
-    pub name: &'a str,
-    /// The owner's email, lower-case.
-    pub email: &'a str,
-    /// The owner's password as a PHC hash string.
-    pub password_hash: &'a str,
-    /// SHA-256 of the sign-up invitation's token, when one is needed.
-    pub invitation: Option<&'a [u8; 32]>,
-}
-
-/// What [`sign_up`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SignUp {
-    /// The organization and its owner exist now.
-    Created {
-        /// The new organization.
-        organization: Organization,
-        /// Its owner, a new account.
-        owner: User,
-    },
-    /// No open sign-up invitation has that token (or it is for another address); nothing
-    /// was written.
-    InvitationNotOpen,
-}
-
-/// Signs up in one transaction: uses the sign-up invitation if one is given, creates the
-/// organization and a new account, and makes the account its owner. Unlike
-/// [`create_organization`], an email that already has an account is a conflict. A slug in use
-/// is [`DbError::Conflict`] (`organizations_slug_key`), an email in use
-/// [`DbError::Conflict`] (`users_email_key`); on any error nothing is written and the
-/// invitation stays open.
-pub async fn sign_up(pool: &PgPool, new: &NewSignup<'_>) -> Result<SignUp, DbError> {
-    let mut tx = pool.begin().await?;
-    let invitation = match new.invitation {
-        Some(hash) => match crate::invitations::consume_signup(&mut tx, hash, new.email).await? {
-            Some(id) => Some(id),
-            None => return Ok(SignUp::InvitationNotOpen),
-        },
-        None => None,
-    };
-    let organization = sqlx::query_as!(
-        Organization,
-        "insert into organizations (id, slug, name) values ($1, $2, $3)
-         returning id, slug, name, created_at",
-        Uuid::now_v7(),
-        new.slug,
-        new.name,
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(DbError::from_insert)?;
-    let owner = sqlx::query_as!(
-        User,
-        "insert into users (id, email, password_hash) values ($1, $2, $3)
-         returning id, email, password_hash, is_instance_admin, created_at, password_changed_at",
-        Uuid::now_v7(),
-        new.email,
-        new.password_hash,
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(DbError::from_insert)?;
-    sqlx::query!(
-        "insert into organization_members (organization_id, user_id, role) values ($1, $2, 'owner')",
-        organization.id,
-        owner.id,
-    )
-    .execute(&mut *tx)
-    .await?;
-    if let Some(id) = invitation {
-        crate::invitations::mark_accepted_by(&mut tx, id, owner.id).await?;
-    }
-    tx.commit().await?;
-    Ok(SignUp::Created { organization, owner })
-}
-
 /// Looks a user up by id.
 pub async fn find_user(pool: &PgPool, id: Uuid) -> Result<Option<User>, DbError> {
     Ok(sqlx::query_as!(
@@ -435,13 +417,23 @@ mod tests {
             owner_email: email,
             owner_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
             owner_is_instance_admin: false,
+            existing_account: ExistingAccount::BecomesOwner,
+            invitation: None,
+        }
+    }
+
+    /// Creates an organization that needs no invitation.
+    async fn create(pool: &PgPool, new: &NewOrganization<'_>) -> Result<Organization, DbError> {
+        match create_organization(pool, new).await? {
+            CreatedOrganization::Created { organization, .. } => Ok(organization),
+            CreatedOrganization::InvitationNotOpen => panic!("no invitation was needed"),
         }
     }
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn creates_an_organization_with_its_owner(pool: PgPool) {
         assert_eq!(count_organizations(&pool).await.unwrap(), 0);
-        let org = create_organization(&pool, &owner("acme", "Owner@Acme.test")).await.unwrap();
+        let org = create(&pool, &owner("acme", "Owner@Acme.test")).await.unwrap();
         assert_eq!(org.slug, "acme");
         assert_eq!(count_organizations(&pool).await.unwrap(), 1);
         assert_eq!(find_organization(&pool, "acme").await.unwrap(), Some(org.clone()));
@@ -458,8 +450,8 @@ mod tests {
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn duplicate_slug_is_a_conflict_and_changes_nothing(pool: PgPool) {
-        create_organization(&pool, &owner("acme", "a@acme.test")).await.unwrap();
-        let err = create_organization(&pool, &owner("acme", "b@acme.test")).await.unwrap_err();
+        create(&pool, &owner("acme", "a@acme.test")).await.unwrap();
+        let err = create(&pool, &owner("acme", "b@acme.test")).await.unwrap_err();
         assert!(
             matches!(err, DbError::Conflict(ref c) if c == "organizations_slug_key"),
             "{err:?}"
@@ -471,7 +463,7 @@ mod tests {
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn invalid_slug_is_rejected_by_the_database(pool: PgPool) {
-        let err = create_organization(&pool, &owner("Acme!", "a@acme.test")).await.unwrap_err();
+        let err = create(&pool, &owner("Acme!", "a@acme.test")).await.unwrap_err();
         assert!(matches!(err, DbError::Sqlx(_)), "{err:?}");
         assert_eq!(count_organizations(&pool).await.unwrap(), 0);
     }
@@ -484,7 +476,7 @@ mod tests {
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn creates_users_lists_members_and_changes_roles(pool: PgPool) {
-        let org = create_organization(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
+        let org = create(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
         let dev = create_user(&pool, org.id, "Dev@Acme.test", HASH, "developer").await.unwrap();
         assert_eq!(dev.email, "dev@acme.test");
         assert_eq!(find_user_by_email(&pool, "DEV@acme.test").await.unwrap(), Some(dev.clone()));
@@ -507,9 +499,8 @@ mod tests {
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn one_user_may_belong_to_several_organizations(pool: PgPool) {
-        let acme = create_organization(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
-        let globex =
-            create_organization(&pool, &owner("globex", "boss@globex.test")).await.unwrap();
+        let acme = create(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
+        let globex = create(&pool, &owner("globex", "boss@globex.test")).await.unwrap();
         let dev = create_user(&pool, acme.id, "dev@acme.test", HASH, "developer").await.unwrap();
         add_member(&pool, globex.id, dev.id, "viewer").await.unwrap();
         assert_eq!(find_member(&pool, globex.id, dev.id).await.unwrap().unwrap().role, "viewer");
@@ -524,9 +515,8 @@ mod tests {
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn membership_queries_are_scoped_to_their_organization(pool: PgPool) {
-        let acme = create_organization(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
-        let globex =
-            create_organization(&pool, &owner("globex", "boss@globex.test")).await.unwrap();
+        let acme = create(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
+        let globex = create(&pool, &owner("globex", "boss@globex.test")).await.unwrap();
         let dev = create_user(&pool, acme.id, "dev@acme.test", HASH, "developer").await.unwrap();
         assert_eq!(find_member(&pool, globex.id, dev.id).await.unwrap(), None);
         assert!(!change_role(&pool, globex.id, dev.id, "owner").await.unwrap());
@@ -538,7 +528,7 @@ mod tests {
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn duplicate_email_is_a_conflict_and_changes_nothing(pool: PgPool) {
-        let org = create_organization(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
+        let org = create(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
         let (users, members) =
             (count(&pool, "users").await, count(&pool, "organization_members").await);
         let err = create_user(&pool, org.id, "OWNER@acme.test", HASH, "viewer").await.unwrap_err();
@@ -549,7 +539,7 @@ mod tests {
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn bad_roles_are_rejected_and_change_nothing(pool: PgPool) {
-        let org = create_organization(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
+        let org = create(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
         let users = count(&pool, "users").await;
         let err = create_user(&pool, org.id, "dev@acme.test", HASH, "superuser").await.unwrap_err();
         assert!(matches!(err, DbError::Sqlx(_)), "{err:?}");
@@ -566,8 +556,16 @@ mod tests {
         slug: &'a str,
         email: &'a str,
         invitation: Option<&'a [u8; 32]>,
-    ) -> NewSignup<'a> {
-        NewSignup { slug, name: "New Co", email, password_hash: HASH, invitation }
+    ) -> NewOrganization<'a> {
+        NewOrganization {
+            slug,
+            name: "New Co",
+            owner_email: email,
+            owner_password_hash: HASH,
+            owner_is_instance_admin: false,
+            existing_account: ExistingAccount::Refused,
+            invitation,
+        }
     }
 
     async fn signup_invitation(pool: &PgPool, email: Option<&str>) -> [u8; 32] {
@@ -590,8 +588,8 @@ mod tests {
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn sign_up_creates_an_organization_with_a_new_owner(pool: PgPool) {
-        let SignUp::Created { organization, owner } =
-            sign_up(&pool, &signup("newco", "founder@newco.test", None)).await.unwrap()
+        let CreatedOrganization::Created { organization, owner, .. } =
+            create_organization(&pool, &signup("newco", "founder@newco.test", None)).await.unwrap()
         else {
             panic!("no invitation was needed");
         };
@@ -608,20 +606,22 @@ mod tests {
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn sign_up_refuses_taken_slugs_and_emails_and_writes_nothing(pool: PgPool) {
-        create_organization(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
+        create(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
         let invitation = signup_invitation(&pool, None).await;
         let before = (count(&pool, "organizations").await, count(&pool, "users").await);
 
-        let err =
-            sign_up(&pool, &signup("acme", "new@new.test", Some(&invitation))).await.unwrap_err();
+        let err = create_organization(&pool, &signup("acme", "new@new.test", Some(&invitation)))
+            .await
+            .unwrap_err();
         assert!(
             matches!(err, DbError::Conflict(ref c) if c == "organizations_slug_key"),
             "{err:?}"
         );
-        // Unlike create_organization, an existing account is not adopted.
-        let err = sign_up(&pool, &signup("newco", "owner@acme.test", Some(&invitation)))
-            .await
-            .unwrap_err();
+        // Refused: an existing account does not become the owner.
+        let err =
+            create_organization(&pool, &signup("newco", "owner@acme.test", Some(&invitation)))
+                .await
+                .unwrap_err();
         assert!(matches!(err, DbError::Conflict(ref c) if c == "users_email_key"), "{err:?}");
         assert_eq!((count(&pool, "organizations").await, count(&pool, "users").await), before);
         assert_eq!(invitation_state(&pool, &invitation).await.accepted_at, None, "still open");
@@ -630,19 +630,23 @@ mod tests {
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn sign_up_uses_its_invitation_once(pool: PgPool) {
         let invitation = signup_invitation(&pool, None).await;
-        let SignUp::Created { owner, .. } =
-            sign_up(&pool, &signup("newco", "a@newco.test", Some(&invitation))).await.unwrap()
+        let CreatedOrganization::Created { owner, .. } =
+            create_organization(&pool, &signup("newco", "a@newco.test", Some(&invitation)))
+                .await
+                .unwrap()
         else {
             panic!("the invitation is open");
         };
         let used = invitation_state(&pool, &invitation).await;
         assert!(used.accepted_at.is_some());
         assert_eq!(used.accepted_by, Some(owner.id));
-        let again = sign_up(&pool, &signup("other", "b@other.test", Some(&invitation))).await;
-        assert_eq!(again.unwrap(), SignUp::InvitationNotOpen);
+        let again =
+            create_organization(&pool, &signup("other", "b@other.test", Some(&invitation))).await;
+        assert_eq!(again.unwrap(), CreatedOrganization::InvitationNotOpen);
         let unknown = [7u8; 32];
-        let outcome = sign_up(&pool, &signup("other", "b@other.test", Some(&unknown))).await;
-        assert_eq!(outcome.unwrap(), SignUp::InvitationNotOpen);
+        let outcome =
+            create_organization(&pool, &signup("other", "b@other.test", Some(&unknown))).await;
+        assert_eq!(outcome.unwrap(), CreatedOrganization::InvitationNotOpen);
         assert!(find_organization(&pool, "other").await.unwrap().is_none());
         assert!(find_user_by_email(&pool, "b@other.test").await.unwrap().is_none());
     }
@@ -651,17 +655,19 @@ mod tests {
     async fn an_addressed_sign_up_invitation_is_for_that_address_only(pool: PgPool) {
         let invitation = signup_invitation(&pool, Some("invited@newco.test")).await;
         let outcome =
-            sign_up(&pool, &signup("newco", "someone@else.test", Some(&invitation))).await;
-        assert_eq!(outcome.unwrap(), SignUp::InvitationNotOpen);
+            create_organization(&pool, &signup("newco", "someone@else.test", Some(&invitation)))
+                .await;
+        assert_eq!(outcome.unwrap(), CreatedOrganization::InvitationNotOpen);
         assert!(find_organization(&pool, "newco").await.unwrap().is_none());
         let outcome =
-            sign_up(&pool, &signup("newco", "invited@newco.test", Some(&invitation))).await;
-        assert!(matches!(outcome.unwrap(), SignUp::Created { .. }));
+            create_organization(&pool, &signup("newco", "invited@newco.test", Some(&invitation)))
+                .await;
+        assert!(matches!(outcome.unwrap(), CreatedOrganization::Created { .. }));
     }
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn rehash_replaces_only_the_hash_it_read(pool: PgPool) {
-        let org = create_organization(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
+        let org = create(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
         let user = create_user(&pool, org.id, "dev@acme.test", "$argon2id$weak", "developer")
             .await
             .unwrap();
@@ -676,9 +682,8 @@ mod tests {
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn a_users_vendor_memberships(pool: PgPool) {
-        let acme = create_organization(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
-        let globex =
-            create_organization(&pool, &owner("globex", "boss@globex.test")).await.unwrap();
+        let acme = create(&pool, &owner("acme", "owner@acme.test")).await.unwrap();
+        let globex = create(&pool, &owner("globex", "boss@globex.test")).await.unwrap();
         let dev = create_user(&pool, globex.id, "dev@acme.test", HASH, "developer").await.unwrap();
         add_member(&pool, acme.id, dev.id, "viewer").await.unwrap();
         let memberships = memberships_of(&pool, dev.id).await.unwrap();

@@ -303,18 +303,10 @@ pub async fn memberships_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::{self, NewOrganization};
+    use crate::accounts;
 
     async fn org(pool: &PgPool, slug: &str) -> Uuid {
-        let email = format!("owner@{slug}.test");
-        let new = NewOrganization {
-            slug,
-            name: slug,
-            owner_email: &email,
-            owner_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
-            owner_is_instance_admin: false,
-        };
-        accounts::create_organization(pool, &new).await.unwrap().id
+        crate::testing::org(pool, slug).await.id
     }
 
     async fn count(pool: &PgPool, table: &str) -> i64 {

@@ -50,7 +50,7 @@ pub async fn snapshot(pool: &PgPool, horizon: Duration) -> Result<Snapshot, DbEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{accounts, customers, tokens};
+    use crate::{customers, tokens};
 
     async fn token(pool: &PgPool, org: Uuid, customer: Uuid, byte: u8) -> Uuid {
         let new = tokens::NewToken {
@@ -67,18 +67,7 @@ mod tests {
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn snapshot_holds_recent_revocations_deletions_and_disabled_customers(pool: PgPool) {
-        let org = accounts::create_organization(
-            &pool,
-            &accounts::NewOrganization {
-                slug: "acme",
-                name: "Acme",
-                owner_email: "o@acme.test",
-                owner_password_hash: "x",
-                owner_is_instance_admin: false,
-            },
-        )
-        .await
-        .unwrap();
+        let org = crate::testing::org(&pool, "acme").await;
         let globex = customers::create(&pool, org.id, "Globex").await.unwrap();
         let initech = customers::create(&pool, org.id, "Initech").await.unwrap();
         let revoked = token(&pool, org.id, globex.id, 1).await;

@@ -511,23 +511,12 @@ pub(crate) async fn mark_accepted_by(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        accounts::{self, NewOrganization},
-        customers,
-    };
+    use crate::{accounts, customers};
 
     const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
 
     async fn org(pool: &PgPool, slug: &str) -> Uuid {
-        let email = format!("owner@{slug}.test");
-        let new = NewOrganization {
-            slug,
-            name: slug,
-            owner_email: &email,
-            owner_password_hash: HASH,
-            owner_is_instance_admin: false,
-        };
-        accounts::create_organization(pool, &new).await.unwrap().id
+        crate::testing::org(pool, slug).await.id
     }
 
     fn token() -> [u8; 32] {

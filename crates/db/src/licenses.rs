@@ -360,22 +360,10 @@ mod tests {
     use wharf_entitlements::{TagSelector, TagSelectorSpec};
 
     use super::*;
-    use crate::{accounts, customers};
+    use crate::customers;
 
     async fn org(pool: &PgPool, slug: &str) -> Uuid {
-        accounts::create_organization(
-            pool,
-            &accounts::NewOrganization {
-                slug,
-                name: slug,
-                owner_email: &format!("o@{slug}.test"),
-                owner_password_hash: "x",
-                owner_is_instance_admin: false,
-            },
-        )
-        .await
-        .unwrap()
-        .id
+        crate::testing::org(pool, slug).await.id
     }
 
     fn grants() -> Vec<Grant> {

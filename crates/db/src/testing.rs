@@ -43,10 +43,15 @@ pub async fn org_with_password(pool: &PgPool, slug: &str, password_hash: &str) -
         owner_email: &owner_email,
         owner_password_hash: password_hash,
         owner_is_instance_admin: false,
+        existing_account: accounts::ExistingAccount::Refused,
+        invitation: None,
     };
-    let org = accounts::create_organization(pool, &new).await.unwrap();
-    let owner = accounts::find_user_by_email(pool, &owner_email).await.unwrap().unwrap().id;
-    OrgFixture { id: org.id, slug: org.slug, owner, owner_email }
+    let accounts::CreatedOrganization::Created { organization, owner, .. } =
+        accounts::create_organization(pool, &new).await.unwrap()
+    else {
+        panic!("no invitation was asked for");
+    };
+    OrgFixture { id: organization.id, slug: organization.slug, owner: owner.id, owner_email }
 }
 
 /// Organization `slug` owned by `owner@<slug>.test` (who cannot sign in).

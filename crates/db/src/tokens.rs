@@ -385,10 +385,7 @@ mod tests {
     use time::Duration;
 
     use super::*;
-    use crate::{
-        accounts::{self, NewOrganization},
-        customers,
-    };
+    use crate::{accounts, customers};
 
     const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
 
@@ -398,17 +395,8 @@ mod tests {
     }
 
     async fn org(pool: &PgPool, slug: &str) -> Org {
-        let email = format!("owner@{slug}.test");
-        let new = NewOrganization {
-            slug,
-            name: slug,
-            owner_email: &email,
-            owner_password_hash: PASSWORD_HASH,
-            owner_is_instance_admin: false,
-        };
-        let id = accounts::create_organization(pool, &new).await.unwrap().id;
-        let owner = accounts::find_user_by_email(pool, &email).await.unwrap().unwrap().id;
-        Org { id, owner }
+        let org = crate::testing::org(pool, slug).await;
+        Org { id: org.id, owner: org.owner }
     }
 
     static HASHES: [[u8; 32]; 4] = [[0; 32], [1; 32], [2; 32], [3; 32]];

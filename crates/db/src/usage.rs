@@ -556,19 +556,10 @@ mod tests {
     use sqlx::Row;
 
     use super::*;
-    use crate::accounts::{self, NewOrganization};
     use crate::registry::repositories;
 
     async fn org(pool: &PgPool, slug: &str) -> Uuid {
-        let email = format!("owner@{slug}.test");
-        let new = NewOrganization {
-            slug,
-            name: slug,
-            owner_email: &email,
-            owner_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
-            owner_is_instance_admin: false,
-        };
-        accounts::create_organization(pool, &new).await.unwrap().id
+        crate::testing::org(pool, slug).await.id
     }
 
     /// An index `sha256:i…` with children `a` (linux/amd64) and `b` (linux/arm64), tag `1.0`.

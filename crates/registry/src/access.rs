@@ -20,9 +20,10 @@ use crate::digest::Digest;
 use crate::error::OciError;
 use crate::name::{RepositoryName, Tag};
 
-/// An action on a repository, as in the token scope `repository:<name>:<actions>`.
+/// What a request needs to do on a repository, spelled as the actions of the token scope
+/// `repository:<name>:<actions>` (the scope grammar itself is `wharf_auth::scope`'s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
+pub enum Operation {
     /// Read manifests, blobs, tags, referrers (and, with no repository, the catalog).
     Pull,
     /// Upload blobs, push manifests and tags.
@@ -31,7 +32,7 @@ pub enum Action {
     Delete,
 }
 
-impl Action {
+impl Operation {
     /// The scope spelling: `pull`, `push`, `delete`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -158,7 +159,7 @@ pub trait AccessControl: Send + Sync + std::fmt::Debug + 'static {
         headers: &HeaderMap,
         client: Option<IpAddr>,
         repository: Option<&RepositoryName>,
-        actions: &[Action],
+        actions: &[Operation],
     ) -> Result<Access, OciError>;
 }
 
@@ -184,7 +185,7 @@ impl AccessControl for DenyAll {
         _headers: &HeaderMap,
         _client: Option<IpAddr>,
         _repository: Option<&RepositoryName>,
-        _actions: &[Action],
+        _actions: &[Operation],
     ) -> Result<Access, OciError> {
         Err(OciError::unauthorized(self.challenge.clone()))
     }
@@ -224,7 +225,7 @@ pub mod testing {
             headers: &HeaderMap,
             _client: Option<IpAddr>,
             _repository: Option<&RepositoryName>,
-            _actions: &[Action],
+            _actions: &[Operation],
         ) -> Result<Access, OciError> {
             let principal = headers
                 .get(PRINCIPAL_HEADER)
@@ -246,9 +247,9 @@ pub mod testing {
             _headers: &HeaderMap,
             _client: Option<IpAddr>,
             _repository: Option<&RepositoryName>,
-            actions: &[Action],
+            actions: &[Operation],
         ) -> Result<Access, OciError> {
-            if actions.iter().all(|a| *a == Action::Pull) {
+            if actions.iter().all(|a| *a == Operation::Pull) {
                 Ok(Access::anonymous())
             } else {
                 Err(OciError::unauthorized(HeaderValue::from_static(CHALLENGE)))
@@ -270,9 +271,9 @@ mod tests {
         let name = RepositoryName::parse("acme/app").unwrap();
         for (repo, actions) in [
             (None, &[][..]),
-            (None, &[Action::Pull][..]),
-            (Some(&name), &[Action::Pull][..]),
-            (Some(&name), &[Action::Push, Action::Delete][..]),
+            (None, &[Operation::Pull][..]),
+            (Some(&name), &[Operation::Pull][..]),
+            (Some(&name), &[Operation::Push, Operation::Delete][..]),
         ] {
             let err = deny.authorize(&HeaderMap::new(), None, repo, actions).await.unwrap_err();
             assert_eq!(err.code(), ErrorCode::Unauthorized);
@@ -289,6 +290,6 @@ mod tests {
         assert!(access.can_see_manifest(&digest));
         assert!(access.can_see_blob(&digest));
         assert_eq!(Access::anonymous().organization_id, None);
-        assert_eq!(Action::Delete.as_str(), "delete");
+        assert_eq!(Operation::Delete.as_str(), "delete");
     }
 }

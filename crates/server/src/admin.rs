@@ -12,8 +12,8 @@ use rand::{RngExt, distr::Alphanumeric};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use wharf_app::{
-    AccountSettings, Accounts, InviteError, Inviter, IssuedInvitation, accounts::validate,
-    audit::AuditLog,
+    AccountSettings, Accounts, CreateOrganizationError, Founder, InviteError, Inviter,
+    IssuedInvitation, OrganizationRequest, accounts::validate, audit::AuditLog,
 };
 use wharf_auth::{
     password::PasswordHasher,
@@ -179,38 +179,23 @@ impl CheckedOrg {
 }
 
 async fn create_org(pool: PgPool, args: CreateOrgArgs, checked: CheckedOrg) -> anyhow::Result<()> {
-    if accounts::find_organization(&pool, &args.slug).await?.is_some() {
-        bail!("an organization with slug {:?} already exists", args.slug);
-    }
-    let email = checked.owner_email;
-    let existing = accounts::find_user_by_email(&pool, &email).await?;
-    let hash = hash_password(checked.password.secret()).await?;
-    let new = accounts::NewOrganization {
+    let accounts = account_service(pool, AccountSettings::default())?;
+    let request = OrganizationRequest {
         slug: &args.slug,
         name: &args.name,
-        owner_email: &email,
-        owner_password_hash: hash.expose_secret(),
-        owner_is_instance_admin: false,
+        owner_email: &checked.owner_email,
+        owner_password: checked.password.secret(),
     };
-    let org = match accounts::create_organization(&pool, &new).await {
-        Ok(org) => org,
-        Err(DbError::Conflict(_)) => {
+    let created = match accounts.create_organization(request, Founder::Operator).await {
+        Ok(created) => created,
+        Err(CreateOrganizationError::SlugTaken) => {
             bail!("an organization with slug {:?} already exists", args.slug)
         }
         Err(err) => return Err(err).context("cannot create the organization"),
     };
-    operator_audit(
-        &pool,
-        Some(org.id),
-        "organization.create",
-        format!("organization:{}", org.id),
-        Some(org.slug.clone()),
-        serde_json::json!({"name": org.name, "owner": email,
-                           "owner_account": if existing.is_some() { "existing" } else { "new" }}),
-    )
-    .await?;
+    let (org, email) = (&created.organization, &created.owner_email);
     println!("created organization {} ({}) with owner {email}", org.slug, org.name);
-    print_password_outcome(&email, existing.is_some(), &checked.password);
+    print_password_outcome(email, created.owner_existed, &checked.password);
     Ok(())
 }
 
@@ -350,8 +335,12 @@ fn invitation_service(pool: PgPool, days: u32) -> anyhow::Result<Accounts> {
         invitation_ttl: time::Duration::days(i64::from(days)),
         ..AccountSettings::default()
     };
-    // Operator commands record their own entries (`operator_audit`), at once; the batched
-    // side of this log is never used by a command.
+    account_service(pool, settings)
+}
+
+/// The account services for one command. They write their audit entries at once; the
+/// batched side of the log is never used by a command.
+fn account_service(pool: PgPool, settings: AccountSettings) -> anyhow::Result<Accounts> {
     let (audit, _writer) = AuditLog::start(pool.clone(), Default::default());
     Ok(Accounts::new(pool, audit, settings)?)
 }

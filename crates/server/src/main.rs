@@ -1,24 +1,16 @@
-//! `wharf`: the binary. Config, CLI, wiring and telemetry; nothing else lives here.
+//! `wharf`: the binary's entry point. Parses the command line and runs the command; the
+//! commands live in the `wharf_server` library beside it.
 //!
 //! Errors reach the user as one line on stderr and a non-zero exit code, never a panic.
-
-mod admin;
-mod bootstrap;
-mod cli;
-mod database;
-mod metrics;
-mod postgres;
-mod protocol;
-mod serve;
-mod telemetry;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-
-use crate::{
-    cli::{Cli, Command, DatabaseArgs},
+use wharf_server::{
+    admin,
+    cli::{self, Cli, Command, DatabaseArgs},
     database::Database,
+    serve, telemetry,
 };
 
 fn main() -> ExitCode {

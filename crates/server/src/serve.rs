@@ -20,14 +20,16 @@ use tower_http::{
     trace::TraceLayer,
 };
 use wharf_app::{
-    AccountSettings, App, AppSettings, credentials::AuthSettings, usage::UsageSettings,
+    AccountSettings, App, AppSettings, BackgroundTasks,
+    credentials::{AuthSettings, invalidation::Invalidated},
+    usage::UsageSettings,
 };
 use wharf_db::PgPool;
 use wharf_storage::BlobStore;
 
 use crate::{
     bootstrap,
-    cli::ServeArgs,
+    cli::{OnOff, ServeArgs},
     database::Database,
     metrics::{METRICS, RouteClass},
     protocol::{
@@ -65,11 +67,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     database.run(|pool| serve(args, pool, blobs)).await
 }
 
-async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyhow::Result<()> {
-    wharf_db::migrate(&pool).await?;
-    let public_url = args.public_url();
-    bootstrap::first_start(&pool, &args.bootstrap, &public_url).await?;
+/// Everything `wharf serve` runs before it listens: the application and the router of every
+/// front door over it.
+#[derive(Debug)]
+pub struct Wired {
+    /// Health, `/token`, `/api/v1`, the pages and `/v2`, with the binary's layers.
+    pub router: Router,
+    /// The application every front door calls.
+    pub app: App,
+    /// Its background writers, to flush at shutdown.
+    pub background: BackgroundTasks,
+}
 
+/// Starts the application over `pool` and `blobs` and builds the router of every front door,
+/// as `args` configure them. Migrations must have run. `wharf serve` listens on the result;
+/// the in-process test app (`wharf_e2e::house`) drives it without a socket.
+pub async fn wire(
+    args: &ServeArgs,
+    pool: PgPool,
+    blobs: Arc<dyn BlobStore>,
+) -> anyhow::Result<Wired> {
+    let public_url = args.public_url();
     let auth_args = &args.registry_auth;
     let content_cache = Arc::new(wharf_registry::cache::ContentCache::new(
         usize::try_from(args.registry.content_cache_mib << 20).unwrap_or(usize::MAX),
@@ -93,15 +111,15 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
             ..AccountSettings::default()
         },
         usage: match args.usage.usage_events {
-            crate::cli::OnOff::On => Some(UsageSettings {
+            OnOff::On => Some(UsageSettings {
                 buffer: usize::try_from(args.usage.usage_buffer).unwrap_or(usize::MAX),
                 trusted_proxies: args.usage.trusted_proxies.clone(),
             }),
-            crate::cli::OnOff::Off => None,
+            OnOff::Off => None,
         },
         trusted_proxies: args.usage.trusted_proxies.clone(),
     };
-    let caches: Vec<Arc<dyn wharf_app::credentials::invalidation::Invalidated>> =
+    let caches: Vec<Arc<dyn Invalidated>> =
         vec![Arc::new(ContentCacheInvalidation(content_cache.clone()))];
     let (app, background) = App::start(pool.clone(), settings, caches).await?;
     let mut registry = wharf_registry::Registry::new(
@@ -121,17 +139,26 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
     registry = registry
         .with_audit(Arc::new(RegistryAudit(app.audit.clone())))
         .with_content_cache(content_cache);
+    let health =
+        Health { pool, blobs, ready_timeout: Duration::from_millis(args.ready_timeout_ms) };
+    let router = router(health, &app, wharf_registry::router(registry));
+    Ok(Wired { router, app, background })
+}
+
+async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyhow::Result<()> {
+    wharf_db::migrate(&pool).await?;
+    let public_url = args.public_url();
+    let Wired { router: app, app: application, background } =
+        wire(&args, pool.clone(), blobs.clone()).await?;
+    bootstrap::first_start(&pool, &application.accounts, &args.bootstrap, &public_url).await?;
+    let signup = application.accounts.settings().signup;
     let gc = tokio::spawn(periodic_gc(
-        pool.clone(),
-        blobs.clone(),
+        pool,
+        blobs,
         Duration::from_secs(args.registry.gc_interval_minutes * 60),
         Duration::from_secs(args.registry.gc_grace_minutes * 60),
         args.usage.audit_retention_days,
     ));
-    let signup = app.accounts.settings().signup;
-    let health =
-        Health { pool, blobs, ready_timeout: Duration::from_millis(args.ready_timeout_ms) };
-    let app = router(health, &app, wharf_registry::router(registry));
     let metrics = match args.usage.metrics_listen {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)

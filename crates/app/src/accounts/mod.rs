@@ -13,12 +13,15 @@
 //!
 //! Modules:
 //! - [`validate`]: slugs, organization names, emails, new passwords.
+//! - [`organizations`]: a new organization with its first owner, the one path of sign-up,
+//!   `wharf admin create-org` and the first start ([`Accounts::create_organization`]).
 //! - [`signup`]: sign-up, [`Accounts::sign_up`].
 //! - [`invitations`]: issuing, revoking, previewing and accepting invitations.
 //! - [`login`]: sign-in, [`Accounts::login`].
 
 pub mod invitations;
 pub mod login;
+pub mod organizations;
 pub mod signup;
 pub mod validate;
 
@@ -37,6 +40,9 @@ pub use invitations::{
     AcceptError, Acceptance, InvitationPreview, InviteError, Inviter, IssuedInvitation, Joined,
 };
 pub use login::{LoginError, SignedIn};
+pub use organizations::{
+    CreateOrganizationError, Founder, OrganizationCreated, OrganizationRequest,
+};
 pub use signup::{SignedUp, SignupError, SignupRequest};
 
 /// Who may create a new vendor organization from the sign-up page (`WHARF_SIGNUP`).

@@ -28,13 +28,16 @@ use uuid::Uuid;
 use wharf_auth::invitation;
 use wharf_db::{
     DbError,
-    accounts::{self, NewSignup, Organization, SignUp},
+    accounts::Organization,
     invitations::{self, InvitationKind, InvitationStatus},
 };
 
 use super::{
     Accounts, Failure, Field, FieldError, SignupMode,
-    validate::{check_new_password, check_org_name, check_slug, normalize_email},
+    organizations::{
+        CreateOrganizationError, Founder, OrganizationRequest, check_organization_request,
+    },
+    validate::normalize_email,
 };
 
 /// What the sign-up form sends.
@@ -145,55 +148,33 @@ impl Accounts {
             return Err(SignupError::Throttled(wait));
         }
 
-        let mut invalid = Vec::new();
-        let slug = request.org_slug.trim();
-        let name = request.org_name.trim();
-        invalid.extend(check_slug(slug).err());
-        invalid.extend(check_org_name(name).err());
-        invalid.extend(email.as_ref().err().cloned());
-        invalid.extend(check_new_password(&request.password).err());
-        let Ok(email) = email else { return Err(SignupError::Invalid(invalid)) };
-        if !invalid.is_empty() {
-            return Err(SignupError::Invalid(invalid));
-        }
-
-        let invitation_hash = match invitation {
+        let organization = OrganizationRequest {
+            slug: &request.org_slug,
+            name: &request.org_name,
+            owner_email: &request.email,
+            owner_password: &request.password,
+        };
+        let email = check_organization_request(&organization).map_err(SignupError::Invalid)?;
+        let invitation = match invitation {
             Some(token) => Some(self.open_signup_invitation(token, &email, client).await?),
             None => None,
         };
-        let password_hash = self.hash_password(&request.password).await?;
-        let new = NewSignup {
-            slug,
-            name,
-            email: &email,
-            password_hash: password_hash.expose_secret(),
-            invitation: invitation_hash.as_ref(),
-        };
-        match accounts::sign_up(&self.pool, &new).await {
-            Ok(SignUp::Created { organization, owner }) => {
-                tracing::info!(org = %organization.slug, user = %owner.id, "signed up");
-                let detail = serde_json::json!({
-                    "name": organization.name, "owner": owner.email, "signup": true,
-                    "invited": invitation_hash.is_some(),
-                });
-                let target = format!("organization:{}", organization.id);
-                let slug = Some(organization.slug.clone());
-                let org = Some(organization.id);
-                let client = Some(client);
-                let target = (target, slug);
-                self.audit(org, owner.id, "organization.create", target, detail, client).await;
-                Ok(SignedUp { organization, owner_id: owner.id, owner_email: owner.email })
-            }
+        let founder = Founder::SignUp { invitation, client };
+        match self.create_organization(organization, founder).await {
+            Ok(created) => Ok(SignedUp {
+                organization: created.organization,
+                owner_id: created.owner_id,
+                owner_email: created.owner_email,
+            }),
             // Used or revoked between the check and the write.
-            Ok(SignUp::InvitationNotOpen) => Err(SignupError::InvalidInvitation),
-            Err(DbError::Conflict(constraint)) if constraint == "organizations_slug_key" => {
-                Err(SignupError::SlugTaken)
-            }
-            Err(DbError::Conflict(constraint)) if constraint == "users_email_key" => {
+            Err(CreateOrganizationError::InvitationNotOpen) => Err(SignupError::InvalidInvitation),
+            Err(CreateOrganizationError::SlugTaken) => Err(SignupError::SlugTaken),
+            Err(CreateOrganizationError::EmailTaken) => {
                 self.throttle.record_failure(client, Some(&email));
                 Err(SignupError::EmailTaken)
             }
-            Err(err) => Err(err.into()),
+            Err(CreateOrganizationError::Invalid(errors)) => Err(SignupError::Invalid(errors)),
+            Err(CreateOrganizationError::Internal(failure)) => Err(failure.into()),
         }
     }
 

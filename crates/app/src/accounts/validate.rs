@@ -5,22 +5,20 @@
 //! filling the form (it never echoes the value, which the form still shows).
 
 use secrecy::SecretString;
-use wharf_auth::{
-    password::check_policy,
-    scope::{RepositoryName, ScopeError},
-};
+use wharf_auth::password::check_policy;
+use wharf_oci::name::{ComponentError, MAX_ORG_SLUG_LEN, check_component};
 
 use super::{Field, FieldError};
 
 /// Longest organization slug.
-pub const MAX_SLUG_LEN: usize = 63;
+pub const MAX_SLUG_LEN: usize = MAX_ORG_SLUG_LEN;
 /// Longest organization name, in characters.
 pub const MAX_ORG_NAME_CHARS: usize = 200;
 /// Longest email address, in bytes.
 pub const MAX_EMAIL_LEN: usize = 254;
 
 /// Checks an organization slug: one OCI repository-name component
-/// (`[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`, the rule of `wharf_auth::scope::RepositoryName`), at
+/// (`[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`, `wharf_oci`'s one grammar), at
 /// most [`MAX_SLUG_LEN`] characters. The slug is the first path segment of every repository
 /// of the organization.
 pub fn check_slug(slug: &str) -> Result<(), FieldError> {
@@ -31,13 +29,11 @@ pub fn check_slug(slug: &str) -> Result<(), FieldError> {
     if slug.contains('/') {
         return invalid("it must not contain `/`");
     }
-    match RepositoryName::parse(slug) {
-        Ok(_) => Ok(()),
+    match check_component(slug) {
+        Ok(()) => Ok(()),
+        Err(ComponentError::Empty) => invalid("it must not be empty"),
         // The reasons speak of repository-name components; a slug is exactly one.
-        Err(ScopeError::InvalidRepositoryName { reason, .. }) => {
-            invalid(&reason.replace("a path component", "it"))
-        }
-        Err(err) => invalid(&err.to_string()),
+        Err(err) => invalid(&err.reason().replace("a path component", "it")),
     }
 }
 

@@ -20,6 +20,7 @@ use std::{
 
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
+use wharf_auth::principal::Principal;
 use wharf_db::{PgPool, licenses, registry::facts};
 use wharf_entitlements::{Decider, EntitledSet, License, RepositoryFacts};
 
@@ -39,6 +40,18 @@ pub enum Subject {
 }
 
 impl Subject {
+    /// Whose entitlements decide what `principal` sees; `None` for vendors (they see their
+    /// whole organization and nothing of others', public repositories aside).
+    pub fn of(principal: &Principal) -> Option<Self> {
+        match principal {
+            Principal::CustomerToken { org_id, customer_id, .. } => {
+                Some(Subject::Customer { org_id: *org_id, customer_id: *customer_id })
+            }
+            Principal::Anonymous => Some(Subject::Anonymous),
+            Principal::VendorMember { .. } | Principal::VendorApiToken { .. } => None,
+        }
+    }
+
     fn key(self) -> Uuid {
         match self {
             Self::Customer { customer_id, .. } => customer_id,
@@ -353,7 +366,7 @@ fn build(
 #[cfg(test)]
 mod tests {
     use wharf_db::{
-        accounts, customers,
+        customers,
         licenses::{self, LicenseInput},
         registry::{blobs, manifests, repositories},
     };
@@ -366,18 +379,7 @@ mod tests {
     /// Organization `acme`, repository `acme/app` with tags `1.0` and `2.0`, a customer with
     /// a license on `1.0` only.
     async fn world(pool: &PgPool) -> (Uuid, Uuid, Uuid) {
-        let org = accounts::create_organization(
-            pool,
-            &accounts::NewOrganization {
-                slug: "acme",
-                name: "Acme",
-                owner_email: "o@acme.test",
-                owner_password_hash: "x",
-                owner_is_instance_admin: false,
-            },
-        )
-        .await
-        .unwrap();
+        let org = wharf_db::testing::org(pool, "acme").await;
         let repo =
             repositories::find_or_create(pool, org.id, "acme", "acme/app").await.unwrap().unwrap();
         let mut conn = pool.acquire().await.unwrap();

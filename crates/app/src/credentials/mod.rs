@@ -24,7 +24,7 @@ use std::{net::IpAddr, sync::Arc, time::Duration};
 use time::OffsetDateTime;
 use wharf_auth::{
     jwt::{IssuedToken, RegistryClaims, Signer, SigningKey, Verifier},
-    principal::{Principal, RepositoryFacts, Role, repository_rights},
+    principal::{Principal, RepositoryOwnership, Role, repository_rights},
     scope::{Action, ActionSet, ResourceKind, ResourceScope, all_held_with},
     throttle::FailureThrottle,
     token::{self, TokenKind},
@@ -268,7 +268,7 @@ impl Credentials {
         client: Option<IpAddr>,
     ) -> Result<Vec<ResourceScope>, AuthFailure> {
         let now = OffsetDateTime::now_utc();
-        let subject = subject_of(&who.principal);
+        let subject = Subject::of(&who.principal);
         // The asynchronous part first (cached entitlement answers), then the pure rules.
         let mut pullable = std::collections::HashMap::new();
         for scope in requested.iter().filter(|s| s.kind == ResourceKind::Repository) {
@@ -324,7 +324,7 @@ impl Credentials {
                 // For customers `may_pull` is the entitlement decision (public included); for
                 // vendors it says whether another organization's repository is public.
                 let public = who.principal.is_vendor() && may_pull;
-                let facts = RepositoryFacts { org_id: owner, public };
+                let facts = RepositoryOwnership { org_id: owner, public };
                 repository_rights(&who.principal, facts, || may_pull)
             }
         }
@@ -384,18 +384,6 @@ impl Credentials {
             self.last_used.record(id);
         }
         Ok(claims)
-    }
-}
-
-/// Whose entitlements decide what `principal` sees; `None` for vendors (they see their whole
-/// organization and nothing of others', public repositories aside).
-pub fn subject_of(principal: &Principal) -> Option<Subject> {
-    match principal {
-        Principal::CustomerToken { org_id, customer_id, .. } => {
-            Some(Subject::Customer { org_id: *org_id, customer_id: *customer_id })
-        }
-        Principal::Anonymous => Some(Subject::Anonymous),
-        Principal::VendorMember { .. } | Principal::VendorApiToken { .. } => None,
     }
 }
 

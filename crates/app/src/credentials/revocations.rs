@@ -227,19 +227,8 @@ mod tests {
 
     #[sqlx::test(migrator = "wharf_db::MIGRATOR")]
     async fn revocations_reach_every_instance_within_a_second(pool: PgPool) {
-        use wharf_db::{accounts, customers, tokens};
-        let org = accounts::create_organization(
-            &pool,
-            &accounts::NewOrganization {
-                slug: "acme",
-                name: "Acme",
-                owner_email: "o@acme.test",
-                owner_password_hash: "x",
-                owner_is_instance_admin: false,
-            },
-        )
-        .await
-        .unwrap();
+        use wharf_db::{customers, tokens};
+        let org = wharf_db::testing::org(&pool, "acme").await;
         let customer = customers::create(&pool, org.id, "Globex").await.unwrap();
         let token = tokens::insert(
             &pool,

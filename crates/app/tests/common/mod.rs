@@ -43,17 +43,8 @@ pub fn service(pool: &PgPool, signup: SignupMode) -> Accounts {
 /// An organization `slug` whose owner is `owner@<slug>.test` with [`PASSWORD`]; returns the
 /// organization's and the owner's ids.
 pub async fn org(pool: &PgPool, slug: &str) -> (Uuid, Uuid) {
-    let email = format!("owner@{slug}.test");
-    let new = accounts::NewOrganization {
-        slug,
-        name: slug,
-        owner_email: &email,
-        owner_password_hash: &PASSWORD_HASH,
-        owner_is_instance_admin: false,
-    };
-    let org = accounts::create_organization(pool, &new).await.unwrap();
-    let owner = accounts::find_user_by_email(pool, &email).await.unwrap().unwrap();
-    (org.id, owner.id)
+    let org = wharf_db::testing::org_with_password(pool, slug, &PASSWORD_HASH).await;
+    (org.id, org.owner)
 }
 
 /// A member `email` of `org_id` with `role` and [`PASSWORD`].

@@ -17,7 +17,7 @@ use wharf_db::registry::blobs as db;
 use wharf_storage::StorageError;
 
 use super::{Ctx, blob_key, empty, header_value, unavailable};
-use crate::access::Action;
+use crate::access::Operation;
 use crate::audit::Outcome;
 use crate::digest::Digest;
 use crate::error::{ErrorCode, OciError};
@@ -59,7 +59,7 @@ pub(super) async fn get(
     digest: &Digest,
     head: bool,
 ) -> Result<Response, OciError> {
-    let access = cx.authorize(Some(name), &[Action::Pull]).await?;
+    let access = cx.authorize(Some(name), &[Operation::Pull]).await?;
     let unknown = || OciError::new(ErrorCode::BlobUnknown);
     if !access.can_see_blob(digest) {
         return Err(unknown());
@@ -125,7 +125,7 @@ pub(super) async fn delete(
     name: &RepositoryName,
     digest: &Digest,
 ) -> Result<Response, OciError> {
-    let access = cx.authorize(Some(name), &[Action::Delete]).await?;
+    let access = cx.authorize(Some(name), &[Operation::Delete]).await?;
     let unknown = || OciError::new(ErrorCode::BlobUnknown);
     let repo = cx.own_repository(&access, name).await?.ok_or_else(unknown)?;
     let unlinked = db::unlink(cx.pool(), repo.id, digest.as_str()).await.map_err(unavailable);

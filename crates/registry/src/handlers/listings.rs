@@ -11,7 +11,7 @@ use http::{StatusCode, header};
 use wharf_db::registry::{manifests, repositories, tags};
 
 use super::{Ctx, bytes_response, header_value, json_response, unavailable};
-use crate::access::Action;
+use crate::access::Operation;
 use crate::digest::Digest;
 use crate::error::{ErrorCode, OciError};
 use crate::headers::OCI_FILTERS_APPLIED;
@@ -24,7 +24,7 @@ use crate::route::Route;
 
 /// `GET /v2/<name>/tags/list[?n=&last=]`.
 pub(super) async fn tags(cx: &Ctx<'_>, name: &RepositoryName) -> Result<Response, OciError> {
-    let access = cx.authorize(Some(name), &[Action::Pull]).await?;
+    let access = cx.authorize(Some(name), &[Operation::Pull]).await?;
     let query = PageQuery::from_query(cx.query)?;
     // A repository the caller may not see answers exactly like one that does not exist.
     let unknown = || OciError::new(ErrorCode::NameUnknown);
@@ -44,7 +44,7 @@ pub(super) async fn tags(cx: &Ctx<'_>, name: &RepositoryName) -> Result<Response
 
 /// `GET /v2/_catalog[?n=&last=]`: the repositories of the caller's organization.
 pub(super) async fn catalog(cx: &Ctx<'_>) -> Result<Response, OciError> {
-    let access = cx.authorize(None, &[Action::Pull]).await?;
+    let access = cx.authorize(None, &[Operation::Pull]).await?;
     let query = PageQuery::from_query(cx.query)?;
     let all = match access.organization_id {
         Some(org) => repositories::list_names(cx.pool(), org).await.map_err(unavailable)?,
@@ -72,7 +72,7 @@ pub(super) async fn referrers(
     name: &RepositoryName,
     subject: &Digest,
 ) -> Result<Response, OciError> {
-    let access = cx.authorize(Some(name), &[Action::Pull]).await?;
+    let access = cx.authorize(Some(name), &[Operation::Pull]).await?;
     // A hidden subject has no referrers, like an unknown one: listing them would reveal it.
     let repo = match access.can_see_manifest(subject) {
         true => cx.repository(name).await?,

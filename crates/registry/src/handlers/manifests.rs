@@ -18,7 +18,7 @@ use wharf_db::registry::manifests::{
 use wharf_db::registry::tags;
 
 use super::{Ctx, bytes_response, empty, header_value, unavailable};
-use crate::access::Action;
+use crate::access::Operation;
 use crate::audit::Outcome;
 use crate::cache::CachedManifest;
 use crate::digest::Digest;
@@ -35,7 +35,7 @@ pub(super) async fn get(
     reference: &Reference,
     head: bool,
 ) -> Result<Response, OciError> {
-    let access = cx.authorize(Some(name), &[Action::Pull]).await?;
+    let access = cx.authorize(Some(name), &[Operation::Pull]).await?;
     let unknown = || OciError::new(ErrorCode::ManifestUnknown);
     let denied = |digest: Option<&str>| {
         cx.audit(
@@ -129,7 +129,7 @@ pub(super) async fn put(
     reference: &Reference,
     body: Body,
 ) -> Result<Response, OciError> {
-    let access = cx.authorize(Some(name), &[Action::Push]).await?;
+    let access = cx.authorize(Some(name), &[Operation::Push]).await?;
     let bytes = read_manifest_body(cx.content_length(), body).await?;
     let content_type = cx.header(header::CONTENT_TYPE);
     let parsed = parse_manifest(content_type, &bytes, digest_algorithm_for(reference))?;
@@ -257,7 +257,7 @@ pub(super) async fn delete(
     name: &RepositoryName,
     reference: &Reference,
 ) -> Result<Response, OciError> {
-    let access = cx.authorize(Some(name), &[Action::Delete]).await?;
+    let access = cx.authorize(Some(name), &[Operation::Delete]).await?;
     let unknown = || OciError::new(ErrorCode::ManifestUnknown);
     let repo = cx.own_repository(&access, name).await?.ok_or_else(unknown)?;
     let deleted = match reference {

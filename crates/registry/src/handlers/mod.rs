@@ -32,7 +32,7 @@ use wharf_db::PgPool;
 use wharf_db::registry::repositories::{self, Repository};
 use wharf_storage::{BlobKey, BlobStore, StorageError};
 
-use crate::access::{Access, AccessControl, Action};
+use crate::access::{Access, AccessControl, Operation};
 use crate::audit::{AuditSink, Audited, NoAudit, Outcome};
 use crate::cache::ContentCache;
 use crate::digest::Digest;
@@ -247,7 +247,7 @@ impl Ctx<'_> {
     async fn authorize(
         &self,
         repository: Option<&RepositoryName>,
-        actions: &[Action],
+        actions: &[Operation],
     ) -> Result<Access, OciError> {
         self.registry.access.authorize(self.headers, self.client, repository, actions).await
     }

@@ -31,7 +31,7 @@ use wharf_db::registry::uploads::{self as db, NewUpload, UploadSession};
 use wharf_storage::{BlobKey, BlobStore, UploadState};
 
 use super::{Ctx, blob_key, empty, header_value, storage_error, unavailable};
-use crate::access::{Access, Action};
+use crate::access::{Access, Operation};
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::{ErrorCode, OciError};
 use crate::headers::{BLOB_UPLOAD_SESSION_ID, DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD_UUID};
@@ -45,7 +45,7 @@ pub(super) async fn start(
     name: &RepositoryName,
     body: Body,
 ) -> Result<Response, OciError> {
-    let access = cx.authorize(Some(name), &[Action::Push]).await?;
+    let access = cx.authorize(Some(name), &[Operation::Push]).await?;
 
     if let Some(mount) = query_param(cx.query, "mount") {
         let repo = cx.push_repository(&access, name).await?;
@@ -90,7 +90,7 @@ async fn try_mount(cx: &Ctx<'_>, repo: &Repository, digest: &Digest) -> Result<b
     if from_repo.organization_id != repo.organization_id {
         return Ok(false);
     }
-    let from_access = match cx.authorize(Some(&from), &[Action::Pull]).await {
+    let from_access = match cx.authorize(Some(&from), &[Operation::Pull]).await {
         Ok(access) => access,
         Err(err) if err.code() == ErrorCode::Unavailable => return Err(err),
         Err(_) => return Ok(false),
@@ -219,7 +219,7 @@ pub(super) async fn status(
     name: &RepositoryName,
     id: &str,
 ) -> Result<Response, OciError> {
-    let access = cx.authorize(Some(name), &[Action::Push]).await?;
+    let access = cx.authorize(Some(name), &[Operation::Push]).await?;
     let session = load(cx, &access, name, id).await?;
     Ok(accepted(StatusCode::NO_CONTENT, name, session.id, offset(&session)))
 }
@@ -231,7 +231,7 @@ pub(super) async fn patch(
     id: &str,
     body: Body,
 ) -> Result<Response, OciError> {
-    let access = cx.authorize(Some(name), &[Action::Push]).await?;
+    let access = cx.authorize(Some(name), &[Operation::Push]).await?;
     let (session, lease) = load_and_claim(cx, &access, name, id).await?;
     let chunk = append(cx, name, &session, Some(lease), body).await?;
     let expires_at = OffsetDateTime::now_utc() + cx.config().upload_ttl;
@@ -271,7 +271,7 @@ pub(super) async fn finish(
     id: &str,
     body: Body,
 ) -> Result<Response, OciError> {
-    let access = cx.authorize(Some(name), &[Action::Push]).await?;
+    let access = cx.authorize(Some(name), &[Operation::Push]).await?;
     let digest = query_param(cx.query, "digest").ok_or_else(|| {
         OciError::new(ErrorCode::DigestInvalid)
             .with_detail("the digest query parameter is required")
@@ -292,7 +292,7 @@ pub(super) async fn cancel(
     name: &RepositoryName,
     id: &str,
 ) -> Result<Response, OciError> {
-    let access = cx.authorize(Some(name), &[Action::Push]).await?;
+    let access = cx.authorize(Some(name), &[Operation::Push]).await?;
     let session = load(cx, &access, name, id).await?;
     if !discard(cx, session.id).await {
         return Err(OciError::new(ErrorCode::BlobUploadUnknown));

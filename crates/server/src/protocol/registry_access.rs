@@ -14,20 +14,18 @@ use std::{collections::HashSet, net::IpAddr, sync::Arc};
 use async_trait::async_trait;
 use axum::http::{HeaderMap, HeaderValue};
 use secrecy::ExposeSecret as _;
-use wharf_app::credentials::{AuthFailure, Credentials, entitlement_view::Subject, subject_of};
+use wharf_app::credentials::{AuthFailure, Credentials, entitlement_view::Subject};
 use wharf_auth::{
     authorization::Presented,
     jwt::{PrincipalKind, RegistryClaims},
-    principal::Principal,
     scope::{self, ResourceKind, ResourceScope},
 };
 use wharf_db::registry::repositories;
 use wharf_entitlements::EntitledSet;
+use wharf_oci::{Digest, RepositoryName, Tag};
 use wharf_registry::{
-    access::{Access, AccessControl, Action, ContentFilter, Visibility},
-    digest::Digest,
+    access::{Access, AccessControl, ContentFilter, Operation, Visibility},
     error::{ErrorCode, OciError},
-    name::{RepositoryName, Tag},
     usage::Attribution,
 };
 
@@ -43,7 +41,7 @@ impl TokenAccess {
         Self { auth }
     }
 
-    fn scope_text(repository: Option<&RepositoryName>, actions: &[Action]) -> Option<String> {
+    fn scope_text(repository: Option<&RepositoryName>, actions: &[Operation]) -> Option<String> {
         match repository {
             Some(name) => {
                 let list: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
@@ -120,7 +118,7 @@ impl Granted {
         Self { principal: claims.sub, access: claims.access, org, subject, attribution }
     }
 
-    fn allows(&self, repository: Option<&RepositoryName>, action: Action) -> bool {
+    fn allows(&self, repository: Option<&RepositoryName>, action: Operation) -> bool {
         let wanted = to_scope_action(action);
         self.access.iter().any(|s| match repository {
             Some(name) => {
@@ -131,11 +129,11 @@ impl Granted {
     }
 }
 
-fn to_scope_action(action: Action) -> scope::Action {
+fn to_scope_action(action: Operation) -> scope::Action {
     match action {
-        Action::Pull => scope::Action::Pull,
-        Action::Push => scope::Action::Push,
-        Action::Delete => scope::Action::Delete,
+        Operation::Pull => scope::Action::Pull,
+        Operation::Push => scope::Action::Push,
+        Operation::Delete => scope::Action::Delete,
     }
 }
 
@@ -146,7 +144,7 @@ impl AccessControl for TokenAccess {
         headers: &HeaderMap,
         client: Option<IpAddr>,
         repository: Option<&RepositoryName>,
-        actions: &[Action],
+        actions: &[Operation],
     ) -> Result<Access, OciError> {
         let scope = Self::scope_text(repository, actions);
         let presented = Presented::from_headers(headers)
@@ -180,15 +178,12 @@ impl AccessControl for TokenAccess {
                     .map_err(|f| self.refused(f, scope.as_deref()))?;
                 Granted {
                     access,
-                    principal: super::token_endpoint::subject_of(&who.principal),
+                    principal: who.principal.subject(),
                     org: who.principal.org_id(),
-                    subject: subject_of(&who.principal),
+                    subject: Subject::of(&who.principal),
                     attribution: who.principal.token_id().map(|token_id| Attribution {
                         token_id,
-                        customer_id: match who.principal {
-                            Principal::CustomerToken { customer_id, .. } => Some(customer_id),
-                            _ => None,
-                        },
+                        customer_id: who.principal.customer_id(),
                     }),
                 }
             }
@@ -219,7 +214,7 @@ impl TokenAccess {
         subject: Subject,
         org: Option<uuid::Uuid>,
         repository: Option<&RepositoryName>,
-        actions: &[Action],
+        actions: &[Operation],
     ) -> Result<Visibility, OciError> {
         let now = time::OffsetDateTime::now_utc();
         let unavailable = |_| OciError::new(ErrorCode::Unavailable);

@@ -7,14 +7,14 @@
 use std::sync::Arc;
 
 use wharf_app::{
-    audit::{AuditLog, RegistryAction},
+    audit::{AuditLog, RegistryEvent},
     credentials::invalidation::Invalidated,
     usage::{BlobBytesServed, ManifestPull, UsageRecorder},
 };
+use wharf_oci::Reference;
 use wharf_registry::{
     audit::{AuditSink, Audited, Outcome},
     cache::ContentCache,
-    name::Reference,
     usage::{BlobServed, ManifestServed, UsageSink},
 };
 
@@ -60,7 +60,7 @@ pub struct RegistryAudit(pub Arc<AuditLog>);
 
 impl AuditSink for RegistryAudit {
     fn record(&self, event: Audited<'_>) {
-        self.0.registry_action(RegistryAction {
+        self.0.registry_action(RegistryEvent {
             organization_id: event.organization_id,
             principal: event.principal,
             token_id: event.attribution.map(|a| a.token_id),

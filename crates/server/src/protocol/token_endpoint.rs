@@ -132,7 +132,7 @@ async fn respond(
         Ok(access) => access,
         Err(failure) => return failure_response(failure),
     };
-    let subject = subject_of(&who.principal);
+    let subject = who.principal.subject();
     let now = OffsetDateTime::now_utc();
     match auth.issue(&who, &subject, access, now) {
         Ok(issued) => {
@@ -175,16 +175,5 @@ pub fn failure_response(failure: AuthFailure) -> Response {
             *response.status_mut() = StatusCode::UNAUTHORIZED;
             response
         }
-    }
-}
-
-/// The `sub` of a bearer token, and the principal the registry records for a request.
-pub(crate) fn subject_of(principal: &Principal) -> String {
-    match principal {
-        Principal::VendorMember { user_id, .. } => format!("user:{user_id}"),
-        Principal::VendorApiToken { token_id, .. } | Principal::CustomerToken { token_id, .. } => {
-            format!("token:{token_id}")
-        }
-        Principal::Anonymous => "anonymous".to_owned(),
     }
 }

@@ -1,0 +1,128 @@
+//! The whole router in process (`wharf_e2e::house`): every front door answers through the
+//! binary's own layers, and the customer's "what can I pull" answer of the API is the
+//! registry's, from the same cached entitlement view, before and after a license changes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+use wharf_db::tokens::TokenOwner;
+use wharf_e2e::{
+    house::{PUBLIC_URL, TestApp, basic},
+    insert_token,
+};
+use wharf_entitlements::{Grant, TagSelector};
+
+#[tokio::test]
+async fn every_front_door_answers_in_process() {
+    let house = TestApp::start().await;
+    assert_eq!(house.get("/healthz").await.status, StatusCode::OK);
+    assert_eq!(house.get("/readyz").await.status, StatusCode::OK);
+
+    let challenge = house.get("/v2/").await;
+    assert_eq!(challenge.status, StatusCode::UNAUTHORIZED);
+    let expected = format!("Bearer realm=\"{PUBLIC_URL}/token\",service=\"wharf.test\"");
+    assert_eq!(challenge.header("www-authenticate"), Some(expected.as_str()));
+
+    let api = house.get("/api/v1/customers").await;
+    assert_eq!(api.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(api.header("content-type"), Some("application/problem+json"));
+
+    let org = wharf_db::testing::org(&house.pool, "acme").await;
+    let owner = TokenOwner::Vendor { user_id: org.owner, read_only: false };
+    let (_, vendor) = insert_token(&house.pool, org.id, owner).await;
+    let bearer = format!("Bearer {vendor}");
+    let customers = house.call(Method::GET, "/api/v1/customers", Some(&bearer), None).await;
+    assert_eq!(customers.status, StatusCode::OK, "{customers:?}");
+
+    // The token service, then the registry with the bearer token it signed.
+    let token = house
+        .call(Method::GET, "/token?scope=registry:catalog:*", Some(&basic(&vendor)), None)
+        .await;
+    assert_eq!(token.status, StatusCode::OK, "{token:?}");
+    let signed = format!("Bearer {}", token.json()["token"].as_str().unwrap());
+    let catalog = house.call(Method::GET, "/v2/_catalog", Some(&signed), None).await;
+    assert_eq!(catalog.status, StatusCode::OK, "{catalog:?}");
+    assert_eq!(catalog.json(), json!({"repositories": []}));
+
+    // Schemes are case-insensitive on every door (RFC 9110).
+    let shouted = basic(&vendor).replacen("Basic", "BASIC", 1);
+    assert_eq!(house.call(Method::GET, "/v2/", Some(&shouted), None).await.status, StatusCode::OK);
+    let lower = bearer.replacen("Bearer", "bearer", 1);
+    let customers = house.call(Method::GET, "/api/v1/customers", Some(&lower), None).await;
+    assert_eq!(customers.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_api_lists_what_the_registry_lets_a_customer_pull() {
+    let house = TestApp::start().await;
+    let org = wharf_db::testing::org(&house.pool, "acme").await;
+    let (_, vendor) = insert_token(
+        &house.pool,
+        org.id,
+        TokenOwner::Vendor { user_id: org.owner, read_only: false },
+    )
+    .await;
+    let push = basic(&vendor);
+    house.push_image(&push, "acme/app", "1.0.0").await;
+    house.push_image(&push, "acme/app", "2.0.0").await;
+    house.push_image(&push, "acme/other", "1.0.0").await;
+
+    let globex = wharf_db::testing::customer(&house.pool, org.id, "Globex").await;
+    let grant =
+        Grant::new("acme", "acme/app", TagSelector::exact(["1.0.0"]).unwrap(), None, None).unwrap();
+    let license =
+        wharf_db::testing::license(&house.pool, org.id, globex.id, "Basic", &[grant]).await;
+    let (_, customer) =
+        insert_token(&house.pool, org.id, TokenOwner::Customer { customer_id: globex.id }).await;
+
+    let vendor = format!("Bearer {vendor}");
+    let customer = basic(&customer);
+    let entitlements = format!("/api/v1/customers/{}/entitlements", globex.id);
+    let (api, registry) = listed(&house, &vendor, &customer, &entitlements).await;
+    assert_eq!(api, json!([{"name": "acme/app", "tags": ["1.0.0"]}]));
+    assert_eq!(api, registry, "the API and the registry agree");
+
+    // A wider license through the API: both answers change at once, together.
+    let body = json!({
+        "name": "Everything",
+        "starts_at": "2020-01-01T00:00:00Z",
+        "on_expiry": "revoke",
+        "suspended": false,
+        "notes": "",
+        "grants": [{"repository": "acme/*", "tags": {"kind": "all"}}],
+    });
+    let path = format!("/api/v1/licenses/{}", license.id);
+    let replaced = house.call(Method::PUT, &path, Some(&vendor), Some(body)).await;
+    assert_eq!(replaced.status, StatusCode::OK, "{replaced:?}");
+    let (api, registry) = listed(&house, &vendor, &customer, &entitlements).await;
+    assert_eq!(
+        api,
+        json!([
+            {"name": "acme/app", "tags": ["1.0.0", "2.0.0"]},
+            {"name": "acme/other", "tags": ["1.0.0"]},
+        ])
+    );
+    assert_eq!(api, registry, "the API and the registry agree");
+}
+
+/// What the API says the customer can pull, and what the registry lets it list (its catalog,
+/// then each repository's tags), in the API's shape.
+async fn listed(
+    house: &TestApp,
+    vendor: &str,
+    customer: &str,
+    entitlements: &str,
+) -> (serde_json::Value, serde_json::Value) {
+    let api = house.call(Method::GET, entitlements, Some(vendor), None).await;
+    assert_eq!(api.status, StatusCode::OK, "{api:?}");
+    let mut registry = Vec::new();
+    let catalog = house.call(Method::GET, "/v2/_catalog", Some(customer), None).await;
+    for name in catalog.json()["repositories"].as_array().unwrap() {
+        let name = name.as_str().unwrap();
+        let path = format!("/v2/{name}/tags/list");
+        let tags = house.call(Method::GET, &path, Some(customer), None).await;
+        registry.push(json!({"name": name, "tags": tags.json()["tags"]}));
+    }
+    (api.json()["repositories"].clone(), json!(registry))
+}

@@ -1,0 +1,222 @@
+//! The house: the whole router `wharf serve` listens on — health, `/token`, `/api/v1`, the
+//! pages and `/v2` — built in this process over a fresh database and a blob directory of its
+//! own, and driven with `tower::ServiceExt::oneshot`: no socket, no child process.
+//!
+//! For tests that need no real client and no real network: a request goes through exactly
+//! the layers and handlers of the binary (`wharf_server::serve::wire`), and the application
+//! behind them (`TestApp::app`) can be reached directly for set-up and checks. A cookie jar
+//! carries `Set-Cookie` from one answer to the next request, as a browser would, for the
+//! pages. Tests that drive docker, podman, skopeo, helm or oras keep the real binary
+//! ([`crate::Wharf`]).
+
+use std::{collections::BTreeMap, net::SocketAddr, sync::Mutex};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    extract::ConnectInfo,
+    http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header},
+};
+use clap::Parser as _;
+use http_body_util::BodyExt as _;
+use tempfile::TempDir;
+use tower::ServiceExt as _;
+use wharf_app::{App, BackgroundTasks};
+use wharf_db::PgPool;
+use wharf_server::{
+    cli::{Cli, Command},
+    serve::{Wired, wire},
+};
+
+/// The public URL the house answers as.
+pub const PUBLIC_URL: &str = "http://wharf.test";
+
+/// `wharf serve`'s router in process, with its application.
+#[derive(Debug)]
+pub struct TestApp {
+    router: Router,
+    /// The application behind every front door.
+    pub app: App,
+    /// Its database.
+    pub pool: PgPool,
+    /// The database's URL (for `wharf admin` and other processes).
+    pub database_url: String,
+    background: Option<BackgroundTasks>,
+    cookies: Mutex<BTreeMap<String, String>>,
+    peer: SocketAddr,
+    _data: TempDir,
+}
+
+/// An answer, read whole.
+#[derive(Debug, Clone)]
+pub struct TestResponse {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    /// The body as JSON (`Null` when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestApp {
+    /// The house on a fresh database, configured like `wharf serve` with its defaults.
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// The house with extra `wharf serve` flags (`--usage-events off`, ...).
+    pub async fn start_with(flags: &[&str]) -> Self {
+        let database_url = crate::fresh_database().await;
+        let pool = PgPool::connect(&database_url).await.expect("connect to the test database");
+        wharf_db::migrate(&pool).await.expect("migrations");
+        let data = tempfile::tempdir().expect("a data directory");
+        let data_dir = data.path().to_string_lossy().into_owned();
+        let mut argv = vec!["wharf", "serve", "--public-url", PUBLIC_URL, "--data-dir", &data_dir];
+        argv.extend_from_slice(flags);
+        let Command::Serve(args) = Cli::try_parse_from(argv).expect("serve flags").command else {
+            panic!("`wharf serve` parses as the serve command");
+        };
+        let storage = args.storage_config().expect("storage flags");
+        if let wharf_storage::StorageConfig::Fs(fs) = &storage {
+            std::fs::create_dir_all(&fs.root).expect("the blob directory");
+        }
+        let blobs = wharf_storage::open(storage).await.expect("the blob store");
+        let Wired { router, app, background } =
+            wire(&args, pool.clone(), blobs).await.expect("wiring");
+        Self {
+            router,
+            app,
+            pool,
+            database_url,
+            background: Some(background),
+            cookies: Mutex::new(BTreeMap::new()),
+            peer: SocketAddr::from(([192, 0, 2, 10], 40000)),
+            _data: data,
+        }
+    }
+
+    /// Sends `request` through the router, as from one client address, with the cookies
+    /// collected so far; keeps the cookies the answer sets.
+    pub async fn send(&self, mut request: Request<Body>) -> TestResponse {
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        let cookie = {
+            let jar = self.cookies.lock().expect("the cookie jar");
+            jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+        };
+        if !cookie.is_empty() && !request.headers().contains_key(header::COOKIE) {
+            request
+                .headers_mut()
+                .insert(header::COOKIE, HeaderValue::from_str(&cookie).expect("cookie text"));
+        }
+        let response = self.router.clone().oneshot(request).await.expect("infallible router");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("the body").to_bytes();
+        let mut jar = self.cookies.lock().expect("the cookie jar");
+        for set in parts.headers.get_all(header::SET_COOKIE) {
+            let Some((pair, _attributes)) =
+                set.to_str().ok().map(|s| s.split_once(';').unwrap_or((s, "")))
+            else {
+                continue;
+            };
+            if let Some((name, value)) = pair.split_once('=') {
+                jar.insert(name.trim().to_owned(), value.trim().to_owned());
+            }
+        }
+        TestResponse { status: parts.status, headers: parts.headers, body }
+    }
+
+    /// A request with an optional `Authorization` value and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> TestResponse {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(value) = authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        let body = match body {
+            Some(json) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(request.body(body).expect("a request")).await
+    }
+
+    /// `GET path` without credentials.
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.call(Method::GET, path, None, None).await
+    }
+
+    /// Writes what the background writers hold (usage, audit, last use) and stops them.
+    pub async fn flush(&mut self) {
+        if let Some(background) = self.background.take() {
+            background.shutdown(std::time::Duration::from_secs(10)).await;
+        }
+    }
+}
+
+impl TestApp {
+    /// Pushes a one-layer image to `repository:tag` with `authorization` (through `/v2`, as a
+    /// client would: two monolithic blob uploads and a manifest PUT); returns its digest.
+    pub async fn push_image(&self, authorization: &str, repository: &str, tag: &str) -> String {
+        let unique = uuid::Uuid::new_v4();
+        let config = format!("{{\"id\":\"{unique}\"}}").into_bytes();
+        let layer = format!("layer {unique}").into_bytes();
+        for blob in [&config, &layer] {
+            let digest = crate::raw::digest_of(blob);
+            let request = Request::post(format!("/v2/{repository}/blobs/uploads/?digest={digest}"))
+                .header(header::AUTHORIZATION, authorization)
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .body(Body::from(blob.clone()))
+                .expect("a request");
+            let answer = self.send(request).await;
+            assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
+        }
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": crate::raw::digest_of(&config),
+                "size": config.len(),
+            },
+            "layers": [{
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": crate::raw::digest_of(&layer),
+                "size": layer.len(),
+            }],
+        });
+        let bytes = serde_json::to_vec(&manifest).expect("JSON");
+        let request = Request::put(format!("/v2/{repository}/manifests/{tag}"))
+            .header(header::AUTHORIZATION, authorization)
+            .header(header::CONTENT_TYPE, "application/vnd.oci.image.manifest.v1+json")
+            .body(Body::from(bytes.clone()))
+            .expect("a request");
+        let answer = self.send(request).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
+        crate::raw::digest_of(&bytes)
+    }
+}
+
+/// `Basic` credentials with an access token as the password.
+pub fn basic(token: &str) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("ci:{token}")))
+}
