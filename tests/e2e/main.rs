@@ -14,6 +14,7 @@ mod crash;
 mod entitlements;
 mod entitlements_clients;
 mod house;
+mod layout;
 mod oci_client;
 mod registry_auth;
 mod s3;

@@ -16,11 +16,12 @@ use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use secrecy::ExposeSecret as _;
 use wharf_app::{
     actions::{Actor, RequestMeta},
     credentials::AuthFailure,
 };
-use wharf_auth::principal::Principal;
+use wharf_auth::{authorization::Presented, principal::Principal};
 
 use crate::{App, Caller, Problem};
 
@@ -34,12 +35,11 @@ impl FromRequestParts<App> for Caller {
                 false,
             )
         };
-        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
-        let value = value.to_str().map_err(|_| missing())?;
-        let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
+        // Only a Bearer token is an API credential; no header, Basic or anything unreadable
+        // is asked for one.
+        let Ok(Some(Presented::Bearer(token))) = Presented::from_headers(&parts.headers) else {
             return Err(missing());
-        }
+        };
         let client = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -59,16 +59,18 @@ impl FromRequestParts<App> for Caller {
                 true,
             )
         };
-        let who = state.credentials.authenticate_vendor_token(token.trim(), client).await.map_err(
-            |failure| match failure {
+        let who = state
+            .credentials
+            .authenticate_vendor_token(token.expose_secret(), client)
+            .await
+            .map_err(|failure| match failure {
                 AuthFailure::Throttled(wait) => Problem::too_many_requests(wait),
                 AuthFailure::Unavailable => Problem::unavailable(),
                 AuthFailure::Malformed | AuthFailure::Unknown | AuthFailure::Inactive(_) => {
                     tracing::debug!(?failure, %client, "API authentication failed");
                     invalid()
                 }
-            },
-        )?;
+            })?;
         // Only vendor API tokens get past `authenticate_vendor_token`.
         let Principal::VendorApiToken { token_id, org_id, role, read_only } = who.principal else {
             return Err(invalid());
