@@ -150,7 +150,11 @@ struct Filter {
 
 /// The one select list of [`Invitation`]: the invitations that match `filter`, newest first,
 /// used, revoked and expired ones included. Every filter is an equality on a column of
-/// `invitations`, so a bound value is planned as a plain index condition.
+/// `invitations`: Postgres plans each execution with its values (the `is null` tests fold
+/// away), so a read by id uses the primary key and a list its index (`invitations_organization`,
+/// `invitations_customer`, `invitations_signup`), as separate queries did. A generic plan
+/// would scan the table, but it estimates far costlier than those, so `plan_cache_mode = auto`
+/// does not pick it.
 async fn select<'c>(
     conn: impl sqlx::PgExecutor<'c>,
     filter: Filter,

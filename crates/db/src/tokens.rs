@@ -178,7 +178,10 @@ struct Filter {
 
 /// The one select list of [`AccessToken`]: the tokens of organization `org_id` that match
 /// `filter`, newest first, revoked and expired ones included. Every filter is an equality on
-/// a column of `access_tokens`, so a bound value is planned as a plain index condition.
+/// a column of `access_tokens`: Postgres plans each execution with its values (the `is null`
+/// tests fold away), so a read by id uses the primary key and a list its index
+/// (`access_tokens_organization`, `access_tokens_customer`), as separate queries did; even a
+/// generic plan stays within the organization's index range.
 async fn select<'c>(
     conn: impl sqlx::PgExecutor<'c>,
     org_id: Uuid,
