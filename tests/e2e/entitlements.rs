@@ -443,14 +443,23 @@ async fn revoking_the_token_or_disabling_the_customer_stops_the_next_pull() {
     let basic = w.customer();
     let tag = manifest("acme/app", "1.2.0");
     assert_eq!(customer.get(&tag).await.status, 200);
-    assert!(customers::set_disabled(&w.pool, w.acme, w.customer, true).await.unwrap());
+    assert!(
+        customers::update(&w.pool, w.acme, w.customer, None, Some(true)).await.unwrap().is_some()
+    );
     within_a_second("disabled", || async { customer.get(&tag).await.status == 401 }).await;
     assert_eq!(basic.get(&tag).await.status, 401);
-    assert!(customers::set_disabled(&w.pool, w.acme, w.customer, false).await.unwrap());
+    assert!(
+        customers::update(&w.pool, w.acme, w.customer, None, Some(false)).await.unwrap().is_some()
+    );
     assert_eq!(basic.get(&tag).await.status, 200, "enabled again");
 
     let customer = w.bearer("repository:acme/app:pull").await;
-    assert!(tokens::revoke(&w.pool, w.acme, w.token_id).await.unwrap());
+    assert!(
+        tokens::revoke(&w.pool, w.acme, tokens::RevokeScope::AnyCustomer, w.token_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
     within_a_second("revoked", || async { customer.get(&tag).await.status == 401 }).await;
     assert_eq!(basic.get(&tag).await.status, 401);
 }

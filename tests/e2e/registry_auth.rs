@@ -158,7 +158,12 @@ async fn revocation_in_one_instance_is_honoured_by_another_within_a_second() {
         "authorized: the name is just unknown"
     );
 
-    assert!(tokens::revoke(&env.pool, env.org, id).await.unwrap());
+    // A vendor API token: no code path revokes those yet, so by hand (the trigger notifies).
+    sqlx::query("update access_tokens set revoked_at = now() where id = $1")
+        .bind(id)
+        .execute(&env.pool)
+        .await
+        .unwrap();
     let revoked_at = Instant::now();
     loop {
         let (status, _, _) = probe(&tags, Some(("bearer", &jwt))).await;
@@ -217,7 +222,12 @@ async fn clients_log_in_with_a_customer_token_and_fail_with_a_revoked_one() {
     );
     oras.try_login("globex", &token).expect("oras login with a customer token");
 
-    assert!(tokens::revoke(&env.pool, env.org, id).await.unwrap());
+    assert!(
+        tokens::revoke(&env.pool, env.org, tokens::RevokeScope::AnyCustomer, id)
+            .await
+            .unwrap()
+            .is_some()
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(docker.try_login(&host, "globex", &token).is_err(), "docker, revoked");
     assert!(helm.try_login(&host, "globex", &token).is_err(), "helm, revoked");

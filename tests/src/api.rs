@@ -5,7 +5,6 @@
 use reqwest::Method;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::{Wharf, bearer_token, run_wharf};
 
@@ -224,6 +223,11 @@ impl OpenApi {
             .json()
             .await
             .unwrap();
+        Self::from_document(doc)
+    }
+
+    /// A document already loaded.
+    pub fn from_document(doc: Value) -> Self {
         assert_eq!(doc["openapi"], "3.1.0");
         Self { doc }
     }
@@ -248,7 +252,9 @@ impl OpenApi {
             reply.body
         );
         if let Some(target) = response["$ref"].as_str() {
-            response = self.resolve(target);
+            let pointer = target.strip_prefix('#').expect("a local reference");
+            response =
+                self.doc.pointer(pointer).unwrap_or_else(|| panic!("{target} does not resolve"));
         }
         let Some(content) = response["content"].as_object() else {
             assert!(reply.body.is_null(), "{method} {path}: no body is documented");
@@ -256,92 +262,121 @@ impl OpenApi {
         };
         let (media_type, media) = content.iter().next().unwrap();
         assert_eq!(&reply.content_type, media_type, "{method} {path}");
-        if let Err(err) = self.validate(&media["schema"], &reply.body, "$") {
+        if let Err(err) = self.validate(&media["schema"], &reply.body) {
             panic!("{method} {path} {}: {err}\n{}", reply.status, reply.body);
         }
     }
 
-    fn resolve(&self, target: &str) -> &Value {
-        let pointer = target.strip_prefix('#').expect("a local reference");
-        self.doc.pointer(pointer).unwrap_or_else(|| panic!("{target} does not resolve"))
+    /// Validates `value` against `schema` (a schema of the document, or one that refers to its
+    /// `#/components/schemas/...`) with the `jsonschema` crate: JSON Schema 2020-12 (OpenAPI
+    /// 3.1's dialect), formats asserted (`uuid`, `date-time`, `date`), every error reported.
+    ///
+    /// The document itself is the root resource, so its local references resolve inside it and
+    /// nothing is ever fetched: `schema` is placed at `#/$defs/checked` of a copy of the
+    /// document whose root refers to it. In that copy, an object schema that lists its
+    /// `properties` without saying `additionalProperties` gets `additionalProperties: false`,
+    /// so an undocumented field always fails (the document's own schemas all say it already).
+    pub fn validate(&self, schema: &Value, value: &Value) -> Result<(), String> {
+        let mut root = self.doc.clone();
+        let mut checked = schema.clone();
+        close_objects(&mut checked);
+        if let Some(schemas) = root.pointer_mut("/components/schemas") {
+            close_objects(schemas);
+        }
+        root["$defs"] = serde_json::json!({ "checked": checked });
+        root["$ref"] = Value::from("#/$defs/checked");
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true)
+            .build(&root)
+            .map_err(|err| format!("the schema does not compile: {err}"))?;
+        let errors: Vec<String> = validator
+            .iter_errors(value)
+            .map(|err| format!("${}: {err}", err.instance_path()))
+            .collect();
+        if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+    }
+}
+
+/// Adds `additionalProperties: false` to every object schema under `schema` that has
+/// `properties` but does not say whether others are allowed.
+fn close_objects(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if map.get("properties").is_some_and(Value::is_object)
+                && !map.contains_key("additionalProperties")
+            {
+                map.insert("additionalProperties".to_owned(), Value::Bool(false));
+            }
+            map.values_mut().for_each(close_objects);
+        }
+        Value::Array(items) => items.iter_mut().for_each(close_objects),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn openapi() -> OpenApi {
+        let doc = include_str!("../../crates/api/src/openapi.json");
+        OpenApi::from_document(serde_json::from_str(doc).unwrap())
     }
 
-    /// Validates `value` against `schema` (the subset of JSON Schema the document uses).
-    pub fn validate(&self, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
-        if let Some(target) = schema["$ref"].as_str() {
-            return self.validate(self.resolve(target), value, at);
-        }
-        if let Some(options) = schema["oneOf"].as_array() {
-            let matching = options.iter().filter(|s| self.validate(s, value, at).is_ok()).count();
-            return if matching == 1 {
-                Ok(())
-            } else {
-                Err(format!("{at}: matches {matching} of oneOf"))
-            };
-        }
-        if let Some(constant) = schema.get("const")
-            && constant != value
-        {
-            return Err(format!("{at}: {value} is not {constant}"));
-        }
-        if let Some(options) = schema["enum"].as_array()
-            && !options.contains(value)
-        {
-            return Err(format!("{at}: {value} not in {options:?}"));
-        }
-        let types: Vec<&str> = match &schema["type"] {
-            Value::String(t) => vec![t.as_str()],
-            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
-            _ => vec![],
-        };
-        if !types.is_empty() {
-            let actual = match value {
-                Value::Null => "null",
-                Value::Bool(_) => "boolean",
-                Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-                Value::Number(_) => "number",
-                Value::String(_) => "string",
-                Value::Array(_) => "array",
-                Value::Object(_) => "object",
-            };
-            let widened = actual == "integer" && types.contains(&"number");
-            if !(types.contains(&actual) || widened) {
-                return Err(format!("{at}: {actual} is not {types:?}"));
-            }
-        }
-        if let (Some(format), Some(text)) = (schema["format"].as_str(), value.as_str()) {
-            let ok = match format {
-                "uuid" => uuid::Uuid::parse_str(text).is_ok(),
-                "date-time" => OffsetDateTime::parse(text, &Rfc3339).is_ok(),
-                _ => true,
-            };
-            if !ok {
-                return Err(format!("{at}: {text:?} is not a {format}"));
-            }
-        }
-        if let Value::Object(map) = value {
-            let properties = schema["properties"].as_object();
-            for required in schema["required"].as_array().into_iter().flatten() {
-                let name = required.as_str().unwrap();
-                if !map.contains_key(name) {
-                    return Err(format!("{at}: required `{name}` is missing"));
-                }
-            }
-            for (key, item) in map {
-                match properties.and_then(|p| p.get(key)) {
-                    Some(property) => self.validate(property, item, &format!("{at}.{key}"))?,
-                    None if schema["additionalProperties"] == Value::Bool(false) => {
-                        return Err(format!("{at}: `{key}` is not documented"));
-                    }
-                    None => {}
-                }
-            }
-        }
-        if let (Value::Array(items), Some(item_schema)) = (value, schema.get("items")) {
-            for (i, item) in items.iter().enumerate() {
-                self.validate(item_schema, item, &format!("{at}[{i}]"))?;
-            }
-        }
-        Ok(())
+    fn customer() -> Value {
+        json!({
+            "id": "0190f7a4-3b1c-7d2e-8f00-123456789abc",
+            "name": "Initech",
+            "created_at": "2026-11-24T10:00:00Z",
+            "disabled": false,
+        })
+    }
+
+    #[test]
+    fn documented_responses_pass_and_others_fail() {
+        let api = openapi();
+        let schema = json!({ "$ref": "#/components/schemas/Customer" });
+        api.validate(&schema, &customer()).unwrap();
+
+        let mut extra = customer();
+        extra["secret"] = json!("leaked");
+        let err = api.validate(&schema, &extra).unwrap_err();
+        assert!(err.contains("secret"), "an undocumented field: {err}");
+
+        let mut missing = customer();
+        missing.as_object_mut().unwrap().remove("created_at");
+        let err = api.validate(&schema, &missing).unwrap_err();
+        assert!(err.contains("created_at"), "a missing required field: {err}");
+
+        let mut wrong = customer();
+        wrong["disabled"] = json!("no");
+        let err = api.validate(&schema, &wrong).unwrap_err();
+        assert!(err.contains("/disabled"), "a wrong type: {err}");
+
+        let mut not_a_uuid = customer();
+        not_a_uuid["id"] = json!("42");
+        assert!(api.validate(&schema, &not_a_uuid).is_err(), "formats are checked");
+
+        // Through a reference inside a referenced schema (a page of customers).
+        let page = json!({ "$ref": "#/components/schemas/CustomerPage" });
+        api.validate(&page, &json!({ "items": [customer()], "next_cursor": null })).unwrap();
+        let body = json!({ "items": [customer(), extra], "next_cursor": null });
+        let err = api.validate(&page, &body).unwrap_err();
+        assert!(err.contains("/items/1"), "an undocumented field one level down: {err}");
+    }
+
+    #[test]
+    fn objects_without_a_word_on_other_fields_are_closed() {
+        let api = openapi();
+        let inline = json!({
+            "type": "object",
+            "properties": { "name": { "type": "string" } },
+            "required": ["name"],
+        });
+        api.validate(&inline, &json!({ "name": "x" })).unwrap();
+        assert!(api.validate(&inline, &json!({ "name": "x", "other": 1 })).is_err());
     }
 }

@@ -342,9 +342,10 @@ impl VendorActions {
     /// Revokes an access token of one of the organization's customers (vendor tokens are not
     /// found here). Revoking a revoked token changes nothing and succeeds.
     pub async fn revoke_customer_token(&self, actor: &Actor, id: Uuid) -> Result<(), ActionError> {
-        let customer_id = tokens::revoke_for_vendor(&self.pool, actor.org_id, id)
-            .await?
-            .ok_or(ActionError::NotFound)?;
+        let customer_id =
+            tokens::revoke(&self.pool, actor.org_id, tokens::RevokeScope::AnyCustomer, id)
+                .await?
+                .ok_or(ActionError::NotFound)?;
         self.applied(actor, Change::CustomerTokenRevoked { token_id: id, customer_id });
         Ok(())
     }

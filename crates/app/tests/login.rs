@@ -128,7 +128,7 @@ async fn sign_in_lists_vendor_and_customer_memberships(pool: PgPool) {
     let umbrella = customers::create(&pool, acme, "Umbrella").await.unwrap();
     customers::add_user(&pool, acme, initech.id, boss, "admin").await.unwrap();
     customers::add_user(&pool, acme, umbrella.id, boss, "member").await.unwrap();
-    customers::set_disabled(&pool, acme, umbrella.id, true).await.unwrap();
+    customers::update(&pool, acme, umbrella.id, None, Some(true)).await.unwrap();
 
     let accounts = service(&pool, SignupMode::Closed);
     let signed_in = accounts.login("owner@globex.test", &secret(PASSWORD), CLIENT).await.unwrap();

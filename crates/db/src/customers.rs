@@ -108,38 +108,6 @@ pub async fn list(
     .await?)
 }
 
-/// Renames a customer. Returns whether it exists; a name in use is [`DbError::Conflict`].
-pub async fn rename(pool: &PgPool, org_id: Uuid, id: Uuid, name: &str) -> Result<bool, DbError> {
-    let done = sqlx::query!(
-        "update customers set name = $3 where organization_id = $1 and id = $2",
-        org_id,
-        id,
-        name,
-    )
-    .execute(pool)
-    .await
-    .map_err(DbError::from_insert)?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Disables (`true`) or enables (`false`) a customer. Returns whether it exists.
-pub async fn set_disabled(
-    pool: &PgPool,
-    org_id: Uuid,
-    id: Uuid,
-    disabled: bool,
-) -> Result<bool, DbError> {
-    let done = sqlx::query!(
-        "update customers set disabled = $3 where organization_id = $1 and id = $2",
-        org_id,
-        id,
-        disabled,
-    )
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 /// Changes a customer's name and/or disabled flag in one statement (`None` keeps the value)
 /// and returns the result; `None` when the customer does not exist in organization `org_id`.
 /// A name in use is [`DbError::Conflict`] and changes nothing.
@@ -262,7 +230,7 @@ pub async fn find_user(
 
 /// A customer a user belongs to, with the vendor it buys from and the user's role.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CustomerMembership {
+pub struct CustomerMembershipRow {
     /// The vendor organization.
     pub organization_id: Uuid,
     /// The vendor's slug.
@@ -283,9 +251,9 @@ pub struct CustomerMembership {
 pub async fn memberships_of(
     pool: &PgPool,
     user_id: Uuid,
-) -> Result<Vec<CustomerMembership>, DbError> {
+) -> Result<Vec<CustomerMembershipRow>, DbError> {
     Ok(sqlx::query_as!(
-        CustomerMembership,
+        CustomerMembershipRow,
         "select o.id as organization_id, o.slug as organization_slug,
                 o.name as organization_name, c.id as customer_id, c.name as customer_name,
                 cu.role
@@ -320,11 +288,11 @@ mod tests {
         assert!(!c.disabled);
         assert_eq!(get(&pool, acme, c.id).await.unwrap(), Some(c.clone()));
 
-        assert!(rename(&pool, acme, c.id, "Initech GmbH").await.unwrap());
-        assert!(set_disabled(&pool, acme, c.id, true).await.unwrap());
+        assert!(update(&pool, acme, c.id, Some("Initech GmbH"), None).await.unwrap().is_some());
+        assert!(update(&pool, acme, c.id, None, Some(true)).await.unwrap().is_some());
         let changed = get(&pool, acme, c.id).await.unwrap().unwrap();
         assert_eq!((changed.name.as_str(), changed.disabled), ("Initech GmbH", true));
-        assert!(set_disabled(&pool, acme, c.id, false).await.unwrap());
+        assert!(update(&pool, acme, c.id, None, Some(false)).await.unwrap().is_some());
         assert!(!get(&pool, acme, c.id).await.unwrap().unwrap().disabled);
 
         assert!(delete(&pool, acme, c.id).await.unwrap());
@@ -370,8 +338,8 @@ mod tests {
         let c = create(&pool, acme, "Initech").await.unwrap();
         assert_eq!(get(&pool, globex, c.id).await.unwrap(), None);
         assert!(list(&pool, globex, None, 100).await.unwrap().is_empty());
-        assert!(!rename(&pool, globex, c.id, "Mine").await.unwrap());
-        assert!(!set_disabled(&pool, globex, c.id, true).await.unwrap());
+        assert_eq!(update(&pool, globex, c.id, Some("Mine"), None).await.unwrap(), None);
+        assert_eq!(update(&pool, globex, c.id, None, Some(true)).await.unwrap(), None);
         assert!(!delete(&pool, globex, c.id).await.unwrap());
         let owner =
             accounts::find_user_by_email(&pool, "owner@globex.test").await.unwrap().unwrap();
@@ -393,7 +361,7 @@ mod tests {
             matches!(err, DbError::Conflict(ref c) if c == "customers_organization_id_name_key"),
             "{err:?}"
         );
-        let err = rename(&pool, acme, b.id, "Initech").await.unwrap_err();
+        let err = update(&pool, acme, b.id, Some("Initech"), None).await.unwrap_err();
         assert!(matches!(err, DbError::Conflict(_)), "{err:?}");
         assert_eq!(count(&pool, "customers").await, 2);
         assert_eq!(get(&pool, acme, b.id).await.unwrap().unwrap().name, "Umbrella");
@@ -479,7 +447,7 @@ mod tests {
         add_user(&pool, acme, a.id, boss.id, "member").await.unwrap();
         add_user(&pool, globex, b.id, boss.id, "admin").await.unwrap();
         add_user(&pool, acme, off.id, boss.id, "admin").await.unwrap();
-        set_disabled(&pool, acme, off.id, true).await.unwrap();
+        update(&pool, acme, off.id, None, Some(true)).await.unwrap();
         let memberships = memberships_of(&pool, boss.id).await.unwrap();
         let summary: Vec<(&str, &str, &str)> = memberships
             .iter()

@@ -77,7 +77,12 @@ mod tests {
         let horizon = Duration::minutes(6);
         assert_eq!(snapshot(&pool, horizon).await.unwrap(), Snapshot::default());
 
-        assert!(tokens::revoke(&pool, org.id, revoked).await.unwrap());
+        assert!(
+            tokens::revoke(&pool, org.id, tokens::RevokeScope::AnyCustomer, revoked)
+                .await
+                .unwrap()
+                .is_some()
+        );
         sqlx::query(
             "update access_tokens set revoked_at = now() - interval '1 hour' where id = $1",
         )
@@ -87,7 +92,9 @@ mod tests {
         .unwrap();
         // Deleting a customer deletes its tokens: they are invalidated like revoked ones.
         assert!(customers::delete(&pool, org.id, initech.id).await.unwrap());
-        assert!(customers::set_disabled(&pool, org.id, globex.id, true).await.unwrap());
+        assert!(
+            customers::update(&pool, org.id, globex.id, None, Some(true)).await.unwrap().is_some()
+        );
 
         let got = snapshot(&pool, horizon).await.unwrap();
         let mut ids: Vec<Uuid> = got.tokens.iter().map(|(id, _)| *id).collect();

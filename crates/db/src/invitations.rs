@@ -137,6 +137,57 @@ pub struct NewInvitation<'a> {
     pub expires_at: OffsetDateTime,
 }
 
+/// Which invitations [`select`] reads; `None` leaves that column unfiltered. Callers always
+/// scope it: to an id they were given by their own query, to an organization (and customer),
+/// or to the instance's sign-up invitations.
+#[derive(Debug, Default, Clone, Copy)]
+struct Filter {
+    id: Option<Uuid>,
+    kind: Option<InvitationKind>,
+    organization_id: Option<Uuid>,
+    customer_id: Option<Uuid>,
+}
+
+/// The one select list of [`Invitation`]: the invitations that match `filter`, newest first,
+/// used, revoked and expired ones included. Every filter is an equality on a column of
+/// `invitations`: Postgres plans each execution with its values (the `is null` tests fold
+/// away), so a read by id uses the primary key and a list its index (`invitations_organization`,
+/// `invitations_customer`, `invitations_signup`), as separate queries did. A generic plan
+/// would scan the table, but it estimates far costlier than those, so `plan_cache_mode = auto`
+/// does not pick it.
+async fn select<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    filter: Filter,
+) -> Result<Vec<Invitation>, DbError> {
+    Ok(sqlx::query_as!(
+        Invitation,
+        r#"select i.id, i.kind as "kind: InvitationKind", i.organization_id, i.customer_id,
+                  i.email, i.role, i.invited_by, u.email as "invited_by_email?", i.created_at,
+                  i.expires_at, i.accepted_at, i.accepted_by, i.revoked_at
+           from invitations i left join users u on u.id = i.invited_by
+           where ($1::uuid is null or i.id = $1)
+             and ($2::text is null or i.kind = $2)
+             and ($3::uuid is null or i.organization_id = $3)
+             and ($4::uuid is null or i.customer_id = $4)
+           order by i.created_at desc, i.id desc"#,
+        filter.id,
+        filter.kind.map(InvitationKind::as_str),
+        filter.organization_id,
+        filter.customer_id,
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Invitation `id` through [`select`]; the caller got the id from a query of its own (in the
+/// same transaction when it just wrote the row, so the row is there).
+async fn select_by_id<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    id: Uuid,
+) -> Result<Option<Invitation>, DbError> {
+    Ok(select(conn, Filter { id: Some(id), ..Filter::default() }).await?.pop())
+}
+
 /// Stores an invitation, first revoking any open invitation of the same kind for the same
 /// address and target (so the older link stops working), in one transaction. A customer
 /// target that is not a customer of the organization stores nothing and returns `None`.
@@ -176,19 +227,13 @@ pub async fn create(pool: &PgPool, new: &NewInvitation<'_>) -> Result<Option<Inv
     )
     .execute(&mut *tx)
     .await?;
-    let invitation = sqlx::query_as!(
-        Invitation,
-        r#"with i as (
-               insert into invitations (id, kind, organization_id, customer_id, email, role,
-                                        invited_by, token_hash, expires_at)
-               values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-               returning *
-           )
-           select i.id as "id!", i.kind as "kind!: InvitationKind", i.organization_id,
-                  i.customer_id, i.email, i.role, i.invited_by, u.email as "invited_by_email?",
-                  i.created_at as "created_at!", i.expires_at as "expires_at!", i.accepted_at,
-                  i.accepted_by, i.revoked_at
-           from i left join users u on u.id = i.invited_by"#,
+    // Inviting is rare: the row is read back through the one select list of `Invitation` (one
+    // more round trip, in this transaction) rather than with a second copy of that list.
+    let id = sqlx::query_scalar!(
+        "insert into invitations (id, kind, organization_id, customer_id, email, role,
+                                  invited_by, token_hash, expires_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         returning id",
         Uuid::now_v7(),
         kind.as_str(),
         organization_id,
@@ -202,6 +247,8 @@ pub async fn create(pool: &PgPool, new: &NewInvitation<'_>) -> Result<Option<Inv
     .fetch_one(&mut *tx)
     .await
     .map_err(DbError::from_insert)?;
+    let invitation =
+        select_by_id(&mut *tx, id).await?.ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))?;
     tx.commit().await?;
     Ok(Some(invitation))
 }
@@ -209,18 +256,12 @@ pub async fn create(pool: &PgPool, new: &NewInvitation<'_>) -> Result<Option<Inv
 /// The member invitations of organization `org_id`, newest first, used, revoked and expired
 /// ones included.
 pub async fn list_members(pool: &PgPool, org_id: Uuid) -> Result<Vec<Invitation>, DbError> {
-    Ok(sqlx::query_as!(
-        Invitation,
-        r#"select i.id, i.kind as "kind: InvitationKind", i.organization_id, i.customer_id,
-                  i.email, i.role, i.invited_by, u.email as "invited_by_email?", i.created_at,
-                  i.expires_at, i.accepted_at, i.accepted_by, i.revoked_at
-           from invitations i left join users u on u.id = i.invited_by
-           where i.organization_id = $1 and i.kind = 'member'
-           order by i.created_at desc, i.id desc"#,
-        org_id,
-    )
-    .fetch_all(pool)
-    .await?)
+    let filter = Filter {
+        kind: Some(InvitationKind::Member),
+        organization_id: Some(org_id),
+        ..Filter::default()
+    };
+    select(pool, filter).await
 }
 
 /// The invitations to customer `customer_id` of organization `org_id`, newest first.
@@ -229,34 +270,18 @@ pub async fn list_customer(
     org_id: Uuid,
     customer_id: Uuid,
 ) -> Result<Vec<Invitation>, DbError> {
-    Ok(sqlx::query_as!(
-        Invitation,
-        r#"select i.id, i.kind as "kind: InvitationKind", i.organization_id, i.customer_id,
-                  i.email, i.role, i.invited_by, u.email as "invited_by_email?", i.created_at,
-                  i.expires_at, i.accepted_at, i.accepted_by, i.revoked_at
-           from invitations i left join users u on u.id = i.invited_by
-           where i.organization_id = $1 and i.customer_id = $2 and i.kind = 'customer'
-           order by i.created_at desc, i.id desc"#,
-        org_id,
-        customer_id,
-    )
-    .fetch_all(pool)
-    .await?)
+    let filter = Filter {
+        kind: Some(InvitationKind::Customer),
+        organization_id: Some(org_id),
+        customer_id: Some(customer_id),
+        ..Filter::default()
+    };
+    select(pool, filter).await
 }
 
 /// The instance's sign-up invitations, newest first.
 pub async fn list_signup(pool: &PgPool) -> Result<Vec<Invitation>, DbError> {
-    Ok(sqlx::query_as!(
-        Invitation,
-        r#"select i.id, i.kind as "kind: InvitationKind", i.organization_id, i.customer_id,
-                  i.email, i.role, i.invited_by, u.email as "invited_by_email?", i.created_at,
-                  i.expires_at, i.accepted_at, i.accepted_by, i.revoked_at
-           from invitations i left join users u on u.id = i.invited_by
-           where i.kind = 'signup'
-           order by i.created_at desc, i.id desc"#,
-    )
-    .fetch_all(pool)
-    .await?)
+    select(pool, Filter { kind: Some(InvitationKind::Signup), ..Filter::default() }).await
 }
 
 /// Revokes an unused invitation of organization `org_id` (to the organization or to one of
@@ -326,42 +351,33 @@ pub async fn find_by_token(
     pool: &PgPool,
     token_hash: &[u8; 32],
 ) -> Result<Option<FoundInvitation>, DbError> {
-    let row = sqlx::query!(
-        r#"select i.id, i.kind as "kind: InvitationKind", i.organization_id, i.customer_id,
-                  i.email, i.role, i.invited_by, u.email as "invited_by_email?", i.created_at,
-                  i.expires_at, i.accepted_at, i.accepted_by, i.revoked_at,
-                  o.slug as "organization_slug?", o.name as "organization_name?",
+    // What the invitation page shows around the invitation; the invitation itself is read
+    // through the one select list (an invitation page is rare: one more round trip).
+    let Some(page) = sqlx::query!(
+        r#"select i.id, o.slug as "organization_slug?", o.name as "organization_name?",
                   c.name as "customer_name?",
                   exists (select 1 from users a where a.email = i.email) as "account_exists!"
            from invitations i
-           left join users u on u.id = i.invited_by
            left join organizations o on o.id = i.organization_id
            left join customers c on c.id = i.customer_id
            where i.token_hash = $1"#,
         &token_hash[..],
     )
     .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|r| FoundInvitation {
-        invitation: Invitation {
-            id: r.id,
-            kind: r.kind,
-            organization_id: r.organization_id,
-            customer_id: r.customer_id,
-            email: r.email,
-            role: r.role,
-            invited_by: r.invited_by,
-            invited_by_email: r.invited_by_email,
-            created_at: r.created_at,
-            expires_at: r.expires_at,
-            accepted_at: r.accepted_at,
-            accepted_by: r.accepted_by,
-            revoked_at: r.revoked_at,
-        },
-        organization_slug: r.organization_slug,
-        organization_name: r.organization_name,
-        customer_name: r.customer_name,
-        account_exists: r.account_exists,
+    .await?
+    else {
+        return Ok(None);
+    };
+    // Gone in between (its organization was deleted): as if it never existed.
+    let Some(invitation) = select_by_id(pool, page.id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(FoundInvitation {
+        invitation,
+        organization_slug: page.organization_slug,
+        organization_name: page.organization_name,
+        customer_name: page.customer_name,
+        account_exists: page.account_exists,
     }))
 }
 
@@ -487,25 +503,17 @@ pub(crate) async fn consume_signup(
     .await?)
 }
 
-/// Records which account accepted invitation `id`, inside the caller's transaction.
+/// Records which account accepted invitation `id`, inside the caller's transaction, and
+/// returns the invitation (read back through the one select list: accepting is rare).
 pub(crate) async fn mark_accepted_by(
     conn: &mut PgConnection,
     id: Uuid,
     user_id: Uuid,
 ) -> Result<Invitation, DbError> {
-    Ok(sqlx::query_as!(
-        Invitation,
-        r#"with i as (update invitations set accepted_by = $2 where id = $1 returning *)
-           select i.id as "id!", i.kind as "kind!: InvitationKind", i.organization_id,
-                  i.customer_id, i.email, i.role, i.invited_by, u.email as "invited_by_email?",
-                  i.created_at as "created_at!", i.expires_at as "expires_at!", i.accepted_at,
-                  i.accepted_by, i.revoked_at
-           from i left join users u on u.id = i.invited_by"#,
-        id,
-        user_id,
-    )
-    .fetch_one(conn)
-    .await?)
+    sqlx::query!("update invitations set accepted_by = $2 where id = $1", id, user_id)
+        .execute(&mut *conn)
+        .await?;
+    select_by_id(conn, id).await?.ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))
 }
 
 #[cfg(test)]

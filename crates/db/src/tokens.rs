@@ -13,22 +13,23 @@ use uuid::Uuid;
 
 use crate::{DbError, PgPool};
 
-/// Which kind of token a row is; stored as `vendor` or `customer`.
+/// Whose token a row is, a vendor member's or a customer's; stored as `vendor` or `customer`.
+/// (The token text's own format kind is `wharf_auth::token::TokenKind`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
-pub enum TokenKind {
+pub enum TokenOwnerKind {
     /// A vendor API token (`wharf_vnd_…`), acting as one member of the organization.
     Vendor,
     /// A customer access token (`wharf_cst_…`), belonging to one customer.
     Customer,
 }
 
-impl TokenKind {
+impl TokenOwnerKind {
     /// The stored form.
     pub const fn as_str(self) -> &'static str {
         match self {
-            TokenKind::Vendor => "vendor",
-            TokenKind::Customer => "customer",
+            TokenOwnerKind::Vendor => "vendor",
+            TokenOwnerKind::Customer => "customer",
         }
     }
 }
@@ -78,7 +79,7 @@ pub struct AccessToken {
     /// The vendor organization.
     pub organization_id: Uuid,
     /// Vendor or customer token.
-    pub kind: TokenKind,
+    pub kind: TokenOwnerKind,
     /// The customer, for customer tokens.
     pub customer_id: Option<Uuid>,
     /// The member a vendor token acts as.
@@ -112,7 +113,7 @@ pub struct TokenCredentials {
     /// The token's id.
     pub id: Uuid,
     /// Vendor or customer token.
-    pub kind: TokenKind,
+    pub kind: TokenOwnerKind,
     /// The vendor organization.
     pub organization_id: Uuid,
     /// Its slug (the first segment of its repository names).
@@ -157,14 +158,56 @@ impl TokenCredentials {
             TokenStatus::Revoked
         } else if self.expires_at.is_some_and(|at| at <= now) {
             TokenStatus::Expired
-        } else if self.kind == TokenKind::Customer && self.customer_disabled {
+        } else if self.kind == TokenOwnerKind::Customer && self.customer_disabled {
             TokenStatus::CustomerDisabled
-        } else if self.kind == TokenKind::Vendor && self.member_role.is_none() {
+        } else if self.kind == TokenOwnerKind::Vendor && self.member_role.is_none() {
             TokenStatus::NoMember
         } else {
             TokenStatus::Active
         }
     }
+}
+
+/// Which of an organization's tokens [`select`] reads; `None` leaves that column unfiltered.
+#[derive(Debug, Default, Clone, Copy)]
+struct Filter {
+    id: Option<Uuid>,
+    kind: Option<TokenOwnerKind>,
+    customer_id: Option<Uuid>,
+}
+
+/// The one select list of [`AccessToken`]: the tokens of organization `org_id` that match
+/// `filter`, newest first, revoked and expired ones included. Every filter is an equality on
+/// a column of `access_tokens`: Postgres plans each execution with its values (the `is null`
+/// tests fold away), so a read by id uses the primary key and a list its index
+/// (`access_tokens_organization`, `access_tokens_customer`), as separate queries did; even a
+/// generic plan stays within the organization's index range.
+async fn select<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    org_id: Uuid,
+    filter: Filter,
+) -> Result<Vec<AccessToken>, DbError> {
+    Ok(sqlx::query_as!(
+        AccessToken,
+        r#"select t.id, t.organization_id, t.kind as "kind: TokenOwnerKind", t.customer_id,
+                  t.user_id, u.email as "user_email?", t.created_by,
+                  c.email as "created_by_email?", t.name, t.display_prefix, t.read_only,
+                  t.created_at, t.expires_at, t.last_used_at, t.revoked_at
+           from access_tokens t
+           left join users u on u.id = t.user_id
+           left join users c on c.id = t.created_by
+           where t.organization_id = $1
+             and ($2::uuid is null or t.id = $2)
+             and ($3::text is null or t.kind = $3)
+             and ($4::uuid is null or t.customer_id = $4)
+           order by t.created_at desc, t.id desc"#,
+        org_id,
+        filter.id,
+        filter.kind.map(TokenOwnerKind::as_str),
+        filter.customer_id,
+    )
+    .fetch_all(conn)
+    .await?)
 }
 
 /// Stores a new token and returns it as lists show it. A customer of another organization, or
@@ -173,30 +216,21 @@ impl TokenCredentials {
 pub async fn insert(pool: &PgPool, new: &NewToken<'_>) -> Result<AccessToken, DbError> {
     let (kind, customer_id, user_id, read_only) = match new.owner {
         TokenOwner::Vendor { user_id, read_only } => {
-            (TokenKind::Vendor, None, Some(user_id), read_only)
+            (TokenOwnerKind::Vendor, None, Some(user_id), read_only)
         }
         TokenOwner::Customer { customer_id } => {
-            (TokenKind::Customer, Some(customer_id), None, false)
+            (TokenOwnerKind::Customer, Some(customer_id), None, false)
         }
     };
-    sqlx::query_as!(
-        AccessToken,
-        r#"with t as (
-               insert into access_tokens (id, organization_id, kind, customer_id, user_id,
-                                          created_by, name, token_hash, display_prefix,
-                                          read_only, expires_at)
-               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-               returning *
-           )
-           select t.id as "id!", t.organization_id as "organization_id!",
-                  t.kind as "kind!: TokenKind", t.customer_id, t.user_id,
-                  u.email as "user_email?", t.created_by, c.email as "created_by_email?",
-                  t.name as "name!", t.display_prefix as "display_prefix!",
-                  t.read_only as "read_only!", t.created_at as "created_at!", t.expires_at,
-                  t.last_used_at, t.revoked_at
-           from t
-           left join users u on u.id = t.user_id
-           left join users c on c.id = t.created_by"#,
+    // Issuing a token is rare: the row is read back through the one select list of
+    // `AccessToken`, in the inserting transaction (three more round trips with begin and
+    // commit), rather than with a second copy of that list.
+    let mut tx = pool.begin().await?;
+    let id = sqlx::query_scalar!(
+        "insert into access_tokens (id, organization_id, kind, customer_id, user_id, created_by,
+                                    name, token_hash, display_prefix, read_only, expires_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         returning id",
         Uuid::now_v7(),
         new.organization_id,
         kind.as_str(),
@@ -209,48 +243,27 @@ pub async fn insert(pool: &PgPool, new: &NewToken<'_>) -> Result<AccessToken, Db
         read_only,
         new.expires_at,
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await
-    .map_err(DbError::from_insert)
+    .map_err(DbError::from_insert)?;
+    let filter = Filter { id: Some(id), ..Filter::default() };
+    let token = select(&mut *tx, new.organization_id, filter)
+        .await?
+        .pop()
+        .ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))?;
+    tx.commit().await?;
+    Ok(token)
 }
 
 /// A token of organization `org_id`.
 pub async fn get(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<Option<AccessToken>, DbError> {
-    Ok(sqlx::query_as!(
-        AccessToken,
-        r#"select t.id, t.organization_id, t.kind as "kind: TokenKind", t.customer_id, t.user_id,
-                  u.email as "user_email?", t.created_by, c.email as "created_by_email?",
-                  t.name, t.display_prefix, t.read_only, t.created_at, t.expires_at,
-                  t.last_used_at, t.revoked_at
-           from access_tokens t
-           left join users u on u.id = t.user_id
-           left join users c on c.id = t.created_by
-           where t.organization_id = $1 and t.id = $2"#,
-        org_id,
-        id,
-    )
-    .fetch_optional(pool)
-    .await?)
+    Ok(select(pool, org_id, Filter { id: Some(id), ..Filter::default() }).await?.pop())
 }
 
 /// The vendor API tokens of organization `org_id`, newest first, revoked and expired ones
 /// included.
 pub async fn list_vendor_tokens(pool: &PgPool, org_id: Uuid) -> Result<Vec<AccessToken>, DbError> {
-    Ok(sqlx::query_as!(
-        AccessToken,
-        r#"select t.id, t.organization_id, t.kind as "kind: TokenKind", t.customer_id, t.user_id,
-                  u.email as "user_email?", t.created_by, c.email as "created_by_email?",
-                  t.name, t.display_prefix, t.read_only, t.created_at, t.expires_at,
-                  t.last_used_at, t.revoked_at
-           from access_tokens t
-           left join users u on u.id = t.user_id
-           left join users c on c.id = t.created_by
-           where t.organization_id = $1 and t.kind = 'vendor'
-           order by t.created_at desc, t.id desc"#,
-        org_id,
-    )
-    .fetch_all(pool)
-    .await?)
+    select(pool, org_id, Filter { kind: Some(TokenOwnerKind::Vendor), ..Filter::default() }).await
 }
 
 /// The access tokens of customer `customer_id` of organization `org_id`, newest first,
@@ -260,22 +273,7 @@ pub async fn list_customer_tokens(
     org_id: Uuid,
     customer_id: Uuid,
 ) -> Result<Vec<AccessToken>, DbError> {
-    Ok(sqlx::query_as!(
-        AccessToken,
-        r#"select t.id, t.organization_id, t.kind as "kind: TokenKind", t.customer_id, t.user_id,
-                  u.email as "user_email?", t.created_by, c.email as "created_by_email?",
-                  t.name, t.display_prefix, t.read_only, t.created_at, t.expires_at,
-                  t.last_used_at, t.revoked_at
-           from access_tokens t
-           left join users u on u.id = t.user_id
-           left join users c on c.id = t.created_by
-           where t.organization_id = $1 and t.customer_id = $2
-           order by t.created_at desc, t.id desc"#,
-        org_id,
-        customer_id,
-    )
-    .fetch_all(pool)
-    .await?)
+    select(pool, org_id, Filter { customer_id: Some(customer_id), ..Filter::default() }).await
 }
 
 /// Looks a presented token up by its SHA-256, with everything authentication needs, whatever
@@ -287,7 +285,7 @@ pub async fn find_by_hash(
 ) -> Result<Option<TokenCredentials>, DbError> {
     Ok(sqlx::query_as!(
         TokenCredentials,
-        r#"select t.id, t.kind as "kind: TokenKind", t.organization_id,
+        r#"select t.id, t.kind as "kind: TokenOwnerKind", t.organization_id,
                   o.slug as organization_slug, t.customer_id,
                   coalesce(c.disabled, false) as "customer_disabled!", t.user_id,
                   m.role as "member_role?", t.read_only, t.expires_at, t.revoked_at
@@ -303,55 +301,39 @@ pub async fn find_by_hash(
     .await?)
 }
 
-/// Revokes a token of organization `org_id` (vendor or customer token). Returns whether a
-/// token was revoked now (false: no such token in that organization, or already revoked).
-pub async fn revoke(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<bool, DbError> {
-    let done = sqlx::query!(
-        "update access_tokens set revoked_at = now()
-         where organization_id = $1 and id = $2 and revoked_at is null",
-        org_id,
-        id,
-    )
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// Which tokens a caller of [`revoke`] may revoke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeScope {
+    /// Any customer token of the organization: what the vendor may do. Vendor API tokens are
+    /// not in this scope.
+    AnyCustomer,
+    /// The tokens of this customer of the organization only: what the customer may do from
+    /// its portal.
+    Customer(Uuid),
 }
 
-/// Revokes a token of customer `customer_id` of organization `org_id` (what a customer may
-/// do from its portal). Returns whether a token was revoked now.
-pub async fn revoke_customer_token(
+/// Revokes customer token `id` of organization `org_id`, if it is in `scope`. Idempotent:
+/// returns the token's customer when such a token exists, revoked now or before (its first
+/// revocation time is kept); `None` for an unknown id, a token of another organization or
+/// of another customer, or a vendor token.
+pub async fn revoke(
     pool: &PgPool,
     org_id: Uuid,
-    customer_id: Uuid,
-    id: Uuid,
-) -> Result<bool, DbError> {
-    let done = sqlx::query!(
-        "update access_tokens set revoked_at = now()
-         where organization_id = $1 and customer_id = $2 and id = $3 and revoked_at is null",
-        org_id,
-        customer_id,
-        id,
-    )
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Revokes a customer token of any customer of organization `org_id` (what the vendor may
-/// do). Idempotent: returns the token's customer when such a token exists, revoked now or
-/// before (its first revocation time is kept); `None` for an unknown id, a token of another
-/// organization, or a vendor token.
-pub async fn revoke_for_vendor(
-    pool: &PgPool,
-    org_id: Uuid,
+    scope: RevokeScope,
     id: Uuid,
 ) -> Result<Option<Uuid>, DbError> {
+    let customer_id = match scope {
+        RevokeScope::AnyCustomer => None,
+        RevokeScope::Customer(customer_id) => Some(customer_id),
+    };
     Ok(sqlx::query_scalar!(
         r#"update access_tokens set revoked_at = coalesce(revoked_at, now())
            where organization_id = $1 and id = $2 and kind = 'customer'
+             and ($3::uuid is null or customer_id = $3)
            returning customer_id as "customer_id!""#,
         org_id,
         id,
+        customer_id,
     )
     .fetch_optional(pool)
     .await?)
@@ -437,7 +419,7 @@ mod tests {
     async fn vendor_token_round_trip(pool: PgPool) {
         let acme = org(&pool, "acme").await;
         let stored = insert(&pool, &vendor_token(&acme, hash(1), true)).await.unwrap();
-        assert_eq!(stored.kind, TokenKind::Vendor);
+        assert_eq!(stored.kind, TokenOwnerKind::Vendor);
         assert_eq!(stored.user_email.as_deref(), Some("owner@acme.test"));
         assert_eq!(stored.created_by_email.as_deref(), Some("owner@acme.test"));
         assert!(stored.read_only);
@@ -463,7 +445,7 @@ mod tests {
         let acme = org(&pool, "acme").await;
         let initech = customers::create(&pool, acme.id, "Initech").await.unwrap();
         let stored = insert(&pool, &customer_token(&acme, initech.id, hash(1))).await.unwrap();
-        assert_eq!(stored.kind, TokenKind::Customer);
+        assert_eq!(stored.kind, TokenOwnerKind::Customer);
         assert_eq!(stored.created_by, None);
         assert!(!stored.read_only);
         assert_eq!(
@@ -474,11 +456,11 @@ mod tests {
 
         let now = OffsetDateTime::now_utc();
         let found = find_by_hash(&pool, hash(1)).await.unwrap().unwrap();
-        assert_eq!((found.kind, found.customer_id), (TokenKind::Customer, Some(initech.id)));
+        assert_eq!((found.kind, found.customer_id), (TokenOwnerKind::Customer, Some(initech.id)));
         assert_eq!(found.member_role, None);
         assert_eq!(found.status(now), TokenStatus::Active);
 
-        customers::set_disabled(&pool, acme.id, initech.id, true).await.unwrap();
+        customers::update(&pool, acme.id, initech.id, None, Some(true)).await.unwrap();
         let found = find_by_hash(&pool, hash(1)).await.unwrap().unwrap();
         assert_eq!(found.status(now), TokenStatus::CustomerDisabled);
 
@@ -496,24 +478,29 @@ mod tests {
         let vendor = insert(&pool, &vendor_token(&acme, hash(1), false)).await.unwrap();
         let customer = insert(&pool, &customer_token(&acme, initech.id, hash(2))).await.unwrap();
 
-        assert!(!revoke(&pool, globex.id, vendor.id).await.unwrap(), "another organization");
-        assert!(!revoke_customer_token(&pool, acme.id, umbrella.id, customer.id).await.unwrap());
-        assert!(
-            !revoke_customer_token(&pool, acme.id, initech.id, vendor.id).await.unwrap(),
+        let any = RevokeScope::AnyCustomer;
+        assert_eq!(revoke(&pool, globex.id, any, customer.id).await.unwrap(), None, "another org");
+        let other = RevokeScope::Customer(umbrella.id);
+        assert_eq!(revoke(&pool, acme.id, other, customer.id).await.unwrap(), None);
+        let own = RevokeScope::Customer(initech.id);
+        assert_eq!(
+            revoke(&pool, acme.id, own, vendor.id).await.unwrap(),
+            None,
             "a customer cannot revoke a vendor token"
         );
         assert_eq!(find_by_hash(&pool, hash(1)).await.unwrap().unwrap().revoked_at, None);
         assert_eq!(find_by_hash(&pool, hash(2)).await.unwrap().unwrap().revoked_at, None);
 
-        assert!(revoke(&pool, acme.id, vendor.id).await.unwrap());
-        assert!(!revoke(&pool, acme.id, vendor.id).await.unwrap(), "only once");
-        assert!(revoke_customer_token(&pool, acme.id, initech.id, customer.id).await.unwrap());
+        assert_eq!(revoke(&pool, acme.id, own, customer.id).await.unwrap(), Some(initech.id));
+        assert_eq!(revoke(&pool, acme.id, own, customer.id).await.unwrap(), Some(initech.id));
         let now = OffsetDateTime::now_utc();
-        for n in [1, 2] {
-            let found = find_by_hash(&pool, hash(n)).await.unwrap().unwrap();
-            assert_eq!(found.status(now), TokenStatus::Revoked);
-        }
-        let listed = list_vendor_tokens(&pool, acme.id).await.unwrap();
+        let found = find_by_hash(&pool, hash(2)).await.unwrap().unwrap();
+        assert_eq!(found.status(now), TokenStatus::Revoked);
+        assert_eq!(
+            find_by_hash(&pool, hash(1)).await.unwrap().unwrap().status(now),
+            TokenStatus::Active
+        );
+        let listed = list_customer_tokens(&pool, acme.id, initech.id).await.unwrap();
         assert_eq!(listed.len(), 1, "revoked tokens stay listed");
         assert!(listed[0].revoked_at.is_some());
         assert_eq!(count(&pool).await, 2);
@@ -521,22 +508,23 @@ mod tests {
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn vendors_revoke_customer_tokens_only_idempotently(pool: PgPool) {
+        let any = RevokeScope::AnyCustomer;
         let acme = org(&pool, "acme").await;
         let globex = org(&pool, "globex").await;
         let initech = customers::create(&pool, acme.id, "Initech").await.unwrap();
         let vendor = insert(&pool, &vendor_token(&acme, hash(1), false)).await.unwrap();
         let customer = insert(&pool, &customer_token(&acme, initech.id, hash(2))).await.unwrap();
 
-        assert_eq!(revoke_for_vendor(&pool, acme.id, vendor.id).await.unwrap(), None);
-        assert_eq!(revoke_for_vendor(&pool, globex.id, customer.id).await.unwrap(), None);
-        assert_eq!(revoke_for_vendor(&pool, acme.id, Uuid::now_v7()).await.unwrap(), None);
+        assert_eq!(revoke(&pool, acme.id, any, vendor.id).await.unwrap(), None);
+        assert_eq!(revoke(&pool, globex.id, any, customer.id).await.unwrap(), None);
+        assert_eq!(revoke(&pool, acme.id, any, Uuid::now_v7()).await.unwrap(), None);
         assert_eq!(find_by_hash(&pool, hash(1)).await.unwrap().unwrap().revoked_at, None);
         assert_eq!(find_by_hash(&pool, hash(2)).await.unwrap().unwrap().revoked_at, None);
 
-        assert_eq!(revoke_for_vendor(&pool, acme.id, customer.id).await.unwrap(), Some(initech.id));
+        assert_eq!(revoke(&pool, acme.id, any, customer.id).await.unwrap(), Some(initech.id));
         let first = find_by_hash(&pool, hash(2)).await.unwrap().unwrap().revoked_at.unwrap();
         assert_eq!(
-            revoke_for_vendor(&pool, acme.id, customer.id).await.unwrap(),
+            revoke(&pool, acme.id, any, customer.id).await.unwrap(),
             Some(initech.id),
             "again: still there"
         );

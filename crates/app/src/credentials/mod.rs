@@ -390,7 +390,7 @@ impl Credentials {
 /// The principal behind a looked-up token.
 fn principal_of(found: &TokenCredentials, presented_kind: TokenKind) -> Option<Principal> {
     match (found.kind, presented_kind) {
-        (tokens::TokenKind::Vendor, TokenKind::VendorApi) => {
+        (tokens::TokenOwnerKind::Vendor, TokenKind::VendorApi) => {
             let role: Role = found.member_role.as_deref()?.parse().ok()?;
             Some(Principal::VendorApiToken {
                 token_id: found.id,
@@ -399,7 +399,7 @@ fn principal_of(found: &TokenCredentials, presented_kind: TokenKind) -> Option<P
                 read_only: found.read_only,
             })
         }
-        (tokens::TokenKind::Customer, TokenKind::CustomerAccess) => {
+        (tokens::TokenOwnerKind::Customer, TokenKind::CustomerAccess) => {
             Some(Principal::CustomerToken {
                 token_id: found.id,
                 org_id: found.organization_id,
