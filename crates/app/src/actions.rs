@@ -140,6 +140,22 @@ pub enum Change {
         /// Its customer.
         customer_id: Uuid,
     },
+    /// A vendor API token was issued (never its plaintext) for a member.
+    VendorTokenIssued {
+        /// The token as lists show it.
+        token: AccessToken,
+        /// The member's email.
+        member_email: String,
+    },
+    /// A repository was made public or private.
+    RepositoryVisibility {
+        /// Its name.
+        repository: String,
+        /// Public before.
+        before: bool,
+        /// Public now.
+        after: bool,
+    },
 }
 
 /// A license as a vendor writes it, before validation.
@@ -176,14 +192,21 @@ pub struct IssuedToken {
 pub struct VendorActions {
     pool: PgPool,
     audit: Arc<AuditLog>,
-    credentials: Arc<Credentials>,
+    /// `None` in a process that keeps no views (an operator command): the database's
+    /// notification brings the change to every server.
+    credentials: Option<Arc<Credentials>>,
 }
 
 impl VendorActions {
     /// Actions writing to `pool`, recording every change in `audit` and applying it to the
     /// views of `credentials`.
     pub fn new(pool: PgPool, audit: Arc<AuditLog>, credentials: Arc<Credentials>) -> Self {
-        Self { pool, audit, credentials }
+        Self { pool, audit, credentials: Some(credentials) }
+    }
+
+    /// Actions for a process that serves no requests (`wharf admin`), so keeps no views.
+    pub fn for_command(pool: PgPool, audit: Arc<AuditLog>) -> Self {
+        Self { pool, audit, credentials: None }
     }
 
     /// Records `change` in the audit log and applies it to this instance's revocation and
@@ -200,11 +223,15 @@ impl VendorActions {
             }
             Change::LicenseDeleted { customer_id, .. } => format!("entitlements:{customer_id}"),
             Change::CustomerTokenRevoked { token_id, .. } => format!("token:{token_id}"),
+            Change::RepositoryVisibility { repository, .. } => format!("repository:{repository}"),
             Change::CustomerCreated(_)
             | Change::CustomerUpdated { .. }
-            | Change::CustomerTokenIssued(_) => return,
+            | Change::CustomerTokenIssued(_)
+            | Change::VendorTokenIssued { .. } => return,
         };
-        self.credentials.invalidate_locally(&payload);
+        if let Some(credentials) = &self.credentials {
+            credentials.invalidate_locally(&payload);
+        }
     }
 
     /// Creates a customer named `name` (trimmed; 1 to 200 characters). A name the
@@ -337,6 +364,75 @@ impl VendorActions {
         })?;
         self.applied(actor, Change::CustomerTokenIssued(stored.clone()));
         Ok(IssuedToken { token: stored, plaintext: generated.plaintext })
+    }
+
+    /// Issues a vendor API token (`wharf_vnd_…`) acting as member `member_email` of the
+    /// organization, named `name`, read-only or with the member's role, expiring at
+    /// `expires_at` (in the future) or never. Returns the member's role too.
+    pub async fn issue_vendor_token(
+        &self,
+        actor: &Actor,
+        member_email: &str,
+        name: &str,
+        read_only: bool,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<(IssuedToken, String), ActionError> {
+        token::check_name(name).map_err(|err| ActionError::invalid("name", err))?;
+        if expires_at.is_some_and(|at| at <= OffsetDateTime::now_utc()) {
+            return Err(ActionError::invalid("expires_at", "must be in the future"));
+        }
+        let email = member_email.trim().to_lowercase();
+        let user = wharf_db::accounts::find_user_by_email(&self.pool, &email)
+            .await?
+            .ok_or_else(|| ActionError::invalid("member", format!("no user with email {email}")))?;
+        let member = wharf_db::accounts::find_member(&self.pool, actor.org_id, user.id)
+            .await?
+            .ok_or_else(|| {
+                ActionError::invalid(
+                    "member",
+                    format!("{email} is not a member of {}", actor.org_slug),
+                )
+            })?;
+        let generated = token::generate(TokenKind::VendorApi);
+        let new = NewToken {
+            organization_id: actor.org_id,
+            owner: TokenOwner::Vendor { user_id: user.id, read_only },
+            created_by: actor.user_id,
+            name,
+            hash: generated.hash.as_bytes(),
+            display_prefix: &generated.display_prefix,
+            expires_at,
+        };
+        let stored = tokens::insert(&self.pool, &new).await?;
+        self.applied(
+            actor,
+            Change::VendorTokenIssued { token: stored.clone(), member_email: email },
+        );
+        Ok((IssuedToken { token: stored, plaintext: generated.plaintext }, member.role))
+    }
+
+    /// Makes repository `name` of the organization public (anyone may pull it) or private.
+    /// Takes effect on the next pull on every instance.
+    pub async fn set_repository_visibility(
+        &self,
+        actor: &Actor,
+        name: &str,
+        public: bool,
+    ) -> Result<(), ActionError> {
+        let repository = wharf_db::registry::repositories::find(&self.pool, name)
+            .await?
+            .filter(|r| r.organization_id == actor.org_id)
+            .ok_or(ActionError::NotFound)?;
+        if !wharf_db::registry::repositories::set_public(&self.pool, repository.id, public).await? {
+            return Err(ActionError::NotFound);
+        }
+        let change = Change::RepositoryVisibility {
+            repository: repository.name,
+            before: repository.public,
+            after: public,
+        };
+        self.applied(actor, change);
+        Ok(())
     }
 
     /// Revokes an access token of one of the organization's customers (vendor tokens are not

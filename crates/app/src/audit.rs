@@ -150,16 +150,17 @@ impl AuditLog {
     pub fn change(&self, actor: &Actor, change: &Change) {
         let (action, target, target_name, detail) = describe(change);
         let origin = self.origin(&actor.request);
-        let (actor_kind, actor_id) = match (actor.token_id, actor.user_id) {
-            (Some(token), _) => ("token", Some(token)),
-            (None, Some(user)) => ("user", Some(user)),
-            (None, None) => ("operator", None),
+        let (actor_kind, actor_id, actor_name) = match (actor.token_id, actor.user_id) {
+            (Some(token), _) => ("token", Some(token), None),
+            (None, Some(user)) => ("user", Some(user), None),
+            (None, None) => ("operator", None, Some("wharf admin".to_owned())),
         };
         let org = Some(actor.org_id);
         self.record(NewAuditEntry {
             client_addr: origin.client_addr,
             user_agent: origin.user_agent,
             request_id: origin.request_id,
+            actor_name,
             ..NewAuditEntry::success(org, actor_kind, actor_id, action, target, target_name, detail)
         });
     }
@@ -328,6 +329,26 @@ fn describe(change: &Change) -> (&'static str, String, Option<String>, Value) {
         ),
         Change::CustomerTokenRevoked { token_id, customer_id } => {
             ("token.revoke", format!("token:{token_id}"), None, json!({"customer_id": customer_id}))
+        }
+        Change::VendorTokenIssued { token, member_email } => (
+            "token.create",
+            format!("token:{}", token.id),
+            Some(token.name.clone()),
+            json!({
+                "kind": "vendor",
+                "member": member_email,
+                "prefix": token.display_prefix,
+                "read_only": token.read_only,
+            }),
+        ),
+        Change::RepositoryVisibility { repository, before, after } => {
+            let word = |public: &bool| if *public { "public" } else { "private" };
+            (
+                "repository.visibility",
+                repository.clone(),
+                None,
+                json!({"before": word(before), "after": word(after)}),
+            )
         }
     }
 }

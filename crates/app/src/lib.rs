@@ -35,7 +35,7 @@ mod app;
 pub use accounts::{
     AcceptError, Acceptance, AccountSettings, Accounts, CreateOrganizationError,
     DEFAULT_INVITATION_TTL, Field, FieldError, Founder, InvitationPreview, InviteError, Inviter,
-    IssuedInvitation, Joined, LoginError, OrganizationCreated, OrganizationRequest, SignedIn,
-    SignedUp, SignupError, SignupMode, SignupRequest,
+    IssuedInvitation, Joined, LoginError, MemberAdded, OperatorError, OrganizationCreated,
+    OrganizationRequest, SignedIn, SignedUp, SignupError, SignupMode, SignupRequest,
 };
 pub use app::{App, AppSettings, BackgroundTasks};

@@ -1,11 +1,13 @@
 //! `wharf admin …`: operator commands that create organizations, users and vendor API tokens,
 //! reset passwords and issue invitations, against the same database as `wharf serve`.
 //!
-//! Owns checking the operator's input (before anything is written) and what the commands
-//! print. Secrets go to stdout only, once: a generated password, a new token or an invitation
-//! token is the last line, alone, so scripts can take it with `tail -n 1`. Errors are one line
-//! on stderr (`main.rs`). SQL lives in `wharf-db`, token formats and password hashing in
-//! `wharf-auth`, the rules of invitations in `wharf-app` (the same the portal uses).
+//! Owns checking the operator's input early (before the database is even opened) and what
+//! the commands print. Secrets go to stdout only, once: a generated password, a new token or
+//! an invitation token is the last line, alone, so scripts can take it with `tail -n 1`.
+//! Errors are one line on stderr (`main.rs`). Every rule, write and audit entry is
+//! `wharf-app`'s (organizations, members, passwords and invitations in `Accounts`, vendor
+//! tokens and repository visibility in `VendorActions`: the same the portal and the API use);
+//! this file only looks up what the operator named and calls them.
 
 use anyhow::{Context, bail};
 use rand::{RngExt, distr::Alphanumeric};
@@ -13,13 +15,14 @@ use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use wharf_app::{
     AccountSettings, Accounts, CreateOrganizationError, Founder, InviteError, Inviter,
-    IssuedInvitation, OrganizationRequest, accounts::validate, audit::AuditLog,
+    IssuedInvitation, OperatorError, OrganizationRequest,
+    accounts::validate,
+    actions::{ActionError, Actor, RequestMeta, VendorActions},
+    audit::AuditLog,
+    batch::BatcherTask,
 };
-use wharf_auth::{
-    password::PasswordHasher,
-    token::{self, TokenKind},
-};
-use wharf_db::{DbError, PgPool, accounts, customers, tokens};
+use wharf_auth::token;
+use wharf_db::{PgPool, accounts, customers};
 
 use crate::{
     cli::{
@@ -74,19 +77,17 @@ async fn set_visibility(pool: PgPool, args: SetVisibilityArgs) -> anyhow::Result
     let repository = wharf_db::registry::repositories::find(&pool, &args.repository)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no repository {}", args.repository))?;
+    let slug = repository.name.split('/').next().unwrap_or_default();
+    let org = find_org(&pool, slug).await?;
     let public = args.visibility == Visibility::Public;
-    wharf_db::registry::repositories::set_public(&pool, repository.id, public).await?;
-    let word = |public| if public { "public" } else { "private" };
-    operator_audit(
-        &pool,
-        Some(repository.organization_id),
-        "repository.visibility",
-        repository.name.clone(),
-        None,
-        serde_json::json!({"before": word(repository.public), "after": word(public)}),
-    )
-    .await?;
-    let word = word(public);
+    let operator = Operator::new(&pool)?;
+    let changed = operator
+        .actions
+        .set_repository_visibility(&operator.actor(&org), &repository.name, public)
+        .await;
+    operator.done().await;
+    changed.context("cannot change the visibility")?;
+    let word = if public { "public" } else { "private" };
     println!("repository {} is now {word}", args.repository);
     Ok(())
 }
@@ -137,15 +138,6 @@ fn chosen_password(given: Option<&Password>) -> anyhow::Result<NewPassword> {
     }
 }
 
-/// Hashes with argon2id off the async threads.
-async fn hash_password(password: &SecretString) -> anyhow::Result<SecretString> {
-    let hasher = PasswordHasher::recommended()?;
-    let password = SecretString::from(password.expose_secret());
-    Ok(tokio::task::spawn_blocking(move || hasher.hash(&password))
-        .await
-        .context("password hashing panicked")??)
-}
-
 /// The email as stored (trimmed, lower-case), if it is one
 /// (`wharf_app::accounts::validate::normalize_email`).
 fn check_email(email: &str) -> anyhow::Result<String> {
@@ -179,14 +171,16 @@ impl CheckedOrg {
 }
 
 async fn create_org(pool: PgPool, args: CreateOrgArgs, checked: CheckedOrg) -> anyhow::Result<()> {
-    let accounts = account_service(pool, AccountSettings::default())?;
+    let operator = Operator::new(&pool)?;
     let request = OrganizationRequest {
         slug: &args.slug,
         name: &args.name,
         owner_email: &checked.owner_email,
         owner_password: checked.password.secret(),
     };
-    let created = match accounts.create_organization(request, Founder::Operator).await {
+    let created = operator.accounts.create_organization(request, Founder::Operator).await;
+    operator.done().await;
+    let created = match created {
         Ok(created) => created,
         Err(CreateOrganizationError::SlugTaken) => {
             bail!("an organization with slug {:?} already exists", args.slug)
@@ -204,38 +198,13 @@ async fn create_user(
     args: CreateUserArgs,
     password: NewPassword,
 ) -> anyhow::Result<()> {
-    let org = find_org(&pool, &args.org).await?;
-    let email = args.email.to_lowercase();
-    let role = args.role.as_str();
-    let existing = accounts::find_user_by_email(&pool, &email).await?;
-    let user_id = match &existing {
-        Some(user) => match accounts::add_member(&pool, org.id, user.id, role).await {
-            Ok(()) => user.id,
-            Err(DbError::Conflict(_)) => bail!("{email} is already a member of {}", org.slug),
-            Err(err) => return Err(err).context("cannot add the member"),
-        },
-        None => {
-            let hash = hash_password(password.secret()).await?;
-            match accounts::create_user(&pool, org.id, &email, hash.expose_secret(), role).await {
-                Ok(user) => user.id,
-                // Created by someone else in the meantime: the operator should look again.
-                Err(DbError::Conflict(_)) => bail!("{email} was created concurrently; retry"),
-                Err(err) => return Err(err).context("cannot create the user"),
-            }
-        }
-    };
-    operator_audit(
-        &pool,
-        Some(org.id),
-        "member.add",
-        format!("user:{user_id}"),
-        Some(email.clone()),
-        serde_json::json!({"role": role,
-                           "account": if existing.is_some() { "existing" } else { "new" }}),
-    )
-    .await?;
-    println!("added {email} to {} as {role}", org.slug);
-    print_password_outcome(&email, existing.is_some(), &password);
+    let operator = Operator::new(&pool)?;
+    let added =
+        operator.accounts.add_member(&args.org, &args.email, args.role, password.secret()).await;
+    operator.done().await;
+    let added = added.map_err(operator_error)?;
+    println!("added {} to {} as {}", added.email, args.org, args.role.as_str());
+    print_password_outcome(&added.email, added.existed, &password);
     Ok(())
 }
 
@@ -254,39 +223,23 @@ fn print_password_outcome(email: &str, existed: bool, password: &NewPassword) {
 
 async fn create_token(pool: PgPool, args: CreateTokenArgs) -> anyhow::Result<()> {
     let org = find_org(&pool, &args.org).await?;
-    let email = args.email.to_lowercase();
-    let user = accounts::find_user_by_email(&pool, &email)
-        .await?
-        .with_context(|| format!("no user with email {email}"))?;
-    let member = accounts::find_member(&pool, org.id, user.id)
-        .await?
-        .with_context(|| format!("{email} is not a member of {}", org.slug))?;
     let expires_at = args
         .expires_in_days
         .map(|days| OffsetDateTime::now_utc() + time::Duration::days(i64::from(days)));
-    let generated = token::generate(TokenKind::VendorApi);
-    let new = tokens::NewToken {
-        organization_id: org.id,
-        owner: tokens::TokenOwner::Vendor { user_id: user.id, read_only: args.read_only },
-        // Made by the operator, not by a person signed in to Wharf.
-        created_by: None,
-        name: &args.name,
-        hash: generated.hash.as_bytes(),
-        display_prefix: &generated.display_prefix,
-        expires_at,
-    };
-    let stored = tokens::insert(&pool, &new).await.context("cannot store the token")?;
-    operator_audit(
-        &pool,
-        Some(org.id),
-        "token.create",
-        format!("token:{}", stored.id),
-        Some(stored.name.clone()),
-        serde_json::json!({"kind": "vendor", "member": email, "prefix": stored.display_prefix,
-                           "read_only": args.read_only}),
-    )
-    .await?;
-    let access = if args.read_only { "read-only" } else { member.role.as_str() };
+    let operator = Operator::new(&pool)?;
+    let actor = operator.actor(&org);
+    let issued = operator
+        .actions
+        .issue_vendor_token(&actor, &args.email, &args.name, args.read_only, expires_at)
+        .await;
+    operator.done().await;
+    let (issued, role) = issued.map_err(|err| match err {
+        ActionError::Invalid { message, .. } => anyhow::anyhow!(message),
+        other => anyhow::Error::new(other).context("cannot store the token"),
+    })?;
+    let stored = &issued.token;
+    let email = args.email.trim().to_lowercase();
+    let access = if args.read_only { "read-only" } else { role.as_str() };
     let expiry = match stored.expires_at {
         Some(at) => format!("expires {}", at.date()),
         None => "does not expire".to_owned(),
@@ -295,7 +248,7 @@ async fn create_token(pool: PgPool, args: CreateTokenArgs) -> anyhow::Result<()>
         "created vendor API token {:?} ({}…) for {email} in {} ({access}, {expiry}); shown only now:",
         stored.name, stored.display_prefix, org.slug
     );
-    println!("{}", generated.plaintext.expose_secret());
+    println!("{}", issued.plaintext.expose_secret());
     Ok(())
 }
 
@@ -304,23 +257,11 @@ async fn reset_password(
     args: ResetPasswordArgs,
     password: NewPassword,
 ) -> anyhow::Result<()> {
+    let operator = Operator::new(&pool)?;
+    let reset = operator.accounts.reset_password(&args.email, password.secret()).await;
+    operator.done().await;
+    reset.map_err(operator_error)?;
     let email = args.email.to_lowercase();
-    let user = accounts::find_user_by_email(&pool, &email)
-        .await?
-        .with_context(|| format!("no user with email {email}"))?;
-    let hash = hash_password(password.secret()).await?;
-    if !accounts::set_password_hash(&pool, user.id, hash.expose_secret()).await? {
-        bail!("no user with email {email}");
-    }
-    operator_audit(
-        &pool,
-        None,
-        "user.password_reset",
-        format!("user:{}", user.id),
-        Some(email.clone()),
-        serde_json::json!({}),
-    )
-    .await?;
     println!("password of {email} reset");
     if let NewPassword::Generated(secret) = &password {
         println!("generated password for {email} (shown only now):");
@@ -329,39 +270,59 @@ async fn reset_password(
     Ok(())
 }
 
-/// The account services, issuing invitations that expire after `days`.
-fn invitation_service(pool: PgPool, days: u32) -> anyhow::Result<Accounts> {
+/// An operator's refusal as one line: the rule's own words, or what failed.
+fn operator_error(err: OperatorError) -> anyhow::Error {
+    match err {
+        OperatorError::Internal(failure) => anyhow::Error::new(failure).context("cannot do it"),
+        refused => anyhow::anyhow!(refused.to_string()),
+    }
+}
+
+/// The application as one operator command uses it: the account services and the vendor
+/// actions over the command's database, with an audit log whose writer [`Operator::done`]
+/// flushes before the command exits.
+struct Operator {
+    accounts: Accounts,
+    actions: VendorActions,
+    writer: BatcherTask,
+}
+
+impl Operator {
+    fn new(pool: &PgPool) -> anyhow::Result<Self> {
+        Self::with_settings(pool, AccountSettings::default())
+    }
+
+    fn with_settings(pool: &PgPool, settings: AccountSettings) -> anyhow::Result<Self> {
+        let (audit, writer) = AuditLog::start(pool.clone(), Default::default());
+        let accounts = Accounts::new(pool.clone(), audit.clone(), settings)?;
+        let actions = VendorActions::for_command(pool.clone(), audit);
+        Ok(Self { accounts, actions, writer })
+    }
+
+    /// The operator acting in `org`.
+    fn actor(&self, org: &accounts::Organization) -> Actor {
+        Actor {
+            org_id: org.id,
+            org_slug: org.slug.clone(),
+            user_id: None,
+            token_id: None,
+            request: RequestMeta::default(),
+        }
+    }
+
+    /// Writes what the audit log still holds.
+    async fn done(self) {
+        self.writer.shutdown(std::time::Duration::from_secs(10)).await;
+    }
+}
+
+/// The application for an invitation command, issuing invitations that expire after `days`.
+fn invitation_service(pool: &PgPool, days: u32) -> anyhow::Result<Operator> {
     let settings = AccountSettings {
         invitation_ttl: time::Duration::days(i64::from(days)),
         ..AccountSettings::default()
     };
-    account_service(pool, settings)
-}
-
-/// The account services for one command. They write their audit entries at once; the
-/// batched side of the log is never used by a command.
-fn account_service(pool: PgPool, settings: AccountSettings) -> anyhow::Result<Accounts> {
-    let (audit, _writer) = AuditLog::start(pool.clone(), Default::default());
-    Ok(Accounts::new(pool, audit, settings)?)
-}
-
-/// Records an issued invitation in the audit log.
-async fn audit_invitation(pool: &PgPool, issued: &IssuedInvitation) -> anyhow::Result<()> {
-    let invitation = &issued.invitation;
-    operator_audit(
-        pool,
-        invitation.organization_id,
-        "invitation.create",
-        format!("invitation:{}", invitation.id),
-        invitation.email.clone(),
-        serde_json::json!({
-            "kind": invitation.kind.as_str(),
-            "role": invitation.role,
-            "customer_id": invitation.customer_id,
-            "expires_at": invitation.expires_at.format(&time::format_description::well_known::Rfc3339)?,
-        }),
-    )
-    .await
+    Operator::with_settings(pool, settings)
 }
 
 /// Says what was issued; the token goes alone on the last line.
@@ -376,16 +337,15 @@ fn print_invitation(what: &str, issued: &IssuedInvitation) {
 async fn invite_member(pool: PgPool, args: InviteMemberArgs) -> anyhow::Result<()> {
     let org = find_org(&pool, &args.org).await?;
     let email = &args.email;
-    let issued = invitation_service(pool.clone(), args.expires_in_days)?
-        .invite_member(org.id, Inviter::Operator, email, args.role)
-        .await
-        .map_err(|err| match err {
-            InviteError::AlreadyMember => {
-                anyhow::anyhow!("{email} is already a member of {}", org.slug)
-            }
-            other => anyhow::Error::new(other).context("cannot issue the invitation"),
-        })?;
-    audit_invitation(&pool, &issued).await?;
+    let operator = invitation_service(&pool, args.expires_in_days)?;
+    let issued = operator.accounts.invite_member(org.id, Inviter::Operator, email, args.role).await;
+    operator.done().await;
+    let issued = issued.map_err(|err| match err {
+        InviteError::AlreadyMember => {
+            anyhow::anyhow!("{email} is already a member of {}", org.slug)
+        }
+        other => anyhow::Error::new(other).context("cannot issue the invitation"),
+    })?;
     print_invitation(&format!("invited {email} to {} as {}", org.slug, args.role), &issued);
     Ok(())
 }
@@ -396,32 +356,33 @@ async fn invite_customer_user(pool: PgPool, args: InviteCustomerUserArgs) -> any
         .await?
         .with_context(|| format!("{} has no customer named {:?}", org.slug, args.customer))?;
     let email = &args.email;
-    let issued = invitation_service(pool.clone(), args.expires_in_days)?
+    let operator = invitation_service(&pool, args.expires_in_days)?;
+    let issued = operator
+        .accounts
         .invite_customer_user(org.id, customer.id, Inviter::Operator, email, args.role)
-        .await
-        .map_err(|err| match err {
-            InviteError::AlreadyMember => {
-                anyhow::anyhow!("{email} is already a user of {:?}", customer.name)
-            }
-            other => anyhow::Error::new(other).context("cannot issue the invitation"),
-        })?;
+        .await;
+    operator.done().await;
+    let issued = issued.map_err(|err| match err {
+        InviteError::AlreadyMember => {
+            anyhow::anyhow!("{email} is already a user of {:?}", customer.name)
+        }
+        other => anyhow::Error::new(other).context("cannot issue the invitation"),
+    })?;
     let what =
         format!("invited {email} to customer {:?} of {} as {}", customer.name, org.slug, args.role);
-    audit_invitation(&pool, &issued).await?;
     print_invitation(&what, &issued);
     Ok(())
 }
 
 async fn invite_signup(pool: PgPool, args: InviteSignupArgs) -> anyhow::Result<()> {
-    let issued = invitation_service(pool.clone(), args.expires_in_days)?
-        .invite_signup(Inviter::Operator, args.email.as_deref())
-        .await
-        .context("cannot issue the invitation")?;
+    let operator = invitation_service(&pool, args.expires_in_days)?;
+    let issued = operator.accounts.invite_signup(Inviter::Operator, args.email.as_deref()).await;
+    operator.done().await;
+    let issued = issued.context("cannot issue the invitation")?;
     let what = match &args.email {
         Some(email) => format!("invited {email} to sign up a new organization"),
         None => "invited someone to sign up a new organization".to_owned(),
     };
-    audit_invitation(&pool, &issued).await?;
     print_invitation(&what, &issued);
     Ok(())
 }
@@ -430,32 +391,6 @@ async fn find_org(pool: &PgPool, slug: &str) -> anyhow::Result<accounts::Organiz
     accounts::find_organization(pool, slug)
         .await?
         .with_context(|| format!("no organization with slug {slug:?}"))
-}
-
-/// Records an operator command in the audit log (written at once: there is no request to
-/// keep fast, and the command should fail rather than leave no trace).
-async fn operator_audit(
-    pool: &PgPool,
-    organization_id: Option<uuid::Uuid>,
-    action: &str,
-    target: String,
-    target_name: Option<String>,
-    detail: serde_json::Value,
-) -> anyhow::Result<()> {
-    let entry = wharf_db::audit::NewAuditEntry {
-        actor_name: Some("wharf admin".to_owned()),
-        ..wharf_db::audit::NewAuditEntry::success(
-            organization_id,
-            "operator",
-            None,
-            action,
-            target,
-            target_name,
-            detail,
-        )
-    };
-    wharf_app::audit::append_now(pool, entry).await.context("cannot write the audit log")?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -303,6 +303,19 @@ impl Accounts {
             org = ?invitation.organization_id,
             "invitation issued"
         );
+        let expires_at = invitation
+            .expires_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let detail = serde_json::json!({
+            "kind": invitation.kind.as_str(),
+            "role": invitation.role,
+            "customer_id": invitation.customer_id,
+            "expires_at": expires_at,
+        });
+        let target = (format!("invitation:{}", invitation.id), invitation.email.clone());
+        let org = invitation.organization_id;
+        self.audit(org, inviter, "invitation.create", target, detail, None).await;
         Ok(IssuedInvitation { invitation, token: generated.plaintext })
     }
 
@@ -435,7 +448,8 @@ impl Accounts {
         });
         let target = format!("invitation:{}", invitation.id);
         let (org, email) = (invitation.organization_id, invitation.email.clone());
-        self.audit(org, accepted.user_id, "invitation.accept", (target, email), detail, None).await;
+        let actor = Inviter::User(accepted.user_id);
+        self.audit(org, actor, "invitation.accept", (target, email), detail, None).await;
         Ok(Joined {
             kind: invitation.kind,
             organization_id: invitation.organization_id.ok_or(AcceptError::InvalidInvitation)?,

@@ -15,12 +15,15 @@
 //! - [`validate`]: slugs, organization names, emails, new passwords.
 //! - [`organizations`]: a new organization with its first owner, the one path of sign-up,
 //!   `wharf admin create-org` and the first start ([`Accounts::create_organization`]).
+//! - [`members`]: what an operator does to accounts at the command line: add a member,
+//!   reset a password.
 //! - [`signup`]: sign-up, [`Accounts::sign_up`].
 //! - [`invitations`]: issuing, revoking, previewing and accepting invitations.
 //! - [`login`]: sign-in, [`Accounts::login`].
 
 pub mod invitations;
 pub mod login;
+pub mod members;
 pub mod organizations;
 pub mod signup;
 pub mod validate;
@@ -40,6 +43,7 @@ pub use invitations::{
     AcceptError, Acceptance, InvitationPreview, InviteError, Inviter, IssuedInvitation, Joined,
 };
 pub use login::{LoginError, SignedIn};
+pub use members::{MemberAdded, OperatorError};
 pub use organizations::{
     CreateOrganizationError, Founder, OrganizationCreated, OrganizationRequest,
 };
@@ -230,23 +234,29 @@ impl Accounts {
         &self.settings
     }
 
-    /// Appends an audit entry for something a person did to their own account (the change
-    /// has been made: a failed write is logged, not reported to them).
+    /// Appends an audit entry for what `actor` did: a person (to their own account, or with
+    /// the rights checked here) or an operator at the command line (`wharf admin`). The change
+    /// has been made: a failed write is logged, not reported.
     async fn audit(
         &self,
         organization_id: Option<uuid::Uuid>,
-        user_id: uuid::Uuid,
+        actor: Inviter,
         action: &str,
         (target, target_name): (String, Option<String>),
         detail: serde_json::Value,
         client: Option<std::net::IpAddr>,
     ) {
+        let (kind, id, name) = match actor {
+            Inviter::User(id) => ("user", Some(id), None),
+            Inviter::Operator => ("operator", None, Some("wharf admin".to_owned())),
+        };
         let entry = wharf_db::audit::NewAuditEntry {
             client_addr: client.map(|c| c.to_string()),
+            actor_name: name,
             ..wharf_db::audit::NewAuditEntry::success(
                 organization_id,
-                "user",
-                Some(user_id),
+                kind,
+                id,
                 action,
                 target,
                 target_name,

@@ -1,0 +1,137 @@
+//! What an operator does to accounts at the command line (`wharf admin create-user`,
+//! `wharf admin reset-password`): add a member to an organization, with a new account or an
+//! existing one, and set a password. No rights are checked (the operator has the database);
+//! the input is, and every action is in the audit log as the operator's.
+//!
+//! People in the portal join organizations by invitation ([`super::invitations`]) and
+//! change their own passwords, by rules of their own.
+
+use secrecy::{ExposeSecret as _, SecretString};
+use uuid::Uuid;
+use wharf_auth::principal::Role;
+use wharf_db::{DbError, accounts};
+
+use super::{
+    Accounts, Failure, FieldError, Inviter,
+    validate::{check_new_password, normalize_email},
+};
+
+/// A member added by [`Accounts::add_member`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberAdded {
+    /// The account.
+    pub user_id: Uuid,
+    /// Its email, lower-case.
+    pub email: String,
+    /// Whether the account existed before (its password is unchanged).
+    pub existed: bool,
+}
+
+/// Why an operator's account action was refused. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    /// An email or password is invalid.
+    #[error("{0}")]
+    Invalid(FieldError),
+    /// No organization has that slug.
+    #[error("no organization with slug {0:?}")]
+    NoOrganization(String),
+    /// No account has that email.
+    #[error("no user with email {0}")]
+    NoUser(String),
+    /// The account is a member of the organization already.
+    #[error("{email} is already a member of {org}")]
+    AlreadyMember {
+        /// The email.
+        email: String,
+        /// The organization's slug.
+        org: String,
+    },
+    /// The account was created by someone else meanwhile; look again.
+    #[error("{0} was created concurrently; retry")]
+    Concurrent(String),
+    /// The database or hashing failed.
+    #[error(transparent)]
+    Internal(#[from] Failure),
+}
+
+impl From<DbError> for OperatorError {
+    fn from(err: DbError) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+impl Accounts {
+    /// Adds `email` to organization `org_slug` with `role`: an existing account keeps its
+    /// password, a new one gets `password` (checked against the policy).
+    pub async fn add_member(
+        &self,
+        org_slug: &str,
+        email: &str,
+        role: Role,
+        password: &SecretString,
+    ) -> Result<MemberAdded, OperatorError> {
+        let email = normalize_email(email).map_err(OperatorError::Invalid)?;
+        let org = accounts::find_organization(&self.pool, org_slug)
+            .await?
+            .ok_or_else(|| OperatorError::NoOrganization(org_slug.to_owned()))?;
+        let existing = accounts::find_user_by_email(&self.pool, &email).await?;
+        let user_id = match &existing {
+            Some(user) => {
+                match accounts::add_member(&self.pool, org.id, user.id, role.as_str()).await {
+                    Ok(()) => user.id,
+                    Err(DbError::Conflict(_)) => {
+                        return Err(OperatorError::AlreadyMember { email, org: org.slug });
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            None => {
+                check_new_password(password).map_err(OperatorError::Invalid)?;
+                let hash = self.hash_password(password).await?;
+                let created = accounts::create_user(
+                    &self.pool,
+                    org.id,
+                    &email,
+                    hash.expose_secret(),
+                    role.as_str(),
+                )
+                .await;
+                match created {
+                    Ok(user) => user.id,
+                    Err(DbError::Conflict(_)) => return Err(OperatorError::Concurrent(email)),
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        };
+        let existed = existing.is_some();
+        let detail = serde_json::json!({
+            "role": role.as_str(),
+            "account": if existed { "existing" } else { "new" },
+        });
+        let target = (format!("user:{user_id}"), Some(email.clone()));
+        self.audit(Some(org.id), Inviter::Operator, "member.add", target, detail, None).await;
+        Ok(MemberAdded { user_id, email, existed })
+    }
+
+    /// Sets the password of the account `email` to `password` (checked against the policy).
+    pub async fn reset_password(
+        &self,
+        email: &str,
+        password: &SecretString,
+    ) -> Result<Uuid, OperatorError> {
+        let email = normalize_email(email).map_err(OperatorError::Invalid)?;
+        check_new_password(password).map_err(OperatorError::Invalid)?;
+        let user = accounts::find_user_by_email(&self.pool, &email)
+            .await?
+            .ok_or_else(|| OperatorError::NoUser(email.clone()))?;
+        let hash = self.hash_password(password).await?;
+        if !accounts::set_password_hash(&self.pool, user.id, hash.expose_secret()).await? {
+            return Err(OperatorError::NoUser(email));
+        }
+        let target = (format!("user:{}", user.id), Some(email));
+        let detail = serde_json::json!({});
+        self.audit(None, Inviter::Operator, "user.password_reset", target, detail, None).await;
+        Ok(user.id)
+    }
+}
