@@ -39,16 +39,9 @@ pub(crate) mod testing {
 
     use crate::PgPool;
 
-    /// Creates an organization with `slug` and returns its id.
+    /// Creates an organization with `slug` (and its owner) and returns its id.
     pub async fn organization(pool: &PgPool, slug: &str) -> Uuid {
-        let id = Uuid::now_v7();
-        sqlx::query("insert into organizations (id, slug, name) values ($1, $2, $2)")
-            .bind(id)
-            .bind(slug)
-            .execute(pool)
-            .await
-            .unwrap();
-        id
+        crate::testing::org(pool, slug).await.id
     }
 
     /// A sha256-shaped digest made of one repeated hex character.

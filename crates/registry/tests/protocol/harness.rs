@@ -89,14 +89,7 @@ impl TestResponse {
 }
 
 async fn organization(pool: &PgPool, slug: &str) -> Uuid {
-    let id = Uuid::now_v7();
-    sqlx::query("insert into organizations (id, slug, name) values ($1, $2, $2)")
-        .bind(id)
-        .bind(slug)
-        .execute(pool)
-        .await
-        .unwrap();
-    id
+    wharf_db::testing::org(pool, slug).await.id
 }
 
 impl TestApp {
