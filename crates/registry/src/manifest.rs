@@ -120,6 +120,10 @@ pub enum ManifestError {
     /// `artifactType` is not a media type.
     #[error("artifactType {0:?} is not a media type")]
     ArtifactType(String),
+    /// The document carries a field of the other kind (`manifests` in an image manifest,
+    /// `layers` or `config` in an index), so it could be read as both (CVE-2021-41190).
+    #[error("ambiguous manifest: {0}")]
+    Ambiguous(&'static str),
 }
 
 impl From<ManifestError> for OciError {
@@ -326,6 +330,18 @@ pub fn parse_manifest(
         (None, None) => return Err(ManifestError::UnknownMediaType),
     };
 
+    // CVE-2021-41190: never store a document another reader could take for the other kind.
+    if kind.is_index() {
+        if raw.layers.is_some() {
+            return Err(ManifestError::Ambiguous("an index must not have `layers`"));
+        }
+        if raw.config.is_some() {
+            return Err(ManifestError::Ambiguous("an index must not have `config`"));
+        }
+    } else if raw.manifests.is_some() {
+        return Err(ManifestError::Ambiguous("an image manifest must not have `manifests`"));
+    }
+
     match &raw.schema_version {
         Some(v) if v.as_u64() == Some(2) => {}
         Some(_) => return Err(ManifestError::SchemaVersion),
@@ -503,6 +519,36 @@ mod tests {
             ],
             "annotations": {"com.example.key1": "value1"}
         })
+    }
+
+    /// CVE-2021-41190: a document that could be read as a manifest and as an index is
+    /// refused, whichever way it is pushed, before anything is stored.
+    #[test]
+    fn ambiguous_documents_are_refused_whatever_they_claim_to_be() {
+        let mut both = oci_manifest();
+        both["manifests"] = oci_index()["manifests"].clone();
+        for ct in [Some(OCI_MANIFEST), Some(OCI_INDEX), None] {
+            let mut doc = both.clone();
+            if let Some(ct) = ct {
+                doc["mediaType"] = json!(ct);
+            } else {
+                doc.as_object_mut().unwrap().remove("mediaType");
+            }
+            let err = parse(ct, &doc).unwrap_err();
+            assert!(matches!(err, ManifestError::Ambiguous(_)), "{ct:?}: {err:?}");
+            assert_eq!(OciError::from(err).code(), ErrorCode::ManifestInvalid);
+        }
+        let mut index_with_config = oci_index();
+        index_with_config["config"] = oci_manifest()["config"].clone();
+        let err = parse(Some(OCI_INDEX), &index_with_config).unwrap_err();
+        assert!(matches!(err, ManifestError::Ambiguous(_)), "{err:?}");
+        let mut docker_with_manifests = docker_manifest();
+        docker_with_manifests["manifests"] = json!([]);
+        let err = parse(Some(DOCKER_MANIFEST_V2), &docker_with_manifests).unwrap_err();
+        assert!(matches!(err, ManifestError::Ambiguous(_)), "{err:?}");
+        // What is only one thing stays fine.
+        assert!(parse(Some(OCI_MANIFEST), &oci_manifest()).is_ok());
+        assert!(parse(Some(OCI_INDEX), &oci_index()).is_ok());
     }
 
     #[test]

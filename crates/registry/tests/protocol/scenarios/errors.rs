@@ -8,7 +8,12 @@ use wharf_registry::digest::Algorithm;
 use crate::harness::*;
 use crate::scenarios;
 
-scenarios!(invalid_names_and_digests, unsupported_methods, failures_answer_503);
+scenarios!(
+    invalid_names_and_digests,
+    unsupported_methods,
+    failures_answer_503,
+    ambiguous_manifests_are_refused_and_not_stored
+);
 
 async fn invalid_names_and_digests(app: TestApp) {
     let d = Algorithm::Sha256.digest(b"x");
@@ -93,4 +98,24 @@ async fn failures_answer_503(app: TestApp) {
     app.put_manifest("acme/app", "2.0", OCI_MANIFEST, b"{}")
         .await
         .assert_error(400, "MANIFEST_INVALID");
+}
+
+/// CVE-2021-41190: a document with both `layers` and `manifests` is refused whether pushed as
+/// an image manifest or as an index, and nothing is stored under its tag or digest.
+async fn ambiguous_manifests_are_refused_and_not_stored(app: TestApp) {
+    let (image, image_digest) = app.push_image("acme/app", "1.0", "ambiguous").await;
+    let mut doc: serde_json::Value = serde_json::from_slice(&image).unwrap();
+    doc["manifests"] = serde_json::json!([
+        {"mediaType": OCI_MANIFEST, "digest": image_digest, "size": image.len()}
+    ]);
+    for media_type in [OCI_MANIFEST, OCI_INDEX] {
+        doc["mediaType"] = serde_json::json!(media_type);
+        let bytes = serde_json::to_vec(&doc).unwrap();
+        let r = app.put_manifest("acme/app", "both", media_type, &bytes).await;
+        r.assert_error(400, "MANIFEST_INVALID");
+        app.get("/v2/acme/app/manifests/both").await.assert_error(404, "MANIFEST_UNKNOWN");
+        let digest = Algorithm::Sha256.digest(&bytes);
+        let path = format!("/v2/acme/app/manifests/{digest}");
+        app.get(&path).await.assert_error(404, "MANIFEST_UNKNOWN");
+    }
 }
