@@ -126,3 +126,31 @@ async fn listed(
     }
     (api.json()["repositories"].clone(), json!(registry))
 }
+
+#[tokio::test]
+async fn two_authorization_headers_are_refused_on_every_door() {
+    let house = TestApp::start().await;
+    let org = wharf_db::testing::org(&house.pool, "acme").await;
+    let (_, vendor) = insert_token(
+        &house.pool,
+        org.id,
+        TokenOwner::Vendor { user_id: org.owner, read_only: false },
+    )
+    .await;
+    let good = [basic(&vendor), format!("Bearer {vendor}")];
+    for path in ["/v2/", "/token", "/api/v1/customers"] {
+        // One of the two would be accepted alone; together, whatever their order, neither is.
+        let alone = if path.starts_with("/api") { &good[1] } else { &good[0] };
+        let answer = house.call(Method::GET, path, Some(alone), None).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path} alone: {answer:?}");
+        for (first, second) in [(alone.as_str(), "Basic eDp5"), ("Basic eDp5", alone.as_str())] {
+            let request = axum::http::Request::get(path)
+                .header("authorization", first)
+                .header("authorization", second)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let answer = house.send(request).await;
+            assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{path}: {answer:?}");
+        }
+    }
+}

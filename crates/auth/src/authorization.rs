@@ -3,7 +3,8 @@
 //! Owns telling Basic credentials (an access token as the password, at `/token` and on `/v2`)
 //! from a Bearer token (a registry bearer token on `/v2`, a vendor API token on `/api/v1`),
 //! with the `headers` crate's parsers: the scheme is matched case-insensitively (RFC 9110,
-//! section 11.1), so `BASIC x` and `bearer x` are what they say on every path. It decides
+//! section 11.1), so `BASIC x` and `bearer x` are what they say on every path; a request with
+//! two `Authorization` headers is refused, never guessed at (whichever comes first). It decides
 //! nothing about whether the credentials are good (that is the caller's, with
 //! [`crate::token`] and [`crate::jwt`]).
 
@@ -26,7 +27,8 @@ pub enum Presented {
     Bearer(SecretString),
 }
 
-/// The header is there but is not Basic or Bearer credentials Wharf can read.
+/// The header is there but is not Basic or Bearer credentials Wharf can read, or it is there
+/// twice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the Authorization header is neither Basic nor Bearer credentials")]
 pub struct Unreadable;
@@ -34,8 +36,13 @@ pub struct Unreadable;
 impl Presented {
     /// The credentials in `headers`: `Ok(None)` when there is no `Authorization` header.
     pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, Unreadable> {
-        if !headers.contains_key(http::header::AUTHORIZATION) {
+        let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+        if values.next().is_none() {
             return Ok(None);
+        }
+        // Two of them: which one the client meant cannot be known, so neither is taken.
+        if values.next().is_some() {
+            return Err(Unreadable);
         }
         if let Some(Header(basic)) = headers.typed_get::<Header<authorization::Basic>>() {
             let user = basic.username().to_owned();
@@ -96,6 +103,21 @@ mod tests {
     fn a_password_may_contain_colons_and_the_user_may_be_empty() {
         // ":a:b" in base64
         assert_eq!(basic("Basic OmE6Yg=="), Some((String::new(), "a:b".into())));
+    }
+
+    #[test]
+    fn two_authorization_headers_are_never_guessed_at() {
+        let basic = "Basic dXNlcjp3aGFyZl9jc3RfeA==";
+        let bearer = "Bearer abc.def.ghi";
+        for (first, second) in [(basic, bearer), (bearer, basic), (bearer, bearer), (basic, "x")] {
+            let mut headers = HeaderMap::new();
+            headers.append(http::header::AUTHORIZATION, first.parse().unwrap());
+            headers.append(http::header::AUTHORIZATION, second.parse().unwrap());
+            assert!(
+                matches!(Presented::from_headers(&headers), Err(Unreadable)),
+                "{first} then {second}"
+            );
+        }
     }
 
     #[test]
