@@ -45,6 +45,14 @@ async fn every_front_door_answers_in_process() {
     assert_eq!(catalog.status, StatusCode::OK, "{catalog:?}");
     assert_eq!(catalog.json(), json!({"repositories": []}));
 
+    // A reference that cannot be a tag: the caller is asked to authenticate like for any
+    // pull, then told the manifest is unknown (as for any name that does not exist).
+    let invalid = "/v2/acme/app/manifests/.INVALID_MANIFEST_NAME";
+    assert_eq!(house.get(invalid).await.status, StatusCode::UNAUTHORIZED);
+    let unknown = house.call(Method::GET, invalid, Some(&basic(&vendor)), None).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{unknown:?}");
+    assert_eq!(unknown.json()["errors"][0]["code"], "MANIFEST_UNKNOWN");
+
     // Schemes are case-insensitive on every door (RFC 9110).
     let shouted = basic(&vendor).replacen("Basic", "BASIC", 1);
     assert_eq!(house.call(Method::GET, "/v2/", Some(&shouted), None).await.status, StatusCode::OK);

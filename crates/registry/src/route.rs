@@ -32,6 +32,17 @@ pub enum Route {
         /// Tag or digest.
         reference: Reference,
     },
+    /// `/v2/<name>/manifests/<reference>` where the reference is neither a digest nor a valid
+    /// tag: it names nothing (a read answers `MANIFEST_UNKNOWN`), and cannot be written
+    /// (`MANIFEST_INVALID`).
+    InvalidManifestReference {
+        /// Repository.
+        name: RepositoryName,
+        /// The reference as requested.
+        reference: String,
+        /// Why it cannot be a tag.
+        error: ReferenceError,
+    },
     /// `/v2/<name>/blobs/<digest>`.
     Blob {
         /// Repository.
@@ -110,7 +121,15 @@ impl Route {
             (_, "") if keyword != "uploads" => Err(RouteError::NotFound),
             ("manifests", reference) => {
                 let name = repo()?;
-                Ok(Self::Manifest { name, reference: Reference::parse(reference)? })
+                match Reference::parse(reference) {
+                    Ok(reference) => Ok(Self::Manifest { name, reference }),
+                    Err(error @ ReferenceError::Tag(_)) => Ok(Self::InvalidManifestReference {
+                        name,
+                        reference: reference.to_owned(),
+                        error,
+                    }),
+                    Err(error) => Err(error.into()),
+                }
             }
             ("blobs", digest) => {
                 let name = repo()?;
@@ -150,6 +169,9 @@ impl Route {
             Self::Catalog => "/v2/_catalog".to_owned(),
             Self::Tags { name } => format!("/v2/{name}/tags/list"),
             Self::Manifest { name, reference } => format!("/v2/{name}/manifests/{reference}"),
+            Self::InvalidManifestReference { name, reference, .. } => {
+                format!("/v2/{name}/manifests/{reference}")
+            }
             Self::Blob { name, digest } => format!("/v2/{name}/blobs/{digest}"),
             Self::UploadStart { name } => format!("/v2/{name}/blobs/uploads/"),
             Self::Upload { name, id } => format!("/v2/{name}/blobs/uploads/{id}"),
@@ -163,6 +185,7 @@ impl Route {
             Self::Base | Self::Catalog => None,
             Self::Tags { name }
             | Self::Manifest { name, .. }
+            | Self::InvalidManifestReference { name, .. }
             | Self::Blob { name, .. }
             | Self::UploadStart { name }
             | Self::Upload { name, .. }
@@ -238,6 +261,15 @@ mod tests {
         for (path, want) in cases {
             assert_eq!(Route::parse(&path), Ok(want), "{path}");
         }
+        // A reference that cannot be a tag is a route of its own (a read answers "unknown",
+        // a write "invalid"), and prints back as it came.
+        let route = Route::parse("/v2/acme/app/manifests/bad+tag").unwrap();
+        assert!(
+            matches!(&route, Route::InvalidManifestReference { reference, error: ReferenceError::Tag(_), .. }
+                if reference == "bad+tag"),
+            "{route:?}"
+        );
+        assert_eq!(route.path(), "/v2/acme/app/manifests/bad+tag");
     }
 
     #[test]
@@ -301,9 +333,6 @@ mod tests {
             ("/v2/app/tags/list".into(), |e| matches!(e, Name(NameError::MissingOrganization))),
             ("/v2/Acme/app/tags/list".into(), |e| matches!(e, Name(_))),
             ("/v2//app/tags/list".into(), |e| matches!(e, Name(_))),
-            ("/v2/acme/app/manifests/bad+tag".into(), |e| {
-                matches!(e, Reference(ReferenceError::Tag(_)))
-            }),
             ("/v2/app/manifests/sha256:nope".into(), |e| matches!(e, Name(_))),
             ("/v2/acme/app/manifests/sha256:nope".into(), |e| {
                 matches!(e, Reference(ReferenceError::Digest(DigestError::Invalid(_))))

@@ -167,6 +167,12 @@ async fn route_request(registry: &Registry, request: Request) -> Result<Response
         (Method::GET | Method::HEAD, Route::Manifest { name, reference }) => {
             manifests::get(&cx, &name, &reference, head).await
         }
+        (Method::GET | Method::HEAD, Route::InvalidManifestReference { name, .. }) => {
+            // Authorized like any pull, then answered like any manifest that does not exist.
+            cx.authorize(Some(&name), &[Operation::Pull]).await?;
+            Err(OciError::new(ErrorCode::ManifestUnknown))
+        }
+        (_, Route::InvalidManifestReference { error, .. }) => Err(error.into()),
         (Method::PUT, Route::Manifest { name, reference }) => {
             manifests::put(&cx, &name, &reference, body).await
         }

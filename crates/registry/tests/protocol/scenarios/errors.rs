@@ -55,7 +55,21 @@ async fn invalid_names_and_digests(app: TestApp) {
         )
         .await;
     r.assert_error(400, "UNSUPPORTED");
-    app.get("/v2/acme/app/manifests/bad~tag").await.assert_error(400, "MANIFEST_INVALID");
+    // A reference that cannot be a tag names nothing: a GET or HEAD answers as for any name
+    // that does not exist (the ginkgo conformance suite's `.INVALID_MANIFEST_NAME`), after
+    // the caller was authorized like any other pull; a PUT of it is refused as invalid.
+    for reference in ["bad~tag", ".INVALID_MANIFEST_NAME"] {
+        let path = format!("/v2/acme/app/manifests/{reference}");
+        app.get(&path).await.assert_error(404, "MANIFEST_UNKNOWN");
+        app.head(&path).await.assert_status(404);
+        let put = app.put_manifest("acme/app", reference, OCI_MANIFEST, b"{}").await;
+        put.assert_error(400, "MANIFEST_INVALID");
+        // Through the access control like any pull: an anonymous caller of a registry that
+        // lets anyone pull gets the same answer.
+        let anonymous = app.anonymous();
+        let r = crate::harness::send(&anonymous, Method::GET, &path, &[], Body::empty()).await;
+        r.assert_error(404, "MANIFEST_UNKNOWN");
+    }
     app.get("/v2/acme/app/nothing/here").await.assert_error(404, "NOT_FOUND");
 }
 
