@@ -162,3 +162,86 @@ async fn two_authorization_headers_are_refused_on_every_door() {
         }
     }
 }
+
+/// The challenge of a `/v2` answer.
+fn challenge(answer: &wharf_e2e::house::TestResponse) -> String {
+    answer.header("www-authenticate").unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn challenges_ask_for_what_a_push_or_a_mount_needs() {
+    let house = TestApp::start().await;
+    let realm = format!("Bearer realm=\"{PUBLIC_URL}/token\",service=\"wharf.test\"");
+    let push = house.call(Method::POST, "/v2/acme/app/blobs/uploads/", None, None).await;
+    assert_eq!(push.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(challenge(&push), format!("{realm},scope=\"repository:acme/app:pull,push\""));
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let path = format!("/v2/acme/app/blobs/uploads/?mount={digest}&from=acme/base");
+    let mount = house.call(Method::POST, &path, None, None).await;
+    assert_eq!(
+        challenge(&mount),
+        format!("{realm},scope=\"repository:acme/app:pull,push repository:acme/base:pull\"")
+    );
+    let pull = house.get("/v2/acme/app/tags/list").await;
+    assert_eq!(challenge(&pull), format!("{realm},scope=\"repository:acme/app:pull\""));
+}
+
+#[tokio::test]
+async fn rejected_bearer_tokens_say_why_in_the_challenge() {
+    use time::{Duration, OffsetDateTime};
+    use wharf_app::credentials::Authenticated;
+    use wharf_auth::{principal::Principal, scope::parse_scopes};
+
+    let house = TestApp::start().await;
+    let org = wharf_db::testing::org(&house.pool, "acme").await;
+    let (token_id, _) = insert_token(
+        &house.pool,
+        org.id,
+        TokenOwner::Vendor { user_id: org.owner, read_only: false },
+    )
+    .await;
+    let who = Authenticated {
+        principal: Principal::VendorApiToken {
+            token_id,
+            org_id: org.id,
+            role: wharf_auth::principal::Role::Owner,
+            read_only: false,
+        },
+        org_slug: "acme".into(),
+        user_id: Some(org.owner),
+        expires_at: None,
+    };
+    let credentials = &house.app.credentials;
+    let sign = |access: &str, at: OffsetDateTime| {
+        let access = parse_scopes([access]).unwrap();
+        credentials.issue(&who, &who.principal.subject(), access, at).unwrap().token
+    };
+    use secrecy::ExposeSecret as _;
+    let good = sign("repository:acme/app:pull", OffsetDateTime::now_utc());
+    let answer = tags_with(&house, good.expose_secret()).await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND, "a good token: {answer:?}");
+
+    // Unreadable, tampered with, expired: `invalid_token`.
+    let mut tampered = good.expose_secret().to_owned();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let expired = sign("repository:acme/app:pull", OffsetDateTime::now_utc() - Duration::hours(2));
+    for token in ["garbage".to_owned(), tampered, expired.expose_secret().to_owned()] {
+        let answer = tags_with(&house, &token).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        assert!(challenge(&answer).ends_with(",error=\"invalid_token\""), "{answer:?}");
+    }
+    // Valid but without the action, or with `*`, which a token never grants: `insufficient_scope`.
+    for access in ["repository:acme/other:pull", "repository:acme/app:*"] {
+        let token = sign(access, OffsetDateTime::now_utc());
+        let answer = tags_with(&house, token.expose_secret()).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{access}");
+        assert!(challenge(&answer).ends_with(",error=\"insufficient_scope\""), "{answer:?}");
+    }
+}
+
+/// `GET /v2/acme/app/tags/list` with `Authorization: Bearer <token>`.
+async fn tags_with(house: &TestApp, token: &str) -> wharf_e2e::house::TestResponse {
+    let bearer = format!("Bearer {token}");
+    house.call(Method::GET, "/v2/acme/app/tags/list", Some(&bearer), None).await
+}

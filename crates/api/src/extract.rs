@@ -16,7 +16,6 @@ use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use secrecy::ExposeSecret as _;
 use wharf_app::{
     actions::{Actor, RequestMeta},
     credentials::AuthFailure,
@@ -59,18 +58,17 @@ impl FromRequestParts<App> for Caller {
                 true,
             )
         };
-        let who = state
-            .credentials
-            .authenticate_vendor_token(token.expose_secret(), client)
-            .await
-            .map_err(|failure| match failure {
-                AuthFailure::Throttled(wait) => Problem::too_many_requests(wait),
-                AuthFailure::Unavailable => Problem::unavailable(),
-                AuthFailure::Malformed | AuthFailure::Unknown | AuthFailure::Inactive(_) => {
-                    tracing::debug!(?failure, %client, "API authentication failed");
-                    invalid()
-                }
-            })?;
+        let who =
+            state.credentials.authenticate_vendor_token(token.expose(), client).await.map_err(
+                |failure| match failure {
+                    AuthFailure::Throttled(wait) => Problem::too_many_requests(wait),
+                    AuthFailure::Unavailable => Problem::unavailable(),
+                    AuthFailure::Malformed | AuthFailure::Unknown | AuthFailure::Inactive(_) => {
+                        tracing::debug!(?failure, %client, "API authentication failed");
+                        invalid()
+                    }
+                },
+            )?;
         // Only vendor API tokens get past `authenticate_vendor_token`.
         let Principal::VendorApiToken { token_id, org_id, role, read_only } = who.principal else {
             return Err(invalid());

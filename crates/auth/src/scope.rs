@@ -256,6 +256,14 @@ impl ResourceScope {
         effective_actions(self.kind, &self.actions).contains(&action)
     }
 
+    /// Whether this scope, read from the `access` claim of a bearer token, grants `action`:
+    /// only when it names that action. `*` is a wildcard in what a client asks for, never in
+    /// what a token grants (Wharf issues none on repositories), so a claim carrying it grants
+    /// nothing.
+    pub fn grants(&self, action: Action) -> bool {
+        action != Action::All && self.actions.contains(&action)
+    }
+
     fn same_resource(&self, other: &Self) -> bool {
         self.kind == other.kind && self.name == other.name
     }

@@ -154,12 +154,17 @@ impl Access {
 pub trait AccessControl: Send + Sync + std::fmt::Debug + 'static {
     /// Authorizes `actions` on `repository` for the caller identified by `headers`, connecting
     /// from `client` (for throttling failed attempts; `None` when unknown).
+    ///
+    /// `mount_from` is the source of a cross-repository mount: not required here (a mount the
+    /// caller may not make falls back to an upload), but a challenge must ask for its `pull`
+    /// too, so that a client taking its scopes from the challenge can mount at all.
     async fn authorize(
         &self,
         headers: &HeaderMap,
         client: Option<IpAddr>,
         repository: Option<&RepositoryName>,
         actions: &[Operation],
+        mount_from: Option<&RepositoryName>,
     ) -> Result<Access, OciError>;
 }
 
@@ -186,6 +191,7 @@ impl AccessControl for DenyAll {
         _client: Option<IpAddr>,
         _repository: Option<&RepositoryName>,
         _actions: &[Operation],
+        _mount_from: Option<&RepositoryName>,
     ) -> Result<Access, OciError> {
         Err(OciError::unauthorized(self.challenge.clone()))
     }
@@ -226,6 +232,7 @@ pub mod testing {
             _client: Option<IpAddr>,
             _repository: Option<&RepositoryName>,
             _actions: &[Operation],
+            _mount_from: Option<&RepositoryName>,
         ) -> Result<Access, OciError> {
             let principal = headers
                 .get(PRINCIPAL_HEADER)
@@ -248,6 +255,7 @@ pub mod testing {
             _client: Option<IpAddr>,
             _repository: Option<&RepositoryName>,
             actions: &[Operation],
+            _mount_from: Option<&RepositoryName>,
         ) -> Result<Access, OciError> {
             if actions.iter().all(|a| *a == Operation::Pull) {
                 Ok(Access::anonymous())
@@ -275,7 +283,8 @@ mod tests {
             (Some(&name), &[Operation::Pull][..]),
             (Some(&name), &[Operation::Push, Operation::Delete][..]),
         ] {
-            let err = deny.authorize(&HeaderMap::new(), None, repo, actions).await.unwrap_err();
+            let err =
+                deny.authorize(&HeaderMap::new(), None, repo, actions, None).await.unwrap_err();
             assert_eq!(err.code(), ErrorCode::Unauthorized);
             assert_eq!(err.headers()[http::header::WWW_AUTHENTICATE], challenge);
         }

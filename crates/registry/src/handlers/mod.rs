@@ -255,7 +255,18 @@ impl Ctx<'_> {
         repository: Option<&RepositoryName>,
         actions: &[Operation],
     ) -> Result<Access, OciError> {
-        self.registry.access.authorize(self.headers, self.client, repository, actions).await
+        self.registry.access.authorize(self.headers, self.client, repository, actions, None).await
+    }
+
+    /// Authorizes a push into `name` that mounts from `from`: only the push is required, but
+    /// a challenge names `from`'s pull too.
+    async fn authorize_mount(
+        &self,
+        name: &RepositoryName,
+        from: Option<&RepositoryName>,
+    ) -> Result<Access, OciError> {
+        let push = [Operation::Push];
+        self.registry.access.authorize(self.headers, self.client, Some(name), &push, from).await
     }
 
     fn header(&self, name: header::HeaderName) -> Option<&str> {

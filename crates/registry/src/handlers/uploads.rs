@@ -45,9 +45,14 @@ pub(super) async fn start(
     name: &RepositoryName,
     body: Body,
 ) -> Result<Response, OciError> {
-    let access = cx.authorize(Some(name), &[Operation::Push]).await?;
+    let mounting = query_param(cx.query, "mount");
+    let from = mounting
+        .as_ref()
+        .and_then(|_| query_param(cx.query, "from"))
+        .and_then(|from| RepositoryName::parse(&from).ok());
+    let access = cx.authorize_mount(name, from.as_ref()).await?;
 
-    if let Some(mount) = query_param(cx.query, "mount") {
+    if let Some(mount) = mounting {
         let repo = cx.push_repository(&access, name).await?;
         let digest = Digest::parse(&mount)?;
         if try_mount(cx, &repo, &digest).await? {

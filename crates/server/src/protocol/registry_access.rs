@@ -18,7 +18,7 @@ use wharf_app::credentials::{AuthFailure, Credentials, entitlement_view::Subject
 use wharf_auth::{
     authorization::Presented,
     jwt::{PrincipalKind, RegistryClaims},
-    scope::{self, ResourceKind, ResourceScope},
+    scope::{self, ResourceKind, ResourceScope, parse_scopes},
 };
 use wharf_db::registry::repositories;
 use wharf_entitlements::EntitledSet;
@@ -41,44 +41,66 @@ impl TokenAccess {
         Self { auth }
     }
 
-    fn scope_text(repository: Option<&RepositoryName>, actions: &[Operation]) -> Option<String> {
+    /// The scopes a request's challenge names, space-separated as the token protocol spells
+    /// several: the repository with every action the request needs (`pull,push` for a push,
+    /// since a pusher reads what it pushes: the reference registry asks the same), plus a
+    /// mount source's `pull`; or the catalog. `None` for `/v2/` itself.
+    fn scope_text(
+        repository: Option<&RepositoryName>,
+        actions: &[Operation],
+        mount_from: Option<&RepositoryName>,
+    ) -> Option<String> {
         match repository {
             Some(name) => {
-                let list: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
-                Some(format!("repository:{}:{}", name.as_str(), list.join(",")))
+                let mut list: Vec<&str> = Vec::new();
+                if actions.contains(&Operation::Push) && !actions.contains(&Operation::Pull) {
+                    list.push(Operation::Pull.as_str());
+                }
+                list.extend(actions.iter().map(|a| a.as_str()));
+                let mut text = format!("repository:{}:{}", name.as_str(), list.join(","));
+                if let Some(from) = mount_from.filter(|from| *from != name) {
+                    text.push_str(&format!(" repository:{}:pull", from.as_str()));
+                }
+                Some(text)
             }
             None if actions.is_empty() => None,
             None => Some("registry:catalog:*".to_owned()),
         }
     }
 
-    /// The `Bearer` challenge for a request, with `scope` when a resource was asked for.
-    fn challenge(&self, scope: Option<&str>, insufficient: bool) -> String {
+    /// The `Bearer` challenge for a request, with `scope` when a resource was asked for and
+    /// RFC 6750's `error` when a token was presented: `invalid_token` (unreadable, badly
+    /// signed, for another audience or issuer, expired, not yet valid, revoked) or
+    /// `insufficient_scope` (valid, but without the action). Clients read it to decide to
+    /// fetch a new token.
+    fn challenge(&self, scope: Option<&str>, error: Option<&str>) -> String {
         let settings = self.auth.settings();
         let mut value =
             format!("Bearer realm=\"{}\",service=\"{}\"", settings.realm, settings.service);
         if let Some(scope) = scope {
             value.push_str(&format!(",scope=\"{scope}\""));
         }
-        if insufficient {
-            value.push_str(",error=\"insufficient_scope\"");
+        if let Some(error) = error {
+            value.push_str(&format!(",error=\"{error}\""));
         }
         value
     }
 
-    fn unauthorized(&self, scope: Option<&str>, insufficient: bool) -> OciError {
-        let challenge = self.challenge(scope, insufficient);
+    fn unauthorized(&self, scope: Option<&str>, error: Option<&str>) -> OciError {
+        let challenge = self.challenge(scope, error);
         OciError::unauthorized(
             HeaderValue::from_str(&challenge).unwrap_or(HeaderValue::from_static("Bearer")),
         )
     }
 
-    fn refused(&self, failure: AuthFailure, scope: Option<&str>) -> OciError {
+    /// Credentials that were refused: `error` names why in the challenge (for a bearer token;
+    /// Basic credentials get none: RFC 6750's errors are about bearer tokens).
+    fn refused(&self, failure: AuthFailure, scope: Option<&str>, error: Option<&str>) -> OciError {
         match failure {
             AuthFailure::Unavailable => OciError::new(ErrorCode::Unavailable),
             AuthFailure::Throttled(wait) => OciError::too_many_requests(wait.as_secs().max(1)),
             AuthFailure::Malformed | AuthFailure::Unknown | AuthFailure::Inactive(_) => {
-                self.unauthorized(scope, false)
+                self.unauthorized(scope, error)
             }
         }
     }
@@ -122,7 +144,7 @@ impl Granted {
         let wanted = to_scope_action(action);
         self.access.iter().any(|s| match repository {
             Some(name) => {
-                s.kind == ResourceKind::Repository && s.name == name.as_str() && s.allows(wanted)
+                s.kind == ResourceKind::Repository && s.name == name.as_str() && s.grants(wanted)
             }
             None => s.kind == ResourceKind::Registry && s.name == "catalog",
         })
@@ -145,16 +167,17 @@ impl AccessControl for TokenAccess {
         client: Option<IpAddr>,
         repository: Option<&RepositoryName>,
         actions: &[Operation],
+        mount_from: Option<&RepositoryName>,
     ) -> Result<Access, OciError> {
-        let scope = Self::scope_text(repository, actions);
+        let scope = Self::scope_text(repository, actions, mount_from);
         let presented = Presented::from_headers(headers)
-            .map_err(|_| self.unauthorized(scope.as_deref(), false))?;
+            .map_err(|_| self.unauthorized(scope.as_deref(), None))?;
         let granted = match presented {
             Some(Presented::Bearer(token)) => {
                 let claims = self
                     .auth
-                    .verify_bearer(token.expose_secret(), client)
-                    .map_err(|f| self.refused(f, scope.as_deref()))?;
+                    .verify_bearer(token.expose(), client)
+                    .map_err(|f| self.refused(f, scope.as_deref(), Some("invalid_token")))?;
                 Granted::from_claims(claims)
             }
             Some(Presented::Basic { user, password }) => {
@@ -163,19 +186,14 @@ impl AccessControl for TokenAccess {
                     .auth
                     .authenticate_token(password.expose_secret(), Some(&user), client)
                     .await
-                    .map_err(|f| self.refused(f, scope.as_deref()))?;
-                let requested: Vec<ResourceScope> = scope
-                    .as_deref()
-                    .map(|s| s.parse::<ResourceScope>())
-                    .transpose()
-                    .map_err(|_| OciError::new(ErrorCode::NameInvalid))?
-                    .into_iter()
-                    .collect();
+                    .map_err(|f| self.refused(f, scope.as_deref(), None))?;
+                let requested: Vec<ResourceScope> = parse_scopes(scope.as_deref())
+                    .map_err(|_| OciError::new(ErrorCode::NameInvalid))?;
                 let access = self
                     .auth
                     .grant(&who, &requested, Some(client))
                     .await
-                    .map_err(|f| self.refused(f, scope.as_deref()))?;
+                    .map_err(|f| self.refused(f, scope.as_deref(), None))?;
                 Granted {
                     access,
                     principal: who.principal.subject(),
@@ -188,10 +206,10 @@ impl AccessControl for TokenAccess {
                 }
             }
             // No credentials: every resource asks for a token.
-            None => return Err(self.unauthorized(scope.as_deref(), false)),
+            None => return Err(self.unauthorized(scope.as_deref(), None)),
         };
         if !actions.iter().all(|a| granted.allows(repository, *a)) {
-            return Err(self.unauthorized(scope.as_deref(), true));
+            return Err(self.unauthorized(scope.as_deref(), Some("insufficient_scope")));
         }
         let visibility = match granted.subject {
             None => Visibility::All,
