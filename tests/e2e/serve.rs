@@ -166,6 +166,39 @@ async fn instances_starting_together_migrate_and_bootstrap_once() {
 }
 
 #[tokio::test]
+async fn a_database_outage_answers_503_soon_with_retry_after_on_every_door() {
+    let scratch = scratch_dir();
+    let url = fresh_database().await;
+    let options = ServeOptions { database_url: Some(url.clone()), ..Default::default() };
+    let wharf = Wharf::start(&scratch.path().join("data"), &options).await;
+    let token = wharf_e2e::vendor_token(&url, "outage");
+
+    let database = url.split('/').nth(3).unwrap().split('?').next().unwrap().to_owned();
+    let admin = sqlx::PgPool::connect(&wharf_e2e::admin_database_url()).await.unwrap();
+    sqlx::query(&format!("drop database {database} with (force)")).execute(&admin).await.unwrap();
+
+    let client = reqwest::Client::new();
+    let requests = [
+        client
+            .get(format!("{}/token?scope=repository:vendor/app:pull", wharf.url))
+            .basic_auth("ci", Some(&token)),
+        client.get(format!("{}/v2/vendor/app/tags/list", wharf.url)).basic_auth("ci", Some(&token)),
+        client.get(format!("{}/api/v1/customers", wharf.url)).bearer_auth(&token),
+        client.get(format!("{}/readyz", wharf.url)),
+    ];
+    for request in requests {
+        let started = std::time::Instant::now();
+        let answer = request.send().await.unwrap();
+        let url = answer.url().to_string();
+        let waited = started.elapsed();
+        assert_eq!(answer.status().as_u16(), 503, "{url}");
+        assert!(answer.headers().contains_key("retry-after"), "{url}: {:?}", answer.headers());
+        // A request waits for a connection a couple of seconds, not the start-up's 10.
+        assert!(waited < Duration::from_secs(5), "{url} answered after {waited:?}");
+    }
+}
+
+#[tokio::test]
 async fn migrate_command_applies_migrations() {
     let url = fresh_database().await;
     let out = run_wharf(&["migrate"], &[("DATABASE_URL", &url)]);

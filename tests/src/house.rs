@@ -95,6 +95,12 @@ impl TestApp {
         let blobs = wharf_storage::open(storage).await.expect("the blob store");
         let Wired { router, app, background } =
             wire(&args, pool.clone(), blobs).await.expect("wiring");
+        // Like a server that answers `/readyz`: the views behind bearer tokens are loaded.
+        let started = std::time::Instant::now();
+        while !app.credentials.views_synced() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(10), "views never synced");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         Self {
             router,
             app,

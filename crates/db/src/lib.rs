@@ -56,20 +56,29 @@ impl DbError {
 pub struct PoolConfig {
     /// Most connections this process opens.
     pub max_connections: u32,
-    /// How long to wait for a connection (also bounds the first connect).
+    /// How long start-up keeps trying to reach the database.
+    pub connect_timeout: Duration,
+    /// How long a request waits for a connection before it fails (503): short, so an outage
+    /// is answered at once rather than after the start-up's patience.
     pub acquire_timeout: Duration,
 }
 
 impl Default for PoolConfig {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(10) }
+        Self {
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(10),
+            acquire_timeout: Duration::from_secs(2),
+        }
     }
 }
 
 /// A pooled connection idle this long is pinged before it is used again.
 const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(30);
 
-/// Opens a pool and checks that the database answers.
+/// Opens a pool and checks that the database answers, trying for up to
+/// `config.connect_timeout` (each attempt bounded by `config.acquire_timeout`, which then
+/// bounds every request's wait for a connection).
 pub async fn connect(options: PgConnectOptions, config: &PoolConfig) -> Result<PgPool, DbError> {
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(config.max_connections)
@@ -87,9 +96,17 @@ pub async fn connect(options: PgConnectOptions, config: &PoolConfig) -> Result<P
                 Ok(true)
             })
         })
-        .connect_with(options)
-        .await?;
-    Ok(pool)
+        .connect_lazy_with(options);
+    let deadline = tokio::time::Instant::now() + config.connect_timeout;
+    loop {
+        match pool.acquire().await {
+            Ok(_) => return Ok(pool),
+            Err(_) if tokio::time::Instant::now() + Duration::from_millis(200) < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
 }
 
 /// Applies pending migrations. sqlx holds a Postgres advisory lock while it migrates, so

@@ -336,6 +336,10 @@ impl fmt::Display for OciError {
 
 impl std::error::Error for OciError {}
 
+/// `Retry-After` of a `503`: a dependency (the database, the blob store) failed, and a
+/// client retrying a few seconds later usually finds it back.
+pub const RETRY_AFTER_UNAVAILABLE: HeaderValue = HeaderValue::from_static("5");
+
 impl IntoResponse for OciError {
     fn into_response(self) -> Response {
         let body = self.body();
@@ -344,6 +348,9 @@ impl IntoResponse for OciError {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.extend(self.headers);
+        if status == StatusCode::SERVICE_UNAVAILABLE && !headers.contains_key(RETRY_AFTER) {
+            headers.insert(RETRY_AFTER, RETRY_AFTER_UNAVAILABLE);
+        }
         response
     }
 }

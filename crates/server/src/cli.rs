@@ -313,9 +313,14 @@ pub struct DatabaseArgs {
     #[arg(long, env = "WHARF_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: u32,
 
-    /// Seconds to wait for a database connection before giving up (also bounds start-up).
+    /// Seconds start-up keeps trying to reach the database before giving up.
     #[arg(long, env = "WHARF_DB_CONNECT_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub db_connect_timeout: u64,
+
+    /// Seconds a request waits for a database connection before it answers 503 (with
+    /// `Retry-After`); short, so an outage is answered at once.
+    #[arg(long, env = "WHARF_DB_ACQUIRE_TIMEOUT", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub db_acquire_timeout: u64,
 }
 
 impl DatabaseArgs {
@@ -323,7 +328,8 @@ impl DatabaseArgs {
     pub fn pool_config(&self) -> wharf_db::PoolConfig {
         wharf_db::PoolConfig {
             max_connections: self.db_max_connections,
-            acquire_timeout: Duration::from_secs(self.db_connect_timeout),
+            connect_timeout: Duration::from_secs(self.db_connect_timeout),
+            acquire_timeout: Duration::from_secs(self.db_acquire_timeout),
         }
     }
 }

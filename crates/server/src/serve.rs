@@ -9,7 +9,7 @@ use anyhow::Context;
 use axum::{
     Json, Router,
     extract::State,
-    http::{HeaderName, StatusCode},
+    http::{HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -311,12 +311,16 @@ async fn readyz(State(state): State<Health>) -> impl IntoResponse {
     };
     let (database, storage) = tokio::join!(database, storage);
     let ready = database == "ok" && storage == "ok";
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = json!({
         "status": if ready { "ready" } else { "unavailable" },
         "checks": { "database": database, "storage": storage },
     });
-    (status, Json(body))
+    if ready {
+        (StatusCode::OK, Json(body)).into_response()
+    } else {
+        let retry = [(header::RETRY_AFTER, HeaderValue::from_static("5"))];
+        (StatusCode::SERVICE_UNAVAILABLE, retry, Json(body)).into_response()
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -243,6 +243,13 @@ impl Credentials {
         self.entitlements.apply(payload);
     }
 
+    /// Whether the in-memory views are current, so bearer tokens can be checked (right after
+    /// start, until the invalidation listener has loaded them, they are refused as
+    /// unavailable).
+    pub fn views_synced(&self) -> bool {
+        self.revocations.is_synced()
+    }
+
     /// The database pool.
     pub fn pool(&self) -> &PgPool {
         &self.pool

@@ -81,6 +81,12 @@ impl Revocations {
         self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Whether the view is current (notifications arrive and the last resynchronisation
+    /// succeeded); while it is not, bearer tokens are refused with "unavailable".
+    pub fn is_synced(&self) -> bool {
+        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner).synced
+    }
+
     pub(super) fn mark_unsynced(&self) {
         self.write().synced = false;
     }

@@ -92,7 +92,9 @@ async fn failures_answer_503(app: TestApp) {
     let (_, manifest) = app.push_image("acme/app", "1.0", "a").await;
     let digest = app.push_blob("acme/app", b"bytes that vanish").await;
     app.store.delete(&wharf_storage::BlobKey::parse(digest.as_str()).unwrap()).await.unwrap();
-    app.get(&format!("/v2/acme/app/blobs/{digest}")).await.assert_error(503, "UNAVAILABLE");
+    let r = app.get(&format!("/v2/acme/app/blobs/{digest}")).await;
+    r.assert_error(503, "UNAVAILABLE");
+    assert_eq!(r.header("retry-after"), Some("5"), "every 503 says when to retry");
 
     app.pool.close().await;
     app.get(&format!("/v2/acme/app/manifests/{manifest}")).await.assert_error(503, "UNAVAILABLE");
