@@ -2,8 +2,9 @@
 //! registry actions ([`RegistryEvent`]: pushes, tag moves, deletes, denied pulls), refused
 //! revoked tokens, and what people and operators do to accounts and organizations into
 //! entries. Request paths append off the request path through a [`Batcher`]
-//! ([`AuditLog::record`]); account and operator actions, which are rare and must be in the log
-//! before they are reported done, are written at once ([`AuditLog::record_now`]).
+//! ([`AuditLog::record`]); what people do to accounts, which is rare and must be in the log
+//! before it is reported done, is written at once ([`AuditLog::record_now`]). An operator
+//! command flushes the batcher before it exits.
 //!
 //! Denied pulls and uses of a revoked token are recorded at most once a minute per token
 //! (and kind), so a client retrying in a loop cannot flood the log. A failed write keeps
@@ -20,7 +21,7 @@ use http::HeaderMap;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
-use wharf_db::{DbError, PgPool, audit::NewAuditEntry, licenses::LicenseRecord};
+use wharf_db::{PgPool, audit::NewAuditEntry, licenses::LicenseRecord};
 
 use crate::{
     actions::{Actor, Change, RequestMeta},
@@ -34,12 +35,8 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// At most one denied pull (or use of a revoked token) per token and minute.
 const RATE_LIMIT: Duration = Duration::from_secs(60);
 
-/// Appends `entry` at once, outside any batch: for processes that record one action and
-/// exit (`wharf admin …`, which fails when its action cannot be recorded) and for
-/// [`AuditLog::record_now`].
-pub async fn append_now(pool: &PgPool, entry: NewAuditEntry) -> Result<(), DbError> {
-    wharf_db::audit::append(pool, &[entry]).await.map(|_| ())
-}
+/// How the audit log names an operator at the command line (`actor_kind` `operator`).
+pub const OPERATOR: &str = "wharf admin";
 
 /// An audited registry action.
 #[derive(Debug)]
@@ -105,7 +102,7 @@ impl AuditLog {
     /// was made.
     pub async fn record_now(&self, entry: NewAuditEntry) {
         let action = entry.action.clone();
-        if let Err(err) = append_now(&self.pool, entry).await {
+        if let Err(err) = wharf_db::audit::append(&self.pool, &[entry]).await {
             tracing::error!(action, "cannot write the audit log: {err}");
         }
     }
@@ -153,7 +150,7 @@ impl AuditLog {
         let (actor_kind, actor_id, actor_name) = match (actor.token_id, actor.user_id) {
             (Some(token), _) => ("token", Some(token), None),
             (None, Some(user)) => ("user", Some(user), None),
-            (None, None) => ("operator", None, Some("wharf admin".to_owned())),
+            (None, None) => ("operator", None, Some(OPERATOR.to_owned())),
         };
         let org = Some(actor.org_id);
         self.record(NewAuditEntry {

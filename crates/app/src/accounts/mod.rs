@@ -248,7 +248,7 @@ impl Accounts {
     ) {
         let (kind, id, name) = match actor {
             Inviter::User(id) => ("user", Some(id), None),
-            Inviter::Operator => ("operator", None, Some("wharf admin".to_owned())),
+            Inviter::Operator => ("operator", None, Some(crate::audit::OPERATOR.to_owned())),
         };
         let entry = wharf_db::audit::NewAuditEntry {
             client_addr: client.map(|c| c.to_string()),

@@ -184,7 +184,7 @@ impl Accounts {
                 detail["invited"] = invitation.is_some().into();
                 ("user", Some(owner.id), None, Some(client))
             }
-            Founder::Operator => ("operator", None, Some("wharf admin"), None),
+            Founder::Operator => ("operator", None, Some(crate::audit::OPERATOR), None),
             // Not recorded, as before this path was shared: the audit log starts with what
             // people and operators do on a running instance. (Recording it is a change of
             // behaviour of its own, left to the issue that wants it.)
