@@ -8,7 +8,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 use wharf_db::tokens::TokenOwner;
 use wharf_e2e::{
-    house::{PUBLIC_URL, TestApp, basic},
+    house::{PUBLIC_URL, TestApp, Vendor, basic},
     insert_token,
 };
 use wharf_entitlements::{Grant, TagSelector};
@@ -28,9 +28,7 @@ async fn every_front_door_answers_in_process() {
     assert_eq!(api.status, StatusCode::UNAUTHORIZED);
     assert_eq!(api.header("content-type"), Some("application/problem+json"));
 
-    let org = wharf_db::testing::org(&house.pool, "acme").await;
-    let owner = TokenOwner::Vendor { user_id: org.owner, read_only: false };
-    let (_, vendor) = insert_token(&house.pool, org.id, owner).await;
+    let vendor = house.vendor("acme").await.token;
     let bearer = format!("Bearer {vendor}");
     let customers = house.call(Method::GET, "/api/v1/customers", Some(&bearer), None).await;
     assert_eq!(customers.status, StatusCode::OK, "{customers:?}");
@@ -64,13 +62,7 @@ async fn every_front_door_answers_in_process() {
 #[tokio::test]
 async fn the_api_lists_what_the_registry_lets_a_customer_pull() {
     let house = TestApp::start().await;
-    let org = wharf_db::testing::org(&house.pool, "acme").await;
-    let (_, vendor) = insert_token(
-        &house.pool,
-        org.id,
-        TokenOwner::Vendor { user_id: org.owner, read_only: false },
-    )
-    .await;
+    let Vendor { org, token: vendor, .. } = house.vendor("acme").await;
     let push = basic(&vendor);
     house.push_image(&push, "acme/app", "1.0.0").await;
     house.push_image(&push, "acme/app", "2.0.0").await;
@@ -138,13 +130,7 @@ async fn listed(
 #[tokio::test]
 async fn two_authorization_headers_are_refused_on_every_door() {
     let house = TestApp::start().await;
-    let org = wharf_db::testing::org(&house.pool, "acme").await;
-    let (_, vendor) = insert_token(
-        &house.pool,
-        org.id,
-        TokenOwner::Vendor { user_id: org.owner, read_only: false },
-    )
-    .await;
+    let vendor = house.vendor("acme").await.token;
     let good = [basic(&vendor), format!("Bearer {vendor}")];
     for path in ["/v2/", "/token", "/api/v1/customers"] {
         // One of the two would be accepted alone; together, whatever their order, neither is.
@@ -193,13 +179,7 @@ async fn rejected_bearer_tokens_say_why_in_the_challenge() {
     use wharf_auth::{principal::Principal, scope::parse_scopes};
 
     let house = TestApp::start().await;
-    let org = wharf_db::testing::org(&house.pool, "acme").await;
-    let (token_id, _) = insert_token(
-        &house.pool,
-        org.id,
-        TokenOwner::Vendor { user_id: org.owner, read_only: false },
-    )
-    .await;
+    let Vendor { org, token_id, .. } = house.vendor("acme").await;
     let who = Authenticated {
         principal: Principal::VendorApiToken {
             token_id,

@@ -178,7 +178,27 @@ impl TestApp {
     }
 }
 
+/// A vendor organization in the house and an API token of its owner.
+#[derive(Debug)]
+pub struct Vendor {
+    /// The organization and its owner.
+    pub org: wharf_db::testing::OrgFixture,
+    /// The token's id.
+    pub token_id: uuid::Uuid,
+    /// The token itself (`wharf_vnd_…`).
+    pub token: String,
+}
+
 impl TestApp {
+    /// Organization `slug` with its owner and a vendor API token of the owner's (not
+    /// read-only).
+    pub async fn vendor(&self, slug: &str) -> Vendor {
+        let org = wharf_db::testing::org(&self.pool, slug).await;
+        let owner = wharf_db::tokens::TokenOwner::Vendor { user_id: org.owner, read_only: false };
+        let (token_id, token) = crate::insert_token(&self.pool, org.id, owner).await;
+        Vendor { org, token_id, token }
+    }
+
     /// Pushes a one-layer image to `repository:tag` with `authorization` (through `/v2`, as a
     /// client would: two monolithic blob uploads and a manifest PUT); returns its digest.
     pub async fn push_image(&self, authorization: &str, repository: &str, tag: &str) -> String {
