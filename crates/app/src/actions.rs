@@ -381,7 +381,8 @@ impl VendorActions {
         if expires_at.is_some_and(|at| at <= OffsetDateTime::now_utc()) {
             return Err(ActionError::invalid("expires_at", "must be in the future"));
         }
-        let email = member_email.trim().to_lowercase();
+        let email = crate::accounts::validate::normalize_email(member_email)
+            .map_err(|err| ActionError::invalid("member", err.message))?;
         let user = wharf_db::accounts::find_user_by_email(&self.pool, &email)
             .await?
             .ok_or_else(|| ActionError::invalid("member", format!("no user with email {email}")))?;

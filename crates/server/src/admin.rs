@@ -238,7 +238,7 @@ async fn create_token(pool: PgPool, args: CreateTokenArgs) -> anyhow::Result<()>
         other => anyhow::Error::new(other).context("cannot store the token"),
     })?;
     let stored = &issued.token;
-    let email = args.email.trim().to_lowercase();
+    let email = stored.user_email.as_deref().unwrap_or(&args.email);
     let access = if args.read_only { "read-only" } else { role.as_str() };
     let expiry = match stored.expires_at {
         Some(at) => format!("expires {}", at.date()),
