@@ -559,12 +559,16 @@ async fn invitations_are_printed_once_and_can_be_accepted() {
     let token = SecretString::from(plaintext);
     let password = SecretString::from("a developer password".to_owned());
     accounts
-        .accept_invitation(&token, Acceptance::NewAccount { password: password.clone() })
+        .accept_invitation(
+            &token,
+            Acceptance::NewAccount { name: None, password: password.clone() },
+        )
         .await
         .unwrap();
     assert_eq!(role_of(&pool, "acme", "dev@acme.test").await.as_deref(), Some("developer"));
     assert!(verifies(&pool, "dev@acme.test", "a developer password").await);
-    let again = accounts.accept_invitation(&token, Acceptance::NewAccount { password }).await;
+    let again =
+        accounts.accept_invitation(&token, Acceptance::NewAccount { name: None, password }).await;
     assert!(again.is_err(), "single use");
 
     // A customer invitation, by the customer's name.
@@ -596,8 +600,10 @@ async fn invitations_are_printed_once_and_can_be_accepted() {
     let left = preview.expires_at - time::OffsetDateTime::now_utc();
     assert!(left > time::Duration::hours(47) && left <= time::Duration::days(2), "{left}");
     let password = SecretString::from("a customer password".to_owned());
-    let joined =
-        accounts.accept_invitation(&token, Acceptance::NewAccount { password }).await.unwrap();
+    let joined = accounts
+        .accept_invitation(&token, Acceptance::NewAccount { name: None, password })
+        .await
+        .unwrap();
     assert_eq!(joined.customer_id, Some(initech.id));
 
     // A sign-up invitation for one address, used on an instance in `invite` mode.

@@ -133,11 +133,21 @@ impl AuditLog {
         }
     }
 
+    /// The client's address as the audit log records it: the connection's peer, or what a
+    /// trusted proxy says in `X-Forwarded-For` (`WHARF_TRUSTED_PROXIES`).
+    pub fn client_addr(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<std::net::IpAddr>,
+    ) -> Option<std::net::IpAddr> {
+        let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+        self.proxies.client_addr(peer, forwarded)
+    }
+
     fn origin_of_headers(&self, headers: &HeaderMap, peer: Option<std::net::IpAddr>) -> Origin {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
         Origin {
-            client_addr: self.proxies.client_addr(peer, forwarded).map(|a| a.to_string()),
+            client_addr: self.client_addr(headers, peer).map(|a| a.to_string()),
             user_agent: header("user-agent").map(client::user_agent),
             request_id: header("x-request-id").map(str::to_owned),
         }

@@ -19,7 +19,7 @@ fn token(issued: &IssuedInvitation) -> SecretString {
 }
 
 fn new_account() -> Acceptance {
-    Acceptance::NewAccount { password: secret("a brand new password") }
+    Acceptance::NewAccount { name: None, password: secret("a brand new password") }
 }
 
 async fn role_in(pool: &PgPool, org_id: Uuid, email: &str) -> Option<String> {
@@ -97,7 +97,7 @@ async fn accepting_creates_an_account_that_can_sign_in(pool: PgPool) {
     assert_eq!(preview.invited_by_email.as_deref(), Some("owner@acme.test"));
     assert!(!preview.account_exists);
 
-    let weak = Acceptance::NewAccount { password: secret("short") };
+    let weak = Acceptance::NewAccount { name: None, password: secret("short") };
     let err = accounts.accept_invitation(&token(&issued), weak).await.unwrap_err();
     assert_eq!(err.field(), Some(Field::Password), "{err:?}");
 

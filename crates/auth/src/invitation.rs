@@ -1,6 +1,6 @@
-//! Invitation tokens: the secret in an invitation link.
+//! Link tokens: the secret in an invitation link and in a password-reset link.
 //!
-//! Owns how an invitation token looks, how it is generated and how a presented string is
+//! Owns how these tokens look, how it is generated and how a presented string is
 //! checked before any lookup. Same shape as access tokens (see [`crate::token`]): the product
 //! prefix [`INVITATION_PREFIX`] (`wharf_inv_`), 32 random base62 characters (about 190 bits)
 //! and a 6-character CRC32 checksum, 48 ASCII characters in all, URL-safe as is. Only the
@@ -16,6 +16,9 @@ use crate::token::{self, PREFIX_LEN, PlaintextToken, TokenHash};
 /// Prefix of every invitation token. Never change it.
 pub const INVITATION_PREFIX: &str = "wharf_inv_";
 
+/// Prefix of every password-reset token. Never change it.
+pub const PASSWORD_RESET_PREFIX: &str = "wharf_pwr_";
+
 /// A freshly generated invitation token.
 #[derive(Debug, Clone)]
 pub struct GeneratedInvitation {
@@ -27,7 +30,16 @@ pub struct GeneratedInvitation {
 
 /// Generates a new invitation token from the thread-local CSPRNG.
 pub fn generate() -> GeneratedInvitation {
-    let text = token::random_text(INVITATION_PREFIX);
+    generate_with(INVITATION_PREFIX)
+}
+
+/// Generates a new password-reset token (same shape, prefix `wharf_pwr_`).
+pub fn generate_password_reset() -> GeneratedInvitation {
+    generate_with(PASSWORD_RESET_PREFIX)
+}
+
+fn generate_with(prefix: &str) -> GeneratedInvitation {
+    let text = token::random_text(prefix);
     let hash = token::hash(&text);
     GeneratedInvitation { plaintext: PlaintextToken::new(text), hash }
 }
@@ -36,8 +48,17 @@ pub fn generate() -> GeneratedInvitation {
 /// and returns the hash to look up; `None` for anything that is not one, without saying why
 /// (every bad invitation gets the same answer).
 pub fn parse(presented: &str) -> Option<TokenHash> {
+    parse_with(INVITATION_PREFIX, presented)
+}
+
+/// Checks a presented password-reset token like [`parse`] does an invitation's.
+pub fn parse_password_reset(presented: &str) -> Option<TokenHash> {
+    parse_with(PASSWORD_RESET_PREFIX, presented)
+}
+
+fn parse_with(prefix: &str, presented: &str) -> Option<TokenHash> {
     let presented = presented.trim();
-    if !presented.is_ascii() || !presented.starts_with(INVITATION_PREFIX) {
+    if !presented.is_ascii() || !presented.starts_with(prefix) {
         return None;
     }
     token::check_after_prefix(presented).ok()?;
@@ -45,6 +66,7 @@ pub fn parse(presented: &str) -> Option<TokenHash> {
 }
 
 const _: () = assert!(INVITATION_PREFIX.len() == PREFIX_LEN);
+const _: () = assert!(PASSWORD_RESET_PREFIX.len() == PREFIX_LEN);
 
 #[cfg(test)]
 mod tests {
@@ -79,6 +101,18 @@ mod tests {
         ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn reset_tokens_and_invitations_never_stand_in_for_each_other() {
+        let reset = generate_password_reset();
+        let text = reset.plaintext.expose_secret();
+        assert!(text.starts_with("wharf_pwr_"), "{text}");
+        assert_eq!(parse_password_reset(text), Some(reset.hash));
+        assert_eq!(parse(text), None);
+        let invitation = generate();
+        assert_eq!(parse_password_reset(invitation.plaintext.expose_secret()), None);
+        assert_eq!(token::parse(text), Err(token::TokenFormatError::UnknownPrefix));
     }
 
     #[test]

@@ -307,22 +307,6 @@ pub async fn list_members(pool: &PgPool, org_id: Uuid) -> Result<Vec<Member>, Db
     .await?)
 }
 
-/// Replaces a user's password hash and records when. Returns whether the user exists.
-pub async fn set_password_hash(
-    pool: &PgPool,
-    user_id: Uuid,
-    password_hash: &str,
-) -> Result<bool, DbError> {
-    let done = sqlx::query!(
-        "update users set password_hash = $2, password_changed_at = now() where id = $1",
-        user_id,
-        password_hash,
-    )
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 /// Changes a member's role in organization `org_id`. Returns whether they are a member.
 /// Whether the change is allowed (e.g. the last owner) is the caller's decision.
 pub async fn change_role(
@@ -356,7 +340,7 @@ pub async fn find_user(pool: &PgPool, id: Uuid) -> Result<Option<User>, DbError>
 
 /// Replaces a password hash by a stronger hash of the same password (after a login), but
 /// only if the stored hash is still `old_hash`: a password changed in the meantime wins.
-/// Unlike [`set_password_hash`], the password did not change, so `password_changed_at` stays.
+/// Unlike [`crate::sessions::set_password_ending_sessions`], the password did not change, so `password_changed_at` stays.
 /// Returns whether the hash was replaced.
 pub async fn rehash_password(
     pool: &PgPool,
@@ -490,11 +474,19 @@ mod tests {
         assert!(change_role(&pool, org.id, dev.id, "viewer").await.unwrap());
         assert_eq!(find_member(&pool, org.id, dev.id).await.unwrap().unwrap().role, "viewer");
 
-        assert!(set_password_hash(&pool, dev.id, "$argon2id$new").await.unwrap());
+        assert!(
+            crate::sessions::set_password_ending_sessions(&pool, dev.id, "$argon2id$new")
+                .await
+                .unwrap()
+        );
         let changed = find_user_by_email(&pool, "dev@acme.test").await.unwrap().unwrap();
         assert_eq!(changed.password_hash, "$argon2id$new");
         assert!(changed.password_changed_at >= dev.password_changed_at);
-        assert!(!set_password_hash(&pool, Uuid::now_v7(), HASH).await.unwrap());
+        assert!(
+            !crate::sessions::set_password_ending_sessions(&pool, Uuid::now_v7(), HASH)
+                .await
+                .unwrap()
+        );
     }
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
@@ -693,4 +685,36 @@ mod tests {
         assert_eq!(memberships[0].organization_id, acme.id);
         assert!(memberships_of(&pool, Uuid::now_v7()).await.unwrap().is_empty());
     }
+}
+
+/// Sets the name a person is shown by on the pages.
+pub async fn set_user_name(pool: &PgPool, user_id: Uuid, name: &str) -> Result<(), DbError> {
+    sqlx::query!("update users set name = $2 where id = $1", user_id, name).execute(pool).await?;
+    Ok(())
+}
+
+/// What the pages show of a signed-in person, read on every signed-in request.
+#[derive(Debug, Clone)]
+pub struct Person {
+    /// The account.
+    pub id: Uuid,
+    /// Lower-case email.
+    pub email: String,
+    /// The name they gave, if any.
+    pub name: Option<String>,
+    /// Whether they administer the instance.
+    pub is_instance_admin: bool,
+    /// When the password was last set (a session from before then has ended).
+    pub password_changed_at: OffsetDateTime,
+}
+
+/// The person behind a session, if the account still exists.
+pub async fn find_person(pool: &PgPool, user_id: Uuid) -> Result<Option<Person>, DbError> {
+    Ok(sqlx::query_as!(
+        Person,
+        "select id, email, name, is_instance_admin, password_changed_at from users where id = $1",
+        user_id,
+    )
+    .fetch_optional(pool)
+    .await?)
 }

@@ -10,6 +10,7 @@ pub mod invalidation;
 pub mod invitations;
 pub mod licenses;
 pub mod registry;
+pub mod sessions;
 pub mod signing_keys;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
@@ -40,6 +41,21 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// Whether the database could not be reached or no connection was free in time (an
+    /// outage to answer with 503), rather than a query that failed.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            DbError::Sqlx(
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::WorkerCrashed
+            )
+        )
+    }
+
     /// Turns a unique-constraint violation into [`DbError::Conflict`], keeping other errors.
     pub(crate) fn from_insert(err: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &err

@@ -422,6 +422,15 @@ pub struct AccountArgs {
     /// keep `closed`: operators create organizations with `wharf admin create-org`.
     #[arg(long, env = "WHARF_SIGNUP", value_enum, default_value_t = Signup::Closed)]
     pub signup: Signup,
+
+    /// Minutes a portal session may go unused before it ends (it is kept alive by use, to
+    /// within a minute).
+    #[arg(long, env = "WHARF_SESSION_IDLE_MINUTES", default_value_t = 480, value_parser = clap::value_parser!(u64).range(5..=43_200))]
+    pub session_idle_minutes: u64,
+
+    /// Hours after sign-in a portal session ends, used or not.
+    #[arg(long, env = "WHARF_SESSION_MAX_AGE_HOURS", default_value_t = 168, value_parser = clap::value_parser!(u64).range(1..=8_760))]
+    pub session_max_age_hours: u64,
 }
 
 /// Sign-up modes (`wharf_app::SignupMode`).

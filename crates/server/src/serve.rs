@@ -141,7 +141,13 @@ pub async fn wire(
         .with_content_cache(content_cache);
     let health =
         Health { pool, blobs, ready_timeout: Duration::from_millis(args.ready_timeout_ms) };
-    let router = router(health, &app, wharf_registry::router(registry));
+    let portal = wharf_portal::PortalSettings {
+        public_url: url::Url::parse(&public_url.to_string())
+            .with_context(|| format!("WHARF_PUBLIC_URL {public_url} is not a URL"))?,
+        session_idle: Duration::from_secs(args.accounts.session_idle_minutes * 60),
+        session_max_age: Duration::from_secs(args.accounts.session_max_age_hours * 3600),
+    };
+    let router = router(health, &app, wharf_registry::router(registry), portal);
     Ok(Wired { router, app, background })
 }
 
@@ -231,6 +237,15 @@ async fn periodic_gc(
             Ok(report) => tracing::info!(?report, "garbage collection pass"),
             Err(err) => tracing::warn!("garbage collection pass failed: {err}"),
         }
+        match wharf_db::sessions::prune_expired(&pool).await {
+            Ok(n) => tracing::info!(deleted = n, "expired portal sessions"),
+            Err(err) => tracing::warn!("pruning portal sessions failed: {err}"),
+        }
+        let month_ago = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+        match wharf_db::sessions::prune_resets(&pool, month_ago).await {
+            Ok(n) => tracing::info!(deleted = n, "ended password-reset links"),
+            Err(err) => tracing::warn!("pruning password-reset links failed: {err}"),
+        }
         if audit_retention_days > 0 {
             let before = time::OffsetDateTime::now_utc()
                 - time::Duration::days(i64::from(audit_retention_days));
@@ -246,7 +261,12 @@ async fn periodic_gc(
 /// doors — the vendor JSON API (everything under `/api/v1`), the pages, and the registry
 /// (`registry`, `/v2`) — each with its own layers. Every request gets an `x-request-id` and
 /// its latency is measured per route class.
-pub fn router(health: Health, app: &App, registry: Router) -> Router {
+pub fn router(
+    health: Health,
+    app: &App,
+    registry: Router,
+    portal: wharf_portal::PortalSettings,
+) -> Router {
     let token_service = Router::new()
         .route("/token", get(token_endpoint::get_token).post(token_endpoint::post_token))
         .with_state(app.credentials.clone());
@@ -256,12 +276,25 @@ pub fn router(health: Health, app: &App, registry: Router) -> Router {
         .with_state(health)
         .merge(token_service)
         .merge(wharf_api::router(app.clone()))
-        .merge(wharf_portal::router())
+        .merge(wharf_portal::router(app.clone(), portal))
         .merge(registry)
         .layer(axum::middleware::from_fn(observe_latency))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// The span of one request: method, path (a secret in a link's path replaced by `…`, the
+/// query string left out: it may carry a token) and request id.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let request_id =
+        request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = %wharf_portal::loggable_path(request.uri().path()),
+        request_id,
+    )
 }
 
 /// Records how long a request took until its response headers, per route class.

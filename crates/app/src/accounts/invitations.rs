@@ -37,7 +37,7 @@ use wharf_db::{
 
 use super::{
     Accounts, Failure, Field, FieldError,
-    validate::{check_new_password, normalize_email},
+    validate::{check_new_password, check_person_name, normalize_email},
 };
 
 /// Who issues or revokes an invitation.
@@ -131,6 +131,8 @@ pub struct InvitationPreview {
 pub enum Acceptance {
     /// Create an account for the invited address with this new password.
     NewAccount {
+        /// The name to show the person by (1–200 characters), if they gave one.
+        name: Option<String>,
         /// The password (checked against the policy).
         password: SecretString,
     },
@@ -405,12 +407,15 @@ impl Accounts {
             return Err(AcceptError::InvalidInvitation);
         }
         let (outcome, created_account) = match acceptance {
-            Acceptance::NewAccount { password } => {
+            Acceptance::NewAccount { ref name, ref password } => {
                 if found.account_exists {
                     return Err(AcceptError::AccountExists);
                 }
-                check_new_password(&password).map_err(AcceptError::Invalid)?;
-                let password_hash = self.hash_password(&password).await?;
+                if let Some(name) = name {
+                    check_person_name(name).map_err(AcceptError::Invalid)?;
+                }
+                check_new_password(password).map_err(AcceptError::Invalid)?;
+                let password_hash = self.hash_password(password).await?;
                 let joiner = Joiner::NewUser { password_hash: password_hash.expose_secret() };
                 (invitations::accept(&self.pool, hash.as_bytes(), joiner).await, true)
             }
@@ -438,6 +443,9 @@ impl Accounts {
             }
             Err(err) => return Err(err.into()),
         };
+        if let Acceptance::NewAccount { name: Some(name), .. } = &acceptance {
+            accounts::set_user_name(&self.pool, accepted.user_id, name.trim()).await?;
+        }
         let invitation = accepted.invitation;
         tracing::info!(invitation = %invitation.id, user = %accepted.user_id, "invitation accepted");
         let detail = serde_json::json!({

@@ -163,7 +163,24 @@ impl Accounts {
                 }
             }
         }
-        let vendor = accounts::memberships_of(&self.pool, user.id)
+        let (vendor, customer) = self.memberships(user.id).await?;
+        Ok(SignedIn {
+            user_id: user.id,
+            email: user.email,
+            is_instance_admin: user.is_instance_admin,
+            vendor,
+            customer,
+            rehashed,
+        })
+    }
+
+    /// The vendor organizations and enabled customers `user_id` belongs to, as a session
+    /// offers them to choose from.
+    pub async fn memberships(
+        &self,
+        user_id: Uuid,
+    ) -> Result<(Vec<VendorMembership>, Vec<CustomerMembership>), wharf_db::DbError> {
+        let vendor = accounts::memberships_of(&self.pool, user_id)
             .await?
             .into_iter()
             .filter_map(|m| match m.role.parse() {
@@ -174,12 +191,12 @@ impl Accounts {
                     role,
                 }),
                 Err(err) => {
-                    tracing::error!(user = %user.id, org = %m.slug, "membership skipped: {err}");
+                    tracing::error!(user = %user_id, org = %m.slug, "membership skipped: {err}");
                     None
                 }
             })
             .collect();
-        let customer = customers::memberships_of(&self.pool, user.id)
+        let customer = customers::memberships_of(&self.pool, user_id)
             .await?
             .into_iter()
             .filter_map(|m| match m.role.parse() {
@@ -192,18 +209,11 @@ impl Accounts {
                     role,
                 }),
                 Err(err) => {
-                    tracing::error!(user = %user.id, customer = %m.customer_id, "membership skipped: {err}");
+                    tracing::error!(user = %user_id, customer = %m.customer_id, "membership skipped: {err}");
                     None
                 }
             })
             .collect();
-        Ok(SignedIn {
-            user_id: user.id,
-            email: user.email,
-            is_instance_admin: user.is_instance_admin,
-            vendor,
-            customer,
-            rehashed,
-        })
+        Ok((vendor, customer))
     }
 }

@@ -9,7 +9,7 @@
 use secrecy::{ExposeSecret as _, SecretString};
 use uuid::Uuid;
 use wharf_auth::principal::Role;
-use wharf_db::{DbError, accounts};
+use wharf_db::{DbError, accounts, sessions};
 
 use super::{
     Accounts, Failure, FieldError, Inviter,
@@ -114,7 +114,8 @@ impl Accounts {
         Ok(MemberAdded { user_id, email, existed })
     }
 
-    /// Sets the password of the account `email` to `password` (checked against the policy).
+    /// Sets the password of the account `email` to `password` (checked against the policy);
+    /// every portal session and open reset link of the account ends.
     pub async fn reset_password(
         &self,
         email: &str,
@@ -126,7 +127,9 @@ impl Accounts {
             .await?
             .ok_or_else(|| OperatorError::NoUser(email.clone()))?;
         let hash = self.hash_password(password).await?;
-        if !accounts::set_password_hash(&self.pool, user.id, hash.expose_secret()).await? {
+        if !sessions::set_password_ending_sessions(&self.pool, user.id, hash.expose_secret())
+            .await?
+        {
             return Err(OperatorError::NoUser(email));
         }
         let target = (format!("user:{}", user.id), Some(email));

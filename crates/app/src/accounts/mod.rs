@@ -25,6 +25,7 @@ pub mod invitations;
 pub mod login;
 pub mod members;
 pub mod organizations;
+pub mod passwords;
 pub mod signup;
 pub mod validate;
 
@@ -42,11 +43,12 @@ use crate::audit::AuditLog;
 pub use invitations::{
     AcceptError, Acceptance, InvitationPreview, InviteError, Inviter, IssuedInvitation, Joined,
 };
-pub use login::{LoginError, SignedIn};
+pub use login::{CustomerMembership, LoginError, SignedIn, VendorMembership};
 pub use members::{MemberAdded, OperatorError};
 pub use organizations::{
     CreateOrganizationError, Founder, OrganizationCreated, OrganizationRequest,
 };
+pub use passwords::{AccountEvent, ChangePasswordError, ResetError, ResetLink};
 pub use signup::{SignedUp, SignupError, SignupRequest};
 
 /// Who may create a new vendor organization from the sign-up page (`WHARF_SIGNUP`).
@@ -133,6 +135,10 @@ pub enum Field {
     Invitation,
     /// A role.
     Role,
+    /// A person's name.
+    Name,
+    /// The current password (to change it).
+    CurrentPassword,
 }
 
 impl Field {
@@ -146,6 +152,8 @@ impl Field {
             Field::Password => "password",
             Field::Invitation => "invitation",
             Field::Role => "role",
+            Field::Name => "name",
+            Field::CurrentPassword => "current_password",
         }
     }
 }

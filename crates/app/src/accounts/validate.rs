@@ -73,6 +73,25 @@ pub fn normalize_email(email: &str) -> Result<String, FieldError> {
     Ok(email.to_lowercase())
 }
 
+/// Longest name of a person, in characters.
+pub const MAX_PERSON_NAME_CHARS: usize = 200;
+
+/// Checks the name a person gives: 1 to [`MAX_PERSON_NAME_CHARS`] characters, not only
+/// spaces, no control characters.
+pub fn check_person_name(name: &str) -> Result<(), FieldError> {
+    let name = name.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_PERSON_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(FieldError::new(
+            Field::Name,
+            format!("1 to {MAX_PERSON_NAME_CHARS} characters, no line breaks"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a newly chosen password against `wharf_auth::password::check_policy`.
 pub fn check_new_password(password: &SecretString) -> Result<(), FieldError> {
     check_policy(password).map_err(|e| FieldError::new(Field::Password, e.to_string()))

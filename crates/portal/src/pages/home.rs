@@ -1,0 +1,149 @@
+//! Where a signed-in person lands: `/` (their home, or sign-in for everyone else),
+//! `/choose` (pick which vendor organization or customer to act for, and switch later),
+//! and the two homes, `/vendor/{slug}` and `/customer/{slug}/{customer id}`.
+//!
+//! Which organization or customer a page acts for is in its URL, and membership is checked
+//! on every request: a removed member or a disabled customer's user gets the 404 page at
+//! the next request, on every instance; a slug they do not belong to looks like one that
+//! does not exist.
+
+use askama::Template;
+use axum::{
+    extract::{Path, State},
+    response::{IntoResponse, Redirect, Response},
+};
+use uuid::Uuid;
+use wharf_app::accounts::{CustomerMembership, VendorMembership};
+
+use super::page;
+use crate::{
+    Portal,
+    error::PageError,
+    links,
+    shell::Shell,
+    visitor::{SignedIn, Visitor},
+};
+
+/// `GET /`: the signed-in person's home (their only membership, or the chooser); everyone
+/// else signs in.
+pub(crate) async fn root_get(
+    State(portal): State<Portal>,
+    visitor: Visitor,
+) -> Result<Response, PageError> {
+    let Some((person, _)) = &visitor.signed_in else {
+        return Ok(Redirect::to(links::SIGN_IN).into_response());
+    };
+    let (vendor, customer) = portal.app.accounts.memberships(person.id).await?;
+    let to = match (vendor.as_slice(), customer.as_slice()) {
+        ([only], []) => links::vendor_home(&only.slug),
+        ([], [only]) => links::customer_home(&only.organization_slug, only.customer_id),
+        _ => links::CHOOSE.to_owned(),
+    };
+    Ok(Redirect::to(&to).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "account/choose.html")]
+struct ChoosePage {
+    shell: Shell,
+    vendor: Vec<(String, VendorMembership)>,
+    customer: Vec<(String, CustomerMembership)>,
+    is_instance_admin: bool,
+}
+
+/// `GET /choose`.
+pub(crate) async fn choose_get(
+    State(portal): State<Portal>,
+    who: SignedIn,
+) -> Result<Response, PageError> {
+    let (vendor, customer) = portal.app.accounts.memberships(who.person.id).await?;
+    page(&ChoosePage {
+        shell: who.visitor.shell("Choose where to work").await?.at(links::CHOOSE),
+        vendor: vendor.into_iter().map(|m| (links::vendor_home(&m.slug), m)).collect(),
+        customer: customer
+            .into_iter()
+            .map(|m| (links::customer_home(&m.organization_slug, m.customer_id), m))
+            .collect(),
+        is_instance_admin: who.person.is_instance_admin,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "vendor/home.html")]
+struct VendorHome {
+    shell: Shell,
+    membership: VendorMembership,
+    login_command: String,
+    push_command: String,
+}
+
+/// `GET /vendor/{slug}`: a vendor organization's home, for its members.
+pub(crate) async fn vendor_get(
+    State(portal): State<Portal>,
+    Path(slug): Path<String>,
+    who: SignedIn,
+) -> Result<Response, PageError> {
+    let (vendor, _) = portal.app.accounts.memberships(who.person.id).await?;
+    let membership = vendor.into_iter().find(|m| m.slug == slug).ok_or(PageError::NotFound)?;
+    let context = format!("{} · {}", membership.name, membership.role.as_str());
+    let host = registry_host(&portal);
+    let slug = &membership.slug;
+    page(&VendorHome {
+        shell: who.visitor.shell(membership.name.clone()).await?.in_context(context).at("/"),
+        login_command: format!(
+            "echo \"$WHARF_TOKEN\" | docker login {host} -u {slug} --password-stdin"
+        ),
+        push_command: format!(
+            "docker tag my-app:1.0 {host}/{slug}/my-app:1.0 && docker push {host}/{slug}/my-app:1.0"
+        ),
+        membership,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "customer/home.html")]
+struct CustomerHome {
+    shell: Shell,
+    membership: CustomerMembership,
+    login_command: String,
+}
+
+/// `GET /customer/{slug}/{customer_id}`: a customer's home in the customer portal, for
+/// that customer's users (an enabled customer of the vendor `slug`).
+pub(crate) async fn customer_get(
+    State(portal): State<Portal>,
+    Path((slug, customer_id)): Path<(String, String)>,
+    who: SignedIn,
+) -> Result<Response, PageError> {
+    let customer_id: Uuid = customer_id.parse().map_err(|_| PageError::NotFound)?;
+    let (_, customer) = portal.app.accounts.memberships(who.person.id).await?;
+    let membership = customer
+        .into_iter()
+        .find(|m| m.organization_slug == slug && m.customer_id == customer_id)
+        .ok_or(PageError::NotFound)?;
+    let context = format!("{} · {}", membership.customer_name, membership.organization_name);
+    page(&CustomerHome {
+        shell: who
+            .visitor
+            .shell(membership.customer_name.clone())
+            .await?
+            .in_context(context)
+            .at("/"),
+        login_command: format!(
+            "echo \"$WHARF_TOKEN\" | docker login {} -u {} --password-stdin",
+            registry_host(&portal),
+            who.person.email
+        ),
+        membership,
+    })
+}
+
+/// The registry's host as clients name it (`host[:port]` of the public URL).
+pub fn registry_host(portal: &Portal) -> String {
+    let url = &portal.settings.public_url;
+    match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_owned(),
+        (None, _) => "localhost".to_owned(),
+    }
+}
