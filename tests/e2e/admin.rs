@@ -543,7 +543,14 @@ async fn invitations_are_printed_once_and_can_be_accepted() {
     );
     let plaintext = last_line(succeeded(&out)).to_owned();
     assert!(plaintext.starts_with("wharf_inv_"), "{plaintext}");
-    assert_eq!(out.stdout.matches(&plaintext).count(), 1, "printed once:\n{}", out.stdout);
+    // The link to accept comes on a line of its own before the token (twice in all).
+    assert_eq!(out.stdout.matches(&plaintext).count(), 2, "link and token:\n{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains(&format!("link to accept: http://127.0.0.1:8080/invitation/{plaintext}\n")),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("invited dev@acme.test to acme as developer"), "{}", out.stdout);
     assert!(!out.stderr.contains(&plaintext[10..]), "the token never reaches the logs");
     let (hash, days): (Vec<u8>, f64) = sqlx::query_as(
@@ -607,8 +614,24 @@ async fn invitations_are_printed_once_and_can_be_accepted() {
     assert_eq!(joined.customer_id, Some(initech.id));
 
     // A sign-up invitation for one address, used on an instance in `invite` mode.
-    let out = admin(&url, &["invite-signup", "--email", "founder@newco.test"]);
-    let token = SecretString::from(last_line(succeeded(&out)).to_owned());
+    let out = admin(
+        &url,
+        &[
+            "invite-signup",
+            "--email",
+            "founder@newco.test",
+            "--public-url",
+            "https://wharf.example.com/",
+        ],
+    );
+    let plaintext = last_line(succeeded(&out)).to_owned();
+    assert!(
+        out.stdout
+            .contains(&format!("link to accept: https://wharf.example.com/sign-up/{plaintext}\n")),
+        "the sign-up page on the given public URL:\n{}",
+        out.stdout
+    );
+    let token = SecretString::from(plaintext);
     let invite_only = Accounts::new(
         pool.clone(),
         audit,

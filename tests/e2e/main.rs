@@ -16,6 +16,7 @@ mod entitlements_clients;
 mod house;
 mod layout;
 mod oci_client;
+mod portal;
 mod registry_auth;
 mod s3;
 mod serve;

@@ -83,7 +83,10 @@ impl TestApp {
         wharf_db::migrate(&pool).await.expect("migrations");
         let data = tempfile::tempdir().expect("a data directory");
         let data_dir = data.path().to_string_lossy().into_owned();
-        let mut argv = vec!["wharf", "serve", "--public-url", PUBLIC_URL, "--data-dir", &data_dir];
+        let mut argv = vec!["wharf", "serve", "--data-dir", &data_dir];
+        if !flags.contains(&"--public-url") {
+            argv.extend_from_slice(&["--public-url", PUBLIC_URL]);
+        }
         argv.extend_from_slice(flags);
         let Command::Serve(args) = Cli::try_parse_from(argv).expect("serve flags").command else {
             panic!("`wharf serve` parses as the serve command");
@@ -175,6 +178,80 @@ impl TestApp {
         if let Some(background) = self.background.take() {
             background.shutdown(std::time::Duration::from_secs(10)).await;
         }
+    }
+}
+
+/// A browser's view of the house: the cookies it holds.
+pub type Jar = BTreeMap<String, String>;
+
+impl TestApp {
+    /// The cookies held so far (one browser).
+    pub fn cookies(&self) -> Jar {
+        self.cookies.lock().expect("the cookie jar").clone()
+    }
+
+    /// Replaces the cookies (switch to another browser); returns the ones held before.
+    pub fn use_cookies(&self, jar: Jar) -> Jar {
+        std::mem::replace(&mut *self.cookies.lock().expect("the cookie jar"), jar)
+    }
+
+    /// `GET path` as the page would be asked for by a browser, with the cookies held.
+    pub async fn page(&self, path: &str) -> TestResponse {
+        self.get(path).await
+    }
+
+    /// The form token in a page (`name="csrf" value="…"`).
+    pub fn csrf_in(page: &TestResponse) -> String {
+        let html = String::from_utf8_lossy(&page.body);
+        let start = html.find(r#"name="csrf" value=""#).expect("a form token in the page")
+            + r#"name="csrf" value=""#.len();
+        html[start..].split('"').next().unwrap_or_default().to_owned()
+    }
+
+    /// POSTs a form to `path` as a same-origin browser page would (`Origin` is the house's,
+    /// `Sec-Fetch-Site: same-origin`), with the cookies held.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+        self.post_form_from(path, fields, Some("same-origin"), Some(PUBLIC_URL)).await
+    }
+
+    /// POSTs a form with the given `Sec-Fetch-Site` and `Origin` headers.
+    pub async fn post_form_from(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        fetch_site: Option<&str>,
+        origin: Option<&str>,
+    ) -> TestResponse {
+        let mut request =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(site) = fetch_site {
+            request = request.header("sec-fetch-site", site);
+        }
+        if let Some(origin) = origin {
+            request = request.header(header::ORIGIN, origin);
+        }
+        let body = serde_urlencoded::to_string(fields).expect("a form");
+        self.send(request.body(Body::from(body)).expect("a request")).await
+    }
+
+    /// Signs in through the sign-in page; the session cookie lands in the jar.
+    pub async fn sign_in(&self, email: &str, password: &str) -> TestResponse {
+        let form = self.page("/sign-in").await;
+        let csrf = Self::csrf_in(&form);
+        self.post_form("/sign-in", &[("csrf", &csrf), ("email", email), ("password", password)])
+            .await
+    }
+}
+
+impl TestResponse {
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// `Location`.
+    pub fn location(&self) -> Option<&str> {
+        self.header("location")
     }
 }
 

@@ -27,8 +27,8 @@ use wharf_db::{PgPool, accounts, customers};
 use crate::{
     cli::{
         AdminCommand, CreateOrgArgs, CreateTokenArgs, CreateUserArgs, DatabaseArgs,
-        InviteCustomerUserArgs, InviteMemberArgs, InviteSignupArgs, Password, ResetPasswordArgs,
-        SetVisibilityArgs, Visibility,
+        InviteCustomerUserArgs, InviteMemberArgs, InviteSignupArgs, Password, PublicUrl,
+        ResetPasswordArgs, SetVisibilityArgs, Visibility,
     },
     database::Database,
 };
@@ -325,13 +325,20 @@ fn invitation_service(pool: &PgPool, days: u32) -> anyhow::Result<Operator> {
     Operator::with_settings(pool, settings)
 }
 
-/// Says what was issued; the token goes alone on the last line.
-fn print_invitation(what: &str, issued: &IssuedInvitation) {
-    println!(
-        "{what} (expires {}); invitation token, shown only now:",
-        issued.invitation.expires_at.date()
-    );
-    println!("{}", issued.token.expose_secret());
+/// Says what was issued, then the link to accept it (on `public_url`, a page under `path`
+/// with the token as its last segment); the token goes alone on the last line.
+fn print_invitation(
+    what: &str,
+    issued: &IssuedInvitation,
+    public_url: Option<&PublicUrl>,
+    path: &str,
+) {
+    let base = public_url.map_or_else(|| "http://127.0.0.1:8080".to_owned(), ToString::to_string);
+    let token = issued.token.expose_secret();
+    println!("{what} (expires {}); shown only now:", issued.invitation.expires_at.date());
+    println!("link to accept: {}{path}{token}", base.trim_end_matches('/'));
+    println!("invitation token:");
+    println!("{token}");
 }
 
 async fn invite_member(pool: PgPool, args: InviteMemberArgs) -> anyhow::Result<()> {
@@ -346,7 +353,8 @@ async fn invite_member(pool: PgPool, args: InviteMemberArgs) -> anyhow::Result<(
         }
         other => anyhow::Error::new(other).context("cannot issue the invitation"),
     })?;
-    print_invitation(&format!("invited {email} to {} as {}", org.slug, args.role), &issued);
+    let what = format!("invited {email} to {} as {}", org.slug, args.role);
+    print_invitation(&what, &issued, args.public_url.as_ref(), "/invitation/");
     Ok(())
 }
 
@@ -370,7 +378,7 @@ async fn invite_customer_user(pool: PgPool, args: InviteCustomerUserArgs) -> any
     })?;
     let what =
         format!("invited {email} to customer {:?} of {} as {}", customer.name, org.slug, args.role);
-    print_invitation(&what, &issued);
+    print_invitation(&what, &issued, args.public_url.as_ref(), "/invitation/");
     Ok(())
 }
 
@@ -383,7 +391,7 @@ async fn invite_signup(pool: PgPool, args: InviteSignupArgs) -> anyhow::Result<(
         Some(email) => format!("invited {email} to sign up a new organization"),
         None => "invited someone to sign up a new organization".to_owned(),
     };
-    print_invitation(&what, &issued);
+    print_invitation(&what, &issued, args.public_url.as_ref(), "/sign-up/");
     Ok(())
 }
 

@@ -119,6 +119,11 @@ pub struct InviteMemberArgs {
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
     pub expires_in_days: u32,
 
+    /// The address people reach Wharf at, for the link to accept (`WHARF_PUBLIC_URL`, as
+    /// `wharf serve` has it). Default: `http://127.0.0.1:8080`.
+    #[arg(long, env = "WHARF_PUBLIC_URL")]
+    pub public_url: Option<PublicUrl>,
+
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -146,6 +151,11 @@ pub struct InviteCustomerUserArgs {
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
     pub expires_in_days: u32,
 
+    /// The address people reach Wharf at, for the link to accept (`WHARF_PUBLIC_URL`, as
+    /// `wharf serve` has it). Default: `http://127.0.0.1:8080`.
+    #[arg(long, env = "WHARF_PUBLIC_URL")]
+    pub public_url: Option<PublicUrl>,
+
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -160,6 +170,11 @@ pub struct InviteSignupArgs {
     /// Days until the invitation expires.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
     pub expires_in_days: u32,
+
+    /// The address people reach Wharf at, for the link to accept (`WHARF_PUBLIC_URL`, as
+    /// `wharf serve` has it). Default: `http://127.0.0.1:8080`.
+    #[arg(long, env = "WHARF_PUBLIC_URL")]
+    pub public_url: Option<PublicUrl>,
 
     #[command(flatten)]
     pub database: DatabaseArgs,
