@@ -3,6 +3,8 @@
 //! sign-up, error pages, and escaping. The same flows run in a real browser against a real
 //! `wharf serve` in `browser.rs`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use axum::http::StatusCode;
 use secrecy::{ExposeSecret as _, SecretString};
 use wharf_app::accounts::{Inviter, SignupMode};
