@@ -51,6 +51,12 @@ bench-usage *ARGS: postgres-binaries bench-tools
     cargo build --release -p wharf-server --bin wharf
     cargo run --release -p wharf-bench -- usage --wharf "$CARGO_TARGET_DIR/release/wharf" {{ARGS}}
 
+# What a signed-in portal page costs the server (median and p99 latency, wrk throughput), on
+# an empty database (docs/performance.md).
+bench-pages *ARGS: postgres-binaries bench-tools
+    cargo build --release -p wharf-server --bin wharf
+    cargo run --release -p wharf-bench -- pages --wharf "$CARGO_TARGET_DIR/release/wharf" {{ARGS}}
+
 # Pulls, pushes, /token and peak memory against the targets; `--quick` for a smoke run.
 # Wharf side by side with the reference registry and nginx (docs/performance.md).
 bench *ARGS: postgres-binaries bench-tools

@@ -3,6 +3,9 @@
 //! `wharf-bench usage` (`just bench-usage`): manifest-GET throughput with usage events
 //! recorded and not, see `usage.rs`.
 //!
+//! `wharf-bench pages` (`just bench-pages`): what a signed-in portal page costs, see
+//! `pages.rs`.
+//!
 //! `wharf-bench compare` (`just bench`): Wharf side by side with the reference registry (CNCF
 //! distribution) and nginx: pulls, pushes, /token and peak memory, see `compare.rs`.
 //!
@@ -27,6 +30,7 @@ mod distribution;
 mod http1;
 mod nginx;
 mod oci;
+mod pages;
 mod procs;
 mod report;
 mod seed;
@@ -51,6 +55,8 @@ enum Mode {
     Usage,
     /// Side by side with the reference registry and nginx.
     Compare,
+    /// Signed-in portal pages.
+    Pages,
 }
 
 struct Args {
@@ -91,12 +97,16 @@ impl Args {
                 args.mode = Mode::Usage;
                 args.out = PathBuf::from("bench/results/usage.json");
             }
+            Some("pages") => {
+                args.mode = Mode::Pages;
+                args.out = PathBuf::from("bench/results/pages.json");
+            }
             Some("compare") => {
                 args.mode = Mode::Compare;
                 args.out = PathBuf::from("bench/results/compare.json");
             }
             other => bail!(
-                "usage: wharf-bench entitlements|usage|compare [--wharf PATH] [--runs N] \
+                "usage: wharf-bench entitlements|usage|pages|compare [--wharf PATH] [--runs N] \
                  [--duration SECS] [--connections N] [--out FILE] [--hold SECS] \
                  [--blob-mib N] [--distribution PATH] [--phases LIST] [--quick] \
                  (got {other:?})"
@@ -153,6 +163,9 @@ async fn main() -> anyhow::Result<()> {
     let scratch = procs::Scratch::new()?;
     let postgres = procs::Postgres::start(&wharf, &scratch.path().join("pg"))?;
     procs::migrate(&wharf, postgres.url())?;
+    if args.mode == Mode::Pages {
+        return pages::run(&args, &wharf, postgres.url(), scratch.path()).await;
+    }
     let pool = wharf_db::PgPool::connect(postgres.url()).await?;
     eprintln!("seeding 1,000 customers, 100 repositories, 10,000 tags ...");
     let world = seed::seed(&pool).await?;

@@ -337,6 +337,9 @@ impl Accounts {
         if !invitations::revoke(&self.pool, org_id, id).await? {
             return Err(InviteError::NotFound);
         }
+        let target = (format!("invitation:{id}"), None);
+        self.audit(Some(org_id), revoker, "invitation.revoke", target, serde_json::json!({}), None)
+            .await;
         Ok(())
     }
 
@@ -357,6 +360,9 @@ impl Accounts {
         if !invitations::revoke_customer(&self.pool, org_id, customer_id, id).await? {
             return Err(InviteError::NotFound);
         }
+        let target = (format!("invitation:{id}"), None);
+        let detail = serde_json::json!({ "customer_id": customer_id });
+        self.audit(Some(org_id), revoker, "invitation.revoke", target, detail, None).await;
         Ok(())
     }
 
