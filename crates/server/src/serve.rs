@@ -22,6 +22,7 @@ use tower_http::{
 use wharf_app::{
     AccountSettings, App, AppSettings, BackgroundTasks,
     credentials::{AuthSettings, invalidation::Invalidated},
+    mail::{MailFrom, MailSettings},
     usage::UsageSettings,
 };
 use wharf_db::PgPool;
@@ -118,6 +119,15 @@ pub async fn wire(
             OnOff::Off => None,
         },
         trusted_proxies: args.usage.trusted_proxies.clone(),
+        mail: MailSettings {
+            smtp_url: args.mail.smtp_url.as_ref().map(|url| url.secret()),
+            from: args
+                .mail
+                .mail_from
+                .clone()
+                .unwrap_or_else(|| MailFrom::for_host(public_url.host())),
+            ..MailSettings::default()
+        },
     };
     let caches: Vec<Arc<dyn Invalidated>> =
         vec![Arc::new(ContentCacheInvalidation(content_cache.clone()))];
