@@ -15,6 +15,7 @@ mod entitlements;
 mod entitlements_clients;
 mod house;
 mod layout;
+mod mail;
 mod oci_client;
 mod registry_auth;
 mod s3;
