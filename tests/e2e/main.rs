@@ -6,6 +6,7 @@
 mod admin;
 mod api;
 mod audit;
+mod browser;
 mod clients;
 mod clients_reference;
 mod configuration;

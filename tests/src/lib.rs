@@ -16,6 +16,7 @@ use std::{
 use tempfile::TempDir;
 
 pub mod api;
+pub mod browser;
 pub mod clients;
 pub mod house;
 pub mod raw;
