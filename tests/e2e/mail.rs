@@ -18,7 +18,9 @@ use wharf_app::mail::{
     Mailer, PasswordResetMail, invitation_mail, password_reset_mail,
 };
 use wharf_db::PgPool;
-use wharf_e2e::{free_port, fresh_database, house::TestApp, smtp::SmtpServer};
+use wharf_e2e::{
+    ServeOptions, Wharf, free_port, fresh_database, house::TestApp, scratch_dir, smtp::SmtpServer,
+};
 
 const LINK: &str =
     "http://wharf.test/invitations/wharf_inv_0123456789abcdefghijKLMNOPQRSTUV?from=mail&x=1";
@@ -325,4 +327,25 @@ async fn two_workers_on_one_database_send_each_message_once() {
     .unwrap();
     assert_eq!(sent, MESSAGES as i64);
     assert_eq!(attempts, MESSAGES as i64, "one attempt each");
+}
+
+#[tokio::test]
+async fn wharf_serve_says_mail_is_on_and_never_logs_the_smtp_url() {
+    let smtp = SmtpServer::start();
+    let secret = "smtp-password-that-must-not-leak";
+    let url = format!("smtp://wharf:{secret}@127.0.0.1:{}", smtp.port);
+    let data = scratch_dir();
+    let env = [("WHARF_SMTP_URL".to_owned(), url), ("RUST_LOG".to_owned(), "debug".to_owned())];
+    let options =
+        ServeOptions { database_url: Some(fresh_database().await), env: env.into_iter().collect() };
+    let mut wharf = Wharf::start(data.path(), &options).await;
+    let serving = wharf.stderr();
+    wharf.stop();
+    let logs = format!("{}{}", wharf.stdout(), wharf.stderr());
+    assert!(
+        serving.lines().any(|l| l.contains("wharf is serving") && l.contains("mail")),
+        "{serving}"
+    );
+    assert!(serving.contains("smtp"), "{serving}");
+    assert!(!logs.contains(secret), "the SMTP password was logged:\n{logs}");
 }

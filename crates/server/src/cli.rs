@@ -405,6 +405,9 @@ impl fmt::Debug for MailArgs {
 }
 
 /// An SMTP URL (`smtp://` or `smtps://`); a secret, since it may carry credentials.
+///
+/// Parsing takes any text and [`SmtpUrl::check`] validates it later: clap repeats a value
+/// it could not parse in its error, and this one may hold a password.
 #[derive(Clone)]
 pub struct SmtpUrl(SecretString);
 
@@ -413,17 +416,23 @@ impl SmtpUrl {
     pub fn secret(&self) -> SecretString {
         self.0.clone()
     }
+
+    /// Whether it is an `smtp://` or `smtps://` URL with a host; the error does not repeat
+    /// the value.
+    pub fn check(&self) -> Result<(), &'static str> {
+        let invalid = "WHARF_SMTP_URL (--smtp-url) must be smtp://[user:password@]host[:port][?tls=required] or smtps://[user:password@]host[:port] (the value is not shown: it may hold a password)";
+        let url = url::Url::parse(self.0.expose_secret()).map_err(|_| invalid)?;
+        if !matches!(url.scheme(), "smtp" | "smtps") || url.host_str().is_none_or(str::is_empty) {
+            return Err(invalid);
+        }
+        Ok(())
+    }
 }
 
 impl FromStr for SmtpUrl {
-    type Err = String;
+    type Err = std::convert::Infallible;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let invalid = "expected smtp://host[:port][?tls=required] or smtps://host[:port]";
-        let url = url::Url::parse(s).map_err(|_| invalid.to_owned())?;
-        if !matches!(url.scheme(), "smtp" | "smtps") || url.host_str().is_none_or(str::is_empty) {
-            return Err(invalid.into());
-        }
         Ok(Self(SecretString::from(s)))
     }
 }
@@ -873,9 +882,11 @@ mod tests {
             "smtps://wharf:s3cret@mail.example.com:465"
         );
         assert_eq!(args.mail.mail_from.unwrap().to_string(), "Acme Registry <registry@acme.test>");
-        for bad in ["http://mail.example.com", "mail.example.com:25", "smtp://"] {
-            assert!(bad.parse::<SmtpUrl>().is_err(), "{bad}");
+        for bad in ["http://mail.example.com", "mail.example.com:25", "smtp://", "smtp:/u:pw@x"] {
+            let error = bad.parse::<SmtpUrl>().unwrap().check().unwrap_err();
+            assert!(!error.contains("mail.example.com") && !error.contains("u:pw"), "{error}");
         }
+        assert!("smtp://mail.internal:25".parse::<SmtpUrl>().unwrap().check().is_ok());
         assert!("not a mailbox".parse::<wharf_app::mail::MailFrom>().is_err());
     }
 

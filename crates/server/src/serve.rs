@@ -58,6 +58,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.database.data_dir).with_context(|| {
         format!("cannot create data directory {}", args.database.data_dir.display())
     })?;
+    if let Some(smtp_url) = &args.mail.smtp_url {
+        smtp_url.check().map_err(anyhow::Error::msg)?;
+    }
     let storage_config = args.storage_config().map_err(anyhow::Error::msg)?;
     if let wharf_storage::StorageConfig::Fs(fs) = &storage_config {
         std::fs::create_dir_all(&fs.root)
@@ -89,6 +92,9 @@ pub async fn wire(
     blobs: Arc<dyn BlobStore>,
 ) -> anyhow::Result<Wired> {
     let public_url = args.public_url();
+    if let Some(smtp_url) = &args.mail.smtp_url {
+        smtp_url.check().map_err(anyhow::Error::msg)?;
+    }
     let auth_args = &args.registry_auth;
     let content_cache = Arc::new(wharf_registry::cache::ContentCache::new(
         usize::try_from(args.registry.content_cache_mib << 20).unwrap_or(usize::MAX),
@@ -184,7 +190,8 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
-    tracing::info!(listen = %local, public_url = %public_url, %signup, "wharf is serving");
+    let mail = if application.mailer.configured() { "smtp" } else { "off" };
+    tracing::info!(listen = %local, public_url = %public_url, %signup, mail, "wharf is serving");
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
