@@ -19,7 +19,10 @@ use wharf_app::mail::{
 };
 use wharf_db::PgPool;
 use wharf_e2e::{
-    ServeOptions, Wharf, free_port, fresh_database, house::TestApp, scratch_dir, smtp::SmtpServer,
+    ServeOptions, Wharf, free_port, fresh_database,
+    house::TestApp,
+    scratch_dir,
+    smtp::{SmtpServer, SmtpTls},
 };
 
 const LINK: &str =
@@ -218,7 +221,7 @@ async fn a_message_queued_while_smtp_is_down_is_delivered_once_it_comes_up() {
 
     let failing = wait_for_delivery(&mailer, Some(acme.id), about, |d| d.attempts >= 3).await;
     assert_eq!(failing.status, DeliveryStatus::Queued);
-    assert_eq!(failing.last_error.as_deref(), Some("connection failed"));
+    assert_eq!(failing.last_error.as_deref(), Some("connection refused"));
     assert!(bodies(&pool, id).await.0.is_some(), "kept while it may still be sent");
 
     smtp.resume();
@@ -276,7 +279,7 @@ async fn the_last_failed_attempt_ends_as_failed() {
         wait_for_delivery(&mailer, Some(acme.id), about, |d| d.status == DeliveryStatus::Failed)
             .await;
     assert_eq!(delivery.attempts, 3);
-    assert_eq!(delivery.last_error.as_deref(), Some("connection failed"));
+    assert_eq!(delivery.last_error.as_deref(), Some("connection refused"));
     assert_eq!(bodies(&pool, id).await, (None, None));
     let stored: String = sqlx::query_scalar("select last_error from mail_outbox where id = $1")
         .bind(id)
@@ -348,4 +351,26 @@ async fn wharf_serve_says_mail_is_on_and_never_logs_the_smtp_url() {
     );
     assert!(serving.contains("smtp"), "{serving}");
     assert!(!logs.contains(secret), "the SMTP password was logged:\n{logs}");
+}
+
+#[tokio::test]
+async fn tls_is_required_and_an_untrusted_certificate_is_refused() {
+    let pool = database().await;
+    let acme = wharf_db::testing::org(&pool, "acme").await;
+    for tls in [SmtpTls::StartTls, SmtpTls::Implicit] {
+        let smtp = SmtpServer::start_tls(tls);
+        let (mailer, worker) = Mailer::start(pool.clone(), fast(smtp.url(), 100)).unwrap();
+        let invitation_id = Uuid::new_v4();
+        let about = MailAbout::Invitation(invitation_id);
+        let mail = invitation_mail(invitation("new@customer.test", "Acme", acme.id, invitation_id))
+            .unwrap();
+        let id = mailer.queue(mail).await.unwrap();
+        let delivery = wait_for_delivery(&mailer, Some(acme.id), about, |d| d.attempts >= 2).await;
+        stop(worker).await;
+        assert_eq!(delivery.status, DeliveryStatus::Queued, "{tls:?}: retried, not given up");
+        let error = delivery.last_error.unwrap_or_default();
+        assert!(error.starts_with("TLS failed: invalid peer certificate"), "{tls:?}: {error}");
+        assert!(bodies(&pool, id).await.0.is_some());
+        assert!(smtp.messages().is_empty(), "{tls:?}: nothing sent without trusted TLS");
+    }
 }

@@ -1,6 +1,7 @@
 """A real SMTP server for the mail tests (PyPI `aiosmtpd`).
 
     python3 tests/smtp/server.py --port PORT --dir DIR [--reject-domain DOMAIN]...
+        [--tls starttls|implicit --cert CERT.pem --key KEY.pem]
 
 Listens on 127.0.0.1:PORT (0: a free port) and writes every message it accepts to
 DIR/<time>-<n>.eml, exactly as received, after `X-Envelope-From` and one `X-Envelope-To` line
@@ -11,6 +12,9 @@ line ends, or null)}.
 Each file appears whole (written aside, then renamed), the .json last. A recipient in a
 `--reject-domain` is refused at RCPT with `550 5.1.1` (a permanent failure). Prints
 `READY <port>` once it listens; SIGTERM or SIGINT stops it.
+
+With `--tls starttls` it offers STARTTLS and refuses mail before it (530); with
+`--tls implicit` it speaks TLS from the first byte (SMTPS); either with CERT and KEY.
 """
 
 import argparse
@@ -21,6 +25,7 @@ import itertools
 import json
 import os
 import signal
+import ssl
 import sys
 import time
 
@@ -84,15 +89,25 @@ async def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--dir", required=True)
     parser.add_argument("--reject-domain", action="append", default=[])
+    parser.add_argument("--tls", choices=["starttls", "implicit"])
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
+
+    context = None
+    if args.tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.cert, args.key)
+    starttls = {"tls_context": context, "require_starttls": True} if args.tls == "starttls" else {}
 
     handler = Handler(args.dir, args.reject_domain)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: SMTP(handler, hostname="smtp.wharf.test", enable_SMTPUTF8=True),
+        lambda: SMTP(handler, hostname="smtp.wharf.test", enable_SMTPUTF8=True, **starttls),
         host="127.0.0.1",
         port=args.port,
+        ssl=context if args.tls == "implicit" else None,
     )
     port = server.sockets[0].getsockname()[1]
     print(f"READY {port}", flush=True)

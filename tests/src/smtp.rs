@@ -27,7 +27,18 @@ pub struct SmtpServer {
     /// Where the messages it accepted are written.
     pub dir: PathBuf,
     reject_domains: Vec<String>,
+    tls: Option<SmtpTls>,
     scratch: TempDir,
+}
+
+/// How a server speaks TLS, with a self-signed certificate for 127.0.0.1 that no client
+/// trusts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Offers STARTTLS and refuses mail before it.
+    StartTls,
+    /// TLS from the first byte (SMTPS).
+    Implicit,
 }
 
 /// A message the server accepted.
@@ -80,7 +91,28 @@ impl SmtpServer {
         let scratch = client_scratch();
         let dir = scratch.path().join("messages");
         std::fs::create_dir_all(&dir).unwrap();
-        Self { daemon: None, port, dir, reject_domains: Vec::new(), scratch }
+        Self { daemon: None, port, dir, reject_domains: Vec::new(), tls: None, scratch }
+    }
+
+    /// Starts a server on a free port speaking TLS as `tls`, with a self-signed
+    /// certificate (made by the `openssl` CLI) that no client trusts.
+    pub fn start_tls(tls: SmtpTls) -> Self {
+        let mut server = Self::not_started(0);
+        server.tls = Some(tls);
+        let status = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+            .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(server.scratch.path().join("key.pem"))
+            .arg("-out")
+            .arg(server.scratch.path().join("cert.pem"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl (`just client-tools` installs it)");
+        assert!(status.success(), "openssl req failed");
+        server.resume();
+        server
     }
 
     fn start_with(port: u16, reject_domains: &[&str]) -> Self {
@@ -106,6 +138,17 @@ impl SmtpServer {
         for domain in &self.reject_domains {
             cmd.arg("--reject-domain").arg(domain);
         }
+        if let Some(tls) = self.tls {
+            let mode = match tls {
+                SmtpTls::StartTls => "starttls",
+                SmtpTls::Implicit => "implicit",
+            };
+            cmd.args(["--tls", mode])
+                .arg("--cert")
+                .arg(self.scratch.path().join("cert.pem"))
+                .arg("--key")
+                .arg(self.scratch.path().join("key.pem"));
+        }
         let mut daemon = Daemon::spawn("smtp", cmd, self.scratch.path(), Duration::from_secs(5));
         daemon.wait_until(Duration::from_secs(20), || daemon_ready(self.scratch.path()).is_some());
         self.port = daemon_ready(self.scratch.path()).expect("READY <port>");
@@ -119,9 +162,14 @@ impl SmtpServer {
         }
     }
 
-    /// `smtp://127.0.0.1:<port>`, for `WHARF_SMTP_URL`.
+    /// The URL to reach it, for `WHARF_SMTP_URL`: `smtp://127.0.0.1:<port>`, with
+    /// `?tls=required` for STARTTLS, or `smtps://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.port)
+        match self.tls {
+            None => format!("smtp://127.0.0.1:{}", self.port),
+            Some(SmtpTls::StartTls) => format!("smtp://127.0.0.1:{}?tls=required", self.port),
+            Some(SmtpTls::Implicit) => format!("smtps://127.0.0.1:{}", self.port),
+        }
     }
 
     /// Every message received so far, oldest first.

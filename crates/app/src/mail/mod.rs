@@ -178,7 +178,7 @@ pub struct Delivery {
     pub status: DeliveryStatus,
     /// Attempts made.
     pub attempts: u32,
-    /// Class and code of the last failure (`transient SMTP error 421`, `connection failed`).
+    /// Class and code of the last failure (`transient SMTP error 421`, `connection refused`).
     pub last_error: Option<String>,
     /// When the SMTP server accepted it.
     pub sent_at: Option<OffsetDateTime>,

@@ -53,10 +53,7 @@ impl MailWorker {
         settings: &MailSettings,
         wake: Arc<Notify>,
     ) -> Result<Self, MailError> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url.expose_secret())
-            .map_err(|_| MailError::Settings)?
-            .timeout(Some(settings.send_timeout))
-            .build();
+        let transport = transport(smtp_url, settings.send_timeout)?;
         let stop = Arc::new(Notify::new());
         let worker = Worker {
             pool,
@@ -206,6 +203,19 @@ impl Worker {
     }
 }
 
+/// The SMTP transport `smtp_url` describes: `smtp://` plain, `smtp://…?tls=required` (or
+/// `opportunistic`) STARTTLS, `smtps://` TLS; certificates checked against the system's CA
+/// store. One connection per message, each command bounded by `timeout`.
+fn transport(
+    smtp_url: &SecretString,
+    timeout: Duration,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
+    Ok(AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url.expose_secret())
+        .map_err(|_| MailError::Settings)?
+        .timeout(Some(timeout))
+        .build())
+}
+
 /// The class and code of a failed attempt, without anything the server echoed back.
 fn classify(err: &lettre::transport::smtp::Error) -> Outcome {
     if let Some(code) = err.status() {
@@ -214,16 +224,59 @@ fn classify(err: &lettre::transport::smtp::Error) -> Outcome {
         }
         return Outcome::Transient(format!("transient SMTP error {code}"));
     }
+    // The socket's error, if there is one: lettre wraps it (a TLS handshake that fails,
+    // an untrusted certificate included, is an `InvalidData` error from rustls).
+    let io = std::iter::successors(std::error::Error::source(err), |e| e.source())
+        .find_map(|e| e.downcast_ref::<std::io::Error>());
     let class = if err.is_timeout() {
-        "timed out"
+        "timed out".to_owned()
     } else if err.is_tls() {
-        "TLS failed"
+        "TLS failed".to_owned()
+    } else if let Some(io) = io {
+        match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
+            std::io::ErrorKind::InvalidData => match io.get_ref() {
+                // rustls's own words ("invalid peer certificate: UnknownIssuer")
+                Some(tls) => format!("TLS failed: {}", one_line(&tls.to_string(), 200)),
+                None => "TLS failed".to_owned(),
+            },
+            _ => "connection failed".to_owned(),
+        }
     } else if err.is_response() {
-        "unreadable SMTP response"
+        "unreadable SMTP response".to_owned()
     } else if err.is_client() {
-        "SMTP client error"
+        "SMTP client error".to_owned()
     } else {
-        "connection failed"
+        "connection failed".to_owned()
     };
-    Outcome::Transient(class.to_owned())
+    Outcome::Transient(class)
+}
+
+/// `text` on one line, at most `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    text.chars().take(max).map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_three_connection_modes_and_nothing_else() {
+        let build = |url: &str| transport(&SecretString::from(url), Duration::from_secs(5));
+        for url in [
+            "smtp://127.0.0.1:25",
+            "smtp://mail.internal",
+            "smtp://user:p%40ss@smtp.example.com:587?tls=required",
+            "smtp://smtp.example.com?tls=opportunistic",
+            "smtps://user:pass@smtp.example.com:465",
+            "smtps://smtp.example.com",
+        ] {
+            assert!(build(url).is_ok(), "{url}");
+        }
+        for url in ["http://smtp.example.com", "smtp://smtp.example.com?tls=bogus", "smtp://", "x"]
+        {
+            assert!(matches!(build(url), Err(MailError::Settings)), "{url}");
+        }
+    }
 }
