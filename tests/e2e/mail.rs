@@ -120,6 +120,7 @@ async fn an_invitation_queued_through_the_app_is_delivered_with_its_link() {
     // The configured address, which defaults to the public URL's host, in the vendor's name.
     assert_eq!(received.header("from"), Some("Acme via Wharf <wharf@wharf.test>"));
     assert_eq!(received.envelope_from, "wharf@wharf.test");
+    assert_eq!(received.header("message-id"), Some(format!("<{id}@wharf.test>").as_str()));
     let text = received.text();
     assert!(
         text.contains(&format!("\n{LINK}\n")),

@@ -184,14 +184,17 @@ impl Worker {
     }
 
     /// The message as sent: From the configured address (with the message's own name, if it
-    /// has one), a plain-text and an HTML alternative.
+    /// has one), a plain-text and an HTML alternative, and a Message-ID made of the outbox
+    /// id, so a copy sent again after a lost result carries the same id.
     fn message(&self, mail: &ClaimedMail) -> Result<Message, &'static str> {
         let to: Mailbox = mail.recipient.parse().map_err(|_| "invalid recipient address")?;
         let from = match &mail.sender_name {
             Some(name) => Mailbox::new(Some(name.clone()), self.from.email.clone()),
             None => self.from.clone(),
         };
+        let message_id = format!("<{}@{}>", mail.id, self.from.email.domain());
         Message::builder()
+            .message_id(Some(message_id))
             .from(from)
             .to(to)
             .subject(mail.subject.clone())
