@@ -3,7 +3,9 @@
 //!
 //! [`Browser::start`] runs `chromedriver --port=<free port>` as a [`Daemon`] (stopped on
 //! drop, reaped by `tests/with-scratch.sh` if the test process dies) and opens one session
-//! of `/usr/bin/chromium` with a fresh profile directory. Nothing is downloaded at run time:
+//! of `/usr/bin/chromium` with a fresh profile directory. Stopping chromedriver leaves
+//! Chromium running, so `Drop` also stops every process using that profile, and pidfiles
+//! name them for `with-scratch.sh`. Nothing is downloaded at run time:
 //! `just test-tools` installs `chromium`, `chromium-driver` and axe-core
 //! (`tests/browser/node_modules`). `WHARF_E2E_CHROMIUM` and `WHARF_E2E_CHROMEDRIVER`
 //! override the paths.
@@ -87,6 +89,19 @@ impl Browser {
             .connect(&webdriver)
             .await
             .unwrap_or_else(|e| panic!("no Chromium session: {e}\n{}", driver.log()));
+        // chromedriver leaves Chromium running when it is stopped: name Chromium's processes
+        // in pidfiles too, so `tests/with-scratch.sh` stops them if this process is killed
+        // before `Drop` runs (their command lines mention the profile, under the scratch
+        // directory).
+        for process in processes_mentioning(&profile) {
+            if let Some((pid, _)) = process.split_once(':') {
+                std::fs::write(
+                    scratch.path().join(format!("chromium-{pid}.pid")),
+                    format!("{pid}\n"),
+                )
+                .unwrap();
+            }
+        }
         Self { client, driver, profile, _scratch: scratch }
     }
 
