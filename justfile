@@ -97,7 +97,7 @@ postgres-binaries:
     $sudo service postgresql stop >/dev/null 2>&1 || true
 
 # Everything the test suite drives, installed when missing.
-test-tools: postgres-binaries s3s-fs client-tools
+test-tools: postgres-binaries s3s-fs client-tools smtp-tools browser-tools
     #!/usr/bin/env bash
     set -euo pipefail
     cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
@@ -124,6 +124,37 @@ client-tools:
     python="${WHARF_E2E_PYTHON:-python3}"
     "$python" -c 'from importlib.metadata import version as v; import sys; sys.exit(not (v("oras") == "0.2.43" and v("helm-python-sdk") == "0.2.2"))' 2>/dev/null || \
         "$python" -m pip install --quiet --disable-pip-version-check "oras==0.2.43" "helm-python-sdk==0.2.2"
+
+# The SMTP server the mail tests send to (`tests/smtp/server.py`): PyPI aiosmtpd, pinned.
+smtp-tools:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    python="${WHARF_E2E_PYTHON:-python3}"
+    "$python" -c 'from importlib.metadata import version as v; import sys; sys.exit(v("aiosmtpd") != "1.4.6")' 2>/dev/null || \
+        "$python" -m pip install --quiet --disable-pip-version-check "aiosmtpd==1.4.6"
+
+# The browser tests' tools: Debian's chromium and chromedriver, and axe-core (npm, pinned in
+# tests/browser/package-lock.json) in tests/browser/node_modules. See docs/testing.md.
+browser-tools:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    need=()
+    [ -x /usr/bin/chromium ] || need+=(chromium)
+    [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+    command -v npm >/dev/null || need+=(npm)
+    if [ ${#need[@]} -gt 0 ]; then
+        echo "Installing ${need[*]} (apt-get)..." >&2
+        if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    fi
+    cd tests/browser
+    wanted=$(sed -n 's/.*"axe-core": "\(.*\)".*/\1/p' package.json | head -n1)
+    have=$(sed -n 's/.*"version": "\(.*\)".*/\1/p' node_modules/axe-core/package.json 2>/dev/null | head -n1 || true)
+    if [ "$have" != "$wanted" ] || [ ! -f node_modules/axe-core/axe.min.js ]; then
+        echo "Installing axe-core $wanted (npm ci)..." >&2
+        npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+    fi
 
 # The S3-compatible server the storage tests run against.
 s3s-fs:

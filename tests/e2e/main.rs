@@ -6,6 +6,7 @@
 mod admin;
 mod api;
 mod audit;
+mod browser;
 mod clients;
 mod clients_reference;
 mod configuration;
@@ -15,6 +16,7 @@ mod entitlements;
 mod entitlements_clients;
 mod house;
 mod layout;
+mod mail;
 mod oci_client;
 mod portal;
 mod registry_auth;

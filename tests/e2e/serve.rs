@@ -234,6 +234,11 @@ fn bad_configuration_exits_with_a_one_line_reason() {
     assert_one_line_failure(&["serve"], &[quiet, ("DATABASE_URL", "mysql://x")], "postgres://");
     assert_one_line_failure(&["serve"], &[quiet, ("WHARF_PUBLIC_URL", "example.com")], "http");
     assert_one_line_failure(&["frobnicate"], &[quiet], "frobnicate");
+    assert_one_line_failure(
+        &["serve"],
+        &[quiet, ("WHARF_MAIL_FROM", "not a mailbox")],
+        "--mail-from",
+    );
 
     let scratch = scratch_dir();
     let data = scratch.path().to_string_lossy().into_owned();
@@ -250,6 +255,12 @@ fn bad_configuration_exits_with_a_one_line_reason() {
         &env,
         "cannot connect to postgres://wharf:***@127.0.0.1:1/wharf",
     );
+    assert!(!run_wharf(&["serve"], &env).stderr.contains(secret), "no password in errors");
+
+    // A malformed SMTP URL is refused without being repeated: it may hold a password.
+    let smtp = format!("smtp:/wharf:{secret}@mail.example.com");
+    let env = [quiet, ("WHARF_SMTP_URL", smtp.as_str()), ("WHARF_DATA_DIR", data.as_str())];
+    assert_one_line_failure(&["serve"], &env, "WHARF_SMTP_URL (--smtp-url) must be smtp://");
     assert!(!run_wharf(&["serve"], &env).stderr.contains(secret), "no password in errors");
 }
 

@@ -16,9 +16,11 @@ use std::{
 use tempfile::TempDir;
 
 pub mod api;
+pub mod browser;
 pub mod clients;
 pub mod house;
 pub mod raw;
+pub mod smtp;
 
 /// Path of the `wharf` binary under test: `WHARF_BIN`, or the one cargo built beside the
 /// test executable (`just test` builds it first).

@@ -77,6 +77,7 @@ mod tests {
             accounts: Default::default(),
             usage: None,
             trusted_proxies: Default::default(),
+            mail: Default::default(),
         };
         let (app, _tasks) = App::start(pool, settings, Vec::new()).await.unwrap();
         let app = router(app);

@@ -2,8 +2,8 @@
 //! runs them and the in-process test app builds them.
 //!
 //! Owns the order they start in (the audit log first: every other service records into it)
-//! and their background writers, which [`BackgroundTasks::shutdown`] flushes before the pool
-//! closes.
+//! and their background tasks (the writers, which [`BackgroundTasks::shutdown`] flushes
+//! before the pool closes, and the mail worker, which it lets deliver what is due).
 
 use std::{sync::Arc, time::Duration};
 
@@ -15,6 +15,7 @@ use crate::{
     audit::AuditLog,
     batch::BatcherTask,
     credentials::{AuthSettings, Credentials, StartError, invalidation::Invalidated},
+    mail::{MailSettings, MailWorker, Mailer},
     usage::{UsageRecorder, UsageSettings, client::TrustedProxies},
 };
 
@@ -29,6 +30,8 @@ pub struct AppSettings {
     pub usage: Option<UsageSettings>,
     /// Proxies whose `X-Forwarded-For` is believed (audit log).
     pub trusted_proxies: TrustedProxies,
+    /// Sending email; the default sends none.
+    pub mail: MailSettings,
 }
 
 /// The application's services, shared by every front door.
@@ -46,17 +49,26 @@ pub struct App {
     pub audit: Arc<AuditLog>,
     /// Pull analytics, when recorded.
     pub usage: Option<Arc<UsageRecorder>>,
+    /// Email (invitations, password resets); queues only when SMTP is configured.
+    pub mailer: Arc<Mailer>,
 }
 
-/// The background writers of a running [`App`].
+/// The background tasks of a running [`App`]: its writers and its mail worker.
 #[derive(Debug)]
 #[must_use = "shut the writers down to flush what they hold"]
-pub struct BackgroundTasks(Vec<BatcherTask>);
+pub struct BackgroundTasks {
+    writers: Vec<BatcherTask>,
+    mail: Option<MailWorker>,
+}
 
 impl BackgroundTasks {
-    /// Writes what the writers still hold, waiting at most `limit` for each.
+    /// Lets the mail worker deliver what is due, then writes what the writers still hold,
+    /// waiting at most `limit` for each.
     pub async fn shutdown(self, limit: Duration) {
-        for task in self.0 {
+        if let Some(mail) = self.mail {
+            mail.shutdown(limit).await;
+        }
+        for task in self.writers {
             task.shutdown(limit).await;
         }
     }
@@ -82,7 +94,10 @@ impl App {
         let accounts = Accounts::new(pool.clone(), audit.clone(), settings.accounts)
             .map_err(|_| StartError::Settings("cannot set up password hashing"))?;
         let actions = VendorActions::new(pool.clone(), audit.clone(), credentials.clone());
-        let app = Self { pool, credentials, accounts: Arc::new(accounts), actions, audit, usage };
-        Ok((app, BackgroundTasks(tasks)))
+        let (mailer, mail_worker) = Mailer::start(pool.clone(), settings.mail)
+            .map_err(|_| StartError::Settings("WHARF_SMTP_URL is not a usable SMTP URL"))?;
+        let app =
+            Self { pool, credentials, accounts: Arc::new(accounts), actions, audit, usage, mailer };
+        Ok((app, BackgroundTasks { writers: tasks, mail: mail_worker }))
     }
 }

@@ -18,6 +18,8 @@
 //! - [`entitled`]: what a customer can pull now, from the same view the registry answers from.
 //! - [`audit`], [`usage`]: the audit log and pull analytics, written off the request path by
 //!   one [`batch::Batcher`].
+//! - [`mail`]: invitations and password resets by email: an outbox in Postgres and a
+//!   delivery worker with retries, safe with several instances.
 //! - [`metrics`]: the application's counters (the binary renders them with its own).
 //! - [`App`]: all of it started together, for `wharf serve` and the tests.
 
@@ -27,6 +29,7 @@ pub mod audit;
 pub mod batch;
 pub mod credentials;
 pub mod entitled;
+pub mod mail;
 pub mod metrics;
 pub mod usage;
 

@@ -9,6 +9,7 @@ pub mod customers;
 pub mod invalidation;
 pub mod invitations;
 pub mod licenses;
+pub mod mail;
 pub mod registry;
 pub mod sessions;
 pub mod signing_keys;

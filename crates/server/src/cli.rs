@@ -389,6 +389,73 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub usage: UsageArgs,
+
+    #[command(flatten)]
+    pub mail: MailArgs,
+}
+
+/// Email: invitations and password resets.
+#[derive(Clone, Args)]
+pub struct MailArgs {
+    /// SMTP server for invitations and password resets, with credentials if it needs them:
+    /// `smtp://host:25` (plain), `smtp://user:pass@host:587?tls=required` (STARTTLS),
+    /// `smtps://user:pass@host:465` (TLS). Unset: no mail is sent and the portal shows
+    /// invitation links to whoever invites. Never logged.
+    #[arg(long, env = "WHARF_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<SmtpUrl>,
+
+    /// The From mailbox of every message, `Name <address>` or an address; invitations show
+    /// "<vendor> via Wharf" as the name. Default: `Wharf <wharf@<public URL's host>>`.
+    #[arg(long, env = "WHARF_MAIL_FROM")]
+    pub mail_from: Option<wharf_app::mail::MailFrom>,
+}
+
+impl fmt::Debug for MailArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailArgs")
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<redacted>"))
+            .field("mail_from", &self.mail_from)
+            .finish()
+    }
+}
+
+/// An SMTP URL (`smtp://` or `smtps://`); a secret, since it may carry credentials.
+///
+/// Parsing takes any text and [`SmtpUrl::check`] validates it later: clap repeats a value
+/// it could not parse in its error, and this one may hold a password.
+#[derive(Clone)]
+pub struct SmtpUrl(SecretString);
+
+impl SmtpUrl {
+    /// The URL, credentials included.
+    pub fn secret(&self) -> SecretString {
+        self.0.clone()
+    }
+
+    /// Whether it is an `smtp://` or `smtps://` URL with a host; the error does not repeat
+    /// the value.
+    pub fn check(&self) -> Result<(), &'static str> {
+        let invalid = "WHARF_SMTP_URL (--smtp-url) must be smtp://[user:password@]host[:port][?tls=required] or smtps://[user:password@]host[:port] (the value is not shown: it may hold a password)";
+        let url = url::Url::parse(self.0.expose_secret()).map_err(|_| invalid)?;
+        if !matches!(url.scheme(), "smtp" | "smtps") || url.host_str().is_none_or(str::is_empty) {
+            return Err(invalid);
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for SmtpUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(SecretString::from(s)))
+    }
+}
+
+impl fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SmtpUrl(<redacted>)")
+    }
 }
 
 /// Usage analytics, the audit log and metrics.
@@ -746,6 +813,14 @@ impl PublicUrl {
     pub fn authority(&self) -> &str {
         &self.authority
     }
+
+    /// The host of the URL (a name, an IPv4 address, or an IPv6 address in brackets).
+    pub fn host(&self) -> &str {
+        match self.authority.rsplit_once(':') {
+            Some((host, port)) if !port.contains(']') => host,
+            _ => &self.authority,
+        }
+    }
 }
 
 impl FromStr for PublicUrl {
@@ -802,6 +877,41 @@ mod tests {
         for bad in ["registry.example.com", "ftp://x", "https://", "http://x?y", "http://u:p@x"] {
             assert!(bad.parse::<PublicUrl>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn public_url_host_drops_the_port() {
+        let host = |url: &str| url.parse::<PublicUrl>().unwrap().host().to_owned();
+        assert_eq!(host("https://registry.example.com"), "registry.example.com");
+        assert_eq!(host("http://127.0.0.1:8080/wharf"), "127.0.0.1");
+        assert_eq!(host("http://[::1]:8080"), "[::1]");
+        assert_eq!(host("http://[::1]"), "[::1]");
+    }
+
+    #[test]
+    fn smtp_url_is_a_secret() {
+        let cli = Cli::try_parse_from([
+            "wharf",
+            "serve",
+            "--smtp-url",
+            "smtps://wharf:s3cret@mail.example.com:465",
+            "--mail-from",
+            "Acme Registry <registry@acme.test>",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else { panic!("serve") };
+        assert!(!format!("{args:?}").contains("s3cret"));
+        assert_eq!(
+            args.mail.smtp_url.unwrap().secret().expose_secret(),
+            "smtps://wharf:s3cret@mail.example.com:465"
+        );
+        assert_eq!(args.mail.mail_from.unwrap().to_string(), "Acme Registry <registry@acme.test>");
+        for bad in ["http://mail.example.com", "mail.example.com:25", "smtp://", "smtp:/u:pw@x"] {
+            let error = bad.parse::<SmtpUrl>().unwrap().check().unwrap_err();
+            assert!(!error.contains("mail.example.com") && !error.contains("u:pw"), "{error}");
+        }
+        assert!("smtp://mail.internal:25".parse::<SmtpUrl>().unwrap().check().is_ok());
+        assert!("not a mailbox".parse::<wharf_app::mail::MailFrom>().is_err());
     }
 
     #[test]

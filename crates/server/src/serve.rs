@@ -22,6 +22,7 @@ use tower_http::{
 use wharf_app::{
     AccountSettings, App, AppSettings, BackgroundTasks,
     credentials::{AuthSettings, invalidation::Invalidated},
+    mail::{MailFrom, MailSettings},
     usage::UsageSettings,
 };
 use wharf_db::PgPool;
@@ -57,6 +58,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.database.data_dir).with_context(|| {
         format!("cannot create data directory {}", args.database.data_dir.display())
     })?;
+    if let Some(smtp_url) = &args.mail.smtp_url {
+        smtp_url.check().map_err(anyhow::Error::msg)?;
+    }
     let storage_config = args.storage_config().map_err(anyhow::Error::msg)?;
     if let wharf_storage::StorageConfig::Fs(fs) = &storage_config {
         std::fs::create_dir_all(&fs.root)
@@ -88,6 +92,9 @@ pub async fn wire(
     blobs: Arc<dyn BlobStore>,
 ) -> anyhow::Result<Wired> {
     let public_url = args.public_url();
+    if let Some(smtp_url) = &args.mail.smtp_url {
+        smtp_url.check().map_err(anyhow::Error::msg)?;
+    }
     let auth_args = &args.registry_auth;
     let content_cache = Arc::new(wharf_registry::cache::ContentCache::new(
         usize::try_from(args.registry.content_cache_mib << 20).unwrap_or(usize::MAX),
@@ -118,6 +125,15 @@ pub async fn wire(
             OnOff::Off => None,
         },
         trusted_proxies: args.usage.trusted_proxies.clone(),
+        mail: MailSettings {
+            smtp_url: args.mail.smtp_url.as_ref().map(|url| url.secret()),
+            from: args
+                .mail
+                .mail_from
+                .clone()
+                .unwrap_or_else(|| MailFrom::for_host(public_url.host())),
+            ..MailSettings::default()
+        },
     };
     let caches: Vec<Arc<dyn Invalidated>> =
         vec![Arc::new(ContentCacheInvalidation(content_cache.clone()))];
@@ -180,7 +196,8 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
-    tracing::info!(listen = %local, public_url = %public_url, %signup, "wharf is serving");
+    let mail = if application.mailer.configured() { "smtp" } else { "off" };
+    tracing::info!(listen = %local, public_url = %public_url, %signup, mail, "wharf is serving");
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
