@@ -250,3 +250,39 @@ pub async fn latest_about(
     .fetch_optional(pool)
     .await?)
 }
+
+/// Like [`latest_about`] for many ids of one kind at once (a list page: one query, not one
+/// per row): the newest message about each id that has one.
+pub async fn latest_about_each(
+    pool: &PgPool,
+    organization_id: Option<Uuid>,
+    about_kind: AboutKind,
+    about_ids: &[Uuid],
+) -> Result<Vec<(Uuid, DeliveryRow)>, DbError> {
+    let rows = sqlx::query!(
+        r#"select distinct on (about_id)
+                  about_id as "about_id!", status as "status!: MailStatus", attempts as "attempts!",
+                  last_error, sent_at
+           from mail_outbox
+           where about_kind = $1 and about_id = any($2)
+             and organization_id is not distinct from $3
+           order by about_id, created_at desc, id desc"#,
+        about_kind.as_str(),
+        about_ids,
+        organization_id,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let row = DeliveryRow {
+                status: r.status,
+                attempts: r.attempts,
+                last_error: r.last_error,
+                sent_at: r.sent_at,
+            };
+            (r.about_id, row)
+        })
+        .collect())
+}

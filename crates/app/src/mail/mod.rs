@@ -278,16 +278,36 @@ impl Mailer {
     ) -> Result<Option<Delivery>, MailError> {
         let (kind, id) = about.parts();
         let row = outbox::latest_about(&self.pool, organization_id, kind, id).await?;
-        Ok(row.map(|row| Delivery {
-            status: match row.status {
-                MailStatus::Queued => DeliveryStatus::Queued,
-                MailStatus::Sent => DeliveryStatus::Sent,
-                MailStatus::Failed => DeliveryStatus::Failed,
-            },
-            attempts: u32::try_from(row.attempts).unwrap_or(0),
-            last_error: row.last_error,
-            sent_at: row.sent_at,
-        }))
+        Ok(row.map(delivery_of))
+    }
+    /// What became of the newest invitation mail of each of `invitations` sent for
+    /// `organization_id`, in one query; invitations never mailed are left out.
+    pub async fn invitation_deliveries(
+        &self,
+        organization_id: Uuid,
+        invitations: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, Delivery>, MailError> {
+        let rows = outbox::latest_about_each(
+            &self.pool,
+            Some(organization_id),
+            AboutKind::Invitation,
+            invitations,
+        )
+        .await?;
+        Ok(rows.into_iter().map(|(id, row)| (id, delivery_of(row))).collect())
+    }
+}
+
+fn delivery_of(row: outbox::DeliveryRow) -> Delivery {
+    Delivery {
+        status: match row.status {
+            MailStatus::Queued => DeliveryStatus::Queued,
+            MailStatus::Sent => DeliveryStatus::Sent,
+            MailStatus::Failed => DeliveryStatus::Failed,
+        },
+        attempts: u32::try_from(row.attempts).unwrap_or(0),
+        last_error: row.last_error,
+        sent_at: row.sent_at,
     }
 }
 

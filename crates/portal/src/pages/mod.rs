@@ -8,6 +8,7 @@
 pub mod account;
 pub mod home;
 pub mod invitation;
+pub mod invitations;
 pub mod password_reset;
 pub mod sign_in;
 pub mod sign_up;
@@ -30,6 +31,11 @@ pub fn routes() -> Router<Portal> {
         .route(links::SIGN_OUT, post(sign_in::sign_out_post))
         .route(links::CHOOSE, get(home::choose_get))
         .route("/vendor/{slug}", get(home::vendor_get))
+        .route(
+            "/vendor/{slug}/invitations",
+            get(invitations::invitations_get).post(invitations::invitations_post),
+        )
+        .route("/vendor/{slug}/invitations/{id}/revoke", post(invitations::revoke_post))
         .route("/customer/{slug}/{customer_id}", get(home::customer_get))
         .route(links::ACCOUNT, get(account::account_get))
         .route(links::ACCOUNT_PASSWORD, post(account::password_post))

@@ -84,12 +84,25 @@ pub(crate) async fn forgot_post(
 
 /// Queues the reset mail for `link`.
 async fn send_reset(portal: &Portal, link: ResetLink) {
-    // MAIL-MERGE: queue through the mailer.
-    let _ = (absolute(portal, &links::reset_password(link.token.expose_secret())), link.user_id);
+    let url = absolute(portal, &links::reset_password(link.token.expose_secret()));
+    let user = link.user_id;
+    let mail = wharf_app::mail::password_reset_mail(wharf_app::mail::PasswordResetMail {
+        to: link.email,
+        link: SecretString::from(url),
+        expires_at: link.expires_at,
+        user_id: user,
+    });
+    let queued = match mail {
+        Ok(mail) => portal.app.mailer.queue(mail).await.map(|_| ()),
+        Err(err) => Err(err),
+    };
+    if let Err(err) = queued {
+        tracing::warn!(%user, "password reset mail not queued: {err}");
+    }
 }
 
-fn mail_configured(_portal: &Portal) -> bool {
-    false // MAIL-MERGE
+fn mail_configured(portal: &Portal) -> bool {
+    portal.app.mailer.configured()
 }
 
 /// `path` on this Wharf's public URL.
