@@ -19,6 +19,7 @@ mod layout;
 mod mail;
 mod oci_client;
 mod portal;
+mod portal_browser;
 mod registry_auth;
 mod s3;
 mod serve;

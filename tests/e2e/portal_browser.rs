@@ -1,0 +1,395 @@
+//! The portal's front door in a real browser: headless Chromium (fantoccini) against a real
+//! `wharf serve`, a real Postgres and a real SMTP server (aiosmtpd), with axe-core run on
+//! every page visited (WCAG 2.1 A and AA: zero violations). The same rules, without a
+//! browser, are in `portal.rs`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{collections::HashMap, time::Duration};
+
+use fantoccini::{Locator, key::Key};
+use wharf_e2e::{
+    ServeOptions, Wharf,
+    browser::{Browser, assert_accessible},
+    fresh_database, run_wharf, scratch_dir,
+    smtp::SmtpServer,
+};
+
+/// A `wharf serve` on a fresh database, with `env`; debug logs, so the test can show that
+/// not even those carry a secret.
+async fn serve(env: &[(&str, &str)]) -> (Wharf, tempfile::TempDir, String) {
+    let data = scratch_dir();
+    let database_url = fresh_database().await;
+    let mut vars: HashMap<String, String> =
+        env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    vars.insert("RUST_LOG".into(), "debug,sqlx=warn,hyper=info,h2=info".into());
+    let options = ServeOptions { database_url: Some(database_url.clone()), env: vars };
+    let wharf = Wharf::start(data.path(), &options).await;
+    (wharf, data, database_url)
+}
+
+/// The first start's admin: (email, password), from what `wharf serve` printed.
+fn first_admin(wharf: &Wharf) -> (String, String) {
+    let out = wharf.stdout();
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(|rest| rest.split_whitespace().next().unwrap_or_default().to_owned())
+            .unwrap_or_else(|| panic!("no {name} in:\n{out}"))
+    };
+    (field("email:"), field("password:"))
+}
+
+/// Opens `url` and checks the page with axe.
+async fn visit(browser: &Browser, url: &str, name: &str) {
+    browser.goto(url).await;
+    assert_accessible(&browser.client, name).await;
+}
+
+async fn fill(browser: &Browser, id: &str, text: &str) {
+    let field = browser.client.find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("#{id}: {e}"));
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn click(browser: &Browser, css: &str) {
+    browser
+        .client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The current path and query.
+async fn here(browser: &Browser) -> String {
+    let url = browser.client.current_url().await.unwrap();
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+/// Waits until the browser is at `path` (after a form post and its redirect).
+async fn arrive(browser: &Browser, path: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = here(browser).await;
+        if now == path {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "at {now}, not {path}:\n{}",
+            browser.source().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn sign_in(browser: &Browser, base: &str, email: &str, password: &str) {
+    visit(browser, &format!("{base}/sign-in"), "sign-in").await;
+    fill(browser, "email", email).await;
+    fill(browser, "password", password).await;
+    click(browser, "main form button[type=submit]").await;
+}
+
+/// The link in a mail's text part that starts with `prefix`.
+fn link_in(text: &str, prefix: &str) -> String {
+    text.split_whitespace()
+        .find(|w| w.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no link {prefix}… in:\n{text}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn sign_in_switch_sign_out_and_the_old_cookie_is_dead() {
+    let (wharf, _data, database_url) = serve(&[]).await;
+    let (email, password) = first_admin(&wharf);
+    let base = wharf.url.clone();
+    // The admin is also a user of a customer of its own organization: two places to work.
+    let pool = wharf_db::PgPool::connect(&database_url).await.unwrap();
+    let org: uuid::Uuid = sqlx::query_scalar("select id from organizations where slug = 'vendor'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let customer = wharf_db::testing::customer(&pool, org, "Globex").await;
+    sqlx::query("insert into customer_users (customer_id, user_id, role) select $1, id, 'admin' from users where email = $2")
+        .bind(customer.id)
+        .bind(&email)
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let browser = Browser::start().await;
+    visit(&browser, &format!("{base}/"), "start").await;
+    assert_eq!(here(&browser).await, "/sign-in");
+    // Wrong password first: one message, the email kept, never the password.
+    fill(&browser, "email", &email).await;
+    fill(&browser, "password", "not the password").await;
+    click(&browser, "main form button[type=submit]").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !browser.source().await.contains("Wrong email or password.") {
+        assert!(std::time::Instant::now() < deadline, "{}", browser.source().await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_accessible(&browser.client, "sign-in with an error").await;
+
+    // Now with the right password, by keyboard only: Tab to each field, Enter to send.
+    visit(&browser, &format!("{base}/sign-in"), "sign-in").await;
+    let body = browser.client.find(Locator::Css("body")).await.unwrap();
+    body.send_keys(&format!("{}", Key::Tab)).await.unwrap();
+    let mut focused = String::new();
+    for _ in 0..10 {
+        focused = browser
+            .client
+            .active_element()
+            .await
+            .unwrap()
+            .attr("id")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        if focused == "email" {
+            break;
+        }
+        browser
+            .client
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys(&format!("{}", Key::Tab))
+            .await
+            .unwrap();
+    }
+    assert_eq!(focused, "email", "Tab reaches the email field");
+    let active = browser.client.active_element().await.unwrap();
+    active.send_keys(&format!("{email}{}{password}{}", Key::Tab, Key::Enter)).await.unwrap();
+    arrive(&browser, "/choose").await;
+    assert_accessible(&browser.client, "choose").await;
+    let first_session = browser.cookie("wharf_session").await.expect("a session cookie");
+    assert_eq!(first_session.http_only(), Some(true));
+    assert_eq!(first_session.same_site().map(|s| s.to_string()).as_deref(), Some("Lax"));
+
+    // Switch between the two places.
+    click(&browser, "a[href='/vendor/vendor']").await;
+    arrive(&browser, "/vendor/vendor").await;
+    assert_accessible(&browser.client, "vendor home").await;
+    assert!(browser.source().await.contains("vendor · owner"));
+    click(&browser, "nav a[href='/choose']").await;
+    arrive(&browser, "/choose").await;
+    click(&browser, &format!("a[href='/customer/vendor/{}']", customer.id)).await;
+    arrive(&browser, &format!("/customer/vendor/{}", customer.id)).await;
+    assert_accessible(&browser.client, "customer home").await;
+    assert!(browser.source().await.contains("Globex"));
+    visit(&browser, &format!("{base}/account"), "account").await;
+
+    // Sign out; the cookie it had, put back, signs nobody in.
+    click(&browser, "header form button[type=submit]").await;
+    arrive(&browser, "/sign-in?notice=signed-out").await;
+    assert!(browser.source().await.contains("You have signed out."));
+    let replay = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{base}/account"))
+        .header("cookie", format!("wharf_session={}", first_session.value()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 303);
+    assert_eq!(
+        replay.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some("/sign-in?next=%2Faccount")
+    );
+
+    let logs = wharf.stderr();
+    assert!(!logs.contains(&password), "no password in the logs");
+    assert!(!logs.contains(first_session.value()), "no session id in the logs");
+}
+
+#[tokio::test]
+async fn a_password_change_signs_the_other_browser_out() {
+    let (wharf, _data, _db) = serve(&[]).await;
+    let (email, password) = first_admin(&wharf);
+    let base = wharf.url.clone();
+    let laptop = Browser::start().await;
+    let phone = Browser::start().await;
+    phone.set_window_size(390, 844).await;
+    sign_in(&laptop, &base, &email, &password).await;
+    arrive(&laptop, "/vendor/vendor").await;
+    sign_in(&phone, &base, &email, &password).await;
+    arrive(&phone, "/vendor/vendor").await;
+    assert_accessible(&phone.client, "vendor home on a phone").await;
+
+    visit(&laptop, &format!("{base}/account"), "account").await;
+    assert!(laptop.source().await.contains("End all other sessions"));
+    fill(&laptop, "current_password", &password).await;
+    fill(&laptop, "password", "a brand new password").await;
+    fill(&laptop, "password_confirm", "a brand new password").await;
+    click(&laptop, "form[action='/account/password'] button").await;
+    arrive(&laptop, "/account").await;
+    assert!(laptop.source().await.contains("Your other sessions have ended"));
+    assert_accessible(&laptop.client, "account after a change").await;
+
+    phone.goto(&format!("{base}/account")).await;
+    assert_eq!(here(&phone).await, "/sign-in?next=%2Faccount", "the phone was signed out");
+    sign_in(&phone, &base, &email, "a brand new password").await;
+    arrive(&phone, "/vendor/vendor").await;
+    assert!(!wharf.stderr().contains("a brand new password"));
+}
+
+#[tokio::test]
+async fn forgot_mail_reset_and_sign_in() {
+    let smtp = SmtpServer::start();
+    let (wharf, _data, _db) = serve(&[("WHARF_SMTP_URL", &smtp.url())]).await;
+    let (email, _) = first_admin(&wharf);
+    let base = wharf.url.clone();
+    let browser = Browser::start().await;
+    visit(&browser, &format!("{base}/sign-in"), "sign-in").await;
+    click(&browser, "a[href='/forgot-password']").await;
+    arrive(&browser, "/forgot-password").await;
+    assert_accessible(&browser.client, "forgot password").await;
+    fill(&browser, "email", &email).await;
+    click(&browser, "main form button[type=submit]").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !browser.source().await.contains("If that address has an account, we sent a link") {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_accessible(&browser.client, "forgot password, sent").await;
+
+    let mail = smtp.wait_for_message(&email).await;
+    let link = link_in(mail.text(), &format!("{base}/reset-password/wharf_pwr_"));
+    visit(&browser, &link, "reset password").await;
+    fill(&browser, "password", "a password after reset").await;
+    fill(&browser, "password_confirm", "a password after reset").await;
+    click(&browser, "main form button[type=submit]").await;
+    arrive(&browser, "/sign-in?notice=password-reset").await;
+    sign_in(&browser, &base, &email, "a password after reset").await;
+    arrive(&browser, "/vendor/vendor").await;
+    // The link was single use.
+    browser.goto(&link).await;
+    assert!(browser.source().await.contains("This link is not valid"));
+
+    let token = link.rsplit('/').next().unwrap();
+    let logs = wharf.stderr();
+    assert!(!logs.contains(token), "the reset token never reaches the logs");
+    assert!(logs.contains("/reset-password/…"), "the path is logged with the token cut out");
+}
+
+#[tokio::test]
+async fn an_invitation_by_mail_signs_the_invitee_in_with_the_role() {
+    let smtp = SmtpServer::start();
+    let (wharf, _data, _db) = serve(&[("WHARF_SMTP_URL", &smtp.url())]).await;
+    let (email, password) = first_admin(&wharf);
+    let base = wharf.url.clone();
+    let admin = Browser::start().await;
+    sign_in(&admin, &base, &email, &password).await;
+    arrive(&admin, "/vendor/vendor").await;
+    click(&admin, "a[href='/vendor/vendor/invitations']").await;
+    arrive(&admin, "/vendor/vendor/invitations").await;
+    assert_accessible(&admin.client, "invitations, empty").await;
+    fill(&admin, "email", "new.viewer@example.test").await;
+    admin
+        .client
+        .find(Locator::Css("#role option[value='viewer']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click(&admin, "main form button[type=submit]").await;
+    arrive(&admin, "/vendor/vendor/invitations").await;
+    assert!(admin.source().await.contains("Invitation sent to new.viewer@example.test."));
+    assert_accessible(&admin.client, "invitations, one open").await;
+
+    let mail = smtp.wait_for_message("new.viewer@example.test").await;
+    assert!(
+        mail.header("from").unwrap_or_default().contains("vendor via Wharf"),
+        "{:?}",
+        mail.headers
+    );
+    let link = link_in(mail.text(), &format!("{base}/invitation/wharf_inv_"));
+    // The inviter sees that the mail went out.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        admin.goto(&format!("{base}/vendor/vendor/invitations")).await;
+        if admin.source().await.contains(">sent ") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", admin.source().await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let invitee = Browser::start().await;
+    visit(&invitee, &link, "invitation").await;
+    assert!(invitee.source().await.contains("join vendor as viewer"));
+    fill(&invitee, "name", "Vera Viewer").await;
+    fill(&invitee, "password", "a viewer password").await;
+    fill(&invitee, "password_confirm", "a viewer password").await;
+    click(&invitee, "main form button[type=submit]").await;
+    arrive(&invitee, "/vendor/vendor").await;
+    let home = invitee.source().await;
+    assert!(home.contains("vendor · viewer") && home.contains("Vera Viewer"), "{home}");
+    assert!(!home.contains("/vendor/vendor/invitations"), "a viewer is not offered invitations");
+    invitee.goto(&format!("{base}/vendor/vendor/invitations")).await;
+    assert!(invitee.source().await.contains("Not allowed"));
+    assert!(!wharf.stderr().contains(link.rsplit('/').next().unwrap()));
+}
+
+#[tokio::test]
+async fn sign_up_in_each_mode() {
+    // open: anyone creates an organization and is its owner, signed in.
+    let (open, _d1, _db1) = serve(&[("WHARF_SIGNUP", "open")]).await;
+    let browser = Browser::start().await;
+    visit(&browser, &format!("{}/sign-in", open.url), "sign-in, sign-up open").await;
+    click(&browser, "a[href='/sign-up']").await;
+    arrive(&browser, "/sign-up").await;
+    assert_accessible(&browser.client, "sign-up").await;
+    fill(&browser, "org_name", "Initech").await;
+    fill(&browser, "org_slug", "Initech Inc").await;
+    fill(&browser, "email", "founder@initech.test").await;
+    fill(&browser, "password", "a founder password").await;
+    click(&browser, "main form button[type=submit]").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !browser.source().await.contains("org_slug-error") {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_accessible(&browser.client, "sign-up with an error").await;
+    fill(&browser, "org_slug", "initech").await;
+    fill(&browser, "password", "a founder password").await;
+    click(&browser, "main form button[type=submit]").await;
+    arrive(&browser, "/vendor/initech").await;
+    assert!(browser.source().await.contains("Welcome to Wharf! Initech is ready."));
+
+    // invite: only with a sign-up invitation's link, printed by the operator command.
+    let (invite, _d2, db2) = serve(&[("WHARF_SIGNUP", "invite")]).await;
+    let browser = Browser::start().await;
+    visit(&browser, &format!("{}/sign-up", invite.url), "sign-up, invitation needed").await;
+    assert!(browser.source().await.contains("needs an invitation"));
+    let out = run_wharf(
+        &["admin", "invite-signup", "--email", "boss@hooli.test", "--public-url", &invite.url],
+        &[("DATABASE_URL", &db2), ("RUST_LOG", "warn")],
+    );
+    assert!(out.status.success(), "{}", out.stderr);
+    let link = link_in(&out.stdout, &format!("{}/sign-up/wharf_inv_", invite.url));
+    visit(&browser, &link, "sign-up with an invitation").await;
+    fill(&browser, "org_name", "Hooli").await;
+    fill(&browser, "org_slug", "hooli").await;
+    fill(&browser, "email", "boss@hooli.test").await;
+    fill(&browser, "password", "a hooli password").await;
+    click(&browser, "main form button[type=submit]").await;
+    arrive(&browser, "/vendor/hooli").await;
+
+    // closed: the page says so, and offers no form.
+    let (closed, _d3, _db3) = serve(&[]).await;
+    let browser = Browser::start().await;
+    visit(&browser, &format!("{}/sign-up", closed.url), "sign-up closed").await;
+    let page = browser.source().await;
+    assert!(page.contains("Sign-up is off on this Wharf") && !page.contains("org_slug"));
+    visit(&browser, &format!("{}/no/such/page", closed.url), "404 page").await;
+}
