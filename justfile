@@ -23,6 +23,15 @@ test *ARGS: test-tools
     cargo build -p wharf-server --bin wharf
     tests/with-scratch.sh tests/with-postgres.sh cargo nextest run --workspace --no-fail-fast {{ARGS}}
 
+# A PNG of every portal page at laptop and phone widths, from a seeded demo dataset, into
+# DIR (default: $CARGO_TARGET_DIR/screenshots). Open them to look at the pages.
+screenshots DIR="": postgres-binaries browser-tools smtp-tools
+    cargo build -p wharf-server --bin wharf
+    cargo build -p wharf-e2e --bin screenshots
+    out="{{DIR}}"; out="${out:-$CARGO_TARGET_DIR/screenshots}"; \
+        WHARF_BIN="$CARGO_TARGET_DIR/debug/wharf" tests/with-scratch.sh tests/with-postgres.sh \
+        "$CARGO_TARGET_DIR/debug/screenshots" "$out"
+
 # Formatting, lints and the sqlx offline data, as CI checks them.
 lint: sqlx-cli
     cargo fmt --all -- --check
