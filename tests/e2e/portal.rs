@@ -496,3 +496,110 @@ async fn error_pages_name_the_request_and_nothing_internal() {
     assert!(house.get("/api/v1/openapi.json").await.header("set-cookie").is_none());
     let _ = PUBLIC_URL;
 }
+
+#[tokio::test]
+async fn what_people_do_to_their_sign_in_is_audited_without_secrets() {
+    let (mut house, org) = house_with_owner(&[], "acme").await;
+    let csrf = TestApp::csrf_in(&house.page("/sign-in").await);
+    house
+        .post_form(
+            "/sign-in",
+            &[("csrf", &csrf), ("email", &org.owner_email), ("password", "wrong password!")],
+        )
+        .await;
+    house.sign_in(&org.owner_email, PASSWORD).await;
+    let csrf = TestApp::csrf_in(&house.page("/account").await);
+    let change = [
+        ("csrf", csrf.as_str()),
+        ("current_password", PASSWORD),
+        ("password", "a brand new password"),
+        ("password_confirm", "a brand new password"),
+    ];
+    assert_eq!(house.post_form("/account/password", &change).await.status, StatusCode::SEE_OTHER);
+    let csrf = TestApp::csrf_in(&house.page("/account").await);
+    house.post_form("/account/sessions/end-others", &[("csrf", &csrf)]).await;
+    house.post_form("/sign-out", &[("csrf", &csrf)]).await;
+    // Signing out again with the ended session's form just lands on the sign-in page.
+    let again = house.post_form("/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(again.location(), Some("/sign-in?notice=signed-out"));
+    house.flush().await;
+
+    let rows: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
+        "select action, outcome, target_name, detail::text from audit_log
+          where action like 'user.%' order by at, id",
+    )
+    .fetch_all(&house.pool)
+    .await
+    .unwrap();
+    let actions: Vec<(&str, &str)> =
+        rows.iter().map(|(a, o, ..)| (a.as_str(), o.as_str())).collect();
+    assert_eq!(
+        actions,
+        [
+            ("user.sign_in", "failure"),
+            ("user.sign_in", "success"),
+            ("user.password_change", "success"),
+            ("user.sessions_end", "success"),
+            ("user.sign_out", "success"),
+        ]
+    );
+    assert!(rows.iter().all(|(_, _, name, _)| name.as_deref() == Some("owner@acme.test")));
+    for (_, _, _, detail) in &rows {
+        assert!(!detail.contains("password!") && !detail.contains("brand new"), "{detail}");
+    }
+}
+
+#[tokio::test]
+async fn sessions_end_when_idle_or_too_old() {
+    let (house, org) =
+        house_with_owner(&["--session-idle-minutes", "5", "--session-max-age-hours", "1"], "acme")
+            .await;
+    house.sign_in(&org.owner_email, PASSWORD).await;
+    let cookie = house.cookies().get("wharf_session").cloned().unwrap();
+    assert!(
+        house
+            .page("/sign-in")
+            .await
+            .header("set-cookie")
+            .is_none_or(|c| !c.contains("wharf_session")),
+        "a fresh session is not saved again on every request"
+    );
+    let expires: time::OffsetDateTime =
+        sqlx::query_scalar("select expires_at from portal_sessions where user_id = $1")
+            .bind(org.owner)
+            .fetch_one(&house.pool)
+            .await
+            .unwrap();
+    let idle = expires - time::OffsetDateTime::now_utc();
+    assert!(idle > time::Duration::minutes(4) && idle <= time::Duration::minutes(5), "{idle}");
+
+    // Signed in over an hour ago (the absolute limit), though used a moment ago.
+    sqlx::query(
+        "update portal_sessions
+            set data = jsonb_set(data, '{auth,signed_in_at}', to_jsonb(extract(epoch from now())::bigint - 3601))
+          where user_id = $1",
+    )
+    .bind(org.owner)
+    .execute(&house.pool)
+    .await
+    .unwrap();
+    assert_eq!(house.page("/account").await.status, StatusCode::SEE_OTHER, "too old");
+    let left: i64 = sqlx::query_scalar("select count(*) from portal_sessions where user_id = $1")
+        .bind(org.owner)
+        .fetch_one(&house.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "ended on the server too");
+
+    // Idle past its expiry.
+    house.sign_in(&org.owner_email, PASSWORD).await;
+    assert_ne!(house.cookies().get("wharf_session"), Some(&cookie));
+    sqlx::query(
+        "update portal_sessions set expires_at = now() - interval '1 second' where user_id = $1",
+    )
+    .bind(org.owner)
+    .execute(&house.pool)
+    .await
+    .unwrap();
+    assert_eq!(house.page("/account").await.status, StatusCode::SEE_OTHER, "idle too long");
+}

@@ -63,33 +63,42 @@ where
             &mut parts, portal,
         )
         .await?;
-        let is_form = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        let header_token =
-            parts.headers.get(HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let bytes =
             axum::body::to_bytes(body, MAX_FORM_BYTES).await.map_err(|_| PageError::BadForm)?;
-        if !is_form && !bytes.is_empty() {
-            return Err(PageError::BadForm);
-        }
-        let fields: Vec<(String, String)> =
-            serde_urlencoded::from_bytes(&bytes).map_err(|_| PageError::BadForm)?;
-        let sent = fields
-            .iter()
-            .find(|(name, _)| name == FIELD)
-            .map(|(_, value)| value.clone())
-            .or(header_token)
-            .unwrap_or_default();
-        if !same(visitor.csrf(), &sent) {
-            tracing::info!(path = %crate::loggable_path(parts.uri.path()), "form token mismatch");
-            return Err(PageError::CrossSite);
-        }
+        check(&visitor, &parts, &bytes)?;
         let form = serde_urlencoded::from_bytes(&bytes).map_err(|_| PageError::BadForm)?;
         Ok(PageForm { visitor, form })
     }
+}
+
+/// Checks a form body (or the htmx header) against the visitor's token: 403 when it is
+/// missing or wrong, 400 when the body is not a form.
+pub fn check(
+    visitor: &Visitor,
+    parts: &http::request::Parts,
+    bytes: &[u8],
+) -> Result<(), PageError> {
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form && !bytes.is_empty() {
+        return Err(PageError::BadForm);
+    }
+    let fields: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(bytes).map_err(|_| PageError::BadForm)?;
+    let sent = fields
+        .iter()
+        .find(|(name, _)| name == FIELD)
+        .map(|(_, value)| value.as_str())
+        .or_else(|| parts.headers.get(HEADER).and_then(|v| v.to_str().ok()))
+        .unwrap_or_default();
+    if !same(visitor.csrf(), sent) {
+        tracing::info!(path = %crate::loggable_path(parts.uri.path()), "form token mismatch");
+        return Err(PageError::CrossSite);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

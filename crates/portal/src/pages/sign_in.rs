@@ -170,12 +170,21 @@ pub(crate) async fn sign_in_post(
     }
 }
 
-/// `POST /sign-out`: ends the session on the server, then shows the sign-in page.
+/// `POST /sign-out`: ends the session on the server, then shows the sign-in page. A
+/// session that has already ended (elsewhere, or timed out) just goes to the sign-in page:
+/// there is nothing to protect, and "this form has expired" would only confuse.
 pub(crate) async fn sign_out_post(
     State(portal): State<Portal>,
-    PageForm { visitor, .. }: PageForm<serde::de::IgnoredAny>,
+    request: axum::extract::Request,
 ) -> Result<Response, PageError> {
+    let (mut parts, body) = request.into_parts();
+    let visitor = <Visitor as axum::extract::FromRequestParts<Portal>>::from_request_parts(
+        &mut parts, &portal,
+    )
+    .await?;
     if let Some((person, _)) = &visitor.signed_in {
+        let bytes = axum::body::to_bytes(body, 64 * 1024).await.map_err(|_| PageError::BadForm)?;
+        crate::csrf::check(&visitor, &parts, &bytes)?;
         visitor.session.flush().await?;
         portal
             .app
