@@ -463,6 +463,16 @@ pub struct RegistryArgs {
     /// MiB of memory for manifests and blob sizes served without a database read (0: off).
     #[arg(long, env = "WHARF_CONTENT_CACHE_MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(0..=4096))]
     pub content_cache_mib: u64,
+
+    /// Most open (unfinished, unexpired) upload sessions one principal (a user or token) may
+    /// hold over all repositories; one more is refused with 429 TOOMANYREQUESTS.
+    #[arg(long, env = "WHARF_MAX_UPLOADS_PER_PRINCIPAL", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_uploads_per_principal: u32,
+
+    /// Most open upload sessions one repository may hold, whoever started them; one more is
+    /// refused with 429 TOOMANYREQUESTS.
+    #[arg(long, env = "WHARF_MAX_UPLOADS_PER_REPOSITORY", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_uploads_per_repository: u32,
 }
 
 /// `wharf gc`.

@@ -130,6 +130,8 @@ pub async fn wire(
             upload_ttl: Duration::from_secs(args.registry.upload_ttl_hours * 3600),
             presigned_redirects: (args.storage.s3_presigned_redirect_seconds > 0)
                 .then(|| Duration::from_secs(args.storage.s3_presigned_redirect_seconds)),
+            max_open_uploads_per_principal: args.registry.max_uploads_per_principal,
+            max_open_uploads_per_repository: args.registry.max_uploads_per_repository,
             ..Default::default()
         },
     );

@@ -71,7 +71,9 @@ pub struct NewUpload<'a> {
     pub expires_at: OffsetDateTime,
 }
 
-/// Starts a session.
+/// Inserts a session as given, with no cap: a fixture for tests of this crate and its
+/// users. The registry starts sessions with [`create_by_name`].
+#[cfg(any(test, feature = "test-support"))]
 pub async fn create(pool: &PgPool, new: &NewUpload<'_>) -> Result<(), DbError> {
     sqlx::query!(
         "insert into upload_sessions
@@ -92,36 +94,75 @@ pub async fn create(pool: &PgPool, new: &NewUpload<'_>) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Caps on open (unfinished, unexpired) upload sessions, checked by [`create_by_name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadLimits {
+    /// Open sessions one principal (`created_by`) may hold, over all repositories.
+    pub per_principal: i64,
+    /// Open sessions one repository may hold, whoever started them.
+    pub per_repository: i64,
+}
+
+/// Which cap refused a new session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadLimit {
+    /// [`UploadLimits::per_principal`].
+    Principal,
+    /// [`UploadLimits::per_repository`].
+    Repository,
+}
+
+/// What [`create_by_name`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// The session exists, in the repository with this id.
+    Created(Uuid),
+    /// The organization has no such repository; nothing changed.
+    NoRepository,
+    /// A cap is reached; nothing changed.
+    Refused(UploadLimit),
+}
+
 /// Starts a session in repository `repository` of `organization_id` (`new.repository_id`
 /// and `new.organization_id` are ignored), looked up in the same statement: the push path's
-/// one round trip. Returns the repository's id, or `None`, changing nothing, when the
-/// organization has no such repository. Commits without waiting for the WAL flush
+/// one round trip. The session is created only while its principal holds fewer than
+/// `limits.per_principal` open (unexpired) sessions and the repository fewer than
+/// `limits.per_repository`, counted under locks, so concurrent starts never overshoot
+/// (the `wharf_start_upload` function, migration `upload_limits`). The principal's cap is
+/// checked before the repository is looked up. Commits without waiting for the WAL flush
 /// (module doc): the session records nothing a client sent yet.
 pub async fn create_by_name(
     pool: &PgPool,
     organization_id: Uuid,
     repository: &str,
     new: &NewUpload<'_>,
-) -> Result<Option<Uuid>, DbError> {
-    Ok(sqlx::query_scalar!(
-        "with relaxed as (select set_config('synchronous_commit', 'off', true) as setting)
-         insert into upload_sessions
-             (id, repository_id, organization_id, created_by, hash_algorithm, hash_state,
-              storage_state, expires_at)
-         select $1, r.id, r.organization_id, $4, $5, $6, $7, $8
-         from repositories r, relaxed where r.name = $2 and r.organization_id = $3
-         returning repository_id",
+    limits: UploadLimits,
+) -> Result<Started, DbError> {
+    let row = sqlx::query!(
+        "select repository_id, refused
+         from wharf_start_upload($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         new.id,
-        repository,
         organization_id,
+        repository,
         new.created_by,
         new.hash_algorithm,
         new.hash_state,
         new.storage_state,
         new.expires_at,
+        limits.per_principal,
+        limits.per_repository,
     )
     .fetch_optional(pool)
-    .await?)
+    .await?;
+    Ok(match row {
+        None => Started::NoRepository,
+        Some(row) => match (row.refused.as_deref(), row.repository_id) {
+            (Some("principal"), _) => Started::Refused(UploadLimit::Principal),
+            (Some(_), _) => Started::Refused(UploadLimit::Repository),
+            (None, Some(id)) => Started::Created(id),
+            (None, None) => Started::NoRepository,
+        },
+    })
 }
 
 /// The unexpired session `id` if it belongs to `repository_id` and was started by
@@ -475,10 +516,12 @@ mod tests {
             storage_state: "s0",
             expires_at: later,
         };
-        assert_eq!(create_by_name(&pool, org, "acme/none", &new).await.unwrap(), None);
-        assert_eq!(create_by_name(&pool, rival, "acme/app", &new).await.unwrap(), None);
+        let none = Started::NoRepository;
+        assert_eq!(create_by_name(&pool, org, "acme/none", &new, LIMITS).await.unwrap(), none);
+        assert_eq!(create_by_name(&pool, rival, "acme/app", &new, LIMITS).await.unwrap(), none);
         assert!(!exists(&pool, id).await.unwrap(), "nothing created");
-        assert_eq!(create_by_name(&pool, org, "acme/app", &new).await.unwrap(), Some(repo));
+        let created = create_by_name(&pool, org, "acme/app", &new, LIMITS).await.unwrap();
+        assert_eq!(created, Started::Created(repo));
         let s = find_by_name(&pool, id, org, "acme/app", "alice").await.unwrap().unwrap();
         assert_eq!((s.repository_id, s.organization_id, s.byte_offset), (repo, org, 0));
         for (o, name, who) in
@@ -505,6 +548,74 @@ mod tests {
         let r = complete(&pool, &s, Some(lease), &d, 10, async || Ok::<_, ()>(())).await.unwrap();
         assert_eq!(r, Ok(true));
         assert!(find_by_name(&pool, id, org, "acme/app", "alice").await.unwrap().is_none());
+    }
+
+    const LIMITS: UploadLimits = UploadLimits { per_principal: 64, per_repository: 256 };
+
+    /// Many starts at once, by one principal and by many: exactly the cap succeeds, and
+    /// expired sessions do not count.
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn concurrent_starts_never_overshoot_the_caps(pool: PgPool) {
+        let org = organization(&pool, "acme").await;
+        find_or_create(&pool, org, "acme", "acme/app").await.unwrap().unwrap();
+        find_or_create(&pool, org, "acme", "acme/other").await.unwrap().unwrap();
+        let later = OffsetDateTime::now_utc() + Duration::hours(1);
+        let start = |repository: &'static str, who: String, limits: UploadLimits| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let new = NewUpload {
+                    id: Uuid::new_v4(),
+                    repository_id: Uuid::nil(),
+                    organization_id: Uuid::nil(),
+                    created_by: &who,
+                    hash_algorithm: "sha256",
+                    hash_state: b"h",
+                    storage_state: "s",
+                    expires_at: later,
+                };
+                create_by_name(&pool, org, repository, &new, limits).await.unwrap()
+            })
+        };
+        let results = async |tasks: Vec<tokio::task::JoinHandle<Started>>| {
+            let mut all = Vec::new();
+            for task in tasks {
+                all.push(task.await.unwrap());
+            }
+            all
+        };
+        let created =
+            |all: &[Started]| all.iter().filter(|s| matches!(s, Started::Created(_))).count();
+
+        let limits = UploadLimits { per_principal: 5, per_repository: 1000 };
+        let one_principal = (0..24).map(|_| start("acme/app", "alice".into(), limits)).collect();
+        let all = results(one_principal).await;
+        assert_eq!(created(&all), 5, "{all:?}");
+        assert!(
+            all.iter().all(|s| matches!(
+                s,
+                Started::Created(_) | Started::Refused(UploadLimit::Principal)
+            ))
+        );
+
+        let limits = UploadLimits { per_principal: 1000, per_repository: 7 };
+        let many = (0..24).map(|i| start("acme/other", format!("p{i}"), limits)).collect();
+        let all = results(many).await;
+        assert_eq!(created(&all), 7, "{all:?}");
+        assert!(
+            all.iter().all(|s| matches!(
+                s,
+                Started::Created(_) | Started::Refused(UploadLimit::Repository)
+            ))
+        );
+
+        // Expired sessions free their places.
+        sqlx::query("update upload_sessions set expires_at = now() - interval '1 second'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let limits = UploadLimits { per_principal: 5, per_repository: 7 };
+        let again = results(vec![start("acme/app", "alice".into(), limits)]).await;
+        assert!(matches!(again[0], Started::Created(_)));
     }
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]

@@ -57,6 +57,11 @@ pub struct RegistryConfig {
     pub presigned_redirects: Option<Duration>,
     /// Cap on `n` (and page size without `n`) for `tags/list` and `_catalog`.
     pub max_page_size: usize,
+    /// Most open (unfinished, unexpired) upload sessions one principal may hold, over all
+    /// repositories; one more answers `429 TOOMANYREQUESTS` and creates nothing.
+    pub max_open_uploads_per_principal: u32,
+    /// Most open upload sessions one repository may hold, whoever started them.
+    pub max_open_uploads_per_repository: u32,
 }
 
 impl Default for RegistryConfig {
@@ -66,6 +71,8 @@ impl Default for RegistryConfig {
             append_lease: Duration::from_secs(30),
             presigned_redirects: None,
             max_page_size: DEFAULT_MAX_PAGE_SIZE,
+            max_open_uploads_per_principal: 64,
+            max_open_uploads_per_repository: 256,
         }
     }
 }

@@ -111,7 +111,9 @@ async fn try_mount(cx: &Ctx<'_>, repo: &Repository, digest: &Digest) -> Result<b
 
 /// Starts a session in repository `name`, created on first push. The session's row names
 /// the repository by id, looked up in the insert itself; only when that finds none does
-/// [`Ctx::push_repository`] create it (or answer `DENIED`).
+/// [`Ctx::push_repository`] create it (or answer `DENIED`). Beyond the caps on open
+/// sessions (per principal, per repository; [`crate::RegistryConfig`]) it answers `429
+/// TOOMANYREQUESTS` and creates nothing.
 async fn new_session(
     cx: &Ctx<'_>,
     access: &Access,
@@ -124,7 +126,7 @@ async fn new_session(
     let hash_state = Hasher::new(algorithm).save();
     let now = OffsetDateTime::now_utc();
     let expires_at = now + cx.config().upload_ttl;
-    let mut new = NewUpload {
+    let new = NewUpload {
         id,
         repository_id: Uuid::nil(),
         organization_id,
@@ -134,17 +136,30 @@ async fn new_session(
         storage_state: state.as_str(),
         expires_at,
     };
+    let limits = db::UploadLimits {
+        per_principal: i64::from(cx.config().max_open_uploads_per_principal),
+        per_repository: i64::from(cx.config().max_open_uploads_per_repository),
+    };
     let created = async {
-        if let Some(repository_id) =
-            db::create_by_name(cx.pool(), organization_id, name.as_str(), &new)
+        let mut started =
+            db::create_by_name(cx.pool(), organization_id, name.as_str(), &new, limits)
                 .await
-                .map_err(unavailable)?
-        {
-            return Ok(repository_id);
+                .map_err(unavailable)?;
+        if started == db::Started::NoRepository {
+            // First push into this repository: create it, then start the session in it.
+            cx.push_repository(access, name).await?;
+            started = db::create_by_name(cx.pool(), organization_id, name.as_str(), &new, limits)
+                .await
+                .map_err(unavailable)?;
         }
-        new.repository_id = cx.push_repository(access, name).await?.id;
-        db::create(cx.pool(), &new).await.map_err(unavailable)?;
-        Ok::<_, OciError>(new.repository_id)
+        match started {
+            db::Started::Created(repository_id) => Ok(repository_id),
+            db::Started::Refused(limit) => Err(too_many_uploads(limit)),
+            // Deleted again between its creation and the session's: as for a failed write.
+            db::Started::NoRepository => {
+                Err(OciError::unavailable(&io::Error::other("the repository vanished")))
+            }
+        }
     }
     .await;
     let repository_id = match created {
@@ -167,6 +182,23 @@ async fn new_session(
         updated_at: now,
         expires_at,
     })
+}
+
+/// Seconds a client refused for too many open uploads is told to wait: sessions end when
+/// their clients finish or cancel them, which takes seconds to minutes.
+const TOO_MANY_UPLOADS_RETRY_AFTER: u64 = 60;
+
+/// `429 TOOMANYREQUESTS` for a session that `limit` refused.
+fn too_many_uploads(limit: db::UploadLimit) -> OciError {
+    let detail = match limit {
+        db::UploadLimit::Principal => {
+            "too many open uploads by this client: finish or cancel some, or wait for them to expire"
+        }
+        db::UploadLimit::Repository => {
+            "too many open uploads in this repository: finish or cancel some, or wait for them to expire"
+        }
+    };
+    OciError::too_many_requests(TOO_MANY_UPLOADS_RETRY_AFTER).with_detail(detail)
 }
 
 /// The session `id` of this repository, started by this caller; anything else is
