@@ -18,6 +18,8 @@
 //! upload. Whatever records bytes (an append's new offset, a blob's row) commits durably,
 //! and that flush also covers every commit before it.
 
+use std::time::Duration;
+
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -215,9 +217,11 @@ pub async fn find_by_name(
 /// Finds and claims the session for one append in one statement: the session `id` of
 /// repository `repository` in `organization_id`, started by `created_by`, unexpired, with no
 /// other append holding an unexpired lease, at whatever offset it stands (returned). The
-/// caller must stop writing before `until`. `None` when the session is unknown (to this
-/// caller) or busy: [`find_by_name`] tells which. Commits without waiting for the WAL flush
-/// (module doc): a lease records nothing a client sent.
+/// lease lasts `lease_time` from the database's clock (so instances' clocks do not matter);
+/// the caller must stop writing before that, counted from before it sent this statement.
+/// `None` when the session is unknown (to this caller) or busy: [`find_by_name`] tells
+/// which, [`lease_of`] by whom. Commits without waiting for the WAL flush (module doc): a
+/// lease records nothing a client sent.
 pub async fn claim_by_name(
     pool: &PgPool,
     id: Uuid,
@@ -225,12 +229,13 @@ pub async fn claim_by_name(
     repository: &str,
     created_by: &str,
     lease: Uuid,
-    until: OffsetDateTime,
+    lease_time: Duration,
 ) -> Result<Option<UploadSession>, DbError> {
     Ok(sqlx::query_as!(
         UploadSession,
         "with relaxed as (select set_config('synchronous_commit', 'off', true) as setting)
-         update upload_sessions s set append_lease = $5, append_lease_until = $6
+         update upload_sessions s
+         set append_lease = $5, append_lease_until = now() + make_interval(secs => $6)
          from repositories r, relaxed
          where s.id = $1 and r.id = s.repository_id and r.organization_id = $2 and r.name = $3
            and s.created_by = $4 and s.expires_at > now()
@@ -243,54 +248,72 @@ pub async fn claim_by_name(
         repository,
         created_by,
         lease,
-        until,
+        lease_time.as_secs_f64(),
     )
     .fetch_optional(pool)
     .await?)
 }
 
 /// Claims the session for one append: succeeds only if it still stands at `expected_offset`
-/// and no other append holds an unexpired lease. The caller must stop writing before
-/// `until`. Returns whether it got the lease.
+/// and no other append holds an unexpired lease. The lease lasts `lease_time` (as in
+/// [`claim_by_name`]). Returns whether it got the lease.
 pub async fn claim(
     pool: &PgPool,
     id: Uuid,
     expected_offset: i64,
     lease: Uuid,
-    until: OffsetDateTime,
+    lease_time: Duration,
 ) -> Result<bool, DbError> {
     let done = sqlx::query!(
-        "update upload_sessions set append_lease = $3, append_lease_until = $4
+        "update upload_sessions
+         set append_lease = $3, append_lease_until = now() + make_interval(secs => $4)
          where id = $1 and byte_offset = $2
            and (append_lease is null or append_lease_until < now())",
         id,
         expected_offset,
         lease,
-        until,
+        lease_time.as_secs_f64(),
     )
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Extends a lease still held by `lease` to `until`. Returns false when it was lost (expired
-/// and taken over) or the session is gone: the writer must stop.
+/// Extends a lease still held by `lease` to `lease_time` from now. Returns false when it
+/// was lost (expired and taken over) or the session is gone: the writer must stop.
 pub async fn renew(
     pool: &PgPool,
     id: Uuid,
     lease: Uuid,
-    until: OffsetDateTime,
+    lease_time: Duration,
 ) -> Result<bool, DbError> {
     let done = sqlx::query!(
-        "update upload_sessions set append_lease_until = $3
+        "update upload_sessions set append_lease_until = now() + make_interval(secs => $3)
          where id = $1 and append_lease = $2 and append_lease_until >= now()",
         id,
         lease,
-        until,
+        lease_time.as_secs_f64(),
     )
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The lease on session `id` as it stands: its holder and until when it holds (database
+/// time), `(None, None)` when free, `None` when there is no such session. A live holder
+/// renews its lease while it streams, so `until` moves; one whose instance died leaves it
+/// unchanged until it lapses.
+pub async fn lease_of(
+    pool: &PgPool,
+    id: Uuid,
+) -> Result<Option<(Option<Uuid>, Option<OffsetDateTime>)>, DbError> {
+    Ok(sqlx::query!(
+        "select append_lease, append_lease_until from upload_sessions where id = $1",
+        id
+    )
+    .fetch_optional(pool)
+    .await?
+    .map(|row| (row.append_lease, row.append_lease_until)))
 }
 
 /// Gives a lease back after a failed append (the failed bytes are never recorded).
@@ -465,20 +488,22 @@ mod tests {
 
         let (lease, rival) = (Uuid::new_v4(), Uuid::new_v4());
         assert!(!advance(&pool, id, lease, 0, 10, b"h1", "s1", later).await.unwrap(), "no lease");
-        assert!(claim(&pool, id, 0, lease, later).await.unwrap());
-        assert!(!claim(&pool, id, 0, rival, later).await.unwrap(), "one append at a time");
+        assert!(claim(&pool, id, 0, lease, LEASE).await.unwrap());
+        assert!(!claim(&pool, id, 0, rival, LEASE).await.unwrap(), "one append at a time");
         let busy = find(&pool, id, repo, "alice").await.unwrap().unwrap();
         let r = complete(&pool, &busy, None, &digest('a'), 0, async || Ok::<_, ()>(())).await;
         assert_eq!(r.unwrap(), Ok(false), "cannot finish while an append runs");
         assert!(advance(&pool, id, lease, 0, 10, b"h1", "s1", later).await.unwrap());
         assert!(!advance(&pool, id, lease, 0, 10, b"h1", "s1", later).await.unwrap(), "stale");
-        assert!(!claim(&pool, id, 0, rival, later).await.unwrap(), "stale offset");
+        assert!(!claim(&pool, id, 0, rival, LEASE).await.unwrap(), "stale offset");
         // A failed append gives its lease back; an expired lease can be taken over.
-        assert!(claim(&pool, id, 10, rival, later).await.unwrap());
+        assert!(claim(&pool, id, 10, rival, LEASE).await.unwrap());
         release(&pool, id, rival).await.unwrap();
-        let past = OffsetDateTime::now_utc() - Duration::seconds(1);
-        assert!(claim(&pool, id, 10, rival, past).await.unwrap());
-        assert!(claim(&pool, id, 10, lease, later).await.unwrap(), "expired lease taken over");
+        assert!(claim(&pool, id, 10, rival, std::time::Duration::ZERO).await.unwrap());
+        let (holder, _) = lease_of(&pool, id).await.unwrap().unwrap();
+        assert_eq!(holder, Some(rival));
+        assert!(!renew(&pool, id, rival, LEASE).await.unwrap(), "a lapsed lease is not renewed");
+        assert!(claim(&pool, id, 10, lease, LEASE).await.unwrap(), "expired lease taken over");
         release(&pool, id, lease).await.unwrap();
         let s = find(&pool, id, repo, "alice").await.unwrap().unwrap();
         assert_eq!((s.byte_offset, s.hash_state.as_slice()), (10, &b"h1"[..]));
@@ -528,18 +553,18 @@ mod tests {
             [(rival, "acme/app", "alice"), (org, "acme/other", "alice"), (org, "acme/app", "bob")]
         {
             assert!(find_by_name(&pool, id, o, name, who).await.unwrap().is_none());
-            let claimed = claim_by_name(&pool, id, o, name, who, Uuid::new_v4(), later);
+            let claimed = claim_by_name(&pool, id, o, name, who, Uuid::new_v4(), LEASE);
             assert!(claimed.await.unwrap().is_none(), "{name} {who}");
         }
 
         let lease = Uuid::new_v4();
-        let claimed = claim_by_name(&pool, id, org, "acme/app", "alice", lease, later);
+        let claimed = claim_by_name(&pool, id, org, "acme/app", "alice", lease, LEASE);
         assert_eq!(claimed.await.unwrap().unwrap().byte_offset, 0);
-        let again = claim_by_name(&pool, id, org, "acme/app", "alice", Uuid::new_v4(), later);
+        let again = claim_by_name(&pool, id, org, "acme/app", "alice", Uuid::new_v4(), LEASE);
         assert!(again.await.unwrap().is_none(), "one append at a time");
         assert!(advance(&pool, id, lease, 0, 10, b"h1", "s1", later).await.unwrap());
         let lease = Uuid::new_v4();
-        let claimed = claim_by_name(&pool, id, org, "acme/app", "alice", lease, later);
+        let claimed = claim_by_name(&pool, id, org, "acme/app", "alice", lease, LEASE);
         let s = claimed.await.unwrap().unwrap();
         assert_eq!((s.byte_offset, s.hash_state.as_slice()), (10, &b"h1"[..]));
         let d = digest('b');
@@ -548,6 +573,40 @@ mod tests {
         let r = complete(&pool, &s, Some(lease), &d, 10, async || Ok::<_, ()>(())).await.unwrap();
         assert_eq!(r, Ok(true));
         assert!(find_by_name(&pool, id, org, "acme/app", "alice").await.unwrap().is_none());
+    }
+
+    const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
+    /// A held lease is renewed from the database's clock and shows it; only its holder
+    /// renews it.
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn leases_are_renewed_by_their_holder(pool: PgPool) {
+        let org = organization(&pool, "acme").await;
+        let repo = find_or_create(&pool, org, "acme", "acme/app").await.unwrap().unwrap().id;
+        let id = Uuid::new_v4();
+        let new = NewUpload {
+            id,
+            repository_id: repo,
+            organization_id: org,
+            created_by: "alice",
+            hash_algorithm: "sha256",
+            hash_state: b"h",
+            storage_state: "s",
+            expires_at: OffsetDateTime::now_utc() + Duration::hours(1),
+        };
+        create(&pool, &new).await.unwrap();
+        assert_eq!(lease_of(&pool, id).await.unwrap(), Some((None, None)));
+        assert_eq!(lease_of(&pool, Uuid::new_v4()).await.unwrap(), None);
+        let (lease, rival) = (Uuid::new_v4(), Uuid::new_v4());
+        let short = std::time::Duration::from_secs(5);
+        assert!(claim(&pool, id, 0, lease, short).await.unwrap());
+        let (holder, first) = lease_of(&pool, id).await.unwrap().unwrap();
+        assert_eq!(holder, Some(lease));
+        assert!(!renew(&pool, id, rival, LEASE).await.unwrap(), "only the holder renews");
+        assert!(renew(&pool, id, lease, LEASE).await.unwrap());
+        let (_, renewed) = lease_of(&pool, id).await.unwrap().unwrap();
+        assert!(renewed.unwrap() > first.unwrap() + Duration::seconds(20), "{renewed:?}");
+        assert!(!claim(&pool, id, 0, rival, short).await.unwrap(), "held");
     }
 
     const LIMITS: UploadLimits = UploadLimits { per_principal: 64, per_repository: 256 };
