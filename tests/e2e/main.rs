@@ -19,5 +19,6 @@ mod oci_client;
 mod registry_auth;
 mod s3;
 mod serve;
+mod slow_clients;
 mod token_service;
 mod usage;

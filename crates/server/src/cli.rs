@@ -353,6 +353,23 @@ pub struct ServeArgs {
     #[arg(long, env = "WHARF_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout: u64,
 
+    /// Seconds a client may take to send a whole request head (request line and headers),
+    /// and to send the next one on an idle keep-alive connection; then the connection is
+    /// closed.
+    #[arg(long, env = "WHARF_HEADER_READ_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout: u64,
+
+    /// Seconds of a request body's rate window: for every this many seconds the server waits
+    /// for a body, it must deliver WHARF_BODY_MIN_RATE bytes a second on average (at least
+    /// one byte), or the request fails and its connection is closed.
+    #[arg(long, env = "WHARF_BODY_IDLE_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_idle_timeout: u64,
+
+    /// Bytes per second a request body must keep up, averaged over each
+    /// WHARF_BODY_IDLE_TIMEOUT window (0: only an idle timeout, any byte will do).
+    #[arg(long, env = "WHARF_BODY_MIN_RATE", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(0..=1_073_741_824))]
+    pub body_min_rate: u64,
+
     /// Milliseconds `/readyz` waits for the database and the blob store before answering 503.
     #[arg(long, env = "WHARF_READY_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub ready_timeout_ms: u64,
@@ -520,6 +537,15 @@ impl ServeArgs {
             text: format!("http://{}", self.listen),
             authority: self.listen.to_string(),
         })
+    }
+
+    /// How slow a client may be on the listener.
+    pub fn slow_client_limits(&self) -> crate::listener::SlowClientLimits {
+        crate::listener::SlowClientLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout),
+            body_window: Duration::from_secs(self.body_idle_timeout),
+            body_min_rate: self.body_min_rate,
+        }
     }
 
     /// The blob store these flags describe.

@@ -31,6 +31,7 @@ use crate::{
     bootstrap,
     cli::{OnOff, ServeArgs},
     database::Database,
+    listener,
     metrics::{METRICS, RouteClass},
     protocol::{
         registry_access::TokenAccess,
@@ -179,8 +180,7 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
     tracing::info!(listen = %local, public_url = %public_url, %signup, "wharf is serving");
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown({
+    let server = listener::serve(listener, app, args.slow_client_limits(), {
         let mut stop_rx = stop_rx.clone();
         async move {
             stop_rx.wait_for(|stop| *stop).await.ok();
@@ -197,7 +197,7 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
         tokio::time::sleep(drain_limit).await;
     };
     tokio::select! {
-        result = server => result.context("the HTTP server failed")?,
+        () = server => {}
         () = drained => tracing::warn!(timeout_s = drain_limit.as_secs(), "requests still running at the shutdown timeout were cut"),
     }
     signal.abort();
