@@ -97,6 +97,24 @@ async fn request_heads_that_never_finish_are_cut_off() {
     assert_eq!(r.status().as_u16(), 200);
 }
 
+/// The metrics listener has the same bound.
+#[tokio::test]
+async fn the_metrics_listener_cuts_off_unfinished_heads_too() {
+    let scratch = scratch_dir();
+    let metrics = format!("127.0.0.1:{}", wharf_e2e::free_port());
+    let mut env = short_limits();
+    env.insert("WHARF_METRICS_LISTEN".to_owned(), metrics.clone());
+    let (_wharf, _token) = wharf_with_vendor_token(&scratch.path().join("data"), env).await;
+    let r = reqwest::get(format!("http://{metrics}/metrics")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let mut partial = TcpStream::connect(&metrics).await.unwrap();
+    let since = Instant::now();
+    partial.write_all(b"GET /metrics HTTP/1.1\r\nHost: wh").await.unwrap();
+    let closed =
+        closed_by_server(&mut partial, since, Duration::from_secs(HEADER_TIMEOUT) + SLACK).await;
+    eprintln!("metrics: closed after {closed:?}");
+}
+
 /// Many stalled connections (a slowloris) hold descriptors only until the bound: then the
 /// process has as many open as before, and serves.
 #[tokio::test]

@@ -169,7 +169,9 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
                 .with_context(|| format!("cannot listen on {addr} (metrics)"))?;
             tracing::info!(listen = %listener.local_addr()?, "serving metrics at /metrics");
             let app = Router::new().route("/metrics", get(metrics_text));
-            Some(tokio::spawn(async move { axum::serve(listener, app).await }))
+            let limits = args.slow_client_limits();
+            // Runs until aborted at shutdown; the same bounds on slow clients as the main one.
+            Some(tokio::spawn(listener::serve(listener, app, limits, std::future::pending())))
         }
         None => None,
     };
