@@ -23,5 +23,6 @@ mod portal_browser;
 mod registry_auth;
 mod s3;
 mod serve;
+mod slow_clients;
 mod token_service;
 mod usage;

@@ -368,6 +368,23 @@ pub struct ServeArgs {
     #[arg(long, env = "WHARF_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout: u64,
 
+    /// Seconds a client may take to send a whole request head (request line and headers),
+    /// and to send the next one on an idle keep-alive connection; then the connection is
+    /// closed.
+    #[arg(long, env = "WHARF_HEADER_READ_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout: u64,
+
+    /// Seconds of a request body's rate window: for every this many seconds the server waits
+    /// for a body, it must deliver WHARF_BODY_MIN_RATE bytes a second on average (at least
+    /// one byte), or the request fails and its connection is closed.
+    #[arg(long, env = "WHARF_BODY_IDLE_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_idle_timeout: u64,
+
+    /// Bytes per second a request body must keep up, averaged over each
+    /// WHARF_BODY_IDLE_TIMEOUT window (0: only an idle timeout, any byte will do).
+    #[arg(long, env = "WHARF_BODY_MIN_RATE", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(0..=1_073_741_824))]
+    pub body_min_rate: u64,
+
     /// Milliseconds `/readyz` waits for the database and the blob store before answering 503.
     #[arg(long, env = "WHARF_READY_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub ready_timeout_ms: u64,
@@ -554,6 +571,16 @@ pub struct RegistryArgs {
     /// MiB of memory for manifests and blob sizes served without a database read (0: off).
     #[arg(long, env = "WHARF_CONTENT_CACHE_MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(0..=4096))]
     pub content_cache_mib: u64,
+
+    /// Most open (unfinished, unexpired) upload sessions one principal (a user or token) may
+    /// hold over all repositories; one more is refused with 429 TOOMANYREQUESTS.
+    #[arg(long, env = "WHARF_MAX_UPLOADS_PER_PRINCIPAL", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_uploads_per_principal: u32,
+
+    /// Most open upload sessions one repository may hold, whoever started them; one more is
+    /// refused with 429 TOOMANYREQUESTS.
+    #[arg(long, env = "WHARF_MAX_UPLOADS_PER_REPOSITORY", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_uploads_per_repository: u32,
 }
 
 /// `wharf gc`.
@@ -601,6 +628,15 @@ impl ServeArgs {
             text: format!("http://{}", self.listen),
             authority: self.listen.to_string(),
         })
+    }
+
+    /// How slow a client may be on the listener.
+    pub fn slow_client_limits(&self) -> crate::listener::SlowClientLimits {
+        crate::listener::SlowClientLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout),
+            body_window: Duration::from_secs(self.body_idle_timeout),
+            body_min_rate: self.body_min_rate,
+        }
     }
 
     /// The blob store these flags describe.

@@ -2,7 +2,7 @@
 //!
 //! Thin by design: the command line and configuration ([`cli`], the reference for every flag),
 //! start-up and shutdown ([`serve`]: wires the application and the three front doors and
-//! listens), the embedded Postgres ([`postgres`], [`database`]), the first start
+//! listens, through [`listener`], which bounds slow clients), the embedded Postgres ([`postgres`], [`database`]), the first start
 //! ([`bootstrap`]), the operator commands ([`admin`], calling the application), metrics and
 //! logs ([`metrics`], [`telemetry`]), and the protocol glue ([`protocol`]: `/token` and the
 //! registry's access control, sinks and cache over the application). It is the only crate
@@ -16,6 +16,7 @@ pub mod admin;
 pub mod bootstrap;
 pub mod cli;
 pub mod database;
+pub mod listener;
 pub mod metrics;
 pub mod postgres;
 pub mod protocol;

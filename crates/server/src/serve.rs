@@ -32,6 +32,7 @@ use crate::{
     bootstrap,
     cli::{OnOff, ServeArgs},
     database::Database,
+    listener,
     metrics::{METRICS, RouteClass},
     protocol::{
         registry_access::TokenAccess,
@@ -146,6 +147,8 @@ pub async fn wire(
             upload_ttl: Duration::from_secs(args.registry.upload_ttl_hours * 3600),
             presigned_redirects: (args.storage.s3_presigned_redirect_seconds > 0)
                 .then(|| Duration::from_secs(args.storage.s3_presigned_redirect_seconds)),
+            max_open_uploads_per_principal: args.registry.max_uploads_per_principal,
+            max_open_uploads_per_repository: args.registry.max_uploads_per_repository,
             ..Default::default()
         },
     );
@@ -188,7 +191,9 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
                 .with_context(|| format!("cannot listen on {addr} (metrics)"))?;
             tracing::info!(listen = %listener.local_addr()?, "serving metrics at /metrics");
             let app = Router::new().route("/metrics", get(metrics_text));
-            Some(tokio::spawn(async move { axum::serve(listener, app).await }))
+            let limits = args.slow_client_limits();
+            // Runs until aborted at shutdown; the same bounds on slow clients as the main one.
+            Some(tokio::spawn(listener::serve(listener, app, limits, std::future::pending())))
         }
         None => None,
     };
@@ -200,8 +205,7 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
     tracing::info!(listen = %local, public_url = %public_url, %signup, mail, "wharf is serving");
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown({
+    let server = listener::serve(listener, app, args.slow_client_limits(), {
         let mut stop_rx = stop_rx.clone();
         async move {
             stop_rx.wait_for(|stop| *stop).await.ok();
@@ -218,7 +222,7 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
         tokio::time::sleep(drain_limit).await;
     };
     tokio::select! {
-        result = server => result.context("the HTTP server failed")?,
+        () = server => {}
         () = drained => tracing::warn!(timeout_s = drain_limit.as_secs(), "requests still running at the shutdown timeout were cut"),
     }
     signal.abort();

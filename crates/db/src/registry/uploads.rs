@@ -18,6 +18,8 @@
 //! upload. Whatever records bytes (an append's new offset, a blob's row) commits durably,
 //! and that flush also covers every commit before it.
 
+use std::time::Duration;
+
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -71,7 +73,9 @@ pub struct NewUpload<'a> {
     pub expires_at: OffsetDateTime,
 }
 
-/// Starts a session.
+/// Inserts a session as given, with no cap: a fixture for tests of this crate and its
+/// users. The registry starts sessions with [`create_by_name`].
+#[cfg(any(test, feature = "test-support"))]
 pub async fn create(pool: &PgPool, new: &NewUpload<'_>) -> Result<(), DbError> {
     sqlx::query!(
         "insert into upload_sessions
@@ -92,36 +96,75 @@ pub async fn create(pool: &PgPool, new: &NewUpload<'_>) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Caps on open (unfinished, unexpired) upload sessions, checked by [`create_by_name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadLimits {
+    /// Open sessions one principal (`created_by`) may hold, over all repositories.
+    pub per_principal: i64,
+    /// Open sessions one repository may hold, whoever started them.
+    pub per_repository: i64,
+}
+
+/// Which cap refused a new session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadLimit {
+    /// [`UploadLimits::per_principal`].
+    Principal,
+    /// [`UploadLimits::per_repository`].
+    Repository,
+}
+
+/// What [`create_by_name`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// The session exists, in the repository with this id.
+    Created(Uuid),
+    /// The organization has no such repository; nothing changed.
+    NoRepository,
+    /// A cap is reached; nothing changed.
+    Refused(UploadLimit),
+}
+
 /// Starts a session in repository `repository` of `organization_id` (`new.repository_id`
 /// and `new.organization_id` are ignored), looked up in the same statement: the push path's
-/// one round trip. Returns the repository's id, or `None`, changing nothing, when the
-/// organization has no such repository. Commits without waiting for the WAL flush
+/// one round trip. The session is created only while its principal holds fewer than
+/// `limits.per_principal` open (unexpired) sessions and the repository fewer than
+/// `limits.per_repository`, counted under locks, so concurrent starts never overshoot
+/// (the `wharf_start_upload` function, migration `upload_limits`). The principal's cap is
+/// checked before the repository is looked up. Commits without waiting for the WAL flush
 /// (module doc): the session records nothing a client sent yet.
 pub async fn create_by_name(
     pool: &PgPool,
     organization_id: Uuid,
     repository: &str,
     new: &NewUpload<'_>,
-) -> Result<Option<Uuid>, DbError> {
-    Ok(sqlx::query_scalar!(
-        "with relaxed as (select set_config('synchronous_commit', 'off', true) as setting)
-         insert into upload_sessions
-             (id, repository_id, organization_id, created_by, hash_algorithm, hash_state,
-              storage_state, expires_at)
-         select $1, r.id, r.organization_id, $4, $5, $6, $7, $8
-         from repositories r, relaxed where r.name = $2 and r.organization_id = $3
-         returning repository_id",
+    limits: UploadLimits,
+) -> Result<Started, DbError> {
+    let row = sqlx::query!(
+        "select repository_id, refused
+         from wharf_start_upload($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         new.id,
-        repository,
         organization_id,
+        repository,
         new.created_by,
         new.hash_algorithm,
         new.hash_state,
         new.storage_state,
         new.expires_at,
+        limits.per_principal,
+        limits.per_repository,
     )
     .fetch_optional(pool)
-    .await?)
+    .await?;
+    Ok(match row {
+        None => Started::NoRepository,
+        Some(row) => match (row.refused.as_deref(), row.repository_id) {
+            (Some("principal"), _) => Started::Refused(UploadLimit::Principal),
+            (Some(_), _) => Started::Refused(UploadLimit::Repository),
+            (None, Some(id)) => Started::Created(id),
+            (None, None) => Started::NoRepository,
+        },
+    })
 }
 
 /// The unexpired session `id` if it belongs to `repository_id` and was started by
@@ -174,9 +217,11 @@ pub async fn find_by_name(
 /// Finds and claims the session for one append in one statement: the session `id` of
 /// repository `repository` in `organization_id`, started by `created_by`, unexpired, with no
 /// other append holding an unexpired lease, at whatever offset it stands (returned). The
-/// caller must stop writing before `until`. `None` when the session is unknown (to this
-/// caller) or busy: [`find_by_name`] tells which. Commits without waiting for the WAL flush
-/// (module doc): a lease records nothing a client sent.
+/// lease lasts `lease_time` from the database's clock (so instances' clocks do not matter);
+/// the caller must stop writing before that, counted from before it sent this statement.
+/// `None` when the session is unknown (to this caller) or busy: [`find_by_name`] tells
+/// which, [`lease_of`] by whom. Commits without waiting for the WAL flush (module doc): a
+/// lease records nothing a client sent.
 pub async fn claim_by_name(
     pool: &PgPool,
     id: Uuid,
@@ -184,12 +229,13 @@ pub async fn claim_by_name(
     repository: &str,
     created_by: &str,
     lease: Uuid,
-    until: OffsetDateTime,
+    lease_time: Duration,
 ) -> Result<Option<UploadSession>, DbError> {
     Ok(sqlx::query_as!(
         UploadSession,
         "with relaxed as (select set_config('synchronous_commit', 'off', true) as setting)
-         update upload_sessions s set append_lease = $5, append_lease_until = $6
+         update upload_sessions s
+         set append_lease = $5, append_lease_until = now() + make_interval(secs => $6)
          from repositories r, relaxed
          where s.id = $1 and r.id = s.repository_id and r.organization_id = $2 and r.name = $3
            and s.created_by = $4 and s.expires_at > now()
@@ -202,54 +248,72 @@ pub async fn claim_by_name(
         repository,
         created_by,
         lease,
-        until,
+        lease_time.as_secs_f64(),
     )
     .fetch_optional(pool)
     .await?)
 }
 
 /// Claims the session for one append: succeeds only if it still stands at `expected_offset`
-/// and no other append holds an unexpired lease. The caller must stop writing before
-/// `until`. Returns whether it got the lease.
+/// and no other append holds an unexpired lease. The lease lasts `lease_time` (as in
+/// [`claim_by_name`]). Returns whether it got the lease.
 pub async fn claim(
     pool: &PgPool,
     id: Uuid,
     expected_offset: i64,
     lease: Uuid,
-    until: OffsetDateTime,
+    lease_time: Duration,
 ) -> Result<bool, DbError> {
     let done = sqlx::query!(
-        "update upload_sessions set append_lease = $3, append_lease_until = $4
+        "update upload_sessions
+         set append_lease = $3, append_lease_until = now() + make_interval(secs => $4)
          where id = $1 and byte_offset = $2
            and (append_lease is null or append_lease_until < now())",
         id,
         expected_offset,
         lease,
-        until,
+        lease_time.as_secs_f64(),
     )
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Extends a lease still held by `lease` to `until`. Returns false when it was lost (expired
-/// and taken over) or the session is gone: the writer must stop.
+/// Extends a lease still held by `lease` to `lease_time` from now. Returns false when it
+/// was lost (expired and taken over) or the session is gone: the writer must stop.
 pub async fn renew(
     pool: &PgPool,
     id: Uuid,
     lease: Uuid,
-    until: OffsetDateTime,
+    lease_time: Duration,
 ) -> Result<bool, DbError> {
     let done = sqlx::query!(
-        "update upload_sessions set append_lease_until = $3
+        "update upload_sessions set append_lease_until = now() + make_interval(secs => $3)
          where id = $1 and append_lease = $2 and append_lease_until >= now()",
         id,
         lease,
-        until,
+        lease_time.as_secs_f64(),
     )
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The lease on session `id` as it stands: its holder and until when it holds (database
+/// time), `(None, None)` when free, `None` when there is no such session. A live holder
+/// renews its lease while it streams, so `until` moves; one whose instance died leaves it
+/// unchanged until it lapses.
+pub async fn lease_of(
+    pool: &PgPool,
+    id: Uuid,
+) -> Result<Option<(Option<Uuid>, Option<OffsetDateTime>)>, DbError> {
+    Ok(sqlx::query!(
+        "select append_lease, append_lease_until from upload_sessions where id = $1",
+        id
+    )
+    .fetch_optional(pool)
+    .await?
+    .map(|row| (row.append_lease, row.append_lease_until)))
 }
 
 /// Gives a lease back after a failed append (the failed bytes are never recorded).
@@ -424,20 +488,22 @@ mod tests {
 
         let (lease, rival) = (Uuid::new_v4(), Uuid::new_v4());
         assert!(!advance(&pool, id, lease, 0, 10, b"h1", "s1", later).await.unwrap(), "no lease");
-        assert!(claim(&pool, id, 0, lease, later).await.unwrap());
-        assert!(!claim(&pool, id, 0, rival, later).await.unwrap(), "one append at a time");
+        assert!(claim(&pool, id, 0, lease, LEASE).await.unwrap());
+        assert!(!claim(&pool, id, 0, rival, LEASE).await.unwrap(), "one append at a time");
         let busy = find(&pool, id, repo, "alice").await.unwrap().unwrap();
         let r = complete(&pool, &busy, None, &digest('a'), 0, async || Ok::<_, ()>(())).await;
         assert_eq!(r.unwrap(), Ok(false), "cannot finish while an append runs");
         assert!(advance(&pool, id, lease, 0, 10, b"h1", "s1", later).await.unwrap());
         assert!(!advance(&pool, id, lease, 0, 10, b"h1", "s1", later).await.unwrap(), "stale");
-        assert!(!claim(&pool, id, 0, rival, later).await.unwrap(), "stale offset");
+        assert!(!claim(&pool, id, 0, rival, LEASE).await.unwrap(), "stale offset");
         // A failed append gives its lease back; an expired lease can be taken over.
-        assert!(claim(&pool, id, 10, rival, later).await.unwrap());
+        assert!(claim(&pool, id, 10, rival, LEASE).await.unwrap());
         release(&pool, id, rival).await.unwrap();
-        let past = OffsetDateTime::now_utc() - Duration::seconds(1);
-        assert!(claim(&pool, id, 10, rival, past).await.unwrap());
-        assert!(claim(&pool, id, 10, lease, later).await.unwrap(), "expired lease taken over");
+        assert!(claim(&pool, id, 10, rival, std::time::Duration::ZERO).await.unwrap());
+        let (holder, _) = lease_of(&pool, id).await.unwrap().unwrap();
+        assert_eq!(holder, Some(rival));
+        assert!(!renew(&pool, id, rival, LEASE).await.unwrap(), "a lapsed lease is not renewed");
+        assert!(claim(&pool, id, 10, lease, LEASE).await.unwrap(), "expired lease taken over");
         release(&pool, id, lease).await.unwrap();
         let s = find(&pool, id, repo, "alice").await.unwrap().unwrap();
         assert_eq!((s.byte_offset, s.hash_state.as_slice()), (10, &b"h1"[..]));
@@ -475,28 +541,30 @@ mod tests {
             storage_state: "s0",
             expires_at: later,
         };
-        assert_eq!(create_by_name(&pool, org, "acme/none", &new).await.unwrap(), None);
-        assert_eq!(create_by_name(&pool, rival, "acme/app", &new).await.unwrap(), None);
+        let none = Started::NoRepository;
+        assert_eq!(create_by_name(&pool, org, "acme/none", &new, LIMITS).await.unwrap(), none);
+        assert_eq!(create_by_name(&pool, rival, "acme/app", &new, LIMITS).await.unwrap(), none);
         assert!(!exists(&pool, id).await.unwrap(), "nothing created");
-        assert_eq!(create_by_name(&pool, org, "acme/app", &new).await.unwrap(), Some(repo));
+        let created = create_by_name(&pool, org, "acme/app", &new, LIMITS).await.unwrap();
+        assert_eq!(created, Started::Created(repo));
         let s = find_by_name(&pool, id, org, "acme/app", "alice").await.unwrap().unwrap();
         assert_eq!((s.repository_id, s.organization_id, s.byte_offset), (repo, org, 0));
         for (o, name, who) in
             [(rival, "acme/app", "alice"), (org, "acme/other", "alice"), (org, "acme/app", "bob")]
         {
             assert!(find_by_name(&pool, id, o, name, who).await.unwrap().is_none());
-            let claimed = claim_by_name(&pool, id, o, name, who, Uuid::new_v4(), later);
+            let claimed = claim_by_name(&pool, id, o, name, who, Uuid::new_v4(), LEASE);
             assert!(claimed.await.unwrap().is_none(), "{name} {who}");
         }
 
         let lease = Uuid::new_v4();
-        let claimed = claim_by_name(&pool, id, org, "acme/app", "alice", lease, later);
+        let claimed = claim_by_name(&pool, id, org, "acme/app", "alice", lease, LEASE);
         assert_eq!(claimed.await.unwrap().unwrap().byte_offset, 0);
-        let again = claim_by_name(&pool, id, org, "acme/app", "alice", Uuid::new_v4(), later);
+        let again = claim_by_name(&pool, id, org, "acme/app", "alice", Uuid::new_v4(), LEASE);
         assert!(again.await.unwrap().is_none(), "one append at a time");
         assert!(advance(&pool, id, lease, 0, 10, b"h1", "s1", later).await.unwrap());
         let lease = Uuid::new_v4();
-        let claimed = claim_by_name(&pool, id, org, "acme/app", "alice", lease, later);
+        let claimed = claim_by_name(&pool, id, org, "acme/app", "alice", lease, LEASE);
         let s = claimed.await.unwrap().unwrap();
         assert_eq!((s.byte_offset, s.hash_state.as_slice()), (10, &b"h1"[..]));
         let d = digest('b');
@@ -505,6 +573,108 @@ mod tests {
         let r = complete(&pool, &s, Some(lease), &d, 10, async || Ok::<_, ()>(())).await.unwrap();
         assert_eq!(r, Ok(true));
         assert!(find_by_name(&pool, id, org, "acme/app", "alice").await.unwrap().is_none());
+    }
+
+    const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
+    /// A held lease is renewed from the database's clock and shows it; only its holder
+    /// renews it.
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn leases_are_renewed_by_their_holder(pool: PgPool) {
+        let org = organization(&pool, "acme").await;
+        let repo = find_or_create(&pool, org, "acme", "acme/app").await.unwrap().unwrap().id;
+        let id = Uuid::new_v4();
+        let new = NewUpload {
+            id,
+            repository_id: repo,
+            organization_id: org,
+            created_by: "alice",
+            hash_algorithm: "sha256",
+            hash_state: b"h",
+            storage_state: "s",
+            expires_at: OffsetDateTime::now_utc() + Duration::hours(1),
+        };
+        create(&pool, &new).await.unwrap();
+        assert_eq!(lease_of(&pool, id).await.unwrap(), Some((None, None)));
+        assert_eq!(lease_of(&pool, Uuid::new_v4()).await.unwrap(), None);
+        let (lease, rival) = (Uuid::new_v4(), Uuid::new_v4());
+        let short = std::time::Duration::from_secs(5);
+        assert!(claim(&pool, id, 0, lease, short).await.unwrap());
+        let (holder, first) = lease_of(&pool, id).await.unwrap().unwrap();
+        assert_eq!(holder, Some(lease));
+        assert!(!renew(&pool, id, rival, LEASE).await.unwrap(), "only the holder renews");
+        assert!(renew(&pool, id, lease, LEASE).await.unwrap());
+        let (_, renewed) = lease_of(&pool, id).await.unwrap().unwrap();
+        assert!(renewed.unwrap() > first.unwrap() + Duration::seconds(20), "{renewed:?}");
+        assert!(!claim(&pool, id, 0, rival, short).await.unwrap(), "held");
+    }
+
+    const LIMITS: UploadLimits = UploadLimits { per_principal: 64, per_repository: 256 };
+
+    /// Many starts at once, by one principal and by many: exactly the cap succeeds, and
+    /// expired sessions do not count.
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn concurrent_starts_never_overshoot_the_caps(pool: PgPool) {
+        let org = organization(&pool, "acme").await;
+        find_or_create(&pool, org, "acme", "acme/app").await.unwrap().unwrap();
+        find_or_create(&pool, org, "acme", "acme/other").await.unwrap().unwrap();
+        let later = OffsetDateTime::now_utc() + Duration::hours(1);
+        let start = |repository: &'static str, who: String, limits: UploadLimits| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let new = NewUpload {
+                    id: Uuid::new_v4(),
+                    repository_id: Uuid::nil(),
+                    organization_id: Uuid::nil(),
+                    created_by: &who,
+                    hash_algorithm: "sha256",
+                    hash_state: b"h",
+                    storage_state: "s",
+                    expires_at: later,
+                };
+                create_by_name(&pool, org, repository, &new, limits).await.unwrap()
+            })
+        };
+        let results = async |tasks: Vec<tokio::task::JoinHandle<Started>>| {
+            let mut all = Vec::new();
+            for task in tasks {
+                all.push(task.await.unwrap());
+            }
+            all
+        };
+        let created =
+            |all: &[Started]| all.iter().filter(|s| matches!(s, Started::Created(_))).count();
+
+        let limits = UploadLimits { per_principal: 5, per_repository: 1000 };
+        let one_principal = (0..24).map(|_| start("acme/app", "alice".into(), limits)).collect();
+        let all = results(one_principal).await;
+        assert_eq!(created(&all), 5, "{all:?}");
+        assert!(
+            all.iter().all(|s| matches!(
+                s,
+                Started::Created(_) | Started::Refused(UploadLimit::Principal)
+            ))
+        );
+
+        let limits = UploadLimits { per_principal: 1000, per_repository: 7 };
+        let many = (0..24).map(|i| start("acme/other", format!("p{i}"), limits)).collect();
+        let all = results(many).await;
+        assert_eq!(created(&all), 7, "{all:?}");
+        assert!(
+            all.iter().all(|s| matches!(
+                s,
+                Started::Created(_) | Started::Refused(UploadLimit::Repository)
+            ))
+        );
+
+        // Expired sessions free their places.
+        sqlx::query("update upload_sessions set expires_at = now() - interval '1 second'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let limits = UploadLimits { per_principal: 5, per_repository: 7 };
+        let again = results(vec![start("acme/app", "alice".into(), limits)]).await;
+        assert!(matches!(again[0], Started::Created(_)));
     }
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]

@@ -48,24 +48,33 @@ use crate::usage::{NoUsage, UsageSink};
 pub struct RegistryConfig {
     /// How long an upload session lives after its last chunk.
     pub upload_ttl: Duration,
-    /// Longest time one PATCH (or PUT with a chunk) may stream: its claim on the session
-    /// lasts this long, and the body is cut off before it ends. A claim left by a crashed
-    /// instance blocks the session for at most this long.
+    /// How long an append's claim (lease) on its session lasts unless renewed. A PATCH (or
+    /// PUT with a chunk) renews it every fifth of this while its body streams, and stops
+    /// writing when it could not for four fifths. A lease whose holder died (stopped
+    /// renewing) lapses within this long; an append that finds it waits for that and takes
+    /// it over, while one that finds a renewed lease answers 416 at once.
     pub append_lease: Duration,
     /// Answer whole-blob GETs with a redirect to a presigned storage URL valid this long
     /// (S3 only; `None`, the default, streams every blob through Wharf).
     pub presigned_redirects: Option<Duration>,
     /// Cap on `n` (and page size without `n`) for `tags/list` and `_catalog`.
     pub max_page_size: usize,
+    /// Most open (unfinished, unexpired) upload sessions one principal may hold, over all
+    /// repositories; one more answers `429 TOOMANYREQUESTS` and creates nothing.
+    pub max_open_uploads_per_principal: u32,
+    /// Most open upload sessions one repository may hold, whoever started them.
+    pub max_open_uploads_per_repository: u32,
 }
 
 impl Default for RegistryConfig {
     fn default() -> Self {
         Self {
             upload_ttl: Duration::from_secs(24 * 3600),
-            append_lease: Duration::from_secs(30),
+            append_lease: Duration::from_secs(5),
             presigned_redirects: None,
             max_page_size: DEFAULT_MAX_PAGE_SIZE,
+            max_open_uploads_per_principal: 64,
+            max_open_uploads_per_repository: 256,
         }
     }
 }

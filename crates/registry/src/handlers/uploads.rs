@@ -111,7 +111,9 @@ async fn try_mount(cx: &Ctx<'_>, repo: &Repository, digest: &Digest) -> Result<b
 
 /// Starts a session in repository `name`, created on first push. The session's row names
 /// the repository by id, looked up in the insert itself; only when that finds none does
-/// [`Ctx::push_repository`] create it (or answer `DENIED`).
+/// [`Ctx::push_repository`] create it (or answer `DENIED`). Beyond the caps on open
+/// sessions (per principal, per repository; [`crate::RegistryConfig`]) it answers `429
+/// TOOMANYREQUESTS` and creates nothing.
 async fn new_session(
     cx: &Ctx<'_>,
     access: &Access,
@@ -124,7 +126,7 @@ async fn new_session(
     let hash_state = Hasher::new(algorithm).save();
     let now = OffsetDateTime::now_utc();
     let expires_at = now + cx.config().upload_ttl;
-    let mut new = NewUpload {
+    let new = NewUpload {
         id,
         repository_id: Uuid::nil(),
         organization_id,
@@ -134,17 +136,30 @@ async fn new_session(
         storage_state: state.as_str(),
         expires_at,
     };
+    let limits = db::UploadLimits {
+        per_principal: i64::from(cx.config().max_open_uploads_per_principal),
+        per_repository: i64::from(cx.config().max_open_uploads_per_repository),
+    };
     let created = async {
-        if let Some(repository_id) =
-            db::create_by_name(cx.pool(), organization_id, name.as_str(), &new)
+        let mut started =
+            db::create_by_name(cx.pool(), organization_id, name.as_str(), &new, limits)
                 .await
-                .map_err(unavailable)?
-        {
-            return Ok(repository_id);
+                .map_err(unavailable)?;
+        if started == db::Started::NoRepository {
+            // First push into this repository: create it, then start the session in it.
+            cx.push_repository(access, name).await?;
+            started = db::create_by_name(cx.pool(), organization_id, name.as_str(), &new, limits)
+                .await
+                .map_err(unavailable)?;
         }
-        new.repository_id = cx.push_repository(access, name).await?.id;
-        db::create(cx.pool(), &new).await.map_err(unavailable)?;
-        Ok::<_, OciError>(new.repository_id)
+        match started {
+            db::Started::Created(repository_id) => Ok(repository_id),
+            db::Started::Refused(limit) => Err(too_many_uploads(limit)),
+            // Deleted again between its creation and the session's: as for a failed write.
+            db::Started::NoRepository => {
+                Err(OciError::unavailable(&io::Error::other("the repository vanished")))
+            }
+        }
     }
     .await;
     let repository_id = match created {
@@ -169,6 +184,23 @@ async fn new_session(
     })
 }
 
+/// Seconds a client refused for too many open uploads is told to wait: sessions end when
+/// their clients finish or cancel them, which takes seconds to minutes.
+const TOO_MANY_UPLOADS_RETRY_AFTER: u64 = 60;
+
+/// `429 TOOMANYREQUESTS` for a session that `limit` refused.
+fn too_many_uploads(limit: db::UploadLimit) -> OciError {
+    let detail = match limit {
+        db::UploadLimit::Principal => {
+            "too many open uploads by this client: finish or cancel some, or wait for them to expire"
+        }
+        db::UploadLimit::Repository => {
+            "too many open uploads in this repository: finish or cancel some, or wait for them to expire"
+        }
+    };
+    OciError::too_many_requests(TOO_MANY_UPLOADS_RETRY_AFTER).with_detail(detail)
+}
+
 /// The session `id` of this repository, started by this caller; anything else is
 /// `BLOB_UPLOAD_UNKNOWN`.
 async fn load(
@@ -187,34 +219,56 @@ async fn load(
 }
 
 /// Like [`load`], and claims the session for one append in the same statement (see
-/// [`append`]). Returns the session and the lease.
+/// [`append`]). Returns the session and the claim.
+///
+/// When another append holds the lease, this waits while the holder looks dead: a live
+/// holder renews its lease every fifth of [`crate::RegistryConfig::append_lease`], so as
+/// soon as the lease moves (renewed, or taken by someone else) the answer is 416; a holder
+/// whose instance died (`kill -9`, a lost machine) never renews, its lease lapses within one
+/// lease time, and this append takes it over. So a client that retries at once after a crash
+/// goes on, after a wait of a few seconds at most, instead of getting 416 until the lease
+/// lapses.
 async fn load_and_claim(
     cx: &Ctx<'_>,
     access: &Access,
     name: &RepositoryName,
     id: &str,
-) -> Result<(UploadSession, Uuid), OciError> {
+) -> Result<(UploadSession, Claim), OciError> {
     let unknown = || OciError::new(ErrorCode::BlobUploadUnknown);
     let id = Uuid::parse_str(id).map_err(|_| unknown())?;
     let organization_id = access.organization_id.ok_or_else(unknown)?;
-    let lease = Uuid::new_v4();
-    let until = OffsetDateTime::now_utc() + cx.config().append_lease;
-    let claimed = db::claim_by_name(
-        cx.pool(),
-        id,
-        organization_id,
-        name.as_str(),
-        &access.principal,
-        lease,
-        until,
-    )
-    .await
-    .map_err(unavailable)?;
-    if let Some(session) = claimed {
-        return Ok((session, lease));
+    let lease_time = cx.config().append_lease;
+    let claim = async || {
+        let lease = Claim { id: Uuid::new_v4(), at: tokio::time::Instant::now() };
+        let claimed = db::claim_by_name(
+            cx.pool(),
+            id,
+            organization_id,
+            name.as_str(),
+            &access.principal,
+            lease.id,
+            lease_time,
+        )
+        .await
+        .map_err(unavailable)?;
+        Ok::<_, OciError>(claimed.map(|session| (session, lease)))
+    };
+    if let Some(claimed) = claim().await? {
+        return Ok(claimed);
     }
     // Unknown to this caller, or busy: tell which.
     let session = load(cx, access, name, &id.to_string()).await?;
+    let seen = db::lease_of(cx.pool(), id).await.map_err(unavailable)?;
+    let give_up = tokio::time::Instant::now() + lease_time + lease_time / 5;
+    while tokio::time::Instant::now() < give_up {
+        tokio::time::sleep(lease_time / 20).await;
+        if let Some(claimed) = claim().await? {
+            return Ok(claimed);
+        }
+        if db::lease_of(cx.pool(), id).await.map_err(unavailable)? != seen {
+            break; // renewed or taken: its holder is alive
+        }
+    }
     Err(out_of_order(name, &session, "another request is appending to this upload".into()))
 }
 
@@ -332,6 +386,14 @@ struct Appended {
     lease: Option<Uuid>,
 }
 
+/// A lease taken on a session, and when the statement that took it was sent: the writer
+/// counts the lease's end from then.
+#[derive(Debug, Clone, Copy)]
+struct Claim {
+    id: Uuid,
+    at: tokio::time::Instant,
+}
+
 /// Gives a lease back after a failed append; if that fails too, the lease simply expires.
 async fn release(cx: &Ctx<'_>, id: Uuid, lease: Uuid) {
     if let Err(err) = db::release(cx.pool(), id, lease).await {
@@ -351,7 +413,7 @@ async fn append(
     cx: &Ctx<'_>,
     name: &RepositoryName,
     session: &UploadSession,
-    claimed: Option<Uuid>,
+    claimed: Option<Claim>,
     body: Body,
 ) -> Result<Appended, OciError> {
     let start = offset(session);
@@ -366,20 +428,19 @@ async fn append(
     let hasher = match checked {
         Ok(hasher) => hasher,
         Err(err) => {
-            if let Some(lease) = claimed {
-                release(cx, session.id, lease).await;
+            if let Some(claim) = claimed {
+                release(cx, session.id, claim.id).await;
             }
             return Err(err);
         }
     };
 
     let lease_time = cx.config().append_lease;
-    let lease = match claimed {
-        Some(lease) => lease,
+    let Claim { id: lease, at: claimed_at } = match claimed {
+        Some(claim) => claim,
         None => {
-            let lease = Uuid::new_v4();
-            let until = OffsetDateTime::now_utc() + lease_time;
-            if !db::claim(cx.pool(), session.id, session.byte_offset, lease, until)
+            let claim = Claim { id: Uuid::new_v4(), at: tokio::time::Instant::now() };
+            if !db::claim(cx.pool(), session.id, session.byte_offset, claim.id, lease_time)
                 .await
                 .map_err(unavailable)?
             {
@@ -389,13 +450,15 @@ async fn append(
                     "another request is appending to this upload, or it moved".into(),
                 ));
             }
-            lease
+            claim
         }
     };
-    // The lease is short and renewed while the chunk streams, so the lease of a writer that
-    // died (kill -9, lost instance) lapses within `append_lease` and the upload can resume.
-    // The writer stops well before the last renewed end, so a takeover never races it.
-    let deadline = LeaseDeadline::new(tokio::time::Instant::now() + lease_time - lease_time / 5);
+    // The lease is short and renewed every fifth of its length while the chunk streams, so
+    // the lease of a writer that died (kill -9, lost instance) lapses within `append_lease`
+    // and the upload can resume. The writer stops a fifth of a lease before the end it last
+    // secured (counted from before the statement that secured it), so a takeover never
+    // races it.
+    let deadline = LeaseDeadline::new(claimed_at + lease_time - lease_time / 5);
     let renewer = tokio::spawn(renew_lease(
         cx.pool().clone(),
         session.id,
@@ -465,7 +528,7 @@ async fn complete(
     cx: &Ctx<'_>,
     name: &RepositoryName,
     session: UploadSession,
-    claimed: Option<Uuid>,
+    claimed: Option<Claim>,
     digest: &Digest,
     body: Option<Body>,
 ) -> Result<Response, OciError> {
@@ -479,7 +542,7 @@ async fn complete(
                 hasher: Hasher::restore(algorithm, &session.hash_state).map_err(unavailable)?,
                 state: UploadState::from_string(session.storage_state.clone()),
                 size: offset(&session),
-                lease: claimed,
+                lease: claimed.map(|claim| claim.id),
             }
         }
     };
@@ -663,8 +726,11 @@ impl LeaseDeadline {
     }
 }
 
-/// Renews an append lease every third of its length while the append runs; stops renewing
-/// (so the writer runs into its deadline) as soon as a renewal fails.
+/// Renews an append lease every fifth of its length while the append runs, each time moving
+/// the writer's deadline to a fifth of a lease before the renewed end. A renewal that fails
+/// (the database is slow or away) is tried again at the next tick, while the deadline stays;
+/// once the lease is lost (lapsed and taken over) it stops, and the writer runs into its
+/// deadline.
 async fn renew_lease(
     pool: wharf_db::PgPool,
     id: Uuid,
@@ -672,18 +738,17 @@ async fn renew_lease(
     lease_time: std::time::Duration,
     deadline: LeaseDeadline,
 ) {
-    let mut tick = tokio::time::interval(lease_time / 3);
+    let mut tick = tokio::time::interval(lease_time / 5);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tick.tick().await;
         let now = tokio::time::Instant::now();
-        let until = OffsetDateTime::now_utc() + lease_time;
-        match db::renew(&pool, id, lease, until).await {
+        match db::renew(&pool, id, lease, lease_time).await {
             Ok(true) => deadline.set(now + lease_time - lease_time / 5),
             Ok(false) => return,
             Err(err) => {
-                tracing::warn!(upload = %id, error = &err as &dyn std::error::Error, "renewing an upload lease failed");
-                return;
+                tracing::warn!(upload = %id, error = &err as &dyn std::error::Error, "renewing an upload lease failed; trying again");
             }
         }
     }

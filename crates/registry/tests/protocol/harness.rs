@@ -159,6 +159,16 @@ impl TestApp {
         Self::router_with(&self.pool, &self.store, Arc::new(AnonymousPullOnly))
     }
 
+    /// A router over the same data, as the default caller, with `config`.
+    pub fn with_config(&self, config: RegistryConfig) -> Router {
+        router(Registry::new(
+            self.pool.clone(),
+            self.store.clone(),
+            Arc::new(AllowOrganization::new(self.org)),
+            config,
+        ))
+    }
+
     /// A router over the same data with a small page cap.
     pub fn with_page_cap(&self, cap: usize) -> Router {
         let config = RegistryConfig { max_page_size: cap, ..RegistryConfig::default() };

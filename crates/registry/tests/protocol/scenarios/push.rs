@@ -5,6 +5,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::Method;
 use serde_json::json;
+use wharf_registry::RegistryConfig;
 use wharf_registry::access::testing::PRINCIPAL_HEADER;
 use wharf_registry::digest::{Algorithm, Digest};
 
@@ -28,6 +29,7 @@ scenarios!(
     oversize_manifest,
     invalid_manifests,
     push_outside_the_organization,
+    open_uploads_are_capped,
 );
 
 async fn monolithic_and_post_put(app: TestApp) {
@@ -697,4 +699,99 @@ async fn push_outside_the_organization(app: TestApp) {
     app.delete(&format!("/v2/nosuchorg/app/blobs/{other_blob}"))
         .await
         .assert_error(404, "BLOB_UNKNOWN");
+}
+
+/// Open upload sessions are capped per principal and per repository: one more answers
+/// `429 TOOMANYREQUESTS` with `Retry-After` and creates nothing (no session, no repository);
+/// finishing, cancelling or expiring a session frees its place, and a mount that needs no
+/// session still works at the cap.
+async fn open_uploads_are_capped(app: TestApp) {
+    let capped = app.with_config(RegistryConfig {
+        max_open_uploads_per_principal: 3,
+        max_open_uploads_per_repository: 4,
+        ..RegistryConfig::default()
+    });
+    let as_who = |who: &'static str| [(PRINCIPAL_HEADER, who)];
+    let post = async |path: &str, who: &'static str| {
+        send(&capped, Method::POST, path, &as_who(who), Body::empty()).await
+    };
+    let sessions = async || {
+        sqlx::query_scalar::<_, i64>("select count(*) from upload_sessions")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    let mounted = app.push_blob("acme/app", b"mount me").await;
+    let mut alice = Vec::new();
+    for repo in ["acme/app", "acme/app", "acme/other"] {
+        let r = post(&format!("/v2/{repo}/blobs/uploads/"), "alice").await;
+        r.assert_status(202);
+        alice.push(r.header("location").unwrap().to_owned());
+    }
+    assert_eq!(sessions().await, 3);
+
+    // Alice is at her cap: a new session, a monolithic push, a mount that falls back to a
+    // session, and a first push into a new repository are refused alike.
+    let small = Algorithm::Sha256.digest(b"small");
+    for path in [
+        "/v2/acme/app/blobs/uploads/".to_owned(),
+        format!("/v2/acme/app/blobs/uploads/?digest={small}"),
+        format!("/v2/acme/third/blobs/uploads/?mount={small}&from=acme/app"),
+        "/v2/acme/brand-new/blobs/uploads/".to_owned(),
+    ] {
+        let r =
+            send(&capped, Method::POST, &path, &as_who("alice"), Body::from(&b"small"[..])).await;
+        r.assert_error(429, "TOOMANYREQUESTS");
+        assert_eq!(r.header("retry-after"), Some("60"), "{path}");
+    }
+    assert_eq!(sessions().await, 3, "nothing created");
+    let r = send(&capped, Method::GET, "/v2/_catalog", &[], Body::empty()).await;
+    assert!(!r.json().to_string().contains("brand-new"), "no repository created: {:?}", r.json());
+    // A mount that succeeds needs no session.
+    let r = post(&format!("/v2/acme/third/blobs/uploads/?mount={mounted}&from=acme/app"), "alice")
+        .await;
+    r.assert_status(201);
+
+    // Bob has his own cap, but the repository's is shared: acme/app holds 4 at most.
+    for _ in 0..2 {
+        post("/v2/acme/app/blobs/uploads/", "bob").await.assert_status(202);
+    }
+    let r = post("/v2/acme/app/blobs/uploads/", "bob").await;
+    r.assert_error(429, "TOOMANYREQUESTS");
+    assert_eq!(r.header("retry-after"), Some("60"));
+    post("/v2/acme/other/blobs/uploads/", "bob").await.assert_status(202);
+    assert_eq!(sessions().await, 6);
+
+    // Cancelling, finishing or expiring a session frees its place.
+    let r = send(&capped, Method::DELETE, &alice[0], &as_who("alice"), Body::empty()).await;
+    r.assert_status(204);
+    post("/v2/acme/other/blobs/uploads/", "alice").await.assert_status(202);
+    post("/v2/acme/other/blobs/uploads/", "alice").await.assert_error(429, "TOOMANYREQUESTS");
+    let empty = Algorithm::Sha256.digest(b"");
+    let r = send(
+        &capped,
+        Method::PUT,
+        &format!("{}?digest={empty}", alice[2]),
+        &as_who("alice"),
+        Body::empty(),
+    )
+    .await;
+    r.assert_status(201);
+    let digest = Algorithm::Sha256.digest(b"small");
+    let r = send(
+        &capped,
+        Method::POST,
+        &format!("/v2/acme/app/blobs/uploads/?digest={digest}"),
+        &as_who("alice"),
+        Body::from(&b"small"[..]),
+    )
+    .await;
+    r.assert_status(201);
+    sqlx::query("update upload_sessions set expires_at = now() - interval '1 second' where created_by = 'bob'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        post("/v2/acme/app/blobs/uploads/", "bob").await.assert_status(202);
+    }
 }
