@@ -11,7 +11,6 @@
 use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use fantoccini::Locator;
-use secrecy::ExposeSecret as _;
 use wharf_app::accounts::Inviter;
 use wharf_auth::principal::Role;
 use wharf_e2e::{
