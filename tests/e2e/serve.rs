@@ -276,6 +276,20 @@ fn missing_postgres_binaries_are_explained() {
     assert_one_line_failure(&["serve"], &env, "does not contain initdb and pg_ctl");
 }
 
+#[test]
+fn the_image_without_database_url_says_to_set_it() {
+    // The container image turns the embedded Postgres off: a missing DATABASE_URL is named.
+    let scratch = scratch_dir();
+    let data = scratch.path().to_string_lossy().into_owned();
+    let env = [
+        ("RUST_LOG", "error"),
+        ("WHARF_DATA_DIR", data.as_str()),
+        ("WHARF_EMBEDDED_POSTGRES", "off"),
+    ];
+    assert_one_line_failure(&["serve"], &env, "DATABASE_URL is not set");
+    assert!(!scratch.path().join("postgres").exists(), "no cluster was started");
+}
+
 #[tokio::test]
 async fn the_first_organization_follows_the_rules_of_every_organization() {
     // The first start creates its organization through the same path as sign-up and

@@ -324,6 +324,11 @@ pub struct DatabaseArgs {
     #[arg(long, env = "WHARF_POSTGRES_BIN_DIR")]
     pub postgres_bin_dir: Option<PathBuf>,
 
+    /// Whether a missing `DATABASE_URL` starts the embedded Postgres (`on`, for laptops) or is
+    /// an error (`off`: the container image, where there are no Postgres binaries).
+    #[arg(long, env = "WHARF_EMBEDDED_POSTGRES", value_enum, default_value_t = OnOff::On)]
+    pub embedded_postgres: OnOff,
+
     /// Most database connections this process opens.
     #[arg(long, env = "WHARF_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: u32,

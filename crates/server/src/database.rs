@@ -9,7 +9,10 @@ use std::future::Future;
 use anyhow::Context;
 use wharf_db::{PgConnectOptions, PgPool};
 
-use crate::{cli::DatabaseArgs, postgres::EmbeddedPostgres};
+use crate::{
+    cli::{DatabaseArgs, OnOff},
+    postgres::EmbeddedPostgres,
+};
 
 /// An open pool, and the embedded cluster behind it when there is one.
 #[derive(Debug)]
@@ -27,6 +30,13 @@ impl Database {
                 let options: PgConnectOptions =
                     url.expose().parse().with_context(|| format!("invalid DATABASE_URL {url}"))?;
                 (options, None)
+            }
+            None if args.embedded_postgres == OnOff::Off => {
+                anyhow::bail!(
+                    "DATABASE_URL is not set, and the embedded Postgres is off here \
+                     (WHARF_EMBEDDED_POSTGRES=off, as in the container image): set DATABASE_URL \
+                     to your Postgres, e.g. postgres://wharf:password@postgres:5432/wharf"
+                )
             }
             None => {
                 let cluster =

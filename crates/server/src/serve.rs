@@ -173,6 +173,13 @@ pub async fn wire(
 async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyhow::Result<()> {
     wharf_db::migrate(&pool).await?;
     let public_url = args.public_url();
+    if args.public_url.is_none() && !args.listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %args.listen,
+            "WHARF_PUBLIC_URL is not set: links, mail and registry tokens will name {public_url}, \
+             which clients on other machines cannot reach; set it to the address they use"
+        );
+    }
     let Wired { router: app, app: application, background } =
         wire(&args, pool.clone(), blobs.clone()).await?;
     bootstrap::first_start(&pool, &application.accounts, &args.bootstrap, &public_url).await?;
