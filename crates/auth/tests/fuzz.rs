@@ -7,6 +7,8 @@
 //! runs many more). Asserted: no panic on bounded inputs, and round trips where a printer
 //! exists.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -178,7 +180,8 @@ proptest! {
     ) {
         let generated = if reset { invitation::generate_password_reset() } else { invitation::generate() };
         let text = generated.plaintext.expose_secret().to_owned();
-        let (right, wrong): (fn(&str) -> _, fn(&str) -> _) = if reset {
+        type Parse = fn(&str) -> Option<wharf_auth::token::TokenHash>;
+        let (right, wrong): (Parse, Parse) = if reset {
             (invitation::parse_password_reset, invitation::parse)
         } else {
             (invitation::parse, invitation::parse_password_reset)
