@@ -32,6 +32,14 @@ screenshots DIR="": postgres-binaries browser-tools smtp-tools
         WHARF_BIN="$CARGO_TARGET_DIR/debug/wharf" tests/with-scratch.sh tests/with-postgres.sh \
         "$CARGO_TARGET_DIR/debug/screenshots" "$out"
 
+# Fuzz every parser that reads client input with CASES cases per property (docs/testing.md).
+fuzz CASES="20000":
+    # `tests/fuzz.rs` of each crate; `just test` runs the same properties with 256 cases.
+    # One crate at a time, so the build is the one `just test -p <crate>` makes.
+    for crate in wharf-oci wharf-auth wharf-registry wharf-entitlements wharf-portal; do \
+        WHARF_FUZZ_CASES={{CASES}} cargo nextest run --no-fail-fast -p "$crate" -E 'binary(fuzz)'; \
+    done
+
 # Formatting, lints and the sqlx offline data, as CI checks them.
 lint: sqlx-cli
     cargo fmt --all -- --check

@@ -11,6 +11,7 @@ pub mod invitations;
 pub mod licenses;
 pub mod mail;
 pub mod registry;
+pub mod retention;
 pub mod sessions;
 pub mod signing_keys;
 #[cfg(any(test, feature = "test-support"))]

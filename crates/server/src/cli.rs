@@ -499,15 +499,44 @@ pub struct UsageArgs {
     #[arg(long, env = "WHARF_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: wharf_app::usage::client::TrustedProxies,
 
-    /// Days the audit log keeps an entry; older ones are deleted with each
-    /// garbage-collection pass (`WHARF_GC_INTERVAL_MINUTES`). 0 keeps entries forever.
-    #[arg(long, env = "WHARF_AUDIT_RETENTION_DAYS", default_value_t = 365, value_parser = clap::value_parser!(u32).range(0..=36_500))]
-    pub audit_retention_days: u32,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 
     /// Address and port of a separate listener serving Prometheus metrics at `/metrics`
     /// (e.g. `127.0.0.1:9090`). Default: no metrics listener.
     #[arg(long, env = "WHARF_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+}
+
+/// How long rows that only ever accumulate are kept (`wharf_db::retention`); applied by each
+/// garbage-collection pass of `serve` and by `wharf gc`.
+#[derive(Debug, Clone, Args)]
+pub struct RetentionArgs {
+    /// Days the audit log keeps an entry; older ones are deleted with each
+    /// garbage-collection pass (`WHARF_GC_INTERVAL_MINUTES`). 0 keeps entries forever.
+    #[arg(long, env = "WHARF_AUDIT_RETENTION_DAYS", default_value_t = 365, value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub audit_retention_days: u32,
+
+    /// Days a tag's past targets are kept after the tag moved or was deleted (the tag
+    /// history; where a tag points now is always kept). 0 keeps them forever.
+    #[arg(long, env = "WHARF_TAG_HISTORY_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub tag_history_retention_days: u32,
+
+    /// Days raw pull events are kept (the pull reports and exports read them); the daily
+    /// bytes-served roll-up is kept forever. 0 keeps pull events forever.
+    #[arg(long, env = "WHARF_PULL_EVENT_RETENTION_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub pull_event_retention_days: u32,
+}
+
+impl RetentionArgs {
+    /// The database's retention rules.
+    pub fn retention(&self) -> wharf_db::retention::Retention {
+        wharf_db::retention::Retention {
+            audit_days: self.audit_retention_days,
+            tag_history_days: self.tag_history_retention_days,
+            pull_event_days: self.pull_event_retention_days,
+        }
+    }
 }
 
 /// A switch.
@@ -600,6 +629,9 @@ pub struct GcArgs {
     /// Minutes of grace: nothing younger is deleted.
     #[arg(long, env = "WHARF_GC_GRACE_MINUTES", default_value_t = 120, value_parser = clap::value_parser!(u64).range(10..))]
     pub gc_grace_minutes: u64,
+
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 }
 
 /// The registry's token service.

@@ -89,6 +89,7 @@ async fn gc(args: cli::GcArgs) -> anyhow::Result<()> {
     let blobs = wharf_storage::open(config).await?;
     let database = Database::open(&args.database).await?;
     let grace = std::time::Duration::from_secs(args.gc_grace_minutes * 60);
+    let retention = args.retention.retention();
     database
         .run(|pool| async move {
             wharf_db::migrate(&pool).await?;
@@ -101,6 +102,21 @@ async fn gc(args: cli::GcArgs) -> anyhow::Result<()> {
                 report.orphan_blobs_deleted,
                 report.orphan_uploads_discarded,
                 report.failures
+            );
+            let pruned = wharf_db::retention::prune(
+                &pool,
+                &retention,
+                time::OffsetDateTime::now_utc(),
+            )
+            .await?;
+            println!(
+                "pruned: expired portal sessions: {}, ended password resets: {}, audit entries: {}, tag history entries: {}, deleted token ids: {}, pull events: {}",
+                pruned.sessions,
+                pruned.password_resets,
+                pruned.audit_entries,
+                pruned.tag_history,
+                pruned.deleted_tokens,
+                pruned.pull_events
             );
             if report.failures > 0 {
                 anyhow::bail!("{} storage deletes failed (see the log); the next pass retries them", report.failures);

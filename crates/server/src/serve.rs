@@ -189,7 +189,7 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
         blobs,
         Duration::from_secs(args.registry.gc_interval_minutes * 60),
         Duration::from_secs(args.registry.gc_grace_minutes * 60),
-        args.usage.audit_retention_days,
+        args.usage.retention.retention(),
     ));
     let metrics = match args.usage.metrics_listen {
         Some(addr) => {
@@ -242,8 +242,9 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
     Ok(())
 }
 
-/// Runs garbage collection every `interval` (never when it is zero), and with it the audit
-/// log's retention (entries older than `audit_retention_days` are deleted; 0 keeps them).
+/// Runs garbage collection every `interval` (never when it is zero), and with it the
+/// retention rules (`wharf_db::retention`: sessions, password resets, audit log, tag history,
+/// deleted token ids, pull events), logging one line with the counts of each.
 /// Several instances may collect at once: the registry's collector is safe against
 /// concurrent passes and pushes, and pruning twice deletes nothing more.
 async fn periodic_gc(
@@ -251,7 +252,7 @@ async fn periodic_gc(
     blobs: Arc<dyn BlobStore>,
     interval: Duration,
     grace: Duration,
-    audit_retention_days: u32,
+    retention: wharf_db::retention::Retention,
 ) {
     if interval.is_zero() {
         return;
@@ -262,25 +263,28 @@ async fn periodic_gc(
     loop {
         tick.tick().await;
         match wharf_registry::gc::collect_garbage(&pool, blobs.as_ref(), &config).await {
-            Ok(report) => tracing::info!(?report, "garbage collection pass"),
+            Ok(report) => tracing::info!(
+                uploads_expired = report.uploads_expired,
+                blobs_deleted = report.blobs_deleted,
+                orphan_blobs_deleted = report.orphan_blobs_deleted,
+                orphan_uploads_discarded = report.orphan_uploads_discarded,
+                failures = report.failures,
+                "garbage collection pass"
+            ),
             Err(err) => tracing::warn!("garbage collection pass failed: {err}"),
         }
-        match wharf_db::sessions::prune_expired(&pool).await {
-            Ok(n) => tracing::info!(deleted = n, "expired portal sessions"),
-            Err(err) => tracing::warn!("pruning portal sessions failed: {err}"),
-        }
-        let month_ago = time::OffsetDateTime::now_utc() - time::Duration::days(30);
-        match wharf_db::sessions::prune_resets(&pool, month_ago).await {
-            Ok(n) => tracing::info!(deleted = n, "ended password-reset links"),
-            Err(err) => tracing::warn!("pruning password-reset links failed: {err}"),
-        }
-        if audit_retention_days > 0 {
-            let before = time::OffsetDateTime::now_utc()
-                - time::Duration::days(i64::from(audit_retention_days));
-            match wharf_db::audit::prune(&pool, before).await {
-                Ok(n) => tracing::info!(deleted = n, "audit log retention"),
-                Err(err) => tracing::warn!("audit log retention failed: {err}"),
-            }
+        let now = time::OffsetDateTime::now_utc();
+        match wharf_db::retention::prune(&pool, &retention, now).await {
+            Ok(pruned) => tracing::info!(
+                sessions = pruned.sessions,
+                password_resets = pruned.password_resets,
+                audit_entries = pruned.audit_entries,
+                tag_history = pruned.tag_history,
+                deleted_tokens = pruned.deleted_tokens,
+                pull_events = pruned.pull_events,
+                "retention pass"
+            ),
+            Err(err) => tracing::warn!("retention pass failed: {err}"),
         }
     }
 }
