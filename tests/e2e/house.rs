@@ -225,3 +225,33 @@ async fn tags_with(house: &TestApp, token: &str) -> wharf_e2e::house::TestRespon
     let bearer = format!("Bearer {token}");
     house.call(Method::GET, "/v2/acme/app/tags/list", Some(&bearer), None).await
 }
+
+#[tokio::test]
+async fn pull_events_are_written_on_a_connection_of_their_own() {
+    // The usage writer writes on a connection of its own (named in `pg_stat_activity`), never
+    // one of the request pool's: a flood of events cannot starve requests of connections.
+    let house = wharf_e2e::house::TestApp::start().await;
+    let vendor = house.vendor("acme").await;
+    let auth = wharf_e2e::house::basic(&vendor.token);
+    house.push_image(&auth, "acme/app", "1.0").await;
+    let pulled =
+        house.call(axum::http::Method::GET, "/v2/acme/app/manifests/1.0", Some(&auth), None).await;
+    assert_eq!(pulled.status, axum::http::StatusCode::OK);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (events, writers): (i64, i64) = sqlx::query_as(
+            "select (select count(*) from pull_events),
+                    (select count(*) from pg_stat_activity where application_name = $1)",
+        )
+        .bind(wharf_app::USAGE_WRITER)
+        .fetch_one(&house.pool)
+        .await
+        .unwrap();
+        if events > 0 {
+            assert_eq!(writers, 1, "the pull event went through the writer's own connection");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no pull event written");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -74,6 +74,20 @@ impl BackgroundTasks {
     }
 }
 
+/// The usage writer's own connection: a flood of pull events never waits for, or takes, a
+/// connection the requests need. Same server and credentials as `pool`, one connection,
+/// opened on first use, named `wharf usage writer` in `pg_stat_activity`.
+fn usage_writer_pool(pool: &PgPool) -> PgPool {
+    let options = (*pool.connect_options()).clone().application_name(USAGE_WRITER);
+    wharf_db::sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_lazy_with(options)
+}
+
+/// `application_name` of the usage writer's connection.
+pub const USAGE_WRITER: &str = "wharf usage writer";
+
 impl App {
     /// Starts every service over `pool`. `caches` are front-door caches (the registry's
     /// content cache) that the invalidation listener keeps in step with the database.
@@ -87,7 +101,7 @@ impl App {
             Credentials::start(pool.clone(), settings.auth, audit.clone(), caches).await?;
         let mut tasks = vec![audit_task, last_used_task];
         let usage = settings.usage.map(|usage| {
-            let (recorder, task) = UsageRecorder::start(pool.clone(), usage);
+            let (recorder, task) = UsageRecorder::start(usage_writer_pool(&pool), usage);
             tasks.push(task);
             recorder
         });

@@ -41,4 +41,4 @@ pub use accounts::{
     IssuedInvitation, Joined, LoginError, MemberAdded, OperatorError, OrganizationCreated,
     OrganizationRequest, SignedIn, SignedUp, SignupError, SignupMode, SignupRequest,
 };
-pub use app::{App, AppSettings, BackgroundTasks};
+pub use app::{App, AppSettings, BackgroundTasks, USAGE_WRITER};
