@@ -241,7 +241,8 @@ async fn pull_events_are_written_on_a_connection_of_their_own() {
     loop {
         let (events, writers): (i64, i64) = sqlx::query_as(
             "select (select count(*) from pull_events),
-                    (select count(*) from pg_stat_activity where application_name = $1)",
+                    (select count(*) from pg_stat_activity
+                      where application_name = $1 and datname = current_database())",
         )
         .bind(wharf_app::USAGE_WRITER)
         .fetch_one(&house.pool)

@@ -1,7 +1,7 @@
 //! Two `wharf serve` processes on one Postgres and one blob store, as behind a load balancer
 //! (they share `WHARF_PUBLIC_URL`): nothing a client relies on lives in one process. Run on a
-//! shared filesystem directory and on S3 (s3s-fs). Revocation across instances is in
-//! `registry_auth.rs`, entitlement changes across instances in `entitlements.rs`.
+//! shared filesystem directory and on S3 (s3s-fs). Revocation across instances is also in
+//! `registry_auth.rs`, tag and blob changes across instances in `content_cache.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -170,6 +170,63 @@ async fn scenario(pair: Pair) {
         .unwrap();
     assert_eq!(out.status(), 303);
     assert_eq!(page(&a.url, "/account", &session).await.status(), 303, "signed out on A too");
+
+    // A license written on B is honoured by A, and so is its change, within a second.
+    let api = |method: reqwest::Method, path: &str| {
+        reqwest::Client::new().request(method, format!("{}{path}", b.url)).bearer_auth(&token)
+    };
+    let customer: serde_json::Value = api(reqwest::Method::POST, "/api/v1/customers")
+        .json(&serde_json::json!({ "name": "Initech" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let customer_id = customer["id"].as_str().unwrap().to_owned();
+    let license = |tags: serde_json::Value| {
+        serde_json::json!({
+            "name": "Initech", "starts_at": "2020-01-01T00:00:00Z", "on_expiry": "revoke",
+            "grants": [{ "repository": "vendor/app", "tags": tags }],
+        })
+    };
+    let created: serde_json::Value =
+        api(reqwest::Method::POST, &format!("/api/v1/customers/{customer_id}/licenses"))
+            .json(&license(serde_json::json!({ "kind": "exact", "values": ["1.0"] })))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let license_id = created["id"].as_str().unwrap().to_owned();
+    let issued: serde_json::Value =
+        api(reqwest::Method::POST, &format!("/api/v1/customers/{customer_id}/tokens"))
+            .json(&serde_json::json!({ "name": "ci" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let customer_on_a = RawRegistry::with_token(&a.url, issued["token"].as_str().unwrap());
+    on_a.push_image("vendor/app", Some("1.1"), None).await;
+    assert_eq!(customer_on_a.get("/v2/vendor/app/manifests/1.0").await.status, 200);
+    assert_eq!(customer_on_a.get("/v2/vendor/app/manifests/1.1").await.status, 404, "not licensed");
+    let changed = api(reqwest::Method::PUT, &format!("/api/v1/licenses/{license_id}"))
+        .json(&license(serde_json::json!({ "kind": "all" })))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    let since = std::time::Instant::now();
+    while customer_on_a.get("/v2/vendor/app/manifests/1.1").await.status != 200 {
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(1),
+            "A still applies the old license"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     // A dies mid-traffic (kill -9); B serves every later request.
     std::process::Command::new("kill").arg("-KILL").arg(a.pid().to_string()).status().unwrap();
