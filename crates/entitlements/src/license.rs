@@ -276,6 +276,10 @@ mod tests {
         assert_eq!(state.admit(id, END - Duration::nanoseconds(1)), Ok(Reach::Before(END)));
         assert_eq!(state.admit(id, END), Err(DenyReason::PushedAfterExpiry { license: id }));
         assert_eq!(LicenseState::Active.admit(id, END), Ok(Reach::Unlimited));
+        assert!(Reach::Before(END).admits(END - Duration::nanoseconds(1)));
+        assert!(!Reach::Before(END).admits(END));
+        assert!(!Reach::Before(END).admits(END + Duration::days(1)));
+        assert!(Reach::Unlimited.admits(END + Duration::days(1)));
         assert!(Reach::Before(END) < Reach::Unlimited);
         assert!(Reach::Before(START) < Reach::Before(END));
     }

@@ -408,6 +408,25 @@ mod tests {
     }
 
     #[test]
+    fn glob_of_128_characters_is_valid() {
+        let longest = "a".repeat(127) + "*";
+        let glob = TagSelector::glob(&longest).unwrap();
+        check(
+            &glob,
+            &[(&"a".repeat(127), true), (&"a".repeat(128), true), (&"a".repeat(126), false)],
+        );
+        let literal = "b".repeat(128);
+        check(
+            &TagSelector::glob(&literal).unwrap(),
+            &[(&literal, true), (&"b".repeat(127), false)],
+        );
+        assert_eq!(
+            TagSelector::glob(&"b".repeat(129)),
+            Err(GrantError::Glob(GlobError::TooLong { max: 128 }))
+        );
+    }
+
+    #[test]
     fn semver_selector() {
         let plain = TagSelector::semver(">=1.0.0 <2.0.0", false, false).unwrap();
         check(
