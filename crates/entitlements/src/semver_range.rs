@@ -459,6 +459,12 @@ mod tests {
     }
 
     #[test]
+    fn ranges_are_equal_when_written_alike() {
+        assert_eq!(SemverRange::parse("^1.2").unwrap(), SemverRange::parse("^1.2").unwrap());
+        assert_ne!(SemverRange::parse("^1.2").unwrap(), SemverRange::parse("^1.3").unwrap());
+    }
+
+    #[test]
     fn overflow_does_not_panic() {
         let max = u64::MAX;
         let r = SemverRange::parse(&format!(">{max}.{max}")).unwrap();

@@ -963,3 +963,50 @@ fn ties_name_the_first_license_and_grant() {
         })
     );
 }
+
+#[test]
+fn decider_and_set_accessors() {
+    let licenses = [license(1, 0, None, ExpiryPolicy::Revoke, all_of("acme/app"))];
+    let decider = Decider::new(&licenses, t(5), Duration::minutes(3));
+    assert_eq!(decider.now(), t(5));
+    assert_eq!(decider.retag_grace(), Duration::minutes(3));
+    assert_eq!(decider.licenses(), &licenses[..]);
+    assert_eq!(Decider::new(&licenses, t(5), Duration::minutes(-3)).retag_grace(), Duration::ZERO);
+    let facts = timeline_repo();
+    let set = decider.precompute(&facts);
+    assert_eq!(set.repository(), "acme/app");
+    assert_eq!(set.computed_at(), t(5));
+    assert!(!set.allows_everything());
+    assert!(set.allows_tag("old") && !set.allows_tag("missing"));
+    assert!(set.is_listed());
+    assert!(!set.is_current_at(t(4)));
+    assert!(set.is_current_at(t(5)));
+    let none: [License; 0] = [];
+    let empty = Decider::new(&none, t(5), Duration::ZERO).precompute(&facts);
+    assert!(!empty.is_listed() && !empty.allows_tag("old"));
+    assert_eq!(empty.repository(), "acme/app");
+}
+
+#[test]
+fn one_digest_under_two_tags_of_equal_reach_names_the_first_tag() {
+    let facts = RepositoryFacts::new(
+        "acme/app",
+        false,
+        vec![tag("b", "img", 10), tag("a", "img", 20)],
+        vec![TagHistoryFact { tag: "c".into(), digest: d("img"), from: t(0), until: t(30) }],
+        vec![image("img", 10, &[])],
+    );
+    for licenses in [
+        vec![license(1, 0, None, ExpiryPolicy::Revoke, all_of("acme/app"))],
+        vec![license(1, 0, Some(100), ExpiryPolicy::KeepReleased, all_of("acme/app"))],
+    ] {
+        let kept_release = licenses[0].expires_at().is_some();
+        assert_eq!(
+            manifest_decision(&licenses, &facts, t(200), "img"),
+            Decision::Allowed(AllowReason::Tagged {
+                tag: Arc::from("a"),
+                grant: GrantRef { license: LicenseId(1), grant: 0, kept_release },
+            })
+        );
+    }
+}
