@@ -743,39 +743,43 @@ fn keep_released_cut_off_is_exclusive_for_children_and_referrers() {
 
 #[test]
 fn digest_tagged_under_licenses_of_different_reach() {
-    // `1.0.0` is kept by an expired keep_released license (cut-off 200); `stable` points at the
-    // same index and is granted by an active license. The index's child and referrer, pushed
-    // after the cut-off, come with `stable`, whatever the order of tags and licenses.
-    let kept = license(
-        1,
-        0,
-        Some(200),
-        ExpiryPolicy::KeepReleased,
-        vec![grant("acme/app", TagSelector::exact(["1.0.0"]).unwrap())],
-    );
-    let active = license(
-        2,
-        0,
-        None,
-        ExpiryPolicy::Revoke,
-        vec![grant("acme/app", TagSelector::exact(["stable"]).unwrap())],
-    );
+    // One tag is kept by an expired keep_released license (cut-off 200), the other, on the
+    // same index, is granted by an active license. The index's child and referrer, pushed
+    // after the cut-off, come with the active license's tag, whatever the order of tags
+    // (facts list them by name) and of licenses.
     let manifests = vec![
         index("idx", 100, &["child-late"]),
         image("child-late", 250, &["l-late"]),
         referrer("sig-late", 250, "idx"),
     ];
-    let now = t(300);
-    for tags in [
+    let facts = RepositoryFacts::new(
+        "acme/app",
+        false,
         vec![tag("1.0.0", "idx", 100), tag("stable", "idx", 100)],
-        vec![tag("stable", "idx", 100), tag("1.0.0", "idx", 100)],
-    ] {
-        let facts = RepositoryFacts::new("acme/app", false, tags, vec![], manifests.clone());
+        vec![],
+        manifests,
+    );
+    let now = t(300);
+    for (kept_tag, active_tag) in [("1.0.0", "stable"), ("stable", "1.0.0")] {
+        let kept = license(
+            1,
+            0,
+            Some(200),
+            ExpiryPolicy::KeepReleased,
+            vec![grant("acme/app", TagSelector::exact([kept_tag]).unwrap())],
+        );
+        let active = license(
+            2,
+            0,
+            None,
+            ExpiryPolicy::Revoke,
+            vec![grant("acme/app", TagSelector::exact([active_tag]).unwrap())],
+        );
         for licenses in [[kept.clone(), active.clone()], [active.clone(), kept.clone()]] {
             for digest in ["idx", "child-late", "sig-late"] {
                 assert!(
                     manifest_allowed(&licenses, &facts, now, Duration::ZERO, digest),
-                    "{digest}"
+                    "{digest} ({kept_tag} kept)"
                 );
             }
             assert!(blob_allowed(&licenses, &facts, now, "l-late"));
@@ -783,7 +787,7 @@ fn digest_tagged_under_licenses_of_different_reach() {
             assert_eq!(
                 manifest_decision(&licenses, &facts, now, "idx"),
                 Decision::Allowed(AllowReason::Tagged {
-                    tag: Arc::from("stable"),
+                    tag: Arc::from(active_tag),
                     grant: GrantRef { license: LicenseId(2), grant: 0, kept_release: false },
                 })
             );
