@@ -395,6 +395,7 @@ mod tests {
 
     #[test]
     fn saved_state_sizes() {
+        assert_eq!(format!("{:?}", Hasher::new(Algorithm::Sha512)), "Hasher(sha512)");
         assert_eq!(Hasher::new(Algorithm::Sha256).save().len(), 104);
         assert_eq!(Hasher::new(Algorithm::Sha512).save().len(), 208);
     }
