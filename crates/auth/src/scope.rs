@@ -650,6 +650,50 @@ mod tests {
     }
 
     #[test]
+    fn grants_only_named_actions() {
+        // Read from a token's `access` claim: `*` grants nothing, a named action only itself.
+        let pull = repo("a/b", &[Pull]);
+        assert!(pull.grants(Pull));
+        assert!(!pull.grants(Push) && !pull.grants(Delete) && !pull.grants(All));
+        let star = repo("a/b", &[All]);
+        for action in [Pull, Push, Delete, All] {
+            assert!(!star.grants(action), "{action}");
+        }
+        let mixed = repo("a/b", &[Pull, Push, All]);
+        assert!(mixed.grants(Push) && !mixed.grants(Delete) && !mixed.grants(All));
+        assert!(!ResourceScope::catalog().grants(All));
+    }
+
+    #[test]
+    fn names_and_actions_as_text() {
+        let name = RepositoryName::parse("acme/app").unwrap();
+        assert_eq!(name.as_str(), "acme/app");
+        assert_eq!(name.to_string(), "acme/app");
+        assert_eq!(AsRef::<str>::as_ref(&name), "acme/app");
+        assert_eq!(ResourceScope::repository(&name, [Pull]).repository_name(), Some(name.clone()));
+        assert_eq!(ResourceScope::catalog().repository_name(), None);
+        assert_eq!(
+            [Pull, Push, Delete, All].map(|a| a.to_string()),
+            ["pull", "push", "delete", "*"]
+        );
+    }
+
+    #[test]
+    fn long_input_is_cut_at_a_character_boundary() {
+        // `é` takes bytes 63 and 64: the message keeps the 63 bytes before it.
+        let scope = format!("{}é{}", "x".repeat(63), "y".repeat(20));
+        assert_eq!(
+            scope.parse::<ResourceScope>(),
+            Err(ScopeError::Malformed(format!("{}…", "x".repeat(63))))
+        );
+        let ascii = "z".repeat(80);
+        assert_eq!(
+            ascii.parse::<ResourceScope>(),
+            Err(ScopeError::Malformed(format!("{}…", "z".repeat(64))))
+        );
+    }
+
+    #[test]
     fn intersect_table() {
         struct Case {
             name: &'static str,
