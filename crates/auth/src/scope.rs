@@ -545,6 +545,7 @@ mod tests {
             ("repository:acme/app:*", repo("acme/app", &[All])),
             ("repository:acme/app:delete", repo("acme/app", &[Delete])),
             ("repository(plugin):acme/app:pull", repo("acme/app", &[Pull])),
+            ("repository(my-plugin_2):acme/app:pull", repo("acme/app", &[Pull])),
             ("registry:catalog:*", ResourceScope::catalog()),
         ];
         for (text, expected) in cases {
@@ -568,6 +569,8 @@ mod tests {
             ("image:acme/app:pull", "unsupported resource type `image`"),
             ("repository():acme/app:pull", "unsupported resource type"),
             ("repository(plugin:acme/app:pull", "unsupported resource type"),
+            ("repository(a.b):acme/app:pull", "unsupported resource type"),
+            ("repository(a/b):acme/app:pull", "unsupported resource type"),
             ("registry(x):catalog:*", "unsupported resource type"),
             ("registry:users:*", "only `registry:catalog:*`"),
             ("registry:catalog:pull", "must be `registry:catalog:*`"),
