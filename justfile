@@ -56,6 +56,32 @@ sqlx-prepare: sqlx-cli
 # Everything CI runs.
 ci: lint test
 
+# cargo-mutants is installed when missing. Each mutant of the rules' source files must make a
+# test fail (docs/testing.md, "Mutation testing"). Results go to $WHARF_MUTANTS_DIR (default
+# $CARGO_TARGET_DIR/mutants), outside the clone; the copies of the tree cargo-mutants builds in
+# go to $TMPDIR (default /tmp) and are removed when it ends. Extra arguments go to
+# `cargo mutants`: `--iterate` retests only what the last run did not catch, `-F decide.rs`
+# only some mutants. About 45 minutes on 2 cores.
+
+# Mutation testing of the entitlement rules; results outside the clone.
+mutants *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo mutants --version 2>/dev/null | grep -q '^cargo-mutants 27\.' || \
+        cargo install cargo-mutants --version 27.1.0 --locked
+    cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
+    out="${WHARF_MUTANTS_DIR:-$CARGO_TARGET_DIR/mutants}"
+    mkdir -p "$out"
+    files=()
+    for file in selector semver_range decide entitled_set license grant; do
+        files+=(--file "crates/entitlements/src/$file.rs")
+    done
+    # No debug info: each mutant links two test binaries, and that is most of its time.
+    CARGO_PROFILE_DEV_DEBUG=false cargo mutants -p wharf-entitlements "${files[@]}" \
+        -j 1 --test-tool nextest --timeout-multiplier 4 --minimum-test-timeout 30 \
+        --output "$out" {{ARGS}}
+    echo "Results: $out/mutants.out (missed.txt, caught.txt, outcomes.json)" >&2
+
 # Entitlement benchmark: decision cost and manifest-GET throughput with and without the
 # entitlement check, on 1,000 customers, 100 repositories, 10,000 tags (docs/performance.md).
 bench-entitlements *ARGS: postgres-binaries bench-tools

@@ -545,6 +545,7 @@ mod tests {
             ("repository:acme/app:*", repo("acme/app", &[All])),
             ("repository:acme/app:delete", repo("acme/app", &[Delete])),
             ("repository(plugin):acme/app:pull", repo("acme/app", &[Pull])),
+            ("repository(my-plugin_2):acme/app:pull", repo("acme/app", &[Pull])),
             ("registry:catalog:*", ResourceScope::catalog()),
         ];
         for (text, expected) in cases {
@@ -568,6 +569,8 @@ mod tests {
             ("image:acme/app:pull", "unsupported resource type `image`"),
             ("repository():acme/app:pull", "unsupported resource type"),
             ("repository(plugin:acme/app:pull", "unsupported resource type"),
+            ("repository(a.b):acme/app:pull", "unsupported resource type"),
+            ("repository(a/b):acme/app:pull", "unsupported resource type"),
             ("registry(x):catalog:*", "unsupported resource type"),
             ("registry:users:*", "only `registry:catalog:*`"),
             ("registry:catalog:pull", "must be `registry:catalog:*`"),
@@ -647,6 +650,50 @@ mod tests {
         assert!(!repo("a/b", &[Pull]).allows(Push));
         assert!(ResourceScope::catalog().allows(All));
         assert!(!ResourceScope::catalog().allows(Pull));
+    }
+
+    #[test]
+    fn grants_only_named_actions() {
+        // Read from a token's `access` claim: `*` grants nothing, a named action only itself.
+        let pull = repo("a/b", &[Pull]);
+        assert!(pull.grants(Pull));
+        assert!(!pull.grants(Push) && !pull.grants(Delete) && !pull.grants(All));
+        let star = repo("a/b", &[All]);
+        for action in [Pull, Push, Delete, All] {
+            assert!(!star.grants(action), "{action}");
+        }
+        let mixed = repo("a/b", &[Pull, Push, All]);
+        assert!(mixed.grants(Push) && !mixed.grants(Delete) && !mixed.grants(All));
+        assert!(!ResourceScope::catalog().grants(All));
+    }
+
+    #[test]
+    fn names_and_actions_as_text() {
+        let name = RepositoryName::parse("acme/app").unwrap();
+        assert_eq!(name.as_str(), "acme/app");
+        assert_eq!(name.to_string(), "acme/app");
+        assert_eq!(AsRef::<str>::as_ref(&name), "acme/app");
+        assert_eq!(ResourceScope::repository(&name, [Pull]).repository_name(), Some(name.clone()));
+        assert_eq!(ResourceScope::catalog().repository_name(), None);
+        assert_eq!(
+            [Pull, Push, Delete, All].map(|a| a.to_string()),
+            ["pull", "push", "delete", "*"]
+        );
+    }
+
+    #[test]
+    fn long_input_is_cut_at_a_character_boundary() {
+        // `é` takes bytes 63 and 64: the message keeps the 63 bytes before it.
+        let scope = format!("{}é{}", "x".repeat(63), "y".repeat(20));
+        assert_eq!(
+            scope.parse::<ResourceScope>(),
+            Err(ScopeError::Malformed(format!("{}…", "x".repeat(63))))
+        );
+        let ascii = "z".repeat(80);
+        assert_eq!(
+            ascii.parse::<ResourceScope>(),
+            Err(ScopeError::Malformed(format!("{}…", "z".repeat(64))))
+        );
     }
 
     #[test]

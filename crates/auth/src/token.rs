@@ -341,6 +341,15 @@ mod tests {
         assert_eq!(hash(&text).to_hex(), hex::encode(expected));
         assert_eq!(TokenHash::try_from(&expected[..]).unwrap(), hash(&text));
         assert_eq!(TokenHash::try_from(&expected[..31]), Err(TokenFormatError::HashLength(31)));
+        assert_eq!(TokenHash::from_bytes(expected), hash(&text));
+        assert_eq!(format!("{:?}", hash(&text)), format!("TokenHash({})", hex::encode(expected)));
+    }
+
+    #[test]
+    fn into_secret_keeps_the_text() {
+        let generated = generate(TokenKind::VendorApi);
+        let text = generated.plaintext.expose_secret().to_owned();
+        assert_eq!(generated.plaintext.into_secret().expose_secret(), text);
     }
 
     #[test]

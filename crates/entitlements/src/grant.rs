@@ -269,6 +269,24 @@ mod tests {
     }
 
     #[test]
+    fn accessors() {
+        let after = datetime!(2026-01-01 0:00 UTC);
+        let before = datetime!(2026-02-01 0:00 UTC);
+        let glob = TagSelector::glob("1.*").unwrap();
+        let grant =
+            Grant::new("acme", "acme/app", glob.clone(), Some(after), Some(before)).unwrap();
+        assert_eq!(grant.repository().to_string(), "acme/app");
+        assert_eq!(grant.tags(), &glob);
+        assert_eq!(
+            (grant.published_after(), grant.published_before()),
+            (Some(after), Some(before))
+        );
+        let open = Grant::new("acme", "acme/*", TagSelector::All, None, None).unwrap();
+        assert_eq!((open.published_after(), open.published_before()), (None, None));
+        assert!(open.covers_repository("acme/x") && !open.covers_repository("other/x"));
+    }
+
+    #[test]
     fn published_bounds_after_inclusive_before_exclusive() {
         let after = datetime!(2026-01-01 0:00 UTC);
         let before = datetime!(2026-02-01 0:00 UTC);

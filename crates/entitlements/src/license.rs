@@ -233,6 +233,7 @@ mod tests {
     use time::{Duration, macros::datetime};
 
     use super::*;
+    use crate::selector::TagSelector;
 
     const START: OffsetDateTime = datetime!(2026-01-01 0:00 UTC);
     const END: OffsetDateTime = datetime!(2027-01-01 0:00 UTC);
@@ -276,6 +277,10 @@ mod tests {
         assert_eq!(state.admit(id, END - Duration::nanoseconds(1)), Ok(Reach::Before(END)));
         assert_eq!(state.admit(id, END), Err(DenyReason::PushedAfterExpiry { license: id }));
         assert_eq!(LicenseState::Active.admit(id, END), Ok(Reach::Unlimited));
+        assert!(Reach::Before(END).admits(END - Duration::nanoseconds(1)));
+        assert!(!Reach::Before(END).admits(END));
+        assert!(!Reach::Before(END).admits(END + Duration::days(1)));
+        assert!(Reach::Unlimited.admits(END + Duration::days(1)));
         assert!(Reach::Before(END) < Reach::Unlimited);
         assert!(Reach::Before(START) < Reach::Before(END));
     }
@@ -301,10 +306,48 @@ mod tests {
     }
 
     #[test]
+    fn accessors() {
+        let grant = Grant::new("acme", "acme/app", TagSelector::all(), None, None).unwrap();
+        let kept = License::new(
+            LicenseId(0xab),
+            START,
+            Some(END),
+            ExpiryPolicy::KeepReleased,
+            true,
+            vec![grant.clone()],
+        )
+        .unwrap();
+        assert_eq!(kept.id(), LicenseId(0xab));
+        assert_eq!((kept.starts_at(), kept.expires_at()), (START, Some(END)));
+        assert_eq!(kept.expiry_policy(), ExpiryPolicy::KeepReleased);
+        assert!(kept.is_suspended());
+        assert_eq!(kept.grants(), [grant]);
+        let open =
+            License::new(LicenseId(1), END, None, ExpiryPolicy::Revoke, false, vec![]).unwrap();
+        assert_eq!((open.starts_at(), open.expires_at()), (END, None));
+        assert_eq!(open.expiry_policy(), ExpiryPolicy::Revoke);
+        assert!(!open.is_suspended());
+        assert!(open.grants().is_empty());
+        for (state, grants) in [
+            (LicenseState::Active, true),
+            (LicenseState::KeepsReleased { cutoff: END }, true),
+            (LicenseState::Suspended, false),
+            (LicenseState::NotStarted, false),
+            (LicenseState::Expired, false),
+        ] {
+            assert_eq!(state.grants_anything(), grants, "{state:?}");
+        }
+    }
+
+    #[test]
     fn id_display() {
         assert_eq!(
             LicenseId(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef).to_string(),
             "01234567-89ab-cdef-0123-456789abcdef"
+        );
+        assert_eq!(
+            format!("{:?}", LicenseId(0xab)),
+            "LicenseId(00000000-0000-0000-0000-0000000000ab)"
         );
     }
 }

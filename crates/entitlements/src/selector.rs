@@ -377,6 +377,12 @@ mod tests {
             // `.` is literal, not "any character".
             ("1.2", &[("1.2", true), ("1x2", false)]),
             ("sha256-*.sig", &[("sha256-abc.sig", true), ("sha256-abc.att", false)]),
+            ("a*b*c", &[("axc", false), ("abxc", true)]),
+            ("abc*abc", &[("abcxabc", true), ("abcabc", true), ("abcab", false)]),
+            (
+                "x*ab*ab*y",
+                &[("xaby", false), ("xabzaby", true), ("xababy", true), ("xabay", false)],
+            ),
         ];
         for (pattern, tags) in cases {
             check(&TagSelector::glob(pattern).unwrap(), tags);
@@ -403,6 +409,45 @@ mod tests {
         assert_eq!(TagSelector::glob(""), Err(GrantError::Glob(GlobError::Empty)));
         assert_eq!(
             TagSelector::glob(&"*".repeat(129)),
+            Err(GrantError::Glob(GlobError::TooLong { max: 128 }))
+        );
+    }
+
+    #[test]
+    fn accessors_and_debug() {
+        let TagSelector::Exact(tags) = TagSelector::exact(["b", "a"]).unwrap() else {
+            panic!("not an exact selector");
+        };
+        assert_eq!(tags.values(), ["a".to_owned(), "b".to_owned()]);
+        let TagSelector::Glob(glob) = TagSelector::glob("1.*").unwrap() else {
+            panic!("not a glob");
+        };
+        assert_eq!(glob.pattern(), "1.*");
+        assert_eq!(format!("{glob:?}"), r#"Glob("1.*")"#);
+        for (v, pre) in [(false, false), (true, false), (false, true), (true, true)] {
+            let TagSelector::Semver(s) = TagSelector::semver("^1", v, pre).unwrap() else {
+                panic!("not a semver selector");
+            };
+            assert_eq!((s.allow_v_prefix(), s.include_prereleases()), (v, pre));
+            assert_eq!(s.range().as_str(), "^1");
+        }
+    }
+
+    #[test]
+    fn glob_of_128_characters_is_valid() {
+        let longest = "a".repeat(127) + "*";
+        let glob = TagSelector::glob(&longest).unwrap();
+        check(
+            &glob,
+            &[(&"a".repeat(127), true), (&"a".repeat(128), true), (&"a".repeat(126), false)],
+        );
+        let literal = "b".repeat(128);
+        check(
+            &TagSelector::glob(&literal).unwrap(),
+            &[(&literal, true), (&"b".repeat(127), false)],
+        );
+        assert_eq!(
+            TagSelector::glob(&"b".repeat(129)),
             Err(GrantError::Glob(GlobError::TooLong { max: 128 }))
         );
     }

@@ -407,6 +407,48 @@ mod tests {
             ("<1.2", "1.1.9-alpha", false, true),
             ("<=1.2", "1.2.9", true, true),
             ("<=1.2", "1.3.0-alpha", false, false),
+            // `^0.x.y` with x > 0 is `>=0.x.y <0.(x+1).0`, not just `0.x.y`.
+            ("^0.2.3", "0.2.3", true, true),
+            ("^0.2.3", "0.2.4", true, true),
+            ("^0.2.3", "0.2.9-rc.1", false, true),
+            ("^0.2.3", "0.2.2", false, false),
+            ("^0.2.3", "0.3.0-rc.1", false, false),
+            ("^0.0.3", "0.0.3", true, true),
+            ("^0.0.3", "0.0.4-alpha", false, false),
+            ("^0.2", "0.2.9", true, true),
+            ("^0.2", "0.3.0", false, false),
+            ("^0.0", "0.0.9", true, true),
+            ("^0.0", "0.1.0", false, false),
+            ("^0", "0.9.9", true, true),
+            ("^0", "1.0.0", false, false),
+            ("^1.2.3", "1.2.3", true, true),
+            ("^1.2.3", "1.2.2", false, false),
+            ("~1.2", "1.2.9", true, true),
+            ("~1.2", "1.3.0", false, false),
+            ("~1", "1.9.9", true, true),
+            ("~1", "2.0.0-alpha", false, false),
+            // A pre-release named exactly, or as an inclusive upper bound, never admits the
+            // release it precedes.
+            ("=2.0.0-rc.1", "2.0.0", false, false),
+            ("=2.0.0-rc.1", "2.0.0-rc.2", false, false),
+            ("=2.0.0-rc.1", "2.0.0-rc.0", false, false),
+            ("<=2.0.0-rc.1", "2.0.0", false, false),
+            ("<=2.0.0-rc.1", "2.0.0-rc.1", false, true),
+            ("<=2.0.0-rc.1", "2.0.0-beta", false, true),
+            ("<=2.0.0-rc.1", "2.0.0-rc.2", false, false),
+            ("<=2.0.0-rc.1", "1.9.0", true, true),
+            // `>` a pre-release: the later pre-releases of the same version and the release.
+            (">1.2.3-alpha", "1.2.3", true, true),
+            (">1.2.3-alpha", "1.2.3-beta", false, true),
+            (">1.2.3-alpha", "1.2.3-alpha", false, false),
+            (">1.2.3-alpha", "1.2.2", false, false),
+            (">=1.2.3-alpha", "1.2.3-alpha", false, true),
+            ("<1.2.3-beta", "1.2.3-alpha", false, true),
+            ("<1.2.3-beta", "1.2.3", false, false),
+            ("<1.2.3-beta", "1.2.2", true, true),
+            ("<2.0.0", "1.9.9", true, true),
+            ("<=2.0.0", "2.0.0", true, true),
+            ("<=2.0.0", "2.0.1", false, false),
         ];
         for (range, version, excluded, included) in cases {
             let r = SemverRange::parse(range).unwrap();
@@ -414,6 +456,12 @@ mod tests {
             assert_eq!(r.contains(&version, false), excluded, "{range} {version}");
             assert_eq!(r.contains(&version, true), included, "{range} {version} +pre");
         }
+    }
+
+    #[test]
+    fn ranges_are_equal_when_written_alike() {
+        assert_eq!(SemverRange::parse("^1.2").unwrap(), SemverRange::parse("^1.2").unwrap());
+        assert_ne!(SemverRange::parse("^1.2").unwrap(), SemverRange::parse("^1.3").unwrap());
     }
 
     #[test]

@@ -298,6 +298,10 @@ mod tests {
             &long,
             &sha512_short,
             &not_hex,
+            // The grammar is checked before the algorithm: these are invalid, not unsupported.
+            "blake3:",
+            "blake3:abc def",
+            "blake3:../abc",
         ];
         for case in cases {
             assert!(
@@ -328,6 +332,7 @@ mod tests {
     #[test]
     fn algorithms_and_encoded_parts() {
         assert_eq!(Algorithm::ALL.map(Algorithm::as_str), ["sha256", "sha512"]);
+        assert_eq!(Algorithm::ALL.map(|a| a.to_string()), ["sha256", "sha512"]);
         assert_eq!("sha512".parse::<Algorithm>(), Ok(Algorithm::Sha512));
         assert_eq!(
             "md5".parse::<Algorithm>(),
@@ -390,6 +395,7 @@ mod tests {
 
     #[test]
     fn saved_state_sizes() {
+        assert_eq!(format!("{:?}", Hasher::new(Algorithm::Sha512)), "Hasher(sha512)");
         assert_eq!(Hasher::new(Algorithm::Sha256).save().len(), 104);
         assert_eq!(Hasher::new(Algorithm::Sha512).save().len(), 208);
     }

@@ -98,6 +98,20 @@ mod tests {
         assert!(matches!(Reference::parse("bad+tag"), Err(ReferenceError::Tag(_))));
     }
 
+    #[test]
+    fn accessors_and_display() {
+        let text = format!("sha256:{}", "a".repeat(64));
+        let digest = Reference::parse(&text).unwrap();
+        assert_eq!(digest.as_digest().map(Digest::as_str), Some(text.as_str()));
+        assert_eq!(digest.as_tag(), None);
+        assert_eq!(digest.as_str(), text);
+        assert_eq!(digest.to_string(), text);
+        let tag: Reference = "1.2.0".parse().unwrap();
+        assert_eq!(tag.as_digest(), None);
+        assert_eq!(tag.as_str(), "1.2.0");
+        assert_eq!(tag.to_string(), "1.2.0");
+    }
+
     proptest! {
         #[test]
         fn arbitrary_strings_do_not_panic(s in ".{0,300}") {

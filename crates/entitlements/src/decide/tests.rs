@@ -686,3 +686,331 @@ fn vendor_view_allows_everything() {
     assert_eq!(set.referrers("sha256:img2"), &[d("sig-img2")]);
     assert_eq!(set.valid_until(), None);
 }
+
+/// The manifest decision (reason included) from both implementations (asserted equal).
+fn manifest_decision(
+    licenses: &[License],
+    facts: &RepositoryFacts,
+    now: OffsetDateTime,
+    digest: &str,
+) -> Decision {
+    let decider = Decider::new(licenses, now, Duration::ZERO);
+    let direct = decider.manifest_by_digest(facts, &d(digest).to_string());
+    let set = decider.precompute(facts);
+    assert_eq!(direct, set.manifest_by_digest(&d(digest).to_string()), "{digest} at {now}");
+    direct
+}
+
+#[test]
+fn keep_released_cut_off_is_exclusive_for_children_and_referrers() {
+    // Expiry at minute 200: what was pushed at 200 exactly is "at or after expiry".
+    let facts = RepositoryFacts::new(
+        "acme/app",
+        false,
+        vec![tag("1.0.0", "idx", 100)],
+        vec![],
+        vec![
+            index("idx", 100, &["child-before", "child-at"]),
+            image("child-before", 199, &["l-before"]),
+            image("child-at", 200, &["l-at"]),
+            referrer("sig-before", 199, "idx"),
+            referrer("sig-at", 200, "idx"),
+            referrer("sig-of-sig-at", 199, "sig-at"),
+        ],
+    );
+    let kept = [license(1, 0, Some(200), ExpiryPolicy::KeepReleased, all_of("acme/app"))];
+    let now = t(300);
+    for (digest, expected) in [
+        ("idx", true),
+        ("child-before", true),
+        ("child-at", false),
+        ("sig-before", true),
+        ("sig-at", false),
+        ("sig-of-sig-at", false),
+    ] {
+        assert_eq!(
+            manifest_allowed(&kept, &facts, now, Duration::ZERO, digest),
+            expected,
+            "{digest}"
+        );
+    }
+    assert!(blob_allowed(&kept, &facts, now, "l-before"));
+    assert!(!blob_allowed(&kept, &facts, now, "l-at"));
+    let decider = Decider::new(&kept, now, Duration::ZERO);
+    assert_eq!(decider.referrers(&facts, "sha256:idx"), vec![&d("sig-before")]);
+    assert_eq!(decider.precompute(&facts).referrers("sha256:idx"), &[d("sig-before")]);
+}
+
+#[test]
+fn digest_tagged_under_licenses_of_different_reach() {
+    // One tag is kept by an expired keep_released license (cut-off 200), the other, on the
+    // same index, is granted by an active license. The index's child and referrer, pushed
+    // after the cut-off, come with the active license's tag, whatever the order of tags
+    // (facts list them by name) and of licenses.
+    let manifests = vec![
+        index("idx", 100, &["child-late"]),
+        image("child-late", 250, &["l-late"]),
+        referrer("sig-late", 250, "idx"),
+    ];
+    let facts = RepositoryFacts::new(
+        "acme/app",
+        false,
+        vec![tag("1.0.0", "idx", 100), tag("stable", "idx", 100)],
+        vec![],
+        manifests,
+    );
+    let now = t(300);
+    for (kept_tag, active_tag) in [("1.0.0", "stable"), ("stable", "1.0.0")] {
+        let kept = license(
+            1,
+            0,
+            Some(200),
+            ExpiryPolicy::KeepReleased,
+            vec![grant("acme/app", TagSelector::exact([kept_tag]).unwrap())],
+        );
+        let active = license(
+            2,
+            0,
+            None,
+            ExpiryPolicy::Revoke,
+            vec![grant("acme/app", TagSelector::exact([active_tag]).unwrap())],
+        );
+        for licenses in [[kept.clone(), active.clone()], [active.clone(), kept.clone()]] {
+            for digest in ["idx", "child-late", "sig-late"] {
+                assert!(
+                    manifest_allowed(&licenses, &facts, now, Duration::ZERO, digest),
+                    "{digest} ({kept_tag} kept)"
+                );
+            }
+            assert!(blob_allowed(&licenses, &facts, now, "l-late"));
+            // The index is named through the tag of the longest reach.
+            assert_eq!(
+                manifest_decision(&licenses, &facts, now, "idx"),
+                Decision::Allowed(AllowReason::Tagged {
+                    tag: Arc::from(active_tag),
+                    grant: GrantRef { license: LicenseId(2), grant: 0, kept_release: false },
+                })
+            );
+        }
+        // With the keep_released license alone, the late child and referrer are out.
+        let alone = [kept.clone()];
+        assert!(manifest_allowed(&alone, &facts, now, Duration::ZERO, "idx"));
+        assert!(!manifest_allowed(&alone, &facts, now, Duration::ZERO, "child-late"));
+        assert!(!manifest_allowed(&alone, &facts, now, Duration::ZERO, "sig-late"));
+    }
+}
+
+#[test]
+fn two_keep_released_licenses_the_later_cut_off_reaches_further() {
+    // `a` is kept until 150, `b` until 250; both point at the index. A child pushed at 200 is
+    // reachable through `b` only.
+    let licenses = [
+        license(
+            1,
+            0,
+            Some(150),
+            ExpiryPolicy::KeepReleased,
+            vec![grant("acme/app", TagSelector::exact(["a"]).unwrap())],
+        ),
+        license(
+            2,
+            0,
+            Some(250),
+            ExpiryPolicy::KeepReleased,
+            vec![grant("acme/app", TagSelector::exact(["b"]).unwrap())],
+        ),
+    ];
+    let facts = RepositoryFacts::new(
+        "acme/app",
+        false,
+        vec![tag("a", "idx", 100), tag("b", "idx", 100)],
+        vec![],
+        vec![
+            index("idx", 100, &["child"]),
+            image("child", 200, &[]),
+            referrer("sig", 200, "child"),
+        ],
+    );
+    let now = t(400);
+    assert!(manifest_allowed(&licenses, &facts, now, Duration::ZERO, "child"));
+    assert!(manifest_allowed(&licenses, &facts, now, Duration::ZERO, "sig"));
+    assert_eq!(
+        manifest_decision(&licenses, &facts, now, "idx"),
+        Decision::Allowed(AllowReason::Tagged {
+            tag: Arc::from("b"),
+            grant: GrantRef { license: LicenseId(2), grant: 0, kept_release: true },
+        })
+    );
+    let first_only = [licenses[0].clone()];
+    assert!(!manifest_allowed(&first_only, &facts, now, Duration::ZERO, "child"));
+}
+
+#[test]
+fn ties_name_the_first_license_and_grant() {
+    let facts = timeline_repo();
+    let now = t(400);
+    // Two grants of the same state and reach: the first license, then the first grant, wins.
+    let granted = |licenses: &[License]| match tag_decision(licenses, &facts, now, "old") {
+        Decision::Allowed(AllowReason::Granted { grant }) => grant,
+        other => panic!("{other:?}"),
+    };
+    let two_grants = [license(
+        1,
+        0,
+        None,
+        ExpiryPolicy::Revoke,
+        vec![
+            grant("acme/app", TagSelector::all()),
+            grant("acme/app", TagSelector::glob("o*").unwrap()),
+        ],
+    )];
+    assert_eq!(
+        granted(&two_grants),
+        GrantRef { license: LicenseId(1), grant: 0, kept_release: false }
+    );
+    let active_pair = [
+        license(5, 0, None, ExpiryPolicy::Revoke, all_of("acme/app")),
+        license(4, 0, None, ExpiryPolicy::Revoke, all_of("acme/app")),
+    ];
+    assert_eq!(
+        granted(&active_pair),
+        GrantRef { license: LicenseId(5), grant: 0, kept_release: false }
+    );
+    let kept_pair = [
+        license(5, 0, Some(200), ExpiryPolicy::KeepReleased, all_of("acme/app")),
+        license(4, 0, Some(200), ExpiryPolicy::KeepReleased, all_of("acme/app")),
+    ];
+    assert_eq!(
+        granted(&kept_pair),
+        GrantRef { license: LicenseId(5), grant: 0, kept_release: true }
+    );
+    // Longest reach wins over order: an active license after a keep_released one, and the
+    // later of two cut-offs.
+    let kept_then_active = [
+        license(5, 0, Some(200), ExpiryPolicy::KeepReleased, all_of("acme/app")),
+        license(4, 0, None, ExpiryPolicy::Revoke, all_of("acme/app")),
+    ];
+    assert_eq!(
+        granted(&kept_then_active),
+        GrantRef { license: LicenseId(4), grant: 0, kept_release: false }
+    );
+    let short_then_long = [
+        license(5, 0, Some(150), ExpiryPolicy::KeepReleased, all_of("acme/app")),
+        license(4, 0, Some(250), ExpiryPolicy::KeepReleased, all_of("acme/app")),
+        license(3, 0, Some(200), ExpiryPolicy::KeepReleased, all_of("acme/app")),
+    ];
+    assert_eq!(
+        granted(&short_then_long),
+        GrantRef { license: LicenseId(4), grant: 0, kept_release: true }
+    );
+    // Equal denials: the first license is named.
+    let expired_pair = [
+        license(5, 0, Some(10), ExpiryPolicy::Revoke, all_of("acme/app")),
+        license(4, 0, Some(20), ExpiryPolicy::Revoke, all_of("acme/app")),
+    ];
+    assert_eq!(
+        tag_decision(&expired_pair, &facts, now, "old"),
+        Decision::Denied(DenyReason::LicenseExpired { license: LicenseId(5) })
+    );
+    let decider = Decider::new(&expired_pair, now, Duration::ZERO);
+    assert_eq!(
+        decider.repository_access("acme/app", false),
+        Decision::Denied(DenyReason::LicenseExpired { license: LicenseId(5) })
+    );
+    let not_started_pair = [
+        license(5, 500, None, ExpiryPolicy::Revoke, all_of("acme/app")),
+        license(4, 600, None, ExpiryPolicy::Revoke, all_of("acme/app")),
+    ];
+    assert_eq!(
+        Decider::new(&not_started_pair, now, Duration::ZERO).repository_access("acme/app", false),
+        Decision::Denied(DenyReason::LicenseNotStarted { license: LicenseId(5) })
+    );
+    // A higher rank later in the list still wins over a lower one first.
+    let mixed = [
+        license(5, 500, None, ExpiryPolicy::Revoke, all_of("acme/app")),
+        license(4, 0, Some(10), ExpiryPolicy::Revoke, all_of("acme/app")),
+        license(3, 600, None, ExpiryPolicy::Revoke, all_of("acme/app")),
+    ];
+    assert_eq!(
+        Decider::new(&mixed, now, Duration::ZERO).repository_access("acme/app", false),
+        Decision::Denied(DenyReason::LicenseExpired { license: LicenseId(4) })
+    );
+    assert_eq!(
+        tag_decision(&mixed, &facts, now, "old"),
+        Decision::Denied(DenyReason::LicenseExpired { license: LicenseId(4) })
+    );
+    // Repository access: an active license wins wherever it is; among keep_released ones,
+    // the first; the first covering grant of the license is named.
+    let access = [
+        license(5, 0, Some(200), ExpiryPolicy::KeepReleased, all_of("acme/app")),
+        license(4, 0, Some(300), ExpiryPolicy::KeepReleased, all_of("acme/app")),
+        license(
+            3,
+            0,
+            None,
+            ExpiryPolicy::Revoke,
+            vec![grant("acme/other", TagSelector::all()), grant("acme/app", TagSelector::all())],
+        ),
+    ];
+    let decider = Decider::new(&access, now, Duration::ZERO);
+    assert_eq!(
+        decider.repository_access("acme/app", false),
+        Decision::Allowed(AllowReason::Granted {
+            grant: GrantRef { license: LicenseId(3), grant: 1, kept_release: false }
+        })
+    );
+    let decider = Decider::new(&access[..2], now, Duration::ZERO);
+    assert_eq!(
+        decider.repository_access("acme/app", false),
+        Decision::Allowed(AllowReason::Granted {
+            grant: GrantRef { license: LicenseId(5), grant: 0, kept_release: true }
+        })
+    );
+}
+
+#[test]
+fn decider_and_set_accessors() {
+    let licenses = [license(1, 0, None, ExpiryPolicy::Revoke, all_of("acme/app"))];
+    let decider = Decider::new(&licenses, t(5), Duration::minutes(3));
+    assert_eq!(decider.now(), t(5));
+    assert_eq!(decider.retag_grace(), Duration::minutes(3));
+    assert_eq!(decider.licenses(), &licenses[..]);
+    assert_eq!(Decider::new(&licenses, t(5), Duration::minutes(-3)).retag_grace(), Duration::ZERO);
+    let facts = timeline_repo();
+    let set = decider.precompute(&facts);
+    assert_eq!(set.repository(), "acme/app");
+    assert_eq!(set.computed_at(), t(5));
+    assert!(!set.allows_everything());
+    assert!(set.allows_tag("old") && !set.allows_tag("missing"));
+    assert!(set.is_listed());
+    assert!(!set.is_current_at(t(4)));
+    assert!(set.is_current_at(t(5)));
+    let none: [License; 0] = [];
+    let empty = Decider::new(&none, t(5), Duration::ZERO).precompute(&facts);
+    assert!(!empty.is_listed() && !empty.allows_tag("old"));
+    assert_eq!(empty.repository(), "acme/app");
+}
+
+#[test]
+fn one_digest_under_two_tags_of_equal_reach_names_the_first_tag() {
+    let facts = RepositoryFacts::new(
+        "acme/app",
+        false,
+        vec![tag("b", "img", 10), tag("a", "img", 20)],
+        vec![TagHistoryFact { tag: "c".into(), digest: d("img"), from: t(0), until: t(30) }],
+        vec![image("img", 10, &[])],
+    );
+    for licenses in [
+        vec![license(1, 0, None, ExpiryPolicy::Revoke, all_of("acme/app"))],
+        vec![license(1, 0, Some(100), ExpiryPolicy::KeepReleased, all_of("acme/app"))],
+    ] {
+        let kept_release = licenses[0].expires_at().is_some();
+        assert_eq!(
+            manifest_decision(&licenses, &facts, t(200), "img"),
+            Decision::Allowed(AllowReason::Tagged {
+                tag: Arc::from("a"),
+                grant: GrantRef { license: LicenseId(1), grant: 0, kept_release },
+            })
+        );
+    }
+}
