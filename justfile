@@ -82,6 +82,28 @@ mutants *ARGS:
         --output "$out" {{ARGS}}
     echo "Results: $out/mutants.out (missed.txt, caught.txt, outcomes.json)" >&2
 
+# Mutation testing of the token, scope, digest, name, tag and reference parsers; as above.
+mutants-parsers *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo mutants --version 2>/dev/null | grep -q '^cargo-mutants 27\.' || \
+        cargo install cargo-mutants --version 27.1.0 --locked
+    cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
+    out="${WHARF_MUTANTS_DIR:-$CARGO_TARGET_DIR/mutants}"
+    mkdir -p "$out/auth" "$out/oci"
+    run() {
+        CARGO_PROFILE_DEV_DEBUG=false cargo mutants -j 1 --test-tool nextest \
+            --timeout-multiplier 4 --minimum-test-timeout 30 "$@" {{ARGS}}
+    }
+    status=0
+    run -p wharf-auth --file crates/auth/src/token.rs --file crates/auth/src/scope.rs \
+        --output "$out/auth" || status=$?
+    run -p wharf-oci --file crates/oci/src/digest.rs --file crates/oci/src/name.rs \
+        --file crates/oci/src/tag.rs --file crates/oci/src/reference.rs \
+        --output "$out/oci" || status=$?
+    echo "Results: $out/auth/mutants.out and $out/oci/mutants.out" >&2
+    exit "$status"
+
 # Entitlement benchmark: decision cost and manifest-GET throughput with and without the
 # entitlement check, on 1,000 customers, 100 repositories, 10,000 tags (docs/performance.md).
 bench-entitlements *ARGS: postgres-binaries bench-tools
