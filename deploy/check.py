@@ -48,6 +48,7 @@ OPTIONS = {
     "mail": {"mail": {"smtpUrl": "smtp://u:p@smtp.example.com:587?tls=required"}},
     "fs-single": {"replicaCount": 1, "storage": {"backend": "fs"}, "gc": {"enabled": False}, "podDisruptionBudget": {"enabled": False}},
     "extra-env": {"extraEnv": {"WHARF_SESSION_IDLE_MINUTES": "60"}},
+    "evaluation": {"evaluation": {"enabled": True}, "database": {"url": ""}, "storage": {"s3": {"endpoint": "", "accessKeyId": "", "secretAccessKey": ""}}},
 }
 
 REFUSED = {
@@ -132,7 +133,7 @@ def chart():
             except Exception as err:  # noqa: BLE001 - report whatever the validator says
                 fail(f"{option}: {path}: {err}")
             yamllint(yaml.safe_dump(doc, sort_keys=False), f"{option}:{path}")
-        deployment = kinds["Deployment"][0]
+        deployment = next(d for d in kinds["Deployment"] if d["metadata"]["name"] == "wharf")
         pod = deployment["spec"]["template"]["spec"]
         container = pod["containers"][0]
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
@@ -169,6 +170,14 @@ def chart():
                 fail(f"{option}: {env['name']} is not read from a Secret")
         if option == "existing-secrets" and secrets:
             fail("existing-secrets: the chart still makes a Secret")
+        if option == "evaluation":
+            names = {d["metadata"]["name"] for d in kinds["Deployment"]}
+            if names != {"wharf", "wharf-postgres", "wharf-s3"} or config["WHARF_S3_ENDPOINT"] != "http://wharf-s3:9000":
+                fail(f"evaluation: not wired to its own Postgres and S3: {names} {config['WHARF_S3_ENDPOINT']}")
+            if "Job" not in kinds:
+                fail("evaluation: no job creates the bucket")
+            if [s["metadata"]["name"] for s in secrets] != ["wharf-evaluation"]:
+                fail("evaluation: secrets other than the evaluation one")
         ok(f"chart renders and validates: {option} ({', '.join(sorted(kinds))})")
     for what, extra in REFUSED.items():
         try:

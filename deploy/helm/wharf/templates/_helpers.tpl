@@ -21,21 +21,28 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* The environment every Wharf container gets: settings from the ConfigMap, secrets from Secrets. */}}
 {{- define "wharf.env" -}}
+{{- $secrets := printf "%s-secrets" (include "wharf.fullname" .) -}}
+{{- $evaluation := printf "%s-evaluation" (include "wharf.fullname" .) -}}
 - name: DATABASE_URL
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.database.existingSecret | default (printf "%s-secrets" (include "wharf.fullname" .)) }}
+      {{- if .Values.evaluation.enabled }}
+      name: {{ $evaluation }}
+      key: database-url
+      {{- else }}
+      name: {{ .Values.database.existingSecret | default $secrets }}
       key: {{ if .Values.database.existingSecret }}{{ .Values.database.existingSecretKey }}{{ else }}database-url{{ end }}
+      {{- end }}
 {{- if eq .Values.storage.backend "s3" }}
 - name: WHARF_S3_ACCESS_KEY_ID
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.storage.s3.existingSecret | default (printf "%s-secrets" (include "wharf.fullname" .)) }}
+      name: {{ if .Values.evaluation.enabled }}{{ $evaluation }}{{ else }}{{ .Values.storage.s3.existingSecret | default $secrets }}{{ end }}
       key: access-key-id
 - name: WHARF_S3_SECRET_ACCESS_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.storage.s3.existingSecret | default (printf "%s-secrets" (include "wharf.fullname" .)) }}
+      name: {{ if .Values.evaluation.enabled }}{{ $evaluation }}{{ else }}{{ .Values.storage.s3.existingSecret | default $secrets }}{{ end }}
       key: secret-access-key
 {{- end }}
 {{- if or .Values.mail.smtpUrl .Values.mail.existingSecret }}
