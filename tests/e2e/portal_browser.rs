@@ -72,6 +72,19 @@ async fn here(browser: &Browser) -> String {
     }
 }
 
+/// Waits until the page shows `text` (after a form post that returns to the same path).
+async fn wait_for_text(browser: &Browser, text: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !browser.source().await.contains(text) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {text:?} in:\n{}",
+            browser.source().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Waits until the browser is at `path` (after a form post and its redirect).
 async fn arrive(browser: &Browser, path: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
@@ -230,8 +243,9 @@ async fn a_password_change_signs_the_other_browser_out() {
     fill(&laptop, "password", "a brand new password").await;
     fill(&laptop, "password_confirm", "a brand new password").await;
     click(&laptop, "form[action='/account/password'] button").await;
+    // The page posts back to where it is: wait for the answer, not the address.
+    wait_for_text(&laptop, "Your other sessions have ended").await;
     arrive(&laptop, "/account").await;
-    assert!(laptop.source().await.contains("Your other sessions have ended"));
     assert_accessible(&laptop.client, "account after a change").await;
 
     phone.goto(&format!("{base}/account")).await;
@@ -302,8 +316,8 @@ async fn an_invitation_by_mail_signs_the_invitee_in_with_the_role() {
         .await
         .unwrap();
     click(&admin, "main form button[type=submit]").await;
+    wait_for_text(&admin, "Invitation sent to new.viewer@example.test.").await;
     arrive(&admin, "/vendor/vendor/invitations").await;
-    assert!(admin.source().await.contains("Invitation sent to new.viewer@example.test."));
     assert_accessible(&admin.client, "invitations, one open").await;
 
     let mail = smtp.wait_for_message("new.viewer@example.test").await;
