@@ -28,18 +28,6 @@ async fn serve(env: &[(&str, &str)]) -> (Wharf, tempfile::TempDir, String) {
     (wharf, data, database_url)
 }
 
-/// The first start's admin: (email, password), from what `wharf serve` printed.
-fn first_admin(wharf: &Wharf) -> (String, String) {
-    let out = wharf.stdout();
-    let field = |name: &str| {
-        out.lines()
-            .find_map(|l| l.trim().strip_prefix(name))
-            .map(|rest| rest.split_whitespace().next().unwrap_or_default().to_owned())
-            .unwrap_or_else(|| panic!("no {name} in:\n{out}"))
-    };
-    (field("email:"), field("password:"))
-}
-
 /// Opens `url` and checks the page with axe.
 async fn visit(browser: &Browser, url: &str, name: &str) {
     browser.goto(url).await;
@@ -120,7 +108,7 @@ fn link_in(text: &str, prefix: &str) -> String {
 #[tokio::test]
 async fn sign_in_switch_sign_out_and_the_old_cookie_is_dead() {
     let (wharf, _data, database_url) = serve(&[]).await;
-    let (email, password) = first_admin(&wharf);
+    let (email, password) = wharf.first_admin();
     let base = wharf.url.clone();
     // The admin is also a user of a customer of its own organization: two places to work.
     let pool = wharf_db::PgPool::connect(&database_url).await.unwrap();
@@ -226,7 +214,7 @@ async fn sign_in_switch_sign_out_and_the_old_cookie_is_dead() {
 #[tokio::test]
 async fn a_password_change_signs_the_other_browser_out() {
     let (wharf, _data, _db) = serve(&[]).await;
-    let (email, password) = first_admin(&wharf);
+    let (email, password) = wharf.first_admin();
     let base = wharf.url.clone();
     let laptop = Browser::start().await;
     let phone = Browser::start().await;
@@ -259,7 +247,7 @@ async fn a_password_change_signs_the_other_browser_out() {
 async fn forgot_mail_reset_and_sign_in() {
     let smtp = SmtpServer::start();
     let (wharf, _data, _db) = serve(&[("WHARF_SMTP_URL", &smtp.url())]).await;
-    let (email, _) = first_admin(&wharf);
+    let (email, _) = wharf.first_admin();
     let base = wharf.url.clone();
     let browser = Browser::start().await;
     visit(&browser, &format!("{base}/sign-in"), "sign-in").await;
@@ -298,7 +286,7 @@ async fn forgot_mail_reset_and_sign_in() {
 async fn an_invitation_by_mail_signs_the_invitee_in_with_the_role() {
     let smtp = SmtpServer::start();
     let (wharf, _data, _db) = serve(&[("WHARF_SMTP_URL", &smtp.url())]).await;
-    let (email, password) = first_admin(&wharf);
+    let (email, password) = wharf.first_admin();
     let base = wharf.url.clone();
     let admin = Browser::start().await;
     sign_in(&admin, &base, &email, &password).await;

@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use wharf_e2e::{
-    ServeOptions, Wharf, fresh_database, raw::RawRegistry, raw::digest_of, scratch_dir,
-    vendor_token,
+    ServeOptions, Wharf, fresh_database, house::form_token, raw::RawRegistry, raw::digest_of,
+    scratch_dir, vendor_token,
 };
 use wharf_storage::testing::S3TestServer;
 
@@ -33,14 +33,7 @@ async fn pair(storage: HashMap<String, String>) -> Pair {
     // A first, alone: it runs the first start (migrations, first organization, signing key).
     let a = Wharf::start(&scratch.path().join("a"), &options).await;
     let b = Wharf::start(&scratch.path().join("b"), &options).await;
-    let out = a.stdout();
-    let field = |name: &str| {
-        out.lines()
-            .find_map(|l| l.trim().strip_prefix(name))
-            .map(|rest| rest.split_whitespace().next().unwrap_or_default().to_owned())
-            .unwrap()
-    };
-    let admin = (field("email:"), field("password:"));
+    let admin = a.first_admin();
     let token = vendor_token(&database_url, "scale-out");
     Pair { a, b, token, admin, _scratch: scratch }
 }
@@ -71,12 +64,6 @@ fn cookie(response: &reqwest::Response, name: &str) -> Option<String> {
         let (key, value) = pair.split_once('=')?;
         (key == name).then(|| value.to_owned())
     })
-}
-
-fn form_token(html: &str) -> String {
-    let marker = r#"name="csrf" value=""#;
-    let start = html.find(marker).unwrap() + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
 }
 
 async fn page(base: &str, path: &str, session: &str) -> reqwest::Response {

@@ -181,6 +181,13 @@ impl TestApp {
     }
 }
 
+/// The form token in a page's HTML (`name="csrf" value="…"`); panics if there is none.
+pub fn form_token(html: &str) -> String {
+    let marker = r#"name="csrf" value=""#;
+    let start = html.find(marker).expect("a form token in the page") + marker.len();
+    html[start..].split('"').next().unwrap_or_default().to_owned()
+}
+
 /// A browser's view of the house: the cookies it holds.
 pub type Jar = BTreeMap<String, String>;
 
@@ -202,10 +209,7 @@ impl TestApp {
 
     /// The form token in a page (`name="csrf" value="…"`).
     pub fn csrf_in(page: &TestResponse) -> String {
-        let html = String::from_utf8_lossy(&page.body);
-        let start = html.find(r#"name="csrf" value=""#).expect("a form token in the page")
-            + r#"name="csrf" value=""#.len();
-        html[start..].split('"').next().unwrap_or_default().to_owned()
+        form_token(&String::from_utf8_lossy(&page.body))
     }
 
     /// POSTs a form to `path` as a same-origin browser page would (`Origin` is the house's,

@@ -156,6 +156,20 @@ impl Wharf {
         &self.options
     }
 
+    /// The first start's admin, `(email, password)`, as `wharf serve` printed them (panics if
+    /// this run did not do the first start).
+    pub fn first_admin(&self) -> (String, String) {
+        let out = self.stdout();
+        let field = |name: &str| {
+            out.lines()
+                .find_map(|l| l.trim().strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(str::to_owned)
+                .unwrap_or_else(|| panic!("no {name} in what wharf printed:\n{out}"))
+        };
+        (field("email:"), field("password:"))
+    }
+
     /// What the current run printed to stdout so far.
     pub fn stdout(&self) -> String {
         std::fs::read_to_string(self.log("stdout")).unwrap_or_default()

@@ -340,7 +340,7 @@ pub async fn find_user(pool: &PgPool, id: Uuid) -> Result<Option<User>, DbError>
 
 /// Replaces a password hash by a stronger hash of the same password (after a login), but
 /// only if the stored hash is still `old_hash`: a password changed in the meantime wins.
-/// Unlike [`crate::sessions::set_password_ending_sessions`], the password did not change, so `password_changed_at` stays.
+/// Unlike [`crate::sessions::set_password`], the password did not change, so `password_changed_at` stays.
 /// Returns whether the hash was replaced.
 pub async fn rehash_password(
     pool: &PgPool,
@@ -475,7 +475,7 @@ mod tests {
         assert_eq!(find_member(&pool, org.id, dev.id).await.unwrap().unwrap().role, "viewer");
 
         assert!(
-            crate::sessions::set_password_ending_sessions(&pool, dev.id, "$argon2id$new")
+            crate::sessions::set_password(&pool, dev.id, None, "$argon2id$new", None)
                 .await
                 .unwrap()
         );
@@ -483,9 +483,7 @@ mod tests {
         assert_eq!(changed.password_hash, "$argon2id$new");
         assert!(changed.password_changed_at >= dev.password_changed_at);
         assert!(
-            !crate::sessions::set_password_ending_sessions(&pool, Uuid::now_v7(), HASH)
-                .await
-                .unwrap()
+            !crate::sessions::set_password(&pool, Uuid::now_v7(), None, HASH, None).await.unwrap()
         );
     }
 

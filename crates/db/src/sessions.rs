@@ -177,20 +177,37 @@ pub async fn prune_expired(pool: &PgPool) -> Result<u64, DbError> {
     Ok(done.rows_affected())
 }
 
-/// Changes a password from the one that was checked (`expected_hash`, so a change made
-/// meanwhile wins) and ends the person's other sessions, in one transaction. `false` when
-/// the stored hash is no longer `expected_hash`; nothing changed then.
-pub async fn change_password(
+/// Sets `user_id`'s password hash to `new_hash` and ends every session and open reset link
+/// of theirs but session `keep`, in one transaction. With `expected_hash` (a change by the
+/// person, who gave the current password), only if the stored hash is still that one, so a
+/// change made meanwhile wins. `false` when the account is gone or its hash moved on; nothing
+/// changed then. Operators and resets pass no expected hash and no session to keep.
+pub async fn set_password(
     pool: &PgPool,
     user_id: Uuid,
-    expected_hash: &str,
+    expected_hash: Option<&str>,
     new_hash: &str,
     keep: Option<&[u8]>,
 ) -> Result<bool, DbError> {
     let mut tx = pool.begin().await?;
+    if !replace_password(&mut tx, user_id, expected_hash, new_hash, keep).await? {
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// [`set_password`] inside a transaction.
+async fn replace_password(
+    tx: &mut sqlx::PgConnection,
+    user_id: Uuid,
+    expected_hash: Option<&str>,
+    new_hash: &str,
+    keep: Option<&[u8]>,
+) -> Result<bool, DbError> {
     let done = sqlx::query!(
         "update users set password_hash = $3, password_changed_at = now()
-          where id = $1 and password_hash = $2",
+          where id = $1 and ($2::text is null or password_hash = $2)",
         user_id,
         expected_hash,
         new_hash,
@@ -200,18 +217,6 @@ pub async fn change_password(
     if done.rows_affected() != 1 {
         return Ok(false);
     }
-    end_sessions_and_resets(&mut tx, user_id, keep).await?;
-    tx.commit().await?;
-    Ok(true)
-}
-
-/// Ends every session and open reset link of `user_id` except session `keep` (inside a
-/// password change).
-async fn end_sessions_and_resets(
-    tx: &mut sqlx::PgConnection,
-    user_id: Uuid,
-    keep: Option<&[u8]>,
-) -> Result<(), DbError> {
     sqlx::query!(
         "delete from portal_sessions where user_id = $1 and ($2::bytea is null or id_hash <> $2)",
         user_id,
@@ -225,29 +230,6 @@ async fn end_sessions_and_resets(
     )
     .execute(&mut *tx)
     .await?;
-    Ok(())
-}
-
-/// Sets a password as an operator or a reset does: no old password, every session and
-/// open reset link of the person ends. Returns whether the account exists.
-pub async fn set_password_ending_sessions(
-    pool: &PgPool,
-    user_id: Uuid,
-    new_hash: &str,
-) -> Result<bool, DbError> {
-    let mut tx = pool.begin().await?;
-    let done = sqlx::query!(
-        "update users set password_hash = $2, password_changed_at = now() where id = $1",
-        user_id,
-        new_hash,
-    )
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() != 1 {
-        return Ok(false);
-    }
-    end_sessions_and_resets(&mut tx, user_id, None).await?;
-    tx.commit().await?;
     Ok(true)
 }
 
@@ -324,14 +306,7 @@ pub async fn complete_reset(
     let Some(user_id) = user_id else {
         return Ok(None);
     };
-    sqlx::query!(
-        "update users set password_hash = $2, password_changed_at = now() where id = $1",
-        user_id,
-        new_hash,
-    )
-    .execute(&mut *tx)
-    .await?;
-    end_sessions_and_resets(&mut tx, user_id, None).await?;
+    replace_password(&mut tx, user_id, None, new_hash, None).await?;
     tx.commit().await?;
     Ok(Some(user_id))
 }

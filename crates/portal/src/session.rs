@@ -134,11 +134,6 @@ pub async fn sign_in(
     Ok(auth)
 }
 
-/// Gives the session a new id (a change of privilege or password), keeping what it holds.
-pub async fn cycle(session: &Session) -> Result<(), tower_sessions::session::Error> {
-    session.cycle_id().await
-}
-
 /// Marks a signed-in session as seen now if it was last saved over [`TOUCH_EVERY`] ago.
 pub async fn touch(
     session: &Session,
@@ -176,13 +171,6 @@ pub async fn take_flashes(session: &Session) -> Result<Vec<Flash>, tower_session
 #[derive(Debug, Clone)]
 pub struct PgSessionStore {
     pool: PgPool,
-}
-
-impl PgSessionStore {
-    /// A store over `pool`.
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
-    }
 }
 
 /// The signed-in part of a session's data, for the copied columns.

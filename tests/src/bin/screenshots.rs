@@ -71,17 +71,6 @@ async fn serve(env: &[(&str, &str)]) -> (Wharf, tempfile::TempDir, String) {
     (Wharf::start(data.path(), &options).await, data, database_url)
 }
 
-fn first_admin(wharf: &Wharf) -> (String, String) {
-    let out = wharf.stdout();
-    let field = |name: &str| {
-        out.lines()
-            .find_map(|l| l.trim().strip_prefix(name))
-            .map(|rest| rest.split_whitespace().next().unwrap_or_default().to_owned())
-            .unwrap()
-    };
-    (field("email:"), field("password:"))
-}
-
 #[tokio::main]
 async fn main() {
     let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "target/screenshots".into()));
@@ -93,7 +82,7 @@ async fn main() {
     let (wharf, _data, database_url) =
         serve(&[("WHARF_SIGNUP", "open"), ("WHARF_SMTP_URL", &smtp.url())]).await;
     let base = wharf.url.clone();
-    let (email, password) = first_admin(&wharf);
+    let (email, password) = wharf.first_admin();
     let pool = wharf_db::PgPool::connect(&database_url).await.unwrap();
     sqlx::query("update organizations set name = 'Acme Corp' where slug = 'vendor'")
         .execute(&pool)
@@ -177,7 +166,7 @@ async fn main() {
 
     // As shipped: sign-up closed, no mail (the invitation link is shown once).
     let (plain, _data2, _db2) = serve(&[]).await;
-    let (email, password) = first_admin(&plain);
+    let (email, password) = plain.first_admin();
     let base = plain.url.clone();
     shots.page(&format!("{base}/sign-up"), "sign-up-closed").await;
     shots.page(&format!("{base}/forgot-password"), "forgot-password-no-mail").await;

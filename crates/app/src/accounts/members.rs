@@ -127,9 +127,7 @@ impl Accounts {
             .await?
             .ok_or_else(|| OperatorError::NoUser(email.clone()))?;
         let hash = self.hash_password(password).await?;
-        if !sessions::set_password_ending_sessions(&self.pool, user.id, hash.expose_secret())
-            .await?
-        {
+        if !sessions::set_password(&self.pool, user.id, None, hash.expose_secret(), None).await? {
             return Err(OperatorError::NoUser(email));
         }
         let target = (format!("user:{}", user.id), Some(email));

@@ -122,10 +122,10 @@ impl Accounts {
         }
         check_new_password(new).map_err(ChangePasswordError::Invalid)?;
         let hash = self.hash_password(new).await?;
-        let changed = sessions::change_password(
+        let changed = sessions::set_password(
             &self.pool,
             user_id,
-            &user.password_hash,
+            Some(&user.password_hash),
             hash.expose_secret(),
             keep,
         )

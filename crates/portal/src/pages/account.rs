@@ -200,7 +200,7 @@ pub(crate) async fn password_post(
     match result {
         Ok(()) => {
             // A change of password is a change of privilege: this session gets a new id.
-            session::cycle(&who.visitor.session).await?;
+            who.visitor.session.cycle_id().await?;
             session::flash(
                 &who.visitor.session,
                 "success",
