@@ -42,6 +42,9 @@ pub enum PageError {
     /// Something broke; logged, not shown.
     #[error("internal: {0}")]
     Internal(String),
+    /// Nobody is signed in: sign in, then come back to this path.
+    #[error("sign in first")]
+    SignIn(String),
 }
 
 impl PageError {
@@ -82,6 +85,10 @@ pub struct Rendered {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, title, message) = match &self {
+            PageError::SignIn(next) => {
+                return axum::response::Redirect::to(&crate::links::sign_in_then(next))
+                    .into_response();
+            }
             PageError::NotFound => (
                 StatusCode::NOT_FOUND,
                 "Page not found",

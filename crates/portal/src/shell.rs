@@ -19,6 +19,9 @@ pub struct Shell {
     pub context: Option<String>,
     /// The top navigation, after the brand.
     pub nav: Vec<NavItem>,
+    /// The sections of the organization or customer the page is in (a second bar under the
+    /// header; empty outside one).
+    pub sections: Vec<NavItem>,
     /// Messages from the previous page.
     pub flashes: Vec<Flash>,
     /// The form token.
@@ -53,6 +56,7 @@ impl Shell {
             email: person.map(|p| p.email.clone()),
             context: None,
             nav,
+            sections: Vec::new(),
             flashes,
             csrf: csrf.to_owned(),
             current: String::new(),
@@ -67,6 +71,12 @@ impl Shell {
     /// Marks `href` as the current navigation item.
     pub fn at(mut self, href: &str) -> Self {
         self.current = href.to_owned();
+        self
+    }
+
+    /// Sets the section navigation of the organization or customer the page is in.
+    pub fn with_sections(mut self, sections: Vec<NavItem>) -> Self {
+        self.sections = sections;
         self
     }
 
@@ -89,6 +99,15 @@ impl Shell {
     /// Whether `href` is the current page.
     pub fn is_current(&self, href: &str) -> bool {
         self.current == href
+    }
+
+    /// Whether `href` is the current page's section: the current page is `href` or below it
+    /// (an organization's home is current only for itself).
+    pub fn in_section(&self, href: &str, home: bool) -> bool {
+        if home {
+            return self.current == href;
+        }
+        self.current == href || self.current.strip_prefix(href).is_some_and(|r| r.starts_with('/'))
     }
 }
 

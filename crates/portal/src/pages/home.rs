@@ -1,6 +1,7 @@
 //! Where a signed-in person lands: `/` (their home, or sign-in for everyone else),
 //! `/choose` (pick which vendor organization or customer to act for, and switch later),
-//! and the two homes, `/vendor/{slug}` and `/customer/{slug}/{customer id}`.
+//! and the customer's home, `/customer/{slug}/{customer id}` (the vendor's is
+//! [`super::vendor::dashboard`]).
 //!
 //! Which organization or customer a page acts for is in its URL, and membership is checked
 //! on every request: a removed member or a disabled customer's user gets the 404 page at
@@ -65,38 +66,6 @@ pub(crate) async fn choose_get(
             .map(|m| (links::customer_home(&m.organization_slug, m.customer_id), m))
             .collect(),
         is_instance_admin: who.person.is_instance_admin,
-    })
-}
-
-#[derive(Template)]
-#[template(path = "vendor/home.html")]
-struct VendorHome {
-    shell: Shell,
-    membership: VendorMembership,
-    login_command: String,
-    push_command: String,
-}
-
-/// `GET /vendor/{slug}`: a vendor organization's home, for its members.
-pub(crate) async fn vendor_get(
-    State(portal): State<Portal>,
-    Path(slug): Path<String>,
-    who: SignedIn,
-) -> Result<Response, PageError> {
-    let (vendor, _) = portal.app.accounts.memberships(who.person.id).await?;
-    let membership = vendor.into_iter().find(|m| m.slug == slug).ok_or(PageError::NotFound)?;
-    let context = format!("{} · {}", membership.name, membership.role.as_str());
-    let host = registry_host(&portal);
-    let slug = &membership.slug;
-    page(&VendorHome {
-        shell: who.visitor.shell(membership.name.clone()).await?.in_context(context).at("/"),
-        login_command: format!(
-            "echo \"$WHARF_TOKEN\" | docker login {host} -u {slug} --password-stdin"
-        ),
-        push_command: format!(
-            "docker tag my-app:1.0 {host}/{slug}/my-app:1.0 && docker push {host}/{slug}/my-app:1.0"
-        ),
-        membership,
     })
 }
 

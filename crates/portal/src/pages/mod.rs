@@ -12,6 +12,7 @@ pub mod invitations;
 pub mod password_reset;
 pub mod sign_in;
 pub mod sign_up;
+pub mod vendor;
 
 use askama::Template;
 use axum::{
@@ -30,7 +31,6 @@ pub fn routes() -> Router<Portal> {
         .route(links::SIGN_IN, get(sign_in::sign_in_get).post(sign_in::sign_in_post))
         .route(links::SIGN_OUT, post(sign_in::sign_out_post))
         .route(links::CHOOSE, get(home::choose_get))
-        .route("/vendor/{slug}", get(home::vendor_get))
         .route(
             "/vendor/{slug}/invitations",
             get(invitations::invitations_get).post(invitations::invitations_post),
@@ -58,6 +58,7 @@ pub fn routes() -> Router<Portal> {
         )
         .route(links::SIGN_UP, get(sign_up::sign_up_get).post(sign_up::sign_up_post))
         .route("/sign-up/{token}", get(sign_up::invited_get).post(sign_up::invited_post))
+        .merge(vendor::routes())
 }
 
 /// A rendered page with status 200.
