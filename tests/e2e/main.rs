@@ -28,3 +28,4 @@ mod serve;
 mod slow_clients;
 mod token_service;
 mod usage;
+mod vendor_portal;

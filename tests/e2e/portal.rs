@@ -9,18 +9,12 @@ use axum::http::StatusCode;
 use secrecy::{ExposeSecret as _, SecretString};
 use wharf_app::accounts::{Inviter, SignupMode};
 use wharf_auth::principal::Role;
-use wharf_e2e::house::{PUBLIC_URL, TestApp};
-
-const PASSWORD: &str = "correct horse battery";
+use wharf_e2e::house::{PASSWORD, PUBLIC_URL, TestApp};
 
 /// A house with organization `slug` whose owner (`owner@<slug>.test`) signs in with
 /// [`PASSWORD`].
 async fn house_with_owner(flags: &[&str], slug: &str) -> (TestApp, wharf_db::testing::OrgFixture) {
-    let house = TestApp::start_with(flags).await;
-    let hasher = wharf_auth::password::PasswordHasher::recommended().unwrap();
-    let hash = hasher.hash(&SecretString::from(PASSWORD.to_owned())).unwrap();
-    let org = wharf_db::testing::org_with_password(&house.pool, slug, hash.expose_secret()).await;
-    (house, org)
+    TestApp::with_owner(flags, slug).await
 }
 
 fn session_cookie(house: &TestApp) -> Option<String> {

@@ -327,3 +327,41 @@ pub fn basic(token: &str) -> String {
     use base64::Engine as _;
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("ci:{token}")))
 }
+
+/// The password of the accounts [`TestApp::with_owner`] and [`TestApp::member_who_signs_in`]
+/// make.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// [`PASSWORD`], hashed as accounts store it.
+fn password_hash() -> String {
+    use secrecy::ExposeSecret as _;
+    let hasher = wharf_auth::password::PasswordHasher::recommended().expect("a hasher");
+    hasher
+        .hash(&secrecy::SecretString::from(PASSWORD.to_owned()))
+        .expect("a hash")
+        .expose_secret()
+        .to_owned()
+}
+
+impl TestApp {
+    /// A house (started with `flags`) with organization `slug`, whose owner
+    /// (`owner@<slug>.test`) signs in with [`PASSWORD`].
+    pub async fn with_owner(flags: &[&str], slug: &str) -> (Self, wharf_db::testing::OrgFixture) {
+        let house = Self::start_with(flags).await;
+        let org = wharf_db::testing::org_with_password(&house.pool, slug, &password_hash()).await;
+        (house, org)
+    }
+
+    /// A new account `email`, member of `org_id` with `role`, who signs in with [`PASSWORD`].
+    pub async fn member_who_signs_in(
+        &self,
+        org_id: uuid::Uuid,
+        email: &str,
+        role: &str,
+    ) -> uuid::Uuid {
+        wharf_db::accounts::create_user(&self.pool, org_id, email, &password_hash(), role)
+            .await
+            .expect("a member")
+            .id
+    }
+}

@@ -147,6 +147,34 @@ pub enum Change {
         /// The member's email.
         member_email: String,
     },
+    /// A vendor API token was revoked by the member it acts as.
+    VendorTokenRevoked {
+        /// The token.
+        token_id: Uuid,
+    },
+    /// A repository's tags were made immutable or mutable.
+    RepositoryImmutability {
+        /// Its name.
+        repository: String,
+        /// Immutable before.
+        before: bool,
+        /// Immutable now.
+        after: bool,
+    },
+    /// A tag was deleted (not its manifest).
+    TagDeleted {
+        /// The repository.
+        repository: String,
+        /// The tag.
+        tag: String,
+    },
+    /// A manifest was deleted, with the tags pointing at it.
+    ManifestDeleted {
+        /// The repository.
+        repository: String,
+        /// Its digest.
+        digest: String,
+    },
     /// A repository was made public or private.
     RepositoryVisibility {
         /// Its name.
@@ -222,12 +250,18 @@ impl VendorActions {
                 format!("entitlements:{}", license.customer_id)
             }
             Change::LicenseDeleted { customer_id, .. } => format!("entitlements:{customer_id}"),
-            Change::CustomerTokenRevoked { token_id, .. } => format!("token:{token_id}"),
-            Change::RepositoryVisibility { repository, .. } => format!("repository:{repository}"),
+            Change::CustomerTokenRevoked { token_id, .. }
+            | Change::VendorTokenRevoked { token_id } => {
+                format!("token:{token_id}")
+            }
+            Change::RepositoryVisibility { repository, .. }
+            | Change::TagDeleted { repository, .. }
+            | Change::ManifestDeleted { repository, .. } => format!("repository:{repository}"),
             Change::CustomerCreated(_)
             | Change::CustomerUpdated { .. }
             | Change::CustomerTokenIssued(_)
-            | Change::VendorTokenIssued { .. } => return,
+            | Change::VendorTokenIssued { .. }
+            | Change::RepositoryImmutability { .. } => return,
         };
         if let Some(credentials) = &self.credentials {
             credentials.invalidate_locally(&payload);
@@ -420,10 +454,7 @@ impl VendorActions {
         name: &str,
         public: bool,
     ) -> Result<(), ActionError> {
-        let repository = wharf_db::registry::repositories::find(&self.pool, name)
-            .await?
-            .filter(|r| r.organization_id == actor.org_id)
-            .ok_or(ActionError::NotFound)?;
+        let repository = self.own_repository(actor, name).await?;
         if !wharf_db::registry::repositories::set_public(&self.pool, repository.id, public).await? {
             return Err(ActionError::NotFound);
         }
@@ -434,6 +465,98 @@ impl VendorActions {
         };
         self.applied(actor, change);
         Ok(())
+    }
+
+    /// Revokes the acting member's own vendor API token `id` (another member's token, or a
+    /// customer token, is not found). Takes effect at once, on every instance.
+    pub async fn revoke_own_vendor_token(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+    ) -> Result<(), ActionError> {
+        let user_id = actor.user_id.ok_or(ActionError::NotFound)?;
+        if !tokens::revoke_vendor(&self.pool, actor.org_id, user_id, id).await? {
+            return Err(ActionError::NotFound);
+        }
+        self.applied(actor, Change::VendorTokenRevoked { token_id: id });
+        Ok(())
+    }
+
+    /// Makes the tags of repository `name` of the organization immutable (a push that would
+    /// move an existing tag is refused with DENIED) or mutable again.
+    pub async fn set_repository_immutability(
+        &self,
+        actor: &Actor,
+        name: &str,
+        immutable: bool,
+    ) -> Result<(), ActionError> {
+        let repository = self.own_repository(actor, name).await?;
+        if !wharf_db::registry::repositories::set_immutable_tags(
+            &self.pool,
+            repository.id,
+            immutable,
+        )
+        .await?
+        {
+            return Err(ActionError::NotFound);
+        }
+        let change = Change::RepositoryImmutability {
+            repository: repository.name,
+            before: repository.immutable_tags,
+            after: immutable,
+        };
+        self.applied(actor, change);
+        Ok(())
+    }
+
+    /// Deletes tag `tag` of repository `name` (its manifest stays, reachable by digest).
+    /// Customers stop seeing it at their next request, on every instance.
+    pub async fn delete_tag(
+        &self,
+        actor: &Actor,
+        name: &str,
+        tag: &str,
+    ) -> Result<(), ActionError> {
+        let repository = self.own_repository(actor, name).await?;
+        if !wharf_db::registry::tags::delete(&self.pool, repository.id, tag).await? {
+            return Err(ActionError::NotFound);
+        }
+        self.applied(
+            actor,
+            Change::TagDeleted { repository: repository.name, tag: tag.to_owned() },
+        );
+        Ok(())
+    }
+
+    /// Deletes manifest `digest` of repository `name` with the tags pointing at it (its blobs
+    /// go at the next garbage collection if nothing else uses them).
+    pub async fn delete_manifest(
+        &self,
+        actor: &Actor,
+        name: &str,
+        digest: &str,
+    ) -> Result<(), ActionError> {
+        let repository = self.own_repository(actor, name).await?;
+        if !wharf_db::registry::manifests::delete(&self.pool, repository.id, digest).await? {
+            return Err(ActionError::NotFound);
+        }
+        self.applied(
+            actor,
+            Change::ManifestDeleted { repository: repository.name, digest: digest.to_owned() },
+        );
+        Ok(())
+    }
+
+    /// Repository `name`, if the actor's organization owns it.
+    async fn own_repository(
+        &self,
+        actor: &Actor,
+        name: &str,
+    ) -> Result<wharf_db::registry::repositories::Repository, ActionError> {
+        wharf_db::registry::repositories::find(&self.pool, name)
+            .await?
+            .filter(|r| r.organization_id == actor.org_id)
+            .ok_or(ActionError::NotFound)
     }
 
     /// Revokes an access token of one of the organization's customers (vendor tokens are not

@@ -348,6 +348,24 @@ fn describe(change: &Change) -> (&'static str, String, Option<String>, Value) {
                 "read_only": token.read_only,
             }),
         ),
+        Change::VendorTokenRevoked { token_id } => {
+            ("token.revoke", format!("token:{token_id}"), None, json!({"kind": "vendor"}))
+        }
+        Change::RepositoryImmutability { repository, before, after } => {
+            let word = |immutable: &bool| if *immutable { "immutable" } else { "mutable" };
+            (
+                "repository.tag_immutability",
+                repository.clone(),
+                None,
+                json!({"before": word(before), "after": word(after)}),
+            )
+        }
+        Change::TagDeleted { repository, tag } => {
+            ("tag.delete", format!("{repository}:{tag}"), None, json!({}))
+        }
+        Change::ManifestDeleted { repository, digest } => {
+            ("manifest.delete", format!("{repository}:{digest}"), None, json!({"digest": digest}))
+        }
         Change::RepositoryVisibility { repository, before, after } => {
             let word = |public: &bool| if *public { "public" } else { "private" };
             (

@@ -326,6 +326,74 @@ pub async fn change_role(
     Ok(done.rows_affected() == 1)
 }
 
+/// What became of a change to the team that must keep an owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TeamChange {
+    /// Done.
+    Done,
+    /// The user is not a member of the organization.
+    NotMember,
+    /// Refused: the member is the organization's last owner.
+    LastOwner,
+}
+
+/// Sets member `user_id`'s role in organization `org_id` to `role`, or removes them when
+/// `role` is `None`, unless that would leave the organization without an owner. The owners'
+/// rows are locked first, so two owners demoting each other at once cannot both succeed.
+/// Their vendor API tokens stop with the membership (the `organization_members` trigger).
+pub async fn change_member(
+    pool: &PgPool,
+    org_id: Uuid,
+    user_id: Uuid,
+    role: Option<&str>,
+) -> Result<TeamChange, DbError> {
+    let mut tx = pool.begin().await?;
+    let owners = sqlx::query_scalar!(
+        "select user_id from organization_members
+         where organization_id = $1 and role = 'owner' order by user_id for update",
+        org_id,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let Some(current) = sqlx::query_scalar!(
+        "select role from organization_members where organization_id = $1 and user_id = $2 for update",
+        org_id,
+        user_id,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(TeamChange::NotMember);
+    };
+    let stays_owner = role == Some("owner");
+    if current == "owner" && !stays_owner && owners.len() <= 1 {
+        return Ok(TeamChange::LastOwner);
+    }
+    match role {
+        Some(role) => {
+            sqlx::query!(
+                "update organization_members set role = $3 where organization_id = $1 and user_id = $2",
+                org_id,
+                user_id,
+                role,
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        None => {
+            sqlx::query!(
+                "delete from organization_members where organization_id = $1 and user_id = $2",
+                org_id,
+                user_id,
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(TeamChange::Done)
+}
+
 /// Looks a user up by id.
 pub async fn find_user(pool: &PgPool, id: Uuid) -> Result<Option<User>, DbError> {
     Ok(sqlx::query_as!(

@@ -457,3 +457,102 @@ mod tests {
         assert_eq!((memberships[0].customer_id, memberships[0].organization_id), (a.id, acme));
     }
 }
+
+/// A customer as the vendor's list shows it: its state, its licenses in brief and its last
+/// pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerOverview {
+    /// The customer.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Whether it is disabled.
+    pub disabled: bool,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// How many licenses it holds.
+    pub licenses: i64,
+    /// How many of them are in force now (started, not expired, not suspended).
+    pub active_licenses: i64,
+    /// The earliest expiry among its licenses that have not expired yet.
+    pub next_expiry: Option<OffsetDateTime>,
+    /// Its latest pull, if it ever pulled.
+    pub last_pull_at: Option<OffsetDateTime>,
+}
+
+/// One page of organization `org_id`'s customers by name (case-insensitive, then id), with
+/// their licenses in brief and last pull: at most `limit` customers whose name contains
+/// `search` (case-insensitive; all without it), after the customer named `after` (name, id).
+/// One statement; each customer's licenses and last pull are index lookups.
+pub async fn overview(
+    pool: &PgPool,
+    org_id: Uuid,
+    search: Option<&str>,
+    after: Option<(&str, Uuid)>,
+    limit: i64,
+) -> Result<Vec<CustomerOverview>, DbError> {
+    let pattern = search.map(|s| format!("%{}%", escape_like(s)));
+    let (after_name, after_id) = after.unzip();
+    Ok(sqlx::query_as!(
+        CustomerOverview,
+        r#"select c.id, c.name, c.disabled, c.created_at,
+                  l.licenses as "licenses!", l.active_licenses as "active_licenses!",
+                  l.next_expiry, p.last_pull_at
+           from customers c
+           cross join lateral (
+               select count(*) as licenses,
+                      count(*) filter (where not suspended and starts_at <= now()
+                                       and (expires_at is null or expires_at > now()))
+                          as active_licenses,
+                      min(expires_at) filter (where expires_at > now()) as next_expiry
+               from licenses where customer_id = c.id
+           ) l
+           left join lateral (
+               select max(at) as last_pull_at from pull_events
+               where organization_id = $1 and customer_id = c.id
+           ) p on true
+           where c.organization_id = $1
+             and ($2::text is null or c.name ilike $2)
+             and ($3::text is null or (lower(c.name), c.id) > (lower($3), $4::uuid))
+           order by lower(c.name), c.id
+           limit $5"#,
+        org_id,
+        pattern,
+        after_name,
+        after_id,
+        limit,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The names and disabled flags of customers `ids` of organization `org_id` (ids of other
+/// organizations are left out).
+pub async fn names(
+    pool: &PgPool,
+    org_id: Uuid,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, (String, bool)>, DbError> {
+    Ok(sqlx::query!(
+        "select id, name, disabled from customers where organization_id = $1 and id = any($2)",
+        org_id,
+        ids,
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| (r.id, (r.name, r.disabled)))
+    .collect())
+}
+
+/// `text` with the `LIKE` wildcards and the escape character escaped.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}

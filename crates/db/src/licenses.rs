@@ -260,6 +260,15 @@ pub async fn list_for_customer(
     select(pool, org_id, None, Some(customer_id)).await
 }
 
+/// Every license of organization `org_id` with its grants (for questions about all its
+/// customers at once, such as who may pull a tag).
+pub async fn list_for_organization(
+    pool: &PgPool,
+    org_id: Uuid,
+) -> Result<Vec<LicenseRecord>, DbError> {
+    select(pool, org_id, None, None).await
+}
+
 /// The licenses of organization `org_id`, narrowed to one license and/or one customer,
 /// oldest first, with their grants.
 async fn select(

@@ -339,6 +339,27 @@ pub async fn revoke(
     .await?)
 }
 
+/// Revokes vendor API token `id` of organization `org_id` that acts as member `user_id`.
+/// Idempotent like [`revoke`]; `false` for an unknown id, another member's token, a token of
+/// another organization or a customer token.
+pub async fn revoke_vendor(
+    pool: &PgPool,
+    org_id: Uuid,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<bool, DbError> {
+    let done = sqlx::query!(
+        "update access_tokens set revoked_at = coalesce(revoked_at, now())
+         where organization_id = $1 and id = $2 and kind = 'vendor' and user_id = $3",
+        org_id,
+        id,
+        user_id,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Records that tokens `ids` were used at `now`, in one statement. A token whose
 /// `last_used_at` is less than a minute older than `now` is left alone, so a busy token costs
 /// at most one write a minute. Returns how many rows were written.

@@ -136,3 +136,15 @@ impl Field {
         self.error.is_some()
     }
 }
+
+/// The links under a paged table (`components/ui.html`'s `pagination`): keyset pages go
+/// forward from a cursor, and back to the first page.
+#[derive(Debug, Clone, Default)]
+pub struct Pages {
+    /// The first page, when this is not it.
+    pub previous: Option<String>,
+    /// The next page, when there is one.
+    pub next: Option<String>,
+    /// What this page shows.
+    pub summary: String,
+}

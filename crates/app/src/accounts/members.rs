@@ -136,3 +136,74 @@ impl Accounts {
         Ok(user.id)
     }
 }
+
+/// Why a change to the team was refused. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum TeamError {
+    /// The person is not a member (or the acting member may not know of them).
+    #[error("not a member")]
+    NotFound,
+    /// The acting member may not do this (only owners and admins manage the team; nobody
+    /// grants more than they hold; only owners change or remove owners).
+    #[error("{0}")]
+    NotAllowed(&'static str),
+    /// The organization would be left without an owner.
+    #[error(
+        "the organization's last owner can be neither removed nor demoted: make someone else owner first"
+    )]
+    LastOwner,
+    /// A database or other failure.
+    #[error(transparent)]
+    Internal(#[from] Failure),
+}
+
+impl From<DbError> for TeamError {
+    fn from(err: DbError) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+impl Accounts {
+    /// Member `actor` of organization `org_id` sets member `user_id`'s role to `role`, or
+    /// removes them (`None`). Owners and admins manage the team; an admin can neither make an
+    /// owner nor change or remove one; the last owner stays. Audited as `member.role_change`
+    /// or `member.remove`; a removed member's vendor tokens stop at once, and their next
+    /// portal request finds no membership.
+    pub async fn change_member(
+        &self,
+        org_id: Uuid,
+        actor: Uuid,
+        user_id: Uuid,
+        role: Option<Role>,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<(), TeamError> {
+        let actor_role = accounts::find_member(&self.pool, org_id, actor)
+            .await?
+            .and_then(|m| m.role.parse::<Role>().ok())
+            .ok_or(TeamError::NotAllowed("only members of the organization manage its team"))?;
+        if !matches!(actor_role, Role::Owner | Role::Admin) {
+            return Err(TeamError::NotAllowed("only owners and admins manage the team"));
+        }
+        let member =
+            accounts::find_member(&self.pool, org_id, user_id).await?.ok_or(TeamError::NotFound)?;
+        let current: Role = member.role.parse().map_err(|_| TeamError::NotFound)?;
+        if actor_role != Role::Owner && (current == Role::Owner || role == Some(Role::Owner)) {
+            return Err(TeamError::NotAllowed("only an owner may make, change or remove an owner"));
+        }
+        match accounts::change_member(&self.pool, org_id, user_id, role.map(Role::as_str)).await? {
+            accounts::TeamChange::Done => {}
+            accounts::TeamChange::NotMember => return Err(TeamError::NotFound),
+            accounts::TeamChange::LastOwner => return Err(TeamError::LastOwner),
+        }
+        let target = (format!("user:{user_id}"), Some(member.email.clone()));
+        let (action, detail) = match role {
+            Some(role) => (
+                "member.role_change",
+                serde_json::json!({"before": current.as_str(), "after": role.as_str()}),
+            ),
+            None => ("member.remove", serde_json::json!({"role": current.as_str()})),
+        };
+        self.audit(Some(org_id), Inviter::User(actor), action, target, detail, client).await;
+        Ok(())
+    }
+}

@@ -44,7 +44,7 @@ pub use invitations::{
     AcceptError, Acceptance, InvitationPreview, InviteError, Inviter, IssuedInvitation, Joined,
 };
 pub use login::{CustomerMembership, LoginError, SignedIn, VendorMembership};
-pub use members::{MemberAdded, OperatorError};
+pub use members::{MemberAdded, OperatorError, TeamError};
 pub use organizations::{
     CreateOrganizationError, Founder, OrganizationCreated, OrganizationRequest,
 };

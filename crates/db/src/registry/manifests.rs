@@ -93,6 +93,12 @@ pub enum PutOutcome {
     /// Nothing changed: these referenced blobs (not linked to the repository) or child
     /// manifests (not in the repository) are missing.
     MissingReferences(Vec<String>),
+    /// Nothing changed: the repository's tags are immutable and the tag points at this other
+    /// digest.
+    TagImmutable {
+        /// The digest the tag keeps.
+        current: String,
+    },
 }
 
 /// Stores a manifest and moves `tag` to it, in one transaction.
@@ -180,6 +186,9 @@ async fn push(
     .await?;
     Ok(match row.status.as_str() {
         "stored" => Some(PutOutcome::Stored { moved_from: row.moved_from }),
+        "immutable" => {
+            Some(PutOutcome::TagImmutable { current: row.moved_from.unwrap_or_default() })
+        }
         "missing" => {
             let mut missing = row.missing.unwrap_or_default();
             missing.dedup();
@@ -325,6 +334,124 @@ pub async fn referrers(
     )
     .fetch_all(pool)
     .await?)
+}
+
+/// A manifest with what the vendor portal shows of it: its own fields, its config and
+/// layers, and for an index its children with their platforms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManifestView {
+    /// Its digest.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its artifact type (`artifactType`, else the config's media type).
+    pub artifact_type: Option<String>,
+    /// Bytes of the manifest itself.
+    pub size: i64,
+    /// The manifest it refers to (signature, SBOM), if any.
+    pub subject_digest: Option<String>,
+    /// Its top-level annotations (a JSON object).
+    pub annotations: serde_json::Value,
+    /// When it was first pushed.
+    pub pushed_at: OffsetDateTime,
+    /// The tags pointing at it, by name.
+    pub tags: Vec<String>,
+    /// Its children, in order (an index).
+    pub children: Vec<ChildView>,
+    /// The config and layers of it and of each child, in order.
+    pub blobs: Vec<BlobView>,
+}
+
+/// A child of an index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildView {
+    /// Its digest.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size.
+    pub size: i64,
+    /// `os/arch[/variant]`, when the index names a platform.
+    pub platform: Option<String>,
+}
+
+/// A config or layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobView {
+    /// The manifest it belongs to.
+    pub manifest_digest: String,
+    /// `config` or `layer`.
+    pub kind: String,
+    /// Its digest.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size.
+    pub size: i64,
+    /// A non-distributable layer (fetched from elsewhere).
+    pub external: bool,
+}
+
+/// Manifest `digest` of repository `repository_id` as the vendor portal shows it (three
+/// reads: the manifest with its tags, its children, the blobs of it and its children).
+pub async fn view(
+    pool: &PgPool,
+    repository_id: Uuid,
+    digest: &str,
+) -> Result<Option<ManifestView>, DbError> {
+    let Some(row) = sqlx::query!(
+        r#"select m.digest, m.media_type, m.artifact_type, m.size, m.subject_digest,
+                  m.annotations, m.pushed_at,
+                  array(select t.name from tags t
+                        where t.repository_id = m.repository_id and t.digest = m.digest
+                        order by t.name collate "C") as "tags!"
+           from manifests m where m.repository_id = $1 and m.digest = $2"#,
+        repository_id,
+        digest
+    )
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let children = sqlx::query_as!(
+        ChildView,
+        r#"select child_digest as digest, media_type, size,
+                  case when platform_os is null then null
+                       else concat_ws('/', platform_os, platform_arch, platform_variant) end
+                      as platform
+           from manifest_children where repository_id = $1 and index_digest = $2
+           order by position"#,
+        repository_id,
+        digest
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut owners: Vec<&str> = vec![digest];
+    owners.extend(children.iter().map(|c| c.digest.as_str()));
+    let blobs = sqlx::query_as!(
+        BlobView,
+        r#"select b.manifest_digest, b.kind, b.digest, b.media_type, b.size, b.external
+           from unnest($2::text[]) with ordinality as o(d, n)
+           join manifest_blobs b on b.repository_id = $1 and b.manifest_digest = o.d
+           order by o.n, b.position"#,
+        repository_id,
+        &owners as &[&str]
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(Some(ManifestView {
+        digest: row.digest,
+        media_type: row.media_type,
+        artifact_type: row.artifact_type,
+        size: row.size,
+        subject_digest: row.subject_digest,
+        annotations: row.annotations,
+        pushed_at: row.pushed_at,
+        tags: row.tags,
+        children,
+        blobs,
+    }))
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ pub struct Repository {
     pub name: String,
     /// Whether anyone may pull it.
     pub public: bool,
+    /// Whether an existing tag may never be pushed with other content.
+    pub immutable_tags: bool,
     /// When it was created.
     pub created_at: OffsetDateTime,
 }
@@ -27,7 +29,7 @@ pub struct Repository {
 pub async fn find(pool: &PgPool, name: &str) -> Result<Option<Repository>, DbError> {
     Ok(sqlx::query_as!(
         Repository,
-        "select id, organization_id, name, public, created_at from repositories where name = $1",
+        "select id, organization_id, name, public, immutable_tags, created_at from repositories where name = $1",
         name
     )
     .fetch_optional(pool)
@@ -73,7 +75,7 @@ pub async fn list_names(pool: &PgPool, organization_id: Uuid) -> Result<Vec<Stri
 pub async fn list(pool: &PgPool, organization_id: Uuid) -> Result<Vec<Repository>, DbError> {
     Ok(sqlx::query_as!(
         Repository,
-        r#"select id, organization_id, name, public, created_at from repositories
+        r#"select id, organization_id, name, public, immutable_tags, created_at from repositories
            where organization_id = $1 order by name collate "C""#,
         organization_id
     )
@@ -198,4 +200,69 @@ mod tests {
             sqlx::query_scalar("select max(pushed_at) from tags").fetch_one(&pool).await.unwrap();
         assert_eq!(page[0].last_pushed_at, Some(last));
     }
+}
+
+/// Makes a repository's tags immutable (an existing tag is never moved) or mutable again.
+pub async fn set_immutable_tags(pool: &PgPool, id: Uuid, immutable: bool) -> Result<bool, DbError> {
+    let done =
+        sqlx::query!("update repositories set immutable_tags = $2 where id = $1", id, immutable)
+            .execute(pool)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A repository as the vendor portal lists it: its summary, its rules, and what its latest
+/// tag points at (the repository's kind).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryOverview {
+    /// Full name, `<org-slug>/<path>`.
+    pub name: String,
+    /// Whether anyone may pull it.
+    pub public: bool,
+    /// Whether its tags are immutable.
+    pub immutable_tags: bool,
+    /// How many tags it has.
+    pub tag_count: i64,
+    /// When a tag was last set, if it has any.
+    pub last_pushed_at: Option<OffsetDateTime>,
+    /// The media type of the manifest the latest tag points at.
+    pub media_type: Option<String>,
+    /// Its artifact type (`artifactType`, else the config's media type).
+    pub artifact_type: Option<String>,
+}
+
+/// One page of an organization's repositories in byte order of their names, after `after`,
+/// at most `limit`: one statement, each repository's latest tag an index lookup.
+pub async fn overview(
+    pool: &PgPool,
+    organization_id: Uuid,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<RepositoryOverview>, DbError> {
+    Ok(sqlx::query_as!(
+        RepositoryOverview,
+        r#"select r.name, r.public, r.immutable_tags,
+                  s.tag_count as "tag_count!", s.last_pushed_at,
+                  latest.media_type as "media_type?", latest.artifact_type as "artifact_type?"
+           from repositories r
+           cross join lateral (
+               select count(*) as tag_count, max(pushed_at) as last_pushed_at
+               from tags where repository_id = r.id
+           ) s
+           left join lateral (
+               select m.media_type, m.artifact_type
+               from tags t join manifests m on m.repository_id = t.repository_id and m.digest = t.digest
+               where t.repository_id = r.id
+               order by t.pushed_at desc
+               limit 1
+           ) latest on true
+           where r.organization_id = $1 and ($2::text is null or r.name collate "C" > $2)
+           order by r.name collate "C"
+           limit $3"#,
+        organization_id,
+        after,
+        limit,
+    )
+    .fetch_all(pool)
+    .await?)
 }

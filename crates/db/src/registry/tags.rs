@@ -268,3 +268,51 @@ mod tests {
         assert!(list_details(&pool, repo, Some("amd"), 10).await.unwrap().is_empty());
     }
 }
+
+/// A tag of an organization's repository, with when it was set (for previews of what a
+/// grant matches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationTag {
+    /// The repository's full name.
+    pub repository: String,
+    /// The tag.
+    pub tag: String,
+    /// When it was set to its current digest.
+    pub pushed_at: OffsetDateTime,
+}
+
+/// The tags of organization `organization_id`'s repositories, by repository and tag, at most
+/// `limit`.
+pub async fn of_organization(
+    pool: &PgPool,
+    organization_id: Uuid,
+    limit: i64,
+) -> Result<Vec<OrganizationTag>, DbError> {
+    Ok(sqlx::query_as!(
+        OrganizationTag,
+        r#"select r.name as repository, t.name as tag, t.pushed_at
+           from repositories r join tags t on t.repository_id = r.id
+           where r.organization_id = $1
+           order by r.name collate "C", t.name collate "C"
+           limit $2"#,
+        organization_id,
+        limit,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The digest tag `tag` of repository `repository_id` points at, if it exists.
+pub async fn digest_of(
+    pool: &PgPool,
+    repository_id: Uuid,
+    tag: &str,
+) -> Result<Option<String>, DbError> {
+    Ok(sqlx::query_scalar!(
+        "select digest from tags where repository_id = $1 and name = $2",
+        repository_id,
+        tag
+    )
+    .fetch_optional(pool)
+    .await?)
+}

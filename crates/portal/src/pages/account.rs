@@ -226,12 +226,12 @@ pub(crate) async fn password_post(
 
 #[derive(Template)]
 #[template(path = "components/confirm.html")]
-struct ConfirmPage {
-    shell: Shell,
-    question: String,
-    action: String,
-    confirm_label: String,
-    cancel: String,
+pub(crate) struct ConfirmPage {
+    pub shell: Shell,
+    pub question: String,
+    pub action: String,
+    pub confirm_label: String,
+    pub cancel: String,
 }
 
 /// `GET /account/sessions/end-others`: the confirmation.

@@ -109,8 +109,7 @@ struct Form {
 }
 
 async fn shell_for(visitor: &Visitor, membership: &VendorMembership) -> Result<Shell, PageError> {
-    let context = format!("{} · {}", membership.name, membership.role.as_str());
-    Ok(visitor.shell("Invitations").await?.in_context(context))
+    super::vendor::shell(visitor, membership, "Invitations", "/team").await
 }
 
 async fn render(
@@ -249,32 +248,73 @@ pub(crate) async fn invitations_post(
             .await;
         }
     };
+    match deliver(
+        &portal,
+        &who,
+        &membership.name,
+        &issued,
+        format!("join {} as {}", membership.name, role.as_str()),
+    )
+    .await?
+    {
+        Delivered::ShowLink { email, link } => {
+            // Shown once, to whoever invited; only the hash is kept.
+            render(
+                &portal,
+                shell,
+                &membership,
+                Form::default(),
+                Some((email, link)),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Delivered::Mailed(text) => {
+            session::flash(&who.visitor.session, "success", text).await?;
+            Ok(Redirect::to(&list_path(&membership.slug)).into_response())
+        }
+    }
+}
+
+/// What became of a new invitation.
+pub(crate) enum Delivered {
+    /// No SMTP: the link, to show once to whoever invited (only its hash is kept).
+    ShowLink {
+        /// Whom it is for.
+        email: String,
+        /// The link.
+        link: String,
+    },
+    /// Queued for mailing (or not, said in the text): the flash message.
+    Mailed(String),
+}
+
+/// Mails `issued` in the name of `vendor_name` (inviting to `what`), or returns its link to
+/// show once when this Wharf sends no email.
+pub(crate) async fn deliver(
+    portal: &Portal,
+    who: &SignedIn,
+    vendor_name: &str,
+    issued: &wharf_app::accounts::IssuedInvitation,
+    what: String,
+) -> Result<Delivered, PageError> {
     let email = issued.invitation.email.clone().unwrap_or_default();
-    let link = absolute(&portal, &links::invitation(issued.token.expose_secret()));
+    let link = absolute(portal, &links::invitation(issued.token.expose_secret()));
     if !portal.app.mailer.configured() {
-        // Shown once, to whoever invited; only the hash is kept.
-        return render(
-            &portal,
-            shell,
-            &membership,
-            Form::default(),
-            Some((email, link)),
-            StatusCode::OK,
-        )
-        .await;
+        return Ok(Delivered::ShowLink { email, link });
     }
     let mail = invitation_mail(InvitationMail {
         to: email.clone(),
         link: SecretString::from(link),
-        vendor_name: membership.name.clone(),
+        vendor_name: vendor_name.to_owned(),
         inviter_name: Some(who.person.name.clone().unwrap_or_else(|| who.person.email.clone())),
-        what: format!("join {} as {}", membership.name, role.as_str()),
+        what,
         expires_at: issued.invitation.expires_at,
-        organization_id: Some(membership.organization_id),
+        organization_id: issued.invitation.organization_id,
         invitation_id: issued.invitation.id,
     })
     .map_err(PageError::internal)?;
-    let text = match portal.app.mailer.queue(mail).await {
+    Ok(Delivered::Mailed(match portal.app.mailer.queue(mail).await {
         Ok(_) => format!("Invitation sent to {email}."),
         Err(err) => {
             tracing::warn!(invitation = %issued.invitation.id, "invitation mail not queued: {err}");
@@ -282,9 +322,7 @@ pub(crate) async fn invitations_post(
                 "The invitation for {email} was made, but its mail could not be queued: revoke it and try again."
             )
         }
-    };
-    session::flash(&who.visitor.session, "success", text).await?;
-    Ok(Redirect::to(&list_path(&membership.slug)).into_response())
+    }))
 }
 
 /// `POST /vendor/{slug}/invitations/{id}/revoke`.

@@ -208,6 +208,21 @@ pub(super) async fn put(
                 missing.iter().filter_map(|d| Digest::parse(d).ok()).collect();
             return Err(OciError::manifest_blobs_unknown(&missing));
         }
+        PutOutcome::TagImmutable { current } => {
+            cx.audit(
+                &access,
+                "manifest.push",
+                name,
+                &reference.to_string(),
+                Some(parsed.digest.as_str()),
+                Some(current.as_str()),
+                Outcome::Denied,
+            );
+            return Err(OciError::new(ErrorCode::Denied).with_message(format!(
+                "tag {} of {name} is immutable and already points at {current}: push a new tag instead",
+                reference
+            )));
+        }
     }
 
     let mut response = empty(StatusCode::CREATED);

@@ -9,7 +9,12 @@
 //! go through `wharf_app::actions::VendorActions`, the same functions the JSON API calls,
 //! as [`VendorScope::actor`].
 
+pub mod artifacts;
+pub mod customers;
 pub mod dashboard;
+pub mod licenses;
+pub mod team;
+pub mod tokens;
 
 use axum::{Router, routing::get};
 use wharf_app::{
@@ -28,7 +33,13 @@ use crate::{
 
 /// The vendor portal's routes.
 pub fn routes() -> Router<Portal> {
-    Router::new().route("/vendor/{slug}", get(dashboard::dashboard_get))
+    Router::new()
+        .route("/vendor/{slug}", get(dashboard::dashboard_get))
+        .merge(artifacts::routes())
+        .merge(customers::routes())
+        .merge(licenses::routes())
+        .merge(team::routes())
+        .merge(tokens::routes())
 }
 
 /// What a page or action needs of the member's role.
@@ -129,26 +140,36 @@ impl VendorScope {
     /// is `section` (`""` for the dashboard, `"/customers"`, …): the organization's
     /// sections (those the role may see) and who is acting as what.
     pub async fn shell(&self, title: impl Into<String>, section: &str) -> Result<Shell, PageError> {
-        let context = format!("{} · {}", self.membership.name, self.membership.role.as_str());
-        let sections = SECTIONS
-            .iter()
-            .filter(|(_, _, need)| self.may(*need))
-            .map(|(label, rest, _)| NavItem { label: (*label).into(), href: self.path(rest) })
-            .collect();
-        Ok(self
-            .who
-            .visitor
-            .shell(title)
-            .await?
-            .in_context(context)
-            .with_sections(sections)
-            .at(&self.path(section)))
+        shell(&self.who.visitor, &self.membership, title, section).await
     }
 
     /// Records a flash message for the member's next page.
     pub async fn flash(&self, kind: &str, text: impl Into<String>) -> Result<(), PageError> {
         Ok(crate::session::flash(&self.who.visitor.session, kind, text).await?)
     }
+}
+
+/// The shell of a page of `membership`'s organization for `visitor` (see
+/// [`VendorScope::shell`]).
+pub(crate) async fn shell(
+    visitor: &Visitor,
+    membership: &VendorMembership,
+    title: impl Into<String>,
+    section: &str,
+) -> Result<Shell, PageError> {
+    let context = format!("{} · {}", membership.name, membership.role.as_str());
+    let home = links::vendor_home(&membership.slug);
+    let sections = SECTIONS
+        .iter()
+        .filter(|(_, _, need)| need.allows(membership.role))
+        .map(|(label, rest, _)| NavItem { label: (*label).into(), href: format!("{home}{rest}") })
+        .collect();
+    Ok(visitor
+        .shell(title)
+        .await?
+        .in_context(context)
+        .with_sections(sections)
+        .at(&format!("{home}{section}")))
 }
 
 /// The organization's sections: label, path below `/vendor/{slug}`, who sees it.
