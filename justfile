@@ -18,6 +18,11 @@ default:
 run *ARGS: postgres-binaries
     cargo run -p wharf-server --bin wharf -- serve {{ARGS}}
 
+# Run Wharf on its embedded default with a demo vendor in its first organization (images, a
+# multi-platform image, a Helm chart, a signed image with an SBOM, customers, licenses, pulls).
+demo *ARGS: postgres-binaries
+    cargo run -p wharf-server --bin wharf -- serve --demo {{ARGS}}
+
 # Run the whole test suite against a private Postgres that it starts and stops itself.
 test *ARGS: test-tools
     cargo build -p wharf-server --bin wharf

@@ -659,3 +659,41 @@ async fn vendor_supplied_text_never_becomes_markup() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_demo_fills_the_first_organization_once_and_every_page_shows_it() {
+    let (house, org) = TestApp::with_owner(&[], "acme").await;
+    wharf_server::demo::seed(house.router(), &house.app, &house.pool).await.unwrap();
+    let names = wharf_db::registry::repositories::list_names(&house.pool, org.id).await.unwrap();
+    assert_eq!(names, ["acme/agent", "acme/charts/web", "acme/web"]);
+    let customers = wharf_db::customers::list(&house.pool, org.id, None, 50).await.unwrap();
+    assert_eq!(customers.len(), 5);
+    // Once only.
+    wharf_server::demo::seed(house.router(), &house.app, &house.pool).await.unwrap();
+    assert_eq!(wharf_db::customers::list(&house.pool, org.id, None, 50).await.unwrap().len(), 5);
+    // The seed token is revoked.
+    let tokens = wharf_db::tokens::list_vendor_tokens(&house.pool, org.id).await.unwrap();
+    assert!(tokens.iter().all(|t| t.revoked_at.is_some()), "{tokens:?}");
+
+    signed_in(&house, &org.owner_email, "/vendor/acme").await;
+    let web = house.page("/vendor/acme/artifacts/web/-/tags/2.0.0").await.text();
+    assert!(web.contains("signature (application/vnd.dev.cosign.artifact.sig.v1+json)"), "{web}");
+    assert!(
+        web.contains("SBOM (application/spdx+json)") && web.contains("Globex Corporation"),
+        "{web}"
+    );
+    assert!(web.contains("com.example.release-notes"), "{web}");
+    let agent = house.page("/vendor/acme/artifacts/agent/-/tags/3.1.0").await.text();
+    assert!(agent.contains("multi-platform image") && agent.contains("linux/arm64"), "{agent}");
+    let chart = house.page("/vendor/acme/artifacts/charts/web").await.text();
+    assert!(
+        chart.contains("helm install web oci://wharf.test/acme/charts/web --version 0.2.0"),
+        "{chart}"
+    );
+    let list = house.page("/vendor/acme/customers").await.text();
+    assert!(list.contains("Hooli") && list.contains("never"), "{list}");
+    let globex = customers.iter().find(|c| c.name == "Globex Corporation").unwrap();
+    let page = house.page(&format!("/vendor/acme/customers/{}", globex.id)).await.text();
+    assert!(page.contains("expires soon") && page.contains("production cluster"), "{page}");
+    assert!(page.contains("acme/web:"), "recent pulls: {page}");
+}

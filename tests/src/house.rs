@@ -116,6 +116,11 @@ impl TestApp {
         }
     }
 
+    /// The router (`wharf serve`'s).
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
     /// Sends `request` through the router, as from one client address, with the cookies
     /// collected so far; keeps the cookies the answer sets.
     pub async fn send(&self, mut request: Request<Body>) -> TestResponse {

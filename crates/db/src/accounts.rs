@@ -44,6 +44,16 @@ pub async fn find_organization(pool: &PgPool, slug: &str) -> Result<Option<Organ
     .await?)
 }
 
+/// The oldest organization (the one the first start created), if any.
+pub async fn first_organization(pool: &PgPool) -> Result<Option<Organization>, DbError> {
+    Ok(sqlx::query_as!(
+        Organization,
+        "select id, slug, name, created_at from organizations order by created_at, id limit 1"
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// What it takes to create an organization with its first owner.
 #[derive(Debug)]
 pub struct NewOrganization<'a> {

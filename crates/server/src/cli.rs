@@ -400,6 +400,12 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub bootstrap: BootstrapArgs,
 
+    /// Fill the first organization with demo data at start (images, a multi-platform image,
+    /// a Helm chart, a signed image with an SBOM, customers, licenses of each kind, 30 days of
+    /// pulls), unless it has repositories already. For trying Wharf out, not for production.
+    #[arg(long, env = "WHARF_DEMO", default_value_t = false)]
+    pub demo: bool,
+
     #[command(flatten)]
     pub registry_auth: RegistryAuthArgs,
 

@@ -16,6 +16,7 @@ pub mod admin;
 pub mod bootstrap;
 pub mod cli;
 pub mod database;
+pub mod demo;
 pub mod listener;
 pub mod metrics;
 pub mod postgres;

@@ -183,6 +183,9 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
     let Wired { router: app, app: application, background } =
         wire(&args, pool.clone(), blobs.clone()).await?;
     bootstrap::first_start(&pool, &application.accounts, &args.bootstrap, &public_url).await?;
+    if args.demo {
+        crate::demo::seed(&app, &application, &pool).await?;
+    }
     let signup = application.accounts.settings().signup;
     let gc = tokio::spawn(periodic_gc(
         pool,
