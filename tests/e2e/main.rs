@@ -29,3 +29,4 @@ mod slow_clients;
 mod token_service;
 mod usage;
 mod vendor_portal;
+mod vendor_portal_browser;

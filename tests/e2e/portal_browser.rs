@@ -28,73 +28,11 @@ async fn serve(env: &[(&str, &str)]) -> (Wharf, tempfile::TempDir, String) {
     (wharf, data, database_url)
 }
 
-/// Opens `url` and checks the page with axe.
-async fn visit(browser: &Browser, url: &str, name: &str) {
-    browser.goto(url).await;
-    assert_accessible(&browser.client, name).await;
-}
-
-async fn fill(browser: &Browser, id: &str, text: &str) {
-    let field = browser.client.find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("#{id}: {e}"));
-    field.clear().await.unwrap();
-    field.send_keys(text).await.unwrap();
-}
-
-async fn click(browser: &Browser, css: &str) {
-    browser
-        .client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
-}
-
-/// The current path and query.
-async fn here(browser: &Browser) -> String {
-    let url = browser.client.current_url().await.unwrap();
-    match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_owned(),
-    }
-}
-
-/// Waits until the page shows `text` (after a form post that returns to the same path).
-async fn wait_for_text(browser: &Browser, text: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while !browser.source().await.contains(text) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no {text:?} in:\n{}",
-            browser.source().await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Waits until the browser is at `path` (after a form post and its redirect).
-async fn arrive(browser: &Browser, path: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let now = here(browser).await;
-        if now == path {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "at {now}, not {path}:\n{}",
-            browser.source().await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn sign_in(browser: &Browser, base: &str, email: &str, password: &str) {
-    visit(browser, &format!("{base}/sign-in"), "sign-in").await;
-    fill(browser, "email", email).await;
-    fill(browser, "password", password).await;
-    click(browser, "main form button[type=submit]").await;
+    browser.visit(&format!("{base}/sign-in"), "sign-in").await;
+    browser.fill("email", email).await;
+    browser.fill("password", password).await;
+    browser.click("main form button[type=submit]").await;
 }
 
 /// The link in a mail's text part that starts with `prefix`.
@@ -125,12 +63,12 @@ async fn sign_in_switch_sign_out_and_the_old_cookie_is_dead() {
         .unwrap();
 
     let browser = Browser::start().await;
-    visit(&browser, &format!("{base}/"), "start").await;
-    assert_eq!(here(&browser).await, "/sign-in");
+    browser.visit(&format!("{base}/"), "start").await;
+    assert_eq!(browser.here().await, "/sign-in");
     // Wrong password first: one message, the email kept, never the password.
-    fill(&browser, "email", &email).await;
-    fill(&browser, "password", "not the password").await;
-    click(&browser, "main form button[type=submit]").await;
+    browser.fill("email", &email).await;
+    browser.fill("password", "not the password").await;
+    browser.click("main form button[type=submit]").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !browser.source().await.contains("Wrong email or password.") {
         assert!(std::time::Instant::now() < deadline, "{}", browser.source().await);
@@ -139,7 +77,7 @@ async fn sign_in_switch_sign_out_and_the_old_cookie_is_dead() {
     assert_accessible(&browser.client, "sign-in with an error").await;
 
     // Now with the right password, by keyboard only: Tab to each field, Enter to send.
-    visit(&browser, &format!("{base}/sign-in"), "sign-in").await;
+    browser.visit(&format!("{base}/sign-in"), "sign-in").await;
     let body = browser.client.find(Locator::Css("body")).await.unwrap();
     body.send_keys(&format!("{}", Key::Tab)).await.unwrap();
     let mut focused = String::new();
@@ -168,28 +106,28 @@ async fn sign_in_switch_sign_out_and_the_old_cookie_is_dead() {
     assert_eq!(focused, "email", "Tab reaches the email field");
     let active = browser.client.active_element().await.unwrap();
     active.send_keys(&format!("{email}{}{password}{}", Key::Tab, Key::Enter)).await.unwrap();
-    arrive(&browser, "/choose").await;
+    browser.arrive("/choose").await;
     assert_accessible(&browser.client, "choose").await;
     let first_session = browser.cookie("wharf_session").await.expect("a session cookie");
     assert_eq!(first_session.http_only(), Some(true));
     assert_eq!(first_session.same_site().map(|s| s.to_string()).as_deref(), Some("Lax"));
 
     // Switch between the two places.
-    click(&browser, "a[href='/vendor/vendor']").await;
-    arrive(&browser, "/vendor/vendor").await;
+    browser.click("a[href='/vendor/vendor']").await;
+    browser.arrive("/vendor/vendor").await;
     assert_accessible(&browser.client, "vendor home").await;
     assert!(browser.source().await.contains("vendor · owner"));
-    click(&browser, "nav a[href='/choose']").await;
-    arrive(&browser, "/choose").await;
-    click(&browser, &format!("a[href='/customer/vendor/{}']", customer.id)).await;
-    arrive(&browser, &format!("/customer/vendor/{}", customer.id)).await;
+    browser.click("nav a[href='/choose']").await;
+    browser.arrive("/choose").await;
+    browser.click(&format!("a[href='/customer/vendor/{}']", customer.id)).await;
+    browser.arrive(&format!("/customer/vendor/{}", customer.id)).await;
     assert_accessible(&browser.client, "customer home").await;
     assert!(browser.source().await.contains("Globex"));
-    visit(&browser, &format!("{base}/account"), "account").await;
+    browser.visit(&format!("{base}/account"), "account").await;
 
     // Sign out; the cookie it had, put back, signs nobody in.
-    click(&browser, "header form button[type=submit]").await;
-    arrive(&browser, "/sign-in?notice=signed-out").await;
+    browser.click("header form button[type=submit]").await;
+    browser.arrive("/sign-in?notice=signed-out").await;
     assert!(browser.source().await.contains("You have signed out."));
     let replay = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -220,26 +158,26 @@ async fn a_password_change_signs_the_other_browser_out() {
     let phone = Browser::start().await;
     phone.set_window_size(390, 844).await;
     sign_in(&laptop, &base, &email, &password).await;
-    arrive(&laptop, "/vendor/vendor").await;
+    laptop.arrive("/vendor/vendor").await;
     sign_in(&phone, &base, &email, &password).await;
-    arrive(&phone, "/vendor/vendor").await;
+    phone.arrive("/vendor/vendor").await;
     assert_accessible(&phone.client, "vendor home on a phone").await;
 
-    visit(&laptop, &format!("{base}/account"), "account").await;
+    laptop.visit(&format!("{base}/account"), "account").await;
     assert!(laptop.source().await.contains("End all other sessions"));
-    fill(&laptop, "current_password", &password).await;
-    fill(&laptop, "password", "a brand new password").await;
-    fill(&laptop, "password_confirm", "a brand new password").await;
-    click(&laptop, "form[action='/account/password'] button").await;
+    laptop.fill("current_password", &password).await;
+    laptop.fill("password", "a brand new password").await;
+    laptop.fill("password_confirm", "a brand new password").await;
+    laptop.click("form[action='/account/password'] button").await;
     // The page posts back to where it is: wait for the answer, not the address.
-    wait_for_text(&laptop, "Your other sessions have ended").await;
-    arrive(&laptop, "/account").await;
+    laptop.wait_for_text("Your other sessions have ended").await;
+    laptop.arrive("/account").await;
     assert_accessible(&laptop.client, "account after a change").await;
 
     phone.goto(&format!("{base}/account")).await;
-    assert_eq!(here(&phone).await, "/sign-in?next=%2Faccount", "the phone was signed out");
+    assert_eq!(phone.here().await, "/sign-in?next=%2Faccount", "the phone was signed out");
     sign_in(&phone, &base, &email, "a brand new password").await;
-    arrive(&phone, "/vendor/vendor").await;
+    phone.arrive("/vendor/vendor").await;
     assert!(!wharf.stderr().contains("a brand new password"));
 }
 
@@ -250,12 +188,12 @@ async fn forgot_mail_reset_and_sign_in() {
     let (email, _) = wharf.first_admin();
     let base = wharf.url.clone();
     let browser = Browser::start().await;
-    visit(&browser, &format!("{base}/sign-in"), "sign-in").await;
-    click(&browser, "a[href='/forgot-password']").await;
-    arrive(&browser, "/forgot-password").await;
+    browser.visit(&format!("{base}/sign-in"), "sign-in").await;
+    browser.click("a[href='/forgot-password']").await;
+    browser.arrive("/forgot-password").await;
     assert_accessible(&browser.client, "forgot password").await;
-    fill(&browser, "email", &email).await;
-    click(&browser, "main form button[type=submit]").await;
+    browser.fill("email", &email).await;
+    browser.click("main form button[type=submit]").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !browser.source().await.contains("If that address has an account, we sent a link") {
         assert!(std::time::Instant::now() < deadline);
@@ -265,13 +203,13 @@ async fn forgot_mail_reset_and_sign_in() {
 
     let mail = smtp.wait_for_message(&email).await;
     let link = link_in(mail.text(), &format!("{base}/reset-password/wharf_pwr_"));
-    visit(&browser, &link, "reset password").await;
-    fill(&browser, "password", "a password after reset").await;
-    fill(&browser, "password_confirm", "a password after reset").await;
-    click(&browser, "main form button[type=submit]").await;
-    arrive(&browser, "/sign-in?notice=password-reset").await;
+    browser.visit(&link, "reset password").await;
+    browser.fill("password", "a password after reset").await;
+    browser.fill("password_confirm", "a password after reset").await;
+    browser.click("main form button[type=submit]").await;
+    browser.arrive("/sign-in?notice=password-reset").await;
     sign_in(&browser, &base, &email, "a password after reset").await;
-    arrive(&browser, "/vendor/vendor").await;
+    browser.arrive("/vendor/vendor").await;
     // The link was single use.
     browser.goto(&link).await;
     assert!(browser.source().await.contains("This link is not valid"));
@@ -290,11 +228,11 @@ async fn an_invitation_by_mail_signs_the_invitee_in_with_the_role() {
     let base = wharf.url.clone();
     let admin = Browser::start().await;
     sign_in(&admin, &base, &email, &password).await;
-    arrive(&admin, "/vendor/vendor").await;
-    click(&admin, "a[href='/vendor/vendor/invitations']").await;
-    arrive(&admin, "/vendor/vendor/invitations").await;
+    admin.arrive("/vendor/vendor").await;
+    admin.click("a[href='/vendor/vendor/invitations']").await;
+    admin.arrive("/vendor/vendor/invitations").await;
     assert_accessible(&admin.client, "invitations, empty").await;
-    fill(&admin, "email", "new.viewer@example.test").await;
+    admin.fill("email", "new.viewer@example.test").await;
     admin
         .client
         .find(Locator::Css("#role option[value='viewer']"))
@@ -303,9 +241,9 @@ async fn an_invitation_by_mail_signs_the_invitee_in_with_the_role() {
         .click()
         .await
         .unwrap();
-    click(&admin, "main form button[type=submit]").await;
-    wait_for_text(&admin, "Invitation sent to new.viewer@example.test.").await;
-    arrive(&admin, "/vendor/vendor/invitations").await;
+    admin.click("main form button[type=submit]").await;
+    admin.wait_for_text("Invitation sent to new.viewer@example.test.").await;
+    admin.arrive("/vendor/vendor/invitations").await;
     assert_accessible(&admin.client, "invitations, one open").await;
 
     let mail = smtp.wait_for_message("new.viewer@example.test").await;
@@ -327,13 +265,13 @@ async fn an_invitation_by_mail_signs_the_invitee_in_with_the_role() {
     }
 
     let invitee = Browser::start().await;
-    visit(&invitee, &link, "invitation").await;
+    invitee.visit(&link, "invitation").await;
     assert!(invitee.source().await.contains("join vendor as viewer"));
-    fill(&invitee, "name", "Vera Viewer").await;
-    fill(&invitee, "password", "a viewer password").await;
-    fill(&invitee, "password_confirm", "a viewer password").await;
-    click(&invitee, "main form button[type=submit]").await;
-    arrive(&invitee, "/vendor/vendor").await;
+    invitee.fill("name", "Vera Viewer").await;
+    invitee.fill("password", "a viewer password").await;
+    invitee.fill("password_confirm", "a viewer password").await;
+    invitee.click("main form button[type=submit]").await;
+    invitee.arrive("/vendor/vendor").await;
     let home = invitee.source().await;
     assert!(home.contains("vendor · viewer") && home.contains("Vera Viewer"), "{home}");
     assert!(!home.contains("/vendor/vendor/invitations"), "a viewer is not offered invitations");
@@ -347,31 +285,31 @@ async fn sign_up_in_each_mode() {
     // open: anyone creates an organization and is its owner, signed in.
     let (open, _d1, _db1) = serve(&[("WHARF_SIGNUP", "open")]).await;
     let browser = Browser::start().await;
-    visit(&browser, &format!("{}/sign-in", open.url), "sign-in, sign-up open").await;
-    click(&browser, "a[href='/sign-up']").await;
-    arrive(&browser, "/sign-up").await;
+    browser.visit(&format!("{}/sign-in", open.url), "sign-in, sign-up open").await;
+    browser.click("a[href='/sign-up']").await;
+    browser.arrive("/sign-up").await;
     assert_accessible(&browser.client, "sign-up").await;
-    fill(&browser, "org_name", "Initech").await;
-    fill(&browser, "org_slug", "Initech Inc").await;
-    fill(&browser, "email", "founder@initech.test").await;
-    fill(&browser, "password", "a founder password").await;
-    click(&browser, "main form button[type=submit]").await;
+    browser.fill("org_name", "Initech").await;
+    browser.fill("org_slug", "Initech Inc").await;
+    browser.fill("email", "founder@initech.test").await;
+    browser.fill("password", "a founder password").await;
+    browser.click("main form button[type=submit]").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !browser.source().await.contains("org_slug-error") {
         assert!(std::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_accessible(&browser.client, "sign-up with an error").await;
-    fill(&browser, "org_slug", "initech").await;
-    fill(&browser, "password", "a founder password").await;
-    click(&browser, "main form button[type=submit]").await;
-    arrive(&browser, "/vendor/initech").await;
+    browser.fill("org_slug", "initech").await;
+    browser.fill("password", "a founder password").await;
+    browser.click("main form button[type=submit]").await;
+    browser.arrive("/vendor/initech").await;
     assert!(browser.source().await.contains("Welcome to Wharf! Initech is ready."));
 
     // invite: only with a sign-up invitation's link, printed by the operator command.
     let (invite, _d2, db2) = serve(&[("WHARF_SIGNUP", "invite")]).await;
     let browser = Browser::start().await;
-    visit(&browser, &format!("{}/sign-up", invite.url), "sign-up, invitation needed").await;
+    browser.visit(&format!("{}/sign-up", invite.url), "sign-up, invitation needed").await;
     assert!(browser.source().await.contains("needs an invitation"));
     let out = run_wharf(
         &["admin", "invite-signup", "--email", "boss@hooli.test", "--public-url", &invite.url],
@@ -379,19 +317,19 @@ async fn sign_up_in_each_mode() {
     );
     assert!(out.status.success(), "{}", out.stderr);
     let link = link_in(&out.stdout, &format!("{}/sign-up/wharf_inv_", invite.url));
-    visit(&browser, &link, "sign-up with an invitation").await;
-    fill(&browser, "org_name", "Hooli").await;
-    fill(&browser, "org_slug", "hooli").await;
-    fill(&browser, "email", "boss@hooli.test").await;
-    fill(&browser, "password", "a hooli password").await;
-    click(&browser, "main form button[type=submit]").await;
-    arrive(&browser, "/vendor/hooli").await;
+    browser.visit(&link, "sign-up with an invitation").await;
+    browser.fill("org_name", "Hooli").await;
+    browser.fill("org_slug", "hooli").await;
+    browser.fill("email", "boss@hooli.test").await;
+    browser.fill("password", "a hooli password").await;
+    browser.click("main form button[type=submit]").await;
+    browser.arrive("/vendor/hooli").await;
 
     // closed: the page says so, and offers no form.
     let (closed, _d3, _db3) = serve(&[]).await;
     let browser = Browser::start().await;
-    visit(&browser, &format!("{}/sign-up", closed.url), "sign-up closed").await;
+    browser.visit(&format!("{}/sign-up", closed.url), "sign-up closed").await;
     let page = browser.source().await;
     assert!(page.contains("Sign-up is off on this Wharf") && !page.contains("org_slug"));
-    visit(&browser, &format!("{}/no/such/page", closed.url), "404 page").await;
+    browser.visit(&format!("{}/no/such/page", closed.url), "404 page").await;
 }

@@ -140,6 +140,73 @@ impl Browser {
         self.client.source().await.unwrap()
     }
 
+    /// Opens `url` and checks the page with axe (zero WCAG 2.1 A/AA violations).
+    pub async fn visit(&self, url: &str, name: &str) {
+        self.goto(url).await;
+        assert_accessible(&self.client, name).await;
+    }
+
+    /// Types `text` into the field with id `id`, replacing what it held.
+    pub async fn fill(&self, id: &str, text: &str) {
+        let field = self
+            .client
+            .find(fantoccini::Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("#{id}: {e}"));
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    /// Clicks the element `css` selects.
+    pub async fn click(&self, css: &str) {
+        self.client
+            .find(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// The current path and query.
+    pub async fn here(&self) -> String {
+        let url = self.client.current_url().await.unwrap();
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        }
+    }
+
+    /// Waits until the page shows `text` (after a form post that returns to the same path).
+    pub async fn wait_for_text(&self, text: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while !self.source().await.contains(text) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {text:?} in:\n{}",
+                self.source().await
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the browser is at `path` (after a form post and its redirect).
+    pub async fn arrive(&self, path: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let now = self.here().await;
+            if now == path {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "at {now}, not {path}:\n{}",
+                self.source().await
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Ends the session (Chromium exits) and stops chromedriver.
     pub async fn close(mut self) {
         if let Err(e) = self.client.clone().close().await {

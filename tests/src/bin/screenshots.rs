@@ -80,7 +80,8 @@ async fn main() {
     // The demo: Acme (the first start's "vendor" renamed), a customer Globex with a user,
     // an open invitation, sign-up open, mail on.
     let (wharf, _data, database_url) =
-        serve(&[("WHARF_SIGNUP", "open"), ("WHARF_SMTP_URL", &smtp.url())]).await;
+        serve(&[("WHARF_SIGNUP", "open"), ("WHARF_SMTP_URL", &smtp.url()), ("WHARF_DEMO", "true")])
+            .await;
     let base = wharf.url.clone();
     let (email, password) = wharf.first_admin();
     let pool = wharf_db::PgPool::connect(&database_url).await.unwrap();
@@ -160,6 +161,62 @@ async fn main() {
     shots.page(&format!("{base}/vendor/vendor"), "vendor-home").await;
     shots.page(&format!("{base}/customer/vendor/{}", customer.id), "customer-home").await;
     shots.page(&format!("{base}/vendor/vendor/invitations"), "invitations").await;
+
+    // The vendor portal, on the demo data (`wharf serve --demo`).
+    let globex =
+        wharf_db::customers::find_by_name(&pool, org, "Globex Corporation").await.unwrap().unwrap();
+    let license =
+        wharf_db::licenses::list_for_customer(&pool, org, globex.id).await.unwrap().remove(0);
+    let v = format!("{base}/vendor/vendor");
+    for (path, name) in [
+        ("/artifacts".to_owned(), "vendor-artifacts"),
+        ("/artifacts/web".to_owned(), "vendor-repository"),
+        ("/artifacts/charts/web".to_owned(), "vendor-repository-chart"),
+        ("/artifacts/web/-/tags/2.0.0".to_owned(), "vendor-tag"),
+        ("/artifacts/agent/-/tags/3.1.0".to_owned(), "vendor-tag-multi-platform"),
+        ("/artifacts/web/-/tags/1.0.0/delete".to_owned(), "vendor-confirm-delete-tag"),
+        ("/customers".to_owned(), "vendor-customers"),
+        (format!("/customers/{}", globex.id), "vendor-customer"),
+        (format!("/licenses/{}", license.id), "vendor-license"),
+        ("/team".to_owned(), "vendor-team"),
+        ("/tokens".to_owned(), "vendor-tokens"),
+    ] {
+        shots.page(&format!("{v}{path}"), name).await;
+    }
+    shots.page(&format!("{v}/customers/{}/licenses/new", globex.id), "vendor-license-new").await;
+    shots.fill("name", "Support add-on").await;
+    shots.fill("grant-0-repository", "vendor/web").await;
+    shots.fill("grant-0-value", "^1.1").await;
+    shots
+        .browser
+        .client
+        .find(Locator::Css("button[name=intent][value=preview]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    shots
+        .browser
+        .client
+        .execute("document.getElementById('license-preview').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    shots.shoot("vendor-license-preview").await;
+    shots.page(&format!("{v}/tokens"), "vendor-tokens").await;
+    shots.fill("name", "release pipeline").await;
+    shots
+        .browser
+        .client
+        .find(Locator::Css("section form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    shots.shoot("vendor-token-created").await;
     shots.page(&format!("{base}/account"), "account").await;
     shots.page(&format!("{base}/account/sessions/end-others"), "confirm-end-sessions").await;
     shots.page(&format!("{base}/no/such/page"), "not-found").await;
