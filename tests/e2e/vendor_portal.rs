@@ -697,3 +697,53 @@ async fn the_demo_fills_the_first_organization_once_and_every_page_shows_it() {
     assert!(page.contains("expires soon") && page.contains("production cluster"), "{page}");
     assert!(page.contains("acme/web:"), "recent pulls: {page}");
 }
+
+#[tokio::test]
+async fn a_customer_user_is_invited_and_the_invitation_sent_again_with_a_new_link() {
+    let (house, acme) = TestApp::with_owner(&[], "acme").await;
+    let customer = wharf_db::testing::customer(&house.pool, acme.id, "Initech").await;
+    let base = format!("/vendor/acme/customers/{}", customer.id);
+    let csrf = signed_in(&house, &acme.owner_email, &base).await;
+    let link_in = |html: &str| {
+        let start = html.find("/invitation/wharf_inv_").expect("the link, once");
+        html[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || "/_-".contains(*c))
+            .collect::<String>()
+    };
+    let bad = post(
+        &house,
+        &format!("{base}/invitations"),
+        &csrf,
+        &[("email", "not an email"), ("role", "admin")],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let invited = post(
+        &house,
+        &format!("{base}/invitations"),
+        &csrf,
+        &[("email", "peter@initech.test"), ("role", "member")],
+    )
+    .await;
+    assert_eq!(invited.status, StatusCode::OK, "no SMTP: the link is shown once");
+    let first = link_in(&invited.text());
+    assert!(!house.page(&base).await.text().contains(&first), "never shown again");
+    let open =
+        wharf_db::invitations::list_customer(&house.pool, acme.id, customer.id).await.unwrap();
+    let resent =
+        post(&house, &format!("{base}/invitations/{}/resend", open[0].id), &csrf, &[]).await;
+    assert_eq!(resent.status, StatusCode::OK);
+    let second = link_in(&resent.text());
+    assert_ne!(first, second);
+    house.use_cookies(Default::default());
+    assert!(house.page(&first).await.text().contains("This invitation is not valid"));
+    let fresh = house.page(&second).await;
+    assert_eq!(fresh.status, StatusCode::OK);
+    assert!(fresh.text().contains("Initech"), "{}", fresh.text());
+    let all =
+        wharf_db::invitations::list_customer(&house.pool, acme.id, customer.id).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all.iter().filter(|i| i.revoked_at.is_some()).count(), 1);
+    assert!(all.iter().all(|i| i.role.as_deref() == Some("member")));
+}

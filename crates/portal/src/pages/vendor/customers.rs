@@ -64,6 +64,10 @@ pub fn routes() -> Router<Portal> {
             "/vendor/{slug}/customers/{id}/invitations/{invitation}/revoke",
             post(revoke_invitation_post),
         )
+        .route(
+            "/vendor/{slug}/customers/{id}/invitations/{invitation}/resend",
+            post(resend_invitation_post),
+        )
         .route("/vendor/{slug}/customers/{id}/tokens/{token}/revoke", post(revoke_token_post))
 }
 
@@ -291,6 +295,7 @@ struct InvitationRow {
     role: String,
     expires: String,
     revoke: String,
+    resend: String,
 }
 
 /// An access token of the customer.
@@ -428,6 +433,7 @@ async fn render_customer(
                     role: i.role.unwrap_or_default(),
                     expires: when(i.expires_at),
                     revoke: format!("{base}/invitations/{}/revoke", i.id),
+                    resend: format!("{base}/invitations/{}/resend", i.id),
                 })
                 .collect(),
             invite_email: shown.invite_email,
@@ -713,6 +719,57 @@ pub(crate) async fn revoke_invitation_post(
         Err(_) => return Err(PageError::Forbidden),
     }
     Ok(Redirect::to(&customer_path(&scope, customer.id)).into_response())
+}
+
+/// `POST /vendor/{slug}/customers/{id}/invitations/{invitation}/resend`: replaces an open
+/// invitation with a new one (same email and role, a new link, a new week), mailed or shown
+/// once; the old link stops working.
+pub(crate) async fn resend_invitation_post(
+    State(portal): State<Portal>,
+    Path((slug, id, invitation)): Path<(String, String, String)>,
+    PageForm { visitor, .. }: PageForm<serde::de::IgnoredAny>,
+) -> Result<Response, PageError> {
+    let scope = VendorScope::enter(&portal, visitor, &slug).await?;
+    scope.require(Need::Customers)?;
+    let customer = find(&portal, &scope, &id).await?;
+    let invitation: Uuid = invitation.parse().map_err(|_| PageError::NotFound)?;
+    let now = OffsetDateTime::now_utc();
+    let open = invitations::list_customer(&portal.app.pool, scope.org_id(), customer.id)
+        .await?
+        .into_iter()
+        .find(|i| i.id == invitation && i.status(now) == InvitationStatus::Open)
+        .ok_or(PageError::NotFound)?;
+    let role = match open.role.as_deref() {
+        Some("admin") => CustomerRole::Admin,
+        _ => CustomerRole::Member,
+    };
+    let inviter = Inviter::User(scope.who.person.id);
+    let accounts = &portal.app.accounts;
+    let invite_error = |err: InviteError| match err {
+        InviteError::Internal(err) => PageError::from(err),
+        InviteError::NotFound => PageError::NotFound,
+        _ => PageError::Forbidden,
+    };
+    accounts
+        .revoke_customer_invitation(scope.org_id(), customer.id, inviter, open.id)
+        .await
+        .map_err(invite_error)?;
+    let email = open.email.clone().unwrap_or_default();
+    let issued = accounts
+        .invite_customer_user(scope.org_id(), customer.id, inviter, &email, role)
+        .await
+        .map_err(invite_error)?;
+    let what = format!("get {}'s software as a user of {}", scope.membership.name, customer.name);
+    match deliver(&portal, &scope.who, &scope.membership.name, &issued, what).await? {
+        Delivered::ShowLink { email, link } => {
+            let shown = Shown { created: Some((email, link)), ..Shown::default() };
+            render_customer(&portal, &scope, customer, shown, StatusCode::OK).await
+        }
+        Delivered::Mailed(text) => {
+            scope.flash("success", text).await?;
+            Ok(Redirect::to(&customer_path(&scope, customer.id)).into_response())
+        }
+    }
 }
 
 /// `POST /vendor/{slug}/customers/{id}/tokens/{token}/revoke`: the token stops at once, on
