@@ -30,3 +30,4 @@ mod token_service;
 mod usage;
 mod vendor_portal;
 mod vendor_portal_browser;
+mod vendor_portal_clients;
