@@ -4,6 +4,7 @@
 //! router in process through `wharf_e2e::house`), a real Postgres, and real clients.
 
 mod admin;
+mod airgap;
 mod api;
 mod audit;
 mod browser;

@@ -38,6 +38,50 @@ pub enum Command {
     /// Operator tasks: create organizations, users and vendor API tokens, reset passwords,
     /// issue invitations.
     Admin(AdminArgs),
+    /// Write a customer's entitlement as an air-gap bundle: an OCI image layout in a tar, with
+    /// wharf-bundle.json, IMPORT.md and SHA256SUMS (docs/airgap.md).
+    Export(Box<ExportArgs>),
+}
+
+/// `wharf export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub storage: StorageArgs,
+
+    /// Slug of the vendor organization.
+    #[arg(long)]
+    pub org: String,
+
+    /// The customer: its id or its name.
+    #[arg(long)]
+    pub customer: String,
+
+    /// Only this repository (full name, `<org>/<path>`); repeat for several. Narrows what
+    /// the customer can pull, never widens it.
+    #[arg(long = "repository")]
+    pub repositories: Vec<String>,
+
+    /// Only this tag (in the repositories chosen); repeat for several.
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+
+    /// The wharf-bundle.json of a bundle the customer has already: export only new or moved
+    /// tags and blobs it did not contain.
+    #[arg(long)]
+    pub since_bundle: Option<PathBuf>,
+
+    /// The customer's registry, filled into IMPORT.md and `io.containerd.image.name`.
+    #[arg(long)]
+    pub registry: Option<String>,
+
+    /// Where to write the bundle (`.tar`); written as `<name>.partial` and renamed when
+    /// complete.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// `wharf admin`: operator commands against the same database as `wharf serve` (also while

@@ -169,11 +169,12 @@ impl Pusher {
         Ok(digest)
     }
 
-    /// An image of one layer, annotated; returns its digest.
+    /// An image of one layer, annotated, tagged `tag` (pushed by digest without one);
+    /// returns its digest and manifest.
     async fn image(
         &self,
         repository: &str,
-        reference: &str,
+        tag: Option<&str>,
         platform: Option<(&str, &str)>,
         annotations: Value,
     ) -> anyhow::Result<(String, Value)> {
@@ -184,11 +185,11 @@ impl Pusher {
             "config": {"Entrypoint": [format!("/usr/local/bin/{}", repository.rsplit('/').next().unwrap_or("app"))]},
             "rootfs": {"type": "layers", "diff_ids": []},
             "created": "2026-11-01T00:00:00Z",
-            "history": [{"created_by": format!("demo {repository} {reference} {arch}")}],
+            "history": [{"created_by": format!("demo {repository} {annotations} {arch}")}],
         });
         let config = self.blob(repository, OCI_CONFIG, serde_json::to_vec(&config)?).await?;
         // Layers of a few hundred kilobytes, different per version and platform.
-        let seed = format!("{repository}:{reference}:{arch}");
+        let seed = format!("{repository}:{annotations}:{arch}");
         let layer: Vec<u8> = seed.bytes().cycle().take(200_000 + seed.len() * 997).collect();
         let layer = self.blob(repository, OCI_LAYER, layer).await?;
         let manifest = json!({
@@ -198,7 +199,11 @@ impl Pusher {
             "layers": [layer],
             "annotations": annotations,
         });
-        Ok((self.manifest(repository, reference, &manifest).await?, manifest))
+        let reference = match tag {
+            Some(tag) => tag.to_owned(),
+            None => Algorithm::Sha256.digest(&serde_json::to_vec(&manifest)?).to_string(),
+        };
+        Ok((self.manifest(repository, &reference, &manifest).await?, manifest))
     }
 }
 
@@ -220,7 +225,7 @@ async fn push_artifacts(pusher: &Pusher, slug: &str) -> anyhow::Result<Vec<Pushe
             "org.opencontainers.image.source": "https://example.com/acme/web",
             "com.example.release-notes": notes,
         });
-        let (digest, manifest) = pusher.image(&web, version, None, annotations).await?;
+        let (digest, manifest) = pusher.image(&web, Some(version), None, annotations).await?;
         pushed.push(Pushed {
             repository: web.clone(),
             tag: version.into(),
@@ -278,9 +283,7 @@ async fn push_artifacts(pusher: &Pusher, slug: &str) -> anyhow::Result<Vec<Pushe
         let mut children = Vec::new();
         for (os, arch) in [("linux", "amd64"), ("linux", "arm64")] {
             let annotations = json!({"org.opencontainers.image.version": version});
-            let (digest, _) = pusher
-                .image(&agent, &format!("{version}-{arch}"), Some((os, arch)), annotations)
-                .await?;
+            let (digest, _) = pusher.image(&agent, None, Some((os, arch)), annotations).await?;
             children.push(json!({
                 "mediaType": OCI_MANIFEST,
                 "digest": digest,

@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     };
     // Operator commands print what they did; their logs are for trouble only.
     let default_logs = match cli.command {
-        Command::Admin(_) => "warn",
+        Command::Admin(_) | Command::Export(_) => "warn",
         _ => telemetry::DEFAULT_FILTER,
     };
     telemetry::init(cli.log_format, default_logs);
@@ -70,6 +70,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Gc(args) => gc(*args).await,
         Command::EmbeddedPostgres(args) => embedded_postgres(args).await,
         Command::Admin(args) => admin::run(args.command).await,
+        Command::Export(args) => export(*args).await,
     }
 }
 
@@ -79,6 +80,104 @@ async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
         .run(|pool| async move {
             wharf_db::migrate(&pool).await?;
             tracing::info!("migrations applied");
+            Ok(())
+        })
+        .await
+}
+
+async fn export(args: cli::ExportArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    let name = args.out.to_string_lossy().into_owned();
+    if name.ends_with(".zst") || name.ends_with(".gz") {
+        anyhow::bail!(
+            "{name}: compressed bundles are not supported yet; write a .tar and compress it yourself"
+        );
+    }
+    let since = match &args.since_bundle {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let config = args.storage.config(&args.database.data_dir).map_err(anyhow::Error::msg)?;
+    let blobs = wharf_storage::open(config).await?;
+    let database = Database::open(&args.database).await?;
+    let request = wharf_server::export::ExportRequest {
+        org: args.org.clone(),
+        customer: args.customer.clone(),
+        repositories: args.repositories.clone(),
+        tags: args.tags.clone(),
+        since,
+        registry: args.registry.clone(),
+    };
+    database
+        .run(|pool| async move {
+            wharf_db::migrate(&pool).await?;
+            // Written beside the target and renamed at the end: a failed export leaves no
+            // partial bundle under the name asked for.
+            let partial = args.out.with_extension("partial");
+            let file = tokio::fs::File::create(&partial)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", partial.display()))?;
+            let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
+            let terminal = std::io::stderr().is_terminal();
+            let mut last = 0;
+            let result = wharf_server::export::export(
+                &pool,
+                blobs.as_ref(),
+                &request,
+                &mut out,
+                |done, total, bytes| {
+                    let percent = (done * 100).checked_div(total).unwrap_or(100);
+                    if terminal {
+                        eprint!("\r{done}/{total} blobs, {} MB", bytes / 1_000_000);
+                    } else if percent >= last + 10 || done == total {
+                        last = percent;
+                        eprintln!("{done}/{total} blobs, {} MB", bytes / 1_000_000);
+                    }
+                },
+            )
+            .await;
+            if terminal {
+                eprintln!();
+            }
+            let (manifest, summary) = match result {
+                Ok(done) => done,
+                Err(err) => {
+                    let _ = tokio::fs::remove_file(&partial).await;
+                    return Err(err);
+                }
+            };
+            out.into_inner().sync_all().await?;
+            tokio::fs::rename(&partial, &args.out).await?;
+            let org =
+                wharf_db::accounts::find_organization(&pool, &request.org).await?.map(|o| o.id);
+            let entry = wharf_db::audit::NewAuditEntry {
+                actor_name: Some(wharf_app::audit::OPERATOR.to_owned()),
+                ..wharf_db::audit::NewAuditEntry::success(
+                    org,
+                    "operator",
+                    None,
+                    "bundle.export",
+                    format!("customer:{}", manifest.customer.id),
+                    Some(manifest.customer.name.clone()),
+                    serde_json::json!({
+                        "repositories": request.repositories,
+                        "tags": request.tags,
+                        "since": manifest.since,
+                        "exported_tags": summary.tags,
+                        "blobs": summary.blobs,
+                        "bytes": summary.bytes,
+                        "bundle": summary.bundle_digest,
+                    }),
+                )
+            };
+            wharf_db::audit::append(&pool, &[entry]).await?;
+            eprintln!(
+                "{} tags, {} blobs, {} bytes; wharf-bundle.json {}",
+                summary.tags, summary.blobs, summary.bytes, summary.bundle_digest
+            );
             Ok(())
         })
         .await

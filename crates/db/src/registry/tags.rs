@@ -316,3 +316,19 @@ pub async fn digest_of(
     .fetch_optional(pool)
     .await?)
 }
+
+/// Every tag of repository `repository_id` with the digest it points at, by name.
+pub async fn with_digests(
+    pool: &PgPool,
+    repository_id: Uuid,
+) -> Result<Vec<(String, String)>, DbError> {
+    Ok(sqlx::query!(
+        r#"select name, digest from tags where repository_id = $1 order by name collate "C""#,
+        repository_id
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| (r.name, r.digest))
+    .collect())
+}
