@@ -49,14 +49,12 @@ impl Shooter {
     }
 
     async fn submit(&self) {
-        self.browser
-            .client
-            .find(Locator::Css("main form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        self.click("main form button[type=submit]").await;
+    }
+
+    /// Clicks what `css` selects and lets the page answer.
+    async fn click(&self, css: &str) {
+        self.browser.client.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
 }
@@ -187,16 +185,7 @@ async fn main() {
     shots.fill("name", "Support add-on").await;
     shots.fill("grant-0-repository", "vendor/web").await;
     shots.fill("grant-0-value", "^1.1").await;
-    shots
-        .browser
-        .client
-        .find(Locator::Css("button[name=intent][value=preview]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    shots.click("button[name=intent][value=preview]").await;
     shots
         .browser
         .client
@@ -206,16 +195,7 @@ async fn main() {
     shots.shoot("vendor-license-preview").await;
     shots.page(&format!("{v}/tokens"), "vendor-tokens").await;
     shots.fill("name", "release pipeline").await;
-    shots
-        .browser
-        .client
-        .find(Locator::Css("section form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    shots.click("section form button[type=submit]").await;
     shots.shoot("vendor-token-created").await;
     shots.page(&format!("{base}/account"), "account").await;
     shots.page(&format!("{base}/account/sessions/end-others"), "confirm-end-sessions").await;
