@@ -109,6 +109,12 @@ mutants-parsers *ARGS:
     echo "Results: $out/auth/mutants.out and $out/oci/mutants.out" >&2
     exit "$status"
 
+# Air-gap export: peak memory and throughput of `wharf export`, small and large bundle
+# (bench/src/airgap.rs; `--blob-mib N`, default 1024).
+bench-airgap *ARGS: postgres-binaries
+    cargo build --release -p wharf-server --bin wharf
+    cargo run --release -p wharf-bench -- airgap --wharf "$CARGO_TARGET_DIR/release/wharf" {{ARGS}}
+
 # Entitlement benchmark: decision cost and manifest-GET throughput with and without the
 # entitlement check, on 1,000 customers, 100 repositories, 10,000 tags (docs/performance.md).
 bench-entitlements *ARGS: postgres-binaries bench-tools

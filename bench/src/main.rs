@@ -6,6 +6,9 @@
 //! `wharf-bench pages` (`just bench-pages`): what a signed-in portal page costs, see
 //! `pages.rs`.
 //!
+//! `wharf-bench airgap` (`just bench-airgap`): peak memory and throughput of `wharf export`
+//! for a small and a large bundle, see `airgap.rs`.
+//!
 //! `wharf-bench compare` (`just bench`): Wharf side by side with the reference registry (CNCF
 //! distribution) and nginx: pulls, pushes, /token and peak memory, see `compare.rs`.
 //!
@@ -24,6 +27,7 @@
 //! Output: a table of medians on stdout and a JSON file. Needs `wrk` on PATH (and for
 //! `compare`, nginx and Debian's `docker-registry`: `just bench-tools`).
 
+mod airgap;
 mod compare;
 mod content;
 mod distribution;
@@ -57,6 +61,8 @@ enum Mode {
     Compare,
     /// Signed-in portal pages.
     Pages,
+    /// Air-gap bundle export.
+    Airgap,
 }
 
 struct Args {
@@ -101,12 +107,16 @@ impl Args {
                 args.mode = Mode::Pages;
                 args.out = PathBuf::from("bench/results/pages.json");
             }
+            Some("airgap") => {
+                args.mode = Mode::Airgap;
+                args.out = PathBuf::from("bench/results/airgap.json");
+            }
             Some("compare") => {
                 args.mode = Mode::Compare;
                 args.out = PathBuf::from("bench/results/compare.json");
             }
             other => bail!(
-                "usage: wharf-bench entitlements|usage|pages|compare [--wharf PATH] [--runs N] \
+                "usage: wharf-bench entitlements|usage|pages|airgap|compare [--wharf PATH] [--runs N] \
                  [--duration SECS] [--connections N] [--out FILE] [--hold SECS] \
                  [--blob-mib N] [--distribution PATH] [--phases LIST] [--quick] \
                  (got {other:?})"
@@ -159,8 +169,12 @@ async fn main() -> anyhow::Result<()> {
     if args.mode == Mode::Compare {
         return compare::run(&args, &wharf).await;
     }
-    wrk::check_installed()?;
     let scratch = procs::Scratch::new()?;
+    if args.mode == Mode::Airgap {
+        let postgres = procs::Postgres::start(&wharf, &scratch.path().join("pg"))?;
+        return airgap::run(&args, &wharf, postgres.url(), scratch.path()).await;
+    }
+    wrk::check_installed()?;
     let postgres = procs::Postgres::start(&wharf, &scratch.path().join("pg"))?;
     procs::migrate(&wharf, postgres.url())?;
     if args.mode == Mode::Pages {
