@@ -1652,8 +1652,12 @@ async fn members_issue_list_and_revoke_their_own_vendor_tokens() {
         .collect();
     assert_eq!(revoked, ["ci"]);
 
-    // Audited as the token that acted.
-    let issued = audited(&s, "token.create", 3).await;
-    assert!(issued.len() >= 3, "{issued:?}");
-    assert_eq!(issued.iter().filter(|e| e["actor_id"].as_str() == Some(first.as_str())).count(), 2);
+    // Audited as the token that acted: the operator made three tokens (the owner's, the
+    // developer's, the viewer's), the API three (`ci`, `dashboards`, the viewer's `mine`).
+    let issued = audited(&s, "token.create", 6).await;
+    assert_eq!(issued.len(), 6, "{issued:?}");
+    let by_first = issued.iter().filter(|e| e["actor_id"].as_str() == Some(first.as_str()));
+    let names: Vec<&str> = by_first.map(|e| e["target_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["dashboards", "ci"]);
+    assert_eq!(audited(&s, "token.revoke", 1).await.len(), 1);
 }
