@@ -1,9 +1,10 @@
 //! Request parsing for the API: credentials, JSON bodies, ids, paging, times.
 //!
 //! Owns turning a request into typed values or a [`Problem`] in the API's own terms, never
-//! axum's plain-text rejections: [`Caller`] (a vendor API token, any role) and [`Manager`]
-//! (one that may write), [`ApiJson`] (a JSON body, errors naming the field), [`Id`] (a UUID
-//! path segment; anything else is unknown, 404), [`PageQuery`] (`limit`, `cursor`).
+//! axum's plain-text rejections: [`Caller`] (a vendor API token, any role), [`Manager`] (an
+//! owner or admin that may write), [`Writer`] (any role, not read-only), [`ApiJson`] (a JSON
+//! body, errors naming the field), [`Id`] and [`Ids`] (UUID path segments; anything else is
+//! unknown, 404), [`PageQuery`] (`limit`, `cursor`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
