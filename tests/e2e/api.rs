@@ -788,7 +788,7 @@ async fn the_openapi_document_lists_every_route_served() {
     let customer = s.customer("Initech").await;
     let doc = s.openapi.doc().clone();
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 16, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 27, "{:?}", paths.keys().collect::<Vec<_>>());
     // Read-only, so that probing writes nothing; writes then answer 403, reads 200/404.
     let probe =
         s.owner.with_token(&token_for(&s.database_url, "vendor", "admin@wharf.local", true));
@@ -797,7 +797,11 @@ async fn the_openapi_document_lists_every_route_served() {
             let concrete = path
                 .trim_start_matches("/api/v1")
                 .replace("{id}", "01a20c40-0000-7000-8000-000000000000")
-                .replace("{name}", "vendor/app");
+                .replace("{user_id}", "01a20c40-0000-7000-8000-000000000001")
+                .replace("{invitation}", "01a20c40-0000-7000-8000-000000000002")
+                .replace("{name}", "vendor/app")
+                .replace("{tag}", "1.0.0")
+                .replace("{reference}", "sha256:0000");
             let reply = probe
                 .send(
                     Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
@@ -815,6 +819,14 @@ async fn the_openapi_document_lists_every_route_served() {
                     );
                 }
                 s.openapi.check(method, path, &reply);
+            } else if path.starts_with("/api/v1/repositories/{name}")
+                && ["get", "patch", "delete"].contains(&method)
+            {
+                // One wildcard serves every path below a repository, and a method documented
+                // on one of them (PATCH `{name}`) reaches it on the others too: never a
+                // success there.
+                assert!(reply.status >= 400, "{method} {path} answered {}", reply.status);
+                reply.problem(reply.status, reply.body["field"].as_str());
             } else {
                 assert_eq!(reply.status, 405, "{method} {path} is served but not documented");
                 reply.problem(405, None);
@@ -944,4 +956,708 @@ async fn walkthrough_license_a_customer_and_pull() {
     assert!(pull("1.2.0").await.is_err(), "a suspended license grants nothing");
     let entitlements = s.owner.get(&format!("/customers/{customer}/entitlements")).await;
     assert_eq!(entitlements.body, json!({ "repositories": [] }));
+}
+
+/// The audit entries of `action`, newest first, as the owner reads them, once there are
+/// at least `least` of them (the log is written in batches) or after five seconds.
+async fn audited(s: &Setup, action: &str, least: usize) -> Vec<Value> {
+    let mut found = Vec::new();
+    for _ in 0..50 {
+        let audit = s.owner.get("/audit?limit=200").await;
+        let audit = s.ok("get", "/api/v1/audit", &audit, 200);
+        found = audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == action)
+            .cloned()
+            .collect();
+        if found.len() >= least {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    found
+}
+
+/// Pushes `manifest` (a JSON document of `media_type`) to `repository:reference` with a
+/// vendor token, its `blobs` first. Returns its digest.
+async fn push_manifest(
+    s: &Setup,
+    repository: &str,
+    reference: &str,
+    media_type: &str,
+    manifest: &Value,
+    blobs: &[&[u8]],
+) -> String {
+    let jwt = wharf_e2e::bearer_token(
+        &s.wharf,
+        s.owner.token(),
+        &format!("repository:{repository}:pull,push"),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    for blob in blobs {
+        let pushed = client
+            .post(format!(
+                "{}/v2/{repository}/blobs/uploads/?digest={}",
+                s.wharf.url,
+                wharf_e2e::api::digest_of(blob)
+            ))
+            .bearer_auth(&jwt)
+            .header("content-type", "application/octet-stream")
+            .body(blob.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pushed.status().as_u16(), 201, "blob upload");
+    }
+    let bytes = serde_json::to_vec(manifest).unwrap();
+    let put = client
+        .put(format!("{}/v2/{repository}/manifests/{reference}", s.wharf.url))
+        .bearer_auth(&jwt)
+        .header("content-type", media_type)
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 201, "manifest push: {}", put.text().await.unwrap());
+    wharf_e2e::api::digest_of(&bytes)
+}
+
+#[tokio::test]
+async fn repository_rules_and_deleting_tags_and_manifests() {
+    let s = setup().await;
+    let token = s.owner.token().to_owned();
+    push_image(&s.wharf, &token, "vendor/charts/app", "1.0.0").await;
+    let v11 = push_image(&s.wharf, &token, "vendor/charts/app", "1.1.0").await;
+    let v2 = push_image(&s.wharf, &token, "vendor/charts/app", "2.0.0").await;
+    let doc = "/api/v1/repositories/{name}";
+    let path = "/repositories/vendor/charts/app";
+    let rules = |listed: &Value| {
+        let it = &listed["items"][0];
+        (it["public"].as_bool().unwrap(), it["immutable_tags"].as_bool().unwrap())
+    };
+    let listed = s.owner.get("/repositories").await;
+    assert_eq!(rules(&s.ok("get", "/api/v1/repositories", &listed, 200)), (false, false));
+
+    // Owners and admins set the rules; only what is given changes.
+    let changed = s.owner.patch(path, &json!({ "immutable_tags": true })).await;
+    let changed = s.ok("patch", doc, &changed, 200);
+    assert_eq!(
+        changed,
+        json!({ "name": "vendor/charts/app", "public": false, "immutable_tags": true })
+    );
+    let admin_member = s.member("admin");
+    let changed = admin_member.patch(path, &json!({ "public": true })).await;
+    assert_eq!(s.ok("patch", doc, &changed, 200)["public"], true);
+    assert_eq!(rules(&s.owner.get("/repositories").await.body), (true, true));
+    // Bad bodies: 400 naming the field, nothing changes.
+    for (body, field) in [
+        (json!({ "public": null }), Some("public")),
+        (json!({ "public": "yes" }), Some("public")),
+        (json!({ "immutable_tags": 1 }), Some("immutable_tags")),
+        (json!({ "visibility": "public" }), Some("visibility")),
+        (json!({}), None),
+    ] {
+        let reply = s.owner.patch(path, &body).await;
+        s.openapi.check("patch", doc, &reply);
+        reply.problem(400, field);
+    }
+    assert_eq!(rules(&s.owner.get("/repositories").await.body), (true, true));
+    s.owner
+        .patch("/repositories/vendor/nope", &json!({ "public": false }))
+        .await
+        .problem(404, None);
+
+    // Developers and up delete; viewers and read-only tokens do not, whatever the body.
+    let viewer = s.member("viewer");
+    let read_only =
+        s.owner.with_token(&token_for(&s.database_url, "vendor", "admin@wharf.local", true));
+    let developer = s.member("developer");
+    for (who, api) in [("viewer", &viewer), ("read-only", &read_only), ("developer", &developer)] {
+        let patch = api.patch(path, &json!({ "public": false })).await;
+        s.openapi.check("patch", doc, &patch);
+        patch.problem(403, None);
+        assert_eq!(api.patch(path, &json!({ "nonsense": 1 })).await.status, 403, "{who}");
+        if who == "developer" {
+            continue;
+        }
+        let tag = api.delete(&format!("{path}/tags/1.0.0")).await;
+        s.openapi.check("delete", "/api/v1/repositories/{name}/tags/{tag}", &tag);
+        tag.problem(403, None);
+        let manifest = api.delete(&format!("{path}/manifests/{v2}")).await;
+        s.openapi.check("delete", "/api/v1/repositories/{name}/manifests/{reference}", &manifest);
+        manifest.problem(403, None);
+    }
+    assert_eq!(rules(&s.owner.get("/repositories").await.body), (true, true));
+    assert_eq!(s.owner.get("/repositories").await.body["items"][0]["tag_count"], 3);
+
+    // A developer deletes a tag: its manifest stays, by digest.
+    let v1 = s.owner.get(&format!("{path}/manifests/1.0.0")).await.expect(200)["digest"].clone();
+    let deleted = developer.delete(&format!("{path}/tags/1.0.0")).await;
+    s.openapi.check("delete", "/api/v1/repositories/{name}/tags/{tag}", &deleted);
+    deleted.expect(204);
+    let tags = s.owner.get(&format!("{path}/tags")).await.expect(200).clone();
+    let names: Vec<&str> =
+        tags["items"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["1.1.0", "2.0.0"]);
+    let kept = s.owner.get(&format!("{path}/manifests/{}", v1.as_str().unwrap())).await;
+    assert_eq!(kept.expect(200)["tags"], json!([]));
+    developer.delete(&format!("{path}/tags/1.0.0")).await.problem(404, None);
+
+    // A manifest by digest, with its tags; a tag is not a digest.
+    developer.delete(&format!("{path}/manifests/1.1.0")).await.problem(400, Some("digest"));
+    let gone = developer.delete(&format!("{path}/manifests/{v11}")).await;
+    s.openapi.check("delete", "/api/v1/repositories/{name}/manifests/{reference}", &gone);
+    gone.expect(204);
+    s.owner.get(&format!("{path}/manifests/{v11}")).await.problem(404, None);
+    s.owner.get(&format!("{path}/manifests/1.1.0")).await.problem(404, None);
+    developer.delete(&format!("{path}/manifests/{v11}")).await.problem(404, None);
+    assert_eq!(s.owner.get("/repositories").await.body["items"][0]["tag_count"], 1);
+
+    // Audited once each, as the token that acted.
+    let developer_token =
+        developer.get("/vendor-tokens").await.expect(200)["items"][0]["id"].clone();
+    let tag_deleted = audited(&s, "tag.delete", 1).await;
+    assert_eq!(tag_deleted.len(), 1, "{tag_deleted:?}");
+    assert_eq!(tag_deleted[0]["target"], "vendor/charts/app:1.0.0");
+    assert_eq!(
+        (&tag_deleted[0]["actor_kind"], &tag_deleted[0]["actor_id"]),
+        (&json!("token"), &developer_token)
+    );
+    assert_eq!(audited(&s, "manifest.delete", 1).await.len(), 1);
+    assert_eq!(audited(&s, "repository.tag_immutability", 1).await.len(), 1);
+    assert_eq!(audited(&s, "repository.visibility", 1).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_artifacts_details_platforms_layers_and_referrers() {
+    let s = setup().await;
+    let doc = "/api/v1/repositories/{name}/manifests/{reference}";
+    let image = push_image(&s.wharf, s.owner.token(), "vendor/charts/app", "1.0.0").await;
+    let config = br#"{"architecture":"amd64","os":"linux","tag":"1.0.0"}"#;
+    let layer = "layer of vendor/charts/app:1.0.0".repeat(100);
+
+    let by_tag = s.owner.get("/repositories/vendor/charts/app/manifests/1.0.0").await;
+    let body = s.ok("get", doc, &by_tag, 200);
+    assert_eq!(body["digest"], image.as_str());
+    assert_eq!(body["repository"], "vendor/charts/app");
+    assert_eq!(body["kind"], "image");
+    assert_eq!(body["media_type"], "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(body["tags"], json!(["1.0.0"]));
+    assert_eq!(body["config"]["size"], config.len());
+    assert_eq!(body["config"]["media_type"], "application/vnd.oci.image.config.v1+json");
+    assert_eq!(body["layers"][0]["size"], layer.len());
+    assert_eq!(body["layers"][0]["external"], false);
+    assert_eq!((body["children"].clone(), body["referrers"].clone()), (json!([]), json!([])));
+    let by_digest =
+        s.owner.get(&format!("/repositories/vendor/charts/app/manifests/{image}")).await;
+    assert_eq!(s.ok("get", doc, &by_digest, 200), body);
+
+    // A signature-like artifact whose subject is the image, and an index of the image.
+    let empty = b"{}";
+    let sbom = b"{\"spdxVersion\":\"SPDX-2.3\"}";
+    let referrer = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/spdx+json",
+        "config": {
+            "mediaType": "application/vnd.oci.empty.v1+json",
+            "digest": wharf_e2e::api::digest_of(empty),
+            "size": 2
+        },
+        "layers": [{
+            "mediaType": "application/spdx+json",
+            "digest": wharf_e2e::api::digest_of(sbom),
+            "size": sbom.len()
+        }],
+        "subject": {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": image,
+            "size": body["size"]
+        },
+        "annotations": { "org.opencontainers.image.created": "2026-01-01T00:00:00Z" }
+    });
+    let media = "application/vnd.oci.image.manifest.v1+json";
+    let sbom_digest =
+        push_manifest(&s, "vendor/charts/app", "sbom", media, &referrer, &[empty, sbom]).await;
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": image,
+            "size": body["size"],
+            "platform": { "os": "linux", "architecture": "amd64" }
+        }],
+        "annotations": { "org.opencontainers.image.title": "<b>app</b>" }
+    });
+    push_manifest(
+        &s,
+        "vendor/charts/app",
+        "multi",
+        "application/vnd.oci.image.index.v1+json",
+        &index,
+        &[],
+    )
+    .await;
+
+    let with_referrer =
+        s.owner.get(&format!("/repositories/vendor/charts/app/manifests/{image}")).await;
+    let with_referrer = s.ok("get", doc, &with_referrer, 200);
+    assert_eq!(with_referrer["referrers"].as_array().unwrap().len(), 1);
+    let one = &with_referrer["referrers"][0];
+    assert_eq!(one["digest"], sbom_digest.as_str());
+    assert_eq!(one["artifact_type"], "application/spdx+json");
+    assert_eq!(one["annotations"]["org.opencontainers.image.created"], "2026-01-01T00:00:00Z");
+    let sbom_view = s.owner.get("/repositories/vendor/charts/app/manifests/sbom").await;
+    let sbom_view = s.ok("get", doc, &sbom_view, 200);
+    assert_eq!(
+        (sbom_view["kind"].as_str(), sbom_view["subject"].as_str()),
+        (Some("artifact"), Some(image.as_str()))
+    );
+
+    let multi = s.owner.get("/repositories/vendor/charts/app/manifests/multi").await;
+    let multi = s.ok("get", doc, &multi, 200);
+    assert_eq!(multi["kind"], "index");
+    assert_eq!(multi["config"], Value::Null);
+    assert_eq!(multi["annotations"]["org.opencontainers.image.title"], "<b>app</b>");
+    let child = &multi["children"][0];
+    assert_eq!(
+        (child["digest"].as_str(), child["platform"].as_str()),
+        (Some(image.as_str()), Some("linux/amd64"))
+    );
+    assert_eq!(child["layers"][0]["size"], layer.len());
+    assert_eq!(child["config"]["size"], config.len());
+
+    // Unknown tags, digests and repositories, and another organization's: 404 alike.
+    let globex = s.globex();
+    let mut bodies = Vec::new();
+    for (api, path) in [
+        (&s.owner, "/repositories/vendor/charts/app/manifests/9.9.9".to_owned()),
+        (&s.owner, format!("/repositories/vendor/charts/app/manifests/sha256:{}", "0".repeat(64))),
+        (&globex, "/repositories/vendor/charts/app/manifests/1.0.0".to_owned()),
+        (&globex, format!("/repositories/vendor/charts/app/manifests/{image}")),
+        (&s.owner, "/repositories/vendor/nope/manifests/1.0.0".to_owned()),
+    ] {
+        let reply = api.get(&path).await;
+        s.openapi.check("get", doc, &reply);
+        reply.problem(404, None);
+        bodies.push(reply.body["detail"].clone());
+    }
+    assert_eq!(bodies[2], bodies[4], "another organization's repository is unknown");
+    // So are its writes.
+    let never = json!({ "public": true });
+    let theirs = globex.patch("/repositories/vendor/charts/app", &never).await;
+    let missing = globex.patch("/repositories/globex/never", &never).await;
+    assert_eq!(theirs.problem(404, None), missing.problem(404, None));
+    globex.delete("/repositories/vendor/charts/app/tags/1.0.0").await.problem(404, None);
+    globex
+        .delete(&format!("/repositories/vendor/charts/app/manifests/{image}"))
+        .await
+        .problem(404, None);
+    let still = s.owner.get("/repositories").await;
+    assert_eq!(still.expect(200)["items"][0]["public"], false);
+    assert_eq!(still.body["items"][0]["tag_count"], 3);
+    // Viewers read details too.
+    assert_eq!(
+        s.member("viewer").get("/repositories/vendor/charts/app/manifests/multi").await.status,
+        200
+    );
+}
+
+/// The user id of member `email`, as the owner reads it.
+async fn member_id(s: &Setup, email: &str) -> String {
+    let members = s.owner.get("/members").await;
+    let members = s.ok("get", "/api/v1/members", &members, 200).clone();
+    members["items"].as_array().unwrap().iter().find(|m| m["email"] == email).unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn team_roles_removal_and_the_last_owner() {
+    let s = setup().await;
+    let doc = "/api/v1/members/{user_id}";
+    let admin_member = s.member("admin");
+    let developer = s.member("developer");
+    let viewer = s.member("viewer");
+    let read_only =
+        s.owner.with_token(&token_for(&s.database_url, "vendor", "admin@wharf.local", true));
+    let listed = viewer.get("/members").await;
+    let listed = s.ok("get", "/api/v1/members", &listed, 200);
+    let roles: Vec<(&str, &str)> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["email"].as_str().unwrap(), m["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("admin@vendor.test", "admin"),
+            ("admin@wharf.local", "owner"),
+            ("developer@vendor.test", "developer"),
+            ("viewer@vendor.test", "viewer"),
+        ]
+    );
+    let owner_id = member_id(&s, "admin@wharf.local").await;
+    let developer_id = member_id(&s, "developer@vendor.test").await;
+    let viewer_id = member_id(&s, "viewer@vendor.test").await;
+
+    // Developers, viewers and read-only tokens change nothing, whatever the body.
+    for api in [&developer, &viewer, &read_only] {
+        let reply = api.patch(&format!("/members/{viewer_id}"), &json!({ "role": "admin" })).await;
+        s.openapi.check("patch", doc, &reply);
+        reply.problem(403, None);
+        api.patch(&format!("/members/{viewer_id}"), &json!({ "x": 1 })).await.problem(403, None);
+        let reply = api.delete(&format!("/members/{viewer_id}")).await;
+        s.openapi.check("delete", doc, &reply);
+        reply.problem(403, None);
+    }
+    // An admin can neither make an owner nor touch one.
+    let path = format!("/members/{developer_id}");
+    admin_member.patch(&path, &json!({ "role": "owner" })).await.problem(403, None);
+    admin_member
+        .patch(&format!("/members/{owner_id}"), &json!({ "role": "viewer" }))
+        .await
+        .problem(403, None);
+    admin_member.delete(&format!("/members/{owner_id}")).await.problem(403, None);
+    // Bad bodies: 400 on the field.
+    for (body, field) in [
+        (json!({ "role": "boss" }), "role"),
+        (json!({ "role": null }), "role"),
+        (json!({}), "role"),
+        (json!({ "role": "viewer", "email": "x" }), "email"),
+    ] {
+        let reply = s.owner.patch(&path, &body).await;
+        s.openapi.check("patch", doc, &reply);
+        reply.problem(400, Some(field));
+    }
+    // The last owner stays.
+    let last = s.owner.patch(&format!("/members/{owner_id}"), &json!({ "role": "admin" })).await;
+    s.openapi.check("patch", doc, &last);
+    last.problem(409, None);
+    s.owner.delete(&format!("/members/{owner_id}")).await.problem(409, None);
+    // Unknown ids and another organization's members: 404 alike.
+    let globex = s.globex();
+    let globex_owner = globex.get("/members").await.expect(200)["items"][0]["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for id in [globex_owner.as_str(), "01a20c40-0000-7000-8000-000000000000", "not-a-uuid"] {
+        let reply = s.owner.patch(&format!("/members/{id}"), &json!({ "role": "viewer" })).await;
+        s.openapi.check("patch", doc, &reply);
+        reply.problem(404, None);
+        s.owner.delete(&format!("/members/{id}")).await.problem(404, None);
+    }
+    globex.delete(&format!("/members/{developer_id}")).await.problem(404, None);
+    let unchanged = s.owner.get("/members").await.expect(200).clone();
+    assert_eq!(unchanged, listed);
+
+    // An admin changes a developer's role: the token follows at once.
+    let changed = admin_member.patch(&path, &json!({ "role": "viewer" })).await;
+    let changed = s.ok("patch", doc, &changed, 200);
+    assert_eq!(
+        (changed["email"].as_str(), changed["role"].as_str()),
+        (Some("developer@vendor.test"), Some("viewer"))
+    );
+    push_image(&s.wharf, s.owner.token(), "vendor/app", "1.0.0").await;
+    developer.delete("/repositories/vendor/app/tags/1.0.0").await.problem(403, None);
+    // The owner removes the viewer: its token stops at once.
+    let removed = s.owner.delete(&format!("/members/{viewer_id}")).await;
+    s.openapi.check("delete", doc, &removed);
+    removed.expect(204);
+    viewer.get("/members").await.problem(401, None);
+    s.owner.delete(&format!("/members/{viewer_id}")).await.problem(404, None);
+
+    // Audited as the member who acted.
+    let admin_id = member_id(&s, "admin@vendor.test").await;
+    let changes = audited(&s, "member.role_change", 1).await;
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(
+        (changes[0]["actor_kind"].as_str(), changes[0]["actor_id"].as_str()),
+        (Some("user"), Some(admin_id.as_str()))
+    );
+    assert_eq!(changes[0]["detail"], json!({ "before": "developer", "after": "viewer" }));
+    let removals = audited(&s, "member.remove", 1).await;
+    assert_eq!(removals.len(), 1);
+    assert_eq!(removals[0]["actor_id"].as_str(), Some(owner_id.as_str()));
+}
+
+#[tokio::test]
+async fn invitations_members_and_customer_users_with_a_link_when_there_is_no_mail() {
+    let s = setup().await;
+    let list_doc = "/api/v1/invitations";
+    let customer = s.customer("Initech").await;
+    let admin_member = s.member("admin");
+    let developer = s.member("developer");
+    let read_only =
+        s.owner.with_token(&token_for(&s.database_url, "vendor", "admin@wharf.local", true));
+
+    let invited = admin_member
+        .post("/invitations", &json!({ "email": "New@Example.test", "role": "developer" }))
+        .await;
+    let body = s.ok("post", list_doc, &invited, 201).clone();
+    assert_eq!(invited.headers["cache-control"], "no-store");
+    assert_eq!(
+        (body["email"].as_str(), body["role"].as_str(), body["status"].as_str()),
+        (Some("new@example.test"), Some("developer"), Some("open"))
+    );
+    assert_eq!(
+        (body["delivery"].as_str(), body["invited_by"].as_str()),
+        (Some("link"), Some("admin@vendor.test"))
+    );
+    let link = body["link"].as_str().unwrap();
+    assert!(link.starts_with(&format!("{}/invitation/wharf_inv_", s.wharf.url)), "{link}");
+    // The link works (the page that accepts it), and is never shown again.
+    let page = reqwest::get(link).await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("new@example.test"));
+    let listed = s.owner.get("/invitations").await;
+    let listed = s.ok("get", list_doc, &listed, 200).clone();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["items"][0]["mail"], Value::Null);
+    assert!(!listed.to_string().contains("wharf_inv_"));
+    let id = body["id"].as_str().unwrap().to_owned();
+
+    // Refusals change nothing: roles, read-only tokens, bad input, members already in.
+    for api in [&developer, &read_only] {
+        let reply =
+            api.post("/invitations", &json!({ "email": "x@example.test", "role": "viewer" })).await;
+        s.openapi.check("post", list_doc, &reply);
+        reply.problem(403, None);
+        api.delete(&format!("/invitations/{id}")).await.problem(403, None);
+        api.post(
+            &format!("/customers/{customer}/invitations"),
+            &json!({ "email": "x@example.test", "role": "member" }),
+        )
+        .await
+        .problem(403, None);
+    }
+    let reply = developer.get("/invitations").await;
+    s.openapi.check("get", list_doc, &reply);
+    reply.problem(403, None);
+    assert_eq!(read_only.get("/invitations").await.status, 200, "an owner's read-only token reads");
+    admin_member
+        .post("/invitations", &json!({ "email": "boss@example.test", "role": "owner" }))
+        .await
+        .problem(403, None);
+    for (body, status, field) in [
+        (json!({ "email": "not an address", "role": "viewer" }), 400, "email"),
+        (json!({ "email": "x@example.test", "role": "boss" }), 400, "role"),
+        (json!({ "email": "x@example.test" }), 400, "role"),
+        (json!({ "email": "x@example.test", "role": "viewer", "name": "X" }), 400, "name"),
+        (json!({ "email": "developer@vendor.test", "role": "viewer" }), 409, "email"),
+    ] {
+        let reply = s.owner.post("/invitations", &body).await;
+        s.openapi.check("post", list_doc, &reply);
+        reply.problem(status, Some(field));
+    }
+    assert_eq!(s.owner.get("/invitations").await.body["items"].as_array().unwrap().len(), 1);
+
+    // Another organization's invitations are unknown.
+    let globex = s.globex();
+    assert_eq!(globex.get("/invitations").await.expect(200)["items"], json!([]));
+    let theirs = globex.delete(&format!("/invitations/{id}")).await;
+    let missing = globex.delete("/invitations/01a20c40-0000-7000-8000-000000000000").await;
+    s.openapi.check("delete", "/api/v1/invitations/{id}", &theirs);
+    assert_eq!(theirs.problem(404, None), missing.problem(404, None));
+
+    // Revoking: once.
+    let revoked = admin_member.delete(&format!("/invitations/{id}")).await;
+    s.openapi.check("delete", "/api/v1/invitations/{id}", &revoked);
+    revoked.expect(204);
+    assert_eq!(s.owner.get("/invitations").await.body["items"][0]["status"], "revoked");
+    admin_member.delete(&format!("/invitations/{id}")).await.problem(404, None);
+    let page = reqwest::get(link).await.unwrap().text().await.unwrap();
+    assert!(!page.contains("new@example.test"), "a revoked link no longer works");
+
+    // A customer's users.
+    let doc = "/api/v1/customers/{id}/invitations";
+    let path = format!("/customers/{customer}/invitations");
+    let invited =
+        s.owner.post(&path, &json!({ "email": "ops@initech.test", "role": "admin" })).await;
+    let body = s.ok("post", doc, &invited, 201).clone();
+    assert_eq!(
+        (body["customer_id"].as_str(), body["role"].as_str(), body["delivery"].as_str()),
+        (Some(customer.as_str()), Some("admin"), Some("link"))
+    );
+    assert!(body["link"].as_str().unwrap().contains("/invitation/wharf_inv_"));
+    let customer_invitation = body["id"].as_str().unwrap().to_owned();
+    let listed = developer.get(&path).await;
+    let listed = s.ok("get", doc, &listed, 200);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    for (body, field) in [
+        (json!({ "email": "ops@initech.test", "role": "owner" }), "role"),
+        (json!({ "email": "", "role": "member" }), "email"),
+    ] {
+        let reply = s.owner.post(&path, &body).await;
+        s.openapi.check("post", doc, &reply);
+        reply.problem(400, Some(field));
+    }
+    // Another organization: the customer is unknown.
+    let revoke_doc = "/api/v1/customers/{id}/invitations/{invitation}";
+    let one = format!("{path}/{customer_invitation}");
+    for reply in [
+        globex.get(&path).await,
+        globex.post(&path, &json!({ "email": "x@example.test", "role": "member" })).await,
+        globex.delete(&one).await,
+        s.owner.get("/customers/01a20c40-0000-7000-8000-000000000000/invitations").await,
+        s.owner.delete(&format!("/customers/{customer}/invitations/{id}")).await,
+    ] {
+        reply.problem(404, None);
+    }
+    let revoked = admin_member.delete(&one).await;
+    s.openapi.check("delete", revoke_doc, &revoked);
+    revoked.expect(204);
+    assert_eq!(s.owner.get(&path).await.body["items"][0]["status"], "revoked");
+
+    // Audited as the members who acted.
+    let admin_id = member_id(&s, "admin@vendor.test").await;
+    let created = audited(&s, "invitation.create", 2).await;
+    assert_eq!(created.len(), 2, "{created:?}");
+    assert_eq!(created[1]["actor_id"].as_str(), Some(admin_id.as_str()));
+    assert_eq!(audited(&s, "invitation.revoke", 2).await.len(), 2);
+}
+
+#[tokio::test]
+async fn invitations_are_mailed_when_smtp_is_configured() {
+    let smtp = wharf_e2e::smtp::SmtpServer::start();
+    let url = smtp.url();
+    let s = setup_with(&[("WHARF_SMTP_URL", url.as_str())]).await;
+    let invited = s
+        .owner
+        .post("/invitations", &json!({ "email": "new@example.test", "role": "viewer" }))
+        .await;
+    let body = s.ok("post", "/api/v1/invitations", &invited, 201).clone();
+    assert_eq!(
+        (body["delivery"].as_str(), body["link"].as_str(), body["mail"].as_str()),
+        (Some("mailed"), None, Some("queued"))
+    );
+    let mail = smtp.wait_for_message("new@example.test").await;
+    let text = mail.text();
+    assert!(text.contains(&format!("{}/invitation/wharf_inv_", s.wharf.url)), "{text}");
+    assert!(text.contains("as viewer"), "{text}");
+    // The list tells what became of it.
+    let mut status = Value::Null;
+    for _ in 0..50 {
+        status = s.owner.get("/invitations").await.expect(200)["items"][0]["mail"].clone();
+        if status == "sent" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "sent");
+}
+
+#[tokio::test]
+async fn members_issue_list_and_revoke_their_own_vendor_tokens() {
+    let s = setup().await;
+    let doc = "/api/v1/vendor-tokens";
+    let developer = s.member("developer");
+    let viewer = s.member("viewer");
+
+    let mine = developer.get(doc.trim_start_matches("/api/v1")).await;
+    let mine = s.ok("get", doc, &mine, 200).clone();
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1, "only the caller's own: {mine}");
+    let first = mine["items"][0]["id"].as_str().unwrap().to_owned();
+
+    let issued = developer
+        .post("/vendor-tokens", &json!({ "name": "ci", "expires_at": at(Duration::days(30)) }))
+        .await;
+    let body = s.ok("post", doc, &issued, 201).clone();
+    assert_eq!(issued.headers["cache-control"], "no-store");
+    assert_eq!(
+        (body["role"].as_str(), body["read_only"].as_bool()),
+        (Some("developer"), Some(false))
+    );
+    let ci = developer.with_token(body["token"].as_str().unwrap());
+    assert!(body["token"].as_str().unwrap().starts_with(&body["prefix"].as_str().unwrap()[..9]));
+    // It acts as the developer: pushes, deletes tags.
+    push_image(&s.wharf, ci.token(), "vendor/app", "1.0.0").await;
+    ci.delete("/repositories/vendor/app/tags/1.0.0").await.expect(204);
+    let listed = developer.get("/vendor-tokens").await;
+    let listed = s.ok("get", doc, &listed, 200).clone();
+    let names: Vec<&str> =
+        listed["items"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ci", "e2e"]);
+    assert!(!listed.to_string().contains(body["token"].as_str().unwrap()));
+
+    // A read-only token reads, and changes nothing (no new tokens either).
+    let ro =
+        developer.post("/vendor-tokens", &json!({ "name": "dashboards", "read_only": true })).await;
+    let ro_body = s.ok("post", doc, &ro, 201).clone();
+    assert_eq!(ro_body["read_only"], true);
+    let ro = developer.with_token(ro_body["token"].as_str().unwrap());
+    assert_eq!(ro.get("/vendor-tokens").await.status, 200);
+    for reply in [
+        ro.post("/vendor-tokens", &json!({ "name": "escalate" })).await,
+        ro.post("/vendor-tokens", &json!({ "nonsense": true })).await,
+        ro.delete(&format!("/vendor-tokens/{first}")).await,
+    ] {
+        reply.problem(403, None);
+    }
+    // A viewer makes tokens for themselves, with the viewer's role.
+    let theirs = viewer.post("/vendor-tokens", &json!({ "name": "mine" })).await;
+    assert_eq!(s.ok("post", doc, &theirs, 201)["role"], "viewer");
+    let theirs = theirs.body["id"].as_str().unwrap().to_owned();
+
+    // Bad input: 400 naming the field, nothing issued.
+    for (body, field) in [
+        (json!({ "name": "" }), "name"),
+        (json!({ "name": "x".repeat(101) }), "name"),
+        (json!({ "name": "old", "expires_at": at(-Duration::days(1)) }), "expires_at"),
+        (json!({ "name": "x", "expires_at": "tomorrow" }), "expires_at"),
+        (json!({ "name": "x", "member": "admin@wharf.local" }), "member"),
+        (json!({ "read_only": true }), "name"),
+    ] {
+        let reply = developer.post("/vendor-tokens", &body).await;
+        s.openapi.check("post", doc, &reply);
+        reply.problem(400, Some(field));
+    }
+    assert_eq!(developer.get("/vendor-tokens").await.body["items"].as_array().unwrap().len(), 3);
+
+    // Another member's token, or another organization's, is unknown; it keeps working.
+    let one = "/api/v1/vendor-tokens/{id}";
+    let globex = s.globex();
+    for (api, id) in [
+        (&s.owner, first.as_str()),
+        (&developer, theirs.as_str()),
+        (&globex, first.as_str()),
+        (&developer, "01a20c40-0000-7000-8000-000000000000"),
+    ] {
+        let reply = api.delete(&format!("/vendor-tokens/{id}")).await;
+        s.openapi.check("delete", one, &reply);
+        reply.problem(404, None);
+    }
+    assert_eq!(developer.get("/vendor-tokens").await.status, 200);
+    assert_eq!(viewer.get("/vendor-tokens").await.status, 200);
+
+    // Revoking one's own: at once.
+    let revoked =
+        developer.delete(&format!("/vendor-tokens/{}", body["id"].as_str().unwrap())).await;
+    s.openapi.check("delete", one, &revoked);
+    revoked.expect(204);
+    ci.get("/vendor-tokens").await.problem(401, None);
+    let listed = developer.get("/vendor-tokens").await.expect(200).clone();
+    let revoked: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["revoked_at"].is_string())
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(revoked, ["ci"]);
+
+    // Audited as the token that acted: the operator made three tokens (the owner's, the
+    // developer's, the viewer's), the API three (`ci`, `dashboards`, the viewer's `mine`).
+    let issued = audited(&s, "token.create", 6).await;
+    assert_eq!(issued.len(), 6, "{issued:?}");
+    let by_first = issued.iter().filter(|e| e["actor_id"].as_str() == Some(first.as_str()));
+    let names: Vec<&str> = by_first.map(|e| e["target_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["dashboards", "ci"]);
+    assert_eq!(audited(&s, "token.revoke", 1).await.len(), 1);
 }

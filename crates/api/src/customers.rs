@@ -67,13 +67,13 @@ pub struct CustomerPatch {
 }
 
 /// Tells a field given as `null` (`Some(None)`) from one left out (`None`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+pub(crate) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     deserializer: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-fn not_null<T>(field: &str, value: Option<Option<T>>) -> Result<Option<T>, Problem> {
+pub(crate) fn not_null<T>(field: &str, value: Option<Option<T>>) -> Result<Option<T>, Problem> {
     match value {
         Some(None) => Err(Problem::invalid(field, format!("{field}: must not be null"))),
         Some(Some(v)) => Ok(Some(v)),

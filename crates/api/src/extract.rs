@@ -1,9 +1,10 @@
 //! Request parsing for the API: credentials, JSON bodies, ids, paging, times.
 //!
 //! Owns turning a request into typed values or a [`Problem`] in the API's own terms, never
-//! axum's plain-text rejections: [`Caller`] (a vendor API token, any role) and [`Manager`]
-//! (one that may write), [`ApiJson`] (a JSON body, errors naming the field), [`Id`] (a UUID
-//! path segment; anything else is unknown, 404), [`PageQuery`] (`limit`, `cursor`).
+//! axum's plain-text rejections: [`Caller`] (a vendor API token, any role), [`Manager`] (an
+//! owner or admin that may write), [`Writer`] (any role, not read-only), [`ApiJson`] (a JSON
+//! body, errors naming the field), [`Id`] and [`Ids`] (UUID path segments; anything else is
+//! unknown, 404), [`PageQuery`] (`limit`, `cursor`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -84,8 +85,8 @@ impl FromRequestParts<App> for Caller {
     }
 }
 
-/// A caller that may manage customers, licenses and customer tokens (owner or admin, token
-/// not read-only); anyone else authenticated gets 403.
+/// A caller that may manage customers, licenses, customer tokens, repository settings and
+/// the team (owner or admin, token not read-only); anyone else authenticated gets 403.
 #[derive(Debug, Clone)]
 pub struct Manager(pub Caller);
 
@@ -94,16 +95,21 @@ impl FromRequestParts<App> for Manager {
 
     async fn from_request_parts(parts: &mut Parts, state: &App) -> Result<Self, Problem> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        if caller.read_only {
-            return Err(Problem::forbidden("this token is read-only: it may not change anything"));
-        }
-        if !caller.may_manage_customers() {
-            return Err(Problem::forbidden(format!(
-                "role `{}` may read customers, licenses and tokens but not change them; \
-                 owner or admin required",
-                caller.role
-            )));
-        }
+        caller.manager()?;
+        Ok(Self(caller))
+    }
+}
+
+/// A caller whose token is not read-only (any role); a read-only token gets 403.
+#[derive(Debug, Clone)]
+pub struct Writer(pub Caller);
+
+impl FromRequestParts<App> for Writer {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &App) -> Result<Self, Problem> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.writable()?;
         Ok(Self(caller))
     }
 }
@@ -120,6 +126,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
         let Path(text) =
             Path::<String>::from_request_parts(parts, state).await.map_err(|_| not_found())?;
         text.parse().map(Id).map_err(|_| not_found())
+    }
+}
+
+/// Two UUIDs from the path (`/customers/{id}/invitations/{invitation}`); anything else is
+/// unknown, 404.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ids(pub Uuid, pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for Ids {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let not_found = || Problem::not_found("no such resource in your organization");
+        let Path((a, b)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| not_found())?;
+        Ok(Self(a.parse().map_err(|_| not_found())?, b.parse().map_err(|_| not_found())?))
     }
 }
 

@@ -160,6 +160,62 @@ impl fmt::Debug for OutgoingMail {
     }
 }
 
+/// The path of the page that accepts an invitation: `/invitation/{token}`.
+pub fn invitation_path(token: &str) -> String {
+    format!("/invitation/{token}")
+}
+
+/// What became of a new invitation's link ([`Mailer::deliver_invitation`]).
+#[derive(Debug)]
+pub enum InvitationDelivery {
+    /// No SMTP server is configured: the link, to show once to whoever invited (only its
+    /// hash is kept).
+    ShowLink(SecretString),
+    /// Queued for mailing; the outbox message's id.
+    Queued(Uuid),
+    /// SMTP is configured but the mail could not be queued (logged): revoke the invitation
+    /// and try again.
+    NotQueued,
+}
+
+impl Mailer {
+    /// Mails invitation `issued` in the name of `vendor_name` (inviting to `what`, from
+    /// `inviter_name`) with its link on `public_url`; without SMTP, returns the link for
+    /// the caller to show once. The portal's and the API's one way of handing a new
+    /// invitation over. Fails only when the message cannot be rendered.
+    pub async fn deliver_invitation(
+        &self,
+        public_url: &str,
+        issued: &crate::accounts::IssuedInvitation,
+        vendor_name: &str,
+        inviter_name: Option<String>,
+        what: String,
+    ) -> Result<InvitationDelivery, MailError> {
+        let base = public_url.trim_end_matches('/');
+        let link = format!("{base}{}", invitation_path(issued.token.expose_secret()));
+        if !self.configured() {
+            return Ok(InvitationDelivery::ShowLink(SecretString::from(link)));
+        }
+        let mail = invitation_mail(InvitationMail {
+            to: issued.invitation.email.clone().unwrap_or_default(),
+            link: SecretString::from(link),
+            vendor_name: vendor_name.to_owned(),
+            inviter_name,
+            what,
+            expires_at: issued.invitation.expires_at,
+            organization_id: issued.invitation.organization_id,
+            invitation_id: issued.invitation.id,
+        })?;
+        Ok(match self.queue(mail).await {
+            Ok(id) => InvitationDelivery::Queued(id),
+            Err(err) => {
+                tracing::warn!(invitation = %issued.invitation.id, "invitation mail not queued: {err}");
+                InvitationDelivery::NotQueued
+            }
+        })
+    }
+}
+
 /// Where a message stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryStatus {
