@@ -14,18 +14,18 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
-use secrecy::SecretString;
+use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 use wharf_app::{
     accounts::{InviteError, Inviter, VendorMembership},
-    mail::{DeliveryStatus, InvitationMail, invitation_mail},
+    mail::{DeliveryStatus, InvitationDelivery},
 };
 use wharf_auth::principal::Role;
 use wharf_db::invitations::{self, InvitationStatus};
 
-use super::{account::when, page_with, password_reset::absolute};
+use super::{account::when, page_with};
 use crate::{
     Portal,
     csrf::PageForm,
@@ -290,7 +290,7 @@ pub(crate) enum Delivered {
 }
 
 /// Mails `issued` in the name of `vendor_name` (inviting to `what`), or returns its link to
-/// show once when this Wharf sends no email.
+/// show once when this Wharf sends no email (`Mailer::deliver_invitation`, as the API does).
 pub(crate) async fn deliver(
     portal: &Portal,
     who: &SignedIn,
@@ -299,30 +299,22 @@ pub(crate) async fn deliver(
     what: String,
 ) -> Result<Delivered, PageError> {
     let email = issued.invitation.email.clone().unwrap_or_default();
-    let link = absolute(portal, &links::invitation(issued.token.expose_secret()));
-    if !portal.app.mailer.configured() {
-        return Ok(Delivered::ShowLink { email, link });
-    }
-    let mail = invitation_mail(InvitationMail {
-        to: email.clone(),
-        link: SecretString::from(link),
-        vendor_name: vendor_name.to_owned(),
-        inviter_name: Some(who.person.name.clone().unwrap_or_else(|| who.person.email.clone())),
-        what,
-        expires_at: issued.invitation.expires_at,
-        organization_id: issued.invitation.organization_id,
-        invitation_id: issued.invitation.id,
-    })
-    .map_err(PageError::internal)?;
-    Ok(Delivered::Mailed(match portal.app.mailer.queue(mail).await {
-        Ok(_) => format!("Invitation sent to {email}."),
-        Err(err) => {
-            tracing::warn!(invitation = %issued.invitation.id, "invitation mail not queued: {err}");
-            format!(
-                "The invitation for {email} was made, but its mail could not be queued: revoke it and try again."
-            )
+    let inviter = Some(who.person.name.clone().unwrap_or_else(|| who.person.email.clone()));
+    let delivery = portal
+        .app
+        .mailer
+        .deliver_invitation(portal.settings.public_url.as_str(), issued, vendor_name, inviter, what)
+        .await
+        .map_err(PageError::internal)?;
+    Ok(match delivery {
+        InvitationDelivery::ShowLink(link) => {
+            Delivered::ShowLink { email, link: link.expose_secret().to_owned() }
         }
-    }))
+        InvitationDelivery::Queued(_) => Delivered::Mailed(format!("Invitation sent to {email}.")),
+        InvitationDelivery::NotQueued => Delivered::Mailed(format!(
+            "The invitation for {email} was made, but its mail could not be queued: revoke it and try again."
+        )),
+    })
 }
 
 /// `POST /vendor/{slug}/invitations/{id}/revoke`.
