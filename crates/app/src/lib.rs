@@ -27,6 +27,7 @@ pub mod accounts;
 pub mod actions;
 pub mod audit;
 pub mod batch;
+pub mod branding;
 pub mod credentials;
 pub mod entitled;
 pub mod mail;

@@ -10,6 +10,7 @@
 //! as [`VendorScope::actor`].
 
 pub mod dashboard;
+pub mod settings;
 
 use axum::{Router, routing::get};
 use wharf_app::{
@@ -28,7 +29,7 @@ use crate::{
 
 /// The vendor portal's routes.
 pub fn routes() -> Router<Portal> {
-    Router::new().route("/vendor/{slug}", get(dashboard::dashboard_get))
+    Router::new().route("/vendor/{slug}", get(dashboard::dashboard_get)).merge(settings::routes())
 }
 
 /// What a page or action needs of the member's role.

@@ -1,0 +1,146 @@
+//! What the customer portal reads beyond the entitlement view: the details of a vendor's tags
+//! (kind, platforms, size, push time, annotations) in one query for many repositories, which
+//! of a customer's tokens are service tokens, and a customer's own pull history.
+//!
+//! Owns the SQL only. Which tags a customer may see is never decided here: the caller passes
+//! the repositories the entitlement view lists, and keeps only the tags it allows.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{DbError, PgPool};
+
+/// A tag of a repository with what a customer needs to choose and pull it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagDetail {
+    /// The repository.
+    pub repository: String,
+    /// The tag.
+    pub tag: String,
+    /// The manifest it points at.
+    pub digest: String,
+    /// The manifest's media type (an image manifest or an index).
+    pub media_type: String,
+    /// `artifactType`, else the config's media type.
+    pub artifact_type: Option<String>,
+    /// The manifest with its blobs (an index: its children with theirs), in bytes.
+    pub size: i64,
+    /// When the tag was set to this digest.
+    pub pushed_at: OffsetDateTime,
+    /// An index's platforms (`os/arch[/variant]`), in order.
+    pub platforms: Vec<String>,
+    /// `org.opencontainers.image.title`, if the manifest carries it.
+    pub title: Option<String>,
+    /// `org.opencontainers.image.description`, if the manifest carries it.
+    pub description: Option<String>,
+}
+
+/// The tags of the repositories `names` of organization `org_id`, by repository then tag, in
+/// one query (a page asks once, never per repository or per tag).
+pub async fn tag_details(
+    pool: &PgPool,
+    org_id: Uuid,
+    names: &[String],
+) -> Result<Vec<TagDetail>, DbError> {
+    Ok(sqlx::query_as!(
+        TagDetail,
+        r#"select r.name as repository, t.name as tag, t.digest, m.media_type, m.artifact_type,
+                  (m.size
+                   + coalesce((select sum(b.size) from manifest_blobs b
+                               where b.repository_id = m.repository_id
+                                 and b.manifest_digest = m.digest), 0)
+                   + coalesce((select sum(c.size + coalesce((select sum(cb.size)
+                                                             from manifest_blobs cb
+                                                             where cb.repository_id = c.repository_id
+                                                               and cb.manifest_digest = c.child_digest), 0))
+                               from manifest_children c
+                               where c.repository_id = m.repository_id
+                                 and c.index_digest = m.digest), 0))::bigint as "size!",
+                  t.pushed_at,
+                  coalesce((select array_agg(concat_ws('/', c.platform_os, c.platform_arch,
+                                                       c.platform_variant) order by c.position)
+                            from manifest_children c
+                            where c.repository_id = m.repository_id and c.index_digest = m.digest
+                              and c.platform_os is not null), '{}') as "platforms!",
+                  m.annotations ->> 'org.opencontainers.image.title' as title,
+                  m.annotations ->> 'org.opencontainers.image.description' as description
+           from repositories r
+           join tags t on t.repository_id = r.id
+           join manifests m on m.repository_id = t.repository_id and m.digest = t.digest
+           where r.organization_id = $1 and r.name = any($2)
+           order by r.name collate "C", t.name collate "C""#,
+        org_id,
+        names,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Marks token `token_id` of customer `customer_id` as a service token (owned by the
+/// customer, kept when its creator leaves).
+pub async fn mark_service_token(
+    pool: &PgPool,
+    customer_id: Uuid,
+    token_id: Uuid,
+) -> Result<(), DbError> {
+    sqlx::query!(
+        "insert into customer_service_tokens (token_id, customer_id) values ($1, $2)
+         on conflict do nothing",
+        token_id,
+        customer_id,
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The service tokens of customer `customer_id`.
+pub async fn service_tokens(pool: &PgPool, customer_id: Uuid) -> Result<Vec<Uuid>, DbError> {
+    Ok(sqlx::query_scalar!(
+        "select token_id from customer_service_tokens where customer_id = $1",
+        customer_id,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// A pull of the customer's, as its Downloads page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerPull {
+    /// When.
+    pub at: OffsetDateTime,
+    /// The repository.
+    pub repository: String,
+    /// The reference as requested.
+    pub reference: String,
+    /// The digest it resolved to.
+    pub digest: String,
+    /// The token's name then.
+    pub token_name: Option<String>,
+    /// The token's prefix.
+    pub token_prefix: Option<String>,
+    /// The client's kind (docker, containerd, podman, helm, oras, other).
+    pub client_kind: String,
+}
+
+/// The latest `limit` pulls of customer `customer_id` of organization `org_id` (an index's
+/// child manifests are counted with the index, not apart), newest first.
+pub async fn customer_pulls(
+    pool: &PgPool,
+    org_id: Uuid,
+    customer_id: Uuid,
+    limit: i64,
+) -> Result<Vec<CustomerPull>, DbError> {
+    Ok(sqlx::query_as!(
+        CustomerPull,
+        "select at, repository, reference, digest, token_name, token_prefix, client_kind
+         from pull_events
+         where organization_id = $1 and customer_id = $2 and parent_id is null
+         order by at desc limit $3",
+        org_id,
+        customer_id,
+        limit,
+    )
+    .fetch_all(pool)
+    .await?)
+}
