@@ -12,6 +12,7 @@ mod clients_reference;
 mod configuration;
 mod content_cache;
 mod crash;
+mod customer_portal;
 mod deploy;
 mod entitlements;
 mod entitlements_clients;
