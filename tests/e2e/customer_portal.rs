@@ -546,3 +546,103 @@ async fn the_api_reads_and_replaces_the_settings() {
     let again = house.call(axum::http::Method::GET, "/api/v1/settings", Some(&bearer), None).await;
     assert_eq!(again.json(), ok.json());
 }
+
+#[tokio::test]
+async fn why_cant_i_pull_answers_and_reveals_nothing_unseen() {
+    let world = world(&[]).await;
+    let house = &world.house;
+    house.vendor("umbrella").await;
+    // Hooli's license expired an hour ago with `keep_released`: 1.0.0 was released before.
+    let hooli = wharf_db::testing::customer(&house.pool, world.org_id, "Hooli").await;
+    let semver = TagSelectorSpec::Semver {
+        range: ">=1.0.0 <2.0.0".into(),
+        allow_v_prefix: false,
+        include_prereleases: false,
+    }
+    .validate()
+    .unwrap();
+    let grants = [Grant::new("acme", "acme/app", semver, None, None).unwrap()];
+    let now = time::OffsetDateTime::now_utc();
+    let input = wharf_db::licenses::LicenseInput {
+        name: "Silver",
+        starts_at: now - time::Duration::days(10),
+        expires_at: Some(now - time::Duration::hours(1)),
+        on_expiry: wharf_entitlements::ExpiryPolicy::KeepReleased,
+        suspended: false,
+        notes: "",
+        grants: &grants,
+    };
+    wharf_db::licenses::create(&house.pool, world.org_id, hooli.id, &input).await.unwrap();
+    sqlx::query(
+        "update tags set pushed_at = now() - interval '2 days' where name = '1.0.0'
+         and repository_id = (select id from repositories where name = 'acme/app')",
+    )
+    .execute(&house.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "update tag_history set valid_from = now() - interval '2 days' where tag = '1.0.0'
+         and repository_id = (select id from repositories where name = 'acme/app')",
+    )
+    .execute(&house.pool)
+    .await
+    .unwrap();
+    house.app.credentials.invalidate_locally("repository:acme/app");
+    house.app.credentials.invalidate_locally(&format!("entitlements:{}", hooli.id));
+
+    let ask = |customer: uuid::Uuid, reference: &'static str| async move {
+        let path =
+            format!("/customer/acme/{customer}/why?reference={}", reference.replace('+', "%2B"));
+        let page = house.page(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+        text_of(&page.text(), r#"id="why-answer""#)
+    };
+    world.customer_user("ops@globex.test", CustomerRole::Admin).await;
+    let globex = world.customer_id;
+    let yes = ask(globex, "acme/app:1.5.0").await;
+    assert!(yes.starts_with("Yes, you can pull acme/app:1.5.0") && yes.contains("“Gold”"), "{yes}");
+    let outside = ask(globex, "wharf.test/acme/app:2.0.0").await;
+    assert!(outside.contains("not this version"), "{outside}");
+    let unseen: Vec<String> = [
+        ask(globex, "acme/other:1.0.0").await.replace("acme/other", "X"),
+        ask(globex, "umbrella/app:1.0.0").await.replace("umbrella/app", "X"),
+        ask(globex, "acme/nothing:1.0.0").await.replace("acme/nothing", "X"),
+    ]
+    .into();
+    assert!(unseen[0].contains("no repository X that you can see"), "{}", unseen[0]);
+    assert!(unseen.iter().all(|a| a == &unseen[0]), "indistinguishable: {unseen:?}");
+    let bad = house.page(&world.path("/why?reference=nonsense")).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Hooli: kept after expiry, and released after it.
+    let issued = house
+        .app
+        .accounts
+        .invite_customer_user(
+            world.org_id,
+            hooli.id,
+            Inviter::Operator,
+            "it@hooli.test",
+            CustomerRole::Member,
+        )
+        .await
+        .unwrap();
+    let password = SecretString::from(PASSWORD.to_owned());
+    house
+        .app
+        .accounts
+        .accept_invitation(
+            &SecretString::from(issued.token.expose_secret().to_owned()),
+            Acceptance::NewAccount { name: None, password },
+        )
+        .await
+        .unwrap();
+    house.use_cookies(Default::default());
+    house.sign_in("it@hooli.test", PASSWORD).await;
+    let kept = ask(hooli.id, "acme/app:1.0.0").await;
+    assert!(kept.starts_with("Yes") && kept.contains("kept after it expired"), "{kept}");
+    let after = ask(hooli.id, "acme/app:1.5.0").await;
+    assert!(after.contains("released after your license “Silver” expired"), "{after}");
+    let home = house.page(&format!("/customer/acme/{}", hooli.id)).await.text();
+    assert!(home.contains("you keep the versions released before"), "{home}");
+}

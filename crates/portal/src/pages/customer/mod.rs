@@ -1,7 +1,8 @@
 //! The customer portal: `/customer/{vendor slug}/{customer id}/…`, where a vendor's customer
 //! gets the software it is entitled to, branded as the vendor's. One module per section:
 //! home (welcome, licenses), artifacts (what it can pull, with the commands), access
-//! tokens, and downloads (its pull history, when the vendor allows it).
+//! tokens, downloads (its pull history, when the vendor allows it), and "why can't I pull
+//! this?".
 //!
 //! Every handler starts with [`CustomerScope::enter`]: the signed-in person's membership in
 //! the customer named by the URL, read on every request (a removed user, or a user of a
@@ -15,6 +16,7 @@ pub mod artifacts;
 pub mod downloads;
 pub mod home;
 pub mod tokens;
+pub mod why;
 
 use axum::{
     Router,
@@ -49,6 +51,7 @@ pub fn routes() -> Router<Portal> {
         .route("/customer/{slug}/{customer_id}/tokens/{id}/revoke", post(tokens::revoke_post))
         .route("/customer/{slug}/{customer_id}/tokens/{id}/rotate", post(tokens::rotate_post))
         .route("/customer/{slug}/{customer_id}/downloads", get(downloads::downloads_get))
+        .route("/customer/{slug}/{customer_id}/why", get(why::why_get))
 }
 
 /// A signed-in user acting for one customer of one vendor.
@@ -154,6 +157,7 @@ impl CustomerScope {
         if self.branding.row.show_pull_history {
             sections.push(NavItem { label: "Downloads".into(), href: self.path("/downloads") });
         }
+        sections.push(NavItem { label: "Why can't I pull?".into(), href: self.path("/why") });
         Ok(self
             .who
             .visitor
