@@ -279,11 +279,98 @@ async fn service_tokens_outlive_their_creator_and_members_see_only_their_own() {
         house.post_form(&world.path(&format!("/tokens/{id}/revoke")), &[("csrf", &csrf)]).await;
     assert_eq!(foreign.status, StatusCode::NOT_FOUND);
 
-    // The admin's account is deleted: the service token still pulls.
-    sqlx::query("delete from users where id = $1").bind(admin).execute(&house.pool).await.unwrap();
+    assert_eq!(house.page(&world.path("/team")).await.status, StatusCode::FORBIDDEN);
+
+    // Another admin, invited from the team page (no SMTP: the link is shown once).
+    house.use_cookies(Default::default());
+    house.sign_in("admin@globex.test", PASSWORD).await;
+    let team = house.page(&world.path("/team")).await;
+    assert_eq!(team.status, StatusCode::OK);
+    let csrf = TestApp::csrf_in(&team);
+    let invited = house
+        .post_form(
+            &world.path("/team"),
+            &[("csrf", &csrf), ("email", "boss@globex.test"), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(invited.status, StatusCode::OK, "{}", invited.text());
+    let link = text_of(&invited.text(), r#"id="invitation-link""#);
+    let token = link.split("/invitation/").nth(1).unwrap().to_owned();
+    let password = SecretString::from(PASSWORD.to_owned());
+    house
+        .app
+        .accounts
+        .accept_invitation(
+            &SecretString::from(token),
+            Acceptance::NewAccount { name: None, password },
+        )
+        .await
+        .unwrap();
+    house.use_cookies(Default::default());
+    house.sign_in("boss@globex.test", PASSWORD).await;
+
+    // The boss removes the admin who created the tokens: the personal token stops, the
+    // service token still pulls.
+    let csrf = TestApp::csrf_in(&house.page(&world.path("/team")).await);
+    let removed =
+        house.post_form(&world.path(&format!("/team/{admin}/remove")), &[("csrf", &csrf)]).await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER, "{}", removed.text());
+    let gone = registry(house, &admins_own, "/v2/acme/app/manifests/1.0.0").await;
+    assert_ne!(gone.status, StatusCode::OK, "the removed user's personal token is revoked");
     let ok = registry(house, &service, "/v2/acme/app/manifests/1.0.0").await;
     assert_eq!(ok.status, StatusCode::OK, "the service token survives its creator");
-    let _ = admins_own;
+    assert_eq!(
+        house.page(&format!("/customer/acme/{}", world.customer_id)).await.status,
+        StatusCode::OK
+    );
+
+    // The last admin can be neither demoted nor removed.
+    let boss: uuid::Uuid =
+        sqlx::query_scalar("select id from users where email = 'boss@globex.test'")
+            .fetch_one(&house.pool)
+            .await
+            .unwrap();
+    let dev: uuid::Uuid =
+        sqlx::query_scalar("select id from users where email = 'dev@globex.test'")
+            .fetch_one(&house.pool)
+            .await
+            .unwrap();
+    let demote = house
+        .post_form(&world.path(&format!("/team/{dev}/role")), &[("csrf", &csrf), ("role", "admin")])
+        .await;
+    assert_eq!(demote.status, StatusCode::SEE_OTHER);
+    for user in [dev] {
+        house.post_form(&world.path(&format!("/team/{user}/remove")), &[("csrf", &csrf)]).await;
+    }
+    let last =
+        house.post_form(&world.path(&format!("/team/{boss}/remove")), &[("csrf", &csrf)]).await;
+    assert_eq!(last.status, StatusCode::SEE_OTHER);
+    let page = house.page(&world.path("/team")).await.text();
+    assert!(page.contains("keeps at least one admin"), "{page}");
+    let demoted = house
+        .post_form(
+            &world.path(&format!("/team/{boss}/role")),
+            &[("csrf", &csrf), ("role", "member")],
+        )
+        .await;
+    assert_eq!(demoted.status, StatusCode::SEE_OTHER);
+    let users: Vec<(String, String)> =
+        sqlx::query_as("select u.email, cu.role from customer_users cu join users u on u.id = cu.user_id where cu.customer_id = $1")
+            .bind(world.customer_id)
+            .fetch_all(&house.pool)
+            .await
+            .unwrap();
+    assert_eq!(users, [("boss@globex.test".to_owned(), "admin".to_owned())]);
+    // A user of another customer answers 404.
+    let other = wharf_db::testing::customer(&house.pool, world.org_id, "Initech").await;
+    let _ = other;
+    let foreign = house
+        .post_form(
+            &world.path(&format!("/team/{}/remove", uuid::Uuid::now_v7())),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

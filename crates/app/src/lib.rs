@@ -29,6 +29,7 @@ pub mod audit;
 pub mod batch;
 pub mod branding;
 pub mod credentials;
+pub mod customer_team;
 pub mod entitled;
 pub mod mail;
 pub mod metrics;

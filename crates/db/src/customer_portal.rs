@@ -144,3 +144,119 @@ pub async fn customer_pulls(
     .fetch_all(pool)
     .await?)
 }
+
+/// What [`set_user_role`] and [`remove_user`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TeamChange {
+    /// Done; for a removal, the personal tokens of the user that were revoked with it.
+    Done {
+        /// The user's role before.
+        before: String,
+        /// Tokens revoked.
+        revoked: Vec<Uuid>,
+    },
+    /// The user is not a user of this customer (of this organization).
+    NotFound,
+    /// The user is the customer's last admin: it must keep one.
+    LastAdmin,
+}
+
+/// Locks customer `customer_id` of `org_id` for a change of its users and reads `user_id`'s
+/// role and whether another admin exists; `None` when the user is not a user of it.
+async fn lock_team(
+    tx: &mut sqlx::PgConnection,
+    org_id: Uuid,
+    customer_id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<(String, bool)>, DbError> {
+    let locked = sqlx::query_scalar!(
+        "select id from customers where organization_id = $1 and id = $2 for update",
+        org_id,
+        customer_id,
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if locked.is_none() {
+        return Ok(None);
+    }
+    let row = sqlx::query!(
+        r#"select role,
+                  exists (select 1 from customer_users o
+                          where o.customer_id = $1 and o.role = 'admin' and o.user_id <> $2)
+                      as "other_admin!"
+           from customer_users where customer_id = $1 and user_id = $2"#,
+        customer_id,
+        user_id,
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.map(|r| (r.role, r.other_admin)))
+}
+
+/// Gives `user_id` the role `role` (`admin` or `member`) in customer `customer_id` of
+/// `org_id`; the last admin cannot become a member.
+pub async fn set_user_role(
+    pool: &PgPool,
+    org_id: Uuid,
+    customer_id: Uuid,
+    user_id: Uuid,
+    role: &str,
+) -> Result<TeamChange, DbError> {
+    let mut tx = pool.begin().await?;
+    let Some((before, other_admin)) = lock_team(&mut tx, org_id, customer_id, user_id).await?
+    else {
+        return Ok(TeamChange::NotFound);
+    };
+    if before == "admin" && role != "admin" && !other_admin {
+        return Ok(TeamChange::LastAdmin);
+    }
+    sqlx::query!(
+        "update customer_users set role = $3 where customer_id = $1 and user_id = $2",
+        customer_id,
+        user_id,
+        role,
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(TeamChange::Done { before, revoked: Vec::new() })
+}
+
+/// Removes `user_id` from customer `customer_id` of `org_id` and revokes the personal
+/// tokens they created for it (service tokens stay); the last admin cannot be removed.
+pub async fn remove_user(
+    pool: &PgPool,
+    org_id: Uuid,
+    customer_id: Uuid,
+    user_id: Uuid,
+) -> Result<TeamChange, DbError> {
+    let mut tx = pool.begin().await?;
+    let Some((before, other_admin)) = lock_team(&mut tx, org_id, customer_id, user_id).await?
+    else {
+        return Ok(TeamChange::NotFound);
+    };
+    if before == "admin" && !other_admin {
+        return Ok(TeamChange::LastAdmin);
+    }
+    sqlx::query!(
+        "delete from customer_users where customer_id = $1 and user_id = $2",
+        customer_id,
+        user_id,
+    )
+    .execute(&mut *tx)
+    .await?;
+    let revoked = sqlx::query_scalar!(
+        "update access_tokens set revoked_at = now()
+         where organization_id = $1 and customer_id = $2 and created_by = $3
+           and revoked_at is null
+           and id not in (select token_id from customer_service_tokens where customer_id = $2)
+         returning id",
+        org_id,
+        customer_id,
+        user_id,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(TeamChange::Done { before, revoked })
+}

@@ -1,7 +1,7 @@
 //! The customer portal: `/customer/{vendor slug}/{customer id}/…`, where a vendor's customer
 //! gets the software it is entitled to, branded as the vendor's. One module per section:
 //! home (welcome, licenses), artifacts (what it can pull, with the commands), access
-//! tokens, downloads (its pull history, when the vendor allows it), and "why can't I pull
+//! tokens, team (admins), downloads (its pull history, when the vendor allows it), and "why can't I pull
 //! this?".
 //!
 //! Every handler starts with [`CustomerScope::enter`]: the signed-in person's membership in
@@ -15,6 +15,7 @@
 pub mod artifacts;
 pub mod downloads;
 pub mod home;
+pub mod team;
 pub mod tokens;
 pub mod why;
 
@@ -52,6 +53,9 @@ pub fn routes() -> Router<Portal> {
         .route("/customer/{slug}/{customer_id}/tokens/{id}/rotate", post(tokens::rotate_post))
         .route("/customer/{slug}/{customer_id}/downloads", get(downloads::downloads_get))
         .route("/customer/{slug}/{customer_id}/why", get(why::why_get))
+        .route("/customer/{slug}/{customer_id}/team", get(team::team_get).post(team::team_post))
+        .route("/customer/{slug}/{customer_id}/team/{user}/role", post(team::role_post))
+        .route("/customer/{slug}/{customer_id}/team/{user}/remove", post(team::remove_post))
 }
 
 /// A signed-in user acting for one customer of one vendor.
@@ -154,6 +158,9 @@ impl CustomerScope {
             NavItem { label: "Artifacts".into(), href: self.path("/artifacts") },
             NavItem { label: "Access tokens".into(), href: self.path("/tokens") },
         ];
+        if self.is_admin() {
+            sections.push(NavItem { label: "Team".into(), href: self.path("/team") });
+        }
         if self.branding.row.show_pull_history {
             sections.push(NavItem { label: "Downloads".into(), href: self.path("/downloads") });
         }
