@@ -13,6 +13,7 @@ mod configuration;
 mod content_cache;
 mod crash;
 mod customer_portal;
+mod customer_portal_browser;
 mod deploy;
 mod entitlements;
 mod entitlements_clients;
