@@ -66,7 +66,11 @@ async fn arrive(browser: &Browser, path: &str) {
         if url.path() == path {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "at {url}, not {path}:\n{}", browser.source().await);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "at {url}, not {path}:\n{}",
+            browser.source().await
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -8,6 +8,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "screenshots/customer.rs"]
+mod customer;
+
 use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use fantoccini::Locator;
@@ -159,6 +162,7 @@ async fn main() {
     shots.page(&format!("{base}/choose"), "choose").await;
     shots.page(&format!("{base}/vendor/vendor"), "vendor-home").await;
     shots.page(&format!("{base}/customer/vendor/{}", customer.id), "customer-home").await;
+    customer::shoot(&mut shots, &base, &database_url, &pool, org, customer.id).await;
     shots.page(&format!("{base}/vendor/vendor/invitations"), "invitations").await;
     shots.page(&format!("{base}/account"), "account").await;
     shots.page(&format!("{base}/account/sessions/end-others"), "confirm-end-sessions").await;
