@@ -42,14 +42,7 @@ async fn world(flags: &[&str]) -> World {
     }
     house.push_image(&auth, "acme/other", "1.0.0").await;
     let customer = wharf_db::testing::customer(&house.pool, vendor.org.id, "Globex").await;
-    let semver = TagSelectorSpec::Semver {
-        range: ">=1.0.0 <2.0.0".into(),
-        allow_v_prefix: false,
-        include_prereleases: false,
-    }
-    .validate()
-    .unwrap();
-    let grants = [Grant::new("acme", "acme/app", semver, None, None).unwrap()];
+    let grants = one_x_of_app();
     wharf_db::testing::license(&house.pool, vendor.org.id, customer.id, "Gold", &grants).await;
     // The license was written behind the actions' back: tell this instance's views.
     house.app.credentials.invalidate_locally(&format!("entitlements:{}", customer.id));
@@ -60,6 +53,18 @@ async fn world(flags: &[&str]) -> World {
         vendor_token: vendor.token,
         house,
     }
+}
+
+/// `acme/app`, versions `>=1.0.0 <2.0.0`.
+fn one_x_of_app() -> [Grant; 1] {
+    let semver = TagSelectorSpec::Semver {
+        range: ">=1.0.0 <2.0.0".into(),
+        allow_v_prefix: false,
+        include_prereleases: false,
+    }
+    .validate()
+    .unwrap();
+    [Grant::new("acme", "acme/app", semver, None, None).unwrap()]
 }
 
 async fn set_password(house: &TestApp, user: uuid::Uuid) {
@@ -641,14 +646,7 @@ async fn why_cant_i_pull_answers_and_reveals_nothing_unseen() {
     house.vendor("umbrella").await;
     // Hooli's license expired an hour ago with `keep_released`: 1.0.0 was released before.
     let hooli = wharf_db::testing::customer(&house.pool, world.org_id, "Hooli").await;
-    let semver = TagSelectorSpec::Semver {
-        range: ">=1.0.0 <2.0.0".into(),
-        allow_v_prefix: false,
-        include_prereleases: false,
-    }
-    .validate()
-    .unwrap();
-    let grants = [Grant::new("acme", "acme/app", semver, None, None).unwrap()];
+    let grants = one_x_of_app();
     let now = time::OffsetDateTime::now_utc();
     let input = wharf_db::licenses::LicenseInput {
         name: "Silver",

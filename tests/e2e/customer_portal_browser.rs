@@ -20,60 +20,13 @@ use oci_client::{
 };
 use wharf_e2e::{
     ServeOptions, Wharf,
-    browser::{Browser, assert_accessible},
+    browser::{Browser, arrive, assert_accessible, click, fill, link_in, visit, wait_for_text},
     fresh_database,
     raw::RawRegistry,
     run_wharf, scratch_dir,
     smtp::SmtpServer,
     vendor_token,
 };
-
-async fn visit(browser: &Browser, url: &str, name: &str) {
-    browser.goto(url).await;
-    assert_accessible(&browser.client, name).await;
-}
-
-async fn fill(browser: &Browser, id: &str, text: &str) {
-    let field = browser.client.find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("#{id}: {e}"));
-    field.clear().await.unwrap();
-    field.send_keys(text).await.unwrap();
-}
-
-async fn click(browser: &Browser, css: &str) {
-    let element =
-        browser.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
-    element.click().await.unwrap();
-}
-
-/// Waits until the page shows `text` (a post that answers on the same path).
-async fn wait_for_text(browser: &Browser, text: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while !browser.source().await.contains(text) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no {text:?} in:\n{}",
-            browser.source().await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Waits until the browser is at `path`.
-async fn arrive(browser: &Browser, path: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let url = browser.client.current_url().await.unwrap();
-        if url.path() == path {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "at {url}, not {path}:\n{}",
-            browser.source().await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// The text of the element with id `id`.
 async fn text_of(browser: &Browser, id: &str) -> String {
@@ -89,13 +42,6 @@ async fn data_values(browser: &Browser, attribute: &str) -> Vec<String> {
         values.push(element.attr(&format!("data-{attribute}")).await.unwrap().unwrap());
     }
     values
-}
-
-fn link_in(text: &str, prefix: &str) -> String {
-    text.split_whitespace()
-        .find(|w| w.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no link {prefix}… in:\n{text}"))
-        .to_owned()
 }
 
 /// Pushes a Helm chart's manifest (config of the Helm media type) to `repository:tag`.

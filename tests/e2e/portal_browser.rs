@@ -10,7 +10,9 @@ use std::{collections::HashMap, time::Duration};
 use fantoccini::{Locator, key::Key};
 use wharf_e2e::{
     ServeOptions, Wharf,
-    browser::{Browser, assert_accessible},
+    browser::{
+        Browser, arrive, assert_accessible, click, fill, here, link_in, visit, wait_for_text,
+    },
     fresh_database, run_wharf, scratch_dir,
     smtp::SmtpServer,
 };
@@ -28,81 +30,11 @@ async fn serve(env: &[(&str, &str)]) -> (Wharf, tempfile::TempDir, String) {
     (wharf, data, database_url)
 }
 
-/// Opens `url` and checks the page with axe.
-async fn visit(browser: &Browser, url: &str, name: &str) {
-    browser.goto(url).await;
-    assert_accessible(&browser.client, name).await;
-}
-
-async fn fill(browser: &Browser, id: &str, text: &str) {
-    let field = browser.client.find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("#{id}: {e}"));
-    field.clear().await.unwrap();
-    field.send_keys(text).await.unwrap();
-}
-
-async fn click(browser: &Browser, css: &str) {
-    browser
-        .client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
-}
-
-/// The current path and query.
-async fn here(browser: &Browser) -> String {
-    let url = browser.client.current_url().await.unwrap();
-    match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_owned(),
-    }
-}
-
-/// Waits until the page shows `text` (after a form post that returns to the same path).
-async fn wait_for_text(browser: &Browser, text: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while !browser.source().await.contains(text) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no {text:?} in:\n{}",
-            browser.source().await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Waits until the browser is at `path` (after a form post and its redirect).
-async fn arrive(browser: &Browser, path: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let now = here(browser).await;
-        if now == path {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "at {now}, not {path}:\n{}",
-            browser.source().await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn sign_in(browser: &Browser, base: &str, email: &str, password: &str) {
     visit(browser, &format!("{base}/sign-in"), "sign-in").await;
     fill(browser, "email", email).await;
     fill(browser, "password", password).await;
     click(browser, "main form button[type=submit]").await;
-}
-
-/// The link in a mail's text part that starts with `prefix`.
-fn link_in(text: &str, prefix: &str) -> String {
-    text.split_whitespace()
-        .find(|w| w.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no link {prefix}… in:\n{text}"))
-        .to_owned()
 }
 
 #[tokio::test]

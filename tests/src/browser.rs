@@ -20,7 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use fantoccini::{Client, ClientBuilder, cookies::Cookie};
+use fantoccini::{Client, ClientBuilder, Locator, cookies::Cookie};
 use serde::Deserialize;
 use tempfile::TempDir;
 
@@ -188,6 +188,70 @@ async fn wait_for_driver(driver: &mut Daemon, webdriver: &str) {
         assert!(Instant::now() < deadline, "chromedriver did not come up:\n{}", driver.log());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Opens `url` and checks the page with axe ([`assert_accessible`]), naming it `name`.
+pub async fn visit(browser: &Browser, url: &str, name: &str) {
+    browser.goto(url).await;
+    assert_accessible(&browser.client, name).await;
+}
+
+/// Replaces the text of the field with id `id`.
+pub async fn fill(browser: &Browser, id: &str, text: &str) {
+    let field = browser.client.find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("#{id}: {e}"));
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+/// Clicks the first element matching `css`.
+pub async fn click(browser: &Browser, css: &str) {
+    browser
+        .client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The current path and query.
+pub async fn here(browser: &Browser) -> String {
+    let url = browser.client.current_url().await.unwrap();
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+/// Waits until the page shows `text` (after a form post that returns to the same path).
+pub async fn wait_for_text(browser: &Browser, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !browser.source().await.contains(text) {
+        assert!(Instant::now() < deadline, "no {text:?} in:\n{}", browser.source().await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the browser is at `path` (after a form post and its redirect).
+pub async fn arrive(browser: &Browser, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = here(browser).await;
+        if now == path {
+            return;
+        }
+        assert!(Instant::now() < deadline, "at {now}, not {path}:\n{}", browser.source().await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The link in a mail's text part that starts with `prefix`.
+pub fn link_in(text: &str, prefix: &str) -> String {
+    text.split_whitespace()
+        .find(|w| w.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no link {prefix}… in:\n{text}"))
+        .to_owned()
 }
 
 /// A `data:text/html` URL holding `html`, for documents a test writes itself.
