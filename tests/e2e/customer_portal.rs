@@ -731,3 +731,65 @@ async fn why_cant_i_pull_answers_and_reveals_nothing_unseen() {
     let home = house.page(&format!("/customer/acme/{}", hooli.id)).await.text();
     assert!(home.contains("you keep the versions released before"), "{home}");
 }
+
+/// The issue's scale (100 repositories, 10,000 tags, 1,000 customers), in process and in a
+/// debug build, so an upper bound of a release server's time: prints the median and p95 of
+/// the customer's home and artifacts pages. `cargo nextest run -p wharf-e2e --run-ignored
+/// only -E 'test(/measure/)' --no-capture`.
+#[tokio::test]
+#[ignore = "a measurement: run it on purpose"]
+async fn measure_the_home_and_artifacts_pages_at_scale() {
+    let world = world(&[]).await;
+    let house = &world.house;
+    let setup = [
+        "insert into repositories (id, organization_id, name)
+         select gen_random_uuid(), $1, 'acme/scale/r' || lpad(i::text, 3, '0')
+         from generate_series(1, 100) i",
+        "insert into manifests (repository_id, digest, media_type, artifact_type, size, bytes)
+         select r.id, 'sha256:' || encode(sha256(convert_to(r.name || ':' || t, 'UTF8')), 'hex'),
+                'application/vnd.oci.image.manifest.v1+json',
+                'application/vnd.oci.image.config.v1+json', 2, '{}'::bytea
+         from repositories r, generate_series(1, 100) t where r.name like 'acme/scale/%'",
+        "insert into tags (repository_id, name, digest)
+         select m.repository_id, '1.' || row_number() over (partition by m.repository_id order by m.digest) || '.0', m.digest
+         from manifests m join repositories r on r.id = m.repository_id where r.name like 'acme/scale/%'",
+        "insert into tag_history (repository_id, tag, digest, valid_from)
+         select t.repository_id, t.name, t.digest, t.pushed_at from tags t
+         join repositories r on r.id = t.repository_id where r.name like 'acme/scale/%'",
+        "insert into customers (id, organization_id, name)
+         select gen_random_uuid(), $1, 'Customer ' || i from generate_series(1, 1000) i",
+    ];
+    for sql in setup {
+        let query = sqlx::query(sql);
+        let query = if sql.contains("$1") { query.bind(world.org_id) } else { query };
+        query.execute(&house.pool).await.unwrap();
+    }
+    let all = Grant::new("acme", "acme/scale/*", wharf_entitlements::TagSelector::All, None, None)
+        .unwrap();
+    wharf_db::testing::license(&house.pool, world.org_id, world.customer_id, "Scale", &[all]).await;
+    house.app.credentials.invalidate_locally(&format!("entitlements:{}", world.customer_id));
+    world.customer_user("ops@globex.test", CustomerRole::Admin).await;
+    for (name, path) in [("home", world.path("")), ("artifacts", world.path("/artifacts"))] {
+        let first = std::time::Instant::now();
+        let page = house.page(&path).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let cold = first.elapsed();
+        let mut times = Vec::new();
+        for _ in 0..50 {
+            let start = std::time::Instant::now();
+            let page = house.page(&path).await;
+            times.push(start.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(page.status, StatusCode::OK);
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{name}: cold {:.1} ms, median {:.1} ms, p95 {:.1} ms ({} bytes)",
+            cold.as_secs_f64() * 1000.0,
+            times[25],
+            times[47],
+            page.body.len()
+        );
+    }
+    let artifacts = house.page(&world.path("/artifacts")).await.text();
+    assert!(artifacts.contains("Page 1 of 201 · 10002 tags"), "{}", &artifacts[..2000]);
+}

@@ -35,12 +35,14 @@ pub struct TagDetail {
     pub description: Option<String>,
 }
 
-/// The tags of the repositories `names` of organization `org_id`, by repository then tag, in
-/// one query (a page asks once, never per repository or per tag).
+/// The tags `(repositories[i], tags[i])` of organization `org_id` (one page of what a
+/// customer may pull), by repository then tag, in one query (a page asks once, never per
+/// repository or per tag); pairs that do not exist are left out.
 pub async fn tag_details(
     pool: &PgPool,
     org_id: Uuid,
-    names: &[String],
+    repositories: &[String],
+    tags: &[String],
 ) -> Result<Vec<TagDetail>, DbError> {
     Ok(sqlx::query_as!(
         TagDetail,
@@ -64,13 +66,14 @@ pub async fn tag_details(
                               and c.platform_os is not null), '{}') as "platforms!",
                   m.annotations ->> 'org.opencontainers.image.title' as title,
                   m.annotations ->> 'org.opencontainers.image.description' as description
-           from repositories r
-           join tags t on t.repository_id = r.id
+           from unnest($2::text[], $3::text[]) as wanted (repository, tag)
+           join repositories r on r.name = wanted.repository and r.organization_id = $1
+           join tags t on t.repository_id = r.id and t.name = wanted.tag
            join manifests m on m.repository_id = t.repository_id and m.digest = t.digest
-           where r.organization_id = $1 and r.name = any($2)
            order by r.name collate "C", t.name collate "C""#,
         org_id,
-        names,
+        repositories,
+        tags,
     )
     .fetch_all(pool)
     .await?)

@@ -1,11 +1,10 @@
 //! What the customer can pull now (`/customer/{slug}/{id}/artifacts`): every repository and
 //! tag the registry would serve it, computed by `wharf_app::entitled` from the same cached
 //! entitlement view that answers `_catalog` and `tags/list`, with each tag's kind,
-//! platforms, size and push time (one query for all listed repositories, never one per
-//! repository or tag), and per tag copy-ready commands with the real host and the user's
-//! login name. Pages of [`PAGE_TAGS`] tags, optionally of one repository.
-
-use std::collections::{HashMap, HashSet};
+//! platforms, size and push time (one query for the page's tags, never one per repository
+//! or tag), and per tag copy-ready commands with the real host and the user's
+//! login name. Pages of [`PAGE_TAGS`] tags, optionally of one repository: the view gives the
+//! page's tags, one query their details.
 
 use askama::Template;
 use axum::{
@@ -174,21 +173,24 @@ pub(crate) async fn artifacts_get(
     } else {
         String::new()
     };
-    let wanted: Vec<String> =
-        if selected.is_empty() { repositories.clone() } else { vec![selected.clone()] };
-    let allowed: HashMap<&str, HashSet<&str>> = entitled
+    // The page's tags, from the view (sorted by repository, then tag); then one query for
+    // their details.
+    let listed: Vec<(&str, &str)> = entitled
         .iter()
-        .map(|r| (r.name.as_str(), r.tags.iter().map(String::as_str).collect()))
+        .filter(|r| selected.is_empty() || r.name == selected)
+        .flat_map(|r| r.tags.iter().map(move |t| (r.name.as_str(), t.as_str())))
         .collect();
-    // One query for every listed repository; only the tags the view allows are kept.
-    let details: Vec<TagDetail> = customer_portal::tag_details(pool, scope.org_id(), &wanted)
-        .await?
-        .into_iter()
-        .filter(|d| allowed.get(d.repository.as_str()).is_some_and(|t| t.contains(d.tag.as_str())))
-        .collect();
-    let total = details.len();
+    let total = listed.len();
     let pages = total.div_ceil(PAGE_TAGS).max(1);
     let page_no = query.page.unwrap_or(1).clamp(1, pages);
+    let (page_repositories, page_tags): (Vec<String>, Vec<String>) = listed
+        .iter()
+        .skip((page_no - 1) * PAGE_TAGS)
+        .take(PAGE_TAGS)
+        .map(|(r, t)| ((*r).to_owned(), (*t).to_owned()))
+        .unzip();
+    let details: Vec<TagDetail> =
+        customer_portal::tag_details(pool, scope.org_id(), &page_repositories, &page_tags).await?;
     let host = scope.registry_host(&portal);
     let scheme = portal.settings.public_url.scheme().to_owned();
     let login = scope.login_name().to_owned();
@@ -196,8 +198,6 @@ pub(crate) async fn artifacts_get(
     let rows = details
         .into_iter()
         .enumerate()
-        .skip((page_no - 1) * PAGE_TAGS)
-        .take(PAGE_TAGS)
         .map(|(i, d)| {
             let is_chart = d.artifact_type.as_deref() == Some(HELM_CONFIG);
             let first = d.repository != last_repository;
