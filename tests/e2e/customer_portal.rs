@@ -510,6 +510,25 @@ async fn branding_is_applied_everywhere_and_stored_xss_is_inert() {
     );
     assert_eq!(wharf_db::branding::get(&house.pool, world.org_id).await.unwrap().title, "");
 
+    // The live preview (htmx): the preview alone, saving nothing; form token required.
+    let fields_now = fields("#7c3aed", "");
+    let pairs: Vec<(&str, &str)> = fields_now.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let live = house.post_form("/vendor/acme/settings/preview", &pairs).await;
+    assert_eq!(live.status, StatusCode::OK);
+    let html = live.text();
+    assert!(
+        html.starts_with("<section")
+            || html.contains("<section aria-labelledby=\"preview-heading\""),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<html") && !html.contains("javascript:") && !html.contains("<img src=x"),
+        "{html}"
+    );
+    let no_token: Vec<(&str, &str)> = pairs.iter().copied().filter(|(k, _)| *k != "csrf").collect();
+    let refused = house.post_form("/vendor/acme/settings/preview", &no_token).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
     let saved = post(fields("#7C3AED", "save")).await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text());
 

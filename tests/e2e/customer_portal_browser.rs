@@ -130,6 +130,9 @@ async fn a_customer_goes_from_the_invitation_email_to_a_working_pull() {
     fill(&owner, "welcome_markdown", "## Welcome\n\nRead [the guide](https://docs.vendor.test).")
         .await;
     click(&owner, "input[name=show_pull_history]").await;
+    // The preview follows the typing (htmx) before anything is submitted.
+    wait_for_text(&owner, r#"rel="noopener noreferrer nofollow">the guide</a>"#).await;
+    assert_accessible(&owner.client, "settings with a live preview").await;
     click(&owner, "button[value=preview]").await;
     wait_for_text(&owner, "Preview (not saved)").await;
     assert_accessible(&owner.client, "settings with a preview").await;

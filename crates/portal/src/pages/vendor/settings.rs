@@ -3,8 +3,9 @@
 //! (Markdown), the registry host shown in commands, and whether customers see their own
 //! pull history — with a preview of the customer's sign-in page and home.
 //!
-//! "Preview" submits the same form and shows it again with the preview of what was typed,
-//! saving nothing (the colour comes from `/branding-preview/{rrggbb}.css`, scoped to the
+//! The preview follows the typing through htmx (`POST /settings/preview` answers the preview
+//! alone); without JavaScript, "Preview" submits the same form and shows it again with the
+//! preview of what was typed, saving nothing (the colour comes from `/branding-preview/{rrggbb}.css`, scoped to the
 //! preview); "Save" stores it through `wharf_app::branding` (audited). The logo is uploaded
 //! apart (`/settings/logo`, multipart): its form token is checked like every form's before
 //! anything is read into the database, and its type is sniffed from its bytes.
@@ -38,6 +39,7 @@ use crate::{
 pub fn routes() -> Router<Portal> {
     Router::new()
         .route("/vendor/{slug}/settings", get(settings_get).post(settings_post))
+        .route("/vendor/{slug}/settings/preview", post(preview_post))
         .route("/vendor/{slug}/settings/logo", post(logo_post))
         .route("/vendor/{slug}/settings/logo/remove", post(logo_remove_post))
         .route("/branding-preview/{file}", get(preview_css_get))
@@ -60,11 +62,27 @@ struct SettingsPage {
     logo: Option<String>,
     logo_error: Option<String>,
     sign_in_url: String,
-    /// The preview: title, sanitized welcome HTML, its stylesheet.
-    preview_title: String,
-    preview_welcome: String,
-    preview_css: Option<String>,
+    preview_action: String,
+    preview: Preview,
+}
+
+/// The preview of the customer's sign-in and home page.
+struct Preview {
+    logo: Option<String>,
+    title: String,
+    /// The welcome text as sanitized HTML.
+    welcome: String,
+    /// The stylesheet of the colour typed, scoped to the preview.
+    css: Option<String>,
     previewing: bool,
+    sign_in_url: String,
+}
+
+/// The preview alone (the htmx refresh's answer).
+#[derive(Template)]
+#[template(path = "vendor/settings_preview.html")]
+struct PreviewFragment {
+    preview: Preview,
 }
 
 /// The settings form.
@@ -139,6 +157,19 @@ pub(crate) async fn settings_post(
         }
         Err(err) => Err(PageError::internal(err)),
     }
+}
+
+/// `POST /vendor/{slug}/settings/preview`: the preview of what is typed, alone (htmx, as
+/// the form changes); saves nothing.
+pub(crate) async fn preview_post(
+    State(portal): State<Portal>,
+    Path(slug): Path<String>,
+    PageForm { visitor, form }: PageForm<SettingsForm>,
+) -> Result<Response, PageError> {
+    let scope = enter(&portal, visitor, &slug).await?;
+    let row = wharf_db::branding::get(&portal.app.pool, scope.org_id()).await?;
+    let preview = preview_of(&portal, &scope, &form.branding(), &row, true);
+    crate::pages::page(&PreviewFragment { preview })
 }
 
 /// `POST /vendor/{slug}/settings/logo` (multipart: `csrf`, then `logo`).
@@ -270,18 +301,7 @@ async fn render(
         }
         field
     };
-    let valid_color = branding::check_color(&form.primary_color).ok().flatten();
-    // The preview shows what was typed; the logo is the saved one.
-    let preview = Branding {
-        slug: scope.slug().to_owned(),
-        org_name: form.org_name.trim().to_owned(),
-        row: BrandingRow {
-            title: form.title.trim().to_owned(),
-            welcome_markdown: form.welcome_markdown.clone(),
-            logo_sha256: row.logo_sha256.clone(),
-            ..BrandingRow::default()
-        },
-    };
+    let preview = preview_of(portal, scope, form, row, previewing);
     let page = SettingsPage {
         shell: scope.shell("Settings", "/settings").await?,
         action: scope.path("/settings"),
@@ -294,13 +314,40 @@ async fn render(
         registry_host: field("registry_host", &form.registry_host),
         show_pull_history: form.show_pull_history,
         default_host: crate::pages::home::registry_host(portal),
-        logo: preview.logo_path(),
+        logo: preview.logo.clone(),
         logo_error,
-        sign_in_url: absolute(portal, &sign_in_path(scope.slug())),
-        preview_title: preview.title().to_owned(),
-        preview_welcome: preview.welcome_html(),
-        preview_css: valid_color.map(|c| format!("/branding-preview/{}.css", &c[1..])),
-        previewing,
+        sign_in_url: preview.sign_in_url.clone(),
+        preview_action: scope.path("/settings/preview"),
+        preview,
     };
     page_with(status, &page)
+}
+
+/// The preview of `form` (what was typed; the logo is the saved one).
+fn preview_of(
+    portal: &Portal,
+    scope: &VendorScope,
+    form: &BrandingForm,
+    row: &BrandingRow,
+    previewing: bool,
+) -> Preview {
+    let typed = Branding {
+        slug: scope.slug().to_owned(),
+        org_name: form.org_name.trim().to_owned(),
+        row: BrandingRow {
+            title: form.title.trim().to_owned(),
+            welcome_markdown: form.welcome_markdown.clone(),
+            logo_sha256: row.logo_sha256.clone(),
+            ..BrandingRow::default()
+        },
+    };
+    let color = branding::check_color(&form.primary_color).ok().flatten();
+    Preview {
+        logo: typed.logo_path(),
+        title: typed.title().to_owned(),
+        welcome: typed.welcome_html(),
+        css: color.map(|c| format!("/branding-preview/{}.css", &c[1..])),
+        previewing,
+        sign_in_url: absolute(portal, &sign_in_path(scope.slug())),
+    }
 }
