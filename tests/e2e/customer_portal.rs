@@ -176,6 +176,9 @@ async fn the_portal_shows_exactly_what_the_registry_serves_and_tokens_work_until
     );
     assert!(html.contains("docker login wharf.test -u ops@globex.test --password-stdin"), "{html}");
 
+    // A signature of 1.0.0, listed with it.
+    let signature = push_signature(house, &world.vendor_token, "acme/app", "1.0.0").await;
+
     // Artifacts: exactly `_catalog` and `tags/list` for a token of the customer.
     let (token, created) = world.create_token("CI", "service").await;
     let yaml = text_of(&created, r#"id="new-secret-yaml""#);
@@ -193,6 +196,8 @@ async fn the_portal_shows_exactly_what_the_registry_serves_and_tokens_work_until
     assert!(html.contains("docker pull wharf.test/acme/app:1.5.0"), "{html}");
     assert!(html.contains("podman pull wharf.test/acme/app:1.0.0"), "{html}");
     assert!(!html.contains("acme/other") && !html.contains("2.0.0"), "nothing unentitled");
+    assert!(html.contains(&format!("oras pull wharf.test/acme/app@{signature}")), "{html}");
+    assert!(html.contains("<small class=\"referrer\">Signature</small>"), "{html}");
 
     // The pull-secret YAML, decoded and parsed, gives working credentials.
     let encoded = yaml.split(".dockerconfigjson: ").nth(1).unwrap().trim();
@@ -249,6 +254,57 @@ async fn the_portal_shows_exactly_what_the_registry_serves_and_tokens_work_until
     for (_, kind, id) in &actions {
         assert_eq!((kind.as_str(), *id), ("user", Some(user)), "attributed to the customer user");
     }
+}
+
+/// Pushes a (cosign-style) signature of `repository:tag` with the vendor's token; returns its
+/// digest.
+async fn push_signature(
+    house: &TestApp,
+    vendor_token: &str,
+    repository: &str,
+    tag: &str,
+) -> String {
+    let subject: String = sqlx::query_scalar(
+        "select t.digest from tags t join repositories r on r.id = t.repository_id
+         where r.name = $1 and t.name = $2",
+    )
+    .bind(repository)
+    .bind(tag)
+    .fetch_one(&house.pool)
+    .await
+    .unwrap();
+    let auth = basic(vendor_token);
+    let blob = b"{}".to_vec();
+    let digest = format!("sha256:{}", hex_sha256(&blob));
+    let upload = Request::post(format!("/v2/{repository}/blobs/uploads/?digest={digest}"))
+        .header(header::AUTHORIZATION, &auth)
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .body(Body::from(blob.clone()))
+        .unwrap();
+    assert_eq!(house.send(upload).await.status, StatusCode::CREATED);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": digest, "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.empty.v1+json", "digest": digest, "size": 2}],
+        "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": subject, "size": 2},
+    });
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let own = format!("sha256:{}", hex_sha256(&bytes));
+    let put = Request::put(format!("/v2/{repository}/manifests/{own}"))
+        .header(header::AUTHORIZATION, &auth)
+        .header(header::CONTENT_TYPE, "application/vnd.oci.image.manifest.v1+json")
+        .body(Body::from(bytes))
+        .unwrap();
+    let answer = house.send(put).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+    own
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 fn form_token(html: &str) -> String {

@@ -23,7 +23,9 @@ pub struct TagDetail {
     pub media_type: String,
     /// `artifactType`, else the config's media type.
     pub artifact_type: Option<String>,
-    /// The manifest with its blobs (an index: its children with theirs), in bytes.
+    /// What pulling it downloads, in bytes: the manifest, an index's child manifests, and
+    /// their configs and layers, each distinct blob once (non-distributable layers hosted
+    /// elsewhere are not counted), as `/api/v1/repositories/{name}/tags` counts it.
     pub size: i64,
     /// When the tag was set to this digest.
     pub pushed_at: OffsetDateTime,
@@ -48,16 +50,18 @@ pub async fn tag_details(
         TagDetail,
         r#"select r.name as repository, t.name as tag, t.digest, m.media_type, m.artifact_type,
                   (m.size
-                   + coalesce((select sum(b.size) from manifest_blobs b
-                               where b.repository_id = m.repository_id
-                                 and b.manifest_digest = m.digest), 0)
-                   + coalesce((select sum(c.size + coalesce((select sum(cb.size)
-                                                             from manifest_blobs cb
-                                                             where cb.repository_id = c.repository_id
-                                                               and cb.manifest_digest = c.child_digest), 0))
-                               from manifest_children c
+                   + coalesce((select sum(c.size) from manifest_children c
                                where c.repository_id = m.repository_id
-                                 and c.index_digest = m.digest), 0))::bigint as "size!",
+                                 and c.index_digest = m.digest), 0)
+                   + coalesce((select sum(d.size) from (
+                                   select distinct b.digest, b.size from manifest_blobs b
+                                   where b.repository_id = m.repository_id and not b.external
+                                     and (b.manifest_digest = m.digest
+                                          or b.manifest_digest in (
+                                              select c.child_digest from manifest_children c
+                                              where c.repository_id = m.repository_id
+                                                and c.index_digest = m.digest))) d), 0)
+                  )::bigint as "size!",
                   t.pushed_at,
                   coalesce((select array_agg(concat_ws('/', c.platform_os, c.platform_arch,
                                                        c.platform_variant) order by c.position)
@@ -74,6 +78,42 @@ pub async fn tag_details(
         org_id,
         repositories,
         tags,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// A manifest that refers to another (a signature, an SBOM, an attestation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referrer {
+    /// The repository.
+    pub repository: String,
+    /// The manifest it refers to.
+    pub subject: String,
+    /// Its digest.
+    pub digest: String,
+    /// Its `artifactType` (else its config's media type).
+    pub artifact_type: Option<String>,
+}
+
+/// The referrers of the manifests `(repositories[i], subjects[i])` of organization
+/// `org_id`, in one query. Whether the caller may see each is the entitlement view's to say.
+pub async fn referrers(
+    pool: &PgPool,
+    org_id: Uuid,
+    repositories: &[String],
+    subjects: &[String],
+) -> Result<Vec<Referrer>, DbError> {
+    Ok(sqlx::query_as!(
+        Referrer,
+        r#"select r.name as repository, m.subject_digest as "subject!", m.digest, m.artifact_type
+           from unnest($2::text[], $3::text[]) as wanted (repository, subject)
+           join repositories r on r.name = wanted.repository and r.organization_id = $1
+           join manifests m on m.repository_id = r.id and m.subject_digest = wanted.subject
+           order by r.name, m.subject_digest, m.digest"#,
+        org_id,
+        repositories,
+        subjects,
     )
     .fetch_all(pool)
     .await?)

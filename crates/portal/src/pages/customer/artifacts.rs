@@ -6,6 +6,8 @@
 //! login name. Pages of [`PAGE_TAGS`] tags, optionally of one repository: the view gives the
 //! page's tags, one query their details.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::{
     extract::{Path, Query, State},
@@ -13,9 +15,10 @@ use axum::{
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
+use wharf_app::credentials::entitlement_view::Subject;
 use wharf_app::entitled::entitled_repositories;
 use wharf_db::{
-    customer_portal::{self, TagDetail},
+    customer_portal::{self, Referrer, TagDetail},
     customers,
 };
 
@@ -63,6 +66,31 @@ struct TagView {
     title: Option<String>,
     description: Option<String>,
     commands: Vec<Command>,
+    /// Its signatures, SBOMs and attestations the customer may pull, with their commands.
+    referrers: Vec<ReferrerView>,
+}
+
+/// A signature, SBOM or attestation of a tag.
+struct ReferrerView {
+    kind: String,
+    digest: String,
+    command: Command,
+}
+
+/// What a referrer is, from its artifact type.
+pub fn referrer_kind(artifact_type: Option<&str>) -> String {
+    let t = artifact_type.unwrap_or_default().to_ascii_lowercase();
+    if t.contains("signature") || t.contains("cosign") || t.contains("notary") {
+        "Signature".into()
+    } else if t.contains("spdx") || t.contains("cyclonedx") || t.contains("sbom") {
+        "SBOM".into()
+    } else if t.contains("in-toto") || t.contains("attestation") || t.contains("provenance") {
+        "Attestation".into()
+    } else if t.is_empty() {
+        "Referrer".into()
+    } else {
+        format!("Artifact ({t})")
+    }
 }
 
 #[derive(Template)]
@@ -191,6 +219,23 @@ pub(crate) async fn artifacts_get(
         .unzip();
     let details: Vec<TagDetail> =
         customer_portal::tag_details(pool, scope.org_id(), &page_repositories, &page_tags).await?;
+    // Their signatures, SBOMs and attestations: one query, kept when the view allows them.
+    let (ref_repositories, ref_subjects): (Vec<String>, Vec<String>) =
+        details.iter().map(|d| (d.repository.clone(), d.digest.clone())).unzip();
+    let found =
+        customer_portal::referrers(pool, scope.org_id(), &ref_repositories, &ref_subjects).await?;
+    let subject = Subject::Customer { org_id: scope.org_id(), customer_id: scope.customer_id() };
+    let mut referrers: HashMap<(String, String), Vec<Referrer>> = HashMap::new();
+    for referrer in found {
+        let set = view
+            .set_for(subject, &referrer.repository, now)
+            .await
+            .map_err(|_| PageError::Unavailable)?;
+        if set.referrers(&referrer.subject).iter().any(|d| d.as_str() == referrer.digest) {
+            let key = (referrer.repository.clone(), referrer.subject.clone());
+            referrers.entry(key).or_default().push(referrer);
+        }
+    }
     let host = scope.registry_host(&portal);
     let scheme = portal.settings.public_url.scheme().to_owned();
     let login = scope.login_name().to_owned();
@@ -202,7 +247,29 @@ pub(crate) async fn artifacts_get(
             let is_chart = d.artifact_type.as_deref() == Some(HELM_CONFIG);
             let first = d.repository != last_repository;
             last_repository.clone_from(&d.repository);
+            let key = (d.repository.clone(), d.digest.clone());
+            let referrers = referrers
+                .remove(&key)
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+                .map(|(j, r)| ReferrerView {
+                    kind: referrer_kind(r.artifact_type.as_deref()),
+                    digest: r.digest.get(..19).unwrap_or(&r.digest).to_owned(),
+                    command: Command {
+                        id: format!("ref-{i}-{j}"),
+                        label: format!("{}: fetch", referrer_kind(r.artifact_type.as_deref())),
+                        text: format!(
+                            "oras pull {host}/{}@{} -u {} -p \"$WHARF_TOKEN\"",
+                            r.repository,
+                            r.digest,
+                            shell_word(&login)
+                        ),
+                    },
+                })
+                .collect();
             TagView {
+                referrers,
                 commands: commands(&scheme, &host, &login, &d.repository, &d.tag, is_chart, i),
                 first_of_repository: first,
                 kind: kind(&d.media_type, d.artifact_type.as_deref()),
@@ -266,6 +333,17 @@ mod tests {
             ),
             "OCI artifact (application/vnd.example+json)"
         );
+    }
+
+    #[test]
+    fn referrers_are_named_by_their_type() {
+        assert_eq!(
+            referrer_kind(Some("application/vnd.dev.cosign.artifact.sig.v1+json")),
+            "Signature"
+        );
+        assert_eq!(referrer_kind(Some("application/spdx+json")), "SBOM");
+        assert_eq!(referrer_kind(Some("application/vnd.in-toto+json")), "Attestation");
+        assert_eq!(referrer_kind(None), "Referrer");
     }
 
     #[test]
