@@ -13,6 +13,8 @@ mod clients_reference;
 mod configuration;
 mod content_cache;
 mod crash;
+mod customer_portal;
+mod customer_portal_browser;
 mod deploy;
 mod entitlements;
 mod entitlements_clients;

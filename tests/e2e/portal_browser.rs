@@ -10,7 +10,7 @@ use std::{collections::HashMap, time::Duration};
 use fantoccini::{Locator, key::Key};
 use wharf_e2e::{
     ServeOptions, Wharf,
-    browser::{Browser, assert_accessible},
+    browser::{Browser, assert_accessible, link_in},
     fresh_database, run_wharf, scratch_dir,
     smtp::SmtpServer,
 };
@@ -33,14 +33,6 @@ async fn sign_in(browser: &Browser, base: &str, email: &str, password: &str) {
     browser.fill("email", email).await;
     browser.fill("password", password).await;
     browser.click("main form button[type=submit]").await;
-}
-
-/// The link in a mail's text part that starts with `prefix`.
-fn link_in(text: &str, prefix: &str) -> String {
-    text.split_whitespace()
-        .find(|w| w.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no link {prefix}… in:\n{text}"))
-        .to_owned()
 }
 
 #[tokio::test]

@@ -257,6 +257,14 @@ async fn wait_for_driver(driver: &mut Daemon, webdriver: &str) {
     }
 }
 
+/// The link in a mail's text part that starts with `prefix`.
+pub fn link_in(text: &str, prefix: &str) -> String {
+    text.split_whitespace()
+        .find(|w| w.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no link {prefix}… in:\n{text}"))
+        .to_owned()
+}
+
 /// A `data:text/html` URL holding `html`, for documents a test writes itself.
 pub fn data_url(html: &str) -> String {
     let mut url = String::from("data:text/html;charset=utf-8,");

@@ -26,6 +26,7 @@ pub mod members;
 pub mod openapi;
 pub mod problem;
 pub mod repositories;
+pub mod settings;
 pub mod tokens;
 pub mod usage;
 pub mod vendor_tokens;
@@ -163,6 +164,7 @@ pub fn routes() -> Vec<ApiRoute> {
             get(entitlements::get),
         ),
         route("/api/v1/repositories", &["/api/v1/repositories"], get(repositories::list)),
+        route("/api/v1/settings", &["/api/v1/settings"], get(settings::get).put(settings::put)),
         route("/api/v1/pulls", &["/api/v1/pulls"], get(usage::list_pulls)),
         route("/api/v1/pulls.csv", &["/api/v1/pulls.csv"], get(usage::pulls_csv)),
         route("/api/v1/pulls/summary", &["/api/v1/pulls/summary"], get(usage::summary)),

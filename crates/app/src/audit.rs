@@ -172,6 +172,37 @@ impl AuditLog {
         });
     }
 
+    /// A write that is not a [`Change`] (branding settings, a customer's own actions), by
+    /// `actor`: `action` on `target`, with `detail`.
+    pub fn action(
+        &self,
+        actor: &Actor,
+        action: &'static str,
+        target: String,
+        target_name: Option<String>,
+        detail: Value,
+    ) {
+        let origin = self.origin(&actor.request);
+        let (actor_kind, actor_id) = match (actor.token_id, actor.user_id) {
+            (Some(token), _) => ("token", Some(token)),
+            (None, user) => ("user", user),
+        };
+        self.record(NewAuditEntry {
+            client_addr: origin.client_addr,
+            user_agent: origin.user_agent,
+            request_id: origin.request_id,
+            ..NewAuditEntry::success(
+                Some(actor.org_id),
+                actor_kind,
+                actor_id,
+                action,
+                target,
+                target_name,
+                detail,
+            )
+        });
+    }
+
     /// A revoked token was presented (at `/token`, to `/v2` or to the API); at most once a
     /// minute per token.
     pub fn revoked_token_used(

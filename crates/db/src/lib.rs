@@ -5,6 +5,8 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod branding;
+pub mod customer_portal;
 pub mod customers;
 pub mod invalidation;
 pub mod invitations;

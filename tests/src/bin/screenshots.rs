@@ -8,6 +8,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "screenshots/customer.rs"]
+mod customer;
+
 use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use fantoccini::Locator;
@@ -158,6 +161,7 @@ async fn main() {
     shots.page(&format!("{base}/choose"), "choose").await;
     shots.page(&format!("{base}/vendor/vendor"), "vendor-home").await;
     shots.page(&format!("{base}/customer/vendor/{}", customer.id), "customer-home").await;
+    customer::shoot(&mut shots, &base, &database_url, &pool, org, customer.id).await;
     shots.page(&format!("{base}/vendor/vendor/invitations"), "invitations").await;
 
     // The vendor portal, on the demo data (`wharf serve --demo`).

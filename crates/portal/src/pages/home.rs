@@ -1,7 +1,6 @@
 //! Where a signed-in person lands: `/` (their home, or sign-in for everyone else),
-//! `/choose` (pick which vendor organization or customer to act for, and switch later),
-//! and the customer's home, `/customer/{slug}/{customer id}` (the vendor's is
-//! [`super::vendor::dashboard`]).
+//! and `/choose` (pick which vendor organization or customer to act for, and switch later).
+//! The homes themselves are [`super::vendor::dashboard`] and [`super::customer::home`].
 //!
 //! Which organization or customer a page acts for is in its URL, and membership is checked
 //! on every request: a removed member or a disabled customer's user gets the 404 page at
@@ -10,10 +9,9 @@
 
 use askama::Template;
 use axum::{
-    extract::{Path, State},
+    extract::State,
     response::{IntoResponse, Redirect, Response},
 };
-use uuid::Uuid;
 use wharf_app::accounts::{CustomerMembership, VendorMembership};
 
 use super::page;
@@ -66,44 +64,6 @@ pub(crate) async fn choose_get(
             .map(|m| (links::customer_home(&m.organization_slug, m.customer_id), m))
             .collect(),
         is_instance_admin: who.person.is_instance_admin,
-    })
-}
-
-#[derive(Template)]
-#[template(path = "customer/home.html")]
-struct CustomerHome {
-    shell: Shell,
-    membership: CustomerMembership,
-    login_command: String,
-}
-
-/// `GET /customer/{slug}/{customer_id}`: a customer's home in the customer portal, for
-/// that customer's users (an enabled customer of the vendor `slug`).
-pub(crate) async fn customer_get(
-    State(portal): State<Portal>,
-    Path((slug, customer_id)): Path<(String, String)>,
-    who: SignedIn,
-) -> Result<Response, PageError> {
-    let customer_id: Uuid = customer_id.parse().map_err(|_| PageError::NotFound)?;
-    let (_, customer) = portal.app.accounts.memberships(who.person.id).await?;
-    let membership = customer
-        .into_iter()
-        .find(|m| m.organization_slug == slug && m.customer_id == customer_id)
-        .ok_or(PageError::NotFound)?;
-    let context = format!("{} · {}", membership.customer_name, membership.organization_name);
-    page(&CustomerHome {
-        shell: who
-            .visitor
-            .shell(membership.customer_name.clone())
-            .await?
-            .in_context(context)
-            .at("/"),
-        login_command: format!(
-            "echo \"$WHARF_TOKEN\" | docker login {} -u {} --password-stdin",
-            registry_host(&portal),
-            who.person.email
-        ),
-        membership,
     })
 }
 

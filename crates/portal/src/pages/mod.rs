@@ -6,6 +6,8 @@
 //! (never a password), with status 422 (400 for a form that cannot be read).
 
 pub mod account;
+pub mod branding;
+pub mod customer;
 pub mod home;
 pub mod invitation;
 pub mod invitations;
@@ -36,7 +38,6 @@ pub fn routes() -> Router<Portal> {
             get(invitations::invitations_get).post(invitations::invitations_post),
         )
         .route("/vendor/{slug}/invitations/{id}/revoke", post(invitations::revoke_post))
-        .route("/customer/{slug}/{customer_id}", get(home::customer_get))
         .route(links::ACCOUNT, get(account::account_get))
         .route(links::ACCOUNT_PASSWORD, post(account::password_post))
         .route(
@@ -59,6 +60,8 @@ pub fn routes() -> Router<Portal> {
         .route(links::SIGN_UP, get(sign_up::sign_up_get).post(sign_up::sign_up_post))
         .route("/sign-up/{token}", get(sign_up::invited_get).post(sign_up::invited_post))
         .merge(vendor::routes())
+        .merge(customer::routes())
+        .merge(branding::routes())
 }
 
 /// A rendered page with status 200.

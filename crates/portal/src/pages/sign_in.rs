@@ -15,7 +15,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use wharf_app::accounts::{AccountEvent, LoginError, SignupMode};
 
-use super::{page, page_with};
+use super::{branding::BrandView, page, page_with};
 use crate::{
     Portal,
     csrf::PageForm,
@@ -53,6 +53,10 @@ struct SignInPage {
     notice: Option<&'static str>,
     next: String,
     signup_open: bool,
+    /// A vendor's branding (`/s/{slug}/sign-in`), or none (Wharf's own page).
+    brand: Option<BrandView>,
+    /// Where the form posts.
+    action: String,
 }
 
 /// Messages the sign-in page shows after a redirect (fixed texts: nothing from the query
@@ -74,6 +78,16 @@ pub(crate) async fn sign_in_get(
     visitor: Visitor,
     Query(query): Query<SignInQuery>,
 ) -> Result<Response, PageError> {
+    show(&portal, visitor, query, None).await
+}
+
+/// The sign-in page, Wharf's or (with `brand`) a vendor's.
+pub(crate) async fn show(
+    portal: &Portal,
+    visitor: Visitor,
+    query: SignInQuery,
+    brand: Option<BrandView>,
+) -> Result<Response, PageError> {
     if visitor.signed_in.is_some() {
         let next = query.next.as_deref().and_then(links::safe_next).unwrap_or("/");
         return Ok(Redirect::to(next).into_response());
@@ -87,13 +101,24 @@ pub(crate) async fn sign_in_get(
         notice: notice(query.notice.as_deref()),
         next,
         signup_open: portal.app.accounts.settings().signup != SignupMode::Closed,
+        action: brand.as_ref().map_or_else(|| links::SIGN_IN.to_owned(), |b| b.home.clone()),
+        brand,
     })
 }
 
 /// `POST /sign-in`.
 pub(crate) async fn sign_in_post(
     State(portal): State<Portal>,
+    form: PageForm<SignInForm>,
+) -> Result<Response, PageError> {
+    submit(&portal, form, None).await
+}
+
+/// Signs in; a failure shows the sign-in page (with `brand`, the vendor's) again.
+pub(crate) async fn submit(
+    portal: &Portal,
     PageForm { visitor, form }: PageForm<SignInForm>,
+    brand: Option<BrandView>,
 ) -> Result<Response, PageError> {
     let accounts = &portal.app.accounts;
     let password = SecretString::from(form.password);
@@ -123,6 +148,10 @@ pub(crate) async fn sign_in_post(
                 notice: None,
                 next: next.clone(),
                 signup_open: accounts.settings().signup != SignupMode::Closed,
+                action: brand
+                    .as_ref()
+                    .map_or_else(|| links::SIGN_IN.to_owned(), |b| b.home.clone()),
+                brand: brand.clone(),
             },
         )
     };

@@ -13,6 +13,7 @@ pub mod artifacts;
 pub mod customers;
 pub mod dashboard;
 pub mod licenses;
+pub mod settings;
 pub mod team;
 pub mod tokens;
 
@@ -38,6 +39,7 @@ pub fn routes() -> Router<Portal> {
         .merge(artifacts::routes())
         .merge(customers::routes())
         .merge(licenses::routes())
+        .merge(settings::routes())
         .merge(team::routes())
         .merge(tokens::routes())
 }
