@@ -28,3 +28,5 @@ mod serve;
 mod slow_clients;
 mod token_service;
 mod usage;
+mod vendor_insights;
+mod vendor_insights_browser;

@@ -20,6 +20,8 @@
 //!   one [`batch::Batcher`].
 //! - [`mail`]: invitations and password resets by email: an outbox in Postgres and a
 //!   delivery worker with retries, safe with several instances.
+//! - [`csv`]: CSV exports (formula-safe lines, streamed from a database cursor), for the
+//!   API and the pages.
 //! - [`metrics`]: the application's counters (the binary renders them with its own).
 //! - [`App`]: all of it started together, for `wharf serve` and the tests.
 
@@ -28,6 +30,7 @@ pub mod actions;
 pub mod audit;
 pub mod batch;
 pub mod credentials;
+pub mod csv;
 pub mod entitled;
 pub mod mail;
 pub mod metrics;

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod customers;
+pub mod insights;
 pub mod invalidation;
 pub mod invitations;
 pub mod licenses;

@@ -9,7 +9,10 @@
 //! go through `wharf_app::actions::VendorActions`, the same functions the JSON API calls,
 //! as [`VendorScope::actor`].
 
+pub mod analytics;
+pub mod audit;
 pub mod dashboard;
+mod report;
 
 use axum::{Router, routing::get};
 use wharf_app::{
@@ -28,7 +31,12 @@ use crate::{
 
 /// The vendor portal's routes.
 pub fn routes() -> Router<Portal> {
-    Router::new().route("/vendor/{slug}", get(dashboard::dashboard_get))
+    Router::new()
+        .route("/vendor/{slug}", get(dashboard::dashboard_get))
+        .route("/vendor/{slug}/analytics", get(analytics::analytics_get))
+        .route("/vendor/{slug}/analytics.csv", get(analytics::analytics_csv))
+        .route("/vendor/{slug}/audit", get(audit::audit_get))
+        .route("/vendor/{slug}/audit.csv", get(audit::audit_csv))
 }
 
 /// What a page or action needs of the member's role.
