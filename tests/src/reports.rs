@@ -96,7 +96,7 @@ pub async fn seed(pool: &PgPool, org: Uuid, slug: &str) -> Reports {
                 'docker/27.3.1', (array['docker', 'docker', 'containerd', 'helm', 'podman'])[1 + n % 5]
          from generate_series(0, 29) d,
               lateral generate_series(1, 6 + (30 - d) / 3 + case when extract(isodow from now() - d * interval '1 day') < 6 then 8 else 0 end) n,
-              lateral (select id, name from customers where id = any($3) order by id offset (n * n) % $4 limit 1) c",
+              lateral (select id, name from customers where id = any($3) order by id offset (n * n + d) % $4 limit 1) c",
     )
     .bind(org)
     .bind(slug)
@@ -114,7 +114,9 @@ pub async fn seed(pool: &PgPool, org: Uuid, slug: &str) -> Reports {
         ("token.revoke", "success", "old laptop"),
         ("license.suspend", "failure", "Trial"),
     ];
+    // Oldest first, as they would have been written.
     let entries: Vec<NewAuditEntry> = (0..40)
+        .rev()
         .map(|i| {
             let (action, outcome, target) = actions[i % actions.len()];
             NewAuditEntry {
@@ -139,5 +141,19 @@ pub async fn seed(pool: &PgPool, org: Uuid, slug: &str) -> Reports {
         })
         .collect();
     audit::append(pool, &entries).await.unwrap();
+    // Bytes served, per customer token, repository and day.
+    sqlx::query(
+        "insert into blob_bytes_daily (day, organization_id, token_id, customer_id, customer_name,
+                                       repository, digest, bytes, requests)
+         select (now() - d * interval '1 day')::date, $1, c, c, 'demo', $2 || '/app',
+                'sha256:' || md5(c::text), (40 + d * 7) * 1048576 + (d * 7919), 3 + d % 4
+         from unnest($3::uuid[]) c, generate_series(0, 29) d",
+    )
+    .bind(org)
+    .bind(slug)
+    .bind(&customers)
+    .execute(pool)
+    .await
+    .unwrap();
     Reports { customers, idle }
 }

@@ -231,7 +231,7 @@ fn report(
     let chart_days: Vec<(String, i64)> =
         day_lines.iter().map(|l| (l.label.clone(), l.pulls)).collect();
     let described = filters.period.describe();
-    let chart = Chart::of(&chart_days, &format!("in {described}"));
+    let chart = Chart::of(&chart_days, &filters.period.during());
     let customer_lines = of("customer")
         .map(|r| {
             let vendor = r.key == "vendor";

@@ -180,7 +180,7 @@ pub(crate) async fn audit_get(
     };
     let mut outcomes = vec![Choice::new("", "Any result")];
     outcomes.extend(OUTCOMES.iter().map(|o| Choice::new(*o, *o)));
-    let filtered = filters.query(&[]) != "";
+    let filtered = !filters.query(&[]).is_empty();
     page_with(
         status,
         &AuditPage {

@@ -148,9 +148,9 @@ pub(crate) async fn dashboard_get(
                 _ => ("your team".to_owned(), scope.path("/tokens")),
             };
             Item {
-                label: format!("{} ({}…) · {owner}", t.name, t.display_prefix),
+                label: format!("{} · {owner}", t.name),
                 href,
-                detail: format!("used {}", when(t.last_used_at)),
+                detail: format!("{}… used {}", t.display_prefix, when(t.last_used_at)),
             }
         })
         .collect();

@@ -198,6 +198,17 @@ impl PeriodForm {
             .map_or_else(String::new, |c| c.label.to_lowercase())
     }
 
+    /// The period as a phrase after a number of pulls: `in the last 30 days`, `of all
+    /// time`, `from 2026-01-01 to 2026-01-31`.
+    pub(crate) fn during(&self) -> String {
+        match self.period.as_str() {
+            "custom" => format!("from {} to {}", self.from.value, self.to.value),
+            "all" => "of all time".to_owned(),
+            "1" => "today".to_owned(),
+            _ => format!("in the {}", self.describe()),
+        }
+    }
+
     /// The period's part of a query string (`period=30`, or `period=custom&from=…&to=…`).
     pub(crate) fn query(&self) -> Vec<(&'static str, String)> {
         let mut q = vec![("period", self.period.clone())];
@@ -252,11 +263,12 @@ pub(crate) struct Chart {
     pub summary: String,
 }
 
-/// The chart's drawing area (`viewBox` 0 0 WIDTH HEIGHT; bars below a top margin, above
-/// the day labels).
+/// The chart's drawing area (`viewBox="0 0 600 114"` in `vendor/report.html`): bars from
+/// the scale's line (`CHART_TOP`) down to the axis (`CHART_BOTTOM`); the labels are HTML
+/// around it, so they keep their size on a phone.
 pub(crate) const CHART_WIDTH: f64 = 600.0;
-const CHART_TOP: f64 = 8.0;
-const CHART_BOTTOM: f64 = 150.0;
+const CHART_TOP: f64 = 2.0;
+const CHART_BOTTOM: f64 = 112.0;
 
 impl Chart {
     /// The chart of `days` (each with its pulls, oldest first), described as `period`.
@@ -380,8 +392,8 @@ mod tests {
         ];
         let chart = Chart::of(&days, "in the last 3 days");
         assert_eq!(chart.total, 15);
-        assert_eq!(chart.bars[1].height, "142.0");
-        assert_eq!(chart.bars[2].height, "71.0");
+        assert_eq!(chart.bars[1].height, "110.0");
+        assert_eq!(chart.bars[2].height, "55.0");
         assert_eq!(chart.bars[0].height, "0.0");
         assert!(chart.summary.contains("busiest day was 2026-12-02 with 10"), "{}", chart.summary);
         assert_eq!(Chart::of(&[], "today").summary, "No pulls today.");
