@@ -18,7 +18,8 @@ create table pull_daily_totals (
     -- the customer's name at a pull that day (reports prefer the current name)
     name            text,
     pulls           bigint not null check (pulls >= 0),
-    primary key (organization_id, day, dimension, key)
+    -- one dimension's days are one index range: a report reads only the dimensions it shows
+    primary key (organization_id, dimension, day, key)
 );
 
 create function pull_events_roll_up() returns trigger language plpgsql as $$
@@ -37,7 +38,7 @@ begin
     where e.parent_id is null
     group by 1, 2, 3, 4
     order by 1, 2, 3, 4
-    on conflict (organization_id, day, dimension, key) do update
+    on conflict (organization_id, dimension, day, key) do update
         set pulls = pull_daily_totals.pulls + excluded.pulls,
             name = coalesce(excluded.name, pull_daily_totals.name);
     return null;

@@ -175,6 +175,35 @@ pub struct BreakdownFilter {
     pub repository: Option<String>,
 }
 
+/// What a breakdown groups pulls by, beside the day (which it always has).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimension {
+    /// Per customer (`vendor` for the organization's own tokens).
+    Customer,
+    /// Per repository.
+    Repository,
+    /// Per `repository:tag` (a pull counts for each tag it matched).
+    Tag,
+    /// Per client kind.
+    Client,
+}
+
+impl Dimension {
+    /// Every dimension.
+    pub const ALL: [Dimension; 4] =
+        [Dimension::Customer, Dimension::Repository, Dimension::Tag, Dimension::Client];
+
+    /// Its name in rows and in `pull_daily_totals`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Customer => "customer",
+            Dimension::Repository => "repository",
+            Dimension::Tag => "tag",
+            Dimension::Client => "client",
+        }
+    }
+}
+
 /// One line of a breakdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakdownRow {
@@ -192,30 +221,38 @@ pub struct BreakdownRow {
 }
 
 /// Pulls of `org` matching `filter` by UTC day (every day that has pulls, oldest first), and
-/// by customer, repository, client kind and (with `tags`) repository and tag, each the
-/// `top` groups with the most pulls.
+/// by each of `dimensions`, the `top` groups with the most pulls.
 ///
 /// Without a customer or repository filter, adds up the daily totals (`pull_daily_totals`,
-/// a few thousand rows a month whatever the traffic); with one, scans the matching pull
-/// events once (through their customer or repository index). One statement: the branch
-/// that does not apply is cut by a one-time filter.
+/// one index range per dimension); with one, scans the matching pull events once (through
+/// their customer or repository index). One statement: the branch that does not apply is
+/// cut by a one-time filter.
 pub async fn pull_breakdown(
     pool: &PgPool,
     org: Uuid,
     filter: &BreakdownFilter,
     top: i64,
-    tags: bool,
+    dimensions: &[Dimension],
 ) -> Result<Vec<BreakdownRow>, DbError> {
+    let dimensions: Vec<String> = dimensions.iter().map(|d| d.as_str().to_owned()).collect();
     let since = filter.since.with_time(Time::MIDNIGHT).assume_utc();
     let until = filter.until.with_time(Time::MIDNIGHT).assume_utc();
     Ok(sqlx::query_as!(
         BreakdownRow,
-        r#"with totals as materialized (
-               select t.dimension, t.key, t.day, t.name, t.pulls
+        r#"with totals as (
+               select 'day' as dimension, to_char(t.day, 'YYYY-MM-DD') as key,
+                      null as name, t.pulls
                from pull_daily_totals t
                where $4::uuid is null and $5::text is null
-                 and t.organization_id = $1 and t.day >= $8 and t.day < $9
-                 and ($7 or t.dimension <> 'tag')
+                 and t.organization_id = $1 and t.dimension = 'total'
+                 and t.day >= $8 and t.day < $9
+               union all
+               select t.dimension, t.key, max(t.name), sum(t.pulls)::int8
+               from pull_daily_totals t
+               where $4::uuid is null and $5::text is null
+                 and t.organization_id = $1 and t.dimension = any($7)
+                 and t.day >= $8 and t.day < $9
+               group by t.dimension, t.key
            ),
            pulls as materialized (
                select e.at, e.customer_id, e.customer_name, e.repository, e.tags,
@@ -228,14 +265,7 @@ pub async fn pull_breakdown(
                  and ($5::text is null or e.repository = $5)
            ),
            grouped as (
-               select 'day' as dimension, to_char(s.day, 'YYYY-MM-DD') as key,
-                      null as name, sum(s.pulls)::int8 as pulls
-               from totals s where s.dimension = 'total'
-               group by s.day
-               union all
-               select s.dimension, s.key, max(s.name), sum(s.pulls)::int8
-               from totals s where s.dimension <> 'total'
-               group by s.dimension, s.key
+               select s.dimension, s.key, s.name, s.pulls from totals s
                union all
                select case when grouping(p.day) = 0 then 'day'
                            when grouping(p.customer) = 0 then 'customer'
@@ -251,7 +281,7 @@ pub async fn pull_breakdown(
                union all
                select 'tag', p.repository || ':' || t.tag, null, sum(p.requests)::int8
                from pulls p cross join lateral unnest(p.tags) as t(tag)
-               where $7
+               where 'tag' = any($7)
                group by p.repository, t.tag
            ),
            ranked as (
@@ -270,7 +300,7 @@ pub async fn pull_breakdown(
              on c.organization_id = $1
             and c.id = case when r.dimension = 'customer' and r.key <> 'vendor'
                             then r.key::uuid end
-           where r.dimension = 'day' or r.rank <= $6
+           where r.dimension = 'day' or (r.dimension = any($7) and r.rank <= $6)
            order by r.dimension, r.rank"#,
         org,
         since,
@@ -278,7 +308,7 @@ pub async fn pull_breakdown(
         filter.customer_id,
         filter.repository.as_deref(),
         top,
-        tags,
+        &dimensions,
         filter.since,
         filter.until,
     )
@@ -329,9 +359,9 @@ mod tests {
             customer_id: None,
             repository: None,
         };
-        let from_totals = pull_breakdown(&pool, acme, &filter, 10, true).await.unwrap();
+        let from_totals = pull_breakdown(&pool, acme, &filter, 10, &Dimension::ALL).await.unwrap();
         filter.customer_id = Some(customer);
-        let from_events = pull_breakdown(&pool, acme, &filter, 10, true).await.unwrap();
+        let from_events = pull_breakdown(&pool, acme, &filter, 10, &Dimension::ALL).await.unwrap();
         assert_eq!(from_totals, from_events);
         let sum =
             |d: &str| from_totals.iter().filter(|r| r.dimension == d).map(|r| r.pulls).sum::<i64>();
@@ -346,10 +376,15 @@ mod tests {
         let customer_row = from_totals.iter().find(|r| r.dimension == "customer").unwrap();
         assert_eq!(customer_row.label.as_deref(), Some("Initech"));
         // Cut to the top groups, with the number of groups kept.
-        let top =
-            pull_breakdown(&pool, acme, &BreakdownFilter { customer_id: None, ..filter }, 1, true)
-                .await
-                .unwrap();
+        let top = pull_breakdown(
+            &pool,
+            acme,
+            &BreakdownFilter { customer_id: None, ..filter },
+            1,
+            &Dimension::ALL,
+        )
+        .await
+        .unwrap();
         let tags: Vec<_> = top.iter().filter(|r| r.dimension == "tag").collect();
         assert_eq!(tags.len(), 1);
         assert_eq!(tags[0].groups, 4);

@@ -21,7 +21,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 use wharf_db::{
     customers,
-    insights::{self, BreakdownFilter, BreakdownRow},
+    insights::{self, BreakdownFilter, BreakdownRow, Dimension},
     usage::{self, BytesFilter, BytesGrouping},
 };
 
@@ -193,7 +193,7 @@ async fn figures(
     let pool = &portal.app.pool;
     let org = scope.org_id();
     let (breakdown, bytes) = tokio::try_join!(
-        insights::pull_breakdown(pool, org, &pulls, TOP, true),
+        insights::pull_breakdown(pool, org, &pulls, TOP, &Dimension::ALL),
         usage::summarize_bytes(pool, org, &bytes, BytesGrouping::Day),
     )?;
     let days: Vec<String> = range.days().into_iter().map(day_text).collect();

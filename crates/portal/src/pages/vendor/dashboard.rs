@@ -12,7 +12,7 @@ use axum::{
     response::Response,
 };
 use time::{Duration, OffsetDateTime};
-use wharf_db::insights::{self, BreakdownFilter};
+use wharf_db::insights::{self, BreakdownFilter, Dimension};
 
 use super::{
     Need, VendorScope,
@@ -84,7 +84,7 @@ pub(crate) async fn dashboard_get(
         repository: None,
     };
     let (breakdown, pushes, expiring, idle, tokens) = tokio::try_join!(
-        insights::pull_breakdown(pool, org, &filter, ROWS, false),
+        insights::pull_breakdown(pool, org, &filter, ROWS, &[Dimension::Customer]),
         insights::latest_pushes(pool, org, ROWS),
         insights::expiring_licenses(pool, org, now + Duration::days(30), ROWS),
         insights::customers_never_pulled(pool, org, ROWS),
