@@ -31,6 +31,8 @@ mod serve;
 mod slow_clients;
 mod token_service;
 mod usage;
+mod vendor_insights;
+mod vendor_insights_browser;
 mod vendor_portal;
 mod vendor_portal_browser;
 mod vendor_portal_clients;

@@ -13,10 +13,10 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use futures_util::StreamExt;
 use serde::Serialize;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use uuid::Uuid;
+use wharf_app::csv;
 use wharf_db::{
     audit::{self, AuditFilter, AuditRow},
     usage::{
@@ -377,8 +377,8 @@ pub async fn pulls_csv(
                   requests\n";
     Ok(csv_response("pulls.csv", header, move |tx| async move {
         let rows = usage::stream_pulls(&state.pool, org, &p.filter);
-        forward(rows, tx, |r: PullRow| {
-            csv_line(&[
+        csv::forward(rows, tx, |r: PullRow| {
+            csv::line(&[
                 &r.id.to_string(),
                 &rfc3339(r.at),
                 &opt(r.customer_id),
@@ -517,8 +517,8 @@ pub async fn audit_csv(
                   detail,client_addr,user_agent,request_id\n";
     Ok(csv_response("audit.csv", header, move |tx| async move {
         let rows = audit::stream(&state.pool, org, &filter);
-        forward(rows, tx, |r: AuditRow| {
-            csv_line(&[
+        csv::forward(rows, tx, |r: AuditRow| {
+            csv::line(&[
                 &r.id.to_string(),
                 &rfc3339(r.at),
                 &r.actor_kind,
@@ -542,27 +542,14 @@ fn opt(id: Option<Uuid>) -> String {
     id.map(|i| i.to_string()).unwrap_or_default()
 }
 
-type Chunk = Result<String, std::io::Error>;
-
-/// A `text/csv` attachment whose body is fed by `produce` through a small channel: the
-/// producer (a task owning the database stream) waits while the client reads, so memory
-/// stays at a few rows whatever the export's size. A database error mid-way cuts the body
-/// (the client sees an incomplete transfer, never a silently short file).
+/// A `text/csv` attachment whose body is fed by `produce` ([`wharf_app::csv::export`]).
 fn csv_response<F, Fut>(filename: &str, header: &'static str, produce: F) -> Response
 where
-    F: FnOnce(tokio::sync::mpsc::Sender<Chunk>) -> Fut + Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<csv::Chunk>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(16);
-    tokio::spawn(async move {
-        if tx.send(Ok(header.to_owned())).await.is_ok() {
-            produce(tx).await;
-        }
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    });
-    let mut response = (StatusCode::OK, Body::from_stream(stream)).into_response();
+    let body = Body::from_stream(csv::export(header.to_owned(), produce));
+    let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"));
     if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
@@ -571,58 +558,9 @@ where
     response
 }
 
-/// Sends each row of `rows` as a CSV line; stops when the client is gone.
-async fn forward<T, S>(rows: S, tx: tokio::sync::mpsc::Sender<Chunk>, line: impl Fn(T) -> String)
-where
-    S: futures_util::Stream<Item = Result<T, wharf_db::sqlx::Error>>,
-{
-    let mut rows = std::pin::pin!(rows);
-    while let Some(row) = rows.next().await {
-        let chunk = match row {
-            Ok(row) => Ok(line(row)),
-            Err(err) => {
-                tracing::warn!("CSV export failed mid-way: {err}");
-                Err(std::io::Error::other("database error"))
-            }
-        };
-        let failed = chunk.is_err();
-        if tx.send(chunk).await.is_err() || failed {
-            return;
-        }
-    }
-}
-
-/// One CSV record (RFC 4180 quoting). A field that a spreadsheet would read as a formula
-/// (starting with `=`, `+`, `-`, `@`) gets a leading `'`.
-fn csv_line(fields: &[&str]) -> String {
-    let mut out = String::new();
-    for (i, field) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let formula = field.starts_with(['=', '+', '-', '@']);
-        let value = if formula { format!("'{field}") } else { (*field).to_owned() };
-        if value.contains([',', '"', '\n', '\r']) {
-            out.push('"');
-            out.push_str(&value.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(&value);
-        }
-    }
-    out.push('\n');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_quotes_and_defuses_formulas() {
-        assert_eq!(csv_line(&["a", "b,c", "say \"hi\"", ""]), "a,\"b,c\",\"say \"\"hi\"\"\",\n");
-        assert_eq!(csv_line(&["=1+1", "-x", "ok"]), "'=1+1,'-x,ok\n");
-    }
 
     #[test]
     fn bad_parameters_name_themselves() {

@@ -20,6 +20,8 @@
 //!   one [`batch::Batcher`].
 //! - [`mail`]: invitations and password resets by email: an outbox in Postgres and a
 //!   delivery worker with retries, safe with several instances.
+//! - [`csv`]: CSV exports (formula-safe lines, streamed from a database cursor), for the
+//!   API and the pages.
 //! - [`metrics`]: the application's counters (the binary renders them with its own).
 //! - [`App`]: all of it started together, for `wharf serve` and the tests.
 
@@ -29,6 +31,7 @@ pub mod audit;
 pub mod batch;
 pub mod branding;
 pub mod credentials;
+pub mod csv;
 pub mod customer_team;
 pub mod entitled;
 pub mod mail;

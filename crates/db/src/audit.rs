@@ -150,6 +150,8 @@ pub struct AuditFilter {
     pub since: Option<OffsetDateTime>,
     /// Before this time (exclusive).
     pub until: Option<OffsetDateTime>,
+    /// One outcome: `success`, `failure` or `denied`.
+    pub outcome: Option<String>,
 }
 
 /// An entry as reports show it.
@@ -226,6 +228,7 @@ fn audit_query<'a>(
              and ($5::timestamptz is null or at >= $5)
              and ($6::timestamptz is null or at < $6)
              and ($7::bigint is null or id < $7)
+             and ($9::text is null or outcome = $9)
            order by id desc
            limit $8"#,
         org,
@@ -236,5 +239,6 @@ fn audit_query<'a>(
         filter.until,
         before,
         limit,
+        filter.outcome.as_deref(),
     )
 }

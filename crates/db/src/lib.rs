@@ -8,6 +8,7 @@ pub mod audit;
 pub mod branding;
 pub mod customer_portal;
 pub mod customers;
+pub mod insights;
 pub mod invalidation;
 pub mod invitations;
 pub mod licenses;

@@ -159,7 +159,16 @@ async fn main() {
     shots.fill("password", &password).await;
     shots.submit().await;
     shots.page(&format!("{base}/choose"), "choose").await;
-    shots.page(&format!("{base}/vendor/vendor"), "vendor-home").await;
+    wharf_e2e::reports::seed(&pool, org, "vendor").await;
+    shots.page(&format!("{base}/vendor/vendor"), "vendor-dashboard").await;
+    shots.page(&format!("{base}/vendor/vendor/analytics"), "vendor-analytics").await;
+    shots
+        .page(
+            &format!("{base}/vendor/vendor/analytics?from=2026-02-30&to=x"),
+            "vendor-analytics-bad-filter",
+        )
+        .await;
+    shots.page(&format!("{base}/vendor/vendor/audit"), "vendor-audit").await;
     shots.page(&format!("{base}/customer/vendor/{}", customer.id), "customer-home").await;
     customer::shoot(&mut shots, &base, &database_url, &pool, org, customer.id).await;
     shots.page(&format!("{base}/vendor/vendor/invitations"), "invitations").await;
@@ -215,6 +224,7 @@ async fn main() {
     shots.fill("email", &email).await;
     shots.fill("password", &password).await;
     shots.submit().await;
+    shots.page(&format!("{base}/vendor/vendor"), "vendor-dashboard-empty").await;
     shots.page(&format!("{base}/vendor/vendor/invitations"), "invitations-empty").await;
     shots.fill("email", "colleague@example.test").await;
     shots.submit().await;

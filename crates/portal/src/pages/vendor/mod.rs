@@ -9,10 +9,13 @@
 //! go through `wharf_app::actions::VendorActions`, the same functions the JSON API calls,
 //! as [`VendorScope::actor`].
 
+pub mod analytics;
 pub mod artifacts;
+pub mod audit;
 pub mod customers;
 pub mod dashboard;
 pub mod licenses;
+mod report;
 pub mod settings;
 pub mod team;
 pub mod tokens;
@@ -36,6 +39,10 @@ use crate::{
 pub fn routes() -> Router<Portal> {
     Router::new()
         .route("/vendor/{slug}", get(dashboard::dashboard_get))
+        .route("/vendor/{slug}/analytics", get(analytics::analytics_get))
+        .route("/vendor/{slug}/analytics.csv", get(analytics::analytics_csv))
+        .route("/vendor/{slug}/audit", get(audit::audit_get))
+        .route("/vendor/{slug}/audit.csv", get(audit::audit_csv))
         .merge(artifacts::routes())
         .merge(customers::routes())
         .merge(licenses::routes())
