@@ -159,7 +159,6 @@ async fn main() {
     shots.fill("password", &password).await;
     shots.submit().await;
     shots.page(&format!("{base}/choose"), "choose").await;
-    wharf_e2e::reports::seed(&pool, org, "vendor").await;
     shots.page(&format!("{base}/vendor/vendor"), "vendor-dashboard").await;
     shots.page(&format!("{base}/vendor/vendor/analytics"), "vendor-analytics").await;
     shots
