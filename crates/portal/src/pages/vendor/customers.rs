@@ -69,6 +69,11 @@ pub fn routes() -> Router<Portal> {
             post(resend_invitation_post),
         )
         .route("/vendor/{slug}/customers/{id}/tokens/{token}/revoke", post(revoke_token_post))
+        .route("/vendor/{slug}/customers/{id}/users/{user}/role", post(user_role_post))
+        .route(
+            "/vendor/{slug}/customers/{id}/users/{user}/remove",
+            get(remove_user_get).post(remove_user_post),
+        )
 }
 
 /// `/vendor/{slug}/customers/{id}`.
@@ -287,6 +292,9 @@ struct UserRow {
     email: String,
     role: String,
     since: String,
+    /// Where to change the user's role and to remove them (owners and admins).
+    role_action: String,
+    remove: String,
 }
 
 /// An open invitation to the customer.
@@ -423,7 +431,13 @@ async fn render_customer(
             new_license: format!("{base}/licenses/new"),
             users: users
                 .into_iter()
-                .map(|u| UserRow { email: u.email, role: u.role, since: day(u.created_at) })
+                .map(|u| UserRow {
+                    role_action: format!("{base}/users/{}/role", u.user_id),
+                    remove: format!("{base}/users/{}/remove", u.user_id),
+                    email: u.email,
+                    role: u.role,
+                    since: day(u.created_at),
+                })
                 .collect(),
             invitations: invitations
                 .into_iter()
@@ -804,5 +818,111 @@ pub(crate) async fn revoke_token_post(
             ),
         )
         .await?;
+    Ok(Redirect::to(&customer_path(&scope, customer.id)).into_response())
+}
+
+/// A user of the customer, by the id in the URL (404 for anyone else).
+async fn customer_user(
+    portal: &Portal,
+    scope: &VendorScope,
+    customer: &Customer,
+    user: &str,
+) -> Result<customers::CustomerUser, PageError> {
+    let user: Uuid = user.parse().map_err(|_| PageError::NotFound)?;
+    customers::find_user(&portal.app.pool, scope.org_id(), customer.id, user)
+        .await?
+        .ok_or(PageError::NotFound)
+}
+
+/// What to say when a customer team change is refused.
+fn team_refusal(err: wharf_app::customer_team::TeamError) -> Result<String, PageError> {
+    use wharf_app::customer_team::TeamError;
+    match err {
+        TeamError::NotFound => Err(PageError::NotFound),
+        TeamError::LastAdmin => Ok(
+            "A customer keeps at least one admin: make someone else admin first.".to_owned(),
+        ),
+        TeamError::Action(err) => Err(action_error(err)),
+    }
+}
+
+/// The new role of a customer user.
+#[derive(Deserialize)]
+pub(crate) struct UserRoleForm {
+    #[serde(default)]
+    role: String,
+}
+
+/// `POST /vendor/{slug}/customers/{id}/users/{user}/role`: makes a customer user admin or
+/// member (the customer's last admin stays one).
+pub(crate) async fn user_role_post(
+    State(portal): State<Portal>,
+    Path((slug, id, user)): Path<(String, String, String)>,
+    PageForm { visitor, form }: PageForm<UserRoleForm>,
+) -> Result<Response, PageError> {
+    let scope = VendorScope::enter(&portal, visitor, &slug).await?;
+    scope.require(Need::Customers)?;
+    let customer = find(&portal, &scope, &id).await?;
+    let user = customer_user(&portal, &scope, &customer, &user).await?;
+    let role = match form.role.as_str() {
+        "admin" => CustomerRole::Admin,
+        "member" => CustomerRole::Member,
+        _ => return Err(PageError::BadForm),
+    };
+    match wharf_app::customer_team::change_role(&portal.app, &scope.actor(), customer.id, user.user_id, role)
+        .await
+    {
+        Ok(()) => scope.flash("success", format!("{} is now {}.", user.email, role.as_str())).await?,
+        Err(err) => scope.flash("error", team_refusal(err)?).await?,
+    }
+    Ok(Redirect::to(&customer_path(&scope, customer.id)).into_response())
+}
+
+/// `GET /vendor/{slug}/customers/{id}/users/{user}/remove`: the confirmation.
+pub(crate) async fn remove_user_get(
+    State(portal): State<Portal>,
+    Path((slug, id, user)): Path<(String, String, String)>,
+    visitor: Visitor,
+) -> Result<Response, PageError> {
+    let scope = VendorScope::enter(&portal, visitor, &slug).await?;
+    scope.require(Need::Customers)?;
+    let customer = find(&portal, &scope, &id).await?;
+    let user = customer_user(&portal, &scope, &customer, &user).await?;
+    let base = customer_path(&scope, customer.id);
+    page(&ConfirmPage {
+        shell: scope.shell(format!("Remove {}?", user.email), "/customers").await?,
+        question: format!(
+            "{} can no longer use {}'s portal, and the access tokens they made for it stop working at once. The customer's service tokens keep working. Their account stays; you can invite them again.",
+            user.email, customer.name
+        ),
+        action: format!("{base}/users/{}/remove", user.user_id),
+        confirm_label: "Remove the user".into(),
+        cancel: base,
+    })
+}
+
+/// `POST /vendor/{slug}/customers/{id}/users/{user}/remove`.
+pub(crate) async fn remove_user_post(
+    State(portal): State<Portal>,
+    Path((slug, id, user)): Path<(String, String, String)>,
+    PageForm { visitor, .. }: PageForm<serde::de::IgnoredAny>,
+) -> Result<Response, PageError> {
+    let scope = VendorScope::enter(&portal, visitor, &slug).await?;
+    scope.require(Need::Customers)?;
+    let customer = find(&portal, &scope, &id).await?;
+    let user = customer_user(&portal, &scope, &customer, &user).await?;
+    match wharf_app::customer_team::remove_user(&portal.app, &scope.actor(), customer.id, user.user_id)
+        .await
+    {
+        Ok(revoked) => {
+            let tokens = match revoked {
+                0 => String::new(),
+                1 => " and their access token was revoked".to_owned(),
+                n => format!(" and their {n} access tokens were revoked"),
+            };
+            scope.flash("success", format!("{} was removed{tokens}.", user.email)).await?;
+        }
+        Err(err) => scope.flash("error", team_refusal(err)?).await?,
+    }
     Ok(Redirect::to(&customer_path(&scope, customer.id)).into_response())
 }
