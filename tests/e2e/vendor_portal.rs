@@ -752,7 +752,8 @@ async fn a_customer_user_is_invited_and_the_invitation_sent_again_with_a_new_lin
 async fn the_vendor_changes_and_removes_a_customers_users_and_the_last_admin_stays() {
     let (house, acme) = TestApp::with_owner(&[], "acme").await;
     let customer = wharf_db::testing::customer(&house.pool, acme.id, "Initech").await;
-    let peter = wharf_db::testing::member(&house.pool, acme.id, "peter@initech.test", "viewer").await;
+    let peter =
+        wharf_db::testing::member(&house.pool, acme.id, "peter@initech.test", "viewer").await;
     wharf_db::accounts::change_member(&house.pool, acme.id, peter, None).await.unwrap();
     wharf_db::customers::add_user(&house.pool, acme.id, customer.id, peter, "admin").await.unwrap();
     let owner = TokenOwner::Customer { customer_id: customer.id };
@@ -769,19 +770,39 @@ async fn the_vendor_changes_and_removes_a_customers_users_and_the_last_admin_sta
     post(&house, &format!("{base}/users/{peter}/role"), &csrf, &[("role", "member")]).await;
     assert!(house.page(&base).await.text().contains("keeps at least one admin"));
     post(&house, &format!("{base}/users/{peter}/remove"), &csrf, &[]).await;
-    let user = wharf_db::customers::find_user(&house.pool, acme.id, customer.id, peter).await.unwrap();
+    let user =
+        wharf_db::customers::find_user(&house.pool, acme.id, customer.id, peter).await.unwrap();
     assert_eq!(user.map(|u| u.role).as_deref(), Some("admin"));
     // With a second admin, Peter can go; the token he made stops.
-    let paula = wharf_db::testing::member(&house.pool, acme.id, "paula@initech.test", "viewer").await;
+    let paula =
+        wharf_db::testing::member(&house.pool, acme.id, "paula@initech.test", "viewer").await;
     wharf_db::accounts::change_member(&house.pool, acme.id, paula, None).await.unwrap();
-    wharf_db::customers::add_user(&house.pool, acme.id, customer.id, paula, "member").await.unwrap();
+    wharf_db::customers::add_user(&house.pool, acme.id, customer.id, paula, "member")
+        .await
+        .unwrap();
     post(&house, &format!("{base}/users/{paula}/role"), &csrf, &[("role", "admin")]).await;
-    assert!(house.page(&format!("{base}/users/{peter}/remove")).await.text().contains("Remove the user"));
+    assert!(
+        house
+            .page(&format!("{base}/users/{peter}/remove"))
+            .await
+            .text()
+            .contains("Remove the user")
+    );
     let removed = post(&house, &format!("{base}/users/{peter}/remove"), &csrf, &[]).await;
     assert_eq!(removed.location(), Some(base.as_str()));
-    assert!(wharf_db::customers::find_user(&house.pool, acme.id, customer.id, peter).await.unwrap().is_none());
+    assert!(
+        wharf_db::customers::find_user(&house.pool, acme.id, customer.id, peter)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(tags_list(&house, &basic(&token), "acme/app").await.is_err(), "his token stopped");
     // Someone who is not a user of this customer is not found.
     let stranger = uuid::Uuid::new_v4();
-    assert_eq!(post(&house, &format!("{base}/users/{stranger}/role"), &csrf, &[("role", "admin")]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        post(&house, &format!("{base}/users/{stranger}/role"), &csrf, &[("role", "admin")])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }

@@ -839,9 +839,9 @@ fn team_refusal(err: wharf_app::customer_team::TeamError) -> Result<String, Page
     use wharf_app::customer_team::TeamError;
     match err {
         TeamError::NotFound => Err(PageError::NotFound),
-        TeamError::LastAdmin => Ok(
-            "A customer keeps at least one admin: make someone else admin first.".to_owned(),
-        ),
+        TeamError::LastAdmin => {
+            Ok("A customer keeps at least one admin: make someone else admin first.".to_owned())
+        }
         TeamError::Action(err) => Err(action_error(err)),
     }
 }
@@ -869,10 +869,18 @@ pub(crate) async fn user_role_post(
         "member" => CustomerRole::Member,
         _ => return Err(PageError::BadForm),
     };
-    match wharf_app::customer_team::change_role(&portal.app, &scope.actor(), customer.id, user.user_id, role)
-        .await
+    match wharf_app::customer_team::change_role(
+        &portal.app,
+        &scope.actor(),
+        customer.id,
+        user.user_id,
+        role,
+    )
+    .await
     {
-        Ok(()) => scope.flash("success", format!("{} is now {}.", user.email, role.as_str())).await?,
+        Ok(()) => {
+            scope.flash("success", format!("{} is now {}.", user.email, role.as_str())).await?
+        }
         Err(err) => scope.flash("error", team_refusal(err)?).await?,
     }
     Ok(Redirect::to(&customer_path(&scope, customer.id)).into_response())
@@ -911,8 +919,13 @@ pub(crate) async fn remove_user_post(
     scope.require(Need::Customers)?;
     let customer = find(&portal, &scope, &id).await?;
     let user = customer_user(&portal, &scope, &customer, &user).await?;
-    match wharf_app::customer_team::remove_user(&portal.app, &scope.actor(), customer.id, user.user_id)
-        .await
+    match wharf_app::customer_team::remove_user(
+        &portal.app,
+        &scope.actor(),
+        customer.id,
+        user.user_id,
+    )
+    .await
     {
         Ok(revoked) => {
             let tokens = match revoked {
