@@ -11,8 +11,6 @@
 //! follows the name (tag names and digests contain no slash). A name outside the caller's
 //! organization answers as an unknown one (404).
 
-use std::collections::HashMap;
-
 use axum::{
     Json,
     extract::{Path, RawQuery, State, rejection::PathRejection},
@@ -51,13 +49,13 @@ pub struct RepositoryBody {
     pub last_pushed_at: Option<OffsetDateTime>,
 }
 
-impl RepositoryBody {
-    fn new(r: RepositorySummary, immutable_tags: bool) -> Self {
+impl From<RepositorySummary> for RepositoryBody {
+    fn from(r: RepositorySummary) -> Self {
         Self {
             name: r.name,
             public: r.public,
             created_at: r.created_at,
-            immutable_tags,
+            immutable_tags: r.immutable_tags,
             tag_count: r.tag_count,
             last_pushed_at: r.last_pushed_at,
         }
@@ -141,21 +139,7 @@ pub async fn list(
     )
     .await?;
     let (items, next_cursor) = page_of(found, page.limit, |r| r.name.as_str());
-    // The rules of the same page: one more bounded read, in the same order.
-    let after = page.after.as_deref();
-    let rules: HashMap<String, bool> =
-        repositories::overview(&state.pool, caller.actor.org_id, after, page.limit + 1)
-            .await?
-            .into_iter()
-            .map(|r| (r.name, r.immutable_tags))
-            .collect();
-    let items = items
-        .into_iter()
-        .map(|r| {
-            let immutable = rules.get(&r.name).copied().unwrap_or(false);
-            RepositoryBody::new(r, immutable)
-        })
-        .collect();
+    let items = items.into_iter().map(RepositoryBody::from).collect();
     Ok(Json(RepositoryPage { items, next_cursor }))
 }
 

@@ -90,6 +90,8 @@ pub struct RepositorySummary {
     pub name: String,
     /// Whether anyone may pull it.
     pub public: bool,
+    /// Whether its tags are immutable.
+    pub immutable_tags: bool,
     /// When it was created.
     pub created_at: OffsetDateTime,
     /// How many tags it has.
@@ -108,7 +110,7 @@ pub async fn list_summaries(
 ) -> Result<Vec<RepositorySummary>, DbError> {
     Ok(sqlx::query_as!(
         RepositorySummary,
-        r#"select r.name, r.public, r.created_at, count(t.name) as "tag_count!",
+        r#"select r.name, r.public, r.immutable_tags, r.created_at, count(t.name) as "tag_count!",
                   max(t.pushed_at) as last_pushed_at
            from repositories r
            left join tags t on t.repository_id = r.id
