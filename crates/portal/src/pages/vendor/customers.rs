@@ -282,7 +282,8 @@ pub(crate) fn field_message(err: ActionError) -> Result<String, PageError> {
     }
 }
 
-fn upper_first(text: &str) -> String {
+/// `text` with its first letter in upper case (messages of `wharf-app` start lower-case).
+pub(crate) fn upper_first(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }

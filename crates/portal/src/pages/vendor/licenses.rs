@@ -33,7 +33,7 @@ use wharf_entitlements::{ExpiryPolicy, Grant, GrantSpec, TagSelector, TagSelecto
 
 use super::{
     Need, VendorScope,
-    customers::{self, action_error, customer_path, day},
+    customers::{self, action_error, customer_path, day, upper_first},
 };
 use crate::{
     Portal,
@@ -352,11 +352,6 @@ impl LicenseFields {
             || self.notes.is_invalid()
             || self.grants.iter().any(|g| g.error.is_some())
     }
-}
-
-fn upper_first(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
 
 fn expiry_str(policy: ExpiryPolicy) -> &'static str {
