@@ -17,7 +17,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod database;
 pub mod demo;
-pub mod export;
+pub mod blobs;
 pub mod listener;
 pub mod metrics;
 pub mod postgres;
