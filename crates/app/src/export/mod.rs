@@ -20,6 +20,7 @@ pub mod tar;
 use std::{
     collections::{BTreeMap, BTreeSet, HashSet},
     fmt,
+    sync::Arc,
 };
 
 use bytes::Bytes;
@@ -39,12 +40,17 @@ use wharf_db::{
 };
 
 use crate::{
+    actions::Actor,
+    audit::AuditLog,
     credentials::entitlement_view::{EntitlementView, Subject},
     entitled::entitled_repositories,
 };
 
 /// The format `wharf-bundle.json` declares.
 pub const FORMAT: &str = "wharf-bundle/1";
+
+/// `oci-layout`.
+const LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// The client kind an export's pulls are counted under in analytics.
 pub const CLIENT_KIND: &str = "export";
@@ -214,14 +220,20 @@ pub struct Summary {
 /// storage).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Content {
-    Manifest { repository: String, digest: String },
-    Blob { digest: String },
+    Manifest { repository: String, digest: String, size: u64 },
+    Blob { digest: String, size: u64 },
 }
 
 impl Content {
     fn digest(&self) -> &str {
         match self {
-            Content::Manifest { digest, .. } | Content::Blob { digest } => digest,
+            Content::Manifest { digest, .. } | Content::Blob { digest, .. } => digest,
+        }
+    }
+
+    fn size(&self) -> u64 {
+        match self {
+            Content::Manifest { size, .. } | Content::Blob { size, .. } => *size,
         }
     }
 }
@@ -351,15 +363,20 @@ pub async fn plan(
                 parts.insert(d.clone(), view.size);
                 contents.insert(
                     d.clone(),
-                    Content::Manifest { repository: entitled.name.clone(), digest: d.clone() },
+                    Content::Manifest {
+                        repository: entitled.name.clone(),
+                        digest: d.clone(),
+                        size: u64::try_from(view.size).unwrap_or(0),
+                    },
                 );
                 stack.extend(view.children.iter().map(|c| c.digest.clone()));
                 for blob in view.blobs.iter().filter(|b| !b.external && set.allows_blob(&b.digest))
                 {
                     parts.insert(blob.digest.clone(), blob.size);
-                    contents
-                        .entry(blob.digest.clone())
-                        .or_insert_with(|| Content::Blob { digest: blob.digest.clone() });
+                    contents.entry(blob.digest.clone()).or_insert_with(|| Content::Blob {
+                        digest: blob.digest.clone(),
+                        size: u64::try_from(blob.size).unwrap_or(0),
+                    });
                 }
                 stack.extend(set.referrers(&d).iter().map(|r| r.as_str().to_owned()));
             }
@@ -446,6 +463,34 @@ impl Plan {
         )
     }
 
+    /// The files written after the blobs, before `SHA256SUMS`: `index.json`,
+    /// `wharf-bundle.json` and `IMPORT.md`.
+    fn small_files(&self) -> std::io::Result<[(&'static str, Vec<u8>); 3]> {
+        let registry = self.selection.registry.as_deref();
+        let index = serde_json::to_vec_pretty(&index_json(&self.manifest, registry))
+            .map_err(std::io::Error::other)?;
+        let bundle = serde_json::to_vec_pretty(&self.manifest).map_err(std::io::Error::other)?;
+        let import = import_md(&self.manifest, registry).into_bytes();
+        Ok([("index.json", index), ("wharf-bundle.json", bundle), ("IMPORT.md", import)])
+    }
+
+    /// The archive's size in bytes, known before it is written (an HTTP download announces
+    /// it, so a cut-short transfer is noticed by the client).
+    pub fn archive_size(&self) -> std::io::Result<u64> {
+        let entry = |size: u64| tar::BLOCK + size.div_ceil(tar::BLOCK) * tar::BLOCK;
+        let layout = entry(LAYOUT.len() as u64);
+        let blobs: u64 = self.contents.values().map(|c| entry(c.size())).sum();
+        let files = self.small_files()?;
+        let small: u64 = files.iter().map(|(_, bytes)| entry(bytes.len() as u64)).sum();
+        // `SHA256SUMS`: a line of 64 hex digits, two spaces, the name, per file before it.
+        let line = |name: usize| 64 + 2 + name as u64 + 1;
+        let blob_name = "blobs/sha256/".len() + 64;
+        let sums = line("oci-layout".len())
+            + self.contents.len() as u64 * line(blob_name)
+            + files.iter().map(|(name, _)| line(name.len())).sum::<u64>();
+        Ok(layout + blobs + small + entry(sums) + 2 * tar::BLOCK)
+    }
+
     /// Writes the bundle to `out` as a tar stream; `progress` hears of every blob written
     /// (blobs done, blobs in all, bytes so far).
     pub async fn write<W: AsyncWrite + Unpin>(
@@ -459,8 +504,7 @@ impl Plan {
         let mtime = u64::try_from(self.now.unix_timestamp()).unwrap_or(0);
         let mut counter = Counting { inner: out, bytes: 0 };
         let mut sums: Vec<(String, String)> = Vec::new();
-        small(&mut counter, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#, mtime, &mut sums)
-            .await?;
+        small(&mut counter, "oci-layout", LAYOUT, mtime, &mut sums).await?;
         let total = self.contents.len();
         for (done, content) in self.contents.values().enumerate() {
             let digest = content.digest();
@@ -469,7 +513,7 @@ impl Plan {
             })?;
             let name = format!("blobs/sha256/{hex_part}");
             match content {
-                Content::Manifest { repository, digest } => {
+                Content::Manifest { repository, digest, .. } => {
                     let stored = manifests::find_by_name(
                         pool,
                         repository,
@@ -482,17 +526,26 @@ impl Plan {
                             "{repository}@{digest} vanished during the export"
                         ))
                     })?;
-                    if hex(&Sha256::digest(&stored.bytes)) != hex_part {
+                    if hex(&Sha256::digest(&stored.bytes)) != hex_part
+                        || stored.bytes.len() as u64 != content.size()
+                    {
                         return Err(ExportError::Content(format!(
                             "{repository}@{digest}: the stored bytes do not hash to their digest"
                         )));
                     }
                     tar::entry(&mut counter, &name, &stored.bytes, mtime).await?;
                 }
-                Content::Blob { digest } => {
+                Content::Blob { digest, .. } => {
                     let read = blobs.open(hex_part).await.map_err(|err| {
                         ExportError::Content(format!("reading {digest}: {err}"))
                     })?;
+                    if read.size != content.size() {
+                        return Err(ExportError::Content(format!(
+                            "{digest}: the stored blob has {} bytes, not the {} recorded",
+                            read.size,
+                            content.size()
+                        )));
+                    }
                     counter.write_all(&tar::header(&name, read.size, mtime)?).await?;
                     let mut hasher = Sha256::new();
                     let mut stream = read.stream;
@@ -516,19 +569,23 @@ impl Plan {
             sums.push((hex_part.to_owned(), name));
             progress(done + 1, total, counter.bytes);
         }
-        let registry = self.selection.registry.as_deref();
-        let index = serde_json::to_vec_pretty(&index_json(manifest, registry))
-            .map_err(std::io::Error::other)?;
-        small(&mut counter, "index.json", &index, mtime, &mut sums).await?;
-        let bundle_json = serde_json::to_vec_pretty(manifest).map_err(std::io::Error::other)?;
-        let bundle_digest = format!("sha256:{}", hex(&Sha256::digest(&bundle_json)));
-        small(&mut counter, "wharf-bundle.json", &bundle_json, mtime, &mut sums).await?;
-        let import = import_md(manifest, registry);
-        small(&mut counter, "IMPORT.md", import.as_bytes(), mtime, &mut sums).await?;
+        let mut bundle_digest = String::new();
+        for (name, bytes) in self.small_files()? {
+            if name == "wharf-bundle.json" {
+                bundle_digest = format!("sha256:{}", hex(&Sha256::digest(&bytes)));
+            }
+            small(&mut counter, name, &bytes, mtime, &mut sums).await?;
+        }
         let sums_text: String =
             sums.iter().map(|(sum, name)| format!("{sum}  {name}\n")).collect();
         tar::entry(&mut counter, "SHA256SUMS", sums_text.as_bytes(), mtime).await?;
         tar::finish(&mut counter).await?;
+        if counter.bytes != self.archive_size()? {
+            tracing::error!(
+                written = counter.bytes,
+                "export: the archive's size differs from the one announced"
+            );
+        }
         Ok(Summary {
             tags: manifest.tags.len(),
             blobs: manifest.contents.len(),
@@ -536,6 +593,64 @@ impl Plan {
             bundle_digest,
         })
     }
+}
+
+/// How much of the archive may wait between the export and a slow reader.
+const STREAM_BUFFER: usize = 256 * 1024;
+
+/// Writes `plan` in a task of its own and hands its bytes out as a stream, for an HTTP
+/// download: the task waits while the reader is slow (at most [`STREAM_BUFFER`] bytes wait
+/// between them) and stops when the reader goes away. An export that fails midway ends the
+/// stream with an error, so that the answer is cut short rather than ending as if complete.
+/// A finished export is recorded ([`record`]) as made `by`.
+pub fn stream(
+    pool: PgPool,
+    blobs: Arc<dyn BlobSource>,
+    plan: Plan,
+    by: Exporter,
+) -> BoxStream<'static, std::io::Result<Bytes>> {
+    let (mut writer, reader) = tokio::io::duplex(STREAM_BUFFER);
+    let (done, outcome) = tokio::sync::oneshot::channel::<Result<(), String>>();
+    tokio::spawn(async move {
+        let result = plan.write(&pool, blobs.as_ref(), &mut writer, |_, _, _| {}).await;
+        let result = match result {
+            Ok(summary) => {
+                record(&pool, &by, &plan, &summary).await;
+                Ok(())
+            }
+            Err(ExportError::Write(err)) => Err(format!("the download was cut: {err}")),
+            Err(err) => {
+                tracing::error!(customer = %plan.customer_id, "export failed: {err}");
+                Err(err.to_string())
+            }
+        };
+        let _ = done.send(result);
+    });
+    let tail = futures_util::stream::once(async move {
+        match outcome.await {
+            Ok(Ok(())) => None,
+            Ok(Err(message)) => Some(Err(std::io::Error::other(message))),
+            Err(_) => Some(Err(std::io::Error::other("the export stopped"))),
+        }
+    })
+    .filter_map(std::future::ready);
+    tokio_util::io::ReaderStream::with_capacity(reader, 64 * 1024).chain(tail).boxed()
+}
+
+/// The headers of a bundle download: a tar of the exact size, saved under
+/// [`Plan::file_name`], never cached.
+pub fn download_headers(plan: &Plan) -> std::io::Result<http::HeaderMap> {
+    use http::header::{self, HeaderValue};
+    let mut headers = http::HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(plan.archive_size()?));
+    let disposition = format!("attachment; filename=\"{}\"", plan.file_name());
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition).map_err(std::io::Error::other)?,
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(headers)
 }
 
 /// Who made an export, for the audit log.
@@ -553,6 +668,25 @@ pub struct Exporter {
     pub user_agent: Option<String>,
     /// Its `X-Request-Id`.
     pub request_id: Option<String>,
+}
+
+impl Exporter {
+    /// `actor`, with the origin of its request as the audit log records it.
+    pub fn of(actor: &Actor, audit: &AuditLog) -> Self {
+        let origin = audit.origin(&actor.request);
+        let (kind, id) = match (actor.token_id, actor.user_id) {
+            (Some(token), _) => ("token", Some(token)),
+            (None, user) => ("user", user),
+        };
+        Self {
+            kind,
+            id,
+            name: None,
+            client_addr: origin.client_addr,
+            user_agent: origin.user_agent,
+            request_id: origin.request_id,
+        }
+    }
 }
 
 /// Records a finished export: one audit entry (`bundle.export`: who, for which customer,
