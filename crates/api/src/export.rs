@@ -101,7 +101,9 @@ async fn download(
 fn problem(err: ExportError) -> Problem {
     match err {
         ExportError::Disabled(_) => Problem::conflict("customer", err.to_string()),
-        ExportError::NotEntitled(message) => Problem::not_found(message),
+        ExportError::NoSuchRepository(message) | ExportError::NoSuchTag(message) => {
+            Problem::not_found(message)
+        }
         ExportError::Since(message) => Problem::invalid("since_bundle", message),
         ExportError::Unavailable | ExportError::Write(_) => Problem::unavailable(),
         ExportError::Content(message) => {

@@ -115,8 +115,7 @@ impl App {
         let actions = VendorActions::new(pool.clone(), audit.clone(), credentials.clone());
         let (mailer, mail_worker) = Mailer::start(pool.clone(), settings.mail)
             .map_err(|_| StartError::Settings("WHARF_SMTP_URL is not a usable SMTP URL"))?;
-        let app =
-            Self {
+        let app = Self {
             pool,
             credentials,
             accounts: Arc::new(accounts),

@@ -15,7 +15,10 @@ impl BlobSource for StoreBlobs {
         async move {
             let key = BlobKey::new(DigestAlgorithm::Sha256, hex).map_err(std::io::Error::other)?;
             let read = self.0.get(&key, None).await.map_err(std::io::Error::other)?;
-            Ok(BlobRead { size: read.size, stream: read.stream.map_err(std::io::Error::other).boxed() })
+            Ok(BlobRead {
+                size: read.size,
+                stream: read.stream.map_err(std::io::Error::other).boxed(),
+            })
         }
         .boxed()
     }

@@ -31,7 +31,11 @@ use time::{Duration, OffsetDateTime, format_description::well_known::Rfc3339};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use uuid::Uuid;
 use wharf_db::{
-    PgPool, accounts::Organization, audit::NewAuditEntry, customers::Customer, licenses,
+    PgPool,
+    accounts::Organization,
+    audit::NewAuditEntry,
+    customers::Customer,
+    licenses,
     registry::{
         manifests::{self, ManifestRef},
         repositories, tags,
@@ -95,9 +99,11 @@ pub struct Selection {
 pub enum ExportError {
     /// The customer is disabled: it can pull nothing.
     Disabled(String),
-    /// A repository or tag asked for is not among what the customer can pull (whether it
-    /// exists or not).
-    NotEntitled(String),
+    /// A repository asked for is not among those the customer can pull (whether it exists
+    /// or not).
+    NoSuchRepository(String),
+    /// A tag asked for is not among those the customer can pull in the repositories chosen.
+    NoSuchTag(String),
     /// The previous bundle's `wharf-bundle.json` is not one, or is another customer's.
     Since(String),
     /// The database or the entitlements could not be read.
@@ -112,9 +118,10 @@ impl fmt::Display for ExportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Disabled(name) => write!(f, "{name} is disabled: it can pull nothing"),
-            Self::NotEntitled(message) | Self::Since(message) | Self::Content(message) => {
-                f.write_str(message)
-            }
+            Self::NoSuchRepository(message)
+            | Self::NoSuchTag(message)
+            | Self::Since(message)
+            | Self::Content(message) => f.write_str(message),
             Self::Unavailable => f.write_str("the database or the entitlements could not be read"),
             Self::Write(err) => write!(f, "writing the bundle failed: {err}"),
         }
@@ -285,7 +292,10 @@ pub async fn plan(
 ) -> Result<Plan, ExportError> {
     let now = OffsetDateTime::now_utc();
     if customer.organization_id != org.id {
-        return Err(ExportError::NotEntitled(format!("no customer {} in {}", customer.id, org.slug)));
+        return Err(ExportError::NoSuchRepository(format!(
+            "no customer {} in {}",
+            customer.id, org.slug
+        )));
     }
     if customer.disabled {
         return Err(ExportError::Disabled(customer.name.clone()));
@@ -301,7 +311,7 @@ pub async fn plan(
     let entitled_names: BTreeSet<&str> = entitled.iter().map(|r| r.name.as_str()).collect();
     for name in &selection.repositories {
         if !entitled_names.contains(name.as_str()) {
-            return Err(ExportError::NotEntitled(format!(
+            return Err(ExportError::NoSuchRepository(format!(
                 "{name}: no such repository among what {} can pull",
                 customer.name
             )));
@@ -313,7 +323,7 @@ pub async fn plan(
         .collect();
     for tag in &selection.tags {
         if !chosen.iter().any(|r| r.tags.contains(tag)) {
-            return Err(ExportError::NotEntitled(format!(
+            return Err(ExportError::NoSuchTag(format!(
                 "{tag}: no such tag among what {} can pull",
                 customer.name
             )));
@@ -536,9 +546,10 @@ impl Plan {
                     tar::entry(&mut counter, &name, &stored.bytes, mtime).await?;
                 }
                 Content::Blob { digest, .. } => {
-                    let read = blobs.open(hex_part).await.map_err(|err| {
-                        ExportError::Content(format!("reading {digest}: {err}"))
-                    })?;
+                    let read = blobs
+                        .open(hex_part)
+                        .await
+                        .map_err(|err| ExportError::Content(format!("reading {digest}: {err}")))?;
                     if read.size != content.size() {
                         return Err(ExportError::Content(format!(
                             "{digest}: the stored blob has {} bytes, not the {} recorded",
@@ -576,8 +587,7 @@ impl Plan {
             }
             small(&mut counter, name, &bytes, mtime, &mut sums).await?;
         }
-        let sums_text: String =
-            sums.iter().map(|(sum, name)| format!("{sum}  {name}\n")).collect();
+        let sums_text: String = sums.iter().map(|(sum, name)| format!("{sum}  {name}\n")).collect();
         tar::entry(&mut counter, "SHA256SUMS", sums_text.as_bytes(), mtime).await?;
         tar::finish(&mut counter).await?;
         if counter.bytes != self.archive_size()? {
