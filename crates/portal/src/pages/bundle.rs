@@ -91,9 +91,18 @@ impl BundleForm {
         }
     }
 
-    /// How many tags the customer can pull in all.
-    pub fn all_tags(&self) -> usize {
-        self.repositories.iter().map(|r| r.tags).sum()
+    /// What "everything" is: "3 tags in 1 repository".
+    pub fn everything(&self) -> String {
+        let tags: usize = self.repositories.iter().map(|r| r.tags).sum();
+        let repositories = self.repositories.len();
+        let plural = |n: usize, word: &str, words: &str| {
+            format!("{n} {}", if n == 1 { word } else { words })
+        };
+        format!(
+            "{} in {}",
+            plural(tags, "tag", "tags"),
+            plural(repositories, "repository", "repositories")
+        )
     }
 }
 
