@@ -95,8 +95,8 @@ async fn a_customers_entitlement_travels_by_bundle_and_imports_with_skopeo() {
             "no such tag among what",
         ),
         (
-            vec!["--customer", "Globex Corporation", "--out", &format!("{out_arg}.zst")],
-            "not supported",
+            vec!["--customer", "Globex Corporation", "--out", &format!("{out_arg}.gz")],
+            "gzip is not offered",
         ),
     ] {
         let finished = export(&source, &args);
@@ -145,6 +145,36 @@ async fn a_customers_entitlement_travels_by_bundle_and_imports_with_skopeo() {
             "vendor/web:2.0.0",
         ]
     );
+    // The same, compressed with zstd: the same tags, and its checksums hold once unpacked.
+    let compressed = dir.join("bundle.tar.zst");
+    let finished = export(
+        &source,
+        &["--customer", "Globex Corporation", "--out", &compressed.to_string_lossy()],
+    );
+    assert!(finished.status.success(), "{}", finished.stderr);
+    let zst = std::fs::read(&compressed).unwrap();
+    assert!(zst.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]), "a zstd frame");
+    let mut tar = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(
+        &mut async_compression::tokio::bufread::ZstdDecoder::new(&zst[..]),
+        &mut tar,
+    )
+    .await
+    .unwrap();
+    assert!(tar.len() > zst.len());
+    let decompressed = dir.join("decompressed.tar");
+    std::fs::write(&decompressed, &tar).unwrap();
+    let unpacked_z = dir.join("unpacked-zst");
+    unpack(&decompressed, &unpacked_z);
+    must(
+        Command::new("sha256sum")
+            .arg("-c")
+            .arg("--quiet")
+            .arg("SHA256SUMS")
+            .current_dir(&unpacked_z),
+    );
+    assert_eq!(refs(&bundle_json(&unpacked_z)), refs(&bundle));
+
     let import_md = std::fs::read_to_string(unpacked.join("IMPORT.md")).unwrap();
     assert!(import_md.contains(&format!("skopeo copy --all --preserve-digests oci-archive:bundle.tar:vendor/web:2.0.0 docker://{target_host}/vendor/web:2.0.0")), "{import_md}");
 
@@ -293,7 +323,7 @@ async fn a_customers_entitlement_travels_by_bundle_and_imports_with_skopeo() {
     )
     .await
     .unwrap();
-    assert_eq!(entries.len(), 2);
+    assert_eq!(entries.len(), 3);
 }
 
 /// Finds the file of blob `digest` under `root` (the filesystem store fans out by prefix).

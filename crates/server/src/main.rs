@@ -88,9 +88,10 @@ async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
 async fn export(args: cli::ExportArgs) -> anyhow::Result<()> {
     use std::io::IsTerminal as _;
     let name = args.out.to_string_lossy().into_owned();
-    if name.ends_with(".zst") || name.ends_with(".gz") {
+    let zstd = name.ends_with(".tar.zst");
+    if !zstd && (name.ends_with(".zst") || name.ends_with(".gz") || name.ends_with(".tgz")) {
         anyhow::bail!(
-            "{name}: compressed bundles are not supported yet; write a .tar and compress it yourself"
+            "{name}: a bundle is written as .tar, or as .tar.zst (zstd); gzip is not offered"
         );
     }
     let since = match &args.since_bundle {
@@ -127,7 +128,12 @@ async fn export(args: cli::ExportArgs) -> anyhow::Result<()> {
             let file = tokio::fs::File::create(&partial)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", partial.display()))?;
-            let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
+            let file = tokio::io::BufWriter::with_capacity(1 << 20, file);
+            let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = if zstd {
+                Box::new(async_compression::tokio::write::ZstdEncoder::new(file))
+            } else {
+                Box::new(file)
+            };
             let terminal = std::io::stderr().is_terminal();
             let mut last = 0;
             let blobs = wharf_server::blobs::StoreBlobs(blobs);
@@ -152,7 +158,10 @@ async fn export(args: cli::ExportArgs) -> anyhow::Result<()> {
                     return Err(err.into());
                 }
             };
-            out.into_inner().sync_all().await?;
+            // Ends the zstd frame and flushes every buffer; then the file reaches the disk.
+            tokio::io::AsyncWriteExt::shutdown(&mut out).await?;
+            drop(out);
+            tokio::fs::File::open(&partial).await?.sync_all().await?;
             tokio::fs::rename(&partial, &args.out).await?;
             let operator = wharf_app::export::Exporter {
                 kind: "operator",
