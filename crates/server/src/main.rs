@@ -209,13 +209,14 @@ async fn gc(args: cli::GcArgs) -> anyhow::Result<()> {
             )
             .await?;
             println!(
-                "pruned: expired portal sessions: {}, ended password resets: {}, audit entries: {}, tag history entries: {}, deleted token ids: {}, pull events: {}",
+                "pruned: expired portal sessions: {}, ended password resets: {}, audit entries: {}, tag history entries: {}, deleted token ids: {}, pull events: {}, ended invitations: {}",
                 pruned.sessions,
                 pruned.password_resets,
                 pruned.audit_entries,
                 pruned.tag_history,
                 pruned.deleted_tokens,
-                pruned.pull_events
+                pruned.pull_events,
+                pruned.invitations
             );
             if report.failures > 0 {
                 anyhow::bail!("{} storage deletes failed (see the log); the next pass retries them", report.failures);
