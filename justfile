@@ -45,6 +45,15 @@ fuzz CASES="20000":
         WHARF_FUZZ_CASES={{CASES}} cargo nextest run --no-fail-fast -p "$crate" -E 'binary(fuzz)'; \
     done
 
+# The suite is not in this repository: give OCI_CONFORMANCE_BIN (a built suite) or
+# OCI_CONFORMANCE_SRC (its `conformance/` directory, built with `go build`); other OCI_*
+# variables pass through to it. Reports go to OCI_RESULTS (default: a new directory in /tmp).
+
+# The official OCI conformance suite against Wharf on filesystem, then S3 storage (docs/testing.md).
+oci-conformance: postgres-binaries s3s-fs
+    cargo build -p wharf-server --bin wharf
+    tests/with-postgres.sh tests/oci-conformance.sh
+
 # Formatting, lints and the sqlx offline data, as CI checks them.
 lint: sqlx-cli
     cargo fmt --all -- --check
