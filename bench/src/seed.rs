@@ -282,6 +282,7 @@ pub async fn seed(pool: &PgPool) -> anyhow::Result<World> {
 pub struct Accounts {
     pub vendor_token: String,
     pub customer_token: String,
+    pub customer_id: Uuid,
 }
 
 pub async fn one_customer(pool: &PgPool, repository: &str, tags: &str) -> anyhow::Result<Accounts> {
@@ -291,5 +292,5 @@ pub async fn one_customer(pool: &PgPool, repository: &str, tags: &str) -> anyhow
         .await?;
     let customer_token =
         token(pool, org, TokenOwner::Customer { customer_id: customer.id }).await?;
-    Ok(Accounts { vendor_token, customer_token })
+    Ok(Accounts { vendor_token, customer_token, customer_id: customer.id })
 }

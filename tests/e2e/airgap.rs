@@ -95,8 +95,8 @@ async fn a_customers_entitlement_travels_by_bundle_and_imports_with_skopeo() {
             "no such tag among what",
         ),
         (
-            vec!["--customer", "Globex Corporation", "--out", &format!("{out_arg}.zst")],
-            "not supported",
+            vec!["--customer", "Globex Corporation", "--out", &format!("{out_arg}.gz")],
+            "gzip is not offered",
         ),
     ] {
         let finished = export(&source, &args);
@@ -145,6 +145,36 @@ async fn a_customers_entitlement_travels_by_bundle_and_imports_with_skopeo() {
             "vendor/web:2.0.0",
         ]
     );
+    // The same, compressed with zstd: the same tags, and its checksums hold once unpacked.
+    let compressed = dir.join("bundle.tar.zst");
+    let finished = export(
+        &source,
+        &["--customer", "Globex Corporation", "--out", &compressed.to_string_lossy()],
+    );
+    assert!(finished.status.success(), "{}", finished.stderr);
+    let zst = std::fs::read(&compressed).unwrap();
+    assert!(zst.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]), "a zstd frame");
+    let mut tar = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(
+        &mut async_compression::tokio::bufread::ZstdDecoder::new(&zst[..]),
+        &mut tar,
+    )
+    .await
+    .unwrap();
+    assert!(tar.len() > zst.len());
+    let decompressed = dir.join("decompressed.tar");
+    std::fs::write(&decompressed, &tar).unwrap();
+    let unpacked_z = dir.join("unpacked-zst");
+    unpack(&decompressed, &unpacked_z);
+    must(
+        Command::new("sha256sum")
+            .arg("-c")
+            .arg("--quiet")
+            .arg("SHA256SUMS")
+            .current_dir(&unpacked_z),
+    );
+    assert_eq!(refs(&bundle_json(&unpacked_z)), refs(&bundle));
+
     let import_md = std::fs::read_to_string(unpacked.join("IMPORT.md")).unwrap();
     assert!(import_md.contains(&format!("skopeo copy --all --preserve-digests oci-archive:bundle.tar:vendor/web:2.0.0 docker://{target_host}/vendor/web:2.0.0")), "{import_md}");
 
@@ -293,5 +323,198 @@ async fn a_customers_entitlement_travels_by_bundle_and_imports_with_skopeo() {
     )
     .await
     .unwrap();
-    assert_eq!(entries.len(), 2);
+    assert_eq!(entries.len(), 3);
+}
+
+/// Finds the file of blob `digest` under `root` (the filesystem store fans out by prefix).
+fn blob_file(root: &Path, digest: &str) -> std::path::PathBuf {
+    let hex = digest.trim_start_matches("sha256:");
+    let out = must(Command::new("find").arg(root).args(["-type", "f", "-name", hex]));
+    std::path::PathBuf::from(out.lines().next().expect("the blob's file"))
+}
+
+#[tokio::test]
+async fn the_api_streams_a_bundle_checked_first_and_recorded_once_complete() {
+    let scratch = client_scratch();
+    let dir = scratch.path();
+    let db = fresh_database().await;
+    let env: HashMap<String, String> = [("WHARF_DEMO".to_owned(), "true".to_owned())].into();
+    let source =
+        Wharf::start(&dir.join("source"), &ServeOptions { database_url: Some(db.clone()), env })
+            .await;
+    let token = vendor_token(&db, "export");
+    let pool = wharf_db::PgPool::connect(&db).await.unwrap();
+    let org = wharf_db::accounts::find_organization(&pool, "vendor").await.unwrap().unwrap();
+    let globex = wharf_db::customers::find_by_name(&pool, org.id, "Globex Corporation")
+        .await
+        .unwrap()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let export_url = format!("{}/api/v1/customers/{}/export", source.url, globex.id);
+    let exports = |pool: wharf_db::PgPool| async move {
+        let rows = wharf_db::audit::list(
+            &pool,
+            org.id,
+            &wharf_db::audit::AuditFilter {
+                action: Some("bundle.export".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+        rows.len()
+    };
+
+    // Bad input: a problem, before any byte of a bundle, and nothing recorded.
+    let other = uuid::Uuid::new_v4();
+    for (url, status, words) in [
+        (format!("{export_url}?repository=vendor/secret"), 404, "no such repository among what"),
+        (format!("{export_url}?tag=2.1.0-rc.1"), 404, "no such tag among what"),
+        (format!("{export_url}?colour=blue"), 400, "unknown parameter"),
+        (format!("{}/api/v1/customers/{other}/export", source.url), 404, "no such customer"),
+    ] {
+        let answer = http.get(&url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), status, "{url}");
+        assert_eq!(answer.headers()["content-type"], "application/problem+json", "{url}");
+        let text = answer.text().await.unwrap();
+        assert!(text.contains(words), "{url}: {text}");
+    }
+    for (body, words) in [
+        (serde_json::json!({"since_bundle": {"format": 1}}), "not a wharf-bundle.json"),
+        (serde_json::json!({"tags": "2.0.0"}), "tags"),
+    ] {
+        let answer = http.post(&export_url).bearer_auth(&token).json(&body).send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), 400, "{body}");
+        let text = answer.text().await.unwrap();
+        assert!(text.contains(words), "{body}: {text}");
+    }
+    let anonymous = http.get(&export_url).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    assert_eq!(exports(pool.clone()).await, 0);
+
+    // One tag, narrowed: exactly its Content-Length, checksums good, its referrers in.
+    let answer = http
+        .get(format!("{export_url}?repository=vendor/web&tag=2.0.0"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(answer.headers()["content-type"], "application/x-tar");
+    let disposition = answer.headers()["content-disposition"].to_str().unwrap().to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"vendor-globex-corporation-")
+            && disposition.ends_with(".tar\""),
+        "{disposition}"
+    );
+    let announced = answer.content_length().unwrap();
+    let bytes = answer.bytes().await.unwrap();
+    assert_eq!(bytes.len() as u64, announced);
+    let first = dir.join("first.tar");
+    std::fs::write(&first, &bytes).unwrap();
+    let unpacked = dir.join("first");
+    unpack(&first, &unpacked);
+    must(
+        Command::new("sha256sum").arg("-c").arg("--quiet").arg("SHA256SUMS").current_dir(&unpacked),
+    );
+    let bundle = bundle_json(&unpacked);
+    assert_eq!(refs(&bundle), ["vendor/web:2.0.0"]);
+    let web = wharf_db::registry::repositories::find(&pool, "vendor/web").await.unwrap().unwrap();
+    let signed =
+        wharf_db::registry::tags::digest_of(&pool, web.id, "2.0.0").await.unwrap().unwrap();
+    let contents = strings(&bundle["contents"]);
+    for referrer in wharf_db::registry::manifests::referrers(&pool, web.id, &signed).await.unwrap()
+    {
+        assert!(contents.contains(&referrer.digest), "the signature and the SBOM travel too");
+    }
+
+    // Incremental from that bundle, by POST: everything else Globex can pull, no blob again.
+    let since = bundle.clone();
+    let answer = http
+        .post(&export_url)
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"since_bundle": since}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert!(answer.headers()["content-disposition"].to_str().unwrap().contains("-incremental.tar"));
+    let announced = answer.content_length().unwrap();
+    let bytes = answer.bytes().await.unwrap();
+    assert_eq!(bytes.len() as u64, announced);
+    let second = dir.join("second.tar");
+    std::fs::write(&second, &bytes).unwrap();
+    let unpacked_2 = dir.join("second");
+    unpack(&second, &unpacked_2);
+    must(
+        Command::new("sha256sum")
+            .arg("-c")
+            .arg("--quiet")
+            .arg("SHA256SUMS")
+            .current_dir(&unpacked_2),
+    );
+    let bundle_2 = bundle_json(&unpacked_2);
+    assert_eq!(refs(&bundle_2).len(), 7, "{:?}", refs(&bundle_2));
+    assert!(!refs(&bundle_2).contains(&"vendor/web:2.0.0".to_owned()));
+    let layers: Vec<String> = wharf_db::registry::manifests::view(&pool, web.id, &signed)
+        .await
+        .unwrap()
+        .unwrap()
+        .blobs
+        .into_iter()
+        .map(|b| b.digest)
+        .collect();
+    assert!(strings(&bundle_2["contents"]).iter().all(|d| !layers.contains(d)));
+
+    // Both are on record: the audit log names the token, analytics count each tag once.
+    assert_eq!(exports(pool.clone()).await, 2);
+    let counted: i64 = sqlx::query_scalar(
+        "select count(*) from pull_events where client_kind = 'export' and customer_id = $1",
+    )
+    .bind(globex.id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(counted, 8);
+
+    // A client that goes away midway: the export stops, and is not recorded.
+    let raw = wharf_e2e::raw::RawRegistry::with_token(&source.url, &token);
+    let layer: Vec<u8> =
+        (0..64u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let layer_digest = raw.push_blob("vendor/web", &layer).await;
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config_digest = raw.push_blob("vendor/web", config).await;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}],
+    });
+    raw.push_manifest(
+        "vendor/web",
+        "1.9.0",
+        "application/vnd.oci.image.manifest.v1+json",
+        &serde_json::to_vec(&manifest).unwrap(),
+    )
+    .await;
+    let mut answer =
+        http.get(format!("{export_url}?tag=1.9.0")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert!(answer.content_length().unwrap() > 64 << 20);
+    let _ = answer.chunk().await.unwrap();
+    drop(answer);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(exports(pool.clone()).await, 2, "an abandoned download is no export");
+
+    // Stored bytes that no longer match their digest: the download is cut short, so the
+    // client sees an error rather than a complete-looking archive.
+    std::fs::write(blob_file(&source.data_dir, &layer_digest), vec![0u8; layer.len()]).unwrap();
+    let answer =
+        http.get(format!("{export_url}?tag=1.9.0")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert!(answer.bytes().await.is_err(), "a damaged export must not end cleanly");
+    assert_eq!(exports(pool).await, 2);
 }

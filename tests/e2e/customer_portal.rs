@@ -491,31 +491,195 @@ fn vendor_actor(world: &World) -> wharf_app::actions::Actor {
 
 /// A multipart upload of the logo `bytes` with form token `csrf` (none: no token field).
 fn logo_upload(path: &str, csrf: Option<&str>, bytes: &[u8]) -> Request<Body> {
+    let fields: Vec<(&str, &str)> = csrf.map(|csrf| ("csrf", csrf)).into_iter().collect();
+    multipart(path, &fields, &[("logo", "logo.png", bytes)])
+}
+
+/// A `multipart/form-data` POST of text `fields` and `files` (field, file name, bytes), from
+/// this site.
+fn multipart(path: &str, fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> Request<Body> {
     let boundary = "wharfboundary7d1";
     let mut body = Vec::new();
-    if let Some(csrf) = csrf {
+    for (name, value) in fields {
         body.extend_from_slice(
             format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n"
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
             )
             .as_bytes(),
         );
     }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"logo\"; filename=\"logo.png\"\r\n\
-             Content-Type: image/png\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    for (name, file_name, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     Request::post(path)
         .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
         .header("sec-fetch-site", "same-origin")
         .header(header::ORIGIN, PUBLIC_URL)
         .body(Body::from(body))
         .unwrap()
+}
+
+/// The files of a tar archive (regular files only), by name.
+fn untar(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut at = 0;
+    while at + 512 <= bytes.len() && bytes[at] != 0 {
+        let header = &bytes[at..at + 512];
+        let name = String::from_utf8_lossy(&header[..100]).trim_end_matches('\0').to_owned();
+        let size_text =
+            String::from_utf8_lossy(&header[124..135]).trim_end_matches('\0').to_owned();
+        let size = usize::from_str_radix(size_text.trim(), 8).unwrap();
+        files.insert(name, bytes[at + 512..at + 512 + size].to_vec());
+        at += 512 + size.div_ceil(512) * 512;
+    }
+    files
+}
+
+#[tokio::test]
+async fn customers_and_vendors_download_air_gap_bundles_of_exactly_the_entitlement() {
+    let mut world = world(&[]).await;
+    let user = world.customer_user("ops@globex.test", CustomerRole::Member).await;
+    let house = &world.house;
+    let bundle_path = world.path("/bundle");
+
+    // The page offers what Globex can pull, and nothing else.
+    let artifacts = house.page(&world.path("/artifacts")).await;
+    assert!(artifacts.text().contains(&format!(r#"href="{bundle_path}""#)));
+    let page = house.page(&bundle_path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let html = page.text();
+    assert!(html.contains(r#"value="acme/app""#) && html.contains("2 tags"), "{html}");
+    assert!(!html.contains("acme/other"), "nothing unentitled is offered");
+    let csrf = TestApp::csrf_in(&page);
+
+    // Refused: the message beside the field, 422, no bundle, nothing recorded.
+    for (fields, files, error_id, words) in [
+        (
+            vec![("tags", "2.0.0")],
+            vec![],
+            "tags-error",
+            "2.0.0: no such tag among what Globex can pull",
+        ),
+        (
+            vec![("repository", "acme/other")],
+            vec![],
+            "repositories-error",
+            "acme/other: no such repository",
+        ),
+        (vec![("registry", "evil host; rm")], vec![], "registry-error", "without spaces"),
+        (
+            vec![],
+            vec![("since", "junk.json", &b"{\"format\": 1}"[..])],
+            "since-error",
+            "not a wharf-bundle.json",
+        ),
+    ] {
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend(fields.iter().copied());
+        let answer = house.send(multipart(&bundle_path, &all, &files)).await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{words}");
+        let html = answer.text();
+        assert!(html.contains(&format!(r#"id="{error_id}""#)), "{words}: {html}");
+        assert!(html.contains(&words.replace('"', "&#34;")), "{words}: {html}");
+    }
+    let forged = house.send(multipart(&bundle_path, &[("csrf", "forged")], &[])).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    // One tag for their registry: a tar of exactly its Content-Length.
+    let answer = house
+        .send(multipart(
+            &bundle_path,
+            &[
+                ("csrf", &csrf),
+                ("repository", "acme/app"),
+                ("tags", "1.5.0"),
+                ("registry", "https://registry.globex.internal/"),
+            ],
+            &[],
+        ))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(answer.header("content-type"), Some("application/x-tar"));
+    assert!(answer.header("content-disposition").unwrap().contains("acme-globex-"));
+    assert_eq!(answer.header("content-length").unwrap(), answer.body.len().to_string());
+    let files = untar(&answer.body);
+    let first: serde_json::Value = serde_json::from_slice(&files["wharf-bundle.json"]).unwrap();
+    let refs = |bundle: &serde_json::Value| -> Vec<String> {
+        bundle["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                format!("{}:{}", t["repository"].as_str().unwrap(), t["tag"].as_str().unwrap())
+            })
+            .collect()
+    };
+    assert_eq!(refs(&first), ["acme/app:1.5.0"]);
+    let import = String::from_utf8(files["IMPORT.md"].clone()).unwrap();
+    assert!(import.contains("docker://registry.globex.internal/acme/app:1.5.0"), "{import}");
+
+    // Incremental from it, everything else: 1.0.0 only, none of the first one's layers.
+    let since = files["wharf-bundle.json"].clone();
+    let answer = house
+        .send(multipart(
+            &bundle_path,
+            &[("csrf", &csrf)],
+            &[("since", "wharf-bundle.json", &since)],
+        ))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let second_files = untar(&answer.body);
+    let second: serde_json::Value =
+        serde_json::from_slice(&second_files["wharf-bundle.json"]).unwrap();
+    assert_eq!(refs(&second), ["acme/app:1.0.0"]);
+    assert_eq!(second["since"], first["created_at"]);
+
+    // On record: the customer user made both; each tag counted once as an `export` pull.
+    world.house.flush().await;
+    let house = &world.house;
+    let exports: Vec<(String, Option<uuid::Uuid>)> = sqlx::query_as(
+        "select actor_kind, actor_id from audit_log where action = 'bundle.export' order by at",
+    )
+    .fetch_all(&house.pool)
+    .await
+    .unwrap();
+    assert_eq!(exports, [("user".to_owned(), Some(user)), ("user".to_owned(), Some(user))]);
+    let counted: Vec<String> = sqlx::query_scalar(
+        "select reference from pull_events where client_kind = 'export' and customer_id = $1 order by at, reference",
+    )
+    .bind(world.customer_id)
+    .fetch_all(&house.pool)
+    .await
+    .unwrap();
+    assert_eq!(counted, ["1.5.0", "1.0.0"]);
+
+    // The vendor: owners and admins, from the customer's page; developers are refused.
+    house.use_cookies(Default::default());
+    house.sign_in(&world.owner_email, PASSWORD).await;
+    let vendor_path = format!("/vendor/acme/customers/{}/bundle", world.customer_id);
+    let customer_page = house.page(&format!("/vendor/acme/customers/{}", world.customer_id)).await;
+    assert!(customer_page.text().contains(&format!(r#"href="{vendor_path}""#)));
+    let page = house.page(&vendor_path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let csrf = TestApp::csrf_in(&page);
+    let answer = house.send(multipart(&vendor_path, &[("csrf", &csrf)], &[])).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let all: serde_json::Value =
+        serde_json::from_slice(&untar(&answer.body)["wharf-bundle.json"]).unwrap();
+    assert_eq!(refs(&all), ["acme/app:1.0.0", "acme/app:1.5.0"]);
+    house.member_who_signs_in(world.org_id, "dev@acme.test", "developer").await;
+    house.use_cookies(Default::default());
+    house.sign_in("dev@acme.test", wharf_e2e::house::PASSWORD).await;
+    assert_eq!(house.page(&vendor_path).await.status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

@@ -255,6 +255,12 @@ async fn a_customer_goes_from_the_invitation_email_to_a_working_pull() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     assert_accessible(&dev.client, "customer downloads").await;
+    // The air-gap bundle form, and a refused choice shown beside its field.
+    dev.visit(&format!("{base}{home_path}/bundle"), "customer air-gap bundle").await;
+    dev.fill("tags", "9.9.9").await;
+    dev.click("main form button[type=submit]").await;
+    dev.wait_for_text("9.9.9: no such tag among what").await;
+    assert_accessible(&dev.client, "customer air-gap bundle, refused").await;
     dev.visit(&format!("{base}{home_path}/why?reference=vendor/app:2.0.0"), "why").await;
     assert!(text_of(&dev, "why-answer").await.contains("not this version"));
 

@@ -117,6 +117,10 @@ async fn a_vendor_day_in_the_browser_with_every_page_accessible() {
         assert!(section.contains(&format!(">{tag}<")), "{section}");
     }
     assert!(!section.contains("2.0.0") && !section.contains("latest"), "{section}");
+    assert!(section.contains(&format!(r#"href="{customer_path}/bundle""#)), "{section}");
+    browser.visit(&format!("{base}{customer_path}/bundle"), "customer air-gap bundle").await;
+    assert!(browser.source().await.contains("3 tags in 1 repository."));
+    browser.goto(&format!("{base}{customer_path}")).await;
 
     // A user of Wayne's, invited by mail.
     browser.fill("email", "bruce@wayne.test").await;

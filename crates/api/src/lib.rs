@@ -20,6 +20,7 @@
 
 pub mod customers;
 pub mod entitlements;
+pub mod export;
 pub mod extract;
 pub mod licenses;
 pub mod members;
@@ -162,6 +163,11 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/v1/customers/{id}/entitlements",
             &["/api/v1/customers/{id}/entitlements"],
             get(entitlements::get),
+        ),
+        route(
+            "/api/v1/customers/{id}/export",
+            &["/api/v1/customers/{id}/export"],
+            get(export::get).post(export::post),
         ),
         route("/api/v1/repositories", &["/api/v1/repositories"], get(repositories::list)),
         route("/api/v1/settings", &["/api/v1/settings"], get(settings::get).put(settings::put)),

@@ -67,6 +67,20 @@ mod tests {
 
     /// Every token sent below is malformed, so a request that reaches a handler answers 401
     /// before anything is looked up.
+    /// No blob store: this test reads no blob.
+    #[derive(Debug)]
+    struct NoBlobs;
+
+    impl wharf_app::export::BlobSource for NoBlobs {
+        fn open<'a>(
+            &'a self,
+            _hex: &'a str,
+        ) -> futures_util::future::BoxFuture<'a, std::io::Result<wharf_app::export::BlobRead>>
+        {
+            Box::pin(async { Err(std::io::Error::other("no blob store in this test")) })
+        }
+    }
+
     #[sqlx::test(migrator = "wharf_db::MIGRATOR")]
     async fn the_router_serves_exactly_what_the_document_describes(pool: wharf_db::PgPool) {
         let settings = AppSettings {
@@ -83,7 +97,8 @@ mod tests {
             trusted_proxies: Default::default(),
             mail: Default::default(),
         };
-        let (app, _tasks) = App::start(pool, settings, Vec::new()).await.unwrap();
+        let (app, _tasks) =
+            App::start(pool, std::sync::Arc::new(NoBlobs), settings, Vec::new()).await.unwrap();
         let app = router(app);
         let documented = documented();
         let served: BTreeSet<&str> =

@@ -31,7 +31,7 @@ use crate::{
 
 /// The query string as pairs; unknown parameters are refused (a misspelt filter must not
 /// silently widen a report).
-fn pairs(query: Option<&str>, known: &[&str]) -> Result<Vec<(String, String)>, Problem> {
+pub(crate) fn pairs(query: Option<&str>, known: &[&str]) -> Result<Vec<(String, String)>, Problem> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(query.unwrap_or("")).map_err(|_| {
             Problem::new(StatusCode::BAD_REQUEST, "the query string is not valid form encoding")
@@ -75,7 +75,8 @@ struct PullParams {
     group: Option<PullGrouping>,
 }
 
-const CLIENT_KINDS: [&str; 6] = ["docker", "containerd", "podman", "helm", "oras", "other"];
+const CLIENT_KINDS: [&str; 7] =
+    ["docker", "containerd", "podman", "helm", "oras", "other", "export"];
 
 fn pull_params(query: Option<&str>, known: &[&str]) -> Result<PullParams, Problem> {
     let mut p = PullParams {

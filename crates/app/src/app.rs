@@ -15,6 +15,7 @@ use crate::{
     audit::AuditLog,
     batch::BatcherTask,
     credentials::{AuthSettings, Credentials, StartError, invalidation::Invalidated},
+    export::BlobSource,
     mail::{MailSettings, MailWorker, Mailer},
     usage::{UsageRecorder, UsageSettings, client::TrustedProxies},
 };
@@ -51,6 +52,8 @@ pub struct App {
     pub usage: Option<Arc<UsageRecorder>>,
     /// Email (invitations, password resets); queues only when SMTP is configured.
     pub mailer: Arc<Mailer>,
+    /// The blob store's contents, for air-gap bundles.
+    pub blobs: Arc<dyn BlobSource>,
 }
 
 /// The background tasks of a running [`App`]: its writers and its mail worker.
@@ -89,10 +92,12 @@ fn usage_writer_pool(pool: &PgPool) -> PgPool {
 pub const USAGE_WRITER: &str = "wharf usage writer";
 
 impl App {
-    /// Starts every service over `pool`. `caches` are front-door caches (the registry's
-    /// content cache) that the invalidation listener keeps in step with the database.
+    /// Starts every service over `pool`, reading blobs from `blobs`. `caches` are front-door
+    /// caches (the registry's content cache) that the invalidation listener keeps in step
+    /// with the database.
     pub async fn start(
         pool: PgPool,
+        blobs: Arc<dyn BlobSource>,
         settings: AppSettings,
         caches: Vec<Arc<dyn Invalidated>>,
     ) -> Result<(Self, BackgroundTasks), StartError> {
@@ -110,8 +115,16 @@ impl App {
         let actions = VendorActions::new(pool.clone(), audit.clone(), credentials.clone());
         let (mailer, mail_worker) = Mailer::start(pool.clone(), settings.mail)
             .map_err(|_| StartError::Settings("WHARF_SMTP_URL is not a usable SMTP URL"))?;
-        let app =
-            Self { pool, credentials, accounts: Arc::new(accounts), actions, audit, usage, mailer };
+        let app = Self {
+            pool,
+            credentials,
+            accounts: Arc::new(accounts),
+            actions,
+            audit,
+            usage,
+            mailer,
+            blobs,
+        };
         Ok((app, BackgroundTasks { writers: tasks, mail: mail_worker }))
     }
 }

@@ -77,10 +77,10 @@ pub struct AuditLog {
 }
 
 /// Who did it, where from.
-struct Origin {
-    client_addr: Option<String>,
-    user_agent: Option<String>,
-    request_id: Option<String>,
+pub(crate) struct Origin {
+    pub(crate) client_addr: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) request_id: Option<String>,
 }
 
 impl AuditLog {
@@ -124,7 +124,7 @@ impl AuditLog {
         }
     }
 
-    fn origin(&self, meta: &RequestMeta) -> Origin {
+    pub(crate) fn origin(&self, meta: &RequestMeta) -> Origin {
         let client = self.proxies.client_addr(meta.peer, meta.forwarded_for.as_deref().into_iter());
         Origin {
             client_addr: client.map(|a| a.to_string()),

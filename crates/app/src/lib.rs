@@ -34,6 +34,7 @@ pub mod credentials;
 pub mod csv;
 pub mod customer_team;
 pub mod entitled;
+pub mod export;
 pub mod mail;
 pub mod metrics;
 pub mod usage;

@@ -71,6 +71,83 @@ where
     }
 }
 
+/// A submitted `multipart/form-data` form (one with a file) whose token matched: its text
+/// fields in order, and its files by field name. At most [`MAX_UPLOAD_BYTES`] in all: a
+/// route that takes one sets `DefaultBodyLimit::max(MAX_UPLOAD_BYTES)`.
+#[derive(Debug)]
+pub struct PageUpload {
+    /// Who sent it.
+    pub visitor: Visitor,
+    /// The text fields, in order (a field may repeat).
+    pub fields: Vec<(String, String)>,
+    /// The files: field name and bytes (an empty file input sends no file).
+    pub files: Vec<(String, bytes::Bytes)>,
+}
+
+/// Largest upload read (a previous bundle's `wharf-bundle.json` lists every digest the
+/// customer holds: about 75 bytes each).
+pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
+
+impl PageUpload {
+    /// The values of the text field `name`.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.fields.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of the text field `name`, or "".
+    pub fn value<'a>(&'a self, name: &str) -> &'a str {
+        self.fields.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v.as_str())
+    }
+
+    /// The file sent in field `name`, if one was.
+    pub fn file(&self, name: &str) -> Option<&bytes::Bytes> {
+        self.files.iter().find(|(n, _)| n == name).map(|(_, bytes)| bytes)
+    }
+}
+
+impl FromRequest<Portal> for PageUpload {
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, portal: &Portal) -> Result<Self, PageError> {
+        let (mut parts, body) = request.into_parts();
+        let visitor = <Visitor as axum::extract::FromRequestParts<Portal>>::from_request_parts(
+            &mut parts, portal,
+        )
+        .await?;
+        let path = parts.uri.path().to_owned();
+        let header_token =
+            parts.headers.get(HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        // The routes that take uploads raise axum's body limit to `MAX_UPLOAD_BYTES`.
+        let request = Request::from_parts(parts, body);
+        let mut multipart = axum::extract::Multipart::from_request(request, &())
+            .await
+            .map_err(|_| PageError::BadForm)?;
+        let (mut fields, mut files) = (Vec::new(), Vec::new());
+        while let Some(field) = multipart.next_field().await.map_err(|_| PageError::BadForm)? {
+            let name = field.name().unwrap_or_default().to_owned();
+            if field.file_name().is_some() {
+                let bytes = field.bytes().await.map_err(|_| PageError::BadForm)?;
+                if !bytes.is_empty() {
+                    files.push((name, bytes));
+                }
+            } else {
+                fields.push((name, field.text().await.map_err(|_| PageError::BadForm)?));
+            }
+        }
+        let sent = fields
+            .iter()
+            .find(|(name, _)| name == FIELD)
+            .map(|(_, value)| value.as_str())
+            .or(header_token.as_deref())
+            .unwrap_or_default();
+        if !same(visitor.csrf(), sent) {
+            tracing::info!(path = %crate::loggable_path(&path), "form token mismatch");
+            return Err(PageError::CrossSite);
+        }
+        Ok(PageUpload { visitor, fields, files })
+    }
+}
+
 /// Checks a form body (or the htmx header) against the visitor's token: 403 when it is
 /// missing or wrong, 400 when the body is not a form.
 pub fn check(

@@ -78,8 +78,8 @@ pub struct ExportArgs {
     #[arg(long)]
     pub registry: Option<String>,
 
-    /// Where to write the bundle (`.tar`); written as `<name>.partial` and renamed when
-    /// complete.
+    /// Where to write the bundle: `.tar`, or `.tar.zst` for a zstd-compressed one; written
+    /// beside it as `<name>.partial` and renamed when complete.
     #[arg(long)]
     pub out: PathBuf,
 }

@@ -13,11 +13,11 @@
 //! exactly the router `wharf serve` listens on ([`serve::wire`]).
 
 pub mod admin;
+pub mod blobs;
 pub mod bootstrap;
 pub mod cli;
 pub mod database;
 pub mod demo;
-pub mod export;
 pub mod listener;
 pub mod metrics;
 pub mod postgres;

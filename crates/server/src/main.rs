@@ -88,9 +88,10 @@ async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
 async fn export(args: cli::ExportArgs) -> anyhow::Result<()> {
     use std::io::IsTerminal as _;
     let name = args.out.to_string_lossy().into_owned();
-    if name.ends_with(".zst") || name.ends_with(".gz") {
+    let zstd = name.ends_with(".tar.zst");
+    if !zstd && (name.ends_with(".zst") || name.ends_with(".gz") || name.ends_with(".tgz")) {
         anyhow::bail!(
-            "{name}: compressed bundles are not supported yet; write a .tar and compress it yourself"
+            "{name}: a bundle is written as .tar, or as .tar.zst (zstd); gzip is not offered"
         );
     }
     let since = match &args.since_bundle {
@@ -103,9 +104,7 @@ async fn export(args: cli::ExportArgs) -> anyhow::Result<()> {
     let config = args.storage.config(&args.database.data_dir).map_err(anyhow::Error::msg)?;
     let blobs = wharf_storage::open(config).await?;
     let database = Database::open(&args.database).await?;
-    let request = wharf_server::export::ExportRequest {
-        org: args.org.clone(),
-        customer: args.customer.clone(),
+    let selection = wharf_app::export::Selection {
         repositories: args.repositories.clone(),
         tags: args.tags.clone(),
         since,
@@ -114,21 +113,32 @@ async fn export(args: cli::ExportArgs) -> anyhow::Result<()> {
     database
         .run(|pool| async move {
             wharf_db::migrate(&pool).await?;
+            let org = wharf_db::accounts::find_organization(&pool, &args.org)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no organization {}", args.org))?;
+            let customer = match args.customer.parse::<uuid::Uuid>() {
+                Ok(id) => wharf_db::customers::get(&pool, org.id, id).await?,
+                Err(_) => wharf_db::customers::find_by_name(&pool, org.id, &args.customer).await?,
+            }
+            .ok_or_else(|| anyhow::anyhow!("no customer {} in {}", args.customer, org.slug))?;
+            let plan = wharf_app::export::plan(&pool, &org, &customer, selection).await?;
             // Written beside the target and renamed at the end: a failed export leaves no
             // partial bundle under the name asked for.
             let partial = args.out.with_extension("partial");
             let file = tokio::fs::File::create(&partial)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", partial.display()))?;
-            let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
+            let file = tokio::io::BufWriter::with_capacity(1 << 20, file);
+            let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = if zstd {
+                Box::new(async_compression::tokio::write::ZstdEncoder::new(file))
+            } else {
+                Box::new(file)
+            };
             let terminal = std::io::stderr().is_terminal();
             let mut last = 0;
-            let result = wharf_server::export::export(
-                &pool,
-                blobs.as_ref(),
-                &request,
-                &mut out,
-                |done, total, bytes| {
+            let blobs = wharf_server::blobs::StoreBlobs(blobs);
+            let result = plan
+                .write(&pool, &blobs, &mut out, |done, total, bytes| {
                     let percent = (done * 100).checked_div(total).unwrap_or(100);
                     if terminal {
                         eprint!("\r{done}/{total} blobs, {} MB", bytes / 1_000_000);
@@ -136,44 +146,32 @@ async fn export(args: cli::ExportArgs) -> anyhow::Result<()> {
                         last = percent;
                         eprintln!("{done}/{total} blobs, {} MB", bytes / 1_000_000);
                     }
-                },
-            )
-            .await;
+                })
+                .await;
             if terminal {
                 eprintln!();
             }
-            let (manifest, summary) = match result {
-                Ok(done) => done,
+            let summary = match result {
+                Ok(summary) => summary,
                 Err(err) => {
                     let _ = tokio::fs::remove_file(&partial).await;
-                    return Err(err);
+                    return Err(err.into());
                 }
             };
-            out.into_inner().sync_all().await?;
+            // Ends the zstd frame and flushes every buffer; then the file reaches the disk.
+            tokio::io::AsyncWriteExt::shutdown(&mut out).await?;
+            drop(out);
+            tokio::fs::File::open(&partial).await?.sync_all().await?;
             tokio::fs::rename(&partial, &args.out).await?;
-            let org =
-                wharf_db::accounts::find_organization(&pool, &request.org).await?.map(|o| o.id);
-            let entry = wharf_db::audit::NewAuditEntry {
-                actor_name: Some(wharf_app::audit::OPERATOR.to_owned()),
-                ..wharf_db::audit::NewAuditEntry::success(
-                    org,
-                    "operator",
-                    None,
-                    "bundle.export",
-                    format!("customer:{}", manifest.customer.id),
-                    Some(manifest.customer.name.clone()),
-                    serde_json::json!({
-                        "repositories": request.repositories,
-                        "tags": request.tags,
-                        "since": manifest.since,
-                        "exported_tags": summary.tags,
-                        "blobs": summary.blobs,
-                        "bytes": summary.bytes,
-                        "bundle": summary.bundle_digest,
-                    }),
-                )
+            let operator = wharf_app::export::Exporter {
+                kind: "operator",
+                id: None,
+                name: Some(wharf_app::audit::OPERATOR.to_owned()),
+                client_addr: None,
+                user_agent: None,
+                request_id: None,
             };
-            wharf_db::audit::append(&pool, &[entry]).await?;
+            wharf_app::export::record(&pool, &operator, &plan, &summary).await;
             eprintln!(
                 "{} tags, {} blobs, {} bytes; wharf-bundle.json {}",
                 summary.tags, summary.blobs, summary.bytes, summary.bundle_digest

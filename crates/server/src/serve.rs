@@ -138,7 +138,8 @@ pub async fn wire(
     };
     let caches: Vec<Arc<dyn Invalidated>> =
         vec![Arc::new(ContentCacheInvalidation(content_cache.clone()))];
-    let (app, background) = App::start(pool.clone(), settings, caches).await?;
+    let source = Arc::new(crate::blobs::StoreBlobs(blobs.clone()));
+    let (app, background) = App::start(pool.clone(), source, settings, caches).await?;
     let mut registry = wharf_registry::Registry::new(
         pool.clone(),
         blobs.clone(),

@@ -187,6 +187,7 @@ async fn main() {
         ("/artifacts/web/-/tags/1.0.0/delete".to_owned(), "vendor-confirm-delete-tag"),
         ("/customers".to_owned(), "vendor-customers"),
         (format!("/customers/{}", globex.id), "vendor-customer"),
+        (format!("/customers/{}/bundle", globex.id), "vendor-customer-bundle"),
         (format!("/licenses/{}", license.id), "vendor-license"),
         ("/team".to_owned(), "vendor-team"),
         ("/tokens".to_owned(), "vendor-tokens"),

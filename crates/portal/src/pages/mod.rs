@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod branding;
+pub mod bundle;
 pub mod customer;
 pub mod home;
 pub mod invitation;

@@ -90,6 +90,10 @@ pub async fn shoot(
     let home = format!("{base}/customer/vendor/{customer}");
     shots.page(&home, "customer-home-branded").await;
     shots.page(&format!("{home}/artifacts"), "customer-artifacts").await;
+    shots.page(&format!("{home}/bundle"), "customer-bundle").await;
+    shots.fill("tags", "9.9.9").await;
+    shots.submit().await;
+    shots.shoot("customer-bundle-refused").await;
     shots.page(&format!("{home}/tokens"), "customer-tokens-empty").await;
     shots.fill("name", "Production cluster").await;
     shots.submit().await;

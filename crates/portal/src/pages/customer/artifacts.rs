@@ -106,6 +106,7 @@ struct ArtifactsPage {
     summary: String,
     login_command: String,
     tokens: String,
+    bundle: String,
 }
 
 /// The kind of a manifest as people say it.
@@ -305,6 +306,7 @@ pub(crate) async fn artifacts_get(
         rows,
         login_command: super::home::login_command(&host, &login),
         tokens: scope.path("/tokens"),
+        bundle: scope.path("/bundle"),
     })
 }
 

@@ -13,6 +13,7 @@
 //! customer user ([`CustomerScope::actor`]), so the vendor's audit log names them.
 
 pub mod artifacts;
+pub mod bundle;
 pub mod downloads;
 pub mod home;
 pub mod team;
@@ -21,6 +22,7 @@ pub mod why;
 
 use axum::{
     Router,
+    extract::DefaultBodyLimit,
     routing::{get, post},
 };
 use uuid::Uuid;
@@ -51,6 +53,12 @@ pub fn routes() -> Router<Portal> {
         )
         .route("/customer/{slug}/{customer_id}/tokens/{id}/revoke", post(tokens::revoke_post))
         .route("/customer/{slug}/{customer_id}/tokens/{id}/rotate", post(tokens::rotate_post))
+        .route(
+            "/customer/{slug}/{customer_id}/bundle",
+            get(bundle::bundle_get)
+                .post(bundle::bundle_post)
+                .layer(DefaultBodyLimit::max(crate::csrf::MAX_UPLOAD_BYTES)),
+        )
         .route("/customer/{slug}/{customer_id}/downloads", get(downloads::downloads_get))
         .route("/customer/{slug}/{customer_id}/why", get(why::why_get))
         .route("/customer/{slug}/{customer_id}/team", get(team::team_get).post(team::team_post))

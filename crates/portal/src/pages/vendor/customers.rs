@@ -347,6 +347,7 @@ struct CustomerPage {
     rename: Field,
     licenses: Vec<LicenseSummary>,
     new_license: String,
+    bundle: String,
     users: Vec<UserRow>,
     invitations: Vec<InvitationRow>,
     invite_email: Field,
@@ -430,6 +431,7 @@ async fn render_customer(
             rename: shown.rename.unwrap_or_else(|| Field::with(customer.name.clone())),
             licenses: licenses.iter().map(|l| LicenseSummary::new(scope, l, now)).collect(),
             new_license: format!("{base}/licenses/new"),
+            bundle: format!("{base}/bundle"),
             users: users
                 .into_iter()
                 .map(|u| UserRow {

@@ -12,6 +12,7 @@
 pub mod analytics;
 pub mod artifacts;
 pub mod audit;
+pub mod bundle;
 pub mod customers;
 pub mod dashboard;
 pub mod licenses;
@@ -44,6 +45,7 @@ pub fn routes() -> Router<Portal> {
         .route("/vendor/{slug}/audit", get(audit::audit_get))
         .route("/vendor/{slug}/audit.csv", get(audit::audit_csv))
         .merge(artifacts::routes())
+        .merge(bundle::routes())
         .merge(customers::routes())
         .merge(licenses::routes())
         .merge(settings::routes())

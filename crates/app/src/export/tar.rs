@@ -4,16 +4,17 @@
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-const BLOCK: usize = 512;
+/// A tar block.
+pub const BLOCK: u64 = 512;
 
 /// The header of a regular file `name` of `size` bytes (mode 0644, owner 0, mtime `mtime`).
-pub fn header(name: &str, size: u64, mtime: u64) -> std::io::Result<[u8; BLOCK]> {
+pub fn header(name: &str, size: u64, mtime: u64) -> std::io::Result<[u8; BLOCK as usize]> {
     if name.len() > 100 || name.is_empty() {
         return Err(std::io::Error::other(format!("tar entry name too long: {name}")));
     }
-    let mut h = [0u8; BLOCK];
+    let mut h = [0u8; BLOCK as usize];
     h[..name.len()].copy_from_slice(name.as_bytes());
-    let octal = |h: &mut [u8; BLOCK], at: usize, width: usize, value: u64| {
+    let octal = |h: &mut [u8; BLOCK as usize], at: usize, width: usize, value: u64| {
         let text = format!("{value:0w$o}\0", w = width - 1);
         h[at..at + width].copy_from_slice(text.as_bytes());
     };
@@ -36,9 +37,9 @@ pub fn header(name: &str, size: u64, mtime: u64) -> std::io::Result<[u8; BLOCK]>
 
 /// The zero bytes that pad an entry of `size` bytes to a whole block.
 pub fn padding(size: u64) -> &'static [u8] {
-    const ZEROS: [u8; BLOCK] = [0; BLOCK];
-    let rest = (size % BLOCK as u64) as usize;
-    if rest == 0 { &[] } else { &ZEROS[..BLOCK - rest] }
+    const ZEROS: [u8; BLOCK as usize] = [0; BLOCK as usize];
+    let rest = (size % BLOCK) as usize;
+    if rest == 0 { &[] } else { &ZEROS[..BLOCK as usize - rest] }
 }
 
 /// Writes a whole small entry.
@@ -55,7 +56,7 @@ pub async fn entry<W: AsyncWrite + Unpin>(
 
 /// Ends the archive.
 pub async fn finish<W: AsyncWrite + Unpin>(out: &mut W) -> std::io::Result<()> {
-    out.write_all(&[0u8; BLOCK * 2]).await?;
+    out.write_all(&[0u8; BLOCK as usize * 2]).await?;
     out.flush().await
 }
 
