@@ -437,16 +437,23 @@ async fn gc_on_both_under_traffic(
     // Let the traffic start, then two passes at once, twice.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut deleted = 0;
+    let passes = std::time::Instant::now();
     for _ in 0..2 {
         let (on_a, on_b) = tokio::join!(gc("A"), gc("B"));
         for report in [on_a.unwrap(), on_b.unwrap()] {
             deleted += blobs_deleted(&report);
         }
     }
+    eprintln!("gc under traffic: four passes, two at a time, in {:?}", passes.elapsed());
     running.store(false, Ordering::Relaxed);
+    let before = acknowledged.len();
     for task in traffic {
         acknowledged.extend(task.await.unwrap());
     }
+    eprintln!(
+        "gc under traffic: {} pushes acknowledged around the passes, {deleted} blobs deleted",
+        acknowledged.len() - before
+    );
 
     // Unreferenced and old: gone, row and bytes (each deleted once over the four passes).
     let blob_store = wharf_storage::open(store.clone()).await.unwrap();
@@ -482,4 +489,112 @@ fn blobs_deleted(report: &str) -> u64 {
         .find_map(|part| part.trim().strip_prefix("blobs deleted: "))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("no blob count in {report:?}"))
+}
+
+/// `wharf signing-key rotate` beside two running instances: both sign with the new key
+/// within a second, a token signed before the rotation still works on either (the overlap),
+/// one signed after works on both, and once the old key's overlap is over (its retirement
+/// moved an hour back) its tokens are refused everywhere at once. The rotation is audited.
+#[tokio::test]
+async fn a_signing_key_rotation_reaches_both_instances() {
+    let blobs = scratch_dir();
+    let env = HashMap::from([
+        ("WHARF_STORAGE".to_owned(), "fs".to_owned()),
+        ("WHARF_BLOB_DIR".to_owned(), blobs.path().display().to_string()),
+    ]);
+    let store = StorageConfig::Fs(FsConfig { root: blobs.path().to_path_buf() });
+    let Pair { a, b, token, database_url, .. } = pair(env, store).await;
+    RawRegistry::with_token(&a.url, &token).push_image("vendor/app", Some("1.0"), None).await;
+    let scope = "repository:vendor/app:pull";
+    let pulls = |wharf: &Wharf, bearer: &str| {
+        let registry =
+            RawRegistry::with_authorization(&wharf.url, Some(format!("Bearer {bearer}")));
+        async move { registry.get("/v2/vendor/app/manifests/1.0").await.status }
+    };
+    let before = wharf_e2e::bearer_token(&a, &token, scope).await;
+    let old_kid = kid(&before);
+    assert_eq!((pulls(&a, &before).await, pulls(&b, &before).await), (200, 200));
+
+    let rotated = wharf_e2e::run_wharf(
+        &["signing-key", "rotate"],
+        &[("DATABASE_URL", database_url.as_str()), ("RUST_LOG", "warn")],
+    );
+    assert!(rotated.status.success(), "{}{}", rotated.stdout, rotated.stderr);
+    let new_kid = rotated
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("signing key: "))
+        .unwrap_or_else(|| panic!("no new key id in {}", rotated.stdout))
+        .to_owned();
+    assert!(rotated.stdout.contains(&format!("retired: {old_kid}")), "{}", rotated.stdout);
+    assert_ne!(new_kid, old_kid);
+
+    // Both instances sign with the new key within a second.
+    let since = std::time::Instant::now();
+    for wharf in [&a, &b] {
+        loop {
+            let after = wharf_e2e::bearer_token(wharf, &token, scope).await;
+            if kid(&after) == new_kid {
+                break;
+            }
+            assert!(
+                since.elapsed() < Duration::from_secs(1),
+                "{} still signs with the old key",
+                wharf.url
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let after = wharf_e2e::bearer_token(&b, &token, scope).await;
+    assert_eq!((pulls(&a, &after).await, pulls(&b, &after).await), (200, 200));
+    assert_eq!(
+        (pulls(&a, &before).await, pulls(&b, &before).await),
+        (200, 200),
+        "a token of the retired key works within the overlap"
+    );
+
+    // The overlap ends: the old key's tokens are refused at once, the new key's still work.
+    let db = sqlx::PgPool::connect(&database_url).await.unwrap();
+    sqlx::query("update signing_keys set retired_at = now() - interval '1 hour' where kid = $1")
+        .bind(&old_kid)
+        .execute(&db)
+        .await
+        .unwrap();
+    let since = std::time::Instant::now();
+    for wharf in [&a, &b] {
+        while pulls(wharf, &before).await != 401 {
+            assert!(
+                since.elapsed() < Duration::from_secs(1),
+                "{} still takes the old key",
+                wharf.url
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!((pulls(&a, &after).await, pulls(&b, &after).await), (200, 200));
+
+    let audited: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+        "select actor_kind, target, detail from audit_log where action = 'signing_key.rotate'",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        audited,
+        [(
+            "operator".to_owned(),
+            format!("signing_key:{new_kid}"),
+            serde_json::json!({ "retired": old_kid })
+        )]
+    );
+    db.close().await;
+}
+
+/// The `kid` in a JWT's header.
+fn kid(jwt: &str) -> String {
+    use base64::Engine as _;
+    let header = jwt.split('.').next().unwrap();
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
 }
