@@ -246,15 +246,21 @@ fn base64_encode(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
 }
 
-#[tokio::test]
-async fn two_instances_on_a_shared_directory_are_one_registry() {
+/// Two instances on one directory (kept alive by the returned guard).
+async fn pair_on_a_shared_directory() -> (Pair, tempfile::TempDir) {
     let blobs = scratch_dir();
     let env = HashMap::from([
         ("WHARF_STORAGE".to_owned(), "fs".to_owned()),
         ("WHARF_BLOB_DIR".to_owned(), blobs.path().display().to_string()),
     ]);
     let store = StorageConfig::Fs(FsConfig { root: blobs.path().to_path_buf() });
-    scenario(pair(env, store).await).await;
+    (pair(env, store).await, blobs)
+}
+
+#[tokio::test]
+async fn two_instances_on_a_shared_directory_are_one_registry() {
+    let (pair, _blobs) = pair_on_a_shared_directory().await;
+    scenario(pair).await;
 }
 
 #[tokio::test]
@@ -497,13 +503,7 @@ fn blobs_deleted(report: &str) -> u64 {
 /// moved an hour back) its tokens are refused everywhere at once. The rotation is audited.
 #[tokio::test]
 async fn a_signing_key_rotation_reaches_both_instances() {
-    let blobs = scratch_dir();
-    let env = HashMap::from([
-        ("WHARF_STORAGE".to_owned(), "fs".to_owned()),
-        ("WHARF_BLOB_DIR".to_owned(), blobs.path().display().to_string()),
-    ]);
-    let store = StorageConfig::Fs(FsConfig { root: blobs.path().to_path_buf() });
-    let Pair { a, b, token, database_url, .. } = pair(env, store).await;
+    let (Pair { a, b, token, database_url, .. }, _blobs) = pair_on_a_shared_directory().await;
     RawRegistry::with_token(&a.url, &token).push_image("vendor/app", Some("1.0"), None).await;
     let scope = "repository:vendor/app:pull";
     let pulls = |wharf: &Wharf, bearer: &str| {

@@ -193,3 +193,40 @@ impl KeyRing {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kids(ring: &KeyRing) -> Vec<String> {
+        let mut kids: Vec<String> = ring.current().verifier.kids().map(str::to_owned).collect();
+        kids.sort();
+        kids
+    }
+
+    #[sqlx::test(migrator = "wharf_db::MIGRATOR")]
+    async fn a_rotation_changes_the_signer_and_keeps_the_old_key_for_the_overlap(pool: PgPool) {
+        let ring =
+            KeyRing::load(&pool, "issuer", "audience", Duration::from_secs(300)).await.unwrap();
+        let old = ring.current().signing.kid().to_owned();
+        let rotated = rotate(&pool).await.unwrap();
+        assert_eq!(rotated.retired.as_deref(), Some(old.as_str()));
+        assert_eq!(ring.current().signing.kid(), old, "until reloaded");
+
+        ring.reload(&pool).await.unwrap();
+        assert_eq!(ring.current().signing.kid(), rotated.kid);
+        let mut both = vec![old.clone(), rotated.kid.clone()];
+        both.sort();
+        assert_eq!(kids(&ring), both, "the retired key verifies within the overlap");
+
+        sqlx::query(
+            "update signing_keys set retired_at = now() - interval '1 hour' where kid = $1",
+        )
+        .bind(&old)
+        .execute(&pool)
+        .await
+        .unwrap();
+        ring.reload(&pool).await.unwrap();
+        assert_eq!(kids(&ring), [rotated.kid], "past the overlap it is dropped");
+    }
+}
