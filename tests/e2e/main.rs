@@ -22,6 +22,7 @@ mod house;
 mod layout;
 mod mail;
 mod oci_client;
+mod operations;
 mod portal;
 mod portal_browser;
 mod registry_auth;

@@ -97,6 +97,11 @@ impl RawRegistry {
         Answer { status, body, content_type, digest, link }
     }
 
+    /// The registry's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// `GET` (or `HEAD`) a path under the registry, e.g. `/v2/acme/app/tags/list`.
     pub async fn get(&self, path: &str) -> Answer {
         Self::answer(self.request(reqwest::Method::GET, path)).await

@@ -508,8 +508,12 @@ pub async fn overview(
                from licenses where customer_id = c.id
            ) l
            left join lateral (
-               select max(at) as last_pull_at from pull_events
-               where organization_id = $1 and customer_id = c.id
+               -- the roll-up keeps the latest pull once its raw events are pruned
+               select coalesce(
+                   (select max(at) from pull_events
+                    where organization_id = $1 and customer_id = c.id),
+                   (select max(last_pull_at) from pull_daily_rollup
+                    where organization_id = $1 and customer_id = c.id)) as last_pull_at
            ) p on true
            where c.organization_id = $1
              and ($2::text is null or c.name ilike $2)

@@ -97,7 +97,8 @@ pub struct IdleCustomer {
     pub created_at: OffsetDateTime,
 }
 
-/// Enabled customers of `org` with no recorded pull, newest first; at most `limit`.
+/// Enabled customers of `org` with no recorded pull (neither a raw event nor, once events
+/// are pruned, a day in the roll-up), newest first; at most `limit`.
 pub async fn customers_never_pulled(
     pool: &PgPool,
     org: Uuid,
@@ -110,6 +111,8 @@ pub async fn customers_never_pulled(
            where c.organization_id = $1 and not c.disabled
              and not exists (select 1 from pull_events e
                              where e.organization_id = $1 and e.customer_id = c.id)
+             and not exists (select 1 from pull_daily_rollup r
+                             where r.organization_id = $1 and r.customer_id = c.id)
            order by c.created_at desc, c.id
            limit $2"#,
         org,
@@ -225,8 +228,11 @@ pub struct BreakdownRow {
 ///
 /// Without a customer or repository filter, adds up the daily totals (`pull_daily_totals`,
 /// one index range per dimension); with one, scans the matching pull events once (through
-/// their customer or repository index). One statement: the branch that does not apply is
-/// cut by a one-time filter.
+/// their customer or repository index), and for the days whose events the retention pass
+/// may have pruned (`pull_events_pruned`), the daily roll-up (`pull_daily_rollup`) instead.
+/// Both roll-ups are kept whatever their age, so a breakdown counts the same pulls before
+/// and after pruning. One statement: the branch that does not apply is cut by a one-time
+/// filter.
 pub async fn pull_breakdown(
     pool: &PgPool,
     org: Uuid,
@@ -256,13 +262,28 @@ pub async fn pull_breakdown(
            ),
            pulls as materialized (
                select e.at, e.customer_id, e.customer_name, e.repository, e.tags,
-                      e.client_kind, e.requests
+                      e.client_kind, e.requests::int8 as requests
                from pull_events e
                where ($4::uuid is not null or $5::text is not null)
                  and e.organization_id = $1 and e.parent_id is null
                  and e.at >= $2 and e.at < $3
                  and ($4::uuid is null or e.customer_id = $4)
                  and ($5::text is null or e.repository = $5)
+                 -- raw events from the day after the last prune, the roll-up before
+                 and e.at >= coalesce((select ((p.pruned_before at time zone 'UTC')::date + 1)
+                                              ::timestamp at time zone 'UTC'
+                                       from pull_events_pruned p), '-infinity')
+               union all
+               select r.last_pull_at, r.customer_id, r.customer_name, r.repository, r.tags,
+                      r.client_kind, r.pulls
+               from pull_daily_rollup r
+               where ($4::uuid is not null or $5::text is not null)
+                 and r.organization_id = $1
+                 and r.day < (select (p.pruned_before at time zone 'UTC')::date + 1
+                              from pull_events_pruned p)
+                 and r.day >= $8 and r.day < $9
+                 and ($4::uuid is null or r.customer_id = $4)
+                 and ($5::text is null or r.repository = $5)
            ),
            grouped as (
                select s.dimension, s.key, s.name, s.pulls from totals s

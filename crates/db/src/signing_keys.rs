@@ -77,6 +77,29 @@ pub async fn verification_keys(
     .await?)
 }
 
+/// Retires the active key and makes `new` the active one, in one transaction (instances
+/// hear of it through the table's notification). Returns the retired key's id, if one was
+/// active.
+pub async fn rotate(pool: &PgPool, new: &StoredKey) -> Result<Option<String>, DbError> {
+    let mut tx = pool.begin().await?;
+    let retired = sqlx::query_scalar!(
+        "update signing_keys set retired_at = now() where retired_at is null returning kid"
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "insert into signing_keys (kid, algorithm, private_key_pem, public_key_pem)
+         values ($1, 'ES256', $2, $3)",
+        new.kid,
+        new.private_key_pem,
+        new.public_key_pem,
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(retired)
+}
+
 /// Retires the active key (the next start, or [`activate_or_get`], makes a new one active).
 pub async fn retire_active(pool: &PgPool) -> Result<bool, DbError> {
     let done = sqlx::query!("update signing_keys set retired_at = now() where retired_at is null")
@@ -118,6 +141,17 @@ mod tests {
         let kids: Vec<String> =
             verification_keys(&pool, later).await.unwrap().into_iter().map(|k| k.kid).collect();
         assert_eq!(kids, ["c"], "long-retired keys no longer verify");
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn rotation_retires_the_active_key_and_activates_the_new_one(pool: PgPool) {
+        assert_eq!(rotate(&pool, &key("a")).await.unwrap(), None, "nothing to retire");
+        assert_eq!(rotate(&pool, &key("b")).await.unwrap().as_deref(), Some("a"));
+        assert_eq!(active(&pool).await.unwrap().unwrap().kid, "b");
+        let before = OffsetDateTime::now_utc() - time::Duration::minutes(5);
+        let kids: Vec<String> =
+            verification_keys(&pool, before).await.unwrap().into_iter().map(|k| k.kid).collect();
+        assert_eq!(kids, ["a", "b"]);
     }
 
     #[test]

@@ -399,6 +399,12 @@ pub enum PullGrouping {
 }
 
 /// Totals of `org`'s pulls matching `filter`, grouped.
+///
+/// Reads the raw pull events from the UTC day after the retention pass last pruned them
+/// (`pull_events_pruned`), and the daily roll-up (`pull_daily_rollup`) for the days before:
+/// the counts are the same before and after pruning. In those older days a range counts
+/// whole days (a day is in it when its start is at or after `since`'s day and before
+/// `until`), and the latest pull of a group is that of its day's roll-up row.
 pub async fn summarize_pulls(
     pool: &PgPool,
     org: Uuid,
@@ -413,7 +419,8 @@ pub async fn summarize_pulls(
     Ok(sqlx::query_as!(
         PullTotal,
         r#"with pulls as (
-               select e.at, e.customer_id, e.customer_name, e.repository, e.tags, e.requests
+               select e.at, e.customer_id, e.customer_name, e.repository, e.tags,
+                      e.requests::int8 as requests
                from pull_events e
                where e.organization_id = $1 and e.parent_id is null
                  and ($2::timestamptz is null or e.at >= $2)
@@ -422,6 +429,23 @@ pub async fn summarize_pulls(
                  and ($5::text is null or e.repository = $5)
                  and ($6::text is null or $6 = any(e.tags))
                  and ($7::text is null or e.client_kind = $7)
+                 -- raw events from the day after the last prune, the roll-up before
+                 and e.at >= coalesce((select ((p.pruned_before at time zone 'UTC')::date + 1)
+                                              ::timestamp at time zone 'UTC'
+                                       from pull_events_pruned p), '-infinity')
+               union all
+               select r.last_pull_at, r.customer_id, r.customer_name, r.repository, r.tags,
+                      r.pulls
+               from pull_daily_rollup r
+               where r.organization_id = $1
+                 and r.day < (select (p.pruned_before at time zone 'UTC')::date + 1
+                              from pull_events_pruned p)
+                 and ($2::timestamptz is null or r.day >= ($2 at time zone 'UTC')::date)
+                 and ($3::timestamptz is null or (r.day::timestamp at time zone 'UTC') < $3)
+                 and ($4::uuid is null or r.customer_id = $4)
+                 and ($5::text is null or r.repository = $5)
+                 and ($6::text is null or $6 = any(r.tags))
+                 and ($7::text is null or r.client_kind = $7)
            ),
            keyed as (
                select to_char(p.at at time zone 'UTC', 'YYYY-MM-DD') as key,

@@ -41,6 +41,35 @@ pub enum Command {
     /// Write a customer's entitlement as an air-gap bundle: an OCI image layout in a tar, with
     /// wharf-bundle.json, IMPORT.md and SHA256SUMS (docs/airgap.md).
     Export(Box<ExportArgs>),
+    /// The registry-token signing key (docs/operations.md).
+    SigningKey(SigningKeyArgs),
+}
+
+/// `wharf signing-key`.
+#[derive(Debug, Args)]
+pub struct SigningKeyArgs {
+    #[command(subcommand)]
+    pub command: SigningKeyCommand,
+}
+
+/// What `wharf signing-key` does.
+#[derive(Debug, Subcommand)]
+pub enum SigningKeyCommand {
+    /// Make a new key the signer on every instance at once; the old key keeps verifying
+    /// tokens for the token lifetime plus a minute, then no longer.
+    Rotate(RotateArgs),
+}
+
+/// `wharf signing-key rotate`.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Lifetime of registry bearer tokens, in seconds, as the instances run with: how long
+    /// the retired key keeps verifying (plus a minute).
+    #[arg(long, env = "WHARF_TOKEN_LIFETIME", default_value_t = 300, value_parser = clap::value_parser!(u64).range(30..=3600))]
+    pub token_lifetime: u64,
 }
 
 /// `wharf export`.
@@ -572,10 +601,16 @@ pub struct RetentionArgs {
     #[arg(long, env = "WHARF_TAG_HISTORY_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(0..=36_500))]
     pub tag_history_retention_days: u32,
 
-    /// Days raw pull events are kept (the pull reports and exports read them); the daily
-    /// bytes-served roll-up is kept forever. 0 keeps pull events forever.
+    /// Days raw pull events are kept (the pull lists and exports read them); the daily
+    /// roll-ups of pull counts and bytes served are kept forever, and the reports read them
+    /// for older days. 0 keeps pull events forever.
     #[arg(long, env = "WHARF_PULL_EVENT_RETENTION_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(0..=36_500))]
     pub pull_event_retention_days: u32,
+
+    /// Days an ended invitation (accepted, revoked or expired) is kept after it ended; open
+    /// invitations are always kept. 0 keeps ended invitations forever.
+    #[arg(long, env = "WHARF_INVITATION_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub invitation_retention_days: u32,
 }
 
 impl RetentionArgs {
@@ -585,6 +620,7 @@ impl RetentionArgs {
             audit_days: self.audit_retention_days,
             tag_history_days: self.tag_history_retention_days,
             pull_event_days: self.pull_event_retention_days,
+            invitation_days: self.invitation_retention_days,
         }
     }
 }

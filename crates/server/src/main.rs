@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     };
     // Operator commands print what they did; their logs are for trouble only.
     let default_logs = match cli.command {
-        Command::Admin(_) | Command::Export(_) => "warn",
+        Command::Admin(_) | Command::Export(_) | Command::SigningKey(_) => "warn",
         _ => telemetry::DEFAULT_FILTER,
     };
     telemetry::init(cli.log_format, default_logs);
@@ -71,7 +71,46 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::EmbeddedPostgres(args) => embedded_postgres(args).await,
         Command::Admin(args) => admin::run(args.command).await,
         Command::Export(args) => export(*args).await,
+        Command::SigningKey(args) => match args.command {
+            cli::SigningKeyCommand::Rotate(args) => rotate_signing_key(args).await,
+        },
     }
+}
+
+/// `wharf signing-key rotate`: a new active key, the old one retired (and audited).
+async fn rotate_signing_key(args: cli::RotateArgs) -> anyhow::Result<()> {
+    let database = Database::open(&args.database).await?;
+    let lifetime = std::time::Duration::from_secs(args.token_lifetime);
+    database
+        .run(|pool| async move {
+            wharf_db::migrate(&pool).await?;
+            let rotated = wharf_app::credentials::keys::rotate(&pool).await?;
+            let entry = wharf_db::audit::NewAuditEntry {
+                actor_name: Some(wharf_app::audit::OPERATOR.to_owned()),
+                ..wharf_db::audit::NewAuditEntry::success(
+                    None,
+                    "operator",
+                    None,
+                    "signing_key.rotate",
+                    format!("signing_key:{}", rotated.kid),
+                    None,
+                    serde_json::json!({ "retired": rotated.retired }),
+                )
+            };
+            wharf_db::audit::append(&pool, &[entry]).await?;
+            let until =
+                time::OffsetDateTime::now_utc() + wharf_app::credentials::keys::overlap(lifetime);
+            println!("signing key: {}", rotated.kid);
+            match rotated.retired {
+                Some(old) => println!(
+                    "retired: {old} (it verifies tokens until about {}, then no longer)",
+                    until.format(&time::format_description::well_known::Rfc3339)?
+                ),
+                None => println!("retired: none (there was no active key)"),
+            }
+            Ok(())
+        })
+        .await
 }
 
 async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
@@ -207,13 +246,14 @@ async fn gc(args: cli::GcArgs) -> anyhow::Result<()> {
             )
             .await?;
             println!(
-                "pruned: expired portal sessions: {}, ended password resets: {}, audit entries: {}, tag history entries: {}, deleted token ids: {}, pull events: {}",
+                "pruned: expired portal sessions: {}, ended password resets: {}, audit entries: {}, tag history entries: {}, deleted token ids: {}, pull events: {}, ended invitations: {}",
                 pruned.sessions,
                 pruned.password_resets,
                 pruned.audit_entries,
                 pruned.tag_history,
                 pruned.deleted_tokens,
-                pruned.pull_events
+                pruned.pull_events,
+                pruned.invitations
             );
             if report.failures > 0 {
                 anyhow::bail!("{} storage deletes failed (see the log); the next pass retries them", report.failures);

@@ -248,7 +248,7 @@ async fn serve(args: ServeArgs, pool: PgPool, blobs: Arc<dyn BlobStore>) -> anyh
 
 /// Runs garbage collection every `interval` (never when it is zero), and with it the
 /// retention rules (`wharf_db::retention`: sessions, password resets, audit log, tag history,
-/// deleted token ids, pull events), logging one line with the counts of each.
+/// deleted token ids, pull events, ended invitations), logging one line with the counts of each.
 /// Several instances may collect at once: the registry's collector is safe against
 /// concurrent passes and pushes, and pruning twice deletes nothing more.
 async fn periodic_gc(
@@ -286,6 +286,7 @@ async fn periodic_gc(
                 tag_history = pruned.tag_history,
                 deleted_tokens = pruned.deleted_tokens,
                 pull_events = pruned.pull_events,
+                invitations = pruned.invitations,
                 "retention pass"
             ),
             Err(err) => tracing::warn!("retention pass failed: {err}"),

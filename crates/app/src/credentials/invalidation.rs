@@ -1,7 +1,8 @@
 //! The one Postgres LISTEN connection per instance that keeps its in-memory views current:
-//! the revocation view ([`Revocations`]), the entitlement view ([`EntitlementView`]) and the
-//! caches of the front doors that register as [`Invalidated`] (the registry's content
-//! cache, wired in by the binary).
+//! the revocation view ([`Revocations`]), the entitlement view ([`EntitlementView`]), the
+//! registry token keys ([`KeyRing`], payload `signing_keys`) and the caches of the front
+//! doors that register as [`Invalidated`] (the registry's content cache, wired in by the
+//! binary).
 //!
 //! Triggers in the database (migrations `invalidation` and `licenses`) send every change on
 //! the channel [`CHANNEL`] at commit, whichever code path made it. The listener subscribes
@@ -13,7 +14,7 @@ use std::{sync::Arc, time::Duration};
 use time::OffsetDateTime;
 use wharf_db::{PgPool, sqlx::postgres::PgListener};
 
-use super::{entitlement_view::EntitlementView, revocations::Revocations};
+use super::{entitlement_view::EntitlementView, keys::KeyRing, revocations::Revocations};
 
 /// A cache kept in step with the database by the listener: told when notifications start
 /// and stop arriving (it must not serve what it holds while they do not), and of every
@@ -39,6 +40,7 @@ pub const RESYNC_EVERY: Duration = Duration::from_secs(30);
 pub struct Listener {
     revocations: Arc<Revocations>,
     entitlements: Arc<EntitlementView>,
+    keys: Arc<KeyRing>,
     others: Vec<Arc<dyn Invalidated>>,
 }
 
@@ -47,9 +49,17 @@ impl Listener {
     pub fn new(
         revocations: Arc<Revocations>,
         entitlements: Arc<EntitlementView>,
+        keys: Arc<KeyRing>,
         others: Vec<Arc<dyn Invalidated>>,
     ) -> Self {
-        Self { revocations, entitlements, others }
+        Self { revocations, entitlements, keys, others }
+    }
+
+    /// Reloads the signing keys; a failure keeps the current ones (and is logged).
+    async fn reload_keys(&self, pool: &PgPool) {
+        if let Err(err) = self.keys.reload(pool).await {
+            tracing::warn!("invalidation listener: reloading the signing keys failed: {err}");
+        }
     }
 
     fn mark_unsynced(&self) {
@@ -86,6 +96,7 @@ impl Listener {
         self.entitlements.mark_synced();
         self.others.iter().for_each(|cache| cache.synced());
         self.revocations.resync(pool).await?;
+        self.reload_keys(pool).await;
         let mut resync = tokio::time::interval(RESYNC_EVERY);
         resync.tick().await;
         loop {
@@ -98,12 +109,16 @@ impl Listener {
                         if let Some(repository) = payload.strip_prefix("repository:") {
                             self.others.iter().for_each(|c| c.repository_changed(repository));
                         }
+                        if payload == "signing_keys" {
+                            self.reload_keys(pool).await;
+                        }
                     }
                     None => return Err(wharf_db::DbError::Sqlx(wharf_db::sqlx::Error::PoolClosed)),
                 },
                 _ = resync.tick() => {
                     self.revocations.resync(pool).await?;
                     self.revocations.prune(OffsetDateTime::now_utc());
+                    self.reload_keys(pool).await;
                 }
             }
         }

@@ -23,7 +23,7 @@ use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use time::OffsetDateTime;
 use wharf_auth::{
-    jwt::{IssuedToken, RegistryClaims, Signer, SigningKey, Verifier},
+    jwt::{IssuedToken, RegistryClaims, Signer},
     principal::{Principal, RepositoryOwnership, Role, repository_rights},
     scope::{Action, ActionSet, ResourceKind, ResourceScope, all_held_with},
     throttle::FailureThrottle,
@@ -94,13 +94,11 @@ pub struct Authenticated {
 pub struct Credentials {
     pool: PgPool,
     settings: AuthSettings,
-    signing_key: SigningKey,
-    verifier: Verifier,
+    keys: Arc<keys::KeyRing>,
     revocations: Arc<Revocations>,
     entitlements: Arc<EntitlementView>,
     throttle: FailureThrottle,
     last_used: LastUsed,
-    verified: verified::VerifiedTokens,
     audit: Arc<AuditLog>,
 }
 
@@ -115,8 +113,15 @@ impl Credentials {
         audit: Arc<AuditLog>,
         others: Vec<Arc<dyn Invalidated>>,
     ) -> Result<(Arc<Self>, BatcherTask), StartError> {
-        let keys = keys::load_or_create(&pool, settings.token_lifetime).await?;
-        let verifier = Verifier::new(&settings.issuer, &settings.service, keys.verification)?;
+        let keys = Arc::new(
+            keys::KeyRing::load(
+                &pool,
+                &settings.issuer,
+                &settings.service,
+                settings.token_lifetime,
+            )
+            .await?,
+        );
         // Bearer tokens live at most this long; a digest stays pullable this long after its
         // entitled tag moved, so pulls that resolved the tag before the move can finish.
         let bearer_lifetime = settings.token_lifetime + wharf_auth::jwt::MAX_LEEWAY;
@@ -124,20 +129,19 @@ impl Credentials {
         let retag_grace = time::Duration::try_from(bearer_lifetime)
             .map_err(|_| StartError::Settings("the token lifetime is too long"))?;
         let entitlements = EntitlementView::new(pool.clone(), retag_grace);
-        let listener = Listener::new(revocations.clone(), entitlements.clone(), others);
+        let listener =
+            Listener::new(revocations.clone(), entitlements.clone(), keys.clone(), others);
         tokio::spawn(listener.maintain(pool.clone()));
         let (last_used, last_used_task) = LastUsed::start(pool.clone());
         let throttle = FailureThrottle::new(settings.failure_limit, settings.failure_window);
         let credentials = Arc::new(Self {
             pool,
             settings,
-            signing_key: keys.signing,
-            verifier,
+            keys,
             revocations,
             entitlements,
             throttle,
             last_used,
-            verified: verified::VerifiedTokens::default(),
             audit,
         });
         Ok((credentials, last_used_task))
@@ -352,7 +356,7 @@ impl Credentials {
             lifetime = lifetime.min(Duration::try_from(left).unwrap_or(Duration::ZERO));
         }
         let signer = Signer::new(
-            self.signing_key.clone(),
+            self.keys.current().signing.clone(),
             &self.settings.issuer,
             &self.settings.service,
             lifetime.max(Duration::from_secs(1)),
@@ -369,12 +373,17 @@ impl Credentials {
         client: Option<IpAddr>,
     ) -> Result<RegistryClaims, AuthFailure> {
         let now = OffsetDateTime::now_utc();
-        let claims = match self.verified.get(token, now.unix_timestamp()) {
+        let claims = match self.keys.verified.get(token, now.unix_timestamp()) {
             Some(claims) => RegistryClaims::clone(&claims),
             None => {
+                let keys = self.keys.current();
                 let claims =
-                    self.verifier.verify(token, now).map_err(|_| AuthFailure::Malformed)?;
-                self.verified.insert(token, Arc::new(claims.clone()), now.unix_timestamp());
+                    keys.verifier.verify(token, now).map_err(|_| AuthFailure::Malformed)?;
+                // Not remembered if the keys changed meanwhile (the cache was just emptied).
+                if Arc::ptr_eq(&keys, &self.keys.current()) {
+                    let claims = Arc::new(claims.clone());
+                    self.keys.verified.insert(token, claims, now.unix_timestamp());
+                }
                 claims
             }
         };

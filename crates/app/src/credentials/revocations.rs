@@ -212,9 +212,12 @@ mod tests {
         assert!(r.write().tokens.is_empty());
     }
 
-    fn spawn_listener(pool: &PgPool, view: &Arc<Revocations>) {
+    async fn spawn_listener(pool: &PgPool, view: &Arc<Revocations>) {
         let entitlements = EntitlementView::new(pool.clone(), time::Duration::minutes(5));
-        let listener = Listener::new(view.clone(), entitlements, Vec::new());
+        let lifetime = Duration::from_secs(300);
+        let keys = super::super::keys::KeyRing::load(pool, "issuer", "audience", lifetime);
+        let keys = Arc::new(keys.await.unwrap());
+        let listener = Listener::new(view.clone(), entitlements, keys, Vec::new());
         tokio::spawn(listener.maintain(pool.clone()));
     }
 
@@ -257,7 +260,7 @@ mod tests {
             Revocations::new(Duration::from_secs(330)),
         ];
         for view in &views {
-            spawn_listener(&pool, view);
+            spawn_listener(&pool, view).await;
         }
         let issued = OffsetDateTime::now_utc() - time::Duration::seconds(1);
         let bearer = claims(token.id, Some(customer.id), issued);
@@ -291,7 +294,7 @@ mod tests {
 
         // A view that starts later learns both from the database, not from notifications.
         let late = Revocations::new(Duration::from_secs(330));
-        spawn_listener(&pool, &late);
+        spawn_listener(&pool, &late).await;
         eventually(&late, &bearer, Err(Refusal::Revoked)).await;
         assert_eq!(late.check(&other), Err(Refusal::Revoked));
     }

@@ -38,6 +38,11 @@ impl VerifiedTokens {
         entries.get(&key).filter(|c| c.nbf <= now && now < c.exp).cloned()
     }
 
+    /// Forgets every token (the keys changed).
+    pub fn clear(&self) {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
     /// Remembers a token that was just verified.
     pub fn insert(&self, token: &str, claims: Arc<RegistryClaims>, now: i64) {
         let key = Self::key(token);

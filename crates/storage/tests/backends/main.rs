@@ -1,8 +1,9 @@
 //! The shared storage test suite, run against every backend.
 //!
 //! `suite` holds the tests as async functions over `&dyn BlobStore`; `backend_tests!` turns
-//! each into one `#[tokio::test]` per backend. The S3 tests need a real S3-compatible server
-//! (`s3s-fs`, see `wharf_storage::testing`) and fail when there is none.
+//! each into one `#[tokio::test]` per backend: the filesystem, S3 on `s3s-fs` (module `s3`)
+//! and S3 on SeaweedFS (module `seaweedfs`), two independently written S3 servers (see
+//! `wharf_storage::testing`). The S3 tests fail when a server is missing.
 
 // clippy.toml allows these in `#[test]` functions only; the suite's helpers are test code too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -11,7 +12,7 @@ mod suite;
 
 use std::sync::Arc;
 
-use wharf_storage::testing::S3TestServer;
+use wharf_storage::testing::{S3Server, S3TestServer};
 use wharf_storage::{BlobStore, FsConfig, MIN_PART_SIZE, StorageConfig, open};
 
 /// A store plus whatever keeps it alive (temp dir, server), and a way to open a second
@@ -43,7 +44,16 @@ async fn fs_backend() -> Backend {
 }
 
 async fn s3_backend() -> Backend {
-    let server = S3TestServer::start().await.unwrap_or_else(|message| panic!("{message}"));
+    s3_backend_on(S3Server::S3sFs).await
+}
+
+async fn seaweedfs_backend() -> Backend {
+    s3_backend_on(S3Server::SeaweedFs).await
+}
+
+async fn s3_backend_on(kind: S3Server) -> Backend {
+    let server =
+        S3TestServer::start_server(kind).await.unwrap_or_else(|message| panic!("{message}"));
     let mut s3 = server.new_bucket().await.unwrap();
     // Small parts so the tests cross part boundaries; copies above 16 MiB use UploadPartCopy.
     s3.part_size = MIN_PART_SIZE;
@@ -74,6 +84,15 @@ macro_rules! backend_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let backend = super::s3_backend().await;
+                    super::suite::$name(&backend).await;
+                }
+            )*
+        }
+        mod seaweedfs {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let backend = super::seaweedfs_backend().await;
                     super::suite::$name(&backend).await;
                 }
             )*
@@ -233,13 +252,21 @@ mod unusable {
 
     #[tokio::test]
     async fn s3_check_fails_without_bucket() {
-        let backend = super::s3_backend().await;
+        check_fails_without_bucket(super::s3_backend().await).await;
+    }
+
+    #[tokio::test]
+    async fn seaweedfs_check_fails_without_bucket() {
+        check_fails_without_bucket(super::seaweedfs_backend().await).await;
+    }
+
+    async fn check_fails_without_bucket(backend: super::Backend) {
         let StorageConfig::S3(config) = &backend.config else { unreachable!() };
         let mut config = config.clone();
         config.bucket = "wt-missing".to_owned();
         let store = open(StorageConfig::S3(config)).await.unwrap();
         assert!(matches!(store.check().await, Err(StorageError::Backend { .. })));
-        // A wrong secret is refused (s3s-fs verifies SigV4) and never shows in the error.
+        // A wrong secret is refused (both servers verify SigV4) and never shows in the error.
         let StorageConfig::S3(config) = &backend.config else { unreachable!() };
         let mut config = config.clone();
         config.secret_access_key = "wrong-secret-do-not-print".to_owned();
