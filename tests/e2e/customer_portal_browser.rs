@@ -21,6 +21,7 @@ use oci_client::{
 use wharf_e2e::{
     ServeOptions, Wharf,
     browser::{Browser, assert_accessible, link_in},
+    clients::{docker::Docker, fixtures},
     fresh_database,
     raw::RawRegistry,
     run_wharf, scratch_dir,
@@ -82,9 +83,16 @@ async fn a_customer_goes_from_the_invitation_email_to_a_working_pull() {
     // The vendor's artifacts, customer and license (1.x of vendor/app, chart 0.1.0).
     let vendor = vendor_token(&database_url, "e2e");
     let registry = RawRegistry::with_token(&base, &vendor);
-    for tag in ["1.0.0", "1.2.0", "2.0.0"] {
+    for tag in ["1.0.0", "2.0.0"] {
         registry.push_image("vendor/app", Some(tag), None).await;
     }
+    // 1.2.0 is a real image, pushed by a real docker, for the customer's `docker pull`.
+    let docker = Docker::start(&data.path().join("docker"));
+    docker.login(&host, "vendor", &vendor);
+    let image = format!("{host}/vendor/app:1.2.0");
+    docker.import(&fixtures::single_file_tar(&data.path().join("rootfs")), &image);
+    let pushed = docker.push(&image);
+    docker.remove(&image);
     push_chart(&registry, "vendor/charts/app", "0.1.0").await;
     push_chart(&registry, "vendor/charts/app", "0.2.0").await;
     let api = reqwest::Client::new();
@@ -236,13 +244,49 @@ async fn a_customer_goes_from_the_invitation_email_to_a_working_pull() {
         "{page}"
     );
 
-    // The shown `docker pull`, done by a real OCI client with the shown credentials.
+    // The commands as shown, pasted into a shell: the token page's `docker login` (the token
+    // in it), then the tag's `docker pull` and "test your token" line (with `$WHARF_TOKEN`),
+    // run by a real docker and curl.
+    let mut row = None;
+    for code in dev.client.find_all(Locator::Css("code[id^='cmd-']")).await.unwrap() {
+        // `textContent`: the commands may sit in a closed <details>, which `text()` skips.
+        let text = code.prop("textContent").await.unwrap().unwrap_or_default();
+        if text.trim() == format!("docker pull {host}/vendor/app:1.2.0") {
+            let id = code.attr("id").await.unwrap().unwrap();
+            row = Some(id.rsplit_once('-').unwrap().0.to_owned());
+        }
+    }
+    let row = row.expect("a docker pull command for vendor/app:1.2.0");
+    let shown = |n: usize| {
+        let id = format!("{row}-{n}");
+        let dev = &dev;
+        async move {
+            let code = dev.client.find(Locator::Id(&id)).await.unwrap();
+            code.prop("textContent").await.unwrap().unwrap_or_default().trim().to_owned()
+        }
+    };
+    let (shown_login, shown_pull, shown_test) = (shown(0).await, shown(1).await, shown(5).await);
+    assert!(
+        shown_login.contains("docker login") && shown_test.starts_with("curl "),
+        "{shown_test}"
+    );
+    docker.shell(&login, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let pulled = docker.shell(&shown_pull, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(pulled.contains(&format!("Digest: {pushed}")), "{pulled}");
+    docker.remove(&format!("{host}/vendor/app:1.2.0"));
+    docker.shell(&shown_login, &[("WHARF_TOKEN", &token)]).unwrap_or_else(|e| panic!("{e}"));
+    docker.shell(&shown_pull, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let tags =
+        docker.shell(&shown_test, &[("WHARF_TOKEN", &token)]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&tags).unwrap()["tags"],
+        serde_json::json!(["1.0.0", "1.2.0"])
+    );
     let reference: Reference = format!("{host}/vendor/app:1.2.0").parse().unwrap();
     let auth = RegistryAuth::Basic("dev@globex.test".into(), token.clone());
     let client =
         || Client::new(ClientConfig { protocol: ClientProtocol::Http, ..Default::default() });
     let layers = vec![IMAGE_LAYER_MEDIA_TYPE, "application/vnd.oci.image.layer.v1.tar"];
-    client().pull(&reference, &auth, layers.clone()).await.expect("the pull works");
 
     // It appears under Downloads.
     let deadline = std::time::Instant::now() + Duration::from_secs(15);

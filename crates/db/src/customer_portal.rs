@@ -158,6 +158,9 @@ pub struct CustomerPull {
     pub reference: String,
     /// The digest it resolved to.
     pub digest: String,
+    /// The tag requested, or the tags pointing at the digest when it was pulled by digest
+    /// (docker asks for a tag with `HEAD`, then `GET`s the digest).
+    pub tags: Vec<String>,
     /// The token's name then.
     pub token_name: Option<String>,
     /// The token's prefix.
@@ -176,7 +179,7 @@ pub async fn customer_pulls(
 ) -> Result<Vec<CustomerPull>, DbError> {
     Ok(sqlx::query_as!(
         CustomerPull,
-        "select at, repository, reference, digest, token_name, token_prefix, client_kind
+        "select at, repository, reference, digest, tags, token_name, token_prefix, client_kind
          from pull_events
          where organization_id = $1 and customer_id = $2 and parent_id is null
          order by at desc limit $3",

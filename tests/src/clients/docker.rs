@@ -110,6 +110,26 @@ impl Docker {
         cmd
     }
 
+    /// Runs `line` as a POSIX shell would (`sh -c`), as a person would paste it: `docker`
+    /// is this client (`DOCKER_HOST`, `DOCKER_CONFIG`), with `env` set. Returns stdout, or
+    /// `Err` with the output on failure.
+    pub fn shell(&self, line: &str, env: &[(&str, &str)]) -> Result<String, String> {
+        let bin_dir = self.bin.parent().map(Path::to_path_buf).unwrap_or_default();
+        let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(line)
+            .env("PATH", path)
+            .env("DOCKER_CONFIG", &self.config)
+            .env("DOCKER_CLI_HINTS", "false")
+            .env("DOCKER_HOST", format!("unix://{}", self.dockerd.socket().display()));
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
+        let out = run(&mut cmd).map_err(|e| format!("{line}: {e}"))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// `docker login REGISTRY` with the password on stdin; `Err` with the output on failure.
     pub fn try_login(&self, registry: &str, user: &str, password: &str) -> Result<(), String> {
         use std::io::Write;

@@ -39,6 +39,19 @@ struct DownloadsPage {
     limit: i64,
 }
 
+/// What was pulled, as a person would name it: `repository:tag`, also when the client asked
+/// for the digest (docker does, after a `HEAD` of the tag), by the tags pointing at it then;
+/// `repository@digest` when none did.
+fn artifact(repository: &str, reference: &str, tags: &[String]) -> String {
+    if !reference.starts_with("sha256:") {
+        return format!("{repository}:{reference}");
+    }
+    match tags {
+        [] => format!("{repository}@{reference}"),
+        tags => format!("{repository}:{}", tags.join(", ")),
+    }
+}
+
 /// `GET /customer/{slug}/{customer_id}/downloads`.
 pub(crate) async fn downloads_get(
     State(portal): State<Portal>,
@@ -60,7 +73,7 @@ pub(crate) async fn downloads_get(
         .into_iter()
         .map(|p| PullRow {
             at: when(p.at),
-            artifact: format!("{}:{}", p.repository, p.reference).replace(":sha256:", "@sha256:"),
+            artifact: artifact(&p.repository, &p.reference, &p.tags),
             digest: p.digest.get(..19).unwrap_or(&p.digest).to_owned(),
             token: match (p.token_name, p.token_prefix) {
                 (Some(name), Some(prefix)) => format!("{name} ({prefix}…)"),
@@ -77,4 +90,20 @@ pub(crate) async fn downloads_get(
         rows,
         limit: LIMIT,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::artifact;
+
+    #[test]
+    fn a_pull_by_digest_is_named_by_its_tags() {
+        assert_eq!(artifact("acme/app", "1.2.0", &["1.2.0".into()]), "acme/app:1.2.0");
+        let digest = "sha256:11412e7953d726ac5219e0b624b6dc3d28343bb80172040e31127086a61fa9c4";
+        assert_eq!(
+            artifact("acme/app", digest, &["1.2.0".into(), "latest".into()]),
+            "acme/app:1.2.0, latest"
+        );
+        assert_eq!(artifact("acme/app", digest, &[]), format!("acme/app@{digest}"));
+    }
 }
