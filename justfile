@@ -144,9 +144,18 @@ bench-pages *ARGS: postgres-binaries bench-tools
 
 # Pulls, pushes, /token and peak memory against the targets; `--quick` for a smoke run.
 # Wharf side by side with the reference registry and nginx (docs/performance.md).
+# The usage-recording row (on/off, distinct clients) runs after the comparison, with its own
+# baseline (the same server with usage events off) alternated in the same run.
 bench *ARGS: postgres-binaries bench-tools
+    #!/usr/bin/env bash
+    set -euo pipefail
     cargo build --release -p wharf-server --bin wharf
     cargo run --release -p wharf-bench -- compare --wharf "$CARGO_TARGET_DIR/release/wharf" {{ARGS}}
+    case " {{ARGS}} " in
+        *" --phases "*) ;;
+        *" --quick "*) cargo run --release -p wharf-bench -- usage --wharf "$CARGO_TARGET_DIR/release/wharf" --runs 1 --duration 2 ;;
+        *) cargo run --release -p wharf-bench -- usage --wharf "$CARGO_TARGET_DIR/release/wharf" --runs 3 --duration 8 ;;
+    esac
 
 # `just bench` also runs nginx (the static-file ceiling) and the reference registry.
 # What the benchmarks drive (wrk, nginx, docker-registry), installed when missing.

@@ -54,7 +54,9 @@ use crate::{
 const PULL: &str = "acme/bench";
 const PUSH: &str = "acme/push";
 const STREAMS: usize = 8;
-const PUT_CONNECTIONS: usize = 4;
+/// Manifest PUT clients: one (sequential) and four concurrent, with the metric of each.
+const PUT_CONNECTIONS: [(usize, &str); 2] =
+    [(1, "manifest_put_1_per_s"), (4, "manifest_put_per_s")];
 const HTPASSWD_USER: &str = "bench";
 const HTPASSWD_PASSWORD: &str = "bench-password";
 
@@ -432,7 +434,7 @@ impl Meta<'_> {
             "settings": {
                 "runs": args.runs, "duration_seconds": args.duration,
                 "connections": args.connections, "blob_mib": args.blob_mib,
-                "blob_get_streams": STREAMS, "manifest_put_connections": PUT_CONNECTIONS,
+                "blob_get_streams": STREAMS, "manifest_put_connections": PUT_CONNECTIONS.map(|(n, _)| n),
                 "pushes": PUSHES.iter().map(|(name, n, size, chunk)| json!({
                     "metric": name, "blobs": n, "blob_bytes": size, "chunk_bytes": chunk,
                 })).collect::<Vec<_>>(),
@@ -617,18 +619,29 @@ fn token_issuance(
     Ok(())
 }
 
-/// One and `STREAMS` concurrent GETs of `blob` from `endpoint`: MB/s of each.
-async fn pull(endpoint: &Endpoint, blob: &BlobFile) -> anyhow::Result<[f64; 2]> {
+/// One and `STREAMS` concurrent GETs of `blob` from `endpoint`: MB/s of each, and the
+/// server's CPU time per GB sent over both (ms; when its process is known): on a loaded
+/// machine the CPU a server spends per byte moves much less than its throughput.
+async fn pull(endpoint: &Endpoint, blob: &BlobFile) -> anyhow::Result<([f64; 2], Option<f64>)> {
     let url = format!("{}{}", endpoint.url, Content::blob_path(blob));
     let request = http1::request("GET", &url, &endpoint.headers(&[]))?;
+    let cpu_before = endpoint.pid.map(procs::cpu_seconds).transpose()?;
     let one = http1::get_streams(&url, &request, blob.size, 1).await?;
     let many = http1::get_streams(&url, &request, blob.size, STREAMS).await?;
+    let cpu = match (endpoint.pid, cpu_before) {
+        (Some(pid), Some(before)) => {
+            let gb = (blob.size * (1 + STREAMS as u64)) as f64 / 1e9;
+            Some((procs::cpu_seconds(pid)? - before) * 1e3 / gb)
+        }
+        _ => None,
+    };
     eprintln!(
-        "  blob GET {} MiB: {} {one:.0} MB/s (1 stream), {many:.0} MB/s ({STREAMS} streams)",
+        "  blob GET {} MiB: {} {one:.0} MB/s (1 stream), {many:.0} MB/s ({STREAMS} streams){}",
         blob.size >> 20,
-        endpoint.who.key()
+        endpoint.who.key(),
+        cpu.map(|ms| format!(", server CPU {ms:.0} ms/GB")).unwrap_or_default()
     );
-    Ok([one, many])
+    Ok(([one, many], cpu))
 }
 
 /// The large blob from Wharf, distribution and nginx, then twice the size from Wharf; the
@@ -641,9 +654,12 @@ async fn blob_gets(setup: &Setup, run: usize, results: &mut Results) -> anyhow::
         if let Some(pid) = endpoint.pid {
             procs::reset_peak_rss(pid)?;
         }
-        let [one, many] = pull(&endpoint, &setup.content.large).await?;
+        let ([one, many], cpu) = pull(&endpoint, &setup.content.large).await?;
         results.record("blob_get_1_stream_mbps", endpoint.who, one);
         results.record("blob_get_8_streams_mbps", endpoint.who, many);
+        if let Some(cpu) = cpu {
+            results.record("blob_get_cpu_ms_per_gb", endpoint.who, cpu);
+        }
         if let Some(pid) = endpoint.pid {
             let peak = mib(procs::peak_rss_kib(pid)?);
             eprintln!("  peak RSS, blob GETs: {} {peak:.1} MiB", endpoint.who.key());
@@ -654,7 +670,7 @@ async fn blob_gets(setup: &Setup, run: usize, results: &mut Results) -> anyhow::
         }
         if endpoint.who == Who::Wharf {
             procs::reset_peak_rss(setup.wharf.pid())?;
-            let [one, many] = pull(&endpoint, &setup.content.double).await?;
+            let ([one, many], _) = pull(&endpoint, &setup.content.double).await?;
             results.record("blob_get_2x_1_stream_mbps", Who::Wharf, one);
             results.record("blob_get_2x_8_streams_mbps", Who::Wharf, many);
             let peak = mib(procs::peak_rss_kib(setup.wharf.pid())?);
@@ -696,7 +712,7 @@ async fn pushes(
 }
 
 /// Distinct manifests (an annotation and a tag each) over the pushed config and layer,
-/// `PUT_CONNECTIONS` at a time for `--duration`: PUTs/s.
+/// one at a time and then `PUT_CONNECTIONS` at a time, for `--duration` each: PUTs/s.
 async fn manifest_puts(
     setup: &Setup,
     args: &Args,
@@ -706,34 +722,36 @@ async fn manifest_puts(
     let c = &setup.content;
     let config = (c.config.digest.clone(), c.config.bytes.len() as u64);
     let layer = (c.layer.digest.clone(), c.layer.bytes.len() as u64);
-    for (who, registry) in in_order(setup.pushers(PUSH).await?, run) {
-        let start = Instant::now();
-        let deadline = start + Duration::from_secs(args.duration);
-        let mut tasks = JoinSet::new();
-        for worker in 0..PUT_CONNECTIONS {
-            let (registry, config, layer) = (registry.clone(), config.clone(), layer.clone());
-            tasks.spawn(async move {
-                let mut done = 0u64;
-                while Instant::now() < deadline {
-                    let name = format!("s{run}-{worker}-{done}");
-                    let manifest = content::image_manifest(
-                        (&config.0, config.1),
-                        &[(&layer.0, layer.1)],
-                        &[("org.example.sequence", &name)],
-                    )?;
-                    registry.put_manifest(PUSH, &name, &manifest).await?;
-                    done += 1;
-                }
-                anyhow::Ok(done)
-            });
+    for (connections, metric) in PUT_CONNECTIONS {
+        for (who, registry) in in_order(setup.pushers(PUSH).await?, run) {
+            let start = Instant::now();
+            let deadline = start + Duration::from_secs(args.duration);
+            let mut tasks = JoinSet::new();
+            for worker in 0..connections {
+                let (registry, config, layer) = (registry.clone(), config.clone(), layer.clone());
+                tasks.spawn(async move {
+                    let mut done = 0u64;
+                    while Instant::now() < deadline {
+                        let name = format!("s{run}-{connections}-{worker}-{done}");
+                        let manifest = content::image_manifest(
+                            (&config.0, config.1),
+                            &[(&layer.0, layer.1)],
+                            &[("org.example.sequence", &name)],
+                        )?;
+                        registry.put_manifest(PUSH, &name, &manifest).await?;
+                        done += 1;
+                    }
+                    anyhow::Ok(done)
+                });
+            }
+            let mut total = 0u64;
+            while let Some(done) = tasks.join_next().await {
+                total += done?.with_context(|| format!("manifest PUT to {}", who.key()))?;
+            }
+            let rate = total as f64 / start.elapsed().as_secs_f64();
+            eprintln!("  manifest PUT, {connections} connection(s): {} {rate:.0} PUT/s", who.key());
+            results.record(metric, who, rate);
         }
-        let mut total = 0u64;
-        while let Some(done) = tasks.join_next().await {
-            total += done?.with_context(|| format!("manifest PUT to {}", who.key()))?;
-        }
-        let rate = total as f64 / start.elapsed().as_secs_f64();
-        eprintln!("  manifest PUT: {} {rate:.0} PUT/s", who.key());
-        results.record("manifest_put_per_s", who, rate);
     }
     Ok(())
 }

@@ -53,6 +53,20 @@ pub fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
         .context("no VmHWM in /proc/<pid>/status")
 }
 
+/// CPU time (user + system, all threads) the process has used so far, in seconds.
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces, so split after its `)`):
+    // state is field 3, utime 14 and stime 15, in clock ticks.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).context("no ) in /proc/<pid>/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields.get(i - 3).context("short /proc/<pid>/stat")?.parse::<f64>()?)
+    };
+    // USER_HZ, 100 on every Linux this runs on.
+    Ok((ticks(14)? + ticks(15)?) / 100.0)
+}
+
 /// Resets the process's peak resident set size to its current one (`5` to `clear_refs`).
 pub fn reset_peak_rss(pid: u32) -> anyhow::Result<()> {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5")

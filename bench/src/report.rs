@@ -122,7 +122,7 @@ pub const ROWS: &[Row] = &[
         "blob GET, 1 stream",
         "MB/s",
         Some(("blob_get_1_stream_mbps", Who::Nginx)),
-        Goal::None,
+        ratios(Some(0.8), Some(1.1)),
     ),
     row(
         "blob_get_8_streams_mbps",
@@ -131,6 +131,7 @@ pub const ROWS: &[Row] = &[
         Some(("blob_get_8_streams_mbps", Who::Nginx)),
         ratios(Some(0.9), None),
     ),
+    row("blob_get_cpu_ms_per_gb", "… server CPU per GB sent", "ms/GB", None, Goal::None),
     row("blob_get_2x_1_stream_mbps", "blob GET ×2 size, 1 stream", "MB/s", None, Goal::None),
     row("blob_get_2x_8_streams_mbps", "blob GET ×2 size, 8 streams", "MB/s", None, Goal::None),
     row(
@@ -138,7 +139,7 @@ pub const ROWS: &[Row] = &[
         "push 4 × 64 MiB, monolithic",
         "MB/s",
         SHA,
-        ratios(None, Some(2.0)),
+        ratios(Some(0.5), Some(2.0)),
     ),
     row(
         "push_64mib_chunked_mbps",
@@ -155,7 +156,14 @@ pub const ROWS: &[Row] = &[
         ratios(None, Some(2.0)),
     ),
     row("push_1mib_chunked_mbps", "push 64 × 1 MiB, chunked", "MB/s", SHA, ratios(None, Some(2.0))),
-    row("manifest_put_per_s", "manifest PUT", "PUT/s", None, ratios(None, Some(3.0))),
+    row("manifest_put_1_per_s", "manifest PUT, sequential", "PUT/s", None, ratios(None, Some(3.0))),
+    row(
+        "manifest_put_per_s",
+        "manifest PUT, 4 connections",
+        "PUT/s",
+        None,
+        ratios(None, Some(3.0)),
+    ),
     row("token_rps", "/token, customer access token", "req/s", None, Goal::AtLeast(5000.0)),
     row("rss_manifest_get_mib", "peak RSS, manifest GET phase", "MiB", None, Goal::AtMost(48.0)),
     row("rss_blob_get_mib", "peak RSS, blob GET phase", "MiB", None, Goal::AtMost(48.0)),
@@ -196,12 +204,31 @@ impl Results {
 
     /// The median over runs of Wharf's figure for `metric` divided by `other`'s figure of the
     /// same run (runs alternate the servers, so a ratio within a run is what cancels drift).
-    fn ratio(&self, metric: &str, (other_metric, other): (&str, Who)) -> Option<f64> {
+    fn ratio(&self, metric: &str, of: (&str, Who)) -> Option<f64> {
+        let ratios = self.ratios(metric, of)?;
+        (!ratios.is_empty()).then(|| median(&ratios))
+    }
+
+    /// Each run's ratio of Wharf's figure for `metric` to `other`'s.
+    fn ratios(&self, metric: &str, (other_metric, other): (&str, Who)) -> Option<Vec<f64>> {
         let wharf = self.values.get(metric)?.get(&Who::Wharf)?;
         let other = self.values.get(other_metric)?.get(&other)?;
-        let ratios: Vec<f64> =
-            wharf.iter().zip(other).filter(|(_, b)| **b > 0.0).map(|(a, b)| a / b).collect();
-        (!ratios.is_empty()).then(|| median(&ratios))
+        Some(wharf.iter().zip(other).filter(|(_, b)| **b > 0.0).map(|(a, b)| a / b).collect())
+    }
+
+    /// The median ratio, with the runs' lowest and highest when there was more than one run:
+    /// `0.95 (0.90–1.02)`.
+    fn ratio_text(&self, metric: &str, of: (&str, Who)) -> String {
+        let Some(ratios) = self.ratios(metric, of).filter(|r| !r.is_empty()) else {
+            return "—".to_owned();
+        };
+        let mid = median(&ratios);
+        if ratios.len() < 2 {
+            return format!("{mid:.2}");
+        }
+        let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{mid:.2} ({low:.2}–{high:.2})")
     }
 
     /// Wharf's median against a row's goal: `Some(true)` PASS, `Some(false)` MISS, `None`
@@ -244,7 +271,7 @@ impl Results {
     }
 
     /// The markdown table: medians of each server's figures, and medians of the per-run
-    /// ratios.
+    /// ratios with their range over the runs (the run-to-run spread).
     pub fn table(&self) -> String {
         let mut out = String::from(
             "| measurement | unit | Wharf | distribution | distribution + htpasswd | ceiling \
@@ -263,9 +290,7 @@ impl Results {
             let ceiling = row.ceiling.and_then(|(m, who)| Some((self.median(m, who)?, who)));
             let ratio = |of: Option<(&str, Who)>| match (of, row.unit) {
                 (_, "ms" | "MiB" | "×" | "share") => "—".to_owned(),
-                (Some(of), _) => {
-                    self.ratio(row.metric, of).map_or("—".to_owned(), |r| format!("{r:.2}"))
-                }
+                (Some(of), _) => self.ratio_text(row.metric, of),
                 (None, _) => "—".to_owned(),
             };
             let verdict = match self.judge(row) {
@@ -355,7 +380,7 @@ mod tests {
         assert_eq!(results.judge(&ROWS[3]), None);
         let table = results.table();
         assert!(table.contains(
-            "| manifest GET by tag | req/s | 100 | 6.0 | — | 250 (nginx) | 20.00 | 0.48 |"
+            "| manifest GET by tag | req/s | 100 | 6.0 | — | 250 (nginx) | 20.00 (1.60–20.00) | 0.48 (0.27–0.50) |"
         ));
         assert!(table.contains("PASS"));
         assert!(table.contains("MISS"));

@@ -575,3 +575,95 @@ async fn reports_filter_page_summarize_and_export() {
     let audit_csv = csv("/audit.csv?action=manifest.push").await.unwrap().text().await.unwrap();
     assert_eq!(audit_csv.lines().count(), 3, "{audit_csv}");
 }
+
+/// A layer of many read chunks, streamed by the filesystem store with read-ahead: ranges
+/// inside and across chunks answer exactly their bytes, a whole GET its digest, and a client
+/// that hangs up mid-stream is counted for what was sent, not for the whole layer, while
+/// the server goes on serving.
+#[tokio::test]
+async fn large_layer_ranges_and_a_client_that_hangs_up_mid_stream() {
+    use sha2::Digest as _;
+    let dir = scratch_dir();
+    let s = setup(dir.path(), &[]).await;
+    let vendor = RawRegistry::with_token(&s.wharf.url, &s.vendor_token);
+    let len = 48 * 1024 * 1024 + 3;
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let layer: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let config_bytes = br#"{"architecture":"amd64","os":"linux"}"#;
+    let config = vendor.push_blob("vendor/big", config_bytes).await;
+    let digest = vendor.push_blob("vendor/big", &layer).await;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config, "size": config_bytes.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": digest, "size": len}],
+    });
+    vendor
+        .push_manifest(
+            "vendor/big",
+            "1.0.0",
+            "application/vnd.oci.image.manifest.v1+json",
+            &serde_json::to_vec(&manifest).unwrap(),
+        )
+        .await;
+    let customer = RawRegistry::with_token(&s.wharf.url, &s.customer_token);
+    let path = format!("/v2/vendor/big/blobs/{digest}");
+
+    let mib = 1024 * 1024;
+    let mut ranged = 0i64;
+    for (start, end) in [(0, 0), (mib - 1, mib), (256 * 1024 - 5, 5 * mib + 5), (len - 2, len + 9)]
+    {
+        let answer = customer.get_range(&path, &format!("bytes={start}-{end}")).await;
+        assert_eq!(answer.status, 206, "{start}-{end}");
+        let want = &layer[start..=end.min(len - 1)];
+        assert!(answer.body == want, "{start}-{end}: {} bytes", answer.body.len());
+        ranged += want.len() as i64;
+    }
+    let whole = customer.get(&path).await;
+    assert_eq!(whole.status, 200);
+    assert_eq!(format!("sha256:{}", hex::encode(sha2::Sha256::digest(&whole.body))), digest);
+
+    // Hang up after the first MiB or so.
+    let http = reqwest::Client::new();
+    let mut response = http
+        .get(format!("{}{path}", s.wharf.url))
+        .basic_auth("ci", Some(&s.customer_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut read = 0;
+    while read < mib {
+        read += response.chunk().await.unwrap().expect("more body").len();
+    }
+    drop(response);
+    drop(http);
+
+    let counted = ranged + len as i64;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let sent = loop {
+        let bytes = bytes_served(&s.pool, s.org).await;
+        if let Some(&(sent, requests)) = bytes.get(&digest)
+            && requests == 6
+        {
+            break sent - counted;
+        }
+        assert!(Instant::now() < deadline, "bytes: {bytes:?}, want 6 GETs of {digest}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        sent >= read as i64 && sent < len as i64 / 2,
+        "the hung-up GET counted {sent} bytes; the client read {read} of {len}"
+    );
+    // The server goes on: the whole layer again.
+    assert!(customer.get(&path).await.body == layer);
+}

@@ -108,6 +108,8 @@ backend_tests!(
     upload_continues_on_another_instance,
     failed_append_can_be_retried,
     range_reads,
+    range_reads_across_chunks,
+    partial_reads_and_dropped_streams,
     put_stores_small_blobs,
     stat_and_delete_are_idempotent,
     commit_of_existing_key_succeeds,

@@ -256,6 +256,75 @@ pub async fn range_reads(b: &Backend) {
     assert!(matches!(store.get(&missing, Some(0..=1)).await, Err(StorageError::NotFound)));
 }
 
+/// Ranges of a blob many read chunks long (and S3 parts): starts and ends inside chunks, on
+/// their boundaries and one byte either side, read to the end while the store reads ahead.
+pub async fn range_reads_across_chunks(b: &Backend) {
+    let store = &*b.store;
+    let len = 9 * MIB + 12_345;
+    let data = pattern(410, len);
+    let key = put(store, &[data[..5 * MIB].to_vec(), data[5 * MIB..].to_vec()]).await;
+    let (m, last) = (MIB as u64, len as u64 - 1);
+    let k = 256 * 1024;
+    for (start, end) in [
+        (0, last),
+        (1, last - 1),
+        (k - 1, k),
+        (k, 2 * k - 1),
+        (m - 1, 3 * m + 1),
+        (m, 2 * m),
+        (5 * m - 7, 5 * m + 7),
+        (3, 8 * m + 77),
+        (last - 1, last + 1000),
+        (last, last),
+    ] {
+        let (got, size) = read_range(store, &key, start, end).await;
+        assert_eq!(size, len as u64);
+        let want = &data[start as usize..=end.min(last) as usize];
+        assert!(got == want, "{start}-{end}: {} bytes, want {}", got.len(), want.len());
+    }
+    assert!(read_all(store, &key).await == data);
+}
+
+/// A reader that stops early (a client that disconnects mid-stream) drops the stream with
+/// reads in flight: nothing breaks, the blob reads whole afterwards, and many interleaved
+/// readers each get their own bytes.
+pub async fn partial_reads_and_dropped_streams(b: &Backend) {
+    let store = &*b.store;
+    let len = 6 * MIB + 1;
+    let data = pattern(420, len);
+    let key = put(store, std::slice::from_ref(&data)).await;
+    for keep in [0usize, 1, 2, 5] {
+        let mut read = store.get(&key, None).await.unwrap();
+        let mut got = Vec::new();
+        for _ in 0..keep {
+            match read.stream.next().await {
+                Some(chunk) => got.extend_from_slice(&chunk.unwrap()),
+                None => break,
+            }
+        }
+        assert!(got[..] == data[..got.len()], "prefix after {keep} chunks");
+        drop(read);
+    }
+    // A reader of a range dropped after its first chunk, then readers at different offsets
+    // at once.
+    let mut ranged = store.get(&key, Some(MIB as u64..=4 * MIB as u64)).await.unwrap();
+    let first = ranged.stream.next().await.unwrap().unwrap();
+    assert!(first[..] == data[MIB..MIB + first.len()]);
+    drop(ranged);
+    let (key, data) = (&key, &data);
+    let readers: Vec<_> = (0..4u64)
+        .map(|i| {
+            let start = i * 1000;
+            async move {
+                let (got, _) = read_range(store, key, start, len as u64).await;
+                assert!(got[..] == data[start as usize..], "reader {i}");
+            }
+        })
+        .collect();
+    futures_util::future::join_all(readers).await;
+    assert!(read_all(store, key).await == *data);
+}
+
 pub async fn put_stores_small_blobs(b: &Backend) {
     let store = &*b.store;
     let data = br#"{"schemaVersion":2}"#.to_vec();
