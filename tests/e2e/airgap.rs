@@ -32,6 +32,16 @@ fn unpack(tar: &Path, dir: &Path) {
     must(Command::new("tar").arg("-xf").arg(tar).arg("-C").arg(dir));
 }
 
+/// Whether `sha256sum -c SHA256SUMS` passes in `dir`, as the customer checks a download.
+fn sums_hold(dir: &Path) -> bool {
+    run(Command::new("sha256sum").args(["-c", "--quiet", "SHA256SUMS"]).current_dir(dir)).is_ok()
+}
+
+/// `sha256sum -c SHA256SUMS` in `dir`, which must pass.
+fn check_sums(dir: &Path) {
+    must(Command::new("sha256sum").args(["-c", "--quiet", "SHA256SUMS"]).current_dir(dir));
+}
+
 fn bundle_json(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("wharf-bundle.json")).unwrap()).unwrap()
 }
@@ -128,9 +138,7 @@ async fn a_customers_entitlement_travels_by_bundle_and_imports_with_skopeo() {
     assert!(finished.status.success(), "{}", finished.stderr);
     let unpacked = dir.join("unpacked");
     unpack(&first, &unpacked);
-    must(
-        Command::new("sha256sum").arg("-c").arg("--quiet").arg("SHA256SUMS").current_dir(&unpacked),
-    );
+    check_sums(&unpacked);
     let bundle = bundle_json(&unpacked);
     assert_eq!(
         refs(&bundle),
@@ -166,13 +174,7 @@ async fn a_customers_entitlement_travels_by_bundle_and_imports_with_skopeo() {
     std::fs::write(&decompressed, &tar).unwrap();
     let unpacked_z = dir.join("unpacked-zst");
     unpack(&decompressed, &unpacked_z);
-    must(
-        Command::new("sha256sum")
-            .arg("-c")
-            .arg("--quiet")
-            .arg("SHA256SUMS")
-            .current_dir(&unpacked_z),
-    );
+    check_sums(&unpacked_z);
     assert_eq!(refs(&bundle_json(&unpacked_z)), refs(&bundle));
 
     let import_md = std::fs::read_to_string(unpacked.join("IMPORT.md")).unwrap();
@@ -227,14 +229,7 @@ async fn a_customers_entitlement_travels_by_bundle_and_imports_with_skopeo() {
     let bytes = std::fs::read(&first).unwrap();
     std::fs::write(broken.join("bundle.tar"), &bytes[..bytes.len() / 2]).unwrap();
     let _ = run(Command::new("tar").arg("-xf").arg("bundle.tar").current_dir(&broken));
-    assert!(
-        run(Command::new("sha256sum")
-            .arg("-c")
-            .arg("--quiet")
-            .arg("SHA256SUMS")
-            .current_dir(&broken))
-        .is_err()
-    );
+    assert!(!sums_hold(&broken));
 
     // Import everything with skopeo, as IMPORT.md says, into the empty Wharf.
     let token = vendor_token(&target_db, "import");
@@ -283,13 +278,7 @@ async fn a_customers_entitlement_travels_by_bundle_and_imports_with_skopeo() {
     assert!(finished.status.success(), "{}", finished.stderr);
     let unpacked_2 = dir.join("unpacked-2");
     unpack(&second, &unpacked_2);
-    must(
-        Command::new("sha256sum")
-            .arg("-c")
-            .arg("--quiet")
-            .arg("SHA256SUMS")
-            .current_dir(&unpacked_2),
-    );
+    check_sums(&unpacked_2);
     let bundle_2 = bundle_json(&unpacked_2);
     assert_eq!(refs(&bundle_2), ["vendor/web:1.3.0"]);
     let before: std::collections::HashSet<String> =
@@ -416,9 +405,7 @@ async fn the_api_streams_a_bundle_checked_first_and_recorded_once_complete() {
     std::fs::write(&first, &bytes).unwrap();
     let unpacked = dir.join("first");
     unpack(&first, &unpacked);
-    must(
-        Command::new("sha256sum").arg("-c").arg("--quiet").arg("SHA256SUMS").current_dir(&unpacked),
-    );
+    check_sums(&unpacked);
     let bundle = bundle_json(&unpacked);
     assert_eq!(refs(&bundle), ["vendor/web:2.0.0"]);
     let web = wharf_db::registry::repositories::find(&pool, "vendor/web").await.unwrap().unwrap();
@@ -448,13 +435,7 @@ async fn the_api_streams_a_bundle_checked_first_and_recorded_once_complete() {
     std::fs::write(&second, &bytes).unwrap();
     let unpacked_2 = dir.join("second");
     unpack(&second, &unpacked_2);
-    must(
-        Command::new("sha256sum")
-            .arg("-c")
-            .arg("--quiet")
-            .arg("SHA256SUMS")
-            .current_dir(&unpacked_2),
-    );
+    check_sums(&unpacked_2);
     let bundle_2 = bundle_json(&unpacked_2);
     assert_eq!(refs(&bundle_2).len(), 7, "{:?}", refs(&bundle_2));
     assert!(!refs(&bundle_2).contains(&"vendor/web:2.0.0".to_owned()));

@@ -134,16 +134,7 @@ impl FromRequest<Portal> for PageUpload {
                 fields.push((name, field.text().await.map_err(|_| PageError::BadForm)?));
             }
         }
-        let sent = fields
-            .iter()
-            .find(|(name, _)| name == FIELD)
-            .map(|(_, value)| value.as_str())
-            .or(header_token.as_deref())
-            .unwrap_or_default();
-        if !same(visitor.csrf(), sent) {
-            tracing::info!(path = %crate::loggable_path(&path), "form token mismatch");
-            return Err(PageError::CrossSite);
-        }
+        verify(&visitor, &fields, header_token.as_deref(), &path)?;
         Ok(PageUpload { visitor, fields, files })
     }
 }
@@ -165,14 +156,26 @@ pub fn check(
     }
     let fields: Vec<(String, String)> =
         serde_urlencoded::from_bytes(bytes).map_err(|_| PageError::BadForm)?;
+    let header = parts.headers.get(HEADER).and_then(|v| v.to_str().ok());
+    verify(visitor, &fields, header, parts.uri.path())
+}
+
+/// The form's `csrf` field (else the htmx header) against the visitor's token: 403 when it
+/// is missing or wrong.
+fn verify(
+    visitor: &Visitor,
+    fields: &[(String, String)],
+    header: Option<&str>,
+    path: &str,
+) -> Result<(), PageError> {
     let sent = fields
         .iter()
         .find(|(name, _)| name == FIELD)
         .map(|(_, value)| value.as_str())
-        .or_else(|| parts.headers.get(HEADER).and_then(|v| v.to_str().ok()))
+        .or(header)
         .unwrap_or_default();
     if !same(visitor.csrf(), sent) {
-        tracing::info!(path = %crate::loggable_path(parts.uri.path()), "form token mismatch");
+        tracing::info!(path = %crate::loggable_path(path), "form token mismatch");
         return Err(PageError::CrossSite);
     }
     Ok(())
