@@ -328,22 +328,37 @@ fn axe_source() -> String {
 /// Runs axe-core's WCAG 2.0/2.1 A and AA rules ([`WCAG_TAGS`]) on the current page and
 /// returns what they find.
 pub async fn axe_violations(client: &Client) -> Vec<Violation> {
-    let loaded = client.execute("return typeof window.axe === 'object';", vec![]).await.unwrap();
-    if loaded != serde_json::Value::Bool(true) {
-        client.execute(&axe_source(), vec![]).await.expect("axe-core injected");
-    }
+    // A page still navigating (a form answered after the old page already showed the text
+    // waited for) can drop axe between injecting it and running it: inject again and retry.
     let script = "
         const done = arguments[arguments.length - 1];
+        if (typeof window.axe !== 'object') { done(JSON.stringify({ missing: true })); return; }
         window.axe
             .run(document, { runOnly: { type: 'tag', values: arguments[0] } })
             .then((r) => done(JSON.stringify({ violations: r.violations })))
             .catch((e) => done(JSON.stringify({ error: String(e) })));";
-    let answer = client
-        .execute_async(script, vec![serde_json::json!(WCAG_TAGS)])
-        .await
-        .expect("axe.run answered");
-    let answer: serde_json::Value =
-        serde_json::from_str(answer.as_str().expect("a JSON string")).unwrap();
+    let mut attempts = 0;
+    let answer = loop {
+        let loaded =
+            client.execute("return typeof window.axe === 'object';", vec![]).await.unwrap();
+        if loaded != serde_json::Value::Bool(true) {
+            client.execute(&axe_source(), vec![]).await.expect("axe-core injected");
+        }
+        let answer = client
+            .execute_async(script, vec![serde_json::json!(WCAG_TAGS)])
+            .await
+            .expect("axe.run answered");
+        let answer: serde_json::Value =
+            serde_json::from_str(answer.as_str().expect("a JSON string")).unwrap();
+        attempts += 1;
+        if answer.get("missing").is_none() || attempts == 5 {
+            break answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    if answer.get("missing").is_some() {
+        panic!("axe-core could not be kept on the page (it kept navigating)");
+    }
     if let Some(error) = answer.get("error") {
         panic!("axe.run failed: {error}");
     }
