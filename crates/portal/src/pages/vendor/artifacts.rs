@@ -219,8 +219,8 @@ pub(crate) async fn list_get(
         },
         summary: format!("{} repositor{}", rows.len(), if rows.len() == 1 { "y" } else { "ies" }),
     };
-    let host = registry_host(&portal);
     let slug = scope.slug().to_owned();
+    let (login_command, push_command) = super::push_commands(&registry_host(&portal), &slug);
     page(&ListPage {
         shell: scope.shell("Artifacts", "/artifacts").await?,
         rows: rows
@@ -239,12 +239,8 @@ pub(crate) async fn list_get(
             })
             .collect(),
         pages,
-        login_command: format!(
-            "echo \"$WHARF_TOKEN\" | docker login {host} -u {slug} --password-stdin"
-        ),
-        push_command: format!(
-            "docker tag my-app:1.0 {host}/{slug}/my-app:1.0 && docker push {host}/{slug}/my-app:1.0"
-        ),
+        login_command,
+        push_command,
         tokens_href: scope.path("/tokens"),
         slug,
     })

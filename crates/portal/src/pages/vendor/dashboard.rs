@@ -155,8 +155,8 @@ pub(crate) async fn dashboard_get(
         })
         .collect();
 
-    let host = registry_host(&portal);
     let slug = scope.slug().to_owned();
+    let (login_command, push_command) = super::push_commands(&registry_host(&portal), &slug);
     page(&DashboardPage {
         shell: scope.shell(scope.membership.name.clone(), "").await?,
         org_name: scope.membership.name.clone(),
@@ -174,12 +174,8 @@ pub(crate) async fn dashboard_get(
         invitations: scope.may(Need::Admin).then(|| scope.path("/invitations")),
         customers_href: scope.path("/customers"),
         tokens_href: scope.path("/tokens"),
-        login_command: format!(
-            "echo \"$WHARF_TOKEN\" | docker login {host} -u {slug} --password-stdin"
-        ),
-        push_command: format!(
-            "docker tag my-app:1.0 {host}/{slug}/my-app:1.0 && docker push {host}/{slug}/my-app:1.0"
-        ),
+        login_command,
+        push_command,
         slug,
     })
 }

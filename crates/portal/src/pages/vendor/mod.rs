@@ -195,6 +195,18 @@ const SECTIONS: [(&str, &str, Need); 8] = [
     ("Settings", "/settings", Need::Admin),
 ];
 
+/// The first-push commands a vendor is shown (dashboard and artifacts, while nothing is
+/// pushed yet): `docker login` to `host` as organization `slug` with `$WHARF_TOKEN`, and a tag
+/// and push of an example image.
+pub(crate) fn push_commands(host: &str, slug: &str) -> (String, String) {
+    (
+        format!("echo \"$WHARF_TOKEN\" | docker login {host} -u {slug} --password-stdin"),
+        format!(
+            "docker tag my-app:1.0 {host}/{slug}/my-app:1.0 && docker push {host}/{slug}/my-app:1.0"
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
