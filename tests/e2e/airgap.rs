@@ -300,19 +300,14 @@ async fn a_customers_entitlement_travels_by_bundle_and_imports_with_skopeo() {
     assert_eq!(tags, ["1.0.0", "1.1.0", "1.2.0", "1.3.0", "2.0.0"]);
 
     // Every export is in the audit log.
-    let entries = wharf_db::audit::list(
-        &pool,
-        org.id,
-        &wharf_db::audit::AuditFilter {
-            action: Some("bundle.export".into()),
-            ..Default::default()
-        },
-        None,
-        10,
-    )
-    .await
-    .unwrap();
-    assert_eq!(entries.len(), 3);
+    assert_eq!(exports_recorded(&pool, org.id).await, 3);
+}
+
+/// How many `bundle.export` entries organization `org_id`'s audit log holds.
+async fn exports_recorded(pool: &wharf_db::PgPool, org_id: uuid::Uuid) -> usize {
+    let filter =
+        wharf_db::audit::AuditFilter { action: Some("bundle.export".into()), ..Default::default() };
+    wharf_db::audit::list(pool, org_id, &filter, None, 10).await.unwrap().len()
 }
 
 /// Finds the file of blob `digest` under `root` (the filesystem store fans out by prefix).
@@ -340,21 +335,6 @@ async fn the_api_streams_a_bundle_checked_first_and_recorded_once_complete() {
         .unwrap();
     let http = reqwest::Client::new();
     let export_url = format!("{}/api/v1/customers/{}/export", source.url, globex.id);
-    let exports = |pool: wharf_db::PgPool| async move {
-        let rows = wharf_db::audit::list(
-            &pool,
-            org.id,
-            &wharf_db::audit::AuditFilter {
-                action: Some("bundle.export".into()),
-                ..Default::default()
-            },
-            None,
-            10,
-        )
-        .await
-        .unwrap();
-        rows.len()
-    };
 
     // Bad input: a problem, before any byte of a bundle, and nothing recorded.
     let other = uuid::Uuid::new_v4();
@@ -381,7 +361,7 @@ async fn the_api_streams_a_bundle_checked_first_and_recorded_once_complete() {
     }
     let anonymous = http.get(&export_url).send().await.unwrap();
     assert_eq!(anonymous.status().as_u16(), 401);
-    assert_eq!(exports(pool.clone()).await, 0);
+    assert_eq!(exports_recorded(&pool, org.id).await, 0);
 
     // One tag, narrowed: exactly its Content-Length, checksums good, its referrers in.
     let answer = http
@@ -450,7 +430,7 @@ async fn the_api_streams_a_bundle_checked_first_and_recorded_once_complete() {
     assert!(strings(&bundle_2["contents"]).iter().all(|d| !layers.contains(d)));
 
     // Both are on record: the audit log names the token, analytics count each tag once.
-    assert_eq!(exports(pool.clone()).await, 2);
+    assert_eq!(exports_recorded(&pool, org.id).await, 2);
     let counted: i64 = sqlx::query_scalar(
         "select count(*) from pull_events where client_kind = 'export' and customer_id = $1",
     )
@@ -488,7 +468,7 @@ async fn the_api_streams_a_bundle_checked_first_and_recorded_once_complete() {
     let _ = answer.chunk().await.unwrap();
     drop(answer);
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    assert_eq!(exports(pool.clone()).await, 2, "an abandoned download is no export");
+    assert_eq!(exports_recorded(&pool, org.id).await, 2, "an abandoned download is no export");
 
     // Stored bytes that no longer match their digest: the download is cut short, so the
     // client sees an error rather than a complete-looking archive.
@@ -497,5 +477,5 @@ async fn the_api_streams_a_bundle_checked_first_and_recorded_once_complete() {
         http.get(format!("{export_url}?tag=1.9.0")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(answer.status().as_u16(), 200);
     assert!(answer.bytes().await.is_err(), "a damaged export must not end cleanly");
-    assert_eq!(exports(pool).await, 2);
+    assert_eq!(exports_recorded(&pool, org.id).await, 2);
 }
