@@ -139,27 +139,36 @@ pub async fn submit(
     upload: &PageUpload,
     by: Exporter,
 ) -> Result<Submitted, PageError> {
-    let mut form = BundleForm::new(portal, customer, action).await;
     let chosen: Vec<String> = upload.all("repository").map(str::to_owned).collect();
-    for choice in &mut form.repositories {
-        choice.checked = chosen.contains(&choice.name);
-    }
-    form.tags = Field::with(upload.value("tags"));
-    form.registry = Field::with(upload.value("registry").trim());
-    let tags: Vec<String> = {
-        let mut tags: Vec<String> = form
-            .tags
-            .value
-            .split([',', ' ', '\n', '\t'])
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect();
-        tags.dedup();
-        tags
+    let tags_text = upload.value("tags");
+    let registry_text = upload.value("registry").trim();
+    // The form is read again (with what the customer can pull) only when it is refused: a
+    // download asks the entitlements once, in `export::plan`.
+    let shown = &chosen;
+    let refused = |error: Refusal| async move {
+        let mut form = BundleForm::new(portal, customer, action).await;
+        for choice in &mut form.repositories {
+            choice.checked = shown.contains(&choice.name);
+        }
+        form.tags = Field::with(tags_text);
+        form.registry = Field::with(registry_text);
+        match error {
+            Refusal::Repositories(message) => form.repositories_error = Some(message),
+            Refusal::Tags(message) => form.tags.fail(message),
+            Refusal::Registry(message) => form.registry.fail(message),
+            Refusal::Since(message) => form.since_error = Some(message),
+            Refusal::Form(message) => form.error = Some(message),
+        }
+        Ok(Submitted::Invalid(Box::new(form)))
     };
-    let registry = form
-        .registry
-        .value
+    let mut tags: Vec<String> = tags_text
+        .split([',', ' ', '\n', '\t'])
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    tags.sort_unstable();
+    tags.dedup();
+    let registry = registry_text
         .trim_start_matches("https://")
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -167,24 +176,24 @@ pub async fn submit(
     if registry.len() > MAX_REGISTRY
         || !registry.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:/".contains(c))
     {
-        form.registry.fail("A registry host like registry.example.internal:5000, without spaces");
-        return Ok(Submitted::Invalid(Box::new(form)));
+        return refused(Refusal::Registry(
+            "A registry host like registry.example.internal:5000, without spaces".into(),
+        ))
+        .await;
     }
-    let since = match upload.file("since") {
+    let since = match upload.file("since").map(|bytes| std::str::from_utf8(bytes)) {
         None => None,
-        Some(bytes) => {
-            match std::str::from_utf8(bytes) {
-                Ok(text) => Some(text.to_owned()),
-                Err(_) => {
-                    form.since_error =
-                    Some("This file is not a wharf-bundle.json: choose the one inside your last bundle".into());
-                    return Ok(Submitted::Invalid(Box::new(form)));
-                }
-            }
+        Some(Ok(text)) => Some(text.to_owned()),
+        Some(Err(_)) => {
+            return refused(Refusal::Since(
+                "This file is not a wharf-bundle.json: choose the one inside your last bundle"
+                    .into(),
+            ))
+            .await;
         }
     };
     let selection = Selection {
-        repositories: chosen,
+        repositories: chosen.clone(),
         tags,
         since,
         registry: (!registry.is_empty()).then_some(registry),
@@ -193,26 +202,31 @@ pub async fn submit(
         .await?
         .filter(|org| org.id == customer.organization_id)
         .ok_or(PageError::NotFound)?;
-    match export::plan(&portal.app.pool, &org, customer, selection).await {
+    let error = match export::plan(&portal.app.pool, &org, customer, selection).await {
         Ok(plan) => {
             let headers = export::download_headers(&plan).map_err(PageError::internal)?;
             let body = export::stream(portal.app.pool.clone(), portal.app.blobs.clone(), plan, by);
-            Ok(Submitted::Download((headers, Body::from_stream(body)).into_response()))
+            return Ok(Submitted::Download((headers, Body::from_stream(body)).into_response()));
         }
-        Err(err) => {
-            match err {
-                ExportError::NoSuchRepository(message) => form.repositories_error = Some(message),
-                ExportError::NoSuchTag(message) => form.tags.fail(message),
-                ExportError::Since(message) => form.since_error = Some(message),
-                ExportError::Disabled(_) => form.error = Some(err.to_string()),
-                ExportError::Unavailable | ExportError::Write(_) => {
-                    return Err(PageError::Unavailable);
-                }
-                ExportError::Content(message) => return Err(PageError::internal(message)),
-            }
-            Ok(Submitted::Invalid(Box::new(form)))
+        Err(ExportError::NoSuchRepository(message)) => Refusal::Repositories(message),
+        Err(ExportError::NoSuchTag(message)) => Refusal::Tags(message),
+        Err(ExportError::Since(message)) => Refusal::Since(message),
+        Err(err @ ExportError::Disabled(_)) => Refusal::Form(err.to_string()),
+        Err(ExportError::Unavailable | ExportError::Write(_)) => {
+            return Err(PageError::Unavailable);
         }
-    }
+        Err(ExportError::Content(message)) => return Err(PageError::internal(message)),
+    };
+    refused(error).await
+}
+
+/// Why a submitted form is shown again, and beside which field.
+enum Refusal {
+    Repositories(String),
+    Tags(String),
+    Registry(String),
+    Since(String),
+    Form(String),
 }
 
 /// The status a refused form is shown again with.
