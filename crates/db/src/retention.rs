@@ -1,8 +1,8 @@
 //! Retention: what is deleted once it is old enough, so no table grows without bound.
 //!
 //! Owns the age rules of the tables that only ever grow: closed tag history, the ids of
-//! deleted access tokens, raw pull events, ended portal sessions and password-reset links,
-//! and the audit log. Expired upload sessions are the garbage collector's
+//! deleted access tokens, raw pull events, ended portal sessions and password-reset links
+//! (with the outbox messages that carried them), and the audit log. Expired upload sessions are the garbage collector's
 //! (`wharf_registry::gc`), since their data must be discarded from storage too. Each rule
 //! keeps rows at least as long as a running instance can still need them:
 //!
@@ -647,6 +647,63 @@ mod tests {
             0
         );
         assert_eq!(count(&pool, "invitations").await, 4);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn old_reset_links_go_with_the_mail_that_carried_them(pool: PgPool) {
+        let user = Uuid::new_v4();
+        sqlx::query(
+            "insert into users (id, email, password_hash) values ($1, 'u@example.com', 'x')",
+        )
+        .bind(user)
+        .execute(&pool)
+        .await
+        .unwrap();
+        // Two resets: one from 40 days ago (pruned), one from today (kept); each with its
+        // message. A message still queued is never deleted, however old.
+        for (age, status) in [(40, "sent"), (0, "sent"), (40, "failed"), (45, "queued")] {
+            let created = now() - Duration::days(age);
+            let body = (status == "queued").then_some("link");
+            sqlx::query(
+                "insert into mail_outbox (id, about_kind, about_id, recipient, subject, status,
+                                          body_text, body_html, created_at, sent_at)
+                 values ($1, 'password_reset', $2, 'u@example.com', 'Reset', $3, $4, $4, $5,
+                         case when $3 = 'sent' then $5 end)",
+            )
+            .bind(Uuid::new_v4())
+            .bind(user)
+            .bind(status)
+            .bind(body)
+            .bind(created)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        for age in [40, 0] {
+            let created = now() - Duration::days(age);
+            sqlx::query(
+                "insert into password_resets (id, user_id, token_hash, expires_at, created_at)
+                 values ($1, $2, sha256($1::text::bytea), $3, $4)",
+            )
+            .bind(Uuid::new_v4())
+            .bind(user)
+            .bind(created + Duration::hours(1))
+            .bind(created)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        let pruned = prune(&pool, &Retention::default(), now()).await.unwrap();
+        assert_eq!(pruned.password_resets, 1);
+        assert_eq!(count(&pool, "password_resets").await, 1);
+        let left: Vec<String> = sqlx::query_scalar(
+            "select status || ':' || (extract(day from now() - created_at))::int
+             from mail_outbox order by 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(left, ["queued:45", "sent:0"]);
     }
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]

@@ -311,10 +311,16 @@ pub async fn complete_reset(
     Ok(Some(user_id))
 }
 
-/// Deletes reset links that ended (used or expired) before `before`. Returns how many.
+/// Deletes reset links that ended (used or expired) before `before`, and the outbox
+/// messages that carried reset links and were done with (sent or failed) before it: a link
+/// lives an hour, so such a message can only hold a dead link. Returns how many links.
 pub async fn prune_resets(pool: &PgPool, before: OffsetDateTime) -> Result<u64, DbError> {
     let done = sqlx::query!(
-        "delete from password_resets where coalesce(used_at, expires_at) < $1",
+        "with mail as (
+             delete from mail_outbox
+             where about_kind = 'password_reset' and status <> 'queued' and created_at < $1
+         )
+         delete from password_resets where coalesce(used_at, expires_at) < $1",
         before,
     )
     .execute(pool)
