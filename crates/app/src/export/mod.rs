@@ -208,6 +208,31 @@ pub struct BundleTag {
     pub manifest_size: i64,
     /// Bytes of the manifest, its children and their blobs, each once.
     pub size: i64,
+    /// The manifest's `artifactType`, else its config's media type (a Helm chart's is
+    /// `application/vnd.cncf.helm.config.v1+json`); absent in bundles made before it was
+    /// recorded.
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+    /// The entitled referrers (signatures, SBOMs, attestations) of the manifest and its
+    /// children, in the archive with it; each is also an `index.json` entry named
+    /// `<repository>@<digest>`. Absent in bundles made before they were listed.
+    #[serde(default)]
+    pub referrers: Vec<BundleReferrer>,
+}
+
+/// A referrer exported with a tag: a manifest whose `subject` is one of the tag's.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BundleReferrer {
+    /// Its digest.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its `artifactType` (else its config's media type).
+    pub artifact_type: Option<String>,
+    /// Bytes of the manifest.
+    pub size: i64,
+    /// The manifest it refers to.
+    pub subject: String,
 }
 
 /// What an export wrote.
@@ -359,7 +384,10 @@ pub async fn plan(
             let mut platforms = Vec::new();
             let mut parts: BTreeMap<String, i64> = BTreeMap::new();
             let mut top_media_type = None;
+            let mut top_artifact_type = None;
             let mut manifest_size = 0;
+            let mut subjects: BTreeMap<String, String> = BTreeMap::new();
+            let mut referrers = Vec::new();
             while let Some(d) = stack.pop() {
                 if !seen.insert(d.clone()) || !set.allows_manifest(&d) {
                     continue;
@@ -367,6 +395,7 @@ pub async fn plan(
                 let Some(view) = manifests::view(pool, repository.id, &d).await? else { continue };
                 if d == digest {
                     top_media_type = Some(view.media_type.clone());
+                    top_artifact_type.clone_from(&view.artifact_type);
                     manifest_size = view.size;
                     platforms = view.children.iter().filter_map(|c| c.platform.clone()).collect();
                 }
@@ -388,8 +417,21 @@ pub async fn plan(
                         size: u64::try_from(blob.size).unwrap_or(0),
                     });
                 }
-                stack.extend(set.referrers(&d).iter().map(|r| r.as_str().to_owned()));
+                if let Some(subject) = subjects.get(&d) {
+                    referrers.push(BundleReferrer {
+                        digest: d.clone(),
+                        media_type: view.media_type.clone(),
+                        artifact_type: view.artifact_type.clone(),
+                        size: view.size,
+                        subject: subject.clone(),
+                    });
+                }
+                for referrer in set.referrers(&d) {
+                    subjects.entry(referrer.as_str().to_owned()).or_insert_with(|| d.clone());
+                    stack.push(referrer.as_str().to_owned());
+                }
             }
+            referrers.sort_by(|a, b| a.digest.cmp(&b.digest));
             bundle_tags.push(BundleTag {
                 repository: entitled.name.clone(),
                 tag,
@@ -398,6 +440,8 @@ pub async fn plan(
                 platforms,
                 manifest_size,
                 size: parts.values().sum(),
+                artifact_type: top_artifact_type,
+                referrers,
             });
         }
     }
@@ -758,9 +802,11 @@ pub async fn record(pool: &PgPool, by: &Exporter, plan: &Plan, summary: &Summary
 }
 
 /// `index.json`: one entry per exported tag, named `<repository>:<tag>` (and with the full
-/// reference for containerd when the registry is known).
+/// reference for containerd when the registry is known), then one per referrer, named
+/// `<repository>@<digest>`, so that skopeo can address it (`oci:DIR:<repository>@<digest>`)
+/// and oras finds it as a predecessor of its subject (`oras cp -r`).
 fn index_json(manifest: &BundleManifest, registry: Option<&str>) -> serde_json::Value {
-    let entries: Vec<serde_json::Value> = manifest
+    let mut entries: Vec<serde_json::Value> = manifest
         .tags
         .iter()
         .map(|t| {
@@ -777,46 +823,128 @@ fn index_json(manifest: &BundleManifest, registry: Option<&str>) -> serde_json::
             })
         })
         .collect();
+    for (repository, referrer) in referrers(manifest) {
+        let mut entry = serde_json::json!({
+            "mediaType": referrer.media_type,
+            "digest": referrer.digest,
+            "size": referrer.size,
+            "annotations": {
+                "org.opencontainers.image.ref.name": format!("{repository}@{}", referrer.digest),
+            },
+        });
+        if let Some(artifact_type) = &referrer.artifact_type {
+            entry["artifactType"] = artifact_type.as_str().into();
+        }
+        entries.push(entry);
+    }
     serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})
 }
 
-/// `IMPORT.md`: the commands that import this bundle's tags into the customer's registry.
+/// Every referrer of the bundle once, with its repository, in the order of the tags.
+fn referrers(manifest: &BundleManifest) -> Vec<(&str, &BundleReferrer)> {
+    let mut seen = HashSet::new();
+    manifest
+        .tags
+        .iter()
+        .flat_map(|t| t.referrers.iter().map(move |r| (t.repository.as_str(), r)))
+        .filter(|(repository, r)| seen.insert((*repository, r.digest.as_str())))
+        .collect()
+}
+
+/// A Helm chart's config media type.
+const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+
+/// `IMPORT.md`: the commands that import this bundle into the customer's registry, each one
+/// to run as it is, in the directory the archive was unpacked into.
 fn import_md(manifest: &BundleManifest, registry: Option<&str>) -> String {
+    use std::fmt::Write as _;
     let registry = registry.unwrap_or("REGISTRY");
     let mut text = format!(
         "# Importing this bundle\n\n{} for {}, made {} by Wharf {}.\n\n",
         manifest.vendor.name, manifest.customer.name, manifest.created_at, manifest.wharf_version
     );
     if let Some(since) = &manifest.since {
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             "This bundle is incremental: it follows the bundle made {since}. Import that one first; this one adds to it.\n\n"
-        ));
+        );
     }
-    text.push_str("Check the download first (in the directory where you unpacked the archive):\n\n```sh\ntar -xf bundle.tar && sha256sum -c SHA256SUMS\n```\n\n");
-    text.push_str(&format!(
-        "Copy each image, with all its platforms and its digests unchanged, into your registry ({registry}):\n\n```sh\n"
-    ));
-    for t in &manifest.tags {
-        text.push_str(&format!(
-            "skopeo copy --all --preserve-digests oci-archive:bundle.tar:{repo}:{tag} docker://{registry}/{repo}:{tag}\n",
-            repo = t.repository,
-            tag = t.tag
-        ));
-    }
-    text.push_str("```\n\nOr with oras, from the unpacked directory:\n\n```sh\n");
-    for t in &manifest.tags {
-        text.push_str(&format!(
-            "oras cp --from-oci-layout .:{repo}:{tag} {registry}/{repo}:{tag}\n",
-            repo = t.repository,
-            tag = t.tag
-        ));
+    if registry == "REGISTRY" {
+        text.push_str("`REGISTRY` below stands for your registry's host (and port): replace it before running a command.\n\n");
     }
     text.push_str(
-        "```\n\nOr everything at once, reading `wharf-bundle.json` (needs jq):\n\n```sh\n",
+        "Unpack the archive into an empty directory (`mkdir bundle && tar -xf ARCHIVE -C bundle && cd bundle`) \
+         and run every command below in that directory. First check it (a truncated or altered download fails):\n\n\
+         ```sh\nsha256sum -c SHA256SUMS\n```\n\n",
     );
-    text.push_str(&format!(
-        "jq -r '.tags[] | .repository + \":\" + .tag' wharf-bundle.json | while read -r ref; do\n  skopeo copy --all --preserve-digests \"oci-archive:bundle.tar:$ref\" \"docker://{registry}/$ref\"\ndone\n```\n"
-    ));
+    if manifest.tags.is_empty() {
+        text.push_str("This bundle holds no new tags: there is nothing to import.\n");
+        return text;
+    }
+    let referrers = referrers(manifest);
+    let _ = write!(
+        text,
+        "## With skopeo\n\nLogged in to your registry (`skopeo login {registry}`), copy each image with all its platforms and its digests unchanged"
+    );
+    if referrers.is_empty() {
+        text.push_str(":\n\n```sh\n");
+    } else {
+        text.push_str(", then the signatures and SBOMs that refer to them, by digest:\n\n```sh\n");
+    }
+    for t in &manifest.tags {
+        let name = format!("{}:{}", t.repository, t.tag);
+        let _ = writeln!(
+            text,
+            "skopeo copy --all --preserve-digests oci:.:{name} docker://{registry}/{name}"
+        );
+    }
+    for (repository, r) in &referrers {
+        let name = format!("{repository}@{}", r.digest);
+        let _ = writeln!(
+            text,
+            "skopeo copy --all --preserve-digests oci:.:{name} docker://{registry}/{name}"
+        );
+    }
+    text.push_str("```\n\nOr the same, reading `wharf-bundle.json` (needs jq):\n\n```sh\n");
+    let _ = write!(
+        text,
+        "jq -r '.tags[] | .repository + \":\" + .tag' wharf-bundle.json | while read -r ref; do\n  \
+         skopeo copy --all --preserve-digests \"oci:.:$ref\" \"docker://{registry}/$ref\"\ndone\n\
+         jq -r '.tags[] | .repository as $repo | (.referrers // [])[] | $repo + \"@\" + .digest' wharf-bundle.json | sort -u | while read -r ref; do\n  \
+         skopeo copy --all --preserve-digests \"oci:.:$ref\" \"docker://{registry}/$ref\"\ndone\n```\n\n"
+    );
+    let _ = write!(
+        text,
+        "## With oras\n\nWith oras 1.1 or later, logged in to your registry (`oras login {registry}`); each image is named by its digest in this layout, and `-r` copies its signatures and SBOMs with it:\n\n```sh\n"
+    );
+    for t in &manifest.tags {
+        let _ = writeln!(
+            text,
+            "oras cp -r --from-oci-layout .@{digest} {registry}/{repo}:{tag}",
+            digest = t.digest,
+            repo = t.repository,
+            tag = t.tag
+        );
+    }
+    text.push_str("```\n");
+    let charts: Vec<&BundleTag> =
+        manifest.tags.iter().filter(|t| t.artifact_type.as_deref() == Some(HELM_CONFIG)).collect();
+    if !charts.is_empty() {
+        let _ = write!(
+            text,
+            "\n## Helm charts\n\nThe charts travel as the images do, with the commands above. Once copied, Helm takes them from your registry (`helm registry login {registry}` first); to fetch each chart's archive:\n\n```sh\n"
+        );
+        for t in charts {
+            // Helm stores a version's `+` as `_` in the tag.
+            let _ = writeln!(
+                text,
+                "helm pull oci://{registry}/{repo} --version {version}",
+                repo = t.repository,
+                version = t.tag.replace('_', "+")
+            );
+        }
+        text.push_str("```\n");
+    }
     text
 }
 
