@@ -915,7 +915,7 @@ fn import_md(manifest: &BundleManifest, registry: Option<&str>) -> String {
     );
     let _ = write!(
         text,
-        "## With oras\n\nWith oras 1.1 or later, logged in to your registry (`oras login {registry}`); each image is named by its digest in this layout, and `-r` copies its signatures and SBOMs with it:\n\n```sh\n"
+        "## With oras\n\nWith oras 1.1 or later, logged in to your registry (`oras login {registry}`); each image is named by its digest in this layout, and `-r` copies its signatures and SBOMs with it. (Wharf's own tests run these lines through oras-py's registry API making the same copy, not through the oras binary.)\n\n```sh\n"
     );
     for t in &manifest.tags {
         let _ = writeln!(
@@ -995,5 +995,113 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for Counting<'_, W> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut *self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(repository: &str, tag: &str, digest: &str, artifact_type: &str) -> BundleTag {
+        BundleTag {
+            repository: repository.into(),
+            tag: tag.into(),
+            digest: digest.into(),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            platforms: Vec::new(),
+            manifest_size: 100,
+            size: 1000,
+            artifact_type: Some(artifact_type.into()),
+            referrers: Vec::new(),
+        }
+    }
+
+    fn bundle() -> BundleManifest {
+        let signature = BundleReferrer {
+            digest: "sha256:5151".into(),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            artifact_type: Some("application/vnd.dev.cosign.artifact.sig.v1+json".into()),
+            size: 50,
+            subject: "sha256:aaaa".into(),
+        };
+        let mut web =
+            tag("acme/web", "2.0.0", "sha256:aaaa", "application/vnd.oci.image.config.v1+json");
+        web.referrers.push(signature.clone());
+        // `latest` points at the same manifest: its referrer is listed once.
+        let mut latest = web.clone();
+        latest.tag = "latest".into();
+        BundleManifest {
+            format: FORMAT.into(),
+            created_at: "2026-12-01T00:00:00Z".into(),
+            wharf_version: "0.1.0".into(),
+            vendor: Named { id: "acme".into(), name: "Acme".into() },
+            customer: Named { id: Uuid::nil().to_string(), name: "Globex".into() },
+            licenses: Vec::new(),
+            since: None,
+            tags: vec![
+                web,
+                latest,
+                tag("acme/charts/web", "1.0.0_build.1", "sha256:cccc", HELM_CONFIG),
+            ],
+            contents: Vec::new(),
+            known: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_index_names_each_tag_then_each_referrer_once() {
+        let index = index_json(&bundle(), Some("registry.globex.internal"));
+        let names: Vec<&str> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "acme/web:2.0.0",
+                "acme/web:latest",
+                "acme/charts/web:1.0.0_build.1",
+                "acme/web@sha256:5151"
+            ]
+        );
+        let referrer = &index["manifests"][3];
+        assert_eq!(referrer["artifactType"], "application/vnd.dev.cosign.artifact.sig.v1+json");
+        assert!(referrer["annotations"].get("io.containerd.image.name").is_none());
+        assert_eq!(
+            index["manifests"][0]["annotations"]["io.containerd.image.name"],
+            "registry.globex.internal/acme/web:2.0.0"
+        );
+    }
+
+    #[test]
+    fn import_md_prints_every_command_for_this_bundle() {
+        let text = import_md(&bundle(), Some("registry.globex.internal"));
+        for line in [
+            "skopeo copy --all --preserve-digests oci:.:acme/web:2.0.0 docker://registry.globex.internal/acme/web:2.0.0",
+            "skopeo copy --all --preserve-digests oci:.:acme/web@sha256:5151 docker://registry.globex.internal/acme/web@sha256:5151",
+            "oras cp -r --from-oci-layout .@sha256:aaaa registry.globex.internal/acme/web:latest",
+            // Helm's `_` in a tag is the version's `+`.
+            "helm pull oci://registry.globex.internal/acme/charts/web --version 1.0.0+build.1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+        }
+        assert_eq!(text.matches("oci:.:acme/web@sha256:5151 ").count(), 1, "{text}");
+        assert!(!text.contains("REGISTRY"));
+        let placeholder = import_md(&bundle(), None);
+        assert!(placeholder.contains("docker://REGISTRY/acme/web:2.0.0"));
+        assert!(placeholder.contains("`REGISTRY` below stands for your registry"));
+    }
+
+    #[test]
+    fn bundles_made_before_referrers_were_listed_still_read() {
+        let mut old = serde_json::to_value(bundle()).unwrap();
+        for t in old["tags"].as_array_mut().unwrap() {
+            t.as_object_mut().unwrap().remove("referrers");
+            t.as_object_mut().unwrap().remove("artifact_type");
+        }
+        let read = previous(&old.to_string(), Uuid::nil()).unwrap();
+        assert!(read.tags.contains(&("acme/web".into(), "2.0.0".into(), "sha256:aaaa".into())));
     }
 }
