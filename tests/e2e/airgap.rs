@@ -706,3 +706,99 @@ async fn the_api_streams_a_bundle_checked_first_and_recorded_once_complete() {
     assert!(answer.bytes().await.is_err(), "a damaged export must not end cleanly");
     assert_eq!(exports_recorded(&pool, org.id).await, 2);
 }
+
+/// docs/airgap.md's commands, every fenced `sh` block as written and in order, as one shell
+/// session: the vendor's exports (command, zstd, API, incremental both ways) from a
+/// `wharf serve --demo`, then the customer's check and imports (skopeo, the jq loops with the
+/// referrers, `helm pull`) into a second, empty Wharf, which then holds every tag of the
+/// bundle with identical manifests, blobs and referrers. Only the variables the page declares
+/// are set (`ORG`, `CUSTOMER`, `REGISTRY`, `WHARF`, `WHARF_TOKEN`).
+#[tokio::test]
+async fn docs_airgap_md_runs_as_written() {
+    let scratch = client_scratch();
+    let dir = scratch.path();
+    let source_db = fresh_database().await;
+    let env: HashMap<String, String> = [("WHARF_DEMO".to_owned(), "true".to_owned())].into();
+    let source = Wharf::start(
+        &dir.join("source"),
+        &ServeOptions { database_url: Some(source_db.clone()), env },
+    )
+    .await;
+    let target_db = fresh_database().await;
+    let target = Wharf::start(
+        &dir.join("target"),
+        &ServeOptions { database_url: Some(target_db.clone()), env: HashMap::new() },
+    )
+    .await;
+    let target_host = target.url.trim_start_matches("http://").to_owned();
+    let pool = wharf_db::PgPool::connect(&source_db).await.unwrap();
+    let org = wharf_db::accounts::find_organization(&pool, "vendor").await.unwrap().unwrap();
+    let globex = wharf_db::customers::find_by_name(&pool, org.id, "Globex Corporation")
+        .await
+        .unwrap()
+        .unwrap();
+    let target_token = vendor_token(&target_db, "import");
+    let tools =
+        CustomerTools::new(&dir.join("customer"), "vendor", &[(&target_host, &target_token)]);
+
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/airgap.md"))
+            .unwrap();
+    let blocks = sh_blocks(&doc);
+    assert!(blocks.len() >= 8, "{blocks:?}");
+    let mut env = tools.env(&target_host);
+    let wharf_dir = wharf_e2e::wharf_bin().parent().unwrap().to_path_buf();
+    for (key, value) in &mut env {
+        if *key == "PATH" {
+            *value = PathBuf::from(format!("{}:{}", wharf_dir.display(), value.display()));
+        }
+    }
+    env.extend([
+        ("ORG", PathBuf::from("vendor")),
+        ("CUSTOMER", PathBuf::from(globex.id.to_string())),
+        ("REGISTRY", PathBuf::from(&target_host)),
+        ("WHARF", PathBuf::from(&source.url)),
+        ("WHARF_TOKEN", PathBuf::from(vendor_token(&source_db, "docs"))),
+        ("DATABASE_URL", PathBuf::from(&source_db)),
+        ("WHARF_DATA_DIR", source.data_dir.clone()),
+    ]);
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    run_block(&blocks.join("\n"), &work, &env);
+
+    // What the vendor's blocks made.
+    for name in [
+        "globex-2026-12.tar",
+        "globex-2026-12.tar.zst",
+        "globex.tar",
+        "globex-2027-01.tar",
+        "globex-next.tar",
+    ] {
+        assert!(work.join(name).metadata().unwrap().len() > 1024, "{name}");
+    }
+    check_sums(&work.join("globex-zst"));
+    // What the customer's blocks imported.
+    let unpacked = work.join("globex");
+    let bundle = bundle_json(&unpacked);
+    assert_eq!(refs(&bundle).len(), 8, "{:?}", refs(&bundle));
+    holds_bundle(&target.url, &target_token, &unpacked, &bundle).await;
+    let chart = bundle["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["repository"] == "vendor/charts/web" && t["tag"] == "0.1.0")
+        .unwrap();
+    let file = |digest: &str| {
+        std::fs::read(unpacked.join("blobs/sha256").join(digest.trim_start_matches("sha256:")))
+            .unwrap()
+    };
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&file(chart["digest"].as_str().unwrap())).unwrap();
+    assert!(
+        std::fs::read(unpacked.join("web-0.1.0.tgz")).unwrap()
+            == file(manifest["layers"][0]["digest"].as_str().unwrap()),
+        "helm pull brings the chart's archive back as exported"
+    );
+    // The exports are on record: five bundles (the two incremental ones hold nothing new).
+    assert_eq!(exports_recorded(&pool, org.id).await, 5);
+}
