@@ -569,6 +569,7 @@ async fn the_api_streams_a_bundle_checked_first_and_recorded_once_complete() {
         (format!("{export_url}?repository=vendor/secret"), 404, "no such repository among what"),
         (format!("{export_url}?tag=2.1.0-rc.1"), 404, "no such tag among what"),
         (format!("{export_url}?colour=blue"), 400, "unknown parameter"),
+        (format!("{export_url}?compression=gzip"), 400, "compression is none or zstd"),
         (format!("{}/api/v1/customers/{other}/export", source.url), 404, "no such customer"),
     ] {
         let answer = http.get(&url).bearer_auth(&token).send().await.unwrap();
@@ -624,6 +625,36 @@ async fn the_api_streams_a_bundle_checked_first_and_recorded_once_complete() {
         assert!(contents.contains(&referrer.digest), "the signature and the SBOM travel too");
     }
 
+    // The same, through zstd: chunked (no Content-Length), a .tar.zst that unpacks to it.
+    let answer = http
+        .get(format!("{export_url}?repository=vendor/web&tag=2.0.0&compression=zstd"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(answer.headers()["content-type"], "application/zstd");
+    assert!(answer.headers().get("content-length").is_none());
+    assert_eq!(answer.headers()["transfer-encoding"], "chunked");
+    let disposition = answer.headers()["content-disposition"].to_str().unwrap().to_owned();
+    assert!(disposition.ends_with(".tar.zst\""), "{disposition}");
+    let zst = answer.bytes().await.unwrap();
+    assert!(zst.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]), "a zstd frame");
+    std::fs::write(dir.join("first.tar.zst"), &zst).unwrap();
+    let unpacked_z = dir.join("first-zst");
+    std::fs::create_dir_all(&unpacked_z).unwrap();
+    must(
+        Command::new("tar")
+            .arg("--zstd")
+            .arg("-xf")
+            .arg(dir.join("first.tar.zst"))
+            .arg("-C")
+            .arg(&unpacked_z),
+    );
+    check_sums(&unpacked_z);
+    assert_eq!(refs(&bundle_json(&unpacked_z)), ["vendor/web:2.0.0"]);
+    assert!(zst.len() < std::fs::metadata(&first).unwrap().len() as usize);
+
     // Incremental from that bundle, by POST: everything else Globex can pull, no blob again.
     let since = bundle.clone();
     let answer = http
@@ -656,8 +687,9 @@ async fn the_api_streams_a_bundle_checked_first_and_recorded_once_complete() {
         .collect();
     assert!(strings(&bundle_2["contents"]).iter().all(|d| !layers.contains(d)));
 
-    // Both are on record: the audit log names the token, analytics count each tag once.
-    assert_eq!(exports_recorded(&pool, org.id).await, 2);
+    // All three are on record: the audit log names the token, analytics count each tag once
+    // per export.
+    assert_eq!(exports_recorded(&pool, org.id).await, 3);
     let counted: i64 = sqlx::query_scalar(
         "select count(*) from pull_events where client_kind = 'export' and customer_id = $1",
     )
@@ -665,7 +697,7 @@ async fn the_api_streams_a_bundle_checked_first_and_recorded_once_complete() {
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!(counted, 8);
+    assert_eq!(counted, 9);
 
     // A client that goes away midway: the export stops, and is not recorded.
     let raw = wharf_e2e::raw::RawRegistry::with_token(&source.url, &token);
@@ -695,7 +727,7 @@ async fn the_api_streams_a_bundle_checked_first_and_recorded_once_complete() {
     let _ = answer.chunk().await.unwrap();
     drop(answer);
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    assert_eq!(exports_recorded(&pool, org.id).await, 2, "an abandoned download is no export");
+    assert_eq!(exports_recorded(&pool, org.id).await, 3, "an abandoned download is no export");
 
     // Stored bytes that no longer match their digest: the download is cut short, so the
     // client sees an error rather than a complete-looking archive.
@@ -704,7 +736,16 @@ async fn the_api_streams_a_bundle_checked_first_and_recorded_once_complete() {
         http.get(format!("{export_url}?tag=1.9.0")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(answer.status().as_u16(), 200);
     assert!(answer.bytes().await.is_err(), "a damaged export must not end cleanly");
-    assert_eq!(exports_recorded(&pool, org.id).await, 2);
+    // Compressed, it cannot announce a size: the chunked body breaks off instead.
+    let answer = http
+        .get(format!("{export_url}?tag=1.9.0&compression=zstd"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert!(answer.bytes().await.is_err(), "a damaged compressed export must not end cleanly");
+    assert_eq!(exports_recorded(&pool, org.id).await, 3);
 }
 
 /// docs/airgap.md's commands, every fenced `sh` block as written and in order, as one shell
@@ -771,12 +812,17 @@ async fn docs_airgap_md_runs_as_written() {
         "globex-2026-12.tar",
         "globex-2026-12.tar.zst",
         "globex.tar",
+        "globex.tar.zst",
         "globex-2027-01.tar",
         "globex-next.tar",
     ] {
         assert!(work.join(name).metadata().unwrap().len() > 1024, "{name}");
     }
     check_sums(&work.join("globex-zst"));
+    let from_api = work.join("from-api-zst");
+    std::fs::create_dir_all(&from_api).unwrap();
+    must(Command::new("tar").args(["--zstd", "-xf", "../globex.tar.zst"]).current_dir(&from_api));
+    check_sums(&from_api);
     // What the customer's blocks imported.
     let unpacked = work.join("globex");
     let bundle = bundle_json(&unpacked);
@@ -799,6 +845,6 @@ async fn docs_airgap_md_runs_as_written() {
             == file(manifest["layers"][0]["digest"].as_str().unwrap()),
         "helm pull brings the chart's archive back as exported"
     );
-    // The exports are on record: five bundles (the two incremental ones hold nothing new).
-    assert_eq!(exports_recorded(&pool, org.id).await, 5);
+    // The exports are on record: six bundles (the two incremental ones hold nothing new).
+    assert_eq!(exports_recorded(&pool, org.id).await, 6);
 }

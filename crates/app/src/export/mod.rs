@@ -91,6 +91,38 @@ pub struct Selection {
     pub since: Option<String>,
     /// The customer's registry, for the commands in `IMPORT.md` (`REGISTRY` when unknown).
     pub registry: Option<String>,
+    /// How a download is compressed ([`stream`], [`download_headers`]); `wharf export`
+    /// compresses its file itself.
+    pub compression: Compression,
+}
+
+/// How the archive is compressed on its way out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// A plain tar, of an exact size known in advance.
+    #[default]
+    None,
+    /// The tar through zstd (level 3, streaming): its size is unknown until it ends.
+    Zstd,
+}
+
+impl Compression {
+    /// `none` or `zstd`, as the API and the portals' form name them.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "" | "none" => Some(Self::None),
+            "zstd" => Some(Self::Zstd),
+            _ => None,
+        }
+    }
+
+    /// The name [`Compression::parse`] reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Zstd => "zstd",
+        }
+    }
 }
 
 /// Why an export cannot be made. The first three are the caller's to fix; they are found
@@ -494,7 +526,7 @@ impl Plan {
         &self.manifest
     }
 
-    /// A file name for the bundle: `<vendor>-<customer>-<date>[-incremental].tar`, in
+    /// A file name for the bundle: `<vendor>-<customer>-<date>[-incremental].tar[.zst]`, in
     /// lower-case letters, digits and dashes.
     pub fn file_name(&self) -> String {
         let slug = |text: &str| {
@@ -509,8 +541,12 @@ impl Plan {
             out.trim_matches('-').chars().take(40).collect::<String>()
         };
         let kind = if self.manifest.since.is_some() { "-incremental" } else { "" };
+        let zst = match self.selection.compression {
+            Compression::None => "",
+            Compression::Zstd => ".zst",
+        };
         format!(
-            "{}-{}-{}{kind}.tar",
+            "{}-{}-{}{kind}.tar{zst}",
             slug(&self.manifest.vendor.id),
             slug(&self.manifest.customer.name),
             self.now.date()
@@ -663,10 +699,25 @@ pub fn stream(
     plan: Plan,
     by: Exporter,
 ) -> BoxStream<'static, std::io::Result<Bytes>> {
-    let (mut writer, reader) = tokio::io::duplex(STREAM_BUFFER);
+    let (writer, reader) = tokio::io::duplex(STREAM_BUFFER);
     let (done, outcome) = tokio::sync::oneshot::channel::<Result<(), String>>();
     tokio::spawn(async move {
-        let result = plan.write(&pool, blobs.as_ref(), &mut writer, |_, _, _| {}).await;
+        let result = match plan.selection.compression {
+            Compression::None => {
+                let mut writer = writer;
+                plan.write(&pool, blobs.as_ref(), &mut writer, |_, _, _| {}).await
+            }
+            Compression::Zstd => {
+                let mut encoder = async_compression::tokio::write::ZstdEncoder::new(writer);
+                match plan.write(&pool, blobs.as_ref(), &mut encoder, |_, _, _| {}).await {
+                    // The frame's end is written on shutdown.
+                    Ok(summary) => {
+                        encoder.shutdown().await.map(|()| summary).map_err(ExportError::Write)
+                    }
+                    Err(err) => Err(err),
+                }
+            }
+        };
         let result = match result {
             Ok(summary) => {
                 record(&pool, &by, &plan, &summary).await;
@@ -691,13 +742,21 @@ pub fn stream(
     tokio_util::io::ReaderStream::with_capacity(reader, 64 * 1024).chain(tail).boxed()
 }
 
-/// The headers of a bundle download: a tar of the exact size, saved under
-/// [`Plan::file_name`], never cached.
+/// The headers of a bundle download, saved under [`Plan::file_name`], never cached: a tar
+/// of the exact size, or (zstd) `application/zstd` of a size unknown in advance, sent
+/// chunked.
 pub fn download_headers(plan: &Plan) -> std::io::Result<http::HeaderMap> {
     use http::header::{self, HeaderValue};
     let mut headers = http::HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(plan.archive_size()?));
+    match plan.selection.compression {
+        Compression::None => {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(plan.archive_size()?));
+        }
+        Compression::Zstd => {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zstd"));
+        }
+    }
     let disposition = format!("attachment; filename=\"{}\"", plan.file_name());
     headers.insert(
         header::CONTENT_DISPOSITION,
@@ -765,6 +824,7 @@ pub async fn record(pool: &PgPool, by: &Exporter, plan: &Plan, summary: &Summary
                 "repositories": plan.selection.repositories,
                 "tags": plan.selection.tags,
                 "since": manifest.since,
+                "compression": plan.selection.compression.as_str(),
                 "exported_tags": summary.tags,
                 "blobs": summary.blobs,
                 "bytes": summary.bytes,
