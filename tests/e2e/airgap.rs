@@ -167,10 +167,17 @@ impl CustomerTools {
 /// byte, and the referrers API listing exactly the bundle's referrers of each manifest,
 /// themselves byte for byte.
 async fn holds_bundle(base: &str, token: &str, unpacked: &Path, bundle: &serde_json::Value) {
+    holds_bundles(base, token, &[unpacked], bundle).await;
+}
+
+/// [`holds_bundle`] for an incremental bundle, whose layers may be in the bundles before it
+/// (`layouts`, the newest first).
+async fn holds_bundles(base: &str, token: &str, layouts: &[&Path], bundle: &serde_json::Value) {
     let raw = RawRegistry::with_token(base, token);
     let file = |digest: &str| {
-        std::fs::read(unpacked.join("blobs/sha256").join(digest.trim_start_matches("sha256:")))
-            .unwrap()
+        let hex = digest.trim_start_matches("sha256:");
+        let found = layouts.iter().map(|l| l.join("blobs/sha256").join(hex)).find(|p| p.exists());
+        std::fs::read(found.unwrap_or_else(|| panic!("{digest} in none of the bundles"))).unwrap()
     };
     for tag in bundle["tags"].as_array().unwrap() {
         let repo = tag["repository"].as_str().unwrap();
@@ -482,6 +489,33 @@ async fn a_customers_entitlement_travels_by_bundle_and_imports_with_skopeo() {
     let layout = fixtures::multi_platform_layout(&dir.join("layout"), "new");
     let pushed =
         pusher.push_layout(&layout.dir, &layout.tag, &format!("{source_host}/vendor/web:1.3.0"));
+    // And an attestation of 2.0.0, made after the first bundle: 2.0.0 travels again for it.
+    let raw_source = RawRegistry::with_token(&source.url, &source_token);
+    let empty = raw_source.push_blob("vendor/web", b"{}").await;
+    let statement = br#"{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://slsa.dev/provenance/v1"}"#;
+    let statement_digest = raw_source.push_blob("vendor/web", statement).await;
+    let web_size =
+        std::fs::metadata(unpacked.join("blobs/sha256").join(signed.trim_start_matches("sha256:")))
+            .unwrap()
+            .len();
+    let attestation = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.in-toto+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+        "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": statement_digest, "size": statement.len()}],
+        "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": signed, "size": web_size},
+    });
+    let attestation = serde_json::to_vec(&attestation).unwrap();
+    let attestation_digest = wharf_e2e::raw::digest_of(&attestation);
+    raw_source
+        .push_manifest(
+            "vendor/web",
+            &attestation_digest,
+            "application/vnd.oci.image.manifest.v1+json",
+            &attestation,
+        )
+        .await;
     let second = dir.join("bundle-2.tar");
     let since = unpacked.join("wharf-bundle.json").to_string_lossy().into_owned();
     let finished = export(
@@ -502,13 +536,31 @@ async fn a_customers_entitlement_travels_by_bundle_and_imports_with_skopeo() {
     unpack(&second, &unpacked_2);
     check_sums(&unpacked_2);
     let bundle_2 = bundle_json(&unpacked_2);
-    assert_eq!(refs(&bundle_2), ["vendor/web:1.3.0"]);
+    assert_eq!(refs(&bundle_2), ["vendor/web:1.3.0", "vendor/web:2.0.0"]);
+    let again: Vec<&serde_json::Value> =
+        bundle_2["tags"].as_array().unwrap().iter().filter(|t| t["tag"] == "2.0.0").collect();
+    assert_eq!(again[0]["referrers"].as_array().unwrap().len(), 3, "with the attestation");
+    // No layer of the first bundle again: only manifests and configs (which every import
+    // reads from the layout) travel twice.
     let before: std::collections::HashSet<String> =
         strings(&bundle["contents"]).into_iter().collect();
-    assert!(
-        strings(&bundle_2["contents"]).iter().all(|d| !before.contains(d)),
-        "no blob of the first bundle again"
-    );
+    let mut layers_2 = std::collections::HashSet::new();
+    for digest in strings(&bundle_2["contents"]) {
+        let bytes = std::fs::read(
+            unpacked_2.join("blobs/sha256").join(digest.trim_start_matches("sha256:")),
+        )
+        .unwrap();
+        if let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+            for layer in doc["layers"].as_array().into_iter().flatten() {
+                layers_2.insert(layer["digest"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    assert!(layers_2.contains(&statement_digest));
+    for digest in strings(&bundle_2["contents"]) {
+        assert!(!(before.contains(&digest) && layers_2.contains(&digest)), "{digest} again");
+    }
+    assert!(!unpacked_2.join("blobs/sha256").join(stored_layer(&unpacked, &signed)).exists());
     // Its IMPORT.md, run on top of the first: skopeo into the second Wharf, oras into the third.
     let import_2 = std::fs::read_to_string(unpacked_2.join("IMPORT.md")).unwrap();
     assert!(import_2.contains("This bundle is incremental"), "{import_2}");
@@ -518,6 +570,7 @@ async fn a_customers_entitlement_travels_by_bundle_and_imports_with_skopeo() {
     run_block(&blocks[1], &unpacked_2, &tools.env(&target_host));
     run_block(&blocks[3].replace(&target_host, &oras_host), &unpacked_2, &tools.env(&oras_host));
     for (base, token) in [(&target.url, &token), (&oras_target.url, &oras_token)] {
+        holds_bundles(base, token, &[&unpacked_2, &unpacked], &bundle_2).await;
         let raw = RawRegistry::with_token(base, token);
         let served = raw.get("/v2/vendor/web/manifests/1.3.0").await;
         assert_eq!(served.digest.as_deref(), Some(pushed.as_str()), "{base}");
@@ -528,6 +581,15 @@ async fn a_customers_entitlement_travels_by_bundle_and_imports_with_skopeo() {
 
     // Every export is in the audit log.
     assert_eq!(exports_recorded(&pool, org.id).await, 3);
+}
+
+/// The hex digest of the first layer of manifest `digest` in the layout `unpacked`.
+fn stored_layer(unpacked: &Path, digest: &str) -> String {
+    let bytes =
+        std::fs::read(unpacked.join("blobs/sha256").join(digest.trim_start_matches("sha256:")))
+            .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    doc["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_owned()
 }
 
 /// How many `bundle.export` entries organization `org_id`'s audit log holds.

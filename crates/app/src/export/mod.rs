@@ -11,8 +11,9 @@
 //! [`Plan::write`] then streams the archive: manifests byte for byte from the database, blobs
 //! from a [`BlobSource`], each verified against its digest while it streams; nothing is
 //! staged, so memory stays flat whatever the bundle's size. Given the `wharf-bundle.json` of a
-//! bundle the customer has already, only new or moved tags are exported, and only blobs that
-//! bundle (or the ones before it) did not contain; the result imports on top of it.
+//! bundle the customer has already, only new or moved tags are exported (and tags that gained
+//! a referrer since), with their manifests and configs but only the layers that bundle (or
+//! the ones before it) did not contain; the result imports on top of it.
 //! [`record`] writes the audit entry and counts the export as a pull of each exported tag.
 
 pub mod tar;
@@ -389,6 +390,7 @@ pub async fn plan(
 
     let mut bundle_tags = Vec::new();
     let mut contents: BTreeMap<String, Content> = BTreeMap::new();
+    let mut configs: HashSet<String> = HashSet::new();
     for entitled in &chosen {
         let set = view
             .set_for(subject, &entitled.name, now)
@@ -404,13 +406,12 @@ pub async fn plan(
             if !selection.tags.is_empty() && !selection.tags.contains(&tag) {
                 continue;
             }
-            if since.as_ref().is_some_and(|p| {
+            let unchanged = since.as_ref().is_some_and(|p| {
                 p.tags.contains(&(entitled.name.clone(), tag.clone(), digest.clone()))
-            }) {
-                continue;
-            }
+            });
             // The tag's graph: the manifest, its children, their blobs, and the entitled
             // referrers of each manifest, with theirs.
+            let mut graph: BTreeMap<String, Content> = BTreeMap::new();
             let mut stack = vec![digest.clone()];
             let mut seen = HashSet::new();
             let mut platforms = Vec::new();
@@ -432,7 +433,7 @@ pub async fn plan(
                     platforms = view.children.iter().filter_map(|c| c.platform.clone()).collect();
                 }
                 parts.insert(d.clone(), view.size);
-                contents.insert(
+                graph.insert(
                     d.clone(),
                     Content::Manifest {
                         repository: entitled.name.clone(),
@@ -444,7 +445,10 @@ pub async fn plan(
                 for blob in view.blobs.iter().filter(|b| !b.external && set.allows_blob(&b.digest))
                 {
                     parts.insert(blob.digest.clone(), blob.size);
-                    contents.entry(blob.digest.clone()).or_insert_with(|| Content::Blob {
+                    if blob.kind == "config" {
+                        configs.insert(blob.digest.clone());
+                    }
+                    graph.entry(blob.digest.clone()).or_insert_with(|| Content::Blob {
                         digest: blob.digest.clone(),
                         size: u64::try_from(blob.size).unwrap_or(0),
                     });
@@ -463,6 +467,20 @@ pub async fn plan(
                     stack.push(referrer.as_str().to_owned());
                 }
             }
+            // A tag the previous bundle had, pointing at the same manifest, comes again only
+            // when it gained a manifest since (a signature or SBOM made later).
+            if unchanged
+                && since.as_ref().is_some_and(|p| {
+                    graph
+                        .iter()
+                        .all(|(d, c)| !matches!(c, Content::Manifest { .. }) || p.known.contains(d))
+                })
+            {
+                continue;
+            }
+            for (d, content) in graph {
+                contents.entry(d).or_insert(content);
+            }
             referrers.sort_by(|a, b| a.digest.cmp(&b.digest));
             bundle_tags.push(BundleTag {
                 repository: entitled.name.clone(),
@@ -477,11 +495,15 @@ pub async fn plan(
             });
         }
     }
-    // An incremental bundle leaves out the configs and layers the customer has; manifests
-    // are always in (small, and what an import reads first).
+    // An incremental bundle leaves out the layers the customer has; manifests and configs
+    // are always in (small, and read from the layout by every import: skopeo reads an
+    // image's config even when the registry has it, and every signature shares the empty
+    // one).
     if let Some(previous) = &since {
         contents.retain(|digest, content| {
-            matches!(content, Content::Manifest { .. }) || !previous.known.contains(digest)
+            matches!(content, Content::Manifest { .. })
+                || configs.contains(digest)
+                || !previous.known.contains(digest)
         });
     }
 
