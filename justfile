@@ -209,6 +209,8 @@ client-tools:
     have skopeo || need+=(skopeo)
     have docker-registry || need+=(docker-registry)
     have openssl || need+=(openssl)
+    have jq || need+=(jq)        # the air-gap import loops (docs/airgap.md, IMPORT.md)
+    have zstd || need+=(zstd)    # tar --zstd on a .tar.zst bundle
     if [ ${#need[@]} -gt 0 ]; then
         echo "Installing ${need[*]} (apt-get)..." >&2
         if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi

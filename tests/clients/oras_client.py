@@ -18,6 +18,11 @@ with htpasswd). The registry is always spoken to over plain HTTP (`insecure=True
       -> {"files": [paths], "digest": manifest digest of the bytes served}
   {"op": "referrers", "repository": ..., "digest": ..., "artifact_type": ... | null}
       -> {"status": int, "headers": {...}, "body": index JSON}
+  {"op": "cp-layout", "layout": dir, "source": ":<ref name>" | "@<digest>",
+   "target": "host/repo:tag" | "host/repo@digest", "recursive": bool}
+      -> {"copied": [manifest digests, in the order pushed]}: what `oras cp [-r]
+         --from-oci-layout` does (see copy_layout); `tests/clients/bin/oras` runs it as a
+         command line.
 """
 
 import hashlib
@@ -48,6 +53,81 @@ def load_auth(reg, req):
     auth = cfg.get("auths", {}).get(req["host"], {}).get("auth")
     if auth:
         reg.auth._basic_auth = auth
+
+
+def copy_layout(reg, layout, source, target, recursive):
+    """`oras cp [-r] --from-oci-layout LAYOUT{:NAME|@DIGEST} TARGET` with oras-py's registry
+    API (oras-py has no `cp`, and no oras CLI installs here). Selects the `index.json` entry
+    by `org.opencontainers.image.ref.name` (`:NAME`) or by digest (`@DIGEST`); uploads every
+    config and layer the registry lacks, the children of an index by digest, then the
+    manifest itself byte for byte (never re-serialized) under the target's tag or digest,
+    checking the digest the registry answers. With `recursive`, also every manifest of the
+    layout's `index.json` whose `subject` is one copied (signatures, SBOMs; of the index's
+    children too), by digest, and theirs in turn, as `oras cp -r` does."""
+    with open(os.path.join(layout, "index.json")) as f:
+        entries = json.load(f)["manifests"]
+    kind, ref = source[0], source[1:]
+    if kind == "@":
+        chosen = [e for e in entries if e["digest"] == ref]
+    else:
+        chosen = [
+            e for e in entries if e.get("annotations", {}).get("org.opencontainers.image.ref.name") == ref
+        ]
+    if not chosen:
+        raise SystemExit(f"{layout}{source}: not found in the layout")
+    container = reg.get_container(target)
+    base = f"{reg.prefix}://{container.registry}/v2/{container.api_prefix}"
+    copied = []
+
+    def blob_path(digest):
+        algorithm, hex_part = digest.split(":", 1)
+        return os.path.join(layout, "blobs", algorithm, hex_part)
+
+    def read_checked(desc):
+        with open(blob_path(desc["digest"]), "rb") as f:
+            body = f.read()
+        if "sha256:" + hashlib.sha256(body).hexdigest() != desc["digest"]:
+            raise SystemExit(f"{desc['digest']}: the layout's bytes do not hash to it")
+        return body
+
+    def put_manifest(desc, reference):
+        body = read_checked(desc)
+        doc = json.loads(body)
+        for child in doc.get("manifests", []):
+            put_manifest(child, child["digest"])
+        blobs = ([doc["config"]] if "config" in doc else []) + doc.get("layers", [])
+        for blob in blobs:
+            path = blob_path(blob["digest"])
+            if not os.path.exists(path) and blob.get("urls"):
+                continue  # a foreign layer: not distributable, not in the layout
+            resp = reg.upload_blob(path, container, blob)
+            if resp.status_code not in (200, 201, 202):
+                raise SystemExit(f"uploading {blob['digest']} answered {resp.status_code}: {resp.text}")
+        media_type = doc.get("mediaType") or desc["mediaType"]
+        resp = reg.do_request(f"{base}/manifests/{reference}", "PUT", data=body, headers={"Content-Type": media_type})
+        if resp.status_code != 201:
+            raise SystemExit(f"PUT manifest {reference} answered {resp.status_code}: {resp.text}")
+        served = resp.headers.get("Docker-Content-Digest")
+        if served and served != desc["digest"]:
+            raise SystemExit(f"the registry says {served} for {desc['digest']}")
+        copied.append(desc["digest"])
+        return doc
+
+    put_manifest(chosen[0], container.digest or container.tag)
+    if recursive:
+        subjects = set(copied)
+        pending = True
+        while pending:
+            pending = False
+            for entry in entries:
+                if entry["digest"] in copied:
+                    continue
+                doc = json.loads(read_checked(entry))
+                if doc.get("subject", {}).get("digest") in subjects:
+                    put_manifest(entry, entry["digest"])
+                    subjects.add(entry["digest"])
+                    pending = True
+    return copied
 
 
 def main() -> None:
@@ -137,6 +217,13 @@ def main() -> None:
         except ValueError:
             body = resp.text
         out = {"status": resp.status_code, "headers": dict(resp.headers), "body": body}
+    elif op == "cp-layout":
+        load_auth(reg, req)
+        out = {
+            "copied": copy_layout(
+                reg, req["layout"], req["source"], req["target"], req.get("recursive", False)
+            )
+        }
     else:
         raise SystemExit(f"unknown op {op!r}")
     print(json.dumps(out))

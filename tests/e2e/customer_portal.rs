@@ -676,6 +676,28 @@ async fn customers_and_vendors_download_air_gap_bundles_of_exactly_the_entitleme
     let all: serde_json::Value =
         serde_json::from_slice(&untar(&answer.body)["wharf-bundle.json"]).unwrap();
     assert_eq!(refs(&all), ["acme/app:1.0.0", "acme/app:1.5.0"]);
+    // The form's Format: a .tar.zst, sent without a Content-Length; an unknown one is refused.
+    assert!(page.text().contains(r#"name="compression" value="zstd""#));
+    let answer =
+        house.send(multipart(&vendor_path, &[("csrf", &csrf), ("compression", "zstd")], &[])).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(answer.header("content-type"), Some("application/zstd"));
+    assert!(answer.header("content-length").is_none());
+    assert!(answer.header("content-disposition").unwrap().ends_with(".tar.zst\""));
+    let mut tar = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(
+        &mut async_compression::tokio::bufread::ZstdDecoder::new(&answer.body[..]),
+        &mut tar,
+    )
+    .await
+    .unwrap();
+    let all_zst: serde_json::Value =
+        serde_json::from_slice(&untar(&tar)["wharf-bundle.json"]).unwrap();
+    assert_eq!(refs(&all_zst), refs(&all));
+    let odd =
+        house.send(multipart(&vendor_path, &[("csrf", &csrf), ("compression", "gzip")], &[])).await;
+    assert_eq!(odd.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(odd.text().contains("Choose a plain tar or a .tar.zst"), "{}", odd.text());
     house.member_who_signs_in(world.org_id, "dev@acme.test", "developer").await;
     house.use_cookies(Default::default());
     house.sign_in("dev@acme.test", wharf_e2e::house::PASSWORD).await;

@@ -2,7 +2,7 @@
 //! (docs/airgap.md). The same export as `wharf export` and the portals' downloads
 //! ([`wharf_app::export`]): decided and checked before the first byte (bad input answers with
 //! a problem and writes nothing), then written as the client reads it, with its exact
-//! `Content-Length`; recorded in the audit log and in analytics once complete.
+//! `Content-Length` (or chunked, when compressed with zstd); recorded in the audit log and in analytics once complete.
 
 use axum::{
     body::Body,
@@ -13,7 +13,7 @@ use axum::{
 use serde::Deserialize;
 use wharf_app::{
     App,
-    export::{self, ExportError, Exporter, Selection},
+    export::{self, Compression, ExportError, Exporter, Selection},
 };
 use wharf_db::{accounts, customers};
 
@@ -38,6 +38,8 @@ pub struct ExportBody {
     pub registry: Option<String>,
     /// The `wharf-bundle.json` of the customer's previous bundle, as it is.
     pub since_bundle: Option<serde_json::Value>,
+    /// `none` (the default: a tar of exact `Content-Length`) or `zstd` (chunked).
+    pub compression: Option<String>,
 }
 
 /// `GET /api/v1/customers/{id}/export?repository=…&tag=…&registry=…`: the whole entitlement,
@@ -49,10 +51,12 @@ pub async fn get(
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
     let mut selection = Selection::default();
-    for (key, value) in pairs(query.as_deref(), &["repository", "tag", "registry"])? {
+    for (key, value) in pairs(query.as_deref(), &["repository", "tag", "registry", "compression"])?
+    {
         match key.as_str() {
             "repository" => selection.repositories.push(value),
             "tag" => selection.tags.push(value),
+            "compression" => selection.compression = compression(&value)?,
             _ => selection.registry = Some(value),
         }
     }
@@ -72,6 +76,7 @@ pub async fn post(
         tags: body.tags,
         registry: body.registry,
         since: body.since_bundle.map(|value| value.to_string()),
+        compression: compression(body.compression.as_deref().unwrap_or_default())?,
     };
     download(&caller, &state, id, selection).await
 }
@@ -95,6 +100,12 @@ async fn download(
     let by = Exporter::of(&caller.actor, &state.audit);
     let body = export::stream(state.pool.clone(), state.blobs.clone(), plan, by);
     Ok((headers, Body::from_stream(body)).into_response())
+}
+
+/// `none` or `zstd`.
+fn compression(value: &str) -> Result<Compression, Problem> {
+    Compression::parse(value)
+        .ok_or_else(|| Problem::invalid("compression", "compression is none or zstd"))
 }
 
 /// What the API answers for an export that cannot be made.

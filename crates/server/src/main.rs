@@ -148,6 +148,11 @@ async fn export(args: cli::ExportArgs) -> anyhow::Result<()> {
         tags: args.tags.clone(),
         since,
         registry: args.registry.clone(),
+        compression: if zstd {
+            wharf_app::export::Compression::Zstd
+        } else {
+            wharf_app::export::Compression::None
+        },
     };
     database
         .run(|pool| async move {

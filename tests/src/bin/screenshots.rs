@@ -206,6 +206,15 @@ async fn main() {
         .await
         .unwrap();
     shots.shoot("vendor-license-preview").await;
+    // The bundle form's lower half: the format choice and the import commands.
+    shots.browser.goto(&format!("{v}/customers/{}/bundle", globex.id)).await;
+    shots
+        .browser
+        .client
+        .execute("document.getElementById('compression-zstd').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    shots.shoot("vendor-customer-bundle-format").await;
     shots.page(&format!("{v}/tokens"), "vendor-tokens").await;
     shots.fill("name", "release pipeline").await;
     shots.click("section form button[type=submit]").await;

@@ -34,14 +34,21 @@ impl Helm {
         Self { dir: dir.to_path_buf() }
     }
 
-    fn call(&self, mut request: serde_json::Value) -> Result<serde_json::Value, String> {
-        request["credentials_file"] = json!(self.dir.join("registry-config.json"));
-        let home = self.dir.join("home");
-        let env = [
+    /// Helm's homes and its registry logins (`HELM_REGISTRY_CONFIG`), for a `helm` run by
+    /// another program (the stand-in `tests/clients/bin/helm` in a shell).
+    pub fn env(&self) -> Vec<(&'static str, PathBuf)> {
+        vec![
             ("HELM_CONFIG_HOME", self.dir.join("config")),
             ("HELM_CACHE_HOME", self.dir.join("cache")),
             ("HELM_DATA_HOME", self.dir.join("data")),
-        ];
+            ("HELM_REGISTRY_CONFIG", self.dir.join("registry-config.json")),
+        ]
+    }
+
+    fn call(&self, mut request: serde_json::Value) -> Result<serde_json::Value, String> {
+        request["credentials_file"] = json!(self.dir.join("registry-config.json"));
+        let home = self.dir.join("home");
+        let env = self.env();
         let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
         python::call("helm_client.py", &home, &env, &request)
     }

@@ -69,9 +69,16 @@ impl Oras {
         Self { dir: dir.to_path_buf(), host: host.to_owned(), auth }
     }
 
+    /// The directory of this client's Docker-style `config.json` (what `DOCKER_CONFIG` names
+    /// for the `oras` stand-in, `tests/clients/bin/oras`).
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.join("docker")
+    }
+
     fn call(&self, mut request: serde_json::Value) -> Result<serde_json::Value, String> {
         request["host"] = json!(self.host);
-        request["config"] = json!(self.dir.join("docker-config.json"));
+        std::fs::create_dir_all(self.config_dir()).unwrap();
+        request["config"] = json!(self.config_dir().join("config.json"));
         request["auth_backend"] = json!(match self.auth {
             OrasAuth::Token => "token",
             OrasAuth::Basic => "basic",

@@ -30,10 +30,18 @@ impl Skopeo {
     /// A `skopeo ARGS` command with this client's credentials.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(&self.bin);
-        cmd.env("REGISTRY_AUTH_FILE", &self.auth_file)
-            .env("XDG_RUNTIME_DIR", self.dir.join("xdg-run"))
-            .env("TMPDIR", self.dir.join("tmp"));
+        cmd.envs(self.env());
         cmd
+    }
+
+    /// The environment that gives a `skopeo` run by another program (a shell running the
+    /// lines of a document) this client's credentials and temporary files.
+    pub fn env(&self) -> Vec<(&'static str, PathBuf)> {
+        vec![
+            ("REGISTRY_AUTH_FILE", self.auth_file.clone()),
+            ("XDG_RUNTIME_DIR", self.dir.join("xdg-run")),
+            ("TMPDIR", self.dir.join("tmp")),
+        ]
     }
 
     /// `skopeo login --tls-verify=false`; `Err` with the output on failure.

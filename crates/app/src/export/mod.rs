@@ -11,8 +11,9 @@
 //! [`Plan::write`] then streams the archive: manifests byte for byte from the database, blobs
 //! from a [`BlobSource`], each verified against its digest while it streams; nothing is
 //! staged, so memory stays flat whatever the bundle's size. Given the `wharf-bundle.json` of a
-//! bundle the customer has already, only new or moved tags are exported, and only blobs that
-//! bundle (or the ones before it) did not contain; the result imports on top of it.
+//! bundle the customer has already, only new or moved tags are exported (and tags that gained
+//! a referrer since), with their manifests and configs but only the layers that bundle (or
+//! the ones before it) did not contain; the result imports on top of it.
 //! [`record`] writes the audit entry and counts the export as a pull of each exported tag.
 
 pub mod tar;
@@ -91,6 +92,38 @@ pub struct Selection {
     pub since: Option<String>,
     /// The customer's registry, for the commands in `IMPORT.md` (`REGISTRY` when unknown).
     pub registry: Option<String>,
+    /// How a download is compressed ([`stream`], [`download_headers`]); `wharf export`
+    /// compresses its file itself.
+    pub compression: Compression,
+}
+
+/// How the archive is compressed on its way out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// A plain tar, of an exact size known in advance.
+    #[default]
+    None,
+    /// The tar through zstd (level 3, streaming): its size is unknown until it ends.
+    Zstd,
+}
+
+impl Compression {
+    /// `none` or `zstd`, as the API and the portals' form name them.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "" | "none" => Some(Self::None),
+            "zstd" => Some(Self::Zstd),
+            _ => None,
+        }
+    }
+
+    /// The name [`Compression::parse`] reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Zstd => "zstd",
+        }
+    }
 }
 
 /// Why an export cannot be made. The first three are the caller's to fix; they are found
@@ -208,6 +241,31 @@ pub struct BundleTag {
     pub manifest_size: i64,
     /// Bytes of the manifest, its children and their blobs, each once.
     pub size: i64,
+    /// The manifest's `artifactType`, else its config's media type (a Helm chart's is
+    /// `application/vnd.cncf.helm.config.v1+json`); absent in bundles made before it was
+    /// recorded.
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+    /// The entitled referrers (signatures, SBOMs, attestations) of the manifest and its
+    /// children, in the archive with it; each is also an `index.json` entry named
+    /// `<repository>@<digest>`. Absent in bundles made before they were listed.
+    #[serde(default)]
+    pub referrers: Vec<BundleReferrer>,
+}
+
+/// A referrer exported with a tag: a manifest whose `subject` is one of the tag's.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BundleReferrer {
+    /// Its digest.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its `artifactType` (else its config's media type).
+    pub artifact_type: Option<String>,
+    /// Bytes of the manifest.
+    pub size: i64,
+    /// The manifest it refers to.
+    pub subject: String,
 }
 
 /// What an export wrote.
@@ -332,6 +390,7 @@ pub async fn plan(
 
     let mut bundle_tags = Vec::new();
     let mut contents: BTreeMap<String, Content> = BTreeMap::new();
+    let mut configs: HashSet<String> = HashSet::new();
     for entitled in &chosen {
         let set = view
             .set_for(subject, &entitled.name, now)
@@ -347,19 +406,21 @@ pub async fn plan(
             if !selection.tags.is_empty() && !selection.tags.contains(&tag) {
                 continue;
             }
-            if since.as_ref().is_some_and(|p| {
+            let unchanged = since.as_ref().is_some_and(|p| {
                 p.tags.contains(&(entitled.name.clone(), tag.clone(), digest.clone()))
-            }) {
-                continue;
-            }
+            });
             // The tag's graph: the manifest, its children, their blobs, and the entitled
             // referrers of each manifest, with theirs.
+            let mut graph: BTreeMap<String, Content> = BTreeMap::new();
             let mut stack = vec![digest.clone()];
             let mut seen = HashSet::new();
             let mut platforms = Vec::new();
             let mut parts: BTreeMap<String, i64> = BTreeMap::new();
             let mut top_media_type = None;
+            let mut top_artifact_type = None;
             let mut manifest_size = 0;
+            let mut subjects: BTreeMap<String, String> = BTreeMap::new();
+            let mut referrers = Vec::new();
             while let Some(d) = stack.pop() {
                 if !seen.insert(d.clone()) || !set.allows_manifest(&d) {
                     continue;
@@ -367,11 +428,12 @@ pub async fn plan(
                 let Some(view) = manifests::view(pool, repository.id, &d).await? else { continue };
                 if d == digest {
                     top_media_type = Some(view.media_type.clone());
+                    top_artifact_type.clone_from(&view.artifact_type);
                     manifest_size = view.size;
                     platforms = view.children.iter().filter_map(|c| c.platform.clone()).collect();
                 }
                 parts.insert(d.clone(), view.size);
-                contents.insert(
+                graph.insert(
                     d.clone(),
                     Content::Manifest {
                         repository: entitled.name.clone(),
@@ -383,13 +445,43 @@ pub async fn plan(
                 for blob in view.blobs.iter().filter(|b| !b.external && set.allows_blob(&b.digest))
                 {
                     parts.insert(blob.digest.clone(), blob.size);
-                    contents.entry(blob.digest.clone()).or_insert_with(|| Content::Blob {
+                    if blob.kind == "config" {
+                        configs.insert(blob.digest.clone());
+                    }
+                    graph.entry(blob.digest.clone()).or_insert_with(|| Content::Blob {
                         digest: blob.digest.clone(),
                         size: u64::try_from(blob.size).unwrap_or(0),
                     });
                 }
-                stack.extend(set.referrers(&d).iter().map(|r| r.as_str().to_owned()));
+                if let Some(subject) = subjects.get(&d) {
+                    referrers.push(BundleReferrer {
+                        digest: d.clone(),
+                        media_type: view.media_type.clone(),
+                        artifact_type: view.artifact_type.clone(),
+                        size: view.size,
+                        subject: subject.clone(),
+                    });
+                }
+                for referrer in set.referrers(&d) {
+                    subjects.entry(referrer.as_str().to_owned()).or_insert_with(|| d.clone());
+                    stack.push(referrer.as_str().to_owned());
+                }
             }
+            // A tag the previous bundle had, pointing at the same manifest, comes again only
+            // when it gained a manifest since (a signature or SBOM made later).
+            if unchanged
+                && since.as_ref().is_some_and(|p| {
+                    graph
+                        .iter()
+                        .all(|(d, c)| !matches!(c, Content::Manifest { .. }) || p.known.contains(d))
+                })
+            {
+                continue;
+            }
+            for (d, content) in graph {
+                contents.entry(d).or_insert(content);
+            }
+            referrers.sort_by(|a, b| a.digest.cmp(&b.digest));
             bundle_tags.push(BundleTag {
                 repository: entitled.name.clone(),
                 tag,
@@ -398,14 +490,20 @@ pub async fn plan(
                 platforms,
                 manifest_size,
                 size: parts.values().sum(),
+                artifact_type: top_artifact_type,
+                referrers,
             });
         }
     }
-    // An incremental bundle leaves out the configs and layers the customer has; manifests
-    // are always in (small, and what an import reads first).
+    // An incremental bundle leaves out the layers the customer has; manifests and configs
+    // are always in (small, and read from the layout by every import: skopeo reads an
+    // image's config even when the registry has it, and every signature shares the empty
+    // one).
     if let Some(previous) = &since {
         contents.retain(|digest, content| {
-            matches!(content, Content::Manifest { .. }) || !previous.known.contains(digest)
+            matches!(content, Content::Manifest { .. })
+                || configs.contains(digest)
+                || !previous.known.contains(digest)
         });
     }
 
@@ -450,7 +548,7 @@ impl Plan {
         &self.manifest
     }
 
-    /// A file name for the bundle: `<vendor>-<customer>-<date>[-incremental].tar`, in
+    /// A file name for the bundle: `<vendor>-<customer>-<date>[-incremental].tar[.zst]`, in
     /// lower-case letters, digits and dashes.
     pub fn file_name(&self) -> String {
         let slug = |text: &str| {
@@ -465,8 +563,12 @@ impl Plan {
             out.trim_matches('-').chars().take(40).collect::<String>()
         };
         let kind = if self.manifest.since.is_some() { "-incremental" } else { "" };
+        let zst = match self.selection.compression {
+            Compression::None => "",
+            Compression::Zstd => ".zst",
+        };
         format!(
-            "{}-{}-{}{kind}.tar",
+            "{}-{}-{}{kind}.tar{zst}",
             slug(&self.manifest.vendor.id),
             slug(&self.manifest.customer.name),
             self.now.date()
@@ -619,10 +721,25 @@ pub fn stream(
     plan: Plan,
     by: Exporter,
 ) -> BoxStream<'static, std::io::Result<Bytes>> {
-    let (mut writer, reader) = tokio::io::duplex(STREAM_BUFFER);
+    let (writer, reader) = tokio::io::duplex(STREAM_BUFFER);
     let (done, outcome) = tokio::sync::oneshot::channel::<Result<(), String>>();
     tokio::spawn(async move {
-        let result = plan.write(&pool, blobs.as_ref(), &mut writer, |_, _, _| {}).await;
+        let result = match plan.selection.compression {
+            Compression::None => {
+                let mut writer = writer;
+                plan.write(&pool, blobs.as_ref(), &mut writer, |_, _, _| {}).await
+            }
+            Compression::Zstd => {
+                let mut encoder = async_compression::tokio::write::ZstdEncoder::new(writer);
+                match plan.write(&pool, blobs.as_ref(), &mut encoder, |_, _, _| {}).await {
+                    // The frame's end is written on shutdown.
+                    Ok(summary) => {
+                        encoder.shutdown().await.map(|()| summary).map_err(ExportError::Write)
+                    }
+                    Err(err) => Err(err),
+                }
+            }
+        };
         let result = match result {
             Ok(summary) => {
                 record(&pool, &by, &plan, &summary).await;
@@ -647,13 +764,21 @@ pub fn stream(
     tokio_util::io::ReaderStream::with_capacity(reader, 64 * 1024).chain(tail).boxed()
 }
 
-/// The headers of a bundle download: a tar of the exact size, saved under
-/// [`Plan::file_name`], never cached.
+/// The headers of a bundle download, saved under [`Plan::file_name`], never cached: a tar
+/// of the exact size, or (zstd) `application/zstd` of a size unknown in advance, sent
+/// chunked.
 pub fn download_headers(plan: &Plan) -> std::io::Result<http::HeaderMap> {
     use http::header::{self, HeaderValue};
     let mut headers = http::HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(plan.archive_size()?));
+    match plan.selection.compression {
+        Compression::None => {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(plan.archive_size()?));
+        }
+        Compression::Zstd => {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zstd"));
+        }
+    }
     let disposition = format!("attachment; filename=\"{}\"", plan.file_name());
     headers.insert(
         header::CONTENT_DISPOSITION,
@@ -721,6 +846,7 @@ pub async fn record(pool: &PgPool, by: &Exporter, plan: &Plan, summary: &Summary
                 "repositories": plan.selection.repositories,
                 "tags": plan.selection.tags,
                 "since": manifest.since,
+                "compression": plan.selection.compression.as_str(),
                 "exported_tags": summary.tags,
                 "blobs": summary.blobs,
                 "bytes": summary.bytes,
@@ -758,9 +884,11 @@ pub async fn record(pool: &PgPool, by: &Exporter, plan: &Plan, summary: &Summary
 }
 
 /// `index.json`: one entry per exported tag, named `<repository>:<tag>` (and with the full
-/// reference for containerd when the registry is known).
+/// reference for containerd when the registry is known), then one per referrer, named
+/// `<repository>@<digest>`, so that skopeo can address it (`oci:DIR:<repository>@<digest>`)
+/// and oras finds it as a predecessor of its subject (`oras cp -r`).
 fn index_json(manifest: &BundleManifest, registry: Option<&str>) -> serde_json::Value {
-    let entries: Vec<serde_json::Value> = manifest
+    let mut entries: Vec<serde_json::Value> = manifest
         .tags
         .iter()
         .map(|t| {
@@ -777,46 +905,128 @@ fn index_json(manifest: &BundleManifest, registry: Option<&str>) -> serde_json::
             })
         })
         .collect();
+    for (repository, referrer) in referrers(manifest) {
+        let mut entry = serde_json::json!({
+            "mediaType": referrer.media_type,
+            "digest": referrer.digest,
+            "size": referrer.size,
+            "annotations": {
+                "org.opencontainers.image.ref.name": format!("{repository}@{}", referrer.digest),
+            },
+        });
+        if let Some(artifact_type) = &referrer.artifact_type {
+            entry["artifactType"] = artifact_type.as_str().into();
+        }
+        entries.push(entry);
+    }
     serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})
 }
 
-/// `IMPORT.md`: the commands that import this bundle's tags into the customer's registry.
+/// Every referrer of the bundle once, with its repository, in the order of the tags.
+fn referrers(manifest: &BundleManifest) -> Vec<(&str, &BundleReferrer)> {
+    let mut seen = HashSet::new();
+    manifest
+        .tags
+        .iter()
+        .flat_map(|t| t.referrers.iter().map(move |r| (t.repository.as_str(), r)))
+        .filter(|(repository, r)| seen.insert((*repository, r.digest.as_str())))
+        .collect()
+}
+
+/// A Helm chart's config media type.
+const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+
+/// `IMPORT.md`: the commands that import this bundle into the customer's registry, each one
+/// to run as it is, in the directory the archive was unpacked into.
 fn import_md(manifest: &BundleManifest, registry: Option<&str>) -> String {
+    use std::fmt::Write as _;
     let registry = registry.unwrap_or("REGISTRY");
     let mut text = format!(
         "# Importing this bundle\n\n{} for {}, made {} by Wharf {}.\n\n",
         manifest.vendor.name, manifest.customer.name, manifest.created_at, manifest.wharf_version
     );
     if let Some(since) = &manifest.since {
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             "This bundle is incremental: it follows the bundle made {since}. Import that one first; this one adds to it.\n\n"
-        ));
+        );
     }
-    text.push_str("Check the download first (in the directory where you unpacked the archive):\n\n```sh\ntar -xf bundle.tar && sha256sum -c SHA256SUMS\n```\n\n");
-    text.push_str(&format!(
-        "Copy each image, with all its platforms and its digests unchanged, into your registry ({registry}):\n\n```sh\n"
-    ));
-    for t in &manifest.tags {
-        text.push_str(&format!(
-            "skopeo copy --all --preserve-digests oci-archive:bundle.tar:{repo}:{tag} docker://{registry}/{repo}:{tag}\n",
-            repo = t.repository,
-            tag = t.tag
-        ));
-    }
-    text.push_str("```\n\nOr with oras, from the unpacked directory:\n\n```sh\n");
-    for t in &manifest.tags {
-        text.push_str(&format!(
-            "oras cp --from-oci-layout .:{repo}:{tag} {registry}/{repo}:{tag}\n",
-            repo = t.repository,
-            tag = t.tag
-        ));
+    if registry == "REGISTRY" {
+        text.push_str("`REGISTRY` below stands for your registry's host (and port): replace it before running a command.\n\n");
     }
     text.push_str(
-        "```\n\nOr everything at once, reading `wharf-bundle.json` (needs jq):\n\n```sh\n",
+        "Unpack the archive into an empty directory (`mkdir bundle && tar -xf ARCHIVE -C bundle && cd bundle`) \
+         and run every command below in that directory. First check it (a truncated or altered download fails):\n\n\
+         ```sh\nsha256sum -c SHA256SUMS\n```\n\n",
     );
-    text.push_str(&format!(
-        "jq -r '.tags[] | .repository + \":\" + .tag' wharf-bundle.json | while read -r ref; do\n  skopeo copy --all --preserve-digests \"oci-archive:bundle.tar:$ref\" \"docker://{registry}/$ref\"\ndone\n```\n"
-    ));
+    if manifest.tags.is_empty() {
+        text.push_str("This bundle holds no new tags: there is nothing to import.\n");
+        return text;
+    }
+    let referrers = referrers(manifest);
+    let _ = write!(
+        text,
+        "## With skopeo\n\nLogged in to your registry (`skopeo login {registry}`), copy each image with all its platforms and its digests unchanged"
+    );
+    if referrers.is_empty() {
+        text.push_str(":\n\n```sh\n");
+    } else {
+        text.push_str(", then the signatures and SBOMs that refer to them, by digest:\n\n```sh\n");
+    }
+    for t in &manifest.tags {
+        let name = format!("{}:{}", t.repository, t.tag);
+        let _ = writeln!(
+            text,
+            "skopeo copy --all --preserve-digests oci:.:{name} docker://{registry}/{name}"
+        );
+    }
+    for (repository, r) in &referrers {
+        let name = format!("{repository}@{}", r.digest);
+        let _ = writeln!(
+            text,
+            "skopeo copy --all --preserve-digests oci:.:{name} docker://{registry}/{name}"
+        );
+    }
+    text.push_str("```\n\nOr the same, reading `wharf-bundle.json` (needs jq):\n\n```sh\n");
+    let _ = write!(
+        text,
+        "jq -r '.tags[] | .repository + \":\" + .tag' wharf-bundle.json | while read -r ref; do\n  \
+         skopeo copy --all --preserve-digests \"oci:.:$ref\" \"docker://{registry}/$ref\"\ndone\n\
+         jq -r '.tags[] | .repository as $repo | (.referrers // [])[] | $repo + \"@\" + .digest' wharf-bundle.json | sort -u | while read -r ref; do\n  \
+         skopeo copy --all --preserve-digests \"oci:.:$ref\" \"docker://{registry}/$ref\"\ndone\n```\n\n"
+    );
+    let _ = write!(
+        text,
+        "## With oras\n\nWith oras 1.1 or later, logged in to your registry (`oras login {registry}`); each image is named by its digest in this layout, and `-r` copies its signatures and SBOMs with it. (Wharf's own tests run these lines through oras-py's registry API making the same copy, not through the oras binary.)\n\n```sh\n"
+    );
+    for t in &manifest.tags {
+        let _ = writeln!(
+            text,
+            "oras cp -r --from-oci-layout .@{digest} {registry}/{repo}:{tag}",
+            digest = t.digest,
+            repo = t.repository,
+            tag = t.tag
+        );
+    }
+    text.push_str("```\n");
+    let charts: Vec<&BundleTag> =
+        manifest.tags.iter().filter(|t| t.artifact_type.as_deref() == Some(HELM_CONFIG)).collect();
+    if !charts.is_empty() {
+        let _ = write!(
+            text,
+            "\n## Helm charts\n\nThe charts travel as the images do, with the commands above. Once copied, Helm takes them from your registry (`helm registry login {registry}` first); to fetch each chart's archive:\n\n```sh\n"
+        );
+        for t in charts {
+            // Helm stores a version's `+` as `_` in the tag.
+            let _ = writeln!(
+                text,
+                "helm pull oci://{registry}/{repo} --version {version}",
+                repo = t.repository,
+                version = t.tag.replace('_', "+")
+            );
+        }
+        text.push_str("```\n");
+    }
     text
 }
 
@@ -867,5 +1077,113 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for Counting<'_, W> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut *self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(repository: &str, tag: &str, digest: &str, artifact_type: &str) -> BundleTag {
+        BundleTag {
+            repository: repository.into(),
+            tag: tag.into(),
+            digest: digest.into(),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            platforms: Vec::new(),
+            manifest_size: 100,
+            size: 1000,
+            artifact_type: Some(artifact_type.into()),
+            referrers: Vec::new(),
+        }
+    }
+
+    fn bundle() -> BundleManifest {
+        let signature = BundleReferrer {
+            digest: "sha256:5151".into(),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            artifact_type: Some("application/vnd.dev.cosign.artifact.sig.v1+json".into()),
+            size: 50,
+            subject: "sha256:aaaa".into(),
+        };
+        let mut web =
+            tag("acme/web", "2.0.0", "sha256:aaaa", "application/vnd.oci.image.config.v1+json");
+        web.referrers.push(signature.clone());
+        // `latest` points at the same manifest: its referrer is listed once.
+        let mut latest = web.clone();
+        latest.tag = "latest".into();
+        BundleManifest {
+            format: FORMAT.into(),
+            created_at: "2026-12-01T00:00:00Z".into(),
+            wharf_version: "0.1.0".into(),
+            vendor: Named { id: "acme".into(), name: "Acme".into() },
+            customer: Named { id: Uuid::nil().to_string(), name: "Globex".into() },
+            licenses: Vec::new(),
+            since: None,
+            tags: vec![
+                web,
+                latest,
+                tag("acme/charts/web", "1.0.0_build.1", "sha256:cccc", HELM_CONFIG),
+            ],
+            contents: Vec::new(),
+            known: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_index_names_each_tag_then_each_referrer_once() {
+        let index = index_json(&bundle(), Some("registry.globex.internal"));
+        let names: Vec<&str> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "acme/web:2.0.0",
+                "acme/web:latest",
+                "acme/charts/web:1.0.0_build.1",
+                "acme/web@sha256:5151"
+            ]
+        );
+        let referrer = &index["manifests"][3];
+        assert_eq!(referrer["artifactType"], "application/vnd.dev.cosign.artifact.sig.v1+json");
+        assert!(referrer["annotations"].get("io.containerd.image.name").is_none());
+        assert_eq!(
+            index["manifests"][0]["annotations"]["io.containerd.image.name"],
+            "registry.globex.internal/acme/web:2.0.0"
+        );
+    }
+
+    #[test]
+    fn import_md_prints_every_command_for_this_bundle() {
+        let text = import_md(&bundle(), Some("registry.globex.internal"));
+        for line in [
+            "skopeo copy --all --preserve-digests oci:.:acme/web:2.0.0 docker://registry.globex.internal/acme/web:2.0.0",
+            "skopeo copy --all --preserve-digests oci:.:acme/web@sha256:5151 docker://registry.globex.internal/acme/web@sha256:5151",
+            "oras cp -r --from-oci-layout .@sha256:aaaa registry.globex.internal/acme/web:latest",
+            // Helm's `_` in a tag is the version's `+`.
+            "helm pull oci://registry.globex.internal/acme/charts/web --version 1.0.0+build.1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+        }
+        assert_eq!(text.matches("oci:.:acme/web@sha256:5151 ").count(), 1, "{text}");
+        assert!(!text.contains("REGISTRY"));
+        let placeholder = import_md(&bundle(), None);
+        assert!(placeholder.contains("docker://REGISTRY/acme/web:2.0.0"));
+        assert!(placeholder.contains("`REGISTRY` below stands for your registry"));
+    }
+
+    #[test]
+    fn bundles_made_before_referrers_were_listed_still_read() {
+        let mut old = serde_json::to_value(bundle()).unwrap();
+        for t in old["tags"].as_array_mut().unwrap() {
+            t.as_object_mut().unwrap().remove("referrers");
+            t.as_object_mut().unwrap().remove("artifact_type");
+        }
+        let read = previous(&old.to_string(), Uuid::nil()).unwrap();
+        assert!(read.tags.contains(&("acme/web".into(), "2.0.0".into(), "sha256:aaaa".into())));
     }
 }

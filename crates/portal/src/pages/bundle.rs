@@ -1,8 +1,9 @@
 //! The air-gap bundle download, the same in both portals (the customer's
 //! `/customer/{slug}/{id}/bundle`, the vendor's `/vendor/{slug}/customers/{id}/bundle`): a
 //! form to choose repositories and tags among those the customer can pull now (or
-//! everything), the customer's registry host for the import commands, and optionally the
-//! `wharf-bundle.json` of the previous bundle for an incremental one; answered with the
+//! everything), the customer's registry host for the import commands, a plain tar or a
+//! zstd-compressed one, and optionally the `wharf-bundle.json` of the previous bundle for an
+//! incremental one; answered with the
 //! bundle itself as a download ([`wharf_app::export`], the same export as `wharf export` and
 //! the API), or with the form again and the message beside the field.
 
@@ -48,6 +49,8 @@ pub struct BundleForm {
     pub tags: Field,
     /// The customer's registry host, for `IMPORT.md`.
     pub registry: Field,
+    /// Whether zstd compression was chosen (a `.tar.zst`, of a size unknown in advance).
+    pub zstd: bool,
     /// An error about the previous bundle's file.
     pub since_error: Option<String>,
     /// An error about the whole request (a disabled customer).
@@ -85,6 +88,7 @@ impl BundleForm {
             repositories_error: None,
             tags: Field::default(),
             registry: Field::default(),
+            zstd: false,
             since_error: None,
             error: None,
             unavailable,
@@ -142,6 +146,7 @@ pub async fn submit(
     let chosen: Vec<String> = upload.all("repository").map(str::to_owned).collect();
     let tags_text = upload.value("tags");
     let registry_text = upload.value("registry").trim();
+    let compression = export::Compression::parse(upload.value("compression"));
     // The form is read again (with what the customer can pull) only when it is refused: a
     // download asks the entitlements once, in `export::plan`.
     let shown = &chosen;
@@ -152,6 +157,7 @@ pub async fn submit(
         }
         form.tags = Field::with(tags_text);
         form.registry = Field::with(registry_text);
+        form.zstd = compression == Some(export::Compression::Zstd);
         match error {
             Refusal::Repositories(message) => form.repositories_error = Some(message),
             Refusal::Tags(message) => form.tags.fail(message),
@@ -181,6 +187,9 @@ pub async fn submit(
         ))
         .await;
     }
+    let Some(compression) = compression else {
+        return refused(Refusal::Form("Choose a plain tar or a .tar.zst".into())).await;
+    };
     let since = match upload.file("since").map(|bytes| std::str::from_utf8(bytes)) {
         None => None,
         Some(Ok(text)) => Some(text.to_owned()),
@@ -197,6 +206,7 @@ pub async fn submit(
         tags,
         since,
         registry: (!registry.is_empty()).then_some(registry),
+        compression,
     };
     let org = accounts::find_organization(&portal.app.pool, slug)
         .await?
