@@ -131,21 +131,7 @@ pub async fn run(
     for path in &reports {
         let url = format!("{}{path}", server.url());
         let n = if args.duration <= 2 { 50 } else { 300 };
-        let mut millis = Vec::with_capacity(n);
-        for i in 0..n + 10 {
-            let start = Instant::now();
-            let answer = http.get(&url).header("cookie", &cookie).send().await?;
-            let status = answer.status();
-            answer.bytes().await?;
-            if status != 200 {
-                bail!("GET {path} answered {status}");
-            }
-            if i >= 10 {
-                millis.push(start.elapsed().as_secs_f64() * 1e3);
-            }
-        }
-        let p50 = median(&mut millis);
-        let p95 = millis[millis.len() * 95 / 100];
+        let (p50, p95) = latency(&http, &url, &cookie, n).await?;
         println!(
             "{path:<64} p50 {p50:>7.1} ms  p95 {p95:>7.1} ms  (target: p95 <= 100 ms){}",
             if p95 <= 100.0 { "" } else { "  MISSED" }

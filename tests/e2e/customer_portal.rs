@@ -194,9 +194,13 @@ async fn the_portal_shows_exactly_what_the_registry_serves_and_tokens_work_until
     assert_eq!(repositories, ["acme/app"]);
     assert_eq!(data_values(&html, "tag"), ["1.0.0", "1.5.0"]);
     assert!(html.contains("docker pull wharf.test/acme/app:1.5.0"), "{html}");
-    assert!(html.contains("podman pull wharf.test/acme/app:1.0.0"), "{html}");
+    // The house's public URL is plain http: the clients that insist on TLS are told not to.
+    assert!(html.contains("podman pull --tls-verify=false wharf.test/acme/app:1.0.0"), "{html}");
     assert!(!html.contains("acme/other") && !html.contains("2.0.0"), "nothing unentitled");
-    assert!(html.contains(&format!("oras pull wharf.test/acme/app@{signature}")), "{html}");
+    assert!(
+        html.contains(&format!("oras pull --plain-http wharf.test/acme/app@{signature}")),
+        "{html}"
+    );
     assert!(html.contains("<small class=\"referrer\">Signature</small>"), "{html}");
 
     // The pull-secret YAML, decoded and parsed, gives working credentials.

@@ -74,20 +74,15 @@ impl Podman {
             ),
         )
         .map_err(|e| e.to_string())?;
-        let bin_dir = self.bin.parent().map(Path::to_path_buf).unwrap_or_default();
-        let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(line)
-            .env("PATH", path)
-            .env("REGISTRY_AUTH_FILE", &self.auth_file)
-            .env("XDG_RUNTIME_DIR", self.dir.join("xdg-run"))
-            .env("CONTAINERS_STORAGE_CONF", &storage)
-            .env("CONTAINERS_CONF", &engine)
-            .env("TMPDIR", &tmp);
-        cmd.envs(env.iter().copied());
-        let out = run(&mut cmd).map_err(|e| format!("{line}: {e}"))?;
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        let runtime = self.dir.join("xdg-run");
+        let config = [
+            ("REGISTRY_AUTH_FILE", self.auth_file.as_os_str()),
+            ("XDG_RUNTIME_DIR", runtime.as_os_str()),
+            ("CONTAINERS_STORAGE_CONF", storage.as_os_str()),
+            ("CONTAINERS_CONF", engine.as_os_str()),
+            ("TMPDIR", tmp.as_os_str()),
+        ];
+        super::process::shell(&self.bin, line, &config, env)
     }
 
     /// `podman login --tls-verify=false`; `Err` with the output on failure.
