@@ -202,18 +202,41 @@ impl Server {
         data: &Path,
         env: &[(&str, String)],
     ) -> anyhow::Result<Self> {
+        Self::spawn(wharf, database_url, data, env, Stdio::inherit()).await
+    }
+
+    /// Like [`Server::start_with`] (where `env` may set `RUST_LOG` too), its log (stderr)
+    /// written to the file `log`.
+    pub async fn start_logged(
+        wharf: &Path,
+        database_url: &str,
+        data: &Path,
+        env: &[(&str, String)],
+        log: &Path,
+    ) -> anyhow::Result<Self> {
+        let file = std::fs::File::create(log)?;
+        Self::spawn(wharf, database_url, data, env, Stdio::from(file)).await
+    }
+
+    async fn spawn(
+        wharf: &Path,
+        database_url: &str,
+        data: &Path,
+        env: &[(&str, String)],
+        stderr: Stdio,
+    ) -> anyhow::Result<Self> {
         let port = free_port()?;
         let url = format!("http://127.0.0.1:{port}");
         let child = Command::new(wharf)
             .arg("serve")
+            .env("RUST_LOG", "warn")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("DATABASE_URL", database_url)
             .env("WHARF_LISTEN", format!("127.0.0.1:{port}"))
             .env("WHARF_PUBLIC_URL", &url)
             .env("WHARF_DATA_DIR", data)
-            .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .context("starting wharf serve")?;
         let mut server = Self { child, url, http: reqwest::Client::new() };

@@ -102,7 +102,12 @@ fn semver(range: &str) -> anyhow::Result<TagSelector> {
 }
 
 /// A year-long `KeepReleased` license of `grants` for `customer`.
-async fn license(pool: &PgPool, org: Uuid, customer: Uuid, grants: &[Grant]) -> anyhow::Result<()> {
+pub(crate) async fn license(
+    pool: &PgPool,
+    org: Uuid,
+    customer: Uuid,
+    grants: &[Grant],
+) -> anyhow::Result<()> {
     let now = OffsetDateTime::now_utc();
     licenses::create(
         pool,

@@ -11,9 +11,14 @@ one of these operations:
                                                                        -> {"archive": path}
   {"op": "tags", "chart": "oci://host/repo/name"}                       -> {"tags": [...]}
   {"op": "resolve", "ref": "oci://host/repo/name:tag"}                  -> {"digest", ...}
+  {"op": "install", "name": ..., "chart": "oci://host/repo/name", "version": ...}
+                                                    -> {"name", "chart_name", "chart_version", "manifest"}
 
 Every registry call uses plain HTTP (`plain_http=True`): the tests run registries on
-127.0.0.1 without TLS.
+127.0.0.1 without TLS; a request may say `"plain_http": false` (a shown `helm` line
+without `--plain-http`). `install` is Helm's client-side dry run (`dry_run="client"`,
+release storage in memory): the chart is pulled and rendered as `helm install` does, and
+nothing is sent to a cluster (there is none here).
 """
 
 import json
@@ -25,11 +30,23 @@ import helm_python as helm
 
 def main() -> None:
     req = json.loads(sys.argv[1])
-    client = helm.RegistryClient(plain_http=True, credentials_file=req["credentials_file"])
+    plain_http = req.get("plain_http", True)
+    client = helm.RegistryClient(plain_http=plain_http, credentials_file=req["credentials_file"])
     op = req["op"]
     if op == "login":
-        client.login(req["host"], req["username"], req["password"], plain_http=True)
+        client.login(req["host"], req["username"], req["password"], plain_http=plain_http)
         out = {"ok": True}
+    elif op == "install":
+        config = helm.Config(storage_driver="memory")
+        config.set_registry_client(client)
+        release = config.install(
+            req["chart"],
+            req["name"],
+            dry_run="client",
+            chart_version=req.get("version"),
+            plain_http=plain_http,
+        )
+        out = {k: release.get(k) for k in ("name", "chart_name", "chart_version", "manifest")}
     elif op == "package":
         os.makedirs(req["destination"], exist_ok=True)
         out = {"archive": helm.package(req["chart_dir"], destination=req["destination"])}
@@ -42,7 +59,12 @@ def main() -> None:
     elif op == "pull":
         os.makedirs(req["destination"], exist_ok=True)
         before = set(os.listdir(req["destination"]))
-        client.pull(req["chart"], version=req["version"], destination=req["destination"])
+        client.pull(
+            req["chart"],
+            version=req.get("version"),
+            destination=req["destination"],
+            plain_http=plain_http,
+        )
         new = sorted(set(os.listdir(req["destination"])) - before)
         if len(new) != 1:
             raise SystemExit(f"expected one new archive in {req['destination']}, got {new}")

@@ -194,9 +194,13 @@ async fn the_portal_shows_exactly_what_the_registry_serves_and_tokens_work_until
     assert_eq!(repositories, ["acme/app"]);
     assert_eq!(data_values(&html, "tag"), ["1.0.0", "1.5.0"]);
     assert!(html.contains("docker pull wharf.test/acme/app:1.5.0"), "{html}");
-    assert!(html.contains("podman pull wharf.test/acme/app:1.0.0"), "{html}");
+    // The house's public URL is plain http: the clients that insist on TLS are told not to.
+    assert!(html.contains("podman pull --tls-verify=false wharf.test/acme/app:1.0.0"), "{html}");
     assert!(!html.contains("acme/other") && !html.contains("2.0.0"), "nothing unentitled");
-    assert!(html.contains(&format!("oras pull wharf.test/acme/app@{signature}")), "{html}");
+    assert!(
+        html.contains(&format!("oras pull --plain-http wharf.test/acme/app@{signature}")),
+        "{html}"
+    );
     assert!(html.contains("<small class=\"referrer\">Signature</small>"), "{html}");
 
     // The pull-secret YAML, decoded and parsed, gives working credentials.
@@ -432,6 +436,62 @@ async fn service_tokens_outlive_their_creator_and_members_see_only_their_own() {
         )
         .await;
     assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+}
+
+/// Writes `n` personal tokens of the customer created by `user`, named `token 1` (oldest)
+/// to `token n` (newest), a minute apart.
+async fn many_tokens(world: &World, user: uuid::Uuid, n: i32) {
+    sqlx::query(
+        "insert into access_tokens (id, organization_id, kind, customer_id, created_by, name,
+                                    token_hash, display_prefix, created_at)
+         select gen_random_uuid(), $1, 'customer', $2, $3, 'token ' || i,
+                sha256(convert_to($3::text || i, 'UTF8')), 'wharf_cst_' || i,
+                now() - interval '1 day' + i * interval '1 minute'
+         from generate_series(1, $4) i",
+    )
+    .bind(world.org_id)
+    .bind(world.customer_id)
+    .bind(user)
+    .bind(n)
+    .execute(&world.house.pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_tokens_list_pages_through_every_token() {
+    let world = world(&[]).await;
+    let house = &world.house;
+    let admin = world.customer_user("admin@globex.test", CustomerRole::Admin).await;
+    many_tokens(&world, admin, 201).await;
+
+    // The first page: the 200 newest, and a link to the next.
+    let first = house.page(&world.path("/tokens")).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let html = first.text();
+    assert_eq!(html.matches("<td>token ").count(), 200);
+    assert!(html.contains("<td>token 201</td>") && html.contains("<td>token 2</td>"));
+    assert!(!html.contains("<td>token 1</td>"), "the 201st is on the next page");
+    let at = html.find(r#"" rel="next""#).expect("a next page link");
+    let next = unescape(&html[html[..at].rfind(r#"href=""#).unwrap() + 6..at]);
+    assert!(next.starts_with(&world.path("/tokens?after=")), "{next}");
+
+    // The second: the 201st, with revoke and rotate, and the way back.
+    let second = house.page(&next).await;
+    assert_eq!(second.status, StatusCode::OK);
+    let html = second.text();
+    assert_eq!(html.matches("<td>token ").count(), 1);
+    assert!(html.contains("<td>token 1</td>") && html.contains("Revoke <span"), "{html}");
+    assert!(html.contains(&format!(r#"href="{}" rel="prev""#, world.path("/tokens"))));
+    assert!(!html.contains(r#"rel="next""#));
+
+    // A position that is not a token id is the first page; a member's pages hold none of
+    // the admin's tokens.
+    let odd = house.page(&world.path("/tokens?after=nonsense")).await;
+    assert_eq!(odd.text().matches("<td>token ").count(), 200);
+    world.customer_user("dev@globex.test", CustomerRole::Member).await;
+    let mine = house.page(&world.path("/tokens")).await.text();
+    assert!(!mine.contains("<td>token ") && !mine.contains(r#"rel="next""#), "{mine}");
 }
 
 #[tokio::test]

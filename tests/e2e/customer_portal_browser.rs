@@ -3,9 +3,12 @@
 //! and the branded sign-in (WCAG 2.1 A and AA: zero violations): the vendor brands its
 //! portal; a customer admin accepts an invitation and invites a colleague by email; the
 //! colleague sees exactly what the registry serves (`_catalog`, `tags/list`), creates a
-//! token, pulls with the shown credentials with a real OCI client (`oci-client`), sees the
-//! pull under Downloads, revokes the token, and the next pull fails as for a name that does
-//! not exist.
+//! token, runs the shown commands as they are: `docker login`/`docker pull` with a real
+//! docker, `podman login`/`podman pull` with a real podman, and `helm registry login`,
+//! `helm install` (a client-side dry run: no cluster here) and `helm pull` with Helm's SDK
+//! (each shown line split into words and mapped to the SDK call, nothing rewritten); sees
+//! the pull under Downloads, revokes the token, and the next pull fails as for a name that
+//! does not exist.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -21,7 +24,7 @@ use oci_client::{
 use wharf_e2e::{
     ServeOptions, Wharf,
     browser::{Browser, assert_accessible, link_in},
-    clients::{docker::Docker, fixtures},
+    clients::{docker::Docker, fixtures, helm::Helm, podman::Podman},
     fresh_database,
     raw::RawRegistry,
     run_wharf, scratch_dir,
@@ -45,28 +48,14 @@ async fn data_values(browser: &Browser, attribute: &str) -> Vec<String> {
     values
 }
 
-/// Pushes a Helm chart's manifest (config of the Helm media type) to `repository:tag`.
-async fn push_chart(registry: &RawRegistry, repository: &str, tag: &str) {
-    let config = registry.push_blob(repository, br#"{"name":"app","version":"0.1.0"}"#).await;
-    let chart = registry.push_blob(repository, b"chart archive bytes").await;
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.cncf.helm.config.v1+json",
-            "digest": config,
-            "size": 32,
-        },
-        "layers": [{
-            "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
-            "digest": chart,
-            "size": 19,
-        }],
-    });
-    let bytes = serde_json::to_vec(&manifest).unwrap();
-    registry
-        .push_manifest(repository, tag, "application/vnd.oci.image.manifest.v1+json", &bytes)
-        .await;
+/// The command labelled `label` in the row of `repository:tag` on the artifacts page, as
+/// shown (`textContent`: the commands sit in a closed `<details>`, which `text()` skips).
+async fn command(browser: &Browser, repository: &str, tag: &str, label: &str) -> String {
+    let css =
+        format!("tr[data-repository='{repository}'][data-tag='{tag}'] code[aria-label='{label}']");
+    let code =
+        browser.client.find(Locator::Css(&css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    code.prop("textContent").await.unwrap().unwrap_or_default().trim().to_owned()
 }
 
 #[tokio::test]
@@ -93,8 +82,16 @@ async fn a_customer_goes_from_the_invitation_email_to_a_working_pull() {
     docker.import(&fixtures::single_file_tar(&data.path().join("rootfs")), &image);
     let pushed = docker.push(&image);
     docker.remove(&image);
-    push_chart(&registry, "vendor/charts/app", "0.1.0").await;
-    push_chart(&registry, "vendor/charts/app", "0.2.0").await;
+    // Charts 0.1.0 and 0.2.0 of vendor/charts/app, packaged and pushed by Helm's SDK.
+    let vendor_helm = Helm::new(&data.path().join("helm-vendor"));
+    vendor_helm.login(&host, "vendor", &vendor);
+    let mut archives = HashMap::new();
+    for version in ["0.1.0", "0.2.0"] {
+        let dir = data.path().join(format!("chart-{version}"));
+        let archive = vendor_helm.package(&fixtures::helm_chart(&dir, "app", version));
+        vendor_helm.push(&archive, &format!("oci://{host}/vendor/charts"));
+        archives.insert(version, std::fs::read(&archive).unwrap());
+    }
     let api = reqwest::Client::new();
     let customer: serde_json::Value = api
         .post(format!("{base}/api/v1/customers"))
@@ -247,25 +244,10 @@ async fn a_customer_goes_from_the_invitation_email_to_a_working_pull() {
     // The commands as shown, pasted into a shell: the token page's `docker login` (the token
     // in it), then the tag's `docker pull` and "test your token" line (with `$WHARF_TOKEN`),
     // run by a real docker and curl.
-    let mut row = None;
-    for code in dev.client.find_all(Locator::Css("code[id^='cmd-']")).await.unwrap() {
-        // `textContent`: the commands may sit in a closed <details>, which `text()` skips.
-        let text = code.prop("textContent").await.unwrap().unwrap_or_default();
-        if text.trim() == format!("docker pull {host}/vendor/app:1.2.0") {
-            let id = code.attr("id").await.unwrap().unwrap();
-            row = Some(id.rsplit_once('-').unwrap().0.to_owned());
-        }
-    }
-    let row = row.expect("a docker pull command for vendor/app:1.2.0");
-    let shown = |n: usize| {
-        let id = format!("{row}-{n}");
-        let dev = &dev;
-        async move {
-            let code = dev.client.find(Locator::Id(&id)).await.unwrap();
-            code.prop("textContent").await.unwrap().unwrap_or_default().trim().to_owned()
-        }
-    };
-    let (shown_login, shown_pull, shown_test) = (shown(0).await, shown(1).await, shown(5).await);
+    let shown_login = command(&dev, "vendor/app", "1.2.0", "Docker: log in").await;
+    let shown_pull = command(&dev, "vendor/app", "1.2.0", "Docker: pull").await;
+    let shown_test = command(&dev, "vendor/app", "1.2.0", "Test your token").await;
+    assert_eq!(shown_pull, format!("docker pull {host}/vendor/app:1.2.0"));
     assert!(
         shown_login.contains("docker login") && shown_test.starts_with("curl "),
         "{shown_test}"
@@ -282,6 +264,35 @@ async fn a_customer_goes_from_the_invitation_email_to_a_working_pull() {
         serde_json::from_str::<serde_json::Value>(&tags).unwrap()["tags"],
         serde_json::json!(["1.0.0", "1.2.0"])
     );
+
+    // The podman lines, verbatim, by a real podman (its storage set by configuration files,
+    // not flags): the same digest.
+    let podman = Podman::new(&data.path().join("podman"));
+    let podman_login = command(&dev, "vendor/app", "1.2.0", "Podman: log in").await;
+    let podman_pull = command(&dev, "vendor/app", "1.2.0", "Podman: pull").await;
+    podman.shell(&podman_login, &[("WHARF_TOKEN", &token)]).unwrap_or_else(|e| panic!("{e}"));
+    podman.shell(&podman_pull, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(podman.digest(&format!("{host}/vendor/app:1.2.0")), pushed);
+
+    // The chart's helm lines, run by Helm's SDK with exactly their words: log in, install
+    // (a client-side dry run renders the release from the pulled chart), pull (the archive
+    // the vendor pushed, byte for byte).
+    let helm = Helm::new(&data.path().join("helm-customer"));
+    let helm_login = command(&dev, "vendor/charts/app", "0.1.0", "Helm: log in").await;
+    let helm_install = command(&dev, "vendor/charts/app", "0.1.0", "Helm: install").await;
+    let helm_pull = command(&dev, "vendor/charts/app", "0.1.0", "Helm: pull").await;
+    assert!(helm_install.starts_with(&format!("helm install app oci://{host}/vendor/charts/app")));
+    helm.run_shown(&helm_login, &[("WHARF_TOKEN", &token)]).unwrap_or_else(|e| panic!("{e}"));
+    let release = helm.run_shown(&helm_install, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((&release["name"], &release["chart_version"]), (&"app".into(), &"0.1.0".into()));
+    assert!(release["manifest"].as_str().unwrap().contains("greeting: \"hello\""), "{release}");
+    let archive = helm.run_shown(&helm_pull, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(std::fs::read(archive["archive"].as_str().unwrap()).unwrap(), archives["0.1.0"]);
+    // The same lines for a version outside the license fail.
+    let outside = helm_pull.replace("--version 0.1.0", "--version 0.2.0");
+    let refused = helm.run_shown(&outside, &[]).expect_err("0.2.0 is outside the license");
+    assert!(refused.contains("helm_client.py"), "refused by Helm, not by the test: {refused}");
+
     let reference: Reference = format!("{host}/vendor/app:1.2.0").parse().unwrap();
     let auth = RegistryAuth::Basic("dev@globex.test".into(), token.clone());
     let client =

@@ -308,7 +308,11 @@ async fn artifacts_show_tags_with_pull_commands_and_delete_tags_and_manifests() 
     let repository = house.page("/vendor/acme/artifacts/team/app").await.text();
     assert!(repository.contains("docker pull wharf.test/acme/team/app:1.0"), "{repository}");
     let podman = house.page("/vendor/acme/artifacts/team/app?client=podman").await.text();
-    assert!(podman.contains("podman pull wharf.test/acme/team/app:1.1"), "{podman}");
+    // The house's public URL is plain http: podman is told so.
+    assert!(
+        podman.contains("podman pull --tls-verify=false wharf.test/acme/team/app:1.1"),
+        "{podman}"
+    );
     let unknown = house.page("/vendor/acme/artifacts/team/app?client=%3Cscript%3E").await.text();
     assert!(
         unknown.contains("docker pull wharf.test/acme/team/app:1.0")
@@ -320,7 +324,7 @@ async fn artifacts_show_tags_with_pull_commands_and_delete_tags_and_manifests() 
     let html = tag.text();
     assert!(
         html.contains(&digest)
-            && html.contains("helm pull oci://wharf.test/acme/team/app --version 1.0"),
+            && html.contains("helm pull oci://wharf.test/acme/team/app --version 1.0 --plain-http"),
         "{html}"
     );
     assert!(html.contains("application/vnd.oci.image.layer.v1.tar"), "layers: {html}");
@@ -687,7 +691,9 @@ async fn the_demo_fills_the_first_organization_once_and_every_page_shows_it() {
     assert!(agent.contains("multi-platform image") && agent.contains("linux/arm64"), "{agent}");
     let chart = house.page("/vendor/acme/artifacts/charts/web").await.text();
     assert!(
-        chart.contains("helm install web oci://wharf.test/acme/charts/web --version 0.2.0"),
+        chart.contains(
+            "helm install web oci://wharf.test/acme/charts/web --version 0.2.0 --plain-http"
+        ),
         "{chart}"
     );
     let list = house.page("/vendor/acme/customers").await.text();

@@ -1,8 +1,10 @@
 //! The vendor portal in a real browser: headless Chromium (fantoccini) against a real
 //! `wharf serve --demo` with a real Postgres and SMTP server; axe-core on every vendor page
-//! (zero WCAG 2.1 A/AA violations), a license written with its live preview (htmx), a
-//! customer user invited by mail, and the portal's answer for a customer compared with the
-//! registry's.
+//! (zero WCAG 2.1 A/AA violations); in a new, empty organization the first push made by a
+//! real docker with the commands the pages show (the token page's `docker login`, the
+//! dashboard's and Artifacts' first-push lines), pasted verbatim into a shell; a license
+//! written with its live preview (htmx), a customer user invited by mail, and the portal's
+//! answer for a customer compared with the registry's.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,7 +12,11 @@ use std::collections::HashMap;
 
 use fantoccini::Locator;
 use wharf_e2e::{
-    ServeOptions, Wharf, browser::Browser, fresh_database, scratch_dir, smtp::SmtpServer,
+    ServeOptions, Wharf,
+    browser::Browser,
+    clients::{docker::Docker, fixtures},
+    fresh_database, run_wharf, scratch_dir,
+    smtp::SmtpServer,
 };
 
 #[tokio::test]
@@ -42,6 +48,15 @@ async fn a_vendor_day_in_the_browser_with_every_page_accessible() {
     browser.fill("password", &password).await;
     browser.click("main form button[type=submit]").await;
     browser.arrive("/vendor/vendor").await;
+
+    // A second organization of the same person, empty: the first push, with the commands
+    // the pages show, run verbatim by a real docker.
+    let out = run_wharf(
+        &["admin", "create-org", "--slug", "fresh", "--name", "Fresh Co", "--owner-email", &email],
+        &[("DATABASE_URL", &database_url), ("RUST_LOG", "warn")],
+    );
+    assert!(out.status.success(), "{}", out.stderr);
+    first_push_with_the_shown_commands(&browser, &base, data.path()).await;
 
     let v = format!("{base}/vendor/vendor");
     for (path, name) in [
@@ -129,13 +144,64 @@ async fn a_vendor_day_in_the_browser_with_every_page_accessible() {
     let mail = smtp.wait_for_message("bruce@wayne.test").await;
     assert!(mail.text().contains("/invitation/wharf_inv_"), "{}", mail.text());
 
-    // A vendor token, shown once.
-    browser.visit(&format!("{v}/tokens"), "tokens").await;
+    browser.close().await;
+}
+
+/// The text of the element with id `id` as it is in the page (also inside a closed
+/// `<details>`, which `text()` skips).
+async fn shown(browser: &Browser, id: &str) -> String {
+    let element =
+        browser.client.find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("#{id}: {e}"));
+    element.prop("textContent").await.unwrap().unwrap_or_default().trim().to_owned()
+}
+
+/// In the empty organization `fresh`: the dashboard and Artifacts show the first-push
+/// commands; a token made on the Tokens page; its shown `docker login`, then the shown
+/// first-push lines (with `WHARF_TOKEN` set, as the page says, and a local image `my-app:1.0`
+/// as they need), pasted into a shell with a real docker; then Artifacts lists the
+/// repository, whose page has the tag with its pull command, which pulls the pushed digest.
+async fn first_push_with_the_shown_commands(browser: &Browser, base: &str, dir: &std::path::Path) {
+    let host = base.trim_start_matches("http://");
+    let f = format!("{base}/vendor/fresh");
+    browser.visit(&f, "empty dashboard").await;
+    assert!(browser.source().await.contains("Get started"));
+    let (dashboard_login, dashboard_push) =
+        (shown(browser, "push-login").await, shown(browser, "push-image").await);
+    browser.visit(&format!("{f}/artifacts"), "empty artifacts").await;
+    let (login, push) = (shown(browser, "push-login").await, shown(browser, "push-image").await);
+    assert_eq!((&dashboard_login, &dashboard_push), (&login, &push));
+
+    browser.visit(&format!("{f}/tokens"), "tokens, none").await;
     browser.fill("name", "release pipeline").await;
     browser.click("section form button[type=submit]").await;
     browser.wait_for_text("it is shown only this once").await;
-    assert_accessible_now(&browser, "token created").await;
-    browser.close().await;
+    assert_accessible_now(browser, "token created").await;
+    let token = shown(browser, "token-value").await;
+    let token_login = shown(browser, "token-login").await;
+    assert!(token_login.contains(&token), "{token_login}");
+
+    let docker = Docker::start(&dir.join("docker"));
+    docker.import(&fixtures::single_file_tar(&dir.join("rootfs")), "my-app:1.0");
+    docker.shell(&token_login, &[]).unwrap_or_else(|e| panic!("{e}"));
+    docker.shell(&login, &[("WHARF_TOKEN", &token)]).unwrap_or_else(|e| panic!("{e}"));
+    let pushed = docker.shell(&push, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let digest = pushed
+        .lines()
+        .find_map(|l| l.split_once("digest: ").map(|(_, r)| r))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no digest in: {pushed}"))
+        .to_owned();
+
+    browser.visit(&format!("{f}/artifacts"), "artifacts after the first push").await;
+    assert!(!browser.source().await.contains("Nothing pushed yet"));
+    browser.click("a[href$='/artifacts/my-app']").await;
+    browser.arrive("/vendor/fresh/artifacts/my-app").await;
+    assert_accessible_now(browser, "the first repository").await;
+    let pull = shown(browser, "pull-1").await;
+    assert_eq!(pull, format!("docker pull {host}/fresh/my-app:1.0"));
+    docker.remove(&format!("{host}/fresh/my-app:1.0"));
+    let pulled = docker.shell(&pull, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(pulled.contains(&format!("Digest: {digest}")), "{pulled}");
 }
 
 async fn assert_accessible_now(browser: &Browser, name: &str) {

@@ -20,7 +20,6 @@ pub mod browser;
 pub mod clients;
 pub mod house;
 pub mod raw;
-pub mod reports;
 pub mod smtp;
 
 /// Path of the `wharf` binary under test: `WHARF_BIN`, or the one cargo built beside the

@@ -1,11 +1,15 @@
 //! `/api/v1/customers/{id}/tokens` (list, issue) and `DELETE /api/v1/tokens/{id}` (revoke a
 //! customer token of one of the vendor's customers). The plaintext of a token appears once,
 //! in the response that issues it (`Cache-Control: no-store`); only its SHA-256 is kept.
+//!
+//! What a token shows in a list ([`TokenFields`]) and when issued ([`IssuedTokenBody`]) is
+//! the same for a vendor token (`vendor_tokens.rs`), which adds its own fields beside them.
 
 use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
+use wharf_app::actions::IssuedToken;
 use wharf_db::{
     customers,
     tokens::{self, AccessToken},
@@ -18,13 +22,11 @@ use crate::{
 };
 use wharf_app::actions::ActionError;
 
-/// A customer token as lists show it (never the token itself).
+/// What every token shows in a list, a customer's or a vendor's (never the token itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TokenBody {
+pub struct TokenFields {
     /// Its id.
     pub id: Uuid,
-    /// The customer it belongs to.
-    pub customer_id: Uuid,
     /// Its name.
     pub name: String,
     /// The product prefix and first random characters, to recognise it.
@@ -43,18 +45,33 @@ pub struct TokenBody {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
-impl From<AccessToken> for TokenBody {
-    fn from(t: AccessToken) -> Self {
+impl From<&AccessToken> for TokenFields {
+    fn from(t: &AccessToken) -> Self {
         Self {
             id: t.id,
-            customer_id: t.customer_id.unwrap_or_default(),
-            name: t.name,
-            prefix: t.display_prefix,
+            name: t.name.clone(),
+            prefix: t.display_prefix.clone(),
             created_at: t.created_at,
             expires_at: t.expires_at,
             last_used_at: t.last_used_at,
             revoked_at: t.revoked_at,
         }
+    }
+}
+
+/// A customer token as lists show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenBody {
+    /// The customer it belongs to.
+    pub customer_id: Uuid,
+    /// Id, name, prefix and dates.
+    #[serde(flatten)]
+    pub token: TokenFields,
+}
+
+impl From<AccessToken> for TokenBody {
+    fn from(t: AccessToken) -> Self {
+        Self { customer_id: t.customer_id.unwrap_or_default(), token: TokenFields::from(&t) }
     }
 }
 
@@ -76,14 +93,15 @@ pub struct NewTokenBody {
     pub expires_at: Option<OffsetDateTime>,
 }
 
-/// The answer to issuing a token: the only time `token` is shown.
+/// The answer to issuing a token, a customer's or a vendor's: the only time `token` is shown.
 #[derive(Debug, Clone, Serialize)]
 pub struct IssuedTokenBody {
     /// Its id (to revoke it).
     pub id: Uuid,
     /// Its name.
     pub name: String,
-    /// The token: use it as the password of `docker login` and the like.
+    /// The token: the password of `docker login` and the like (a vendor token also works as
+    /// `Authorization: Bearer …` here).
     pub token: String,
     /// The product prefix and first random characters, as lists show them.
     pub prefix: String,
@@ -92,8 +110,30 @@ pub struct IssuedTokenBody {
     pub expires_at: Option<OffsetDateTime>,
 }
 
+impl From<&IssuedToken> for IssuedTokenBody {
+    fn from(issued: &IssuedToken) -> Self {
+        Self {
+            id: issued.token.id,
+            name: issued.token.name.clone(),
+            token: issued.plaintext.expose_secret().to_owned(),
+            prefix: issued.token.display_prefix.clone(),
+            expires_at: issued.token.expires_at,
+        }
+    }
+}
+
+/// An action's error as the API answers it, a missing token or customer as `missing`.
+pub(crate) fn not_found_as(missing: &'static str) -> impl Fn(ActionError) -> Problem {
+    move |err| match err {
+        ActionError::NotFound => Problem::not_found(missing),
+        other => other.into(),
+    }
+}
+
+const NO_CUSTOMER: &str = "no such customer in your organization";
+
 fn no_customer() -> Problem {
-    Problem::not_found("no such customer in your organization")
+    Problem::not_found(NO_CUSTOMER)
 }
 
 /// `GET /api/v1/customers/{id}/tokens`.
@@ -119,18 +159,8 @@ pub async fn create(
         .actions
         .issue_customer_token(&caller.actor, customer_id, &body.name, body.expires_at)
         .await
-        .map_err(|err| match err {
-            ActionError::NotFound => no_customer(),
-            other => other.into(),
-        })?;
-    let body = IssuedTokenBody {
-        id: issued.token.id,
-        name: issued.token.name,
-        token: issued.plaintext.expose_secret().to_owned(),
-        prefix: issued.token.display_prefix,
-        expires_at: issued.token.expires_at,
-    };
-    Ok((StatusCode::CREATED, no_store(), Json(body)))
+        .map_err(not_found_as(NO_CUSTOMER))?;
+    Ok((StatusCode::CREATED, no_store(), Json(IssuedTokenBody::from(&issued))))
 }
 
 /// `DELETE /api/v1/tokens/{id}`: revokes a customer token at once, on every instance; 204,
@@ -140,9 +170,10 @@ pub async fn revoke(
     State(state): State<App>,
     Id(id): Id,
 ) -> Result<StatusCode, Problem> {
-    state.actions.revoke_customer_token(&caller.actor, id).await.map_err(|err| match err {
-        ActionError::NotFound => Problem::not_found("no such customer token in your organization"),
-        other => other.into(),
-    })?;
+    state
+        .actions
+        .revoke_customer_token(&caller.actor, id)
+        .await
+        .map_err(not_found_as("no such customer token in your organization"))?;
     Ok(StatusCode::NO_CONTENT)
 }

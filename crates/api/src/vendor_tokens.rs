@@ -13,8 +13,6 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use uuid::Uuid;
-use wharf_app::actions::ActionError;
 use wharf_db::{
     accounts,
     tokens::{self, AccessToken},
@@ -24,45 +22,22 @@ use crate::{
     App, Caller, Problem,
     extract::{ApiJson, Id, Writer},
     no_store,
+    tokens::{IssuedTokenBody, TokenFields, not_found_as},
 };
 
 /// A vendor token as lists show it (never the token itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VendorTokenBody {
-    /// Its id.
-    pub id: Uuid,
-    /// Its name.
-    pub name: String,
-    /// The product prefix and first random characters, to recognise it.
-    pub prefix: String,
+    /// Id, name, prefix and dates.
+    #[serde(flatten)]
+    pub token: TokenFields,
     /// Pull and read only, whatever the member's role.
     pub read_only: bool,
-    /// When it was created.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    /// When it stops working, or `null`.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub expires_at: Option<OffsetDateTime>,
-    /// When it was last used (to the minute), or `null`.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub last_used_at: Option<OffsetDateTime>,
-    /// When it was revoked, or `null`.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub revoked_at: Option<OffsetDateTime>,
 }
 
 impl From<AccessToken> for VendorTokenBody {
     fn from(t: AccessToken) -> Self {
-        Self {
-            id: t.id,
-            name: t.name,
-            prefix: t.display_prefix,
-            read_only: t.read_only,
-            created_at: t.created_at,
-            expires_at: t.expires_at,
-            last_used_at: t.last_used_at,
-            revoked_at: t.revoked_at,
-        }
+        Self { token: TokenFields::from(&t), read_only: t.read_only }
     }
 }
 
@@ -90,21 +65,13 @@ pub struct NewVendorToken {
 /// The answer to issuing a vendor token: the only time `token` is shown.
 #[derive(Debug, Clone, Serialize)]
 pub struct IssuedVendorTokenBody {
-    /// Its id (to revoke it).
-    pub id: Uuid,
-    /// Its name.
-    pub name: String,
-    /// The token: `Authorization: Bearer …` here, or the password of `docker login`.
-    pub token: String,
-    /// The product prefix and first random characters, as lists show them.
-    pub prefix: String,
+    /// Id, name, the token, prefix and expiry.
+    #[serde(flatten)]
+    pub issued: IssuedTokenBody,
     /// Pull and read only.
     pub read_only: bool,
     /// The member's role it acts with now (it follows the member's role).
     pub role: String,
-    /// When it stops working, or `null`.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub expires_at: Option<OffsetDateTime>,
 }
 
 /// `GET /api/v1/vendor-tokens`: the calling member's own tokens.
@@ -139,13 +106,9 @@ pub async fn issue(
         )
         .await?;
     let body = IssuedVendorTokenBody {
-        id: issued.token.id,
-        name: issued.token.name,
-        token: issued.plaintext.expose_secret().to_owned(),
-        prefix: issued.token.display_prefix,
+        issued: IssuedTokenBody::from(&issued),
         read_only: issued.token.read_only,
         role,
-        expires_at: issued.token.expires_at,
     };
     Ok((StatusCode::CREATED, no_store(), Json(body)).into_response())
 }
@@ -159,9 +122,10 @@ pub async fn revoke(
     Id(id): Id,
 ) -> Result<StatusCode, Problem> {
     caller.member()?;
-    state.actions.revoke_own_vendor_token(&caller.actor, id).await.map_err(|err| match err {
-        ActionError::NotFound => Problem::not_found("no such vendor token of yours"),
-        other => other.into(),
-    })?;
+    state
+        .actions
+        .revoke_own_vendor_token(&caller.actor, id)
+        .await
+        .map_err(not_found_as("no such vendor token of yours"))?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -174,12 +174,19 @@ struct Filter {
     id: Option<Uuid>,
     kind: Option<TokenOwnerKind>,
     customer_id: Option<Uuid>,
+    /// Only the tokens this person created.
+    created_by: Option<Uuid>,
+    /// Only the tokens after this one in the list's order (a page's last token).
+    after: Option<Uuid>,
+    /// At most this many.
+    limit: Option<i64>,
 }
 
 /// The one select list of [`AccessToken`]: the tokens of organization `org_id` that match
 /// `filter`, newest first, revoked and expired ones included. Every filter is an equality on
-/// a column of `access_tokens`: Postgres plans each execution with its values (the `is null`
-/// tests fold away), so a read by id uses the primary key and a list its index
+/// a column of `access_tokens` (or, for a page, the position after a token of the same
+/// organization): Postgres plans each execution with its values (the `is null` tests fold
+/// away), so a read by id uses the primary key and a list its index
 /// (`access_tokens_organization`, `access_tokens_customer`), as separate queries did; even a
 /// generic plan stays within the organization's index range.
 async fn select<'c>(
@@ -200,11 +207,19 @@ async fn select<'c>(
              and ($2::uuid is null or t.id = $2)
              and ($3::text is null or t.kind = $3)
              and ($4::uuid is null or t.customer_id = $4)
-           order by t.created_at desc, t.id desc"#,
+             and ($5::uuid is null or t.created_by = $5)
+             and ($6::uuid is null
+                  or (t.created_at, t.id) < (select a.created_at, a.id from access_tokens a
+                                             where a.id = $6 and a.organization_id = $1))
+           order by t.created_at desc, t.id desc
+           limit $7"#,
         org_id,
         filter.id,
         filter.kind.map(TokenOwnerKind::as_str),
         filter.customer_id,
+        filter.created_by,
+        filter.after,
+        filter.limit,
     )
     .fetch_all(conn)
     .await?)
@@ -274,6 +289,26 @@ pub async fn list_customer_tokens(
     customer_id: Uuid,
 ) -> Result<Vec<AccessToken>, DbError> {
     select(pool, org_id, Filter { customer_id: Some(customer_id), ..Filter::default() }).await
+}
+
+/// A page of [`list_customer_tokens`]: at most `limit` tokens, those after token `after`
+/// (the previous page's last) when given, only those `created_by` created when given.
+pub async fn page_customer_tokens(
+    pool: &PgPool,
+    org_id: Uuid,
+    customer_id: Uuid,
+    created_by: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<AccessToken>, DbError> {
+    let filter = Filter {
+        customer_id: Some(customer_id),
+        created_by,
+        after,
+        limit: Some(limit),
+        ..Filter::default()
+    };
+    select(pool, org_id, filter).await
 }
 
 /// Looks a presented token up by its SHA-256, with everything authentication needs, whatever

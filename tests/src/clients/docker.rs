@@ -114,20 +114,13 @@ impl Docker {
     /// is this client (`DOCKER_HOST`, `DOCKER_CONFIG`), with `env` set. Returns stdout, or
     /// `Err` with the output on failure.
     pub fn shell(&self, line: &str, env: &[(&str, &str)]) -> Result<String, String> {
-        let bin_dir = self.bin.parent().map(Path::to_path_buf).unwrap_or_default();
-        let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(line)
-            .env("PATH", path)
-            .env("DOCKER_CONFIG", &self.config)
-            .env("DOCKER_CLI_HINTS", "false")
-            .env("DOCKER_HOST", format!("unix://{}", self.dockerd.socket().display()));
-        for (name, value) in env {
-            cmd.env(name, value);
-        }
-        let out = run(&mut cmd).map_err(|e| format!("{line}: {e}"))?;
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        let host = format!("unix://{}", self.dockerd.socket().display());
+        let config = [
+            ("DOCKER_CONFIG", self.config.as_os_str()),
+            ("DOCKER_CLI_HINTS", "false".as_ref()),
+            ("DOCKER_HOST", host.as_ref()),
+        ];
+        super::process::shell(&self.bin, line, &config, env)
     }
 
     /// `docker login REGISTRY` with the password on stdin; `Err` with the output on failure.

@@ -5,6 +5,10 @@
 //! all live under the test's directory. Every registry call uses `plain_http=True`. Chart
 //! versions with `+` are pushed as tags with `_` (Helm's own mapping) and pulled by the
 //! `+` version.
+//!
+//! There is no `helm` CLI here, so a `helm` command line shown on a page is run by
+//! [`Helm::run_shown`]: split into words as a shell would, each word mapped to the SDK
+//! call's argument of the same meaning, nothing rewritten; a flag it does not know fails.
 
 use std::path::{Path, PathBuf};
 
@@ -111,5 +115,69 @@ impl Helm {
         let out =
             self.call(json!({"op": "resolve", "ref": reference})).unwrap_or_else(|e| panic!("{e}"));
         out["digest"].as_str().unwrap().to_owned()
+    }
+
+    /// Runs a `helm` command line shown on a page with the SDK, as a shell would run it with
+    /// `env` set: `[ANYTHING |] helm registry login HOST -u USER (--password-stdin | -p PASS)
+    /// [--plain-http]`, `helm install NAME oci://… --version V [--plain-http]` (a client-side
+    /// dry run: there is no cluster) and `helm pull oci://… --version V [--plain-http]` (into
+    /// a fresh directory, as if it were the current one). What comes before a `|` is run by
+    /// `sh` and its output is the password on stdin, trailing newline removed as helm does.
+    /// Returns the SDK's answer (`install`: the rendered release; `pull`: the archive path).
+    pub fn run_shown(&self, line: &str, env: &[(&str, &str)]) -> Result<serde_json::Value, String> {
+        let (stdin, command) = match line.split_once(" | ") {
+            Some((before, after)) => {
+                let mut cmd = std::process::Command::new("sh");
+                cmd.arg("-c").arg(before).envs(env.iter().copied());
+                let out = super::process::run(&mut cmd)?;
+                (Some(String::from_utf8_lossy(&out.stdout).into_owned()), after)
+            }
+            None => (None, line),
+        };
+        let words = shlex::split(command).ok_or_else(|| format!("not shell words: {command}"))?;
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let (verb, rest) = match words.as_slice() {
+            ["helm", "registry", "login", rest @ ..] => ("login", rest),
+            ["helm", "install", rest @ ..] => ("install", rest),
+            ["helm", "pull", rest @ ..] => ("pull", rest),
+            _ => return Err(format!("not a helm line the SDK runs here: {line}")),
+        };
+        let mut positional = Vec::new();
+        let mut request = json!({"op": verb, "plain_http": false});
+        let mut it = rest.iter();
+        while let Some(word) = it.next() {
+            let mut value = |name: &str| {
+                it.next().map(|v| (*v).to_owned()).ok_or_else(|| format!("{name} needs a value"))
+            };
+            match (verb, *word) {
+                (_, "--plain-http") => request["plain_http"] = json!(true),
+                ("login", "-u" | "--username") => request["username"] = json!(value(word)?),
+                ("login", "-p" | "--password") => request["password"] = json!(value(word)?),
+                ("login", "--password-stdin") => {
+                    let stdin = stdin.as_deref().ok_or("--password-stdin without a pipe")?;
+                    let password = stdin.strip_suffix('\n').unwrap_or(stdin);
+                    request["password"] = json!(password.strip_suffix('\r').unwrap_or(password));
+                }
+                ("install" | "pull", "--version") => request["version"] = json!(value(word)?),
+                (_, flag) if flag.starts_with('-') => {
+                    return Err(format!("helm {verb}: {flag} is not mapped to the SDK: {line}"));
+                }
+                (_, word) => positional.push(word.to_owned()),
+            }
+        }
+        match (verb, positional.as_slice()) {
+            ("login", [host]) => request["host"] = json!(host),
+            ("install", [name, chart]) => {
+                request["name"] = json!(name);
+                request["chart"] = json!(chart);
+            }
+            ("pull", [chart]) => {
+                request["chart"] = json!(chart);
+                request["destination"] =
+                    json!(self.dir.join("pulled").join(uuid::Uuid::new_v4().simple().to_string()));
+            }
+            _ => return Err(format!("helm {verb}: unexpected arguments {positional:?}: {line}")),
+        }
+        self.call(request)
     }
 }

@@ -47,6 +47,44 @@ impl Podman {
         cmd
     }
 
+    /// Runs `line` as a POSIX shell would (`sh -c`), as a person would paste it, with `env`
+    /// set: `podman` is this client, its storage and engine settings given by configuration
+    /// files (`CONTAINERS_STORAGE_CONF`, `CONTAINERS_CONF`) instead of flags, so the line runs
+    /// as it is. Returns stdout, or `Err` with the output on failure.
+    pub fn shell(&self, line: &str, env: &[(&str, &str)]) -> Result<String, String> {
+        let storage = self.dir.join("storage.conf");
+        std::fs::write(
+            &storage,
+            format!(
+                "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+                self.dir.join("storage").display(),
+                self.dir.join("run").display()
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let engine = self.dir.join("containers.conf");
+        let tmp = self.dir.join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+        std::fs::write(
+            &engine,
+            format!(
+                "[engine]\nevents_logger = \"file\"\ncgroup_manager = \"cgroupfs\"\n\
+                 tmp_dir = \"{}\"\n",
+                tmp.display()
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let runtime = self.dir.join("xdg-run");
+        let config = [
+            ("REGISTRY_AUTH_FILE", self.auth_file.as_os_str()),
+            ("XDG_RUNTIME_DIR", runtime.as_os_str()),
+            ("CONTAINERS_STORAGE_CONF", storage.as_os_str()),
+            ("CONTAINERS_CONF", engine.as_os_str()),
+            ("TMPDIR", tmp.as_os_str()),
+        ];
+        super::process::shell(&self.bin, line, &config, env)
+    }
+
     /// `podman login --tls-verify=false`; `Err` with the output on failure.
     pub fn try_login(&self, registry: &str, user: &str, password: &str) -> Result<(), String> {
         run(self.command().args([

@@ -36,6 +36,24 @@ pub fn run(cmd: &mut Command) -> Result<Output, String> {
     if out.status.success() { Ok(out) } else { Err(describe(cmd, &out)) }
 }
 
+/// Runs `line` as a POSIX shell would (`sh -c`), as a person would paste it, with the
+/// directory of `bin` first on `PATH` (so the line's client is the test's) and `env` set by
+/// the caller on top of `config`; returns stdout, or `Err` with the output on failure.
+pub fn shell(
+    bin: &Path,
+    line: &str,
+    config: &[(&str, &std::ffi::OsStr)],
+    env: &[(&str, &str)],
+) -> Result<String, String> {
+    let bin_dir = bin.parent().map(Path::to_path_buf).unwrap_or_default();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(line).env("PATH", path);
+    cmd.envs(config.iter().copied()).envs(env.iter().copied());
+    let out = run(&mut cmd).map_err(|e| format!("{line}: {e}"))?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Runs `cmd` to completion and returns its stdout; panics with everything it printed if it
 /// fails.
 pub fn must(cmd: &mut Command) -> String {

@@ -126,7 +126,9 @@ pub fn kind(media_type: &str, artifact_type: Option<&str>) -> String {
 }
 
 /// The commands for pulling `repository:tag` (a Helm chart when `is_chart`) from `host` as
-/// `login`; their element ids start with `cmd-{index}-`.
+/// `login`; their element ids start with `cmd-{index}-`. Over plain HTTP (`scheme` `http`)
+/// the clients that insist on TLS are told not to (`--plain-http`, `--tls-verify=false`),
+/// so every line runs as shown.
 fn commands(
     scheme: &str,
     host: &str,
@@ -138,6 +140,9 @@ fn commands(
 ) -> Vec<Command> {
     let reference = format!("{host}/{repository}:{tag}");
     let user = shell_word(login);
+    let plain = scheme == "http";
+    let plain_http = if plain { " --plain-http" } else { "" };
+    let tls_verify = if plain { " --tls-verify=false" } else { "" };
     let mut out = Vec::new();
     let mut push = |label: &str, text: String| {
         let id = format!("cmd-{index}-{}", out.len());
@@ -147,24 +152,33 @@ fn commands(
         push(
             "Helm: log in",
             format!(
-                "echo \"$WHARF_TOKEN\" | helm registry login {host} -u {user} --password-stdin"
+                "echo \"$WHARF_TOKEN\" | helm registry login {host} -u {user} --password-stdin{plain_http}"
             ),
         );
         let name = repository.rsplit('/').next().unwrap_or(repository);
         push(
             "Helm: install",
-            format!("helm install {name} oci://{host}/{repository} --version {tag}"),
+            format!("helm install {name} oci://{host}/{repository} --version {tag}{plain_http}"),
         );
-        push("Helm: pull", format!("helm pull oci://{host}/{repository} --version {tag}"));
+        push(
+            "Helm: pull",
+            format!("helm pull oci://{host}/{repository} --version {tag}{plain_http}"),
+        );
     } else {
         push(
             "Docker: log in",
             format!("echo \"$WHARF_TOKEN\" | docker login {host} -u {user} --password-stdin"),
         );
         push("Docker: pull", format!("docker pull {reference}"));
-        push("Podman: pull", format!("podman pull {reference}"));
+        push(
+            "Podman: log in",
+            format!(
+                "echo \"$WHARF_TOKEN\" | podman login{tls_verify} {host} -u {user} --password-stdin"
+            ),
+        );
+        push("Podman: pull", format!("podman pull{tls_verify} {reference}"));
     }
-    push("ORAS: pull", format!("oras pull {reference} -u {user} -p \"$WHARF_TOKEN\""));
+    push("ORAS: pull", format!("oras pull{plain_http} {reference} -u {user} -p \"$WHARF_TOKEN\""));
     push(
         "Kubernetes: image pull secret",
         format!(
@@ -261,7 +275,8 @@ pub(crate) async fn artifacts_get(
                         id: format!("ref-{i}-{j}"),
                         label: format!("{}: fetch", referrer_kind(r.artifact_type.as_deref())),
                         text: format!(
-                            "oras pull {host}/{}@{} -u {} -p \"$WHARF_TOKEN\"",
+                            "oras pull{} {host}/{}@{} -u {} -p \"$WHARF_TOKEN\"",
+                            if scheme == "http" { " --plain-http" } else { "" },
                             r.repository,
                             r.digest,
                             shell_word(&login)
@@ -358,6 +373,40 @@ mod tests {
         );
         let image = commands("https", "reg.example.com", "a@b.c", "acme/app", "1.0.0", false, 1);
         assert!(image.iter().any(|c| c.text == "docker pull reg.example.com/acme/app:1.0.0"));
+        assert!(image.iter().any(|c| c.text == "podman pull reg.example.com/acme/app:1.0.0"));
         assert!(image.iter().all(|c| c.id.starts_with("cmd-1-")));
+        assert!(
+            chart
+                .iter()
+                .chain(&image)
+                .all(|c| !c.text.contains("--plain-http") && !c.text.contains("--tls-verify"))
+        );
+    }
+
+    #[test]
+    fn over_plain_http_every_client_is_told_so() {
+        let chart =
+            commands("http", "127.0.0.1:8080", "a@b.c", "acme/charts/app", "0.1.0", true, 0);
+        let image = commands("http", "127.0.0.1:8080", "a@b.c", "acme/app", "1.0.0", false, 1);
+        let text = |commands: &[Command], label: &str| {
+            commands.iter().find(|c| c.label == label).map(|c| c.text.clone()).unwrap()
+        };
+        assert_eq!(
+            text(&chart, "Helm: install"),
+            "helm install app oci://127.0.0.1:8080/acme/charts/app --version 0.1.0 --plain-http"
+        );
+        assert!(text(&chart, "Helm: log in").ends_with("--password-stdin --plain-http"));
+        assert!(text(&chart, "Helm: pull").ends_with("--plain-http"));
+        assert_eq!(
+            text(&image, "Podman: log in"),
+            "echo \"$WHARF_TOKEN\" | podman login --tls-verify=false 127.0.0.1:8080 -u a@b.c --password-stdin"
+        );
+        assert_eq!(
+            text(&image, "Podman: pull"),
+            "podman pull --tls-verify=false 127.0.0.1:8080/acme/app:1.0.0"
+        );
+        assert!(text(&image, "ORAS: pull").starts_with("oras pull --plain-http "));
+        // docker needs no flag: it reaches 127.0.0.0/8 over HTTP, other hosts by its config.
+        assert_eq!(text(&image, "Docker: pull"), "docker pull 127.0.0.1:8080/acme/app:1.0.0");
     }
 }

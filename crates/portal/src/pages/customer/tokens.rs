@@ -2,8 +2,9 @@
 //! service tokens owned by the customer (for CI and clusters; kept when the person who
 //! created them leaves). Create (name and expiry; shown exactly once, with the login command
 //! and a Kubernetes pull secret filled in), list (name, prefix, owner, created, expires, last
-//! used), revoke, rotate (a new token with the same name and kind; the old one is revoked
-//! once the user confirms).
+//! used; pages of [`PAGE_TOKENS`], newest first, `?after=` the previous page's last), revoke,
+//! rotate (a new token with the same name and kind; the old one is revoked once the user
+//! confirms).
 //!
 //! Customer admins see and revoke every token of their customer and may create service
 //! tokens; members see and revoke only the tokens they created. A token of another customer
@@ -12,7 +13,7 @@
 
 use askama::Template;
 use axum::{
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
@@ -32,9 +33,19 @@ use crate::{
     csrf::PageForm,
     error::PageError,
     pages::{account::when, page_with},
-    shell::{Field, Shell},
+    shell::{Field, Pages, Shell},
     visitor::Visitor,
 };
+
+/// Tokens per page of the list.
+pub const PAGE_TOKENS: i64 = 200;
+
+/// `?after=`: the last token of the previous page.
+#[derive(Deserialize, Default)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    after: Option<String>,
+}
 
 /// Expiry choices: form value, label, days (none: never).
 const EXPIRIES: [(&str, &str, Option<i64>); 4] = [
@@ -82,6 +93,7 @@ struct TokensPage {
     may_create_service: bool,
     is_admin: bool,
     rows: Vec<TokenRow>,
+    pages: Pages,
     created: Option<Created>,
 }
 
@@ -122,10 +134,13 @@ impl Default for FormState {
 pub(crate) async fn tokens_get(
     State(portal): State<Portal>,
     Path((slug, customer_id)): Path<(String, String)>,
+    Query(query): Query<ListQuery>,
     visitor: Visitor,
 ) -> Result<Response, PageError> {
     let scope = CustomerScope::enter(&portal, visitor, &slug, &customer_id).await?;
-    render(&portal, &scope, FormState::default(), None, StatusCode::OK).await
+    // Not a token id: the first page, as for any position that is not in the list.
+    let after = query.after.as_deref().and_then(|a| a.parse::<Uuid>().ok());
+    render_page(&portal, &scope, FormState::default(), None, after, StatusCode::OK).await
 }
 
 /// `POST /customer/{slug}/{customer_id}/tokens`: creates a token and shows it once.
@@ -292,6 +307,7 @@ fn created_view(
     }
 }
 
+/// The page with the list's first page (after a form post).
 async fn render(
     portal: &Portal,
     scope: &CustomerScope,
@@ -299,15 +315,43 @@ async fn render(
     created: Option<Created>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
+    render_page(portal, scope, form, created, None, status).await
+}
+
+/// The page with the list's page after token `after` (the first page without).
+async fn render_page(
+    portal: &Portal,
+    scope: &CustomerScope,
+    form: FormState,
+    created: Option<Created>,
+    after: Option<Uuid>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
     let pool = &portal.app.pool;
     let now = OffsetDateTime::now_utc();
     let service = customer_portal::service_tokens(pool, scope.customer_id()).await?;
     let me = scope.who.person.id;
-    let rows = tokens::list_customer_tokens(pool, scope.org_id(), scope.customer_id())
-        .await?
+    // Admins see every token of the customer, members those they created.
+    let created_by = (!scope.is_admin()).then_some(me);
+    let mut found = tokens::page_customer_tokens(
+        pool,
+        scope.org_id(),
+        scope.customer_id(),
+        created_by,
+        after,
+        PAGE_TOKENS + 1,
+    )
+    .await?;
+    let more = found.len() as i64 > PAGE_TOKENS;
+    found.truncate(PAGE_TOKENS as usize);
+    let base = scope.path("/tokens");
+    let pages = Pages {
+        previous: after.map(|_| base.clone()),
+        next: found.last().filter(|_| more).map(|t| format!("{base}?after={}", t.id)),
+        summary: format!("{} token{}", found.len(), if found.len() == 1 { "" } else { "s" }),
+    };
+    let rows = found
         .into_iter()
-        .filter(|t| scope.is_admin() || t.created_by == Some(me))
-        .take(200)
         .map(|t| {
             let is_service = service.contains(&t.id);
             let status = if t.revoked_at.is_some() {
@@ -351,6 +395,7 @@ async fn render(
         may_create_service: scope.is_admin(),
         is_admin: scope.is_admin(),
         rows,
+        pages,
         created,
     };
     page_with(status, &page)

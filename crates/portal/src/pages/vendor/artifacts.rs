@@ -116,9 +116,12 @@ pub(crate) const CLIENTS: [(&str, &str); 8] = [
 
 /// The command that pulls `reference` (`tag` or `sha256:…`) of repository `name` from
 /// `host` with `client`; `auto` chooses by kind (helm for charts, oras for other artifacts,
-/// docker for images).
+/// docker for images). Over plain HTTP (`plain`) the clients that insist on TLS are told not
+/// to, so the line runs as shown (docker reaches 127.0.0.0/8 over HTTP by itself, another
+/// host by its daemon's configuration).
 pub(crate) fn pull_command(
     client: &str,
+    plain: bool,
     host: &str,
     name: &str,
     reference: &str,
@@ -143,13 +146,19 @@ pub(crate) fn pull_command(
     } else {
         format!(" --version {reference}")
     };
+    let flag = |insecure: &str| if plain { format!(" {insecure}") } else { String::new() };
     match client {
-        "podman" => format!("podman pull {image}"),
-        "helm-pull" => format!("helm pull oci://{host}/{name}{version}"),
-        "helm-install" => format!("helm install {short} oci://{host}/{name}{version}"),
-        "oras" => format!("oras pull {image}"),
-        "crane" => format!("crane pull {image} {short}.tar"),
-        "skopeo" => format!("skopeo copy --all docker://{image} oci-archive:{short}.tar"),
+        "podman" => format!("podman pull{} {image}", flag("--tls-verify=false")),
+        "helm-pull" => format!("helm pull oci://{host}/{name}{version}{}", flag("--plain-http")),
+        "helm-install" => {
+            format!("helm install {short} oci://{host}/{name}{version}{}", flag("--plain-http"))
+        }
+        "oras" => format!("oras pull{} {image}", flag("--plain-http")),
+        "crane" => format!("crane pull{} {image} {short}.tar", flag("--insecure")),
+        "skopeo" => format!(
+            "skopeo copy --all{} docker://{image} oci-archive:{short}.tar",
+            flag("--src-tls-verify=false")
+        ),
         _ => format!("docker pull {image}"),
     }
 }
@@ -494,6 +503,7 @@ async fn repository_page(
         summary: format!("{} tag{}", details.len(), if details.len() == 1 { "" } else { "s" }),
     };
     let host = registry_host(portal);
+    let plain = portal.settings.public_url.scheme() == "http";
     let may_delete = scope.may(Need::Artifacts);
     let rows = details
         .into_iter()
@@ -506,6 +516,7 @@ async fn repository_page(
                 pushed: when(t.pushed_at),
                 command: pull_command(
                     client,
+                    plain,
                     &host,
                     name,
                     &t.name,
@@ -600,6 +611,7 @@ async fn manifest_page(
     let base = repository_path(scope, name);
     let manifest_href = |d: &str| format!("{base}/-/manifests/{d}");
     let host = registry_host(portal);
+    let plain = portal.settings.public_url.scheme() == "http";
     let reference = tag.unwrap_or(digest);
     let commands = CLIENTS
         .iter()
@@ -609,6 +621,7 @@ async fn manifest_page(
                 *label,
                 pull_command(
                     id,
+                    plain,
                     &host,
                     name,
                     reference,
@@ -776,28 +789,46 @@ mod tests {
         let helm = Some("application/vnd.cncf.helm.config.v1+json");
         let m = "application/vnd.oci.image.manifest.v1+json";
         assert_eq!(
-            pull_command("auto", "h:5000", "acme/app", "1.0", None, m),
+            pull_command("auto", false, "h:5000", "acme/app", "1.0", None, m),
             "docker pull h:5000/acme/app:1.0"
         );
         assert_eq!(
-            pull_command("auto", "h", "acme/charts/web", "0.1.0", helm, m),
+            pull_command("auto", false, "h", "acme/charts/web", "0.1.0", helm, m),
             "helm install web oci://h/acme/charts/web --version 0.1.0"
         );
         assert_eq!(
-            pull_command("helm-pull", "h", "acme/c", "1", helm, m),
+            pull_command("helm-pull", false, "h", "acme/c", "1", helm, m),
             "helm pull oci://h/acme/c --version 1"
         );
         assert_eq!(
-            pull_command("podman", "h", "acme/app", "sha256:ab", None, m),
+            pull_command("podman", false, "h", "acme/app", "sha256:ab", None, m),
             "podman pull h/acme/app@sha256:ab"
         );
         assert_eq!(
-            pull_command("auto", "h", "acme/x", "1", Some("application/x.y"), m),
+            pull_command("auto", false, "h", "acme/x", "1", Some("application/x.y"), m),
             "oras pull h/acme/x:1"
         );
         assert_eq!(
-            pull_command("skopeo", "h", "acme/app", "1", None, m),
+            pull_command("skopeo", false, "h", "acme/app", "1", None, m),
             "skopeo copy --all docker://h/acme/app:1 oci-archive:app.tar"
+        );
+        // Over plain HTTP: what each client needs to run as shown.
+        let plain = |client| pull_command(client, true, "h:8080", "acme/app", "1.0", None, m);
+        assert_eq!(plain("docker"), "docker pull h:8080/acme/app:1.0");
+        assert_eq!(plain("podman"), "podman pull --tls-verify=false h:8080/acme/app:1.0");
+        assert_eq!(
+            plain("helm-pull"),
+            "helm pull oci://h:8080/acme/app --version 1.0 --plain-http"
+        );
+        assert_eq!(
+            plain("helm-install"),
+            "helm install app oci://h:8080/acme/app --version 1.0 --plain-http"
+        );
+        assert_eq!(plain("oras"), "oras pull --plain-http h:8080/acme/app:1.0");
+        assert_eq!(plain("crane"), "crane pull --insecure h:8080/acme/app:1.0 app.tar");
+        assert_eq!(
+            plain("skopeo"),
+            "skopeo copy --all --src-tls-verify=false docker://h:8080/acme/app:1.0 oci-archive:app.tar"
         );
     }
 
