@@ -23,6 +23,9 @@
 //!    during the manifest GETs and the blob GETs, and of Wharf at twice the blob size;
 //! 8. the share of Wharf's usage events (one per manifest GET) dropped during the manifest
 //!    GETs because the writer fell behind (from its metrics listener).
+//! 9. with `--phases s3-blob-get` only (it starts more servers): a second Wharf on S3 storage
+//!    (s3s-fs, its own database in the same Postgres) holding the same image and large blob,
+//!    pulled with 1 and 8 streams, against s3s-fs serving the same object to a presigned GET.
 //!
 //! Output: a markdown table of medians with the ratios Wharf/distribution and Wharf/ceiling
 //! and PASS/MISS against the targets (`report.rs`), and a JSON file with every run.
@@ -350,6 +353,12 @@ pub async fn run(args: &Args, wharf: &Path) -> anyhow::Result<()> {
     setup.nginx.put(&c.by_digest(), &c.manifest.bytes)?;
     setup.nginx.link(&Content::blob_path(&c.large), &c.large.path)?;
     let token_url = check_servers(&setup).await?;
+    let s3 = match &args.phases {
+        Some(phases) if phases.contains(&Phase::S3BlobGet) => {
+            Some(S3Side::start(wharf, &postgres, dir, &setup.content).await?)
+        }
+        _ => None,
+    };
 
     let mut results = Results::default();
     let mut load_per_run = Vec::new();
@@ -378,8 +387,12 @@ pub async fn run(args: &Args, wharf: &Path) -> anyhow::Result<()> {
         if wanted(Phase::ManifestPut) {
             manifest_puts(&setup, args, run, &mut results).await?;
         }
+        if let Some(s3) = &s3 {
+            s3_blob_gets(s3, &setup.content.large, run, &mut results).await?;
+        }
         meta.write(&results, &load_per_run, run + 1)?;
     }
+    drop(s3);
     drop(setup);
     let table = meta.write(&results, &load_per_run, args.runs)?;
     println!();
@@ -756,6 +769,125 @@ async fn manifest_puts(
     Ok(())
 }
 
+/// Wharf on S3 storage (s3s-fs) beside the filesystem one, for the `s3-blob-get` phase.
+struct S3Side {
+    /// Dropped last: the Wharf using it stops first.
+    wharf: procs::Server,
+    accounts: seed::Accounts,
+    /// A presigned GET of the large blob's object, answered by s3s-fs itself.
+    presigned: String,
+    _s3s_fs: wharf_storage::testing::S3TestServer,
+}
+
+impl S3Side {
+    /// Starts s3s-fs and a Wharf on it with a database of its own (`wharf_s3`, migrated and
+    /// seeded like the first), and pushes the image and the large blob to it.
+    async fn start(
+        wharf: &Path,
+        postgres: &procs::Postgres,
+        dir: &Path,
+        content: &Content,
+    ) -> anyhow::Result<Self> {
+        eprintln!("starting s3s-fs and a Wharf on S3 storage ...");
+        let s3s_fs =
+            wharf_storage::testing::S3TestServer::start().await.map_err(anyhow::Error::msg)?;
+        let config = s3s_fs.create_bucket("wharf-bench").await?;
+        let admin = wharf_db::PgPool::connect(postgres.url()).await?;
+        sqlx::query("create database wharf_s3").execute(&admin).await?;
+        admin.close().await;
+        let mut url = reqwest::Url::parse(postgres.url())?;
+        url.set_path("/wharf_s3");
+        procs::migrate(wharf, url.as_str())?;
+        let pool = wharf_db::PgPool::connect(url.as_str()).await?;
+        let accounts = seed::one_customer(&pool, PULL, ">=1.0.0 <2.0.0").await?;
+        pool.close().await;
+        let server = procs::Server::start_with(
+            wharf,
+            url.as_str(),
+            &dir.join("wharf-s3"),
+            &[
+                ("WHARF_STORAGE", "s3".to_owned()),
+                ("WHARF_S3_ENDPOINT", s3s_fs.endpoint().to_owned()),
+                ("WHARF_S3_REGION", config.region.clone()),
+                ("WHARF_S3_BUCKET", config.bucket.clone()),
+                ("WHARF_S3_ACCESS_KEY_ID", config.access_key_id.clone()),
+                ("WHARF_S3_SECRET_ACCESS_KEY", config.secret_access_key.clone()),
+                ("WHARF_S3_PATH_STYLE", "true".to_owned()),
+                ("WHARF_USAGE_EVENTS", "on".to_owned()),
+            ],
+        )
+        .await?;
+        eprintln!("loading the image and the large blob into the Wharf on S3 ...");
+        let pusher = |repository: &'static str| {
+            let scope = format!("repository:{repository}:push,pull");
+            let (server, token) = (&server, &accounts.vendor_token);
+            async move {
+                let bearer = server.bearer_for(token, &scope).await?;
+                anyhow::Ok(Registry::new(server.url(), Auth::Bearer(bearer)))
+            }
+        };
+        content.load(&pusher(PULL).await?, &pusher(PUSH).await?, false).await?;
+        let customer = Registry::new(
+            server.url(),
+            Auth::Bearer(server.bearer(&accounts.customer_token, PULL).await?),
+        );
+        customer.verify_blob(PULL, &content.large.digest, content.large.size).await?;
+        let store = wharf_storage::S3Store::new(&config)?;
+        let key = wharf_storage::BlobKey::parse(&content.large.digest)?;
+        let presigned = wharf_storage::BlobStore::presigned_get_url(
+            &store,
+            &key,
+            Duration::from_secs(24 * 3600),
+        )
+        .await?
+        .context("the S3 store gave no presigned URL")?;
+        Ok(Self { wharf: server, accounts, presigned, _s3s_fs: s3s_fs })
+    }
+}
+
+/// The large blob from the Wharf on S3 (customer bearer token) and from s3s-fs directly
+/// (presigned GET), in this run's order; Wharf's CPU per GB and peak RSS.
+async fn s3_blob_gets(
+    s3: &S3Side,
+    large: &BlobFile,
+    run: usize,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let bearer = s3.wharf.bearer(&s3.accounts.customer_token, PULL).await?;
+    let wharf = Endpoint {
+        who: Who::Wharf,
+        url: format!("{}{}", s3.wharf.url(), Content::blob_path(large)),
+        auth: Auth::Bearer(bearer).header(),
+        pid: Some(s3.wharf.pid()),
+    };
+    let s3s_fs = Endpoint { who: Who::S3sFs, url: s3.presigned.clone(), auth: None, pid: None };
+    for endpoint in in_order(vec![wharf, s3s_fs], run) {
+        if let Some(pid) = endpoint.pid {
+            procs::reset_peak_rss(pid)?;
+        }
+        let request = http1::request("GET", &endpoint.url, &endpoint.headers(&[]))?;
+        let cpu_before = endpoint.pid.map(procs::cpu_seconds).transpose()?;
+        let one = http1::get_streams(&endpoint.url, &request, large.size, 1).await?;
+        let many = http1::get_streams(&endpoint.url, &request, large.size, STREAMS).await?;
+        eprintln!(
+            "  blob GET on S3, {} MiB: {} {one:.0} MB/s (1 stream), {many:.0} MB/s ({STREAMS} streams)",
+            large.size >> 20,
+            endpoint.who.key()
+        );
+        results.record("s3_blob_get_1_stream_mbps", endpoint.who, one);
+        results.record("s3_blob_get_8_streams_mbps", endpoint.who, many);
+        if let (Some(pid), Some(before)) = (endpoint.pid, cpu_before) {
+            let gb = (large.size * (1 + STREAMS as u64)) as f64 / 1e9;
+            let cpu = (procs::cpu_seconds(pid)? - before) * 1e3 / gb;
+            let peak = mib(procs::peak_rss_kib(pid)?);
+            eprintln!("  server CPU {cpu:.0} ms/GB, peak RSS {peak:.1} MiB");
+            results.record("s3_blob_get_cpu_ms_per_gb", endpoint.who, cpu);
+            results.record("rss_s3_blob_get_mib", endpoint.who, peak);
+        }
+    }
+    Ok(())
+}
+
 /// A part of a run, for `--phases` (every one runs when the flag is absent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -771,16 +903,19 @@ pub enum Phase {
     Push,
     /// `manifest-put`.
     ManifestPut,
+    /// `s3-blob-get`: only when named (it starts s3s-fs and a second Wharf on S3 storage).
+    S3BlobGet,
 }
 
 impl Phase {
-    const NAMES: [(&str, Self); 6] = [
+    const NAMES: [(&str, Self); 7] = [
         ("manifest-get", Self::ManifestGet),
         ("blob-head", Self::BlobHead),
         ("token", Self::Token),
         ("blob-get", Self::BlobGet),
         ("push", Self::Push),
         ("manifest-put", Self::ManifestPut),
+        ("s3-blob-get", Self::S3BlobGet),
     ];
 
     /// Parses one name of `--phases`.

@@ -19,6 +19,8 @@ pub enum Who {
     Nginx,
     /// One core hashing sha256 in process.
     Sha256,
+    /// s3s-fs serving the object Wharf's S3 store holds, through a presigned GET.
+    S3sFs,
 }
 
 impl Who {
@@ -29,6 +31,7 @@ impl Who {
             Self::Htpasswd => "distribution_htpasswd",
             Self::Nginx => "nginx",
             Self::Sha256 => "sha256_one_core",
+            Self::S3sFs => "s3s_fs",
         }
     }
 
@@ -36,6 +39,7 @@ impl Who {
         match self {
             Self::Nginx => "nginx",
             Self::Sha256 => "sha256",
+            Self::S3sFs => "s3s-fs",
             _ => self.key(),
         }
     }
@@ -134,6 +138,22 @@ pub const ROWS: &[Row] = &[
     row("blob_get_cpu_ms_per_gb", "… server CPU per GB sent", "ms/GB", None, Goal::None),
     row("blob_get_2x_1_stream_mbps", "blob GET ×2 size, 1 stream", "MB/s", None, Goal::None),
     row("blob_get_2x_8_streams_mbps", "blob GET ×2 size, 8 streams", "MB/s", None, Goal::None),
+    row(
+        "s3_blob_get_1_stream_mbps",
+        "blob GET on S3 (s3s-fs), 1 stream",
+        "MB/s",
+        Some(("s3_blob_get_1_stream_mbps", Who::S3sFs)),
+        Goal::None,
+    ),
+    row(
+        "s3_blob_get_8_streams_mbps",
+        "blob GET on S3 (s3s-fs), 8 streams",
+        "MB/s",
+        Some(("s3_blob_get_8_streams_mbps", Who::S3sFs)),
+        Goal::None,
+    ),
+    row("s3_blob_get_cpu_ms_per_gb", "… server CPU per GB sent", "ms/GB", None, Goal::None),
+    row("rss_s3_blob_get_mib", "peak RSS, blob GET on S3", "MiB", None, Goal::AtMost(48.0)),
     row(
         "push_64mib_monolithic_mbps",
         "push 4 × 64 MiB, monolithic",

@@ -45,8 +45,8 @@ use uuid::Uuid;
 use crate::error::{Result, StorageError};
 use crate::key::BlobKey;
 use crate::store::{
-    AppendOutcome, BlobInfo, BlobRead, BlobStore, ChunkStream, StateRepr, UploadInfo, UploadState,
-    resolve_range,
+    AppendOutcome, BlobInfo, BlobRead, BlobStore, BlobStream, ChunkStream, StateRepr, UploadInfo,
+    UploadState, resolve_range,
 };
 
 const MIB: u64 = 1024 * 1024;
@@ -58,6 +58,79 @@ pub const MAX_PART_SIZE: u64 = 5 * 1024 * MIB;
 pub const DEFAULT_PART_SIZE: u64 = 8 * MIB;
 /// S3's largest part number.
 const MAX_PARTS: i32 = 10_000;
+
+/// How many bytes of an object's body [`read_ahead`] holds beyond what the connection took.
+const READ_AHEAD_BYTES: usize = 512 * 1024;
+
+/// An object's body, read ahead: a task reads the SDK's body stream (its frames as they come
+/// off the S3 connection, not copied) while the connection sends what was read before, until
+/// [`READ_AHEAD_BYTES`] wait unsent; so the S3 download and the client's download overlap
+/// instead of taking turns, and memory stays bounded per stream whatever the client's speed.
+/// Dropping the stream (client gone) ends the task and with it the S3 request; a read error
+/// is the stream's last item.
+fn read_ahead(mut body: ByteStream) -> BlobStream {
+    use std::sync::Arc;
+    use tokio::sync::{Semaphore, mpsc};
+
+    let budget = Arc::new(Semaphore::new(READ_AHEAD_BYTES));
+    let (tx, rx) =
+        mpsc::unbounded_channel::<(Result<Bytes>, Option<tokio::sync::OwnedSemaphorePermit>)>();
+    let reader = budget.clone();
+    tokio::spawn(async move {
+        loop {
+            let next = tokio::select! {
+                next = body.try_next() => next,
+                () = tx.closed() => return,
+            };
+            let item = match next {
+                Ok(Some(chunk)) if chunk.is_empty() => continue,
+                Ok(Some(chunk)) => {
+                    // A frame larger than the whole budget waits for all of it.
+                    let want = u32::try_from(chunk.len().min(READ_AHEAD_BYTES)).unwrap_or(u32::MAX);
+                    let Ok(permits) = reader.clone().acquire_many_owned(want).await else {
+                        return; // the stream was dropped: the client is gone
+                    };
+                    (Ok(chunk), Some(permits))
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    let error = StorageError::Backend {
+                        operation: "GetObject",
+                        message: e.to_string(),
+                        source: Some(Box::new(e)),
+                    };
+                    let _ = tx.send((Err(error), None));
+                    return;
+                }
+            };
+            if tx.send(item).is_err() {
+                return;
+            }
+        }
+    });
+    let chunks = stream::unfold(ReadAhead { rx, budget }, |mut state| async move {
+        // The chunk's share of the budget is given back as the connection takes it.
+        let (chunk, _permits) = state.rx.recv().await?;
+        Some((chunk, state))
+    });
+    chunks.boxed()
+}
+
+/// The receiving side of [`read_ahead`]; dropping it closes the budget, so a reader waiting
+/// for room stops at once.
+struct ReadAhead {
+    rx: tokio::sync::mpsc::UnboundedReceiver<(
+        Result<Bytes>,
+        Option<tokio::sync::OwnedSemaphorePermit>,
+    )>,
+    budget: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.budget.close();
+    }
+}
 
 /// Configuration of the S3 backend.
 #[derive(Clone, PartialEq, Eq)]
@@ -898,19 +971,7 @@ impl BlobStore for S3Store {
                     }
                 }
             };
-        let stream = stream::try_unfold(out.body, |mut body| async move {
-            match body.try_next().await {
-                Ok(Some(chunk)) => Ok(Some((chunk, body))),
-                Ok(None) => Ok(None),
-                Err(e) => Err(StorageError::Backend {
-                    operation: "GetObject",
-                    message: e.to_string(),
-                    source: Some(Box::new(e)),
-                }),
-            }
-        })
-        .boxed();
-        Ok(BlobRead { stream, size, range: served })
+        Ok(BlobRead { stream: read_ahead(out.body), size, range: served })
     }
 
     async fn presigned_get_url(

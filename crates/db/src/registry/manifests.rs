@@ -110,7 +110,12 @@ pub enum PutOutcome {
 /// already has changes nothing.
 ///
 /// The whole push is one statement, a call of the `wharf_put_manifest` function (migration
-/// `manifest_push`), so it costs one round trip and one commit.
+/// `manifest_push`), so it costs one round trip and one commit. When it only added (a new
+/// manifest, a new tag), the `repository:<name>` notification is sent right after that commit
+/// by a second, notify-only statement ([`notify_repository_changed`]) instead of from inside
+/// the push's transaction: a notifying transaction holds Postgres's notification lock until
+/// its commit is flushed, which made concurrent pushes commit one at a time (migration
+/// `manifest_push_notify_after_commit`). A tag move still notifies inside the transaction.
 pub async fn put(
     pool: &PgPool,
     repository_id: Uuid,
@@ -157,7 +162,7 @@ async fn push(
     let arch: Vec<Option<&str>> = children.iter().map(|c| c.architecture.as_deref()).collect();
     let variant: Vec<Option<&str>> = children.iter().map(|c| c.variant.as_deref()).collect();
     let row = sqlx::query!(
-        r#"select status as "status!", missing, moved_from
+        r#"select status as "status!", missing, moved_from, notify_after_commit
            from wharf_put_manifest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
                                    $15, $16, $17, $18, $19, $20, $21)"#,
         repository_id,
@@ -184,6 +189,9 @@ async fn push(
     )
     .fetch_one(pool)
     .await?;
+    if row.status == "stored" && row.notify_after_commit == Some(true) {
+        notify_repository_changed(pool, repository_id, by_name.map(|(_, name)| name)).await;
+    }
     Ok(match row.status.as_str() {
         "stored" => Some(PutOutcome::Stored { moved_from: row.moved_from }),
         "immutable" => {
@@ -196,6 +204,36 @@ async fn push(
         }
         _ => None,
     })
+}
+
+/// Sends `repository:<name>` (the repository by id when `name` is `None`) for a push that
+/// committed without notifying. Its own transaction, committed without waiting for the WAL
+/// flush: it records nothing, and the notification is delivered once it commits. The push is
+/// done whatever happens here, so a failure is retried once and then logged: the other
+/// instances then see the addition with the repository's next change (what a missed
+/// addition costs is described in the migration).
+async fn notify_repository_changed(pool: &PgPool, repository_id: Option<Uuid>, name: Option<&str>) {
+    for attempt in 1..=2 {
+        let sent = sqlx::query!(
+            "select set_config('synchronous_commit', 'off', true),
+                    pg_notify('wharf_invalidate', 'repository:' || coalesce(
+                        $2::text, (select name from repositories where id = $1)))",
+            repository_id,
+            name,
+        )
+        .fetch_one(pool)
+        .await;
+        match sent {
+            Ok(_) => return,
+            Err(err) if attempt == 2 => {
+                tracing::warn!(
+                    repository = name,
+                    "a pushed manifest was stored but its notification was not sent: {err}"
+                );
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// A stored manifest.
@@ -506,6 +544,59 @@ mod tests {
         assert_eq!(out, PutOutcome::MissingReferences(vec![digest('l')]));
         for table in ["manifests", "manifest_blobs", "tags", "tag_history"] {
             assert_eq!(count(&pool, table).await, 0, "{table}");
+        }
+    }
+
+    /// Every push that changes the repository notifies `repository:<name>` once, whether from
+    /// inside its transaction (a tag move) or right after it (additions); one that changes
+    /// nothing sends nothing.
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn pushes_notify_once_and_only_when_something_changed(pool: PgPool) {
+        use sqlx::postgres::PgListener;
+        let org = organization(&pool, "acme").await;
+        let repo = find_or_create(&pool, org, "acme", "acme/app").await.unwrap().unwrap().id;
+        let mut conn = pool.acquire().await.unwrap();
+        for c in ['c', 'l'] {
+            blobs::record(&mut conn, repo, &digest(c), 2).await.unwrap();
+        }
+        drop(conn);
+        let mut listener = PgListener::connect_with(&pool).await.unwrap();
+        listener.listen("wharf_invalidate").await.unwrap();
+        let (m1, m2) = (digest('1'), digest('2'));
+        let one = image(&m1, b"{\"one\":1}", &digest('c'), &digest('l'));
+        let two = image(&m2, b"{\"two\":2}", &digest('c'), &digest('l'));
+        let stored = PutOutcome::Stored { moved_from: None };
+        let moved = PutOutcome::Stored { moved_from: Some(m1.clone()) };
+        let steps: [(&str, &NewManifest<'_>, Option<&str>, &PutOutcome, bool); 6] = [
+            ("a new manifest by digest", &one, None, &stored, true),
+            ("the same again", &one, None, &stored, false),
+            ("a new tag on it", &one, Some("v1"), &stored, true),
+            ("the same tag again", &one, Some("v1"), &stored, false),
+            ("a new manifest moving the tag", &two, Some("v1"), &moved, true),
+            ("by name, a new tag", &two, Some("v2"), &stored, true),
+        ];
+        for (what, manifest, tag, outcome, notifies) in steps {
+            let got = if what.starts_with("by name") {
+                put_by_name(&pool, org, "acme/app", manifest, tag).await.unwrap().unwrap()
+            } else {
+                put(&pool, repo, manifest, tag).await.unwrap()
+            };
+            assert_eq!(&got, outcome, "{what}");
+            // A marker sent after each step: what arrives before it is the step's.
+            sqlx::query("select pg_notify('wharf_invalidate', 'marker')")
+                .execute(&pool)
+                .await
+                .unwrap();
+            let mut payloads = Vec::new();
+            loop {
+                let payload = listener.recv().await.unwrap().payload().to_owned();
+                if payload == "marker" {
+                    break;
+                }
+                payloads.push(payload);
+            }
+            let want: &[&str] = if notifies { &["repository:acme/app"] } else { &[] };
+            assert_eq!(payloads, want, "{what}");
         }
     }
 
