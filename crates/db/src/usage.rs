@@ -248,6 +248,176 @@ pub async fn add_blob_bytes(pool: &PgPool, rows: &[BlobBytes]) -> Result<u64, Db
     Ok(done.rows_affected())
 }
 
+/// Version checks (manifest HEADs) counted for one group on one day: what the recorder adds
+/// per batch (`version_checks_daily`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionChecks {
+    /// UTC day.
+    pub day: Date,
+    /// The vendor organization owning the repository.
+    pub organization_id: Uuid,
+    /// The customer, for a customer token.
+    pub customer_id: Option<Uuid>,
+    /// Repository name.
+    pub repository: String,
+    /// The tag or digest as requested.
+    pub reference: String,
+    /// The client kind (as in pull events).
+    pub client_kind: &'static str,
+    /// How many HEADs.
+    pub checks: i64,
+    /// The latest of them.
+    pub last_check_at: OffsetDateTime,
+}
+
+/// Adds a batch of version-check counts to the daily counters, in one statement (in key
+/// order, so concurrent writers lock rows in the same order; like pull events, only for
+/// repositories of the caller's own organization). Copies the customer's current name.
+pub async fn add_version_checks(pool: &PgPool, rows: &[VersionChecks]) -> Result<u64, DbError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let days: Vec<Date> = rows.iter().map(|r| r.day).collect();
+    let orgs: Vec<Uuid> = rows.iter().map(|r| r.organization_id).collect();
+    let customers: Vec<Option<Uuid>> = rows.iter().map(|r| r.customer_id).collect();
+    let repositories: Vec<String> = rows.iter().map(|r| r.repository.clone()).collect();
+    let references: Vec<String> = rows.iter().map(|r| r.reference.clone()).collect();
+    let kinds: Vec<String> = rows.iter().map(|r| r.client_kind.to_owned()).collect();
+    let checks: Vec<i64> = rows.iter().map(|r| r.checks).collect();
+    let lasts: Vec<OffsetDateTime> = rows.iter().map(|r| r.last_check_at).collect();
+    let done = sqlx::query!(
+        r#"insert into version_checks_daily (organization_id, day, customer_id, customer_name,
+                                             repository, reference, client_kind, checks,
+                                             last_check_at)
+           select u.organization_id, u.day, u.customer_id, c.name, u.repository, u.reference,
+                  u.client_kind, sum(u.checks), max(u.last_check_at)
+           from unnest($1::date[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                       $7::int8[], $8::timestamptz[])
+                    as u(day, organization_id, customer_id, repository, reference,
+                         client_kind, checks, last_check_at)
+           join repositories r
+             on r.name = u.repository and r.organization_id = u.organization_id
+           left join customers c on c.id = u.customer_id
+           where u.checks > 0
+           group by u.organization_id, u.day, u.customer_id, c.name, u.repository,
+                    u.reference, u.client_kind
+           order by u.organization_id, u.day, u.customer_id, u.repository, u.reference,
+                    u.client_kind
+           on conflict (organization_id, day, customer_id, repository, reference, client_kind)
+           do update
+               set checks = version_checks_daily.checks + excluded.checks,
+                   customer_name = coalesce(excluded.customer_name,
+                                            version_checks_daily.customer_name),
+                   last_check_at = greatest(version_checks_daily.last_check_at,
+                                            excluded.last_check_at)"#,
+        &days,
+        &orgs,
+        &customers as &[Option<Uuid>],
+        &repositories,
+        &references,
+        &kinds,
+        &checks,
+        &lasts,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// How a version-check summary groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckGrouping {
+    /// Per UTC day, oldest first.
+    Day,
+    /// Per customer (`vendor` for the organization's own tokens), most checks first.
+    Customer,
+    /// Per repository, most checks first.
+    Repository,
+    /// Per `repository:reference` (a tag, or a digest when checked by digest).
+    Reference,
+    /// Per client kind.
+    Client,
+}
+
+impl CheckGrouping {
+    /// Its name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Customer => "customer",
+            Self::Repository => "repository",
+            Self::Reference => "reference",
+            Self::Client => "client",
+        }
+    }
+}
+
+/// One line of a version-check summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckTotal {
+    /// The group: a day (`2026-11-24`), a customer id (`vendor` for vendor tokens), a
+    /// repository, `repository:reference` or a client kind.
+    pub key: String,
+    /// A readable label: the customer's latest recorded name; else the key.
+    pub label: Option<String>,
+    /// Manifest HEADs counted as version checks.
+    pub checks: i64,
+    /// Distinct customers among them (vendor tokens count as one).
+    pub customers: i64,
+    /// The latest check.
+    pub last_check_at: OffsetDateTime,
+}
+
+/// Totals of the version checks of `org` matching `filter` (whole UTC days), grouped.
+pub async fn summarize_checks(
+    pool: &PgPool,
+    org: Uuid,
+    filter: &BytesFilter,
+    group: CheckGrouping,
+) -> Result<Vec<CheckTotal>, DbError> {
+    Ok(sqlx::query_as!(
+        CheckTotal,
+        r#"with rows as (
+               select v.day, v.customer_id, v.customer_name, v.checks, v.last_check_at,
+                      case $6
+                          when 'day' then to_char(v.day, 'YYYY-MM-DD')
+                          when 'customer' then coalesce(v.customer_id::text, 'vendor')
+                          when 'repository' then v.repository
+                          when 'reference' then v.repository || ':' || v.reference
+                          else v.client_kind
+                      end as key
+               from version_checks_daily v
+               where v.organization_id = $1
+                 and ($2::date is null or v.day >= $2)
+                 and ($3::date is null or v.day < $3)
+                 and ($4::uuid is null or v.customer_id = $4)
+                 and ($5::text is null or v.repository = $5)
+           )
+           select key as "key!",
+                  case $6
+                      when 'customer' then coalesce(
+                          (array_agg(customer_name order by last_check_at desc)
+                               filter (where customer_name is not null))[1],
+                          case when key = 'vendor' then 'vendor' end)
+                      else key
+                  end as label,
+                  sum(checks)::int8 as "checks!",
+                  count(distinct coalesce(customer_id::text, 'vendor')) as "customers!",
+                  max(last_check_at) as "last_check_at!"
+           from rows
+           group by key
+           order by case when $6 = 'day' then key end asc, sum(checks) desc, key"#,
+        org,
+        filter.since,
+        filter.until,
+        filter.customer_id,
+        filter.repository.as_deref(),
+        group.as_str(),
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
 /// Which pulls a report covers. Every field narrows; `None` does not.
 #[derive(Debug, Clone, Default)]
 pub struct PullFilter {
