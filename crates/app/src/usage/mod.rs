@@ -503,7 +503,7 @@ mod tests {
         // A GET of something never HEADed changes nothing.
         checks.pulled(&(Uuid::from_u128(5), "vendor/app".into(), "sha256:aa".into()));
         // A HEAD later on is still held.
-        checks.add(head(t0 + ms(1500), 3, "1.0", "docker"));
+        checks.add(head(t0 + ms(1500), 6, "1.0", "docker"));
         let taken = checks.take(Some(t0 + ms(1000)));
         let mut seen: Vec<_> =
             taken.iter().map(|c| (c.reference.as_str(), c.client_kind, c.checks)).collect();
