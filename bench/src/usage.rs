@@ -6,9 +6,11 @@
 //! gives the medians and the on/off ratio, plus how many events the recording server
 //! counted, wrote and dropped (from its metrics listener and the database).
 //!
-//! Two workloads: one client (every GET the same, so identical GETs in one second are one
-//! event, the recorder's best case) and distinct clients (a `User-Agent` of its own on every
-//! GET, through a wrk script, so every GET is an event row: the worst case).
+//! Three workloads: one client (every GET the same, so identical GETs in one second are one
+//! event, the recorder's best case), distinct clients (a `User-Agent` of its own on every
+//! GET, through a wrk script, so every GET is an event row: the worst case), and version
+//! checks (manifest HEADs, each with a `User-Agent` of its own, as a fleet of Watchtowers
+//! would send: the recorder counts them in memory and upserts a few daily counters).
 
 use std::{path::Path, time::Duration};
 
@@ -65,9 +67,15 @@ pub async fn run(
     let pool = wharf_db::PgPool::connect(database_url).await?;
     let script = scratch.join("distinct-clients.lua");
     std::fs::write(&script, DISTINCT_CLIENTS)?;
-    let workloads = [("one client", None), ("distinct clients", Some(script.as_path()))];
+    let heads = scratch.join("version-checks.lua");
+    std::fs::write(&heads, format!("wrk.method = \"HEAD\"\n{DISTINCT_CLIENTS}"))?;
+    let workloads = [
+        ("one client", None),
+        ("distinct clients", Some(script.as_path())),
+        ("version checks (HEAD)", Some(heads.as_path())),
+    ];
     // [workload][on, off]
-    let mut measured: [[Vec<wrk::Run>; 2]; 2] = Default::default();
+    let mut measured: [[Vec<wrk::Run>; 2]; 3] = Default::default();
     for run in 0..args.runs {
         let order = if run % 2 == 0 { [0, 1] } else { [1, 0] };
         for (w, (workload, script)) in workloads.iter().enumerate() {
@@ -138,9 +146,13 @@ pub async fn run(
         }
     }
     let pulls = counter(&metrics, "wharf_pulls_total");
+    let heads = counter(&metrics, "wharf_version_checks_total");
     let dropped = counter(&metrics, "wharf_usage_events_dropped_total");
+    let (checks, check_rows) = checks_written(&pool).await?;
     println!(
-        "GETs recorded: {pulls}, written: {written} (in {rows_written} rows), dropped (buffer full): {dropped}"
+        "GETs recorded: {pulls}, written: {written} (in {rows_written} rows); HEADs recorded: \
+         {heads}, counted as version checks: {checks} (in {check_rows} daily rows); dropped \
+         (buffer full): {dropped}"
     );
     // The issue's target: on/off ≥ 0.95 in every workload (the distinct clients are the
     // worst case), with no event dropped.
@@ -164,6 +176,7 @@ pub async fn run(
         "manifest_get": rows,
         "on_over_off": ratios,
         "events": {"recorded": pulls, "written": written, "rows": rows_written, "dropped": dropped},
+        "version_checks": {"recorded": heads, "counted": checks, "rows": check_rows},
     });
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;
@@ -194,6 +207,13 @@ end
 /// GETs written (identical GETs in one second are one row that counts them) and rows.
 async fn written(pool: &wharf_db::PgPool) -> anyhow::Result<(i64, i64)> {
     Ok(sqlx::query_as("select coalesce(sum(requests), 0)::int8, count(*) from pull_events")
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Version checks counted and their daily rows.
+async fn checks_written(pool: &wharf_db::PgPool) -> anyhow::Result<(i64, i64)> {
+    Ok(sqlx::query_as("select coalesce(sum(checks), 0)::int8, count(*) from version_checks_daily")
         .fetch_one(pool)
         .await?)
 }

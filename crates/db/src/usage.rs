@@ -1127,6 +1127,53 @@ mod tests {
     }
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn copied_events_keep_every_character_names_and_times_exactly(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        repository_with_index(&pool, acme, "acme").await;
+        let customer = crate::testing::customer(&pool, acme, "Tab\there \\ \"quoted\" 名前").await;
+        let at = OffsetDateTime::now_utc().replace_nanosecond(123_456_789).unwrap();
+        let odd = "agent\twith\\back\nslash\r \"and\" \\N";
+        let mut by_tag = event(acme, Uuid::new_v4(), "acme/app", "1.0", at);
+        by_tag.customer_id = Some(customer.id);
+        by_tag.user_agent = Some(odd.to_owned());
+        by_tag.requests = 3;
+        let mut by_digest = event(acme, by_tag.token_id, "acme/app", "sha256:i", at);
+        by_digest.client_addr = None;
+        assert_eq!(insert_pull_events(&pool, &[by_tag.clone(), by_digest.clone()]).await.unwrap(), 2);
+        let row = sqlx::query(
+            "select user_agent, customer_name, at, requests, tags, host(client_addr)
+             from pull_events where id = $1",
+        )
+        .bind(by_tag.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(row.get::<Option<String>, _>(0).as_deref(), Some(odd));
+        assert_eq!(row.get::<Option<String>, _>(1), Some(customer.name.clone()));
+        let stored: OffsetDateTime = row.get(2);
+        assert_eq!(stored, at.replace_nanosecond(123_456_000).unwrap(), "microseconds, truncated");
+        assert_eq!(row.get::<i32, _>(3), 3);
+        assert_eq!(row.get::<Vec<String>, _>(4), vec!["1.0".to_owned()]);
+        assert_eq!(row.get::<Option<String>, _>(5).as_deref(), Some("192.0.2.1"));
+        let (tags, addr): (Vec<String>, Option<String>) =
+            sqlx::query_as("select tags, host(client_addr) from pull_events where id = $1")
+                .bind(by_digest.id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!((tags, addr), (vec!["1.0".to_owned()], None));
+        // Both roll-ups counted the batch once.
+        let (total, rolled): (i64, i64) = sqlx::query_as(
+            "select (select sum(pulls) from pull_daily_totals where dimension = 'total')::int8,
+                    (select sum(pulls) from pull_daily_rollup)::int8",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!((total, rolled), (4, 4));
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn another_organizations_repository_is_not_recorded(pool: PgPool) {
         let acme = org(&pool, "acme").await;
         let rival = org(&pool, "rival").await;
