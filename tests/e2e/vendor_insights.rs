@@ -160,8 +160,11 @@ async fn the_dashboard_and_analytics_show_real_pulls_and_export_them_safely() {
     assert_eq!(
         csv_row(&csv, "checks-customer", &evil.id.to_string()),
         Some(
-            format!("checks-customer,{},\"'=HYPERLINK(\"\"http://evil.test\"\",\"\"x\"\")\",,,1", evil.id)
-                .as_str()
+            format!(
+                "checks-customer,{},\"'=HYPERLINK(\"\"http://evil.test\"\",\"\"x\"\")\",,,1",
+                evil.id
+            )
+            .as_str()
         ),
         "{csv}"
     );

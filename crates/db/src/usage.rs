@@ -105,10 +105,7 @@ struct ManifestFacts {
 }
 
 impl Resolved {
-    async fn read(
-        conn: &mut sqlx::PgConnection,
-        events: &[NewPullEvent],
-    ) -> Result<Self, DbError> {
+    async fn read(conn: &mut sqlx::PgConnection, events: &[NewPullEvent]) -> Result<Self, DbError> {
         use std::collections::HashMap;
         // Distinct manifests (organization, repository, digest), and whether any GET of one
         // was by digest.
@@ -153,8 +150,11 @@ impl Resolved {
         for row in rows {
             let at = usize::try_from(row.ord - 1).unwrap_or(usize::MAX);
             if let Some(slot) = facts.get_mut(at) {
-                *slot =
-                    Some(ManifestFacts { known: row.known, is_child: row.is_child, tags: row.tags });
+                *slot = Some(ManifestFacts {
+                    known: row.known,
+                    is_child: row.is_child,
+                    tags: row.tags,
+                });
             }
         }
         // Names, once per distinct customer and token.
@@ -1139,7 +1139,10 @@ mod tests {
         by_tag.requests = 3;
         let mut by_digest = event(acme, by_tag.token_id, "acme/app", "sha256:i", at);
         by_digest.client_addr = None;
-        assert_eq!(insert_pull_events(&pool, &[by_tag.clone(), by_digest.clone()]).await.unwrap(), 2);
+        assert_eq!(
+            insert_pull_events(&pool, &[by_tag.clone(), by_digest.clone()]).await.unwrap(),
+            2
+        );
         let row = sqlx::query(
             "select user_agent, customer_name, at, requests, tags, host(client_addr)
              from pull_events where id = $1",
