@@ -326,6 +326,19 @@ fn day_param(field: &str, value: &str) -> Result<time::Date, Problem> {
         .map_err(|_| Problem::invalid(field, format!("{field}: not a day (2026-01-31)")))
 }
 
+/// Reads one of the day filters shared by the bytes and version-check summaries
+/// (`customer`, `repository`, `since`, `until`) into `filter`; other keys are left alone.
+fn day_filter(filter: &mut BytesFilter, key: &str, value: String) -> Result<(), Problem> {
+    match key {
+        "customer" => filter.customer_id = Some(customer_param(&value)?),
+        "repository" => filter.repository = Some(value),
+        "since" => filter.since = Some(day_param("since", &value)?),
+        "until" => filter.until = Some(day_param("until", &value)?),
+        _ => {}
+    }
+    Ok(())
+}
+
 /// `GET /api/v1/bytes/summary?group=day|customer|repository`: blob bytes served, from the
 /// daily aggregates.
 pub async fn bytes_summary(
@@ -338,12 +351,6 @@ pub async fn bytes_summary(
     let mut group = None;
     for (key, value) in pairs(query.as_deref(), &known)? {
         match key.as_str() {
-            "customer" => {
-                filter.customer_id = Some(customer_param(&value)?);
-            }
-            "repository" => filter.repository = Some(value),
-            "since" => filter.since = Some(day_param("since", &value)?),
-            "until" => filter.until = Some(day_param("until", &value)?),
             "group" => {
                 group = Some(match value.as_str() {
                     "day" => ("day", BytesGrouping::Day),
@@ -357,7 +364,7 @@ pub async fn bytes_summary(
                     }
                 });
             }
-            _ => {}
+            _ => day_filter(&mut filter, &key, value)?,
         }
     }
     let (name, group) = group.ok_or_else(|| {
@@ -417,10 +424,6 @@ pub async fn checks_summary(
     let mut group = None;
     for (key, value) in pairs(query.as_deref(), &known)? {
         match key.as_str() {
-            "customer" => filter.customer_id = Some(customer_param(&value)?),
-            "repository" => filter.repository = Some(value),
-            "since" => filter.since = Some(day_param("since", &value)?),
-            "until" => filter.until = Some(day_param("until", &value)?),
             "group" => {
                 group = Some(match value.as_str() {
                     "day" => CheckGrouping::Day,
@@ -431,7 +434,7 @@ pub async fn checks_summary(
                     _ => return Err(Problem::invalid("group", format!("group: {groups}"))),
                 });
             }
-            _ => {}
+            _ => day_filter(&mut filter, &key, value)?,
         }
     }
     let group =
