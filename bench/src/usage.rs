@@ -6,9 +6,11 @@
 //! gives the medians and the on/off ratio, plus how many events the recording server
 //! counted, wrote and dropped (from its metrics listener and the database).
 //!
-//! Two workloads: one client (every GET the same, so identical GETs in one second are one
-//! event, the recorder's best case) and distinct clients (a `User-Agent` of its own on every
-//! GET, through a wrk script, so every GET is an event row: the worst case).
+//! Three workloads: one client (every GET the same, so identical GETs in one second are one
+//! event, the recorder's best case), distinct clients (a `User-Agent` of its own on every
+//! GET, through a wrk script, so every GET is an event row: the worst case), and version
+//! checks (manifest HEADs, each with a `User-Agent` of its own, as a fleet of Watchtowers
+//! would send: the recorder counts them in memory and upserts a few daily counters).
 
 use std::{path::Path, time::Duration};
 
@@ -65,9 +67,12 @@ pub async fn run(
     let pool = wharf_db::PgPool::connect(database_url).await?;
     let script = scratch.join("distinct-clients.lua");
     std::fs::write(&script, DISTINCT_CLIENTS)?;
-    let workloads = [("one client", None), ("distinct clients", Some(script.as_path()))];
+    // wrk cannot drive HEADs (it waits for the body a HEAD's Content-Length announces), so
+    // the version-check workload is driven by `head_flood` below, for both servers alike.
+    let workloads =
+        [("one client", None), ("distinct clients", Some(script.as_path())), (HEADS, None)];
     // [workload][on, off]
-    let mut measured: [[Vec<wrk::Run>; 2]; 2] = Default::default();
+    let mut measured: [[Vec<wrk::Run>; 2]; 3] = Default::default();
     for run in 0..args.runs {
         let order = if run % 2 == 0 { [0, 1] } else { [1, 0] };
         for (w, (workload, script)) in workloads.iter().enumerate() {
@@ -76,7 +81,11 @@ pub async fn run(
                 let url = format!("{}{path}", server.url());
                 let headers = [format!("Authorization: Bearer {}", bearers[i])];
                 let duration = Duration::from_secs(args.duration);
-                let r = wrk::run_script(&url, &headers, *script, args.connections, duration)?;
+                let r = if *workload == HEADS {
+                    head_flood(&url, &bearers[i], args.connections, duration).await?
+                } else {
+                    wrk::run_script(&url, &headers, *script, args.connections, duration)?
+                };
                 eprintln!(
                     "run {}: {workload}, events {label}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
                     run + 1,
@@ -138,9 +147,13 @@ pub async fn run(
         }
     }
     let pulls = counter(&metrics, "wharf_pulls_total");
+    let heads = counter(&metrics, "wharf_version_checks_total");
     let dropped = counter(&metrics, "wharf_usage_events_dropped_total");
+    let (checks, check_rows) = checks_written(&pool).await?;
     println!(
-        "GETs recorded: {pulls}, written: {written} (in {rows_written} rows), dropped (buffer full): {dropped}"
+        "GETs recorded: {pulls}, written: {written} (in {rows_written} rows); HEADs recorded: \
+         {heads}, counted as version checks: {checks} (in {check_rows} daily rows); dropped \
+         (buffer full): {dropped}"
     );
     // The issue's target: on/off ≥ 0.95 in every workload (the distinct clients are the
     // worst case), with no event dropped.
@@ -164,6 +177,7 @@ pub async fn run(
         "manifest_get": rows,
         "on_over_off": ratios,
         "events": {"recorded": pulls, "written": written, "rows": rows_written, "dropped": dropped},
+        "version_checks": {"recorded": heads, "counted": checks, "rows": check_rows},
     });
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;
@@ -171,6 +185,63 @@ pub async fn run(
     std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
+}
+
+/// The version-check workload's name.
+const HEADS: &str = "version checks (HEAD)";
+
+/// `connections` clients sending manifest HEADs back to back for `duration`, each HEAD with a
+/// `User-Agent` of its own (like `DISTINCT_CLIENTS`); requests per second and latency
+/// percentiles as wrk reports them. Any answer but 200 fails the run.
+async fn head_flood(
+    url: &str,
+    bearer: &str,
+    connections: u32,
+    duration: Duration,
+) -> anyhow::Result<wrk::Run> {
+    let started = std::time::Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for client in 0..connections {
+        let (url, bearer) = (url.to_owned(), bearer.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::builder().pool_max_idle_per_host(1).build()?;
+            let mut latencies = Vec::new();
+            let mut n = 0u64;
+            while std::time::Instant::now() < deadline {
+                n += 1;
+                let sent = std::time::Instant::now();
+                let answer = http
+                    .head(&url)
+                    .bearer_auth(&bearer)
+                    .header("user-agent", format!("bench-client/{client}/{n}"))
+                    .send()
+                    .await?;
+                if answer.status() != 200 {
+                    bail!("HEAD {url} answered {}", answer.status());
+                }
+                latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Ok(wrk::Run {
+        requests_per_second: latencies.len() as f64 / elapsed,
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+    })
 }
 
 /// A wrk script giving every request a `User-Agent` of its own (thread number and a counter),
@@ -194,6 +265,13 @@ end
 /// GETs written (identical GETs in one second are one row that counts them) and rows.
 async fn written(pool: &wharf_db::PgPool) -> anyhow::Result<(i64, i64)> {
     Ok(sqlx::query_as("select coalesce(sum(requests), 0)::int8, count(*) from pull_events")
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Version checks counted and their daily rows.
+async fn checks_written(pool: &wharf_db::PgPool) -> anyhow::Result<(i64, i64)> {
+    Ok(sqlx::query_as("select coalesce(sum(checks), 0)::int8, count(*) from version_checks_daily")
         .fetch_one(pool)
         .await?)
 }

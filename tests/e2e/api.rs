@@ -788,7 +788,7 @@ async fn the_openapi_document_lists_every_route_served() {
     let customer = s.customer("Initech").await;
     let doc = s.openapi.doc().clone();
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 29, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 30, "{:?}", paths.keys().collect::<Vec<_>>());
     // Read-only, so that probing writes nothing; writes then answer 403, reads 200/404.
     let probe =
         s.owner.with_token(&token_for(&s.database_url, "vendor", "admin@wharf.local", true));

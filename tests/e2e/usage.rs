@@ -1,6 +1,7 @@
 //! Usage analytics against the real binary and Postgres: pull events (one per manifest GET,
-//! never HEAD; index and child rolled up; client kind and address), bytes served, history
-//! after the customer is gone, and pulls unaffected by a stalled database.
+//! never HEAD; index and child rolled up; client kind and address), version checks (manifest
+//! HEADs no GET followed, daily counters), bytes served, history after the customer is gone,
+//! and pulls unaffected by a stalled database.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -32,6 +33,38 @@ use wharf_e2e::{
     scratch_dir, wharf_with_vendor_token,
 };
 use wharf_entitlements::{ExpiryPolicy, Grant, TagSelector};
+
+/// Version checks counted: (repository, reference, client kind) → checks, for `org`.
+async fn version_checks(pool: &PgPool, org: Uuid) -> HashMap<(String, String, String), i64> {
+    sqlx::query(
+        "select repository, reference, client_kind, checks from version_checks_daily
+         where organization_id = $1",
+    )
+    .bind(org)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| ((r.get(0), r.get(1), r.get(2)), r.get(3)))
+    .collect()
+}
+
+/// Waits (at most 10 s) until the version checks of `org` add up to `total`, and returns them.
+async fn wait_for_checks(
+    pool: &PgPool,
+    org: Uuid,
+    total: i64,
+) -> HashMap<(String, String, String), i64> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = version_checks(pool, org).await;
+        if found.values().sum::<i64>() >= total {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "version checks: {found:?}, expected {total}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
 
 /// A running Wharf with a customer licensed for every repository of `vendor`.
 struct Setup {
@@ -201,6 +234,24 @@ async fn docker_pull_of_a_multi_platform_image_is_one_pull_with_its_platform() {
         assert_eq!(e.client_addr.as_deref(), Some("127.0.0.1"));
     }
 
+    // dockerd resolved the tag with a HEAD and then GOT the index: a pull, not a check.
+    assert!(version_checks(&s.pool, s.org).await.is_empty(), "the pull's HEAD is no check");
+    // Pulled again, up to date: dockerd sends the HEAD only. A version check, no pull.
+    assert_eq!(docker.pull(&reference), layout.index_digest);
+    let checks = wait_for_checks(&s.pool, s.org, 1).await;
+    assert_eq!(
+        checks,
+        HashMap::from([(("vendor/multi".into(), "1.0".into(), "docker".into()), 1)]),
+        "one version check of the tag by docker"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let again: Vec<Event> = events(&s.pool, s.org).await.into_iter().skip(before).collect();
+    assert_eq!(
+        again.iter().filter(|e| e.customer_id == Some(s.customer_id)).count(),
+        2,
+        "no new pull: {again:#?}"
+    );
+
     // Bytes served: docker fetched the amd64 config and layer, each whole.
     let manifest: serde_json::Value =
         serde_json::from_slice(&fixtures::layout_blob(&layout.dir, &amd64)).unwrap();
@@ -220,12 +271,25 @@ async fn head_is_no_pull_ranges_count_what_was_sent_and_history_outlives_the_cus
     let image = vendor.push_image("vendor/app", Some("1.0.0"), None).await;
     let customer = RawRegistry::with_token(&s.wharf.url, &s.customer_token);
 
-    // HEAD: no event.
-    assert_eq!(customer.head("/v2/vendor/app/manifests/1.0.0").await.status, 200);
+    // HEAD: no event, a version check (a flood of them: one counter).
+    for _ in 0..50 {
+        assert_eq!(customer.head("/v2/vendor/app/manifests/1.0.0").await.status, 200);
+    }
+    let by_digest = format!("/v2/vendor/app/manifests/{}", image.manifest);
+    assert_eq!(customer.head(&by_digest).await.status, 200);
     assert_eq!(customer.head(&format!("/v2/vendor/app/blobs/{}", image.layer)).await.status, 200);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let checks = wait_for_checks(&s.pool, s.org, 51).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(events(&s.pool, s.org).await.is_empty(), "a HEAD is not a pull");
     assert!(bytes_served(&s.pool, s.org).await.is_empty(), "a HEAD sends no bytes");
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    assert_eq!(checks[&("vendor/app".into(), "1.0.0".into(), "other".into())], 50);
+    assert_eq!(checks[&("vendor/app".into(), image.manifest.clone(), "other".into())], 1);
+    let rows: i64 = sqlx::query_scalar("select count(*) from version_checks_daily")
+        .fetch_one(&s.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 2, "a flood of HEADs is a counter row per group, not a row each");
 
     // GET by tag through a trusted proxy (the test's own address), then by digest.
     let http = reqwest::Client::new();
@@ -299,6 +363,30 @@ async fn head_is_no_pull_ranges_count_what_was_sent_and_history_outlives_the_cus
             (items[0]["key"].as_str(), items[0]["label"].as_str()),
             (Some(&*key), Some(&*label))
         );
+    }
+    // Version checks through the API, the customer's name kept after its deletion too.
+    for (group, key, checks) in [
+        ("day", today.to_string(), 51),
+        ("customer", s.customer_id.to_string(), 51),
+        ("repository", "vendor/app".to_owned(), 51),
+        ("reference", "vendor/app:1.0.0".to_owned(), 50),
+        ("client", "other".to_owned(), 51),
+    ] {
+        let reply = api.get(&format!("/checks/summary?group={group}")).await;
+        doc.check("get", "/api/v1/checks/summary", &reply);
+        let body = reply.expect(200);
+        assert_eq!(body["group"], group);
+        let item = body["items"][0].clone();
+        assert_eq!((item["key"].as_str(), item["checks"].as_i64()), (Some(&*key), Some(checks)));
+        assert_eq!(item["customers"], 1);
+        if group == "customer" {
+            assert_eq!(item["label"], "Initech");
+        }
+    }
+    for (query, field) in [("group=week", "group"), ("", "group"), ("group=day&tag=1", "tag")] {
+        let reply = api.get(&format!("/checks/summary?{query}")).await;
+        doc.check("get", "/api/v1/checks/summary", &reply);
+        reply.problem(400, Some(field));
     }
     let tomorrow = today.next_day().unwrap();
     let later = api.get(&format!("/bytes/summary?group=day&since={tomorrow}")).await;

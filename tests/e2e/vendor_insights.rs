@@ -137,38 +137,55 @@ async fn the_dashboard_and_analytics_show_real_pulls_and_export_them_safely() {
     assert_eq!(analytics.status, StatusCode::OK);
     let html = analytics.text();
     assert!(html.contains("Download CSV"), "{html}");
-    assert!(html.contains("not recorded"), "version checks are said not to be recorded");
+    // The HEAD after the GETs is a version check (no GET followed it), shown apart.
+    assert!(html.contains("<dt>Version checks</dt><dd>1</dd>"), "{html}");
+    assert!(html.contains("Version checks by customer"), "{html}");
 
     let csv = house.page("/vendor/acme/analytics.csv").await;
     assert_eq!(csv.status, StatusCode::OK);
     assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
     let csv = csv.text();
-    assert_eq!(csv.lines().next(), Some("table,key,name,pulls,bytes"));
+    assert_eq!(csv.lines().next(), Some("table,key,name,pulls,bytes,checks"));
     let total = csv.lines().nth(1).unwrap();
-    assert_eq!(total, format!("total,last 30 days,,3,{}", blob.len()), "{csv}");
+    assert_eq!(total, format!("total,last 30 days,,3,{},1", blob.len()), "{csv}");
     let customer = csv_row(&csv, "customer", &evil.id.to_string()).unwrap();
     assert_eq!(
         customer,
-        format!("customer,{},\"'=HYPERLINK(\"\"http://evil.test\"\",\"\"x\"\")\",3,", evil.id),
+        format!("customer,{},\"'=HYPERLINK(\"\"http://evil.test\"\",\"\"x\"\")\",3,,", evil.id),
         "the formula is defused"
     );
-    assert_eq!(csv_row(&csv, "repository", "acme/app"), Some("repository,acme/app,,3,"));
-    assert_eq!(csv_row(&csv, "tag", "acme/app:1.0"), Some("tag,acme/app:1.0,,3,"));
-    assert!(csv.lines().any(|l| l.starts_with("client,") && l.ends_with(",3,")), "{csv}");
+    assert_eq!(csv_row(&csv, "repository", "acme/app"), Some("repository,acme/app,,3,,"));
+    assert_eq!(csv_row(&csv, "tag", "acme/app:1.0"), Some("tag,acme/app:1.0,,3,,"));
+    assert!(csv.lines().any(|l| l.starts_with("client,") && l.ends_with(",3,,")), "{csv}");
+    assert_eq!(
+        csv_row(&csv, "checks-customer", &evil.id.to_string()),
+        Some(
+            format!(
+                "checks-customer,{},\"'=HYPERLINK(\"\"http://evil.test\"\",\"\"x\"\")\",,,1",
+                evil.id
+            )
+            .as_str()
+        ),
+        "{csv}"
+    );
+    assert_eq!(
+        csv_row(&csv, "checks-repository", "acme/app"),
+        Some("checks-repository,acme/app,,,,1")
+    );
     let today = OffsetDateTime::now_utc().date().to_string();
     assert_eq!(
         csv_row(&csv, "day", &today),
-        Some(format!("day,{today},,3,{}", blob.len()).as_str()),
+        Some(format!("day,{today},,3,{},1", blob.len()).as_str()),
         "{csv}"
     );
 
     // Narrowed to a customer, a repository, dates.
     let by_idle = house.page(&format!("/vendor/acme/analytics.csv?customer={}", idle.id)).await;
-    assert!(by_idle.text().contains("total,last 30 days,,0,0"), "{}", by_idle.text());
+    assert!(by_idle.text().contains("total,last 30 days,,0,0,0"), "{}", by_idle.text());
     let by_evil = house.page(&format!("/vendor/acme/analytics?customer={}", evil.id)).await;
     assert_eq!(by_evil.status, StatusCode::OK);
     let by_repo = house.page("/vendor/acme/analytics.csv?repository=acme%2Ftools%2Fcli").await;
-    assert!(by_repo.text().contains("total,last 30 days,,0,0"), "{}", by_repo.text());
+    assert!(by_repo.text().contains("total,last 30 days,,0,0,0"), "{}", by_repo.text());
     let dated = house
         .page(&format!("/vendor/acme/analytics.csv?period=custom&from={today}&to={today}"))
         .await;

@@ -175,6 +175,7 @@ pub fn routes() -> Vec<ApiRoute> {
         route("/api/v1/pulls.csv", &["/api/v1/pulls.csv"], get(usage::pulls_csv)),
         route("/api/v1/pulls/summary", &["/api/v1/pulls/summary"], get(usage::summary)),
         route("/api/v1/bytes/summary", &["/api/v1/bytes/summary"], get(usage::bytes_summary)),
+        route("/api/v1/checks/summary", &["/api/v1/checks/summary"], get(usage::checks_summary)),
         route("/api/v1/audit", &["/api/v1/audit"], get(usage::list_audit)),
         route("/api/v1/audit.csv", &["/api/v1/audit.csv"], get(usage::audit_csv)),
         route("/api/v1/members", &["/api/v1/members"], get(members::list)),

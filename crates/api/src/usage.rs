@@ -1,5 +1,6 @@
 //! Usage reports and the audit log: `GET /api/v1/pulls`, `/api/v1/pulls.csv`,
-//! `/api/v1/pulls/summary`, `/api/v1/bytes/summary`, `/api/v1/audit` and
+//! `/api/v1/pulls/summary`, `/api/v1/bytes/summary`, `/api/v1/checks/summary`,
+//! `/api/v1/audit` and
 //! `/api/v1/audit.csv`, all scoped to the caller's organization and readable by every role.
 //!
 //! Lists are paged newest first with opaque cursors; the CSV exports stream every matching
@@ -20,7 +21,8 @@ use wharf_app::csv;
 use wharf_db::{
     audit::{self, AuditFilter, AuditRow},
     usage::{
-        self, BytesFilter, BytesGrouping, BytesTotal, PullFilter, PullGrouping, PullRow, PullTotal,
+        self, BytesFilter, BytesGrouping, BytesTotal, CheckGrouping, CheckTotal, PullFilter,
+        PullGrouping, PullRow, PullTotal,
     },
 };
 
@@ -324,6 +326,19 @@ fn day_param(field: &str, value: &str) -> Result<time::Date, Problem> {
         .map_err(|_| Problem::invalid(field, format!("{field}: not a day (2026-01-31)")))
 }
 
+/// Reads one of the day filters shared by the bytes and version-check summaries
+/// (`customer`, `repository`, `since`, `until`) into `filter`; other keys are left alone.
+fn day_filter(filter: &mut BytesFilter, key: &str, value: String) -> Result<(), Problem> {
+    match key {
+        "customer" => filter.customer_id = Some(customer_param(&value)?),
+        "repository" => filter.repository = Some(value),
+        "since" => filter.since = Some(day_param("since", &value)?),
+        "until" => filter.until = Some(day_param("until", &value)?),
+        _ => {}
+    }
+    Ok(())
+}
+
 /// `GET /api/v1/bytes/summary?group=day|customer|repository`: blob bytes served, from the
 /// daily aggregates.
 pub async fn bytes_summary(
@@ -336,12 +351,6 @@ pub async fn bytes_summary(
     let mut group = None;
     for (key, value) in pairs(query.as_deref(), &known)? {
         match key.as_str() {
-            "customer" => {
-                filter.customer_id = Some(customer_param(&value)?);
-            }
-            "repository" => filter.repository = Some(value),
-            "since" => filter.since = Some(day_param("since", &value)?),
-            "until" => filter.until = Some(day_param("until", &value)?),
             "group" => {
                 group = Some(match value.as_str() {
                     "day" => ("day", BytesGrouping::Day),
@@ -355,7 +364,7 @@ pub async fn bytes_summary(
                     }
                 });
             }
-            _ => {}
+            _ => day_filter(&mut filter, &key, value)?,
         }
     }
     let (name, group) = group.ok_or_else(|| {
@@ -363,6 +372,78 @@ pub async fn bytes_summary(
     })?;
     let totals = usage::summarize_bytes(&state.pool, caller.actor.org_id, &filter, group).await?;
     Ok(Json(BytesSummary { group: name, items: totals.into_iter().map(Into::into).collect() }))
+}
+
+/// One line of a version-check summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckTotalBody {
+    /// A day, a customer id (`vendor`), a repository, `repository:reference` or a client kind.
+    pub key: String,
+    /// Its label: the customer's latest recorded name; else the key.
+    pub label: Option<String>,
+    /// Manifest HEADs counted as version checks.
+    pub checks: i64,
+    /// Distinct customers (vendor tokens count as one).
+    pub customers: i64,
+    /// The latest check (RFC 3339).
+    pub last_check_at: String,
+}
+
+impl From<CheckTotal> for CheckTotalBody {
+    fn from(t: CheckTotal) -> Self {
+        Self {
+            key: t.key,
+            label: t.label,
+            checks: t.checks,
+            customers: t.customers,
+            last_check_at: rfc3339(t.last_check_at),
+        }
+    }
+}
+
+/// A version-check summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckSummary {
+    /// `day`, `customer`, `repository`, `reference` or `client`.
+    pub group: &'static str,
+    /// The totals.
+    pub items: Vec<CheckTotalBody>,
+}
+
+/// `GET /api/v1/checks/summary?group=day|customer|repository|reference|client`: version
+/// checks (manifest HEADs that no GET of the same manifest followed), from the daily
+/// counters; the same filters as the bytes summary (UTC days).
+pub async fn checks_summary(
+    caller: Caller,
+    State(state): State<App>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<CheckSummary>, Problem> {
+    let known = ["group", "customer", "repository", "since", "until"];
+    let groups = "day, customer, repository, reference or client";
+    let mut filter = BytesFilter::default();
+    let mut group = None;
+    for (key, value) in pairs(query.as_deref(), &known)? {
+        match key.as_str() {
+            "group" => {
+                group = Some(match value.as_str() {
+                    "day" => CheckGrouping::Day,
+                    "customer" => CheckGrouping::Customer,
+                    "repository" => CheckGrouping::Repository,
+                    "reference" => CheckGrouping::Reference,
+                    "client" => CheckGrouping::Client,
+                    _ => return Err(Problem::invalid("group", format!("group: {groups}"))),
+                });
+            }
+            _ => day_filter(&mut filter, &key, value)?,
+        }
+    }
+    let group =
+        group.ok_or_else(|| Problem::invalid("group", format!("group: {groups} is required")))?;
+    let totals = usage::summarize_checks(&state.pool, caller.actor.org_id, &filter, group).await?;
+    Ok(Json(CheckSummary {
+        group: group.as_str(),
+        items: totals.into_iter().map(Into::into).collect(),
+    }))
 }
 
 /// `GET /api/v1/pulls.csv`: every matching pull, streamed.

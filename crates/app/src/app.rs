@@ -81,7 +81,14 @@ impl BackgroundTasks {
 /// connection the requests need. Same server and credentials as `pool`, one connection,
 /// opened on first use, named `wharf usage writer` in `pg_stat_activity`.
 fn usage_writer_pool(pool: &PgPool) -> PgPool {
-    let options = (*pool.connect_options()).clone().application_name(USAGE_WRITER);
+    // Usage batches commit without waiting for their WAL flush (`synchronous_commit = off`):
+    // a Postgres crash can lose the last fraction of a second of usage (never consistency),
+    // and the writer no longer waits an fsync per batch, which on a busy disk was more than
+    // half of a batch's time (docs/performance.md, "Usage events").
+    let options = (*pool.connect_options())
+        .clone()
+        .application_name(USAGE_WRITER)
+        .options([("synchronous_commit", "off")]);
     wharf_db::sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(Duration::from_secs(30))

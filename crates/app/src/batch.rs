@@ -35,6 +35,10 @@ pub trait Flush: Send + 'static {
     fn pending(&self) -> usize;
     /// Writes the pending batch (and decides what to keep on failure).
     fn flush(&mut self) -> impl Future<Output = ()> + Send;
+    /// The last flush, at shutdown: writes also what the writer would otherwise hold back.
+    fn finish(&mut self) -> impl Future<Output = ()> + Send {
+        self.flush()
+    }
 }
 
 /// What the recording side and the task share.
@@ -181,11 +185,12 @@ async fn run<F: Flush>(
                 writer.flush().await;
             }
         }
+        if stopping {
+            writer.finish().await;
+            break;
+        }
         if ticked && writer.pending() > 0 {
             writer.flush().await;
-        }
-        if stopping {
-            break;
         }
     }
 }

@@ -38,6 +38,9 @@ impl Counter {
 pub struct Counters {
     /// Manifest GETs recorded as pull events (before any drop).
     pub pulls: Counter,
+    /// Manifest HEADs by access tokens (version checks, before any is taken back by the GET
+    /// that followed it, and before any drop).
+    pub version_checks: Counter,
     /// Blob bytes sent to attributed callers.
     pub blob_bytes: Counter,
     /// Manifests pushed.
@@ -55,6 +58,7 @@ pub struct Counters {
 /// The process's counters.
 pub static COUNTERS: Counters = Counters {
     pulls: Counter::new(),
+    version_checks: Counter::new(),
     blob_bytes: Counter::new(),
     pushes: Counter::new(),
     tokens_issued: Counter::new(),

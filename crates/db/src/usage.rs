@@ -50,14 +50,250 @@ pub struct NewPullEvent {
     pub requests: i32,
 }
 
-/// Writes a batch of pull events in one statement. Only pulls of the caller's own
+/// Writes a batch of pull events, in one transaction. Only pulls of the caller's own
 /// organization's repositories are kept (a public repository pulled with another
-/// organization's token is not that organization's usage to see). Per event it copies the customer's and
-/// the token's current names, records the tags (the requested one, else those pointing at
-/// the digest), the platform when the digest is an index child, and links a child GET to the
-/// index pull it follows (same token and repository, an index listing the digest, at most
-/// [`ROLL_UP_WINDOW_SECONDS`] earlier, in the database or earlier in this batch).
+/// organization's token is not that organization's usage to see). Per event it copies the
+/// customer's and the token's current names, records the tags (the requested one, else those
+/// pointing at the digest), the platform when the digest is an index child, and links a child
+/// GET to the index pull it follows (same token and repository, an index listing the digest,
+/// at most [`ROLL_UP_WINDOW_SECONDS`] earlier, in the database or earlier in this batch).
+///
+/// What the request path did not look up is resolved once per distinct value, not per event
+/// (the names per customer and token; per manifest, whether an index lists it and the tags of
+/// a GET by digest: two small queries), and the events go in with one `COPY`: at the
+/// distinct-clients worst case, where every GET is a row, that is most of the writer's cost
+/// gone (docs/performance.md, "Usage events"). Only GETs of index children, which need the
+/// roll-up's per-event lookups, go through [`insert_resolving`], after the `COPY`, so that a
+/// child finds its index pull from the same batch in the table.
 pub async fn insert_pull_events(pool: &PgPool, events: &[NewPullEvent]) -> Result<u64, DbError> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = pool.begin().await?;
+    let plan = Resolved::read(&mut tx, events).await?;
+    let mut copied = 0;
+    if !plan.copy.is_empty() {
+        let mut copy = tx.copy_in_raw(COPY_PULL_EVENTS).await?;
+        copy.send(plan.copy.into_bytes()).await?;
+        copied = copy.finish().await?;
+    }
+    let children: Vec<NewPullEvent> = plan.children.iter().map(|&i| events[i].clone()).collect();
+    let resolved = insert_resolving(&mut tx, &children).await?;
+    tx.commit().await?;
+    Ok(copied + resolved)
+}
+
+const COPY_PULL_EVENTS: &str = "copy pull_events (id, at, organization_id, customer_id, \
+    customer_name, token_id, token_name, token_prefix, repository, reference, digest, tags, \
+    media_type, client_addr, user_agent, client_kind, requests) from stdin";
+
+/// A batch split: the `COPY` text of the events resolved here, and the positions of the GETs
+/// of index children (resolved by [`insert_resolving`]).
+struct Resolved {
+    copy: String,
+    children: Vec<usize>,
+}
+
+/// What one distinct manifest of a batch resolved to.
+struct ManifestFacts {
+    /// The repository is the organization's (else its events are not kept).
+    known: bool,
+    /// Some index of the repository lists the digest.
+    is_child: bool,
+    /// For GETs by digest: the tags pointing at it.
+    tags: Option<Vec<String>>,
+}
+
+impl Resolved {
+    async fn read(conn: &mut sqlx::PgConnection, events: &[NewPullEvent]) -> Result<Self, DbError> {
+        use std::collections::HashMap;
+        // Distinct manifests (organization, repository, digest), and whether any GET of one
+        // was by digest.
+        let mut manifests: HashMap<(Uuid, &str, &str), usize> = HashMap::new();
+        let (mut orgs, mut repositories, mut digests, mut by_digest) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut of_event = Vec::with_capacity(events.len());
+        for e in events {
+            let key = (e.organization_id, e.repository.as_str(), e.digest.as_str());
+            let at = *manifests.entry(key).or_insert_with(|| {
+                orgs.push(e.organization_id);
+                repositories.push(e.repository.clone());
+                digests.push(e.digest.clone());
+                by_digest.push(false);
+                orgs.len() - 1
+            });
+            by_digest[at] |= e.tag.is_none();
+            of_event.push(at);
+        }
+        let rows = sqlx::query!(
+            r#"select m.ord as "ord!", r.id is not null as "known!",
+                      exists (select 1 from manifest_children mc
+                              where mc.repository_id = r.id
+                                and mc.child_digest = m.digest) as "is_child!",
+                      case when m.by_digest then
+                          coalesce((select array_agg(g.name order by g.name collate "C")
+                                    from tags g
+                                    where g.repository_id = r.id and g.digest = m.digest),
+                                   '{}') end as "tags?: Vec<String>"
+               from unnest($1::uuid[], $2::text[], $3::text[], $4::bool[])
+                        with ordinality as m(organization_id, repository, digest, by_digest, ord)
+               left join repositories r
+                 on r.name = m.repository and r.organization_id = m.organization_id"#,
+            &orgs,
+            &repositories,
+            &digests,
+            &by_digest,
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut facts: Vec<Option<ManifestFacts>> = (0..orgs.len()).map(|_| None).collect();
+        for row in rows {
+            let at = usize::try_from(row.ord - 1).unwrap_or(usize::MAX);
+            if let Some(slot) = facts.get_mut(at) {
+                *slot = Some(ManifestFacts {
+                    known: row.known,
+                    is_child: row.is_child,
+                    tags: row.tags,
+                });
+            }
+        }
+        // Names, once per distinct customer and token.
+        let mut customer_ids: Vec<Uuid> = events.iter().filter_map(|e| e.customer_id).collect();
+        customer_ids.sort_unstable();
+        customer_ids.dedup();
+        let mut token_ids: Vec<Uuid> = events.iter().map(|e| e.token_id).collect();
+        token_ids.sort_unstable();
+        token_ids.dedup();
+        let names = sqlx::query!(
+            r#"select true as "customer!", c.id as "id!", c.name as "name!", null::text as prefix
+               from customers c where c.id = any($1)
+               union all
+               select false, t.id, t.name, t.display_prefix
+               from access_tokens t where t.id = any($2)"#,
+            &customer_ids,
+            &token_ids,
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut customers = HashMap::new();
+        let mut tokens = HashMap::new();
+        for n in names {
+            if n.customer {
+                customers.insert(n.id, n.name);
+            } else {
+                tokens.insert(n.id, (n.name, n.prefix));
+            }
+        }
+        let mut plan = Self { copy: String::with_capacity(events.len() * 300), children: vec![] };
+        for (i, e) in events.iter().enumerate() {
+            let Some(facts) = facts.get(of_event[i]).and_then(Option::as_ref) else { continue };
+            if !facts.known {
+                continue;
+            }
+            if facts.is_child {
+                plan.children.push(i);
+                continue;
+            }
+            let tags: Vec<String> = match (&e.tag, &facts.tags) {
+                (Some(tag), _) => vec![tag.clone()],
+                (None, Some(tags)) => tags.clone(),
+                (None, None) => Vec::new(),
+            };
+            let customer_name = e.customer_id.and_then(|id| customers.get(&id));
+            copy_row(&mut plan.copy, e, customer_name, tokens.get(&e.token_id), &tags);
+        }
+        Ok(plan)
+    }
+}
+
+/// One event as a line of `COPY`'s text format, in [`COPY_PULL_EVENTS`]'s column order.
+fn copy_row(
+    out: &mut String,
+    e: &NewPullEvent,
+    customer_name: Option<&String>,
+    token: Option<&(String, Option<String>)>,
+    tags: &[String],
+) {
+    use std::fmt::Write;
+    // Microseconds, truncated, as the binary protocol sends them.
+    let at = e.at.to_offset(time::UtcOffset::UTC);
+    let _ = write!(
+        out,
+        "{}\t{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}+00\t{}\t",
+        e.id,
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.microsecond(),
+        e.organization_id,
+    );
+    let field = |out: &mut String, value: Option<&str>| {
+        match value {
+            Some(value) => copy_text(out, value),
+            None => out.push_str("\\N"),
+        }
+        out.push('\t');
+    };
+    let customer_id = e.customer_id.map(|id| id.to_string());
+    field(out, customer_id.as_deref());
+    field(out, customer_name.map(String::as_str));
+    field(out, Some(&e.token_id.to_string()));
+    field(out, token.map(|t| t.0.as_str()));
+    field(out, token.and_then(|t| t.1.as_deref()));
+    field(out, Some(&e.repository));
+    field(out, Some(&e.reference));
+    field(out, Some(&e.digest));
+    field(out, Some(&array_literal(tags)));
+    field(out, Some(&e.media_type));
+    field(out, e.client_addr.as_deref());
+    field(out, e.user_agent.as_deref());
+    field(out, Some(e.client_kind));
+    let _ = writeln!(out, "{}", e.requests.max(1));
+}
+
+/// `value` escaped for `COPY`'s text format.
+fn copy_text(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A `text[]` literal (`{"a","b"}`), every element quoted.
+fn array_literal(items: &[String]) -> String {
+    let mut out = String::from("{");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in item.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
+}
+
+/// Writes events with every lookup in SQL, per event: the GETs of index children (the
+/// roll-up links each to the latest GET of an index listing it, in the table, which holds
+/// this batch's `COPY` already, or earlier in `events`).
+async fn insert_resolving(
+    conn: &mut sqlx::PgConnection,
+    events: &[NewPullEvent],
+) -> Result<u64, DbError> {
     if events.is_empty() {
         return Ok(0);
     }
@@ -159,8 +395,7 @@ pub async fn insert_pull_events(pool: &PgPool, events: &[NewPullEvent]) -> Resul
                  and mc.platform_os is not null
                order by (mc.index_digest = parent.digest) desc nulls last, mc.index_digest
                limit 1
-           ) pl on true
-           on conflict (id) do nothing"#,
+           ) pl on true"#,
         &ids,
         &ats,
         &orgs,
@@ -177,7 +412,7 @@ pub async fn insert_pull_events(pool: &PgPool, events: &[NewPullEvent]) -> Resul
         ROLL_UP_WINDOW_SECONDS,
         &requests,
     )
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected())
 }
@@ -246,6 +481,176 @@ pub async fn add_blob_bytes(pool: &PgPool, rows: &[BlobBytes]) -> Result<u64, Db
     .execute(pool)
     .await?;
     Ok(done.rows_affected())
+}
+
+/// Version checks (manifest HEADs) counted for one group on one day: what the recorder adds
+/// per batch (`version_checks_daily`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionChecks {
+    /// UTC day.
+    pub day: Date,
+    /// The vendor organization owning the repository.
+    pub organization_id: Uuid,
+    /// The customer, for a customer token.
+    pub customer_id: Option<Uuid>,
+    /// Repository name.
+    pub repository: String,
+    /// The tag or digest as requested.
+    pub reference: String,
+    /// The client kind (as in pull events).
+    pub client_kind: &'static str,
+    /// How many HEADs.
+    pub checks: i64,
+    /// The latest of them.
+    pub last_check_at: OffsetDateTime,
+}
+
+/// Adds a batch of version-check counts to the daily counters, in one statement (in key
+/// order, so concurrent writers lock rows in the same order; like pull events, only for
+/// repositories of the caller's own organization). Copies the customer's current name.
+pub async fn add_version_checks(pool: &PgPool, rows: &[VersionChecks]) -> Result<u64, DbError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let days: Vec<Date> = rows.iter().map(|r| r.day).collect();
+    let orgs: Vec<Uuid> = rows.iter().map(|r| r.organization_id).collect();
+    let customers: Vec<Option<Uuid>> = rows.iter().map(|r| r.customer_id).collect();
+    let repositories: Vec<String> = rows.iter().map(|r| r.repository.clone()).collect();
+    let references: Vec<String> = rows.iter().map(|r| r.reference.clone()).collect();
+    let kinds: Vec<String> = rows.iter().map(|r| r.client_kind.to_owned()).collect();
+    let checks: Vec<i64> = rows.iter().map(|r| r.checks).collect();
+    let lasts: Vec<OffsetDateTime> = rows.iter().map(|r| r.last_check_at).collect();
+    let done = sqlx::query!(
+        r#"insert into version_checks_daily (organization_id, day, customer_id, customer_name,
+                                             repository, reference, client_kind, checks,
+                                             last_check_at)
+           select u.organization_id, u.day, u.customer_id, c.name, u.repository, u.reference,
+                  u.client_kind, sum(u.checks), max(u.last_check_at)
+           from unnest($1::date[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                       $7::int8[], $8::timestamptz[])
+                    as u(day, organization_id, customer_id, repository, reference,
+                         client_kind, checks, last_check_at)
+           join repositories r
+             on r.name = u.repository and r.organization_id = u.organization_id
+           left join customers c on c.id = u.customer_id
+           where u.checks > 0
+           group by u.organization_id, u.day, u.customer_id, c.name, u.repository,
+                    u.reference, u.client_kind
+           order by u.organization_id, u.day, u.customer_id, u.repository, u.reference,
+                    u.client_kind
+           on conflict (organization_id, day, customer_id, repository, reference, client_kind)
+           do update
+               set checks = version_checks_daily.checks + excluded.checks,
+                   customer_name = coalesce(excluded.customer_name,
+                                            version_checks_daily.customer_name),
+                   last_check_at = greatest(version_checks_daily.last_check_at,
+                                            excluded.last_check_at)"#,
+        &days,
+        &orgs,
+        &customers as &[Option<Uuid>],
+        &repositories,
+        &references,
+        &kinds,
+        &checks,
+        &lasts,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// How a version-check summary groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckGrouping {
+    /// Per UTC day, oldest first.
+    Day,
+    /// Per customer (`vendor` for the organization's own tokens), most checks first.
+    Customer,
+    /// Per repository, most checks first.
+    Repository,
+    /// Per `repository:reference` (a tag, or a digest when checked by digest).
+    Reference,
+    /// Per client kind.
+    Client,
+}
+
+impl CheckGrouping {
+    /// Its name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Customer => "customer",
+            Self::Repository => "repository",
+            Self::Reference => "reference",
+            Self::Client => "client",
+        }
+    }
+}
+
+/// One line of a version-check summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckTotal {
+    /// The group: a day (`2026-11-24`), a customer id (`vendor` for vendor tokens), a
+    /// repository, `repository:reference` or a client kind.
+    pub key: String,
+    /// A readable label: the customer's latest recorded name; else the key.
+    pub label: Option<String>,
+    /// Manifest HEADs counted as version checks.
+    pub checks: i64,
+    /// Distinct customers among them (vendor tokens count as one).
+    pub customers: i64,
+    /// The latest check.
+    pub last_check_at: OffsetDateTime,
+}
+
+/// Totals of the version checks of `org` matching `filter` (whole UTC days), grouped.
+pub async fn summarize_checks(
+    pool: &PgPool,
+    org: Uuid,
+    filter: &BytesFilter,
+    group: CheckGrouping,
+) -> Result<Vec<CheckTotal>, DbError> {
+    Ok(sqlx::query_as!(
+        CheckTotal,
+        r#"with rows as (
+               select v.day, v.customer_id, v.customer_name, v.checks, v.last_check_at,
+                      case $6
+                          when 'day' then to_char(v.day, 'YYYY-MM-DD')
+                          when 'customer' then coalesce(v.customer_id::text, 'vendor')
+                          when 'repository' then v.repository
+                          when 'reference' then v.repository || ':' || v.reference
+                          else v.client_kind
+                      end as key
+               from version_checks_daily v
+               where v.organization_id = $1
+                 and ($2::date is null or v.day >= $2)
+                 and ($3::date is null or v.day < $3)
+                 and ($4::uuid is null or v.customer_id = $4)
+                 and ($5::text is null or v.repository = $5)
+           )
+           select key as "key!",
+                  case $6
+                      when 'customer' then coalesce(
+                          (array_agg(customer_name order by last_check_at desc)
+                               filter (where customer_name is not null))[1],
+                          case when key = 'vendor' then 'vendor' end)
+                      else key
+                  end as label,
+                  sum(checks)::int8 as "checks!",
+                  count(distinct coalesce(customer_id::text, 'vendor')) as "customers!",
+                  max(last_check_at) as "last_check_at!"
+           from rows
+           group by key
+           order by case when $6 = 'day' then key end asc, sum(checks) desc, key"#,
+        org,
+        filter.since,
+        filter.until,
+        filter.customer_id,
+        filter.repository.as_deref(),
+        group.as_str(),
+    )
+    .fetch_all(pool)
+    .await?)
 }
 
 /// Which pulls a report covers. Every field narrows; `None` does not.
@@ -719,6 +1124,56 @@ mod tests {
             .fetch_one(pool)
             .await
             .unwrap()
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn copied_events_keep_every_character_names_and_times_exactly(pool: PgPool) {
+        let acme = org(&pool, "acme").await;
+        repository_with_index(&pool, acme, "acme").await;
+        let customer = crate::testing::customer(&pool, acme, "Tab\there \\ \"quoted\" 名前").await;
+        let at = OffsetDateTime::now_utc().replace_nanosecond(123_456_789).unwrap();
+        let odd = "agent\twith\\back\nslash\r \"and\" \\N";
+        let mut by_tag = event(acme, Uuid::new_v4(), "acme/app", "1.0", at);
+        by_tag.customer_id = Some(customer.id);
+        by_tag.user_agent = Some(odd.to_owned());
+        by_tag.requests = 3;
+        let mut by_digest = event(acme, by_tag.token_id, "acme/app", "sha256:i", at);
+        by_digest.client_addr = None;
+        assert_eq!(
+            insert_pull_events(&pool, &[by_tag.clone(), by_digest.clone()]).await.unwrap(),
+            2
+        );
+        let row = sqlx::query(
+            "select user_agent, customer_name, at, requests, tags, host(client_addr)
+             from pull_events where id = $1",
+        )
+        .bind(by_tag.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(row.get::<Option<String>, _>(0).as_deref(), Some(odd));
+        assert_eq!(row.get::<Option<String>, _>(1), Some(customer.name.clone()));
+        let stored: OffsetDateTime = row.get(2);
+        assert_eq!(stored, at.replace_nanosecond(123_456_000).unwrap(), "microseconds, truncated");
+        assert_eq!(row.get::<i32, _>(3), 3);
+        assert_eq!(row.get::<Vec<String>, _>(4), vec!["1.0".to_owned()]);
+        assert_eq!(row.get::<Option<String>, _>(5).as_deref(), Some("192.0.2.1"));
+        let (tags, addr): (Vec<String>, Option<String>) =
+            sqlx::query_as("select tags, host(client_addr) from pull_events where id = $1")
+                .bind(by_digest.id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!((tags, addr), (vec!["1.0".to_owned()], None));
+        // Both roll-ups counted the batch once.
+        let (total, rolled): (i64, i64) = sqlx::query_as(
+            "select (select sum(pulls) from pull_daily_totals where dimension = 'total')::int8,
+                    (select sum(pulls) from pull_daily_rollup)::int8",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!((total, rolled), (4, 4));
     }
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]

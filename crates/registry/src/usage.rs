@@ -2,8 +2,8 @@
 //! manifest or sent blob bytes, and the [`Attribution`] an [`crate::access::AccessControl`]
 //! puts into [`crate::access::Access`] so that usage can be attributed.
 //!
-//! The registry decides only *when* something counts (a manifest GET that answered 200, never
-//! a HEAD; the bytes of a blob body actually handed to the connection, ranges included) and
+//! The registry decides only *when* something counts (a manifest GET that answered 200 is a
+//! pull; a manifest HEAD that answered 200 is a version check; the bytes of a blob body actually handed to the connection, ranges included) and
 //! never waits for the sink: implementations must return at once (the server's buffers the
 //! event and writes it off the request path). Who the ids belong to, names, client kinds and
 //! storage are the implementor's business.
@@ -26,7 +26,8 @@ pub struct Attribution {
     pub customer_id: Option<Uuid>,
 }
 
-/// A manifest served by a GET (never a HEAD) to an attributed caller.
+/// A manifest served to an attributed caller: by a GET ([`UsageSink::manifest_served`]) or
+/// by a HEAD ([`UsageSink::manifest_checked`]), headers only.
 #[derive(Debug)]
 pub struct ManifestServed<'a> {
     /// The organization owning the repository (the caller's, or its vendor's).
@@ -68,6 +69,8 @@ pub struct BlobServed {
 pub trait UsageSink: Send + Sync + std::fmt::Debug + 'static {
     /// A manifest was served.
     fn manifest_served(&self, served: ManifestServed<'_>);
+    /// A manifest HEAD answered 200 (a version check). Records nothing unless implemented.
+    fn manifest_checked(&self, _checked: ManifestServed<'_>) {}
     /// A blob body ended after sending `served.bytes` bytes.
     fn blob_served(&self, served: BlobServed);
 }

@@ -131,8 +131,13 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let c = self.counters;
-        let counters: [(&str, &str, &Counter); 7] = [
+        let counters: [(&str, &str, &Counter); 8] = [
             ("wharf_pulls_total", "Manifest GETs by customer and vendor tokens.", &c.pulls),
+            (
+                "wharf_version_checks_total",
+                "Manifest HEADs by customer and vendor tokens.",
+                &c.version_checks,
+            ),
             ("wharf_blob_bytes_served_total", "Blob bytes sent to tokens.", &c.blob_bytes),
             ("wharf_pushes_total", "Manifests pushed.", &c.pushes),
             ("wharf_tokens_issued_total", "Registry bearer tokens issued.", &c.tokens_issued),

@@ -16,6 +16,14 @@
 //! into one event whose `requests` counts them: a client polling a tag in a loop costs the
 //! database one row per second instead of one per GET, which is what keeps recording within
 //! a few percent of not recording at all (docs/performance.md).
+//!
+//! A manifest HEAD is a version check, not a pull: the recorder counts checks in memory per
+//! (day, organization, customer, repository, reference, client kind) and adds each batch's
+//! counts to `version_checks_daily` with one upsert, so a flood of HEADs from Watchtower or
+//! Renovate costs a hash-map increment each and a handful of rows per flush. A HEAD is held
+//! [`CHECK_HOLD`] before it is counted: a GET of the same manifest (same token, repository
+//! and digest) in that time is the pull the HEAD began (docker resolves a tag with a HEAD,
+//! then GETs the digest) and takes one pending check back, so such a pull is a pull only.
 
 pub mod client;
 
@@ -31,7 +39,7 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 use wharf_db::{
     PgPool,
-    usage::{BlobBytes, NewPullEvent},
+    usage::{BlobBytes, NewPullEvent, VersionChecks},
 };
 
 use self::client::{ClientKind, TrustedProxies};
@@ -44,6 +52,9 @@ use crate::{
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Most events written by one statement.
 const MAX_BATCH: usize = 1_000;
+/// How long a HEAD waits before it counts as a version check (a GET of the same manifest by
+/// the same token in that time makes it part of a pull instead).
+pub const CHECK_HOLD: Duration = Duration::from_secs(1);
 
 /// Settings of the recorder.
 #[derive(Debug, Clone)]
@@ -54,7 +65,8 @@ pub struct UsageSettings {
     pub trusted_proxies: TrustedProxies,
 }
 
-/// A manifest served by a GET (never a HEAD) to a caller with an access token.
+/// A manifest served to a caller with an access token: by a GET (a pull) or a HEAD (a
+/// version check).
 #[derive(Debug)]
 pub struct ManifestPull<'a> {
     /// The organization owning the repository (the caller's, or its vendor's).
@@ -102,6 +114,19 @@ pub struct BlobBytesServed {
 enum Item {
     Pull(NewPullEvent),
     Bytes { day: Date, served: BlobBytesServed },
+    Check(Check),
+}
+
+/// A manifest HEAD, as the writer holds it.
+#[derive(Debug)]
+struct Check {
+    at: OffsetDateTime,
+    /// What a GET must match to take it back: token, repository, digest.
+    manifest: (Uuid, String, String),
+    organization_id: Uuid,
+    customer_id: Option<Uuid>,
+    reference: String,
+    client_kind: &'static str,
 }
 
 /// The usage recorder of `wharf serve`.
@@ -114,7 +139,12 @@ pub struct UsageRecorder {
 impl UsageRecorder {
     /// Starts the background writer.
     pub fn start(pool: PgPool, settings: UsageSettings) -> (Arc<Self>, BatcherTask) {
-        let writer = Writer { pool, pulls: PendingPulls::default(), bytes: HashMap::new() };
+        let writer = Writer {
+            pool,
+            pulls: PendingPulls::default(),
+            bytes: HashMap::new(),
+            checks: PendingChecks::default(),
+        };
         // The writer's pending batch is bounded too, so at most twice `buffer` events wait.
         let max_batch = settings.buffer.clamp(1, MAX_BATCH);
         let (batcher, task) =
@@ -158,6 +188,21 @@ impl UsageRecorder {
         }));
     }
 
+    /// Counts a manifest HEAD as a version check (unless a GET of the same manifest by the
+    /// same token follows within [`CHECK_HOLD`]); never waits.
+    pub fn manifest_checked(&self, served: ManifestPull<'_>) {
+        COUNTERS.version_checks.inc();
+        let user_agent = served.headers.get("user-agent").and_then(|v| v.to_str().ok());
+        self.record(Item::Check(Check {
+            at: OffsetDateTime::now_utc(),
+            manifest: (served.token_id, served.repository.to_owned(), served.digest.to_owned()),
+            organization_id: served.organization_id,
+            customer_id: served.customer_id,
+            reference: served.reference.to_owned(),
+            client_kind: ClientKind::from_user_agent(user_agent).as_str(),
+        }));
+    }
+
     /// Adds a blob body's bytes to its token's daily count; never waits.
     pub fn blob_bytes_served(&self, served: BlobBytesServed) {
         COUNTERS.blob_bytes.add(served.bytes);
@@ -172,6 +217,92 @@ struct Writer {
     pool: PgPool,
     pulls: PendingPulls,
     bytes: HashMap<(Uuid, String, String, Date), BlobBytes>,
+    checks: PendingChecks,
+}
+
+/// The key of a version-check counter: day, organization, customer, reference, client kind
+/// (the repository is in the manifest key).
+type CheckGroup = (Date, Uuid, Option<Uuid>, String, &'static str);
+
+/// One held group of HEADs: how many, the first (to know when the hold is over) and the
+/// latest.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    checks: i64,
+    first: OffsetDateTime,
+    last: OffsetDateTime,
+}
+
+/// Version checks waiting to be counted, per manifest (token, repository, digest) so that a
+/// GET finds the HEAD it follows.
+#[derive(Default)]
+struct PendingChecks {
+    held: HashMap<(Uuid, String, String), HashMap<CheckGroup, Held>>,
+}
+
+impl PendingChecks {
+    fn add(&mut self, check: Check) {
+        let group = (
+            check.at.date(),
+            check.organization_id,
+            check.customer_id,
+            check.reference,
+            check.client_kind,
+        );
+        let held = self.held.entry(check.manifest).or_default().entry(group).or_insert(Held {
+            checks: 0,
+            first: check.at,
+            last: check.at,
+        });
+        held.checks += 1;
+        held.last = held.last.max(check.at);
+    }
+
+    /// A GET of `manifest`: takes back one HEAD of it still held (the pull it began).
+    fn pulled(&mut self, manifest: &(Uuid, String, String)) {
+        let Some(groups) = self.held.get_mut(manifest) else { return };
+        let Some(group) = groups.iter().min_by_key(|(_, h)| h.first).map(|(g, _)| g.clone()) else {
+            return;
+        };
+        if let Some(held) = groups.get_mut(&group) {
+            held.checks -= 1;
+            if held.checks == 0 {
+                groups.remove(&group);
+            }
+        }
+        if groups.is_empty() {
+            self.held.remove(manifest);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    /// The counts whose first HEAD is at or before `before` (all when `None`), taken out.
+    fn take(&mut self, before: Option<OffsetDateTime>) -> Vec<VersionChecks> {
+        let mut out = Vec::new();
+        self.held.retain(|(_, repository, _), groups| {
+            groups.retain(|(day, org, customer, reference, kind), held| {
+                if before.is_some_and(|before| held.first > before) {
+                    return true;
+                }
+                out.push(VersionChecks {
+                    day: *day,
+                    organization_id: *org,
+                    customer_id: *customer,
+                    repository: repository.clone(),
+                    reference: reference.clone(),
+                    client_kind: kind,
+                    checks: held.checks,
+                    last_check_at: held.last,
+                });
+                false
+            });
+            !groups.is_empty()
+        });
+        out
+    }
 }
 
 /// Pull events waiting to be written, identical GETs in one second coalesced.
@@ -246,7 +377,14 @@ impl Flush for Writer {
 
     fn add(&mut self, item: Item) {
         match item {
-            Item::Pull(event) => self.pulls.add(event),
+            Item::Pull(event) => {
+                if !self.checks.held.is_empty() {
+                    let manifest = (event.token_id, event.repository.clone(), event.digest.clone());
+                    self.checks.pulled(&manifest);
+                }
+                self.pulls.add(event);
+            }
+            Item::Check(check) => self.checks.add(check),
             Item::Bytes { day, served } => {
                 let key = (served.token_id, served.repository, served.digest, day);
                 let entry = self.bytes.entry(key.clone()).or_insert_with(|| BlobBytes {
@@ -267,10 +405,24 @@ impl Flush for Writer {
     }
 
     fn pending(&self) -> usize {
-        self.pulls.len() + self.bytes.len()
+        // Held checks wait for their time, not for a full batch: they count as one, so that
+        // every tick flushes them.
+        self.pulls.len() + self.bytes.len() + usize::from(self.checks.len() > 0)
     }
 
     async fn flush(&mut self) {
+        self.write(false).await;
+    }
+
+    async fn finish(&mut self) {
+        self.write(true).await;
+    }
+}
+
+impl Writer {
+    /// Writes the pending pulls and bytes, and the checks whose hold is over (all of them
+    /// when `all`, at shutdown).
+    async fn write(&mut self, all: bool) {
         if self.pulls.len() > 0 {
             let pulls = self.pulls.take();
             if let Err(err) = wharf_db::usage::insert_pull_events(&self.pool, &pulls).await {
@@ -284,6 +436,14 @@ impl Flush for Writer {
                 COUNTERS.usage_write_failures.inc();
                 tracing::warn!(rows = rows.len(), "writing bytes served failed: {err}");
             }
+        }
+        let hold = time::Duration::try_from(CHECK_HOLD).unwrap_or(time::Duration::SECOND);
+        let checks = self.checks.take((!all).then(|| OffsetDateTime::now_utc() - hold));
+        if !checks.is_empty()
+            && let Err(err) = wharf_db::usage::add_version_checks(&self.pool, &checks).await
+        {
+            COUNTERS.usage_write_failures.inc();
+            tracing::warn!(rows = checks.len(), "writing version checks failed: {err}");
         }
     }
 }
@@ -312,6 +472,52 @@ mod tests {
             client_kind: "docker",
             requests: 1,
         }
+    }
+
+    fn head(at: OffsetDateTime, token: u128, reference: &str, kind: &'static str) -> Check {
+        Check {
+            at,
+            manifest: (Uuid::from_u128(token), "vendor/app".into(), "sha256:aa".into()),
+            organization_id: Uuid::from_u128(1),
+            customer_id: Some(Uuid::from_u128(2)),
+            reference: reference.into(),
+            client_kind: kind,
+        }
+    }
+
+    #[test]
+    fn heads_count_per_group_once_held_and_a_get_takes_its_head_back() {
+        let t0 = datetime!(2026-11-24 10:00:00 UTC);
+        let ms = time::Duration::milliseconds;
+        let mut checks = PendingChecks::default();
+        // A flood of HEADs of one tag by one token: one counter.
+        for i in 0..500 {
+            checks.add(head(t0 + ms(i), 3, "1.0", "docker"));
+        }
+        // Another client kind and a HEAD by digest: groups of their own.
+        checks.add(head(t0 + ms(10), 3, "1.0", "other"));
+        checks.add(head(t0 + ms(20), 3, "sha256:aa", "docker"));
+        // docker pulls with token 4: HEAD of the tag, then GET of the digest: no check.
+        checks.add(head(t0 + ms(30), 4, "1.0", "docker"));
+        checks.pulled(&(Uuid::from_u128(4), "vendor/app".into(), "sha256:aa".into()));
+        // A GET of something never HEADed changes nothing.
+        checks.pulled(&(Uuid::from_u128(5), "vendor/app".into(), "sha256:aa".into()));
+        // A HEAD later on is still held.
+        checks.add(head(t0 + ms(1500), 6, "1.0", "docker"));
+        let taken = checks.take(Some(t0 + ms(1000)));
+        let mut seen: Vec<_> =
+            taken.iter().map(|c| (c.reference.as_str(), c.client_kind, c.checks)).collect();
+        seen.sort();
+        assert_eq!(seen, [("1.0", "docker", 500), ("1.0", "other", 1), ("sha256:aa", "docker", 1)]);
+        let flood = taken.iter().find(|c| c.checks == 500).unwrap();
+        assert_eq!(flood.last_check_at, t0 + ms(499));
+        assert_eq!((flood.day, flood.repository.as_str()), (t0.date(), "vendor/app"));
+        assert_eq!(checks.len(), 1);
+        // At shutdown everything held is written.
+        let rest = checks.take(None);
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].checks, 1);
+        assert_eq!(checks.len(), 0);
     }
 
     #[test]

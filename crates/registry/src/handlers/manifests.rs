@@ -62,25 +62,29 @@ pub(super) async fn get(
         denied(Some(digest.as_str()));
         return Err(unknown());
     }
+    if let (Some(attribution), Some(organization_id)) = (access.attribution, access.organization_id)
+    {
+        let served = ManifestServed {
+            organization_id,
+            attribution,
+            repository: name,
+            reference,
+            digest: &digest,
+            media_type: &manifest.media_type,
+            headers: cx.headers,
+            peer: cx.client,
+        };
+        if head {
+            cx.usage().manifest_checked(served);
+        } else {
+            cx.usage().manifest_served(served);
+        }
+    }
     let mut response = if head {
         let mut r = bytes_response(StatusCode::OK, &manifest.media_type, Bytes::new(), true);
         r.headers_mut().insert(header::CONTENT_LENGTH, manifest.size.into());
         r
     } else {
-        if let (Some(attribution), Some(organization_id)) =
-            (access.attribution, access.organization_id)
-        {
-            cx.usage().manifest_served(ManifestServed {
-                organization_id,
-                attribution,
-                repository: name,
-                reference,
-                digest: &digest,
-                media_type: &manifest.media_type,
-                headers: cx.headers,
-                peer: cx.client,
-            });
-        }
         bytes_response(StatusCode::OK, &manifest.media_type, manifest.bytes.clone(), false)
     };
     response.headers_mut().insert(DOCKER_CONTENT_DIGEST, header_value(digest.as_str()));

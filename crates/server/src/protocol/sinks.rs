@@ -22,24 +22,33 @@ use wharf_registry::{
 #[derive(Debug)]
 pub struct RegistryUsage(pub Arc<UsageRecorder>);
 
+/// The application's view of a served manifest.
+fn manifest<'a>(served: &ManifestServed<'a>) -> ManifestPull<'a> {
+    let tag = match served.reference {
+        Reference::Tag(tag) => Some(tag.as_str()),
+        Reference::Digest(_) => None,
+    };
+    ManifestPull {
+        organization_id: served.organization_id,
+        token_id: served.attribution.token_id,
+        customer_id: served.attribution.customer_id,
+        repository: served.repository.as_str(),
+        reference: tag.unwrap_or_else(|| served.digest.as_str()),
+        tag,
+        digest: served.digest.as_str(),
+        media_type: served.media_type,
+        headers: served.headers,
+        peer: served.peer,
+    }
+}
+
 impl UsageSink for RegistryUsage {
     fn manifest_served(&self, served: ManifestServed<'_>) {
-        let tag = match served.reference {
-            Reference::Tag(tag) => Some(tag.as_str()),
-            Reference::Digest(_) => None,
-        };
-        self.0.manifest_pulled(ManifestPull {
-            organization_id: served.organization_id,
-            token_id: served.attribution.token_id,
-            customer_id: served.attribution.customer_id,
-            repository: served.repository.as_str(),
-            reference: tag.unwrap_or_else(|| served.digest.as_str()),
-            tag,
-            digest: served.digest.as_str(),
-            media_type: served.media_type,
-            headers: served.headers,
-            peer: served.peer,
-        });
+        self.0.manifest_pulled(manifest(&served));
+    }
+
+    fn manifest_checked(&self, checked: ManifestServed<'_>) {
+        self.0.manifest_checked(manifest(&checked));
     }
 
     fn blob_served(&self, served: BlobServed) {

@@ -5,11 +5,13 @@
 //! field (status 422), never a failure. The CSV holds exactly the tables the page shows.
 //!
 //! A pull is a manifest GET answered to an access token (an index pull's child GETs are
-//! part of it; identical GETs in one second count each). HEAD requests are not recorded by
-//! the registry, so version checks cannot be shown (docs/portal.md).
+//! part of it; identical GETs in one second count each). A version check is a manifest HEAD
+//! that no GET of the same manifest by the same token followed (docs/portal.md, "Version
+//! checks"); they are shown apart, never as pulls.
 //!
-//! Two reads (`insights::pull_breakdown`, one scan of the period's pull events, and
-//! `usage::summarize_bytes`, the daily byte aggregates), run concurrently.
+//! The reads (`insights::pull_breakdown`, one scan of the period's pull events,
+//! `usage::summarize_bytes`, the daily byte aggregates, and `usage::summarize_checks` three
+//! times, the daily version-check counters) run concurrently.
 
 use askama::Template;
 use axum::{
@@ -22,7 +24,7 @@ use uuid::Uuid;
 use wharf_db::{
     customers,
     insights::{self, BreakdownFilter, BreakdownRow, Dimension},
-    usage::{self, BytesFilter, BytesGrouping},
+    usage::{self, BytesFilter, BytesGrouping, CheckGrouping, CheckTotal},
 };
 
 use super::{
@@ -53,9 +55,12 @@ struct Line {
     href: Option<String>,
     /// This page narrowed to the group.
     narrow: Option<String>,
+    /// Pulls, or version checks in the version-check tables.
     pulls: i64,
     /// Bytes served (the day table only).
     bytes: Option<i64>,
+    /// Version checks (the day table only).
+    checks: Option<i64>,
 }
 
 impl Line {
@@ -70,6 +75,8 @@ struct Table {
     id: &'static str,
     title: &'static str,
     column: &'static str,
+    /// What the count column counts: `Pulls` or `Version checks`.
+    counted: &'static str,
     lines: Vec<Line>,
     /// How many groups there are in all (the table shows the top ones).
     groups: i64,
@@ -101,6 +108,8 @@ struct Report {
     pullers: i64,
     repositories: i64,
     bytes: i64,
+    /// Version checks (manifest HEADs not followed by a GET).
+    checks: i64,
     chart: Chart,
     tables: Vec<Table>,
     csv: String,
@@ -172,7 +181,7 @@ async fn figures(
     filters: &Filters,
     range: Range,
     now: OffsetDateTime,
-) -> Result<(Vec<BreakdownRow>, Vec<(String, i64)>, Vec<String>, Range), PageError> {
+) -> Result<Figures, PageError> {
     let today = now.date();
     let until = range.until.unwrap_or_else(|| midnight(today + Duration::days(1)));
     let since = range.since.unwrap_or(until);
@@ -192,10 +201,14 @@ async fn figures(
     };
     let pool = &portal.app.pool;
     let org = scope.org_id();
-    let (breakdown, bytes) = tokio::try_join!(
+    let (breakdown, served, checks_by_day, checks_by_customer, checks_by_repository) = tokio::try_join!(
         insights::pull_breakdown(pool, org, &pulls, TOP, &Dimension::ALL),
         usage::summarize_bytes(pool, org, &bytes, BytesGrouping::Day),
+        usage::summarize_checks(pool, org, &bytes, CheckGrouping::Day),
+        usage::summarize_checks(pool, org, &bytes, CheckGrouping::Customer),
+        usage::summarize_checks(pool, org, &bytes, CheckGrouping::Repository),
     )?;
+    let bytes = served;
     let days: Vec<String> = range.days().into_iter().map(day_text).collect();
     let by_day: Vec<(String, i64)> = days
         .iter()
@@ -204,16 +217,29 @@ async fn figures(
             (day.clone(), served)
         })
         .collect();
-    Ok((breakdown, by_day, days, range))
+    Ok(Figures {
+        breakdown,
+        bytes: by_day,
+        days,
+        checks_by_day,
+        checks_by_customer,
+        checks_by_repository,
+    })
 }
 
-fn report(
-    scope: &VendorScope,
-    filters: &Filters,
-    breakdown: &[BreakdownRow],
-    bytes: &[(String, i64)],
-    days: &[String],
-) -> Report {
+/// What the page shows, read.
+struct Figures {
+    breakdown: Vec<BreakdownRow>,
+    /// Bytes served on each day of the period.
+    bytes: Vec<(String, i64)>,
+    days: Vec<String>,
+    checks_by_day: Vec<CheckTotal>,
+    checks_by_customer: Vec<CheckTotal>,
+    checks_by_repository: Vec<CheckTotal>,
+}
+
+fn report(scope: &VendorScope, filters: &Filters, figures: &Figures) -> Report {
+    let Figures { breakdown, bytes, days, .. } = figures;
     let of = |dimension: &'static str| breakdown.iter().filter(move |r| r.dimension == dimension);
     let groups = |dimension: &'static str| of(dimension).next().map_or(0, |r| r.groups);
     let pulls_on = |day: &str| of("day").find(|r| r.key == day).map_or(0, |r| r.pulls);
@@ -226,6 +252,9 @@ fn report(
             narrow: None,
             pulls: pulls_on(day),
             bytes: Some(*served),
+            checks: Some(
+                figures.checks_by_day.iter().find(|c| &c.key == day).map_or(0, |c| c.checks),
+            ),
         })
         .collect();
     let chart_days: Vec<(String, i64)> =
@@ -245,6 +274,7 @@ fn report(
                 narrow: (!vendor).then(|| filters.query(&[("customer", r.key.clone())])),
                 pulls: r.pulls,
                 bytes: None,
+                checks: None,
             }
         })
         .collect();
@@ -257,6 +287,7 @@ fn report(
             narrow: Some(filters.query(&[("repository", r.key.clone())])),
             pulls: r.pulls,
             bytes: None,
+            checks: None,
         })
         .collect();
     let plain = |dimension: &'static str| -> Vec<Line> {
@@ -267,13 +298,54 @@ fn report(
                 narrow: None,
                 pulls: r.pulls,
                 bytes: None,
+                checks: None,
             })
             .collect()
     };
     let total_bytes: i64 = bytes.iter().map(|b| b.1).sum();
+    let check_customers = figures
+        .checks_by_customer
+        .iter()
+        .take(TOP as usize)
+        .map(|c| {
+            let vendor = c.key == "vendor";
+            Line {
+                label: if vendor {
+                    "Your team (vendor tokens)".into()
+                } else {
+                    c.label.clone().unwrap_or_else(|| c.key.clone())
+                },
+                href: Some(if vendor {
+                    scope.path("/tokens")
+                } else {
+                    scope.path(&format!("/customers/{}", c.key))
+                }),
+                narrow: (!vendor).then(|| filters.query(&[("customer", c.key.clone())])),
+                pulls: c.checks,
+                bytes: None,
+                checks: None,
+            }
+        })
+        .collect();
+    let check_repositories = figures
+        .checks_by_repository
+        .iter()
+        .take(TOP as usize)
+        .map(|c| Line {
+            label: c.key.clone(),
+            href: Some(
+                scope.path(&format!("/artifacts/{}", repository_path(scope.slug(), &c.key))),
+            ),
+            narrow: Some(filters.query(&[("repository", c.key.clone())])),
+            pulls: c.checks,
+            bytes: None,
+            checks: None,
+        })
+        .collect();
     let tables = vec![
         Table {
             id: "by-customer",
+            counted: "Pulls",
             title: "By customer",
             column: "Customer",
             lines: customer_lines,
@@ -281,6 +353,7 @@ fn report(
         },
         Table {
             id: "by-repository",
+            counted: "Pulls",
             title: "By repository",
             column: "Repository",
             lines: repository_lines,
@@ -288,6 +361,7 @@ fn report(
         },
         Table {
             id: "by-tag",
+            counted: "Pulls",
             title: "By tag",
             column: "Repository:tag",
             lines: plain("tag"),
@@ -295,6 +369,7 @@ fn report(
         },
         Table {
             id: "by-client",
+            counted: "Pulls",
             title: "By client",
             column: "Client",
             lines: plain("client"),
@@ -302,10 +377,27 @@ fn report(
         },
         Table {
             id: "by-day",
+            counted: "Pulls",
             title: "By day",
             column: "Day (UTC)",
             lines: day_lines,
             groups: days.len() as i64,
+        },
+        Table {
+            id: "checks-by-customer",
+            title: "Version checks by customer",
+            column: "Customer",
+            counted: "Version checks",
+            lines: check_customers,
+            groups: figures.checks_by_customer.len() as i64,
+        },
+        Table {
+            id: "checks-by-repository",
+            title: "Version checks by repository",
+            column: "Repository",
+            counted: "Version checks",
+            lines: check_repositories,
+            groups: figures.checks_by_repository.len() as i64,
         },
     ];
     Report {
@@ -313,6 +405,7 @@ fn report(
         pullers: groups("customer"),
         repositories: groups("repository"),
         bytes: total_bytes,
+        checks: figures.checks_by_day.iter().map(|c| c.checks).sum(),
         described,
         chart,
         tables,
@@ -333,9 +426,8 @@ pub(crate) async fn analytics_get(
     let filters = read_filters(&portal, &scope, query.as_deref(), now).await?;
     let (status, report) = match filters.range {
         Some(range) if filters.is_valid() => {
-            let (breakdown, bytes, days, _) =
-                figures(&portal, &scope, &filters, range, now).await?;
-            (StatusCode::OK, Some(report(&scope, &filters, &breakdown, &bytes, &days)))
+            let figures = figures(&portal, &scope, &filters, range, now).await?;
+            (StatusCode::OK, Some(report(&scope, &filters, &figures)))
         }
         _ => (StatusCode::UNPROCESSABLE_ENTITY, None),
     };
@@ -380,7 +472,7 @@ pub(crate) async fn analytics_get(
 }
 
 /// `GET /vendor/{slug}/analytics.csv`: the page's tables (same filters), one line per
-/// group: `table,key,name,pulls,bytes`.
+/// group: `table,key,name,pulls,bytes,checks` (the version-check tables fill `checks`).
 pub(crate) async fn analytics_csv(
     State(portal): State<Portal>,
     Path(slug): Path<String>,
@@ -394,36 +486,55 @@ pub(crate) async fn analytics_csv(
     let Some(range) = filters.range.filter(|_| filters.is_valid()) else {
         return Err(PageError::BadForm);
     };
-    let (breakdown, bytes, days, _) = figures(&portal, &scope, &filters, range, now).await?;
-    let report = report(&scope, &filters, &breakdown, &bytes, &days);
-    let body = csv_lines(&report, &breakdown);
+    let figures = figures(&portal, &scope, &filters, range, now).await?;
+    let report = report(&scope, &filters, &figures);
+    let body = csv_lines(&report, &figures);
     Ok(csv_attachment("analytics.csv", futures_util::stream::iter(body.into_iter().map(Ok))))
 }
 
 /// The CSV's lines: the header, the total, then each table as shown.
-fn csv_lines(report: &Report, breakdown: &[BreakdownRow]) -> Vec<String> {
+fn csv_lines(report: &Report, figures: &Figures) -> Vec<String> {
     use wharf_app::csv::line;
-    let mut lines = vec![line(&["table", "key", "name", "pulls", "bytes"])];
+    let mut lines = vec![line(&["table", "key", "name", "pulls", "bytes", "checks"])];
     let (pulls, bytes) = (report.pulls.to_string(), report.bytes.to_string());
-    lines.push(line(&["total", &report.described, "", &pulls, &bytes]));
+    let checks = report.checks.to_string();
+    lines.push(line(&["total", &report.described, "", &pulls, &bytes, &checks]));
+    let shown = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
     for table in &report.tables {
-        let dimension = table.id.trim_start_matches("by-");
-        let keys: Vec<&str> = match dimension {
-            "day" => table.lines.iter().map(|l| l.label.as_str()).collect(),
-            _ => breakdown
+        let (dimension, counts_checks) = match table.id.strip_prefix("checks-") {
+            Some(id) => (id.trim_start_matches("by-"), true),
+            None => (table.id.trim_start_matches("by-"), false),
+        };
+        let keys: Vec<&str> = match (dimension, counts_checks) {
+            ("day", _) => table.lines.iter().map(|l| l.label.as_str()).collect(),
+            (_, true) => {
+                let of = if dimension == "customer" {
+                    &figures.checks_by_customer
+                } else {
+                    &figures.checks_by_repository
+                };
+                of.iter().map(|c| c.key.as_str()).collect()
+            }
+            (_, false) => figures
+                .breakdown
                 .iter()
                 .filter(|r| r.dimension == dimension)
                 .map(|r| r.key.as_str())
                 .collect(),
         };
+        let table_name =
+            if counts_checks { format!("checks-{dimension}") } else { dimension.to_owned() };
         for (l, key) in table.lines.iter().zip(keys) {
             let name = if dimension == "customer" { l.label.as_str() } else { "" };
+            let (pulls, checks) =
+                if counts_checks { (None, Some(l.pulls)) } else { (Some(l.pulls), l.checks) };
             lines.push(line(&[
-                dimension,
+                &table_name,
                 key,
                 name,
-                &l.pulls.to_string(),
-                &l.bytes.map(|b| b.to_string()).unwrap_or_default(),
+                &shown(pulls),
+                &shown(l.bytes),
+                &shown(checks),
             ]));
         }
     }
