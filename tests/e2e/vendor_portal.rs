@@ -702,6 +702,18 @@ async fn the_demo_fills_the_first_organization_once_and_every_page_shows_it() {
     let page = house.page(&format!("/vendor/acme/customers/{}", globex.id)).await.text();
     assert!(page.contains("expires soon") && page.contains("production cluster"), "{page}");
     assert!(page.contains("acme/web:"), "recent pulls: {page}");
+    // Version checks: a cluster polling every half hour for 30 days, and a CI job's.
+    let polled: i64 = sqlx::query_scalar(
+        "select max(n)::int8 from (select sum(checks) as n from version_checks_daily
+                                  where organization_id = $1 group by customer_id) per",
+    )
+    .bind(org.id)
+    .fetch_one(&house.pool)
+    .await
+    .unwrap();
+    assert_eq!(polled, 48 * 30);
+    let analytics = house.page("/vendor/acme/analytics").await.text();
+    assert!(!analytics.contains("No version checks"), "{analytics}");
 }
 
 #[tokio::test]

@@ -28,7 +28,10 @@ use wharf_app::{
     App,
     actions::{Actor, LicenseForm, RequestMeta},
 };
-use wharf_db::{PgPool, accounts, usage::NewPullEvent};
+use wharf_db::{
+    PgPool, accounts,
+    usage::{NewPullEvent, VersionChecks},
+};
 use wharf_entitlements::{ExpiryPolicy, GrantSpec, TagSelectorSpec};
 use wharf_oci::digest::Algorithm;
 
@@ -453,7 +456,7 @@ async fn past_pulls(
     pushed: &[Pushed],
 ) -> anyhow::Result<u64> {
     let now = OffsetDateTime::now_utc();
-    let mut events = Vec::new();
+    let (mut events, mut checks) = (Vec::new(), Vec::new());
     for (n, customer) in customers.iter().filter(|c| c.pulls).enumerate() {
         let token = app
             .actions
@@ -469,7 +472,25 @@ async fn past_pulls(
                 }
             })
             .collect();
+        // Version checks (manifest HEADs, docs/portal.md) of its newest web image: the first
+        // customer's cluster polls every half hour (as Watchtower or Flux would), the
+        // other's CI a few times a day.
+        let polled = entitled.iter().rev().find(|p| p.repository.ends_with("/web"));
+        let (check_kind, checks_a_day) = if n == 0 { ("containerd", 48) } else { ("docker", 4) };
         for day in 0..30_i64 {
+            if let Some(polled) = polled {
+                let last = now - Duration::days(29 - day) - Duration::minutes(20);
+                checks.push(VersionChecks {
+                    day: last.date(),
+                    organization_id: actor.org_id,
+                    customer_id: Some(customer.id),
+                    repository: polled.repository.clone(),
+                    reference: polled.tag.clone(),
+                    client_kind: check_kind,
+                    checks: checks_a_day,
+                    last_check_at: last,
+                });
+            }
             // A few pulls a day, more on weekdays, growing towards today.
             let count = 1 + (day % 3) as usize + usize::from(day > 15) * (n + 1);
             for i in 0..count {
@@ -499,5 +520,7 @@ async fn past_pulls(
             }
         }
     }
-    Ok(wharf_db::usage::insert_pull_events(pool, &events).await?)
+    let pulls = wharf_db::usage::insert_pull_events(pool, &events).await?;
+    wharf_db::usage::add_version_checks(pool, &checks).await?;
+    Ok(pulls)
 }
