@@ -115,4 +115,43 @@ mod tests {
         }
         assert_eq!(url("nope.css"), "/static/missing");
     }
+
+    /// Our stylesheet's blocks all close where they should: an unclosed rule or `@media`
+    /// swallows every rule after it without any error (it once hid a third of the sheet).
+    /// Comments aside, every block opens at depth 0, or at depth 1 inside an at-rule.
+    #[test]
+    fn the_stylesheet_closes_every_block() {
+        let file = FILES.iter().find(|a| a.name == "wharf.css").unwrap();
+        let css = std::str::from_utf8(file.bytes).unwrap();
+        let (mut depth, mut in_at_rule, mut rest) = (0_usize, false, css);
+        let mut line = 1;
+        while let Some(c) = rest.chars().next() {
+            if let Some(after) = rest.strip_prefix("/*") {
+                let end = after.find("*/").expect("a comment is closed");
+                line += after[..end].matches('\n').count();
+                rest = &after[end + 2..];
+                continue;
+            }
+            match c {
+                '\n' => line += 1,
+                '{' => {
+                    let selector = css[..css.len() - rest.len()].rsplit(['{', '}', ';']).next();
+                    let selector = selector.and_then(|s| s.rsplit("*/").next());
+                    let at_rule = selector.is_some_and(|s| s.trim_start().starts_with('@'));
+                    assert!(
+                        depth == 0 || (depth == 1 && in_at_rule && !at_rule),
+                        "a block opens inside another at line {line}"
+                    );
+                    if depth == 0 {
+                        in_at_rule = at_rule;
+                    }
+                    depth += 1;
+                }
+                '}' => depth = depth.checked_sub(1).expect("a stray closing brace"),
+                _ => {}
+            }
+            rest = &rest[c.len_utf8()..];
+        }
+        assert_eq!(depth, 0, "blocks left open at the end");
+    }
 }

@@ -161,6 +161,14 @@ async fn main() {
     shots.page(&format!("{base}/choose"), "choose").await;
     shots.page(&format!("{base}/vendor/vendor"), "vendor-dashboard").await;
     shots.page(&format!("{base}/vendor/vendor/analytics"), "vendor-analytics").await;
+    // Below the filters: the totals (pulls, bytes, version checks) and the tables.
+    shots
+        .browser
+        .client
+        .execute("document.getElementById('totals-heading').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    shots.shoot("vendor-analytics-totals").await;
     shots
         .page(
             &format!("{base}/vendor/vendor/analytics?from=2026-02-30&to=x"),
