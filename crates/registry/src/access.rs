@@ -166,6 +166,12 @@ pub trait AccessControl: Send + Sync + std::fmt::Debug + 'static {
         actions: &[Operation],
         mount_from: Option<&RepositoryName>,
     ) -> Result<Access, OciError>;
+
+    /// A change to `repository` committed on this instance (a manifest pushed or deleted, a
+    /// tag deleted): forget whatever was derived from its content, e.g. which of its tags
+    /// a customer is entitled to, at once rather than when the database's notification comes
+    /// back. Must return at once. The default keeps nothing, so forgets nothing.
+    fn repository_changed(&self, _repository: &RepositoryName) {}
 }
 
 /// Denies everything with `401 UNAUTHORIZED` and the configured challenge: the default-deny

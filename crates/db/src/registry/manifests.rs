@@ -6,10 +6,15 @@
 //! its graph, move the tag. Tag rows and history belong to [`super::tags`]; a push moves them
 //! only inside that transaction, which is one statement (the `wharf_put_manifest` function).
 
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{DbError, PgPool};
+use crate::{
+    DbError, PgPool,
+    invalidation::{RepositoryNotifier, send_repository_changes},
+};
 
 /// A blob an image manifest references.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,11 +116,13 @@ pub enum PutOutcome {
 ///
 /// The whole push is one statement, a call of the `wharf_put_manifest` function (migration
 /// `manifest_push`), so it costs one round trip and one commit. When it only added (a new
-/// manifest, a new tag), the `repository:<name>` notification is sent right after that commit
-/// by a second, notify-only statement ([`notify_repository_changed`]) instead of from inside
-/// the push's transaction: a notifying transaction holds Postgres's notification lock until
-/// its commit is flushed, which made concurrent pushes commit one at a time (migration
+/// manifest, a new tag), the `repository:<name>` notification is sent after that commit, by
+/// a notify-only statement of its own, instead of from inside the push's transaction: a
+/// notifying transaction holds Postgres's notification lock until its commit is flushed,
+/// which made concurrent pushes commit one at a time (migration
 /// `manifest_push_notify_after_commit`). A tag move still notifies inside the transaction.
+/// Here the notification is sent before returning; [`put_by_name`] (the registry's path)
+/// hands it to a [`RepositoryNotifier`] instead.
 pub async fn put(
     pool: &PgPool,
     repository_id: Uuid,
@@ -130,21 +137,23 @@ pub async fn put(
 /// Like [`put`], into repository `name` of `organization_id`, looked up in the same
 /// statement: the registry's push path, which so needs no lookup of its own. `None`, changing
 /// nothing, when the organization has no such repository (not created yet, or another
-/// organization's).
+/// organization's). A push that only added queues its notification on `notifier` and
+/// returns without waiting for it: the client's push costs one statement.
 pub async fn put_by_name(
     pool: &PgPool,
+    notifier: &Arc<RepositoryNotifier>,
     organization_id: Uuid,
     name: &str,
     manifest: &NewManifest<'_>,
     tag: Option<&str>,
 ) -> Result<Option<PutOutcome>, DbError> {
-    push(pool, None, Some((organization_id, name)), manifest, tag).await
+    push(pool, None, Some((organization_id, name, notifier)), manifest, tag).await
 }
 
 async fn push(
     pool: &PgPool,
     repository_id: Option<Uuid>,
-    by_name: Option<(Uuid, &str)>,
+    by_name: Option<(Uuid, &str, &Arc<RepositoryNotifier>)>,
     manifest: &NewManifest<'_>,
     tag: Option<&str>,
 ) -> Result<Option<PutOutcome>, DbError> {
@@ -166,8 +175,8 @@ async fn push(
            from wharf_put_manifest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
                                    $15, $16, $17, $18, $19, $20, $21)"#,
         repository_id,
-        by_name.map(|(organization, _)| organization),
-        by_name.map(|(_, name)| name),
+        by_name.map(|(organization, _, _)| organization),
+        by_name.map(|(_, name, _)| name),
         manifest.digest,
         manifest.media_type,
         manifest.artifact_type,
@@ -190,7 +199,11 @@ async fn push(
     .fetch_one(pool)
     .await?;
     if row.status == "stored" && row.notify_after_commit == Some(true) {
-        notify_repository_changed(pool, repository_id, by_name.map(|(_, name)| name)).await;
+        match (by_name, repository_id) {
+            (Some((_, name, notifier)), _) => notifier.changed(name),
+            (None, Some(id)) => notify_repository_changed(pool, id).await,
+            (None, None) => {}
+        }
     }
     Ok(match row.status.as_str() {
         "stored" => Some(PutOutcome::Stored { moved_from: row.moved_from }),
@@ -206,33 +219,19 @@ async fn push(
     })
 }
 
-/// Sends `repository:<name>` (the repository by id when `name` is `None`) for a push that
-/// committed without notifying. Its own transaction, committed without waiting for the WAL
-/// flush: it records nothing, and the notification is delivered once it commits. The push is
-/// done whatever happens here, so a failure is retried once and then logged: the other
-/// instances then see the addition with the repository's next change (what a missed
-/// addition costs is described in the migration).
-async fn notify_repository_changed(pool: &PgPool, repository_id: Option<Uuid>, name: Option<&str>) {
-    for attempt in 1..=2 {
-        let sent = sqlx::query!(
-            "select set_config('synchronous_commit', 'off', true),
-                    pg_notify('wharf_invalidate', 'repository:' || coalesce(
-                        $2::text, (select name from repositories where id = $1)))",
-            repository_id,
-            name,
-        )
-        .fetch_one(pool)
+/// Sends `repository:<name>` for repository `id`, after a push by id that committed without
+/// notifying (see [`RepositoryNotifier`] for what a lost one costs).
+async fn notify_repository_changed(pool: &PgPool, id: Uuid) {
+    let name = sqlx::query_scalar!("select name from repositories where id = $1", id)
+        .fetch_optional(pool)
         .await;
-        match sent {
-            Ok(_) => return,
-            Err(err) if attempt == 2 => {
-                tracing::warn!(
-                    repository = name,
-                    "a pushed manifest was stored but its notification was not sent: {err}"
-                );
-            }
-            Err(_) => {}
-        }
+    match name {
+        Ok(Some(name)) => send_repository_changes(pool, &[name]).await,
+        Ok(None) => {}
+        Err(err) => tracing::warn!(
+            repository = %id,
+            "a pushed manifest was stored but its notification was not sent: {err}"
+        ),
     }
 }
 
@@ -562,6 +561,7 @@ mod tests {
         drop(conn);
         let mut listener = PgListener::connect_with(&pool).await.unwrap();
         listener.listen("wharf_invalidate").await.unwrap();
+        let notifier = RepositoryNotifier::new(pool.clone());
         let (m1, m2) = (digest('1'), digest('2'));
         let one = image(&m1, b"{\"one\":1}", &digest('c'), &digest('l'));
         let two = image(&m2, b"{\"two\":2}", &digest('c'), &digest('l'));
@@ -577,17 +577,25 @@ mod tests {
         ];
         for (what, manifest, tag, outcome, notifies) in steps {
             let got = if what.starts_with("by name") {
-                put_by_name(&pool, org, "acme/app", manifest, tag).await.unwrap().unwrap()
+                put_by_name(&pool, &notifier, org, "acme/app", manifest, tag)
+                    .await
+                    .unwrap()
+                    .unwrap()
             } else {
                 put(&pool, repo, manifest, tag).await.unwrap()
             };
             assert_eq!(&got, outcome, "{what}");
-            // A marker sent after each step: what arrives before it is the step's.
+            // The step's notification first, whenever it comes (by name, it is sent by the
+            // notifier's task after the push returned); then a marker: whatever else arrives
+            // before it is the step's too.
+            let mut payloads = Vec::new();
+            if notifies {
+                payloads.push(listener.recv().await.unwrap().payload().to_owned());
+            }
             sqlx::query("select pg_notify('wharf_invalidate', 'marker')")
                 .execute(&pool)
                 .await
                 .unwrap();
-            let mut payloads = Vec::new();
             loop {
                 let payload = listener.recv().await.unwrap().payload().to_owned();
                 if payload == "marker" {
@@ -672,18 +680,25 @@ mod tests {
         }
         let m = digest('1');
         let one = image(&m, b"{}", &digest('c'), &digest('l'));
-        assert_eq!(put_by_name(&pool, org, "acme/none", &one, Some("v1")).await.unwrap(), None);
-        assert_eq!(put_by_name(&pool, rival, "acme/app", &one, Some("v1")).await.unwrap(), None);
+        let notifier = RepositoryNotifier::new(pool.clone());
+        assert_eq!(
+            put_by_name(&pool, &notifier, org, "acme/none", &one, Some("v1")).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            put_by_name(&pool, &notifier, rival, "acme/app", &one, Some("v1")).await.unwrap(),
+            None
+        );
         assert_eq!(count(&pool, "manifests").await, 0);
         let mut missing = image(&m, b"{}", &digest('x'), &digest('x'));
         missing.blobs.push(missing.blobs[0].clone());
         assert_eq!(
-            put_by_name(&pool, org, "acme/app", &missing, Some("v1")).await.unwrap(),
+            put_by_name(&pool, &notifier, org, "acme/app", &missing, Some("v1")).await.unwrap(),
             Some(PutOutcome::MissingReferences(vec![digest('x')])),
             "each missing digest once"
         );
         assert_eq!(
-            put_by_name(&pool, org, "acme/app", &one, Some("v1")).await.unwrap(),
+            put_by_name(&pool, &notifier, org, "acme/app", &one, Some("v1")).await.unwrap(),
             Some(PutOutcome::Stored { moved_from: None })
         );
         let got = find(&pool, repo, ManifestRef::Tag("v1"), true).await.unwrap().unwrap();

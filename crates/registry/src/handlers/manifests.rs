@@ -184,14 +184,16 @@ pub(super) async fn put(
     // The repository is looked up inside the push's statement; only the first push into it
     // (or one outside the caller's organization) takes the slower way through
     // `push_repository`, which creates it or answers DENIED.
-    let mut outcome = db::put_by_name(cx.pool(), organization_id, name.as_str(), &new, tag).await;
+    let put =
+        || db::put_by_name(cx.pool(), cx.notifier(), organization_id, name.as_str(), &new, tag);
+    let mut outcome = put().await;
     if let Ok(None) = outcome {
         cx.push_repository(&access, name).await?;
-        outcome = db::put_by_name(cx.pool(), organization_id, name.as_str(), &new, tag).await;
+        outcome = put().await;
     }
     // Whatever happened, this instance reads its own writes at once (the notification
     // reaches the others, and this one again, a moment later).
-    cx.content().invalidate(name.as_str());
+    cx.forget_repository(name);
     let outcome = outcome.map_err(unavailable)?.ok_or_else(|| {
         OciError::unavailable(&std::io::Error::other(format!(
             "repository {name} vanished while a manifest was pushed into it"
@@ -284,7 +286,7 @@ pub(super) async fn delete(
         Reference::Digest(digest) => db::delete(cx.pool(), repo.id, digest.as_str()).await,
     }
     .map_err(unavailable);
-    cx.content().invalidate(name.as_str());
+    cx.forget_repository(name);
     if !deleted? {
         return Err(unknown());
     }

@@ -29,6 +29,7 @@ use axum::routing::any;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use wharf_db::PgPool;
+use wharf_db::invalidation::RepositoryNotifier;
 use wharf_db::registry::repositories::{self, Repository};
 use wharf_storage::{BlobKey, BlobStore, StorageError};
 
@@ -90,6 +91,8 @@ pub struct Registry {
     usage: Arc<dyn UsageSink>,
     audit: Arc<dyn AuditSink>,
     content: Arc<ContentCache>,
+    /// Tells the other instances about pushes that only added (after their commit).
+    notifier: Arc<RepositoryNotifier>,
 }
 
 impl Registry {
@@ -101,6 +104,7 @@ impl Registry {
         config: RegistryConfig,
     ) -> Self {
         Self {
+            notifier: RepositoryNotifier::new(pool.clone()),
             pool,
             store,
             access,
@@ -224,6 +228,18 @@ impl Ctx<'_> {
 
     fn content(&self) -> &ContentCache {
         &self.registry.content
+    }
+
+    fn notifier(&self) -> &Arc<RepositoryNotifier> {
+        &self.registry.notifier
+    }
+
+    /// After a change to `name` committed (or may have): this instance forgets what it
+    /// derived from the repository at once (its manifests, and what the authorizer holds),
+    /// rather than when the change's notification comes back to it.
+    fn forget_repository(&self, name: &RepositoryName) {
+        self.content().invalidate(name.as_str());
+        self.registry.access.repository_changed(name);
     }
 
     fn usage(&self) -> &Arc<dyn UsageSink> {

@@ -222,6 +222,10 @@ impl AccessControl for TokenAccess {
             attribution: granted.attribution,
         })
     }
+
+    fn repository_changed(&self, repository: &RepositoryName) {
+        self.auth.invalidate_locally(&format!("repository:{repository}"));
+    }
 }
 
 impl TokenAccess {
