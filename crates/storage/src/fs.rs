@@ -31,6 +31,15 @@ const READ_CHUNK: usize = 256 * 1024;
 /// How many chunks of a blob are being read while the connection sends the one before.
 const READ_AHEAD: usize = 2;
 
+/// Size of a memory-mapped window of a blob (see [`MapBudget`]).
+const MAP_WINDOW: usize = 1024 * 1024;
+
+/// How many bytes of blob files this process keeps mapped at once, over all streams.
+const MAP_BUDGET: usize = 4 * 1024 * 1024;
+
+/// The process's budget of mapped blob bytes (see [`MapBudget`]).
+static MAPPED: MapBudget = MapBudget::new(MAP_BUDGET);
+
 /// How many bytes an append gathers before it writes them (one blocking call).
 const WRITE_BATCH: usize = 1024 * 1024;
 
@@ -100,11 +109,16 @@ fn to_offset(time: std::io::Result<SystemTime>) -> OffsetDateTime {
     time.map(OffsetDateTime::from).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-/// The `len` bytes of `file` from `start`, in chunks of [`READ_CHUNK`], read ahead: up to
-/// [`READ_AHEAD`] chunks are being read (each by one blocking task, straight into the buffer
-/// that is sent) while the connection sends the one before, so disk reads and socket writes
-/// overlap. A read that finished waits as a buffer, not on a thread: a slow client costs no
-/// thread. Dropping the stream (client gone) drops the reads in flight.
+/// The `len` bytes of `file` from `start`, read ahead: up to [`READ_AHEAD`] chunks are being
+/// read (each by one blocking task) while the connection sends the one before, so disk reads
+/// and socket writes overlap. A read that finished waits as a buffer, not on a thread: a slow
+/// client costs no thread. Dropping the stream (client gone) drops the reads in flight.
+///
+/// A chunk is a memory-mapped window of [`MAP_WINDOW`] bytes when the process's
+/// [`MapBudget`] has room for it (sent as it is: the kernel copies the page cache straight
+/// into the socket, one copy per byte instead of two), else [`READ_CHUNK`] bytes read with
+/// `pread` into the buffer that is sent. One stream alone is mapped throughout; many streams
+/// share the budget and read the rest, so memory stays bounded whatever their number.
 struct ReadAhead {
     file: std::sync::Arc<std::fs::File>,
     /// Where the next read starts, and where the bytes to send end (exclusive).
@@ -112,32 +126,51 @@ struct ReadAhead {
     end: u64,
     pending: std::collections::VecDeque<tokio::task::JoinHandle<std::io::Result<bytes::Bytes>>>,
     failed: bool,
+    budget: &'static MapBudget,
 }
 
 impl ReadAhead {
     fn new(file: std::fs::File, start: u64, len: u64) -> Self {
+        Self::with_budget(file, start, len, &MAPPED)
+    }
+
+    fn with_budget(file: std::fs::File, start: u64, len: u64, budget: &'static MapBudget) -> Self {
         Self {
             file: std::sync::Arc::new(file),
             next: start,
             end: start + len,
             pending: std::collections::VecDeque::new(),
             failed: false,
+            budget,
         }
     }
 
     /// Starts reads until [`READ_AHEAD`] are in flight or the range is covered.
     fn fill(&mut self) {
         while self.pending.len() < READ_AHEAD && self.next < self.end {
-            let want = usize::try_from(self.end - self.next).unwrap_or(READ_CHUNK).min(READ_CHUNK);
+            let left = usize::try_from(self.end - self.next).unwrap_or(usize::MAX);
             let (file, at) = (self.file.clone(), self.next);
-            // Allocated here, not on the blocking thread: the chunk is freed on a runtime
-            // thread once sent, and allocating it there too keeps it in the same malloc arena
-            // (buffers allocated across many blocking threads' arenas stayed resident: +25 MiB
-            // RSS).
-            let mut chunk = vec![0u8; want];
-            let read = tokio::task::spawn_blocking(move || {
-                read_exact_at(&file, &mut chunk, at).map(|()| bytes::Bytes::from(chunk))
-            });
+            let window = left.min(MAP_WINDOW);
+            // Only whole chunks are mapped: a short tail is cheaper to read than to map.
+            let held = (window >= READ_CHUNK).then(|| self.budget.hold(window)).flatten();
+            let (want, read) = if let Some(held) = held {
+                let map = tokio::task::spawn_blocking(move || {
+                    map_window(&file, at, window)
+                        .map(|map| bytes::Bytes::from_owner(Mapped { map, _held: held }))
+                });
+                (window, map)
+            } else {
+                let want = left.min(READ_CHUNK);
+                // Allocated here, not on the blocking thread: the chunk is freed on a runtime
+                // thread once sent, and allocating it there too keeps it in the same malloc
+                // arena (buffers allocated across many blocking threads' arenas stayed
+                // resident: +25 MiB RSS).
+                let mut chunk = vec![0u8; want];
+                let read = tokio::task::spawn_blocking(move || {
+                    read_exact_at(&file, &mut chunk, at).map(|()| bytes::Bytes::from(chunk))
+                });
+                (want, read)
+            };
             self.pending.push_back(read);
             self.next += want as u64;
         }
@@ -172,15 +205,85 @@ impl futures_util::Stream for ReadAhead {
     }
 }
 
+/// A budget of bytes mapped at once. Mapped page-cache pages count in the process's resident
+/// memory while they are mapped, so the windows are rationed: a window is mapped only if it
+/// fits, and gives its bytes back when it has been sent and unmapped.
+#[derive(Debug)]
+struct MapBudget {
+    limit: usize,
+    mapped: std::sync::atomic::AtomicUsize,
+}
+
+impl MapBudget {
+    const fn new(limit: usize) -> Self {
+        Self { limit, mapped: std::sync::atomic::AtomicUsize::new(0) }
+    }
+
+    /// Takes `len` bytes of the budget, if it has them.
+    fn hold(&'static self, len: usize) -> Option<Held> {
+        use std::sync::atomic::Ordering;
+        self.mapped
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |mapped| {
+                mapped.checked_add(len).filter(|&after| after <= self.limit)
+            })
+            .ok()
+            .map(|_| Held { budget: self, len })
+    }
+}
+
+/// Bytes taken from a [`MapBudget`], given back when dropped.
+#[derive(Debug)]
+struct Held {
+    budget: &'static MapBudget,
+    len: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.budget.mapped.fetch_sub(self.len, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// A mapped window of a blob, the owner of the [`bytes::Bytes`] that is sent: unmapped when
+/// the connection drops it (sent, or client gone), then its budget is given back (fields
+/// drop in order).
+struct Mapped {
+    map: memmap2::Mmap,
+    _held: Held,
+}
+
+impl AsRef<[u8]> for Mapped {
+    fn as_ref(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+/// Maps `len` bytes of `file` at `at`, read in (`MAP_POPULATE`) on this blocking thread so
+/// that sending them never waits for the disk on a runtime thread. A file shorter than that
+/// is `UnexpectedEof`, checked first.
+#[allow(unsafe_code)]
+fn map_window(file: &std::fs::File, at: u64, len: usize) -> std::io::Result<memmap2::Mmap> {
+    if file.metadata()?.len() < at + len as u64 {
+        return Err(shorter_than_its_size());
+    }
+    // SAFETY: a mapping is sound while nobody changes or truncates the file under it (a
+    // truncated page under a mapping is SIGBUS). Blob files are immutable: written under
+    // `_uploads`, renamed into place by a commit, never opened for writing again, and removed
+    // only by `remove_file` (unlink), which keeps the inode and its pages alive while they
+    // are mapped. Nothing in this store truncates a blob (`cut_to`'s `set_len` is for upload
+    // files only), and the file was just checked to hold the whole window.
+    unsafe { memmap2::MmapOptions::new().offset(at).len(len).populate().map(file) }
+}
+
+fn shorter_than_its_size() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the blob file is shorter than its size")
+}
+
 /// Fills `buf` from `file` at `at`; a file shorter than that is `UnexpectedEof`.
 fn read_exact_at(file: &std::fs::File, buf: &mut [u8], at: u64) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt as _;
     file.read_exact_at(buf, at).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            std::io::Error::new(e.kind(), "the blob file is shorter than its size")
-        } else {
-            e
-        }
+        if e.kind() == std::io::ErrorKind::UnexpectedEof { shorter_than_its_size() } else { e }
     })
 }
 
@@ -578,38 +681,95 @@ mod tests {
         (dir, file)
     }
 
+    /// No room to map: every chunk is read. Room for everything: every whole window is mapped.
+    static UNMAPPED: MapBudget = MapBudget::new(0);
+    static ROOMY: MapBudget = MapBudget::new(64 * MAP_WINDOW);
+
     #[tokio::test]
     async fn reads_ahead_in_bounded_chunks_in_order() {
-        let data: Vec<u8> = (0..(3 * READ_CHUNK + 17)).map(|i| (i % 251) as u8).collect();
-        let (_dir, file) = file_of(&data);
-        let mut read = ReadAhead::new(file, 5, data.len() as u64 - 5);
-        let mut got = Vec::new();
-        while let Some(chunk) = read.next().await {
-            let chunk = chunk.unwrap();
-            assert!(chunk.len() <= READ_CHUNK);
-            assert!(read.pending.len() <= READ_AHEAD, "reads in flight are bounded");
-            got.extend_from_slice(&chunk);
+        let data: Vec<u8> = (0..(3 * MAP_WINDOW + 17)).map(|i| (i % 251) as u8).collect();
+        for (budget, most) in [(&UNMAPPED, READ_CHUNK), (&ROOMY, MAP_WINDOW)] {
+            let (_dir, file) = file_of(&data);
+            let mut read = ReadAhead::with_budget(file, 5, data.len() as u64 - 5, budget);
+            let mut got = Vec::new();
+            while let Some(chunk) = read.next().await {
+                let chunk = chunk.unwrap();
+                assert!(chunk.len() <= most);
+                assert!(read.pending.len() <= READ_AHEAD, "reads in flight are bounded");
+                got.extend_from_slice(&chunk);
+            }
+            assert!(got[..] == data[5..]);
+            assert_eq!(budget.mapped.load(std::sync::atomic::Ordering::Acquire), 0);
         }
-        assert!(got[..] == data[5..]);
+    }
+
+    #[tokio::test]
+    async fn mapped_bytes_stay_within_the_budget_and_the_rest_is_read() {
+        static TWO_WINDOWS: MapBudget = MapBudget::new(2 * MAP_WINDOW);
+        let data: Vec<u8> = (0..(6 * MAP_WINDOW)).map(|i| (i % 253) as u8).collect();
+        let (_dir, file) = file_of(&data);
+        let mut read = ReadAhead::with_budget(file, 0, data.len() as u64, &TWO_WINDOWS);
+        // A client that keeps everything it was handed: the budget runs out, and the stream
+        // goes on with chunks that are read instead of mapped.
+        let mut kept = Vec::new();
+        while let Some(chunk) = read.next().await {
+            kept.push(chunk.unwrap());
+            let mapped = TWO_WINDOWS.mapped.load(std::sync::atomic::Ordering::Acquire);
+            assert!(mapped <= 2 * MAP_WINDOW);
+        }
+        assert_eq!(kept.iter().filter(|c| c.len() == MAP_WINDOW).count(), 2, "two mapped");
+        assert!(kept.iter().skip(2).all(|c| c.len() <= READ_CHUNK), "the rest read");
+        assert!(kept.concat() == data);
+        drop(kept);
+        assert_eq!(TWO_WINDOWS.mapped.load(std::sync::atomic::Ordering::Acquire), 0, "given back");
+        // A stream dropped mid-way (client gone) gives back what its reads in flight held.
+        let (_dir, file) = file_of(&data);
+        let mut read = ReadAhead::with_budget(file, 0, data.len() as u64, &TWO_WINDOWS);
+        read.next().await.unwrap().unwrap();
+        drop(read);
+        for _ in 0..100 {
+            if TWO_WINDOWS.mapped.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                break;
+            }
+            // An aborted map in flight finishes on its blocking thread, then drops.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(TWO_WINDOWS.mapped.load(std::sync::atomic::Ordering::Acquire), 0);
+    }
+
+    #[tokio::test]
+    async fn a_blob_removed_while_mapped_is_still_sent_whole() {
+        let data: Vec<u8> = (0..(2 * MAP_WINDOW + 3)).map(|i| (i % 241) as u8).collect();
+        let (dir, file) = file_of(&data);
+        let mut read = ReadAhead::with_budget(file, 0, data.len() as u64, &ROOMY);
+        let first = read.next().await.unwrap().unwrap();
+        std::fs::remove_file(dir.path().join("blob")).unwrap();
+        let mut got = first.to_vec();
+        while let Some(chunk) = read.next().await {
+            got.extend_from_slice(&chunk.unwrap());
+        }
+        assert!(got == data);
     }
 
     #[tokio::test]
     async fn a_file_shorter_than_its_size_fails_once_then_ends() {
-        let data = vec![7u8; READ_CHUNK + 10];
-        let (_dir, file) = file_of(&data);
-        let mut read = ReadAhead::new(file, 0, 4 * READ_CHUNK as u64);
-        let mut failed = 0;
-        let mut got = 0;
-        while let Some(chunk) = read.next().await {
-            match chunk {
-                Ok(chunk) => got += chunk.len(),
-                Err(e) => {
-                    assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
-                    failed += 1;
+        for budget in [&UNMAPPED, &ROOMY] {
+            let data = vec![7u8; READ_CHUNK + 10];
+            let (_dir, file) = file_of(&data);
+            let mut read = ReadAhead::with_budget(file, 0, 4 * READ_CHUNK as u64, budget);
+            let mut failed = 0;
+            let mut got = 0;
+            while let Some(chunk) = read.next().await {
+                match chunk {
+                    Ok(chunk) => got += chunk.len(),
+                    Err(e) => {
+                        assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
+                        failed += 1;
+                    }
                 }
             }
+            assert_eq!(failed, 1, "one error, then the stream ends");
+            assert!(got <= data.len());
         }
-        assert_eq!(failed, 1, "one error, then the stream ends");
-        assert!(got <= data.len());
     }
 }
