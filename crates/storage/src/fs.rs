@@ -212,6 +212,28 @@ fn start_write_back(file: &std::fs::File, at: u64, len: u64) {
     }
 }
 
+/// Writes `chunks` one after the other at `file`'s position, in as few `writev` calls as
+/// the kernel takes: a body's frames are a few KiB to a few hundred KiB each, and one
+/// `write` per frame was hundreds of calls per batch.
+fn write_all_vectored(mut file: &std::fs::File, chunks: &[bytes::Bytes]) -> std::io::Result<()> {
+    use std::io::{IoSlice, Write as _};
+    /// At most this many slices per call (the kernel's `IOV_MAX` is 1024).
+    const MAX_SLICES: usize = 1024;
+    for group in chunks.chunks(MAX_SLICES) {
+        let mut slices: Vec<IoSlice<'_>> = group.iter().map(|c| IoSlice::new(c)).collect();
+        let mut slices = &mut slices[..];
+        while !slices.is_empty() {
+            match file.write_vectored(slices) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut slices, n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Waits for a write started with `spawn_blocking`.
 async fn finished(write: tokio::task::JoinHandle<std::io::Result<()>>) -> Result<()> {
     write
@@ -369,8 +391,7 @@ impl BlobStore for FsStore {
                     let at = size + written;
                     let len = batched as u64;
                     writing = Some(tokio::task::spawn_blocking(move || {
-                        use std::io::Write as _;
-                        full.iter().try_for_each(|chunk| (&*file).write_all(chunk))?;
+                        write_all_vectored(&file, &full)?;
                         start_write_back(&file, at, len);
                         Ok(())
                     }));
