@@ -912,11 +912,10 @@ mod tests {
         assert_eq!(result.unwrap_err().to_string(), "connection reset");
     }
 
-    /// Frames are handed on only once hashed: a consumer that has seen N bytes knows the
-    /// hasher has too, and while one batch hashes the next is still received (at most one
-    /// batch waits to be hashed, so memory stays bounded however fast the body comes).
+    /// While one batch hashes the next is received, but no more: however fast the body
+    /// comes, at most two batches (and a frame) are held beyond what was handed on.
     #[tokio::test]
-    async fn receives_ahead_by_at_most_one_batch() {
+    async fn receives_at_most_two_batches_ahead() {
         let pulled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = pulled.clone();
         let source = futures_util::stream::iter(frames(&[64 * 1024; 64])).map(move |frame| {
