@@ -702,11 +702,10 @@ mod tests {
         (dir, file)
     }
 
-<<<<<<< HEAD
     /// No room to map: every chunk is read. Room for everything: every whole window is mapped.
     static UNMAPPED: MapBudget = MapBudget::new(0);
     static ROOMY: MapBudget = MapBudget::new(64 * MAP_WINDOW);
-=======
+
     /// More frames than one `writev` takes, empty ones among them: every byte lands once, in
     /// order, after what the file held.
     #[test]
@@ -722,7 +721,6 @@ mod tests {
         frames.iter().for_each(|f| expected.extend_from_slice(f));
         assert!(std::fs::read(&path).unwrap() == expected);
     }
->>>>>>> push
 
     #[tokio::test]
     async fn reads_ahead_in_bounded_chunks_in_order() {
