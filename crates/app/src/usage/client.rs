@@ -209,6 +209,10 @@ mod tests {
             ("Go-http-client/1.1", ClientKind::Other),
             ("go-containerregistry/v0.20.2", ClientKind::Other),
             ("", ClientKind::Other),
+            ("DOCKER/27.0", ClientKind::Docker),
+            ("  Helm/3.14.0", ClientKind::Helm),
+            ("Go-http-client/1.1 UpstreamClient(Docker-Client/28.2.2)", ClientKind::Docker),
+            ("dockerd-ish/1.0", ClientKind::Other),
         ];
         for (ua, kind) in cases {
             assert_eq!(ClientKind::from_user_agent(Some(ua)), kind, "{ua}");

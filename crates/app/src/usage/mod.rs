@@ -148,8 +148,7 @@ impl UsageRecorder {
         let max_batch = settings.buffer.clamp(1, MAX_BATCH);
         let (batcher, task) =
             Batcher::start("usage events", writer, settings.buffer, max_batch, FLUSH_EVERY);
-        let recorder =
-            Self { batcher, pulls, heads, max_batch, proxies: settings.trusted_proxies };
+        let recorder = Self { batcher, pulls, heads, max_batch, proxies: settings.trusted_proxies };
         (Arc::new(recorder), task)
     }
 
@@ -570,7 +569,10 @@ mod tests {
             .iter()
             .map(|p| (p.event.reference.as_str(), p.event.at.second(), p.event.requests))
             .collect();
-        assert_eq!(seen, [("1.0", 0, 4), ("sha256:aa", 0, 1), ("1.0", 1, 1), ("1.0", 0, 1), ("1.0", 0, 1)]);
+        assert_eq!(
+            seen,
+            [("1.0", 0, 4), ("sha256:aa", 0, 1), ("1.0", 1, 1), ("1.0", 0, 1), ("1.0", 0, 1)]
+        );
         let first = &taken[0];
         assert_eq!((first.event.at, first.last), (at(100), at(999)));
         assert_eq!(first.event.client_addr.as_deref(), Some("192.0.2.1"));
