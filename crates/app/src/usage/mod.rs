@@ -31,7 +31,14 @@
 pub mod client;
 mod pending;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use http::{HeaderMap, HeaderName};
 use time::{Date, OffsetDateTime};
@@ -128,6 +135,8 @@ pub struct UsageRecorder {
     /// Pending pull events that wake the writer.
     max_batch: usize,
     proxies: TrustedProxies,
+    /// GETs and HEADs dropped with their table full (as the batcher counts its own).
+    dropped: AtomicU64,
 }
 
 /// `X-Forwarded-For`.
@@ -148,7 +157,9 @@ impl UsageRecorder {
         let max_batch = settings.buffer.clamp(1, MAX_BATCH);
         let (batcher, task) =
             Batcher::start("usage events", writer, settings.buffer, max_batch, FLUSH_EVERY);
-        let recorder = Self { batcher, pulls, heads, max_batch, proxies: settings.trusted_proxies };
+        let proxies = settings.trusted_proxies;
+        let dropped = AtomicU64::new(0);
+        let recorder = Self { batcher, pulls, heads, max_batch, proxies, dropped };
         (Arc::new(recorder), task)
     }
 
@@ -181,7 +192,21 @@ impl UsageRecorder {
                     self.batcher.wake();
                 }
             }
-            Recorded::Refused => COUNTERS.usage_events_dropped.inc(),
+            Recorded::Refused => self.dropped(),
+        }
+    }
+
+    /// Counts a GET or HEAD refused by a full table, and logs it (the first time, then every
+    /// 1,000th), as the batcher does.
+    fn dropped(&self) {
+        COUNTERS.usage_events_dropped.inc();
+        let before = self.dropped.fetch_add(1, Ordering::Relaxed);
+        if before.is_multiple_of(1000) {
+            tracing::warn!(
+                what = "usage events",
+                dropped_total = before + 1,
+                "the background writer is behind: dropped a record"
+            );
         }
     }
 
@@ -201,7 +226,7 @@ impl UsageRecorder {
             client_kind: ClientKind::from_user_agent(user_agent(served.headers)),
         };
         if self.heads.record(&key, at) == Recorded::Refused {
-            COUNTERS.usage_events_dropped.inc();
+            self.dropped();
         }
     }
 
