@@ -73,6 +73,9 @@ pub async fn run(
         [("one client", None), ("distinct clients", Some(script.as_path())), (HEADS, None)];
     // [workload][on, off]
     let mut measured: [[Vec<wrk::Run>; 2]; 3] = Default::default();
+    // The server's CPU time per request (µs), the recording server's until its writer caught
+    // up (so its writing is included), [workload][on, off].
+    let mut cpu_us: [[Vec<f64>; 2]; 3] = Default::default();
     for run in 0..args.runs {
         let order = if run % 2 == 0 { [0, 1] } else { [1, 0] };
         for (w, (workload, script)) in workloads.iter().enumerate() {
@@ -81,6 +84,7 @@ pub async fn run(
                 let url = format!("{}{path}", server.url());
                 let headers = [format!("Authorization: Bearer {}", bearers[i])];
                 let duration = Duration::from_secs(args.duration);
+                let cpu_before = procs::cpu_seconds(server.pid())?;
                 let r = if *workload == HEADS {
                     head_flood(&url, &bearers[i], args.connections, duration).await?
                 } else {
@@ -93,11 +97,14 @@ pub async fn run(
                     r.p50_ms,
                     r.p99_ms
                 );
-                measured[w][i].push(r);
                 if i == 0 {
                     // Let the recorder write what it holds before anything else is measured.
                     settle(&pool, &on, &metrics_url).await?;
                 }
+                let requests = r.requests_per_second * duration.as_secs_f64();
+                let cpu = procs::cpu_seconds(server.pid())? - cpu_before;
+                cpu_us[w][i].push(cpu * 1e6 / requests.max(1.0));
+                measured[w][i].push(r);
             }
         }
     }
@@ -107,10 +114,10 @@ pub async fn run(
 
     println!();
     println!(
-        "| manifest GET by tag, customer token ({} connections, {} s, median of {}) | req/s | p50 ms | p99 ms | on/off |",
+        "| manifest GET by tag, customer token ({} connections, {} s, median of {}) | req/s | p50 ms | p99 ms | server CPU µs/req | on/off |",
         args.connections, args.duration, args.runs
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
     for (w, (workload, _)) in workloads.iter().enumerate() {
@@ -133,13 +140,15 @@ pub async fn run(
             let rate = median(&mut runs.iter().map(|r| r.requests_per_second).collect::<Vec<_>>());
             let p50 = median(&mut runs.iter().map(|r| r.p50_ms).collect::<Vec<_>>());
             let p99 = median(&mut runs.iter().map(|r| r.p99_ms).collect::<Vec<_>>());
+            let cpu = median(&mut cpu_us[w][i].clone());
             let shown = if i == 0 { format!("{ratio:.3}") } else { String::new() };
             println!(
-                "| {workload}, usage events {label} | {rate:.0} | {p50:.2} | {p99:.2} | {shown} |"
+                "| {workload}, usage events {label} | {rate:.0} | {p50:.2} | {p99:.2} | {cpu:.1} | {shown} |"
             );
             rows.push(json!({
                 "workload": workload, "usage_events": label,
                 "requests_per_second": rate, "p50_ms": p50, "p99_ms": p99,
+                "server_cpu_us_per_request": cpu, "server_cpu_us_per_request_runs": cpu_us[w][i],
                 "runs": runs.iter().map(|r| json!({
                     "requests_per_second": r.requests_per_second, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
                 })).collect::<Vec<_>>(),

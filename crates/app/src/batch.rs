@@ -152,6 +152,12 @@ impl<T: Send + 'static> Batcher<T> {
         }
     }
 
+    /// Wakes the task as if `max_batch` items were waiting (for a writer that also takes
+    /// work from elsewhere and has a full batch of it).
+    pub fn wake(&self) {
+        self.shared.full.notify_one();
+    }
+
     /// How many items were dropped since start.
     #[cfg(test)]
     pub fn dropped(&self) -> u64 {
@@ -184,6 +190,10 @@ async fn run<F: Flush>(
             if writer.pending() >= shared.max_batch {
                 writer.flush().await;
             }
+        }
+        if !ticked && writer.pending() >= shared.max_batch {
+            // Woken by the writer's own work (`Batcher::wake`).
+            writer.flush().await;
         }
         if stopping {
             writer.finish().await;

@@ -194,13 +194,13 @@ impl Resolved {
                 plan.children.push(i);
                 continue;
             }
-            let tags: Vec<String> = match (&e.tag, &facts.tags) {
-                (Some(tag), _) => vec![tag.clone()],
-                (None, Some(tags)) => tags.clone(),
-                (None, None) => Vec::new(),
+            let tags: &[String] = match (&e.tag, &facts.tags) {
+                (Some(tag), _) => std::slice::from_ref(tag),
+                (None, Some(tags)) => tags,
+                (None, None) => &[],
             };
             let customer_name = e.customer_id.and_then(|id| customers.get(&id));
-            copy_row(&mut plan.copy, e, customer_name, tokens.get(&e.token_id), &tags);
+            copy_row(&mut plan.copy, e, customer_name, tokens.get(&e.token_id), tags);
         }
         Ok(plan)
     }
@@ -237,16 +237,22 @@ fn copy_row(
         }
         out.push('\t');
     };
-    let customer_id = e.customer_id.map(|id| id.to_string());
-    field(out, customer_id.as_deref());
+    // Ids and the tag array are written in place (a row allocates nothing).
+    match e.customer_id {
+        Some(id) => {
+            let _ = write!(out, "{id}\t");
+        }
+        None => out.push_str("\\N\t"),
+    }
     field(out, customer_name.map(String::as_str));
-    field(out, Some(&e.token_id.to_string()));
+    let _ = write!(out, "{}\t", e.token_id);
     field(out, token.map(|t| t.0.as_str()));
     field(out, token.and_then(|t| t.1.as_deref()));
     field(out, Some(&e.repository));
     field(out, Some(&e.reference));
     field(out, Some(&e.digest));
-    field(out, Some(&array_literal(tags)));
+    array_literal(out, tags);
+    out.push('\t');
     field(out, Some(&e.media_type));
     field(out, e.client_addr.as_deref());
     field(out, e.user_agent.as_deref());
@@ -267,24 +273,28 @@ fn copy_text(out: &mut String, value: &str) {
     }
 }
 
-/// A `text[]` literal (`{"a","b"}`), every element quoted.
-fn array_literal(items: &[String]) -> String {
-    let mut out = String::from("{");
+/// A `text[]` literal (`{"a","b"}`), every element quoted, escaped for `COPY`'s text format.
+fn array_literal(out: &mut String, items: &[String]) {
+    out.push('{');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         out.push('"');
         for c in item.chars() {
-            if c == '"' || c == '\\' {
-                out.push('\\');
+            // The array's own escape (a backslash before `"` and `\`), then `COPY`'s.
+            match c {
+                '"' => out.push_str("\\\\\""),
+                '\\' => out.push_str("\\\\\\\\"),
+                '\t' => out.push_str("\\t"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                c => out.push(c),
             }
-            out.push(c);
         }
         out.push('"');
     }
     out.push('}');
-    out
 }
 
 /// Writes events with every lookup in SQL, per event: the GETs of index children (the

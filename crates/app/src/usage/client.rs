@@ -6,7 +6,7 @@ use std::{net::IpAddr, str::FromStr};
 use ipnet::IpNet;
 
 /// The registry client family a `User-Agent` belongs to, as stored in `pull_events`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientKind {
     /// The docker CLI / dockerd (`docker/28.2.2 go/go1.24 ...`).
     Docker,
@@ -37,21 +37,33 @@ impl ClientKind {
     }
 
     /// Classifies a `User-Agent` by its first product token (case-insensitive); docker's
-    /// daemon also names the CLI in `UpstreamClient(Docker-Client/...)`.
+    /// daemon also names the CLI in `UpstreamClient(Docker-Client/...)`. Allocates nothing.
     pub fn from_user_agent(user_agent: Option<&str>) -> Self {
         let Some(ua) = user_agent else { return Self::Other };
-        let ua = ua.trim().to_ascii_lowercase();
+        let ua = ua.trim();
         let product = ua.split(['/', ' ', '(']).next().unwrap_or("");
-        match product {
-            "docker" | "docker-client" => Self::Docker,
-            "containerd" | "ctr" | "nerdctl" => Self::Containerd,
-            "libpod" | "podman" | "skopeo" | "buildah" | "containers" | "cri-o" => Self::Podman,
-            "helm" => Self::Helm,
-            "oras" | "oras-go" | "oras-py" => Self::Oras,
-            _ if ua.contains("upstreamclient(docker-client/") => Self::Docker,
-            _ => Self::Other,
+        let is = |names: &[&str]| names.iter().any(|n| product.eq_ignore_ascii_case(n));
+        if is(&["docker", "docker-client"]) {
+            Self::Docker
+        } else if is(&["containerd", "ctr", "nerdctl"]) {
+            Self::Containerd
+        } else if is(&["libpod", "podman", "skopeo", "buildah", "containers", "cri-o"]) {
+            Self::Podman
+        } else if is(&["helm"]) {
+            Self::Helm
+        } else if is(&["oras", "oras-go", "oras-py"]) {
+            Self::Oras
+        } else if contains_ignore_ascii_case(ua, "upstreamclient(docker-client/") {
+            Self::Docker
+        } else {
+            Self::Other
         }
     }
+}
+
+/// Whether `haystack` contains `needle` (ASCII lower case), ignoring ASCII case.
+fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
+    haystack.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// A network in CIDR notation (`10.0.0.0/8`, `fd00::/8`), or one address; parsed and
@@ -152,11 +164,16 @@ const MAX_USER_AGENT: usize = 512;
 
 /// A `User-Agent` as recorded: cut at [`MAX_USER_AGENT`] bytes, on a character boundary.
 pub fn user_agent(value: &str) -> String {
+    recorded_user_agent(value).to_owned()
+}
+
+/// The part of a `User-Agent` that is recorded (see [`user_agent`]), borrowed.
+pub fn recorded_user_agent(value: &str) -> &str {
     let mut end = value.len().min(MAX_USER_AGENT);
     while !value.is_char_boundary(end) {
         end -= 1;
     }
-    value[..end].to_owned()
+    &value[..end]
 }
 
 #[cfg(test)]
@@ -192,6 +209,10 @@ mod tests {
             ("Go-http-client/1.1", ClientKind::Other),
             ("go-containerregistry/v0.20.2", ClientKind::Other),
             ("", ClientKind::Other),
+            ("DOCKER/27.0", ClientKind::Docker),
+            ("  Helm/3.14.0", ClientKind::Helm),
+            ("Go-http-client/1.1 UpstreamClient(Docker-Client/28.2.2)", ClientKind::Docker),
+            ("dockerd-ish/1.0", ClientKind::Other),
         ];
         for (ua, kind) in cases {
             assert_eq!(ClientKind::from_user_agent(Some(ua)), kind, "{ua}");

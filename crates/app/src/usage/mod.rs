@@ -2,39 +2,45 @@
 //! events and daily byte counts, written off the request path. (The binary hands it what the
 //! registry reports through its `UsageSink`.)
 //!
-//! On the request path a served manifest becomes a [`NewPullEvent`] (time, ids, repository,
-//! reference, digest, media type, client address and kind) and a finished blob body a byte
-//! count; both go into one bounded [`Batcher`] and the request moves on. The batcher's task
-//! writes pull events with one multi-row INSERT per batch (which also copies customer and
-//! token names and resolves tags, platforms and the index roll-up in SQL, see
-//! `wharf_db::usage`) and adds byte counts, aggregated in memory per (token, repository,
-//! digest, day), with one upsert. When the buffer is full (a slow or stalled database),
-//! events are dropped and counted; a pull never waits.
+//! On the request path a served manifest GET is counted in the recorder's table of pending
+//! pull events (`pending.rs`) and a finished blob body's byte count goes into a bounded
+//! [`Batcher`]; the request moves on. The batcher's task takes the table whole every second
+//! (or as soon as 1,000 events wait), writes the pull events in batches (`COPY` of
+//! rows whose customer and token names, tags, platforms and index roll-up are resolved once
+//! per batch, see `wharf_db::usage`) and adds byte counts, aggregated in memory per (token,
+//! repository, digest, day), with one upsert. When the table is full (a slow or stalled
+//! database), new events are dropped and counted; a pull never waits.
 //!
 //! GETs that differ only in their time within one second (same organization, token,
-//! repository, reference, digest, media type, client address and user agent) are coalesced
-//! into one event whose `requests` counts them: a client polling a tag in a loop costs the
-//! database one row per second instead of one per GET, which is what keeps recording within
-//! a few percent of not recording at all (docs/performance.md).
+//! repository, reference, digest, media type, client address and user agent) are one event
+//! whose `requests` counts them, coalesced where they are served: such a GET finds its event
+//! by what it borrows from the request and adds one to its count, copying, formatting and
+//! parsing nothing. A client polling a tag in a loop costs a counter increment per GET and
+//! the database one row per second, which is what keeps recording within a few percent of
+//! not recording at all (docs/performance.md).
 //!
 //! A manifest HEAD is a version check, not a pull: the recorder counts checks in memory per
 //! (day, organization, customer, repository, reference, client kind) and adds each batch's
 //! counts to `version_checks_daily` with one upsert, so a flood of HEADs from Watchtower or
-//! Renovate costs a hash-map increment each and a handful of rows per flush. A HEAD is held
+//! Renovate costs a counter increment each (on the request side, like identical GETs) and a
+//! handful of rows per flush. A HEAD is held
 //! [`CHECK_HOLD`] before it is counted: a GET of the same manifest (same token, repository
 //! and digest) in that time is the pull the HEAD began (docker resolves a tag with a HEAD,
 //! then GETs the digest) and takes one pending check back, so such a pull is a pull only.
 
 pub mod client;
+mod pending;
 
 use std::{
     collections::HashMap,
-    hash::{Hash, Hasher},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 use wharf_db::{
@@ -42,7 +48,10 @@ use wharf_db::{
     usage::{BlobBytes, NewPullEvent, VersionChecks},
 };
 
-use self::client::{ClientKind, TrustedProxies};
+use self::{
+    client::{ClientKind, TrustedProxies},
+    pending::{HeadKey, PendingHead, PendingHeads, PendingPulls, PullKey, Recorded},
+};
 use crate::{
     batch::{Batcher, BatcherTask, Flush},
     metrics::COUNTERS,
@@ -109,98 +118,116 @@ pub struct BlobBytesServed {
     pub bytes: u64,
 }
 
-/// What requests hand to the writer.
+/// What requests hand to the batcher (pulls and version checks go into the recorder's
+/// [`pending`] tables instead).
 #[derive(Debug)]
-enum Item {
-    Pull(NewPullEvent),
-    Bytes { day: Date, served: BlobBytesServed },
-    Check(Check),
-}
-
-/// A manifest HEAD, as the writer holds it.
-#[derive(Debug)]
-struct Check {
-    at: OffsetDateTime,
-    /// What a GET must match to take it back: token, repository, digest.
-    manifest: (Uuid, String, String),
-    organization_id: Uuid,
-    customer_id: Option<Uuid>,
-    reference: String,
-    client_kind: &'static str,
+struct ServedBytes {
+    day: Date,
+    served: BlobBytesServed,
 }
 
 /// The usage recorder of `wharf serve`.
 #[derive(Debug)]
 pub struct UsageRecorder {
-    batcher: Batcher<Item>,
+    batcher: Batcher<ServedBytes>,
+    pulls: Arc<PendingPulls>,
+    heads: Arc<PendingHeads>,
+    /// Pending pull events that wake the writer.
+    max_batch: usize,
     proxies: TrustedProxies,
+    /// GETs and HEADs dropped with their table full (as the batcher counts its own).
+    dropped: AtomicU64,
 }
+
+/// `X-Forwarded-For`.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 impl UsageRecorder {
     /// Starts the background writer.
     pub fn start(pool: PgPool, settings: UsageSettings) -> (Arc<Self>, BatcherTask) {
+        let pulls = Arc::new(PendingPulls::new(settings.buffer));
+        let heads = Arc::new(PendingHeads::new(settings.buffer));
         let writer = Writer {
             pool,
-            pulls: PendingPulls::default(),
+            pulls: pulls.clone(),
+            heads: heads.clone(),
             bytes: HashMap::new(),
             checks: PendingChecks::default(),
         };
-        // The writer's pending batch is bounded too, so at most twice `buffer` events wait.
         let max_batch = settings.buffer.clamp(1, MAX_BATCH);
         let (batcher, task) =
             Batcher::start("usage events", writer, settings.buffer, max_batch, FLUSH_EVERY);
-        (Arc::new(Self { batcher, proxies: settings.trusted_proxies }), task)
+        let proxies = settings.trusted_proxies;
+        let dropped = AtomicU64::new(0);
+        let recorder = Self { batcher, pulls, heads, max_batch, proxies, dropped };
+        (Arc::new(recorder), task)
     }
 
-    fn record(&self, item: Item) {
-        if !self.batcher.record(item) {
-            COUNTERS.usage_events_dropped.inc();
-        }
-    }
-
-    /// Records a manifest GET as a pull event; never waits (a full buffer drops it).
+    /// Records a manifest GET as a pull event; never waits (a full buffer drops it). A GET
+    /// identical to one pending in the same second only adds to its count, allocating
+    /// nothing.
     pub fn manifest_pulled(&self, served: ManifestPull<'_>) {
         COUNTERS.pulls.inc();
-        let header = |name: &str| served.headers.get(name).and_then(|v| v.to_str().ok());
-        let user_agent = header("user-agent").map(client::user_agent);
-        let forwarded = served.headers.get_all("x-forwarded-for").iter();
-        let client_addr = self
-            .proxies
-            .client_addr(served.peer, forwarded.filter_map(|v| v.to_str().ok()))
-            .map(|addr| addr.to_string());
-        self.record(Item::Pull(NewPullEvent {
-            // Given when written (`PendingPulls::take`): a UUIDv7 takes a `getrandom` system
-            // call, one per event rather than one per GET.
-            id: Uuid::nil(),
-            at: OffsetDateTime::now_utc(),
+        let at = OffsetDateTime::now_utc();
+        let forwarded = served.headers.get_all(X_FORWARDED_FOR).iter();
+        let key = PullKey {
+            second: at.unix_timestamp(),
             organization_id: served.organization_id,
             customer_id: served.customer_id,
             token_id: served.token_id,
-            repository: served.repository.to_owned(),
-            reference: served.reference.to_owned(),
-            tag: served.tag.map(str::to_owned),
-            digest: served.digest.to_owned(),
-            media_type: served.media_type.to_owned(),
-            client_kind: ClientKind::from_user_agent(user_agent.as_deref()).as_str(),
-            client_addr,
-            user_agent,
-            requests: 1,
-        }));
+            repository: served.repository,
+            reference: served.reference,
+            tag: served.tag,
+            digest: served.digest,
+            media_type: served.media_type,
+            client_addr: self
+                .proxies
+                .client_addr(served.peer, forwarded.filter_map(|v| v.to_str().ok())),
+            user_agent: user_agent(served.headers),
+        };
+        match self.pulls.record(&key, at) {
+            Recorded::Counted => {}
+            Recorded::New(pending) => {
+                if pending == self.max_batch {
+                    self.batcher.wake();
+                }
+            }
+            Recorded::Refused => self.dropped(),
+        }
+    }
+
+    /// Counts a GET or HEAD refused by a full table, and logs it (the first time, then every
+    /// 1,000th), as the batcher does.
+    fn dropped(&self) {
+        COUNTERS.usage_events_dropped.inc();
+        let before = self.dropped.fetch_add(1, Ordering::Relaxed);
+        if before.is_multiple_of(1000) {
+            tracing::warn!(
+                what = "usage events",
+                dropped_total = before + 1,
+                "the background writer is behind: dropped a record"
+            );
+        }
     }
 
     /// Counts a manifest HEAD as a version check (unless a GET of the same manifest by the
     /// same token follows within [`CHECK_HOLD`]); never waits.
     pub fn manifest_checked(&self, served: ManifestPull<'_>) {
         COUNTERS.version_checks.inc();
-        let user_agent = served.headers.get("user-agent").and_then(|v| v.to_str().ok());
-        self.record(Item::Check(Check {
-            at: OffsetDateTime::now_utc(),
-            manifest: (served.token_id, served.repository.to_owned(), served.digest.to_owned()),
+        let at = OffsetDateTime::now_utc();
+        let key = HeadKey {
+            day: pending::unix_day(at),
+            token_id: served.token_id,
+            repository: served.repository,
+            digest: served.digest,
             organization_id: served.organization_id,
             customer_id: served.customer_id,
-            reference: served.reference.to_owned(),
-            client_kind: ClientKind::from_user_agent(user_agent).as_str(),
-        }));
+            reference: served.reference,
+            client_kind: ClientKind::from_user_agent(user_agent(served.headers)),
+        };
+        if self.heads.record(&key, at) == Recorded::Refused {
+            self.dropped();
+        }
     }
 
     /// Adds a blob body's bytes to its token's daily count; never waits.
@@ -209,13 +236,23 @@ impl UsageRecorder {
         if served.bytes == 0 {
             return;
         }
-        self.record(Item::Bytes { day: OffsetDateTime::now_utc().date(), served });
+        let item = ServedBytes { day: OffsetDateTime::now_utc().date(), served };
+        if !self.batcher.record(item) {
+            COUNTERS.usage_events_dropped.inc();
+        }
     }
+}
+
+/// The request's `User-Agent` as recorded, borrowed.
+fn user_agent(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::USER_AGENT)?.to_str().ok()?;
+    Some(client::recorded_user_agent(value))
 }
 
 struct Writer {
     pool: PgPool,
-    pulls: PendingPulls,
+    pulls: Arc<PendingPulls>,
+    heads: Arc<PendingHeads>,
     bytes: HashMap<(Uuid, String, String, Date), BlobBytes>,
     checks: PendingChecks,
 }
@@ -241,33 +278,42 @@ struct PendingChecks {
 }
 
 impl PendingChecks {
-    fn add(&mut self, check: Check) {
+    /// Holds HEADs the request side counted.
+    fn add(&mut self, head: PendingHead) {
         let group = (
-            check.at.date(),
-            check.organization_id,
-            check.customer_id,
-            check.reference,
-            check.client_kind,
+            head.day,
+            head.organization_id,
+            head.customer_id,
+            head.reference,
+            head.client_kind.as_str(),
         );
-        let held = self.held.entry(check.manifest).or_default().entry(group).or_insert(Held {
+        let manifest = (head.token_id, head.repository, head.digest);
+        let held = self.held.entry(manifest).or_default().entry(group).or_insert(Held {
             checks: 0,
-            first: check.at,
-            last: check.at,
+            first: head.first,
+            last: head.last,
         });
-        held.checks += 1;
-        held.last = held.last.max(check.at);
+        held.checks += head.checks;
+        held.first = held.first.min(head.first);
+        held.last = held.last.max(head.last);
     }
 
-    /// A GET of `manifest`: takes back one HEAD of it still held (the pull it began).
-    fn pulled(&mut self, manifest: &(Uuid, String, String)) {
+    /// `gets` GETs of `manifest`, the latest at `until`: each takes back one HEAD of it
+    /// still held that came before (the pull it began), the earliest first.
+    fn pulled(&mut self, manifest: &(Uuid, String, String), gets: i32, until: OffsetDateTime) {
         let Some(groups) = self.held.get_mut(manifest) else { return };
-        let Some(group) = groups.iter().min_by_key(|(_, h)| h.first).map(|(g, _)| g.clone()) else {
-            return;
-        };
-        if let Some(held) = groups.get_mut(&group) {
-            held.checks -= 1;
-            if held.checks == 0 {
-                groups.remove(&group);
+        for _ in 0..gets {
+            let earliest = groups
+                .iter()
+                .filter(|(_, h)| h.first <= until)
+                .min_by_key(|(_, h)| h.first)
+                .map(|(g, _)| g.clone());
+            let Some(group) = earliest else { break };
+            if let Some(held) = groups.get_mut(&group) {
+                held.checks -= 1;
+                if held.checks == 0 {
+                    groups.remove(&group);
+                }
             }
         }
         if groups.is_empty() {
@@ -305,109 +351,31 @@ impl PendingChecks {
     }
 }
 
-/// Pull events waiting to be written, identical GETs in one second coalesced.
-#[derive(Default)]
-struct PendingPulls {
-    /// Per event, the order of its first GET (the roll-up links a child GET to an index GET
-    /// that came before it) and how many GETs it stands for.
-    events: HashMap<SamePull, (usize, i32)>,
-}
-
-impl PendingPulls {
-    fn add(&mut self, event: NewPullEvent) {
-        let next = self.events.len();
-        let (_, requests) = self.events.entry(SamePull(event)).or_insert((next, 0));
-        *requests = requests.saturating_add(1);
-    }
-
-    fn len(&self) -> usize {
-        self.events.len()
-    }
-
-    /// The events in the order of their first GET, each with its count and an id of its
-    /// own.
-    fn take(&mut self) -> Vec<NewPullEvent> {
-        let mut events: Vec<_> = self.events.drain().collect();
-        events.sort_unstable_by_key(|(_, (order, _))| *order);
-        events
-            .into_iter()
-            .map(|(SamePull(event), (_, requests))| NewPullEvent {
-                id: Uuid::now_v7(),
-                requests,
-                ..event
-            })
-            .collect()
-    }
-}
-
-/// A pending pull event, equal to another when both are the same GET in the same second:
-/// everything but the id, the sub-second time and the count.
-struct SamePull(NewPullEvent);
-
-impl SamePull {
-    fn key(&self) -> impl Eq + Hash + '_ {
-        let e = &self.0;
-        (
-            e.at.unix_timestamp(),
-            e.organization_id,
-            e.customer_id,
-            e.token_id,
-            (&e.repository, &e.reference, &e.tag, &e.digest, &e.media_type),
-            (&e.client_addr, &e.user_agent, e.client_kind),
-        )
-    }
-}
-
-impl PartialEq for SamePull {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-
-impl Eq for SamePull {}
-
-impl Hash for SamePull {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.key().hash(state);
-    }
-}
-
 impl Flush for Writer {
-    type Item = Item;
+    type Item = ServedBytes;
 
-    fn add(&mut self, item: Item) {
-        match item {
-            Item::Pull(event) => {
-                if !self.checks.held.is_empty() {
-                    let manifest = (event.token_id, event.repository.clone(), event.digest.clone());
-                    self.checks.pulled(&manifest);
-                }
-                self.pulls.add(event);
-            }
-            Item::Check(check) => self.checks.add(check),
-            Item::Bytes { day, served } => {
-                let key = (served.token_id, served.repository, served.digest, day);
-                let entry = self.bytes.entry(key.clone()).or_insert_with(|| BlobBytes {
-                    day,
-                    organization_id: served.organization_id,
-                    token_id: key.0,
-                    customer_id: served.customer_id,
-                    repository: key.1,
-                    digest: key.2,
-                    bytes: 0,
-                    requests: 0,
-                });
-                entry.bytes =
-                    entry.bytes.saturating_add(i64::try_from(served.bytes).unwrap_or(i64::MAX));
-                entry.requests += 1;
-            }
-        }
+    fn add(&mut self, ServedBytes { day, served }: ServedBytes) {
+        let key = (served.token_id, served.repository, served.digest, day);
+        let entry = self.bytes.entry(key.clone()).or_insert_with(|| BlobBytes {
+            day,
+            organization_id: served.organization_id,
+            token_id: key.0,
+            customer_id: served.customer_id,
+            repository: key.1,
+            digest: key.2,
+            bytes: 0,
+            requests: 0,
+        });
+        entry.bytes = entry.bytes.saturating_add(i64::try_from(served.bytes).unwrap_or(i64::MAX));
+        entry.requests += 1;
     }
 
     fn pending(&self) -> usize {
         // Held checks wait for their time, not for a full batch: they count as one, so that
         // every tick flushes them.
-        self.pulls.len() + self.bytes.len() + usize::from(self.checks.len() > 0)
+        self.pulls.len()
+            + self.bytes.len()
+            + usize::from(self.checks.len() > 0 || self.heads.len() > 0)
     }
 
     async fn flush(&mut self) {
@@ -415,6 +383,8 @@ impl Flush for Writer {
     }
 
     async fn finish(&mut self) {
+        self.pulls.close();
+        self.heads.close();
         self.write(true).await;
     }
 }
@@ -423,11 +393,25 @@ impl Writer {
     /// Writes the pending pulls and bytes, and the checks whose hold is over (all of them
     /// when `all`, at shutdown).
     async fn write(&mut self, all: bool) {
-        if self.pulls.len() > 0 {
-            let pulls = self.pulls.take();
-            if let Err(err) = wharf_db::usage::insert_pull_events(&self.pool, &pulls).await {
+        // Pulls first: a HEAD counted after this is after every GET taken here, so none of
+        // them can be the pull it began.
+        let pulls = self.pulls.take();
+        for head in self.heads.take() {
+            self.checks.add(head);
+        }
+        if self.checks.len() > 0 {
+            for p in &pulls {
+                let e = &p.event;
+                let manifest = (e.token_id, e.repository.clone(), e.digest.clone());
+                self.checks.pulled(&manifest, e.requests, p.last);
+            }
+        }
+        let events: Vec<NewPullEvent> =
+            pulls.into_iter().map(|p| NewPullEvent { id: Uuid::now_v7(), ..p.event }).collect();
+        for batch in events.chunks(MAX_BATCH) {
+            if let Err(err) = wharf_db::usage::insert_pull_events(&self.pool, batch).await {
                 COUNTERS.usage_write_failures.inc();
-                tracing::warn!(events = pulls.len(), "writing pull events failed: {err}");
+                tracing::warn!(events = batch.len(), "writing pull events failed: {err}");
             }
         }
         if !self.bytes.is_empty() {
@@ -450,39 +434,48 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
     use time::macros::datetime;
 
     use super::*;
 
-    fn get(at: OffsetDateTime, reference: &str, user_agent: &str) -> NewPullEvent {
-        let org = Uuid::from_u128(1);
-        NewPullEvent {
-            id: Uuid::now_v7(),
-            at,
-            organization_id: org,
+    const ADDR: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1)));
+
+    fn get<'a>(at: OffsetDateTime, reference: &'a str, user_agent: &'a str) -> PullKey<'a> {
+        PullKey {
+            second: at.unix_timestamp(),
+            organization_id: Uuid::from_u128(1),
             customer_id: Some(Uuid::from_u128(2)),
             token_id: Uuid::from_u128(3),
-            repository: "vendor/app".into(),
-            reference: reference.into(),
-            tag: (!reference.starts_with("sha256:")).then(|| reference.into()),
-            digest: "sha256:aa".into(),
-            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
-            client_addr: Some("192.0.2.1".into()),
-            user_agent: Some(user_agent.into()),
-            client_kind: "docker",
-            requests: 1,
+            repository: "vendor/app",
+            reference,
+            tag: (!reference.starts_with("sha256:")).then_some(reference),
+            digest: "sha256:aa",
+            media_type: "application/vnd.oci.image.manifest.v1+json",
+            client_addr: ADDR,
+            user_agent: Some(user_agent),
         }
     }
 
-    fn head(at: OffsetDateTime, token: u128, reference: &str, kind: &'static str) -> Check {
-        Check {
-            at,
-            manifest: (Uuid::from_u128(token), "vendor/app".into(), "sha256:aa".into()),
+    fn head(at: OffsetDateTime, token: u128, reference: &str, kind: ClientKind) -> PendingHead {
+        let heads = PendingHeads::new(10);
+        let key = HeadKey {
+            day: pending::unix_day(at),
+            token_id: Uuid::from_u128(token),
+            repository: "vendor/app",
+            digest: "sha256:aa",
             organization_id: Uuid::from_u128(1),
             customer_id: Some(Uuid::from_u128(2)),
-            reference: reference.into(),
+            reference,
             client_kind: kind,
-        }
+        };
+        assert_eq!(heads.record(&key, at), Recorded::New(1));
+        heads.take().pop().unwrap()
+    }
+
+    fn manifest(token: u128) -> (Uuid, String, String) {
+        (Uuid::from_u128(token), "vendor/app".into(), "sha256:aa".into())
     }
 
     #[test]
@@ -492,23 +485,34 @@ mod tests {
         let mut checks = PendingChecks::default();
         // A flood of HEADs of one tag by one token: one counter.
         for i in 0..500 {
-            checks.add(head(t0 + ms(i), 3, "1.0", "docker"));
+            checks.add(head(t0 + ms(i), 3, "1.0", ClientKind::Docker));
         }
         // Another client kind and a HEAD by digest: groups of their own.
-        checks.add(head(t0 + ms(10), 3, "1.0", "other"));
-        checks.add(head(t0 + ms(20), 3, "sha256:aa", "docker"));
+        checks.add(head(t0 + ms(10), 3, "1.0", ClientKind::Other));
+        checks.add(head(t0 + ms(20), 3, "sha256:aa", ClientKind::Docker));
         // docker pulls with token 4: HEAD of the tag, then GET of the digest: no check.
-        checks.add(head(t0 + ms(30), 4, "1.0", "docker"));
-        checks.pulled(&(Uuid::from_u128(4), "vendor/app".into(), "sha256:aa".into()));
+        checks.add(head(t0 + ms(30), 4, "1.0", ClientKind::Docker));
+        checks.pulled(&manifest(4), 1, t0 + ms(31));
         // A GET of something never HEADed changes nothing.
-        checks.pulled(&(Uuid::from_u128(5), "vendor/app".into(), "sha256:aa".into()));
+        checks.pulled(&manifest(5), 1, t0 + ms(31));
+        // A GET before the HEAD does not take it back.
+        checks.add(head(t0 + ms(40), 7, "1.0", ClientKind::Docker));
+        checks.pulled(&manifest(7), 3, t0 + ms(39));
         // A HEAD later on is still held.
-        checks.add(head(t0 + ms(1500), 6, "1.0", "docker"));
+        checks.add(head(t0 + ms(1500), 6, "1.0", ClientKind::Docker));
         let taken = checks.take(Some(t0 + ms(1000)));
         let mut seen: Vec<_> =
             taken.iter().map(|c| (c.reference.as_str(), c.client_kind, c.checks)).collect();
         seen.sort();
-        assert_eq!(seen, [("1.0", "docker", 500), ("1.0", "other", 1), ("sha256:aa", "docker", 1)]);
+        assert_eq!(
+            seen,
+            [
+                ("1.0", "docker", 1),
+                ("1.0", "docker", 500),
+                ("1.0", "other", 1),
+                ("sha256:aa", "docker", 1)
+            ]
+        );
         let flood = taken.iter().find(|c| c.checks == 500).unwrap();
         assert_eq!(flood.last_check_at, t0 + ms(499));
         assert_eq!((flood.day, flood.repository.as_str()), (t0.date(), "vendor/app"));
@@ -521,30 +525,102 @@ mod tests {
     }
 
     #[test]
-    fn identical_gets_in_one_second_are_one_event_in_first_arrival_order() {
-        let mut pending = PendingPulls::default();
-        let first = get(datetime!(2026-11-24 10:00:00.100 UTC), "1.0", "docker/27");
-        pending.add(first);
-        pending.add(get(datetime!(2026-11-24 10:00:00.200 UTC), "sha256:aa", "docker/27"));
-        for ms in [300, 400, 999] {
-            let at = datetime!(2026-11-24 10:00:00 UTC) + time::Duration::milliseconds(ms);
-            pending.add(get(at, "1.0", "docker/27"));
-        }
-        // Another second, another user agent: events of their own.
-        pending.add(get(datetime!(2026-11-24 10:00:01.000 UTC), "1.0", "docker/27"));
-        pending.add(get(datetime!(2026-11-24 10:00:00.500 UTC), "1.0", "helm/3"));
-        assert_eq!(pending.len(), 4);
+    fn several_gets_take_back_as_many_heads_as_came_before_them() {
+        let t0 = datetime!(2026-11-24 10:00:00 UTC);
+        let ms = time::Duration::milliseconds;
+        let mut checks = PendingChecks::default();
+        checks.add(head(t0, 3, "1.0", ClientKind::Docker));
+        checks.add(head(t0 + ms(5), 3, "1.0", ClientKind::Docker));
+        checks.add(head(t0 + ms(7), 3, "1.0", ClientKind::Podman));
+        // Five GETs in one event: three HEADs to take back, no more.
+        checks.pulled(&manifest(3), 5, t0 + ms(100));
+        assert_eq!(checks.len(), 0);
+    }
 
-        let events = pending.take();
+    #[test]
+    fn heads_coalesce_on_the_request_side_per_day_and_client_kind() {
+        let heads = PendingHeads::new(2);
+        let t0 = datetime!(2026-11-24 10:00:00 UTC);
+        let key = |reference, kind| HeadKey {
+            day: pending::unix_day(t0),
+            token_id: Uuid::from_u128(3),
+            repository: "vendor/app",
+            digest: "sha256:aa",
+            organization_id: Uuid::from_u128(1),
+            customer_id: None,
+            reference,
+            client_kind: kind,
+        };
+        for i in 0..100 {
+            let at = t0 + time::Duration::milliseconds(i);
+            let ua = format!("Watchtower/{i}");
+            let kind = ClientKind::from_user_agent(Some(&ua));
+            let expected = if i == 0 { Recorded::New(1) } else { Recorded::Counted };
+            assert_eq!(heads.record(&key("1.0", kind), at), expected);
+        }
+        assert_eq!(heads.record(&key("1.0", ClientKind::Helm), t0), Recorded::New(2));
+        // Full: a new group is refused, a known one still counted.
+        assert_eq!(heads.record(&key("2.0", ClientKind::Helm), t0), Recorded::Refused);
+        assert_eq!(heads.record(&key("1.0", ClientKind::Helm), t0), Recorded::Counted);
+        let mut taken = heads.take();
+        taken.sort_by_key(|h| h.checks);
+        assert_eq!(taken.len(), 2);
+        assert_eq!((taken[0].client_kind, taken[0].checks), (ClientKind::Helm, 2));
+        assert_eq!((taken[1].client_kind, taken[1].checks), (ClientKind::Other, 100));
+        assert_eq!(taken[1].first, t0);
+        assert_eq!(taken[1].last, t0 + time::Duration::milliseconds(99));
+        assert_eq!(heads.len(), 0);
+    }
+
+    #[test]
+    fn identical_gets_in_one_second_are_one_event_in_first_arrival_order() {
+        let pending = PendingPulls::new(100);
+        let at = |ms| datetime!(2026-11-24 10:00:00 UTC) + time::Duration::milliseconds(ms);
+        assert_eq!(pending.record(&get(at(100), "1.0", "docker/27"), at(100)), Recorded::New(1));
+        pending.record(&get(at(200), "sha256:aa", "docker/27"), at(200));
+        for ms in [300, 400, 999] {
+            assert_eq!(pending.record(&get(at(ms), "1.0", "docker/27"), at(ms)), Recorded::Counted);
+        }
+        // Another second, another user agent, another address: events of their own.
+        pending.record(&get(at(1000), "1.0", "docker/27"), at(1000));
+        pending.record(&get(at(500), "1.0", "helm/3"), at(500));
+        let other_addr = PullKey { client_addr: None, ..get(at(600), "1.0", "docker/27") };
+        pending.record(&other_addr, at(600));
+        assert_eq!(pending.len(), 5);
+
+        let taken = pending.take();
         assert_eq!(pending.len(), 0);
-        let seen: Vec<_> =
-            events.iter().map(|e| (e.reference.as_str(), e.at.second(), e.requests)).collect();
-        assert_eq!(seen, [("1.0", 0, 4), ("sha256:aa", 0, 1), ("1.0", 1, 1), ("1.0", 0, 1)]);
-        let mut ids: Vec<_> = events.iter().map(|e| e.id).collect();
-        assert!(ids.iter().all(|id| id.get_version_num() == 7), "{ids:?}");
-        ids.dedup();
-        assert_eq!(ids.len(), 4);
-        assert_eq!(events[0].at, datetime!(2026-11-24 10:00:00.100 UTC));
-        assert_eq!(events[3].user_agent.as_deref(), Some("helm/3"));
+        let seen: Vec<_> = taken
+            .iter()
+            .map(|p| (p.event.reference.as_str(), p.event.at.second(), p.event.requests))
+            .collect();
+        assert_eq!(
+            seen,
+            [("1.0", 0, 4), ("sha256:aa", 0, 1), ("1.0", 1, 1), ("1.0", 0, 1), ("1.0", 0, 1)]
+        );
+        let first = &taken[0];
+        assert_eq!((first.event.at, first.last), (at(100), at(999)));
+        assert_eq!(first.event.client_addr.as_deref(), Some("192.0.2.1"));
+        assert_eq!(first.event.client_kind, "docker");
+        assert_eq!(first.event.tag.as_deref(), Some("1.0"));
+        assert_eq!(taken[1].event.tag, None);
+        assert_eq!(taken[3].event.user_agent.as_deref(), Some("helm/3"));
+        assert_eq!(taken[3].event.client_kind, "helm");
+        assert_eq!(taken[4].event.client_addr, None);
+    }
+
+    #[test]
+    fn a_full_table_refuses_new_events_but_counts_known_ones_and_a_closed_one_refuses_all() {
+        let pending = PendingPulls::new(2);
+        let at = datetime!(2026-11-24 10:00:00 UTC);
+        assert_eq!(pending.record(&get(at, "1.0", "a"), at), Recorded::New(1));
+        assert_eq!(pending.record(&get(at, "1.0", "b"), at), Recorded::New(2));
+        assert_eq!(pending.record(&get(at, "1.0", "c"), at), Recorded::Refused);
+        assert_eq!(pending.record(&get(at, "1.0", "a"), at), Recorded::Counted);
+        assert_eq!(pending.len(), 2);
+        assert_eq!(pending.take().len(), 2);
+        assert_eq!(pending.record(&get(at, "1.0", "c"), at), Recorded::New(1));
+        pending.close();
+        assert_eq!(pending.record(&get(at, "1.0", "c"), at), Recorded::Refused);
     }
 }
