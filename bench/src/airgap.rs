@@ -105,7 +105,7 @@ pub async fn run(args: &Args, wharf: &Path, database_url: &str, dir: &Path) -> a
     // The same large bundle downloaded from the API: the server's own peak over its idle one.
     let server = Server::start(wharf, database_url, &data).await?;
     procs::reset_peak_rss(server.pid())?;
-    let http = reqwest::Client::new();
+    let http = crate::procs::http_client();
     let url =
         format!("{}/api/v1/customers/{}/export?tag=2.0.0", server.url(), accounts.customer_id);
     let mut api = Vec::new();

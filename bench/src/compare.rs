@@ -508,7 +508,7 @@ async fn check_servers(setup: &Setup) -> anyhow::Result<String> {
         .and_then(|s| s.split('"').next())
         .with_context(|| format!("no service in {header}"))?;
     let url = format!("{}/token?service={service}&scope=repository:{PULL}:pull", setup.wharf.url());
-    let body: serde_json::Value = reqwest::Client::new()
+    let body: serde_json::Value = crate::procs::http_client()
         .get(&url)
         .basic_auth("bench", Some(&setup.accounts.customer_token))
         .send()

@@ -71,7 +71,7 @@ async fn expect(
 
 impl Registry {
     pub fn new(base: &str, auth: Auth) -> Self {
-        Self { base: base.to_owned(), auth, http: reqwest::Client::new() }
+        Self { base: base.to_owned(), auth, http: crate::procs::http_client() }
     }
 
     /// Where an upload continues: `Location` is absolute (distribution) or a path (Wharf).

@@ -239,7 +239,7 @@ impl Server {
             .stderr(stderr)
             .spawn()
             .context("starting wharf serve")?;
-        let mut server = Self { child, url, http: reqwest::Client::new() };
+        let mut server = Self { child, url, http: http_client() };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = server.child.try_wait()? {
@@ -303,4 +303,13 @@ impl Drop for Server {
     fn drop(&mut self) {
         terminate(&mut self.child);
     }
+}
+
+/// The benchmark's HTTP client. Its pooled connections are dropped after 5 s idle: Wharf
+/// closes a keep-alive connection that sends no request head for `WHARF_HEADER_READ_TIMEOUT`
+/// (10 s by default), and a client reusing one the moment the server closes it fails with
+/// "connection closed before message completed" (a phase of distribution's runs lasts
+/// longer than that).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(5)).build().unwrap_or_default()
 }
