@@ -76,6 +76,9 @@ pub async fn run(
     // The server's CPU time per request (µs), the recording server's until its writer caught
     // up (so its writing is included), [workload][on, off].
     let mut cpu_us: [[Vec<f64>; 2]; 3] = Default::default();
+    // Events the recording server dropped during each workload's runs (its writer caught up
+    // after each), so a workload is judged on its own drops.
+    let mut dropped_in: [u64; 3] = Default::default();
     for run in 0..args.runs {
         let order = if run % 2 == 0 { [0, 1] } else { [1, 0] };
         for (w, (workload, script)) in workloads.iter().enumerate() {
@@ -100,6 +103,8 @@ pub async fn run(
                 if i == 0 {
                     // Let the recorder write what it holds before anything else is measured.
                     settle(&pool, &on, &metrics_url).await?;
+                    let total = counter(&on.text(&metrics_url).await?, DROPPED);
+                    dropped_in[w] += total.saturating_sub(dropped_in.iter().sum::<u64>());
                 }
                 let requests = r.requests_per_second * duration.as_secs_f64();
                 let cpu = procs::cpu_seconds(server.pid())? - cpu_before;
@@ -157,7 +162,7 @@ pub async fn run(
     }
     let pulls = counter(&metrics, "wharf_pulls_total");
     let heads = counter(&metrics, "wharf_version_checks_total");
-    let dropped = counter(&metrics, "wharf_usage_events_dropped_total");
+    let dropped = counter(&metrics, DROPPED);
     let (checks, check_rows) = checks_written(&pool).await?;
     println!(
         "GETs recorded: {pulls}, written: {written} (in {rows_written} rows); HEADs recorded: \
@@ -166,7 +171,8 @@ pub async fn run(
     );
     // The issue's target: on/off ≥ 0.95 in every workload (the distinct clients are the
     // worst case), with no event dropped.
-    for entry in &ratios {
+    for (entry, dropped) in ratios.iter_mut().zip(dropped_in) {
+        entry["dropped"] = json!(dropped);
         let ratio = entry["on_over_off"].as_f64().unwrap_or_default();
         let runs: Vec<String> = entry["runs"]
             .as_array()
@@ -195,6 +201,9 @@ pub async fn run(
     eprintln!("wrote {}", args.out.display());
     Ok(())
 }
+
+/// The recorder's counter of events dropped with its buffer full.
+const DROPPED: &str = "wharf_usage_events_dropped_total";
 
 /// The version-check workload's name.
 const HEADS: &str = "version checks (HEAD)";
@@ -295,7 +304,7 @@ async fn settle(
     loop {
         let metrics = on.text(metrics_url).await?;
         let recorded = counter(&metrics, "wharf_pulls_total");
-        let dropped = counter(&metrics, "wharf_usage_events_dropped_total");
+        let dropped = counter(&metrics, DROPPED);
         let (written, _) = written(pool).await?;
         if u64::try_from(written)? + dropped >= recorded {
             // Vacuum what the run wrote now, outside every measured window: otherwise

@@ -16,10 +16,16 @@ use uuid::Uuid;
 
 use crate::{DbError, PgPool};
 
+/// How long the notifier waits after the first name before it sends (see
+/// [`RepositoryNotifier`]): what an addition's notification may take longer to reach the
+/// other instances, for one statement per burst of pushes instead of one per push.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Sends `repository:<name>` for manifest pushes that committed without notifying (they only
 /// added a manifest or a tag; see `registry::manifests::put_by_name`), off the push's path:
 /// the names wait in a set, and one background task sends every name waiting in one
-/// statement, then the names that came in meanwhile in the next. A push so costs its
+/// statement, [`LINGER`] after the first came in, then the names that came in meanwhile in
+/// the next. A push so costs its
 /// client one statement and one commit, and a burst of pushes into one repository costs one
 /// notification.
 ///
@@ -68,6 +74,9 @@ impl RepositoryNotifier {
     async fn send_forever(self: Arc<Self>) {
         loop {
             self.wake.notified().await;
+            // Whatever else changes meanwhile goes in the same statement: under a stream of
+            // pushes, one notification per few milliseconds instead of one per push.
+            tokio::time::sleep(LINGER).await;
             let names: Vec<String> =
                 std::mem::take(&mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner))
                     .into_iter()
