@@ -908,7 +908,7 @@ pub enum Phase {
 }
 
 impl Phase {
-    const NAMES: [(&str, Self); 7] = [
+    pub const NAMES: [(&str, Self); 7] = [
         ("manifest-get", Self::ManifestGet),
         ("blob-head", Self::BlobHead),
         ("token", Self::Token),

@@ -115,14 +115,13 @@ impl Args {
                 args.mode = Mode::Compare;
                 args.out = PathBuf::from("bench/results/compare.json");
             }
-            other => bail!(
-                "usage: wharf-bench entitlements|usage|pages|airgap|compare [--wharf PATH] [--runs N] \
-                 [--duration SECS] [--connections N] [--out FILE] [--hold SECS] \
-                 [--blob-mib N] [--distribution PATH] [--phases LIST] [--quick] \
-                 (got {other:?})"
-            ),
+            Some("--help" | "-h") => help(),
+            other => bail!("{USAGE} (got {other:?})"),
         }
         while let Some(flag) = it.next() {
+            if flag == "--help" || flag == "-h" {
+                help();
+            }
             if flag == "--quick" {
                 // A smoke run: every phase once, briefly, with a small blob.
                 (args.runs, args.duration, args.blob_mib) = (1, 2, 64);
@@ -154,6 +153,19 @@ impl Args {
         }
         Ok(args)
     }
+}
+
+/// The command line, as `--help` prints it and a wrong one is refused with.
+const USAGE: &str = "usage: wharf-bench entitlements|usage|pages|airgap|compare [--wharf PATH] \
+     [--runs N] [--duration SECS] [--connections N] [--out FILE] [--hold SECS] [--blob-mib N] \
+     [--distribution PATH] [--phases LIST] [--quick]";
+
+/// Prints [`USAGE`] (and the phases `compare` knows) and exits successfully.
+fn help() -> ! {
+    println!("{USAGE}");
+    let phases: Vec<&str> = compare::Phase::NAMES.iter().map(|(name, _)| *name).collect();
+    println!("compare phases (--phases, comma-separated): {}", phases.join(","));
+    std::process::exit(0)
 }
 
 fn median(values: &mut [f64]) -> f64 {
