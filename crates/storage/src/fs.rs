@@ -17,6 +17,7 @@ use futures_util::stream::{self, BoxStream};
 use futures_util::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 use uuid::Uuid;
+use wharf_oci::digest::Hasher;
 
 use crate::error::{Result, StorageError};
 use crate::key::{BlobKey, DigestAlgorithm};
@@ -90,6 +91,81 @@ impl FsStore {
 
     fn blob_path(&self, key: &BlobKey) -> PathBuf {
         self.root.join(key.path())
+    }
+
+    /// Appends `chunks` at the end of the upload, a batch of [`WRITE_BATCH`] at a time on a
+    /// blocking thread while the next batch is received. With a `hasher`, each batch is fed
+    /// to it on that thread just before it is written: the bytes are read for the hash and
+    /// for the page-cache copy while they are still in the CPU's cache, and a batch costs
+    /// one thread hop. The hasher comes back only if every batch was hashed and written.
+    async fn append_with(
+        &self,
+        upload_id: Uuid,
+        state: &UploadState,
+        mut chunks: ChunkStream<'_>,
+        mut hasher: Option<Hasher>,
+    ) -> Result<(AppendOutcome, Option<Hasher>)> {
+        let size = fs_size(state)?;
+        let path = self.upload_path(upload_id);
+        let file = tokio::task::spawn_blocking(move || open_for_append(&path, size))
+            .await
+            .map_err(|e| StorageError::Io { operation: "open upload file", source: e.into() })??;
+        let file = std::sync::Arc::new(file);
+        // The body arrives in frames of a few KiB: gather them and hand them to a blocking
+        // thread a batch at a time (one thread hop per MiB, not one per frame). One batch is
+        // hashed and written while the next is received.
+        let mut batch: Vec<bytes::Bytes> = Vec::new();
+        let mut batched = 0usize;
+        let mut written = 0u64;
+        let mut writing: Option<Writing> = None;
+        let received: Result<()> = async {
+            loop {
+                let chunk = chunks.try_next().await.map_err(StorageError::Input)?;
+                let last = chunk.is_none();
+                if let Some(chunk) = chunk {
+                    batched += chunk.len();
+                    batch.push(chunk);
+                }
+                if batched >= WRITE_BATCH || (last && batched > 0) {
+                    if let Some(previous) = writing.take() {
+                        hasher = finished(previous).await?;
+                    }
+                    let (full, file, mut hashing) =
+                        (std::mem::take(&mut batch), file.clone(), hasher.take());
+                    let at = size + written;
+                    let len = batched as u64;
+                    writing = Some(tokio::task::spawn_blocking(move || {
+                        if let Some(hasher) = &mut hashing {
+                            full.iter().for_each(|frame| hasher.update(frame));
+                        }
+                        write_all_vectored(&file, &full)?;
+                        start_write_back(&file, at, len);
+                        Ok(hashing)
+                    }));
+                    written += batched as u64;
+                    batched = 0;
+                }
+                if last {
+                    return Ok(());
+                }
+            }
+        }
+        .await;
+        // Whatever happened, the write in flight ends before this returns: a retry of a
+        // failed append must never race a write of this one.
+        let flushed = match writing {
+            Some(last) => finished(last).await.map(|back| hasher = back),
+            None => Ok(()),
+        };
+        received?;
+        flushed?;
+        let size = size + written;
+        let outcome = AppendOutcome {
+            state: UploadState::encode(&StateRepr::Fs { size })?,
+            bytes_written: written,
+            size,
+        };
+        Ok((outcome, hasher))
     }
 }
 
@@ -342,8 +418,12 @@ fn write_all_vectored(mut file: &std::fs::File, chunks: &[bytes::Bytes]) -> std:
     Ok(())
 }
 
-/// Waits for a write started with `spawn_blocking`.
-async fn finished(write: tokio::task::JoinHandle<std::io::Result<()>>) -> Result<()> {
+/// A batch being hashed (when the append hashes) and written on a blocking thread; it gives
+/// the hasher back.
+type Writing = tokio::task::JoinHandle<std::io::Result<Option<Hasher>>>;
+
+/// Waits for a write started with `spawn_blocking`, and takes its hasher back.
+async fn finished(write: Writing) -> Result<Option<Hasher>> {
     write
         .await
         .map_err(|e| StorageError::Io { operation: "write upload file", source: e.into() })?
@@ -467,65 +547,24 @@ impl BlobStore for FsStore {
         &self,
         upload_id: Uuid,
         state: &UploadState,
-        mut chunks: ChunkStream<'_>,
+        chunks: ChunkStream<'_>,
     ) -> Result<AppendOutcome> {
-        let size = fs_size(state)?;
-        let path = self.upload_path(upload_id);
-        let file = tokio::task::spawn_blocking(move || open_for_append(&path, size))
-            .await
-            .map_err(|e| StorageError::Io { operation: "open upload file", source: e.into() })??;
-        let file = std::sync::Arc::new(file);
-        // The body arrives in frames of a few KiB: gather them and hand them to a blocking
-        // thread a batch at a time (one thread hop per MiB, not one per frame). One batch is
-        // written while the next is received (and hashed by the caller, as it reads the
-        // stream), so hashing and writing overlap.
-        let mut batch: Vec<bytes::Bytes> = Vec::new();
-        let mut batched = 0usize;
-        let mut written = 0u64;
-        let mut writing: Option<tokio::task::JoinHandle<std::io::Result<()>>> = None;
-        let received: Result<()> = async {
-            loop {
-                let chunk = chunks.try_next().await.map_err(StorageError::Input)?;
-                let last = chunk.is_none();
-                if let Some(chunk) = chunk {
-                    batched += chunk.len();
-                    batch.push(chunk);
-                }
-                if batched >= WRITE_BATCH || (last && batched > 0) {
-                    if let Some(previous) = writing.take() {
-                        finished(previous).await?;
-                    }
-                    let (full, file) = (std::mem::take(&mut batch), file.clone());
-                    let at = size + written;
-                    let len = batched as u64;
-                    writing = Some(tokio::task::spawn_blocking(move || {
-                        write_all_vectored(&file, &full)?;
-                        start_write_back(&file, at, len);
-                        Ok(())
-                    }));
-                    written += batched as u64;
-                    batched = 0;
-                }
-                if last {
-                    return Ok(());
-                }
-            }
-        }
-        .await;
-        // Whatever happened, the write in flight ends before this returns: a retry of a
-        // failed append must never race a write of this one.
-        let flushed = match writing {
-            Some(last) => finished(last).await,
-            None => Ok(()),
-        };
-        received?;
-        flushed?;
-        let size = size + written;
-        Ok(AppendOutcome {
-            state: UploadState::encode(&StateRepr::Fs { size })?,
-            bytes_written: written,
-            size,
-        })
+        self.append_with(upload_id, state, chunks, None).await.map(|(outcome, _)| outcome)
+    }
+
+    async fn append_hashed(
+        &self,
+        upload_id: Uuid,
+        state: &UploadState,
+        chunks: ChunkStream<'_>,
+        hasher: Hasher,
+    ) -> Result<(AppendOutcome, Hasher)> {
+        let (outcome, hasher) = self.append_with(upload_id, state, chunks, Some(hasher)).await?;
+        let hasher = hasher.ok_or_else(|| StorageError::Io {
+            operation: "hash upload",
+            source: std::io::Error::other("the hasher was lost"),
+        })?;
+        Ok((outcome, hasher))
     }
 
     async fn commit(&self, upload_id: Uuid, state: &UploadState, key: &BlobKey) -> Result<()> {

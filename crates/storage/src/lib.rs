@@ -12,6 +12,7 @@
 
 mod error;
 mod fs;
+mod hash_ahead;
 mod key;
 mod s3;
 mod store;

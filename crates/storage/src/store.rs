@@ -2,8 +2,9 @@
 //!
 //! Owns the contract every backend implements: chunked uploads whose state lives with the
 //! caller ([`UploadState`]), atomic commit to a content address, streaming ranged reads and
-//! the listings garbage collection needs. It must not hash or verify content (the registry
-//! does) and must not keep anything in process memory between calls.
+//! the listings garbage collection needs. It never verifies content (the registry does) and
+//! must not keep anything in process memory between calls; it hashes what it appends only
+//! when the registry hands it the upload's hasher ([`BlobStore::append_hashed`]).
 
 use std::fmt;
 use std::ops::RangeInclusive;
@@ -18,6 +19,7 @@ use uuid::Uuid;
 
 use crate::error::{Result, StorageError};
 use crate::key::BlobKey;
+use wharf_oci::digest::Hasher;
 
 /// The bytes of one append: any stream of chunks, of any sizes, read to its end.
 ///
@@ -172,6 +174,33 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
         state: &UploadState,
         chunks: ChunkStream<'_>,
     ) -> Result<AppendOutcome>;
+
+    /// [`BlobStore::append`], feeding every byte appended to `hasher`, in order, and
+    /// returning it with the outcome: after a success it has seen exactly the bytes the call
+    /// appended, after a failure it is gone (the previous state and its saved hasher stay
+    /// valid, as for `append`). No byte is stored before it has been hashed.
+    ///
+    /// The default hashes a batch at a time on a blocking thread while the next batch is
+    /// received and the store writes the one before (three stages at once). A store that
+    /// writes through a thread of its own hashes there instead (the filesystem store: each
+    /// batch is hashed just before it is written, while it is still in the CPU's cache, one
+    /// thread hop per batch instead of two).
+    async fn append_hashed(
+        &self,
+        upload_id: Uuid,
+        state: &UploadState,
+        chunks: ChunkStream<'_>,
+        hasher: Hasher,
+    ) -> Result<(AppendOutcome, Hasher)> {
+        let mut slot = Some(hasher);
+        let stream = crate::hash_ahead::HashAhead::new(chunks, &mut slot);
+        let outcome = self.append(upload_id, state, Box::pin(stream)).await?;
+        let hasher = slot.ok_or_else(|| StorageError::Io {
+            operation: "hash upload",
+            source: std::io::Error::other("the body ended with a batch still hashing"),
+        })?;
+        Ok((outcome, hasher))
+    }
 
     /// Makes the upload visible as blob `key`, atomically: readers see either nothing or the
     /// whole blob. Removes the temporary data. If `key` already exists (same content, since

@@ -107,6 +107,7 @@ backend_tests!(
     small_appends_cross_part_boundaries,
     upload_continues_on_another_instance,
     failed_append_can_be_retried,
+    appends_hashed,
     range_reads,
     range_reads_across_chunks,
     partial_reads_and_dropped_streams,

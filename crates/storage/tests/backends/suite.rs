@@ -228,6 +228,45 @@ pub async fn failed_append_can_be_retried(b: &Backend) {
     assert!(read_all(store, &key).await == all);
 }
 
+/// `append_hashed` hashes exactly what each append stores, in order, across batches and odd
+/// frame sizes and across appends (the hasher saved and restored between them, as upload
+/// sessions do); a failed append gives no hasher, and the retry from the previous state and
+/// hasher ends with the right digest.
+pub async fn appends_hashed(b: &Backend) {
+    use wharf_oci::digest::{Algorithm, Hasher};
+    let store = &*b.store;
+    let id = Uuid::new_v4();
+    let data = pattern(400, 5 * MIB + 12_345);
+    let frames = |range: std::ops::Range<usize>, size: usize| {
+        let parts: Vec<Vec<u8>> = data[range].chunks(size).map(<[u8]>::to_vec).collect();
+        chunks(parts)
+    };
+    let mut state = store.start_upload(id).await.unwrap();
+    let mut saved = Hasher::new(Algorithm::Sha256).save();
+    for (range, size) in
+        [(0..0, 1), (0..100, 7), (100..3 * MIB + 1, 65_521), (3 * MIB + 1..data.len(), MIB + 3)]
+    {
+        let hasher = Hasher::restore(Algorithm::Sha256, &saved).unwrap();
+        let broken = stream::iter(vec![
+            Ok(Bytes::from(vec![0xAB; 2 * MIB])),
+            Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "gone")),
+        ])
+        .boxed();
+        let failed = store.append_hashed(id, &state, broken, hasher.clone()).await;
+        assert!(matches!(failed, Err(StorageError::Input(_))));
+        let (out, hasher) =
+            store.append_hashed(id, &state, frames(range.clone(), size), hasher).await.unwrap();
+        assert_eq!(out.size, range.end as u64);
+        state = through_text(out.state);
+        saved = hasher.save();
+    }
+    let digest = Hasher::restore(Algorithm::Sha256, &saved).unwrap().finalize();
+    assert_eq!(digest.encoded(), hex::encode(Sha256::digest(&data)));
+    let key = key_of(&data);
+    store.commit(id, &state, &key).await.unwrap();
+    assert!(read_all(store, &key).await == data);
+}
+
 pub async fn range_reads(b: &Backend) {
     let store = &*b.store;
     let data = pattern(400, 1000);
