@@ -5,7 +5,8 @@
 //! fsyncs the directory it moved into, so a crash at any point leaves either no blob or the
 //! whole blob (and at worst an orphaned temporary file that [`BlobStore::list_uploads`]
 //! reports).
-//! Several instances may share the root (e.g. over NFS) as long as rename is atomic there.
+//! Several instances may share the root (e.g. over NFS) as long as rename is atomic there;
+//! on such a network filesystem downloads read blob files instead of mapping them.
 
 use std::io::SeekFrom;
 use std::ops::RangeInclusive;
@@ -46,6 +47,9 @@ const MAP_BUDGET: usize = (READ_AHEAD + 1) * MAP_WINDOW;
 /// The process's budget of mapped blob bytes (see [`MapBudget`]).
 static MAPPED: MapBudget = MapBudget::new(MAP_BUDGET);
 
+/// No mapped bytes at all: the budget of a store on a network filesystem.
+static NEVER_MAPPED: MapBudget = MapBudget::new(0);
+
 /// How many bytes an append gathers before it writes them (one blocking call).
 const WRITE_BATCH: usize = 1024 * 1024;
 
@@ -67,6 +71,9 @@ pub struct FsStore {
     /// Fan-out directories this process has made durable with every level above them: a
     /// commit into one of them fsyncs only the directories its rename changed.
     durable_dirs: std::sync::Mutex<std::collections::HashSet<PathBuf>>,
+    /// The budget of mapped bytes downloads draw on: the process's ([`MAPPED`]), or none
+    /// when the root is on a network filesystem ([`network_filesystem`]).
+    map_budget: &'static MapBudget,
 }
 
 impl FsStore {
@@ -78,7 +85,22 @@ impl FsStore {
                 .await
                 .map_err(StorageError::io("create storage directories"))?;
         }
-        Ok(Self { root, durable_dirs: std::sync::Mutex::default() })
+        let network = {
+            let root = root.clone();
+            tokio::task::spawn_blocking(move || network_filesystem(&root)).await.ok().flatten()
+        };
+        let map_budget = match network {
+            Some(kind) => {
+                tracing::info!(
+                    root = %root.display(),
+                    filesystem = kind,
+                    "blob storage is on a network filesystem: downloads read blob files instead of mapping them"
+                );
+                &NEVER_MAPPED
+            }
+            None => &MAPPED,
+        };
+        Ok(Self { root, durable_dirs: std::sync::Mutex::default(), map_budget })
     }
 
     fn known_durable(&self, dir: &Path) -> bool {
@@ -211,10 +233,6 @@ struct ReadAhead {
 }
 
 impl ReadAhead {
-    fn new(file: std::fs::File, start: u64, len: u64) -> Self {
-        Self::with_budget(file, start, len, &MAPPED)
-    }
-
     fn with_budget(file: std::fs::File, start: u64, len: u64, budget: &'static MapBudget) -> Self {
         Self {
             file: std::sync::Arc::new(file),
@@ -337,6 +355,49 @@ impl AsRef<[u8]> for Mapped {
     fn as_ref(&self) -> &[u8] {
         &self.map
     }
+}
+
+/// The kind of network or cluster filesystem `root` is on, if it is one (by `statfs`'s
+/// filesystem magic), or `None` for a local one (or when it cannot be told).
+///
+/// Blob files are never truncated, only unlinked, so on a local filesystem a mapped window
+/// stays readable whatever happens to the file. On a shared root another host may delete a
+/// blob (garbage collection) while this one sends it, and a page of a mapping that the
+/// kernel dropped and faults in again can then fail: a `SIGBUS`, which would end the
+/// process. Stores on these filesystems read with `pread`, whose failure is an error for one
+/// download.
+#[allow(unsafe_code)]
+fn network_filesystem(root: &Path) -> Option<&'static str> {
+    use std::os::unix::ffi::OsStrExt as _;
+    /// `linux/magic.h` (and the filesystems' own headers for Lustre and GPFS).
+    const NETWORK: [(u64, &str); 12] = [
+        (0x6969, "nfs"),
+        (0x517B, "smb"),
+        (0xFF53_4D42, "cifs"),
+        (0xFE53_4D42, "smb2"),
+        (0x00C3_6400, "ceph"),
+        (0x6573_5546, "fuse"),
+        (0x0102_1997, "9p"),
+        (0x5346_414F, "afs"),
+        (0x6B41_4653, "afs"),
+        (0x7461_636F, "ocfs2"),
+        (0x0116_1970, "gfs2"),
+        (0x0BD0_0BD0, "lustre"),
+    ];
+    let path = std::ffi::CString::new(root.as_os_str().as_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `path` is a NUL-terminated string that outlives the call, and `stat` is a
+    // properly sized and aligned buffer that `statfs` fills; it is read only on success.
+    let stat = unsafe {
+        if libc::statfs(path.as_ptr(), stat.as_mut_ptr()) != 0 {
+            return None;
+        }
+        stat.assume_init()
+    };
+    // `f_type` is a signed word whose width depends on the platform; the magics are 32-bit.
+    #[allow(clippy::unnecessary_cast)]
+    let magic = (stat.f_type as u64) & 0xFFFF_FFFF;
+    NETWORK.iter().find(|(known, _)| *known == magic).map(|(_, kind)| *kind)
 }
 
 /// Maps `len` bytes of `file` at `at`, read in (`MAP_POPULATE`) on this blocking thread so
@@ -618,8 +679,9 @@ impl BlobStore for FsStore {
             Some((start, end)) => (start, end - start + 1),
             None => (0, size),
         };
-        let stream =
-            ReadAhead::new(file, start, len).map_err(StorageError::io("read blob")).boxed();
+        let stream = ReadAhead::with_budget(file, start, len, self.map_budget)
+            .map_err(StorageError::io("read blob"))
+            .boxed();
         Ok(BlobRead { stream, size, range: resolved.map(|(s, e)| s..=e) })
     }
 
@@ -746,8 +808,8 @@ mod tests {
         (dir, file)
     }
 
-    /// No room to map: every chunk is read. Room for everything: every whole window is mapped.
-    static UNMAPPED: MapBudget = MapBudget::new(0);
+    /// Room for everything: every whole window is mapped (with [`NEVER_MAPPED`], no room:
+    /// every chunk is read).
     static ROOMY: MapBudget = MapBudget::new(64 * MAP_WINDOW);
 
     /// More frames than one `writev` takes, empty ones among them: every byte lands once, in
@@ -769,7 +831,7 @@ mod tests {
     #[tokio::test]
     async fn reads_ahead_in_bounded_chunks_in_order() {
         let data: Vec<u8> = (0..(3 * MAP_WINDOW + 17)).map(|i| (i % 251) as u8).collect();
-        for (budget, most) in [(&UNMAPPED, READ_CHUNK), (&ROOMY, MAP_WINDOW)] {
+        for (budget, most) in [(&NEVER_MAPPED, READ_CHUNK), (&ROOMY, MAP_WINDOW)] {
             let (_dir, file) = file_of(&data);
             let mut read = ReadAhead::with_budget(file, 5, data.len() as u64 - 5, budget);
             let mut got = Vec::new();
@@ -818,6 +880,18 @@ mod tests {
         assert_eq!(TWO_WINDOWS.mapped.load(std::sync::atomic::Ordering::Acquire), 0);
     }
 
+    /// The scratch directory is on a local filesystem: its store maps windows. (A network
+    /// filesystem cannot be mounted here; its store draws on the empty budget, whose reads
+    /// the tests above cover.)
+    #[tokio::test]
+    async fn a_store_on_a_local_filesystem_maps_windows() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(network_filesystem(dir.path()), None);
+        let store = FsStore::new(FsConfig { root: dir.path().to_path_buf() }).await.unwrap();
+        assert!(std::ptr::eq(store.map_budget, &MAPPED));
+        assert_eq!(network_filesystem(&dir.path().join("missing")), None);
+    }
+
     #[tokio::test]
     async fn a_blob_removed_while_mapped_is_still_sent_whole() {
         let data: Vec<u8> = (0..(2 * MAP_WINDOW + 3)).map(|i| (i % 241) as u8).collect();
@@ -834,7 +908,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_file_shorter_than_its_size_fails_once_then_ends() {
-        for budget in [&UNMAPPED, &ROOMY] {
+        for budget in [&NEVER_MAPPED, &ROOMY] {
             let data = vec![7u8; READ_CHUNK + 10];
             let (_dir, file) = file_of(&data);
             let mut read = ReadAhead::with_budget(file, 0, 4 * READ_CHUNK as u64, budget);
