@@ -209,12 +209,26 @@ pub(crate) struct S3UploadState {
     pub(crate) multipart: Option<String>,
     /// Generation of the current tail object.
     pub(crate) tail_gen: u32,
+    /// The ETag the server gave each uploaded part, in order (part `n` at `n - 1`), so the
+    /// commit assembles exactly the parts this state acknowledged. Listing the parts is not
+    /// enough: a failed append may have uploaded a part before it failed, and its retry
+    /// uploads the same part number again; SeaweedFS then lists both, and picking the wrong
+    /// one would commit bytes the digest was never checked against. Empty in states written
+    /// before the ETags were kept (the commit then lists the parts, as it did).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) part_etags: Vec<String>,
 }
 
 impl S3UploadState {
     fn tail_len(&self) -> u64 {
         self.size - self.parts_bytes
     }
+}
+
+/// Whether `st` has the ETag of every part uploaded so far (not so for a state written
+/// before the ETags were kept, with parts).
+fn known_etags(st: &S3UploadState) -> bool {
+    i64::try_from(st.part_etags.len()).is_ok_and(|n| n == i64::from(st.next_part) - 1)
 }
 
 /// Builds an SDK client for `config` without reading the environment or any profile.
@@ -534,7 +548,8 @@ impl S3Store {
         }
         let multipart = self.ensure_multipart(upload_id, st).await?;
         let len = part.len() as u64;
-        self.client
+        let out = self
+            .client
             .upload_part()
             .bucket(&self.bucket)
             .key(self.multipart_key(upload_id))
@@ -545,6 +560,16 @@ impl S3Store {
             .send()
             .await
             .map_err(|e| sdk_error("UploadPart", e))?;
+        let e_tag = out.e_tag().ok_or_else(|| StorageError::Backend {
+            operation: "UploadPart",
+            message: "the server gave no ETag for the part".into(),
+            source: None,
+        })?;
+        // Parts of states from before ETags were kept stay unknown: such an upload goes on
+        // without them and its commit lists the parts.
+        if known_etags(st) {
+            st.part_etags.push(e_tag.to_owned());
+        }
         st.next_part += 1;
         st.parts_bytes += len;
         Ok(())
@@ -622,9 +647,11 @@ impl S3Store {
     ) -> Result<()> {
         let temp = self.multipart_key(upload_id);
         let mut last_part = st.next_part - 1;
+        let mut tail_e_tag = None;
         if st.tail_len() > 0 {
             last_part = st.next_part;
-            self.client
+            let out = self
+                .client
                 .upload_part_copy()
                 .bucket(&self.bucket)
                 .key(&temp)
@@ -634,7 +661,48 @@ impl S3Store {
                 .send()
                 .await
                 .map_err(|e| sdk_error("UploadPartCopy", e))?;
+            tail_e_tag = Some(
+                out.copy_part_result().and_then(|r| r.e_tag()).map(str::to_owned).ok_or_else(
+                    || StorageError::Backend {
+                        operation: "UploadPartCopy",
+                        message: "the server gave no ETag for the part".into(),
+                        source: None,
+                    },
+                )?,
+            );
         }
+        let parts = if known_etags(st) {
+            st.part_etags
+                .iter()
+                .cloned()
+                .chain(tail_e_tag)
+                .zip(1..)
+                .map(|(e_tag, n)| CompletedPart::builder().part_number(n).e_tag(e_tag).build())
+                .collect()
+        } else {
+            self.listed_parts(&temp, multipart, last_part, st.size).await?
+        };
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&temp)
+            .upload_id(multipart)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map_err(|e| sdk_error("CompleteMultipartUpload", e))?;
+        Ok(())
+    }
+
+    /// Parts 1 to `last_part` of a multipart upload as the server lists them, checked to hold
+    /// `size` bytes: for states written before part ETags were kept.
+    async fn listed_parts(
+        &self,
+        temp: &str,
+        multipart: &str,
+        last_part: i32,
+        size: u64,
+    ) -> Result<Vec<CompletedPart>> {
         // Part ETags and sizes come from the server, so the state need not carry them.
         let mut found: Vec<Option<(Option<String>, u64)>> = vec![None; last_part as usize + 1];
         let mut marker: Option<String> = None;
@@ -643,7 +711,7 @@ impl S3Store {
                 .client
                 .list_parts()
                 .bucket(&self.bucket)
-                .key(&temp)
+                .key(temp)
                 .upload_id(multipart)
                 .set_part_number_marker(marker.take())
                 .send()
@@ -675,22 +743,12 @@ impl S3Store {
                     .build(),
             );
         }
-        if total != st.size {
+        if total != size {
             return Err(StorageError::InvalidUploadState(format!(
-                "parts hold {total} bytes, state says {}",
-                st.size
+                "parts hold {total} bytes, state says {size}"
             )));
         }
-        self.client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(&temp)
-            .upload_id(multipart)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
-            .send()
-            .await
-            .map_err(|e| sdk_error("CompleteMultipartUpload", e))?;
-        Ok(())
+        Ok(parts)
     }
 
     /// Server-side copy of `src` (of `size` bytes) to `dest`, atomic for readers of `dest`.
@@ -806,6 +864,7 @@ impl BlobStore for S3Store {
             next_part: 1,
             multipart: None,
             tail_gen: 0,
+            part_etags: Vec::new(),
         }))
     }
 
@@ -1052,6 +1111,24 @@ impl BlobStore for S3Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A state saved before part ETags were kept still loads; with parts uploaded, its
+    /// commit lists them (the ETags are unknown), and it goes on without recording the ETags
+    /// of later parts (they would be off by the missing ones).
+    #[test]
+    fn states_without_part_etags_still_load() {
+        let old = r#"{"backend":"s3","size":6000000,"parts_bytes":5242880,"next_part":2,"multipart":"m","tail_gen":3}"#;
+        let StateRepr::S3(st) = UploadState::from_string(old.into()).decode().unwrap() else {
+            unreachable!("an s3 state")
+        };
+        assert!(st.part_etags.is_empty());
+        assert!(!known_etags(&st), "one part uploaded, its ETag unknown");
+        let fresh = S3UploadState { next_part: 1, part_etags: Vec::new(), ..st.clone() };
+        assert!(known_etags(&fresh), "no part yet: nothing unknown");
+        let kept = S3UploadState { part_etags: vec!["\"e1\"".into()], ..st };
+        let text = UploadState::encode(&StateRepr::S3(kept.clone())).unwrap();
+        assert!(matches!(text.decode().unwrap(), StateRepr::S3(back) if back == kept));
+    }
 
     #[test]
     fn config_debug_redacts_the_secret() {
