@@ -242,7 +242,8 @@ fn copy_row(
 /// A `COPY … with (format binary)` stream being written: the header, then rows of fields,
 /// each a 32-bit length (−1 for NULL) and the value in the type's binary (`send`) format,
 /// all in network byte order (PostgreSQL's `COPY` documentation, "Binary Format").
-/// Parsing nothing on the server side is what makes it cheaper than the text format.
+/// Postgres parses no text for it (ids, times, addresses, array literals, escapes): about
+/// half a microsecond of its CPU per row less than the text format (docs/performance.md).
 struct BinaryCopy {
     buf: Vec<u8>,
 }
