@@ -115,15 +115,23 @@ impl Resolved {
         let (mut orgs, mut repositories, mut digests, mut by_digest) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut of_event = Vec::with_capacity(events.len());
+        // Events of one manifest mostly come in runs (a batch of distinct clients is often
+        // one manifest throughout): the previous event's manifest is compared before the map
+        // is hashed.
+        let mut previous: Option<((Uuid, &str, &str), usize)> = None;
         for e in events {
             let key = (e.organization_id, e.repository.as_str(), e.digest.as_str());
-            let at = *manifests.entry(key).or_insert_with(|| {
-                orgs.push(e.organization_id);
-                repositories.push(e.repository.clone());
-                digests.push(e.digest.clone());
-                by_digest.push(false);
-                orgs.len() - 1
-            });
+            let at = match previous {
+                Some((last, at)) if last == key => at,
+                _ => *manifests.entry(key).or_insert_with(|| {
+                    orgs.push(e.organization_id);
+                    repositories.push(e.repository.clone());
+                    digests.push(e.digest.clone());
+                    by_digest.push(false);
+                    orgs.len() - 1
+                }),
+            };
+            previous = Some((key, at));
             by_digest[at] |= e.tag.is_none();
             of_event.push(at);
         }
