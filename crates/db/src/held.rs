@@ -14,11 +14,12 @@
 //! after a statement completed, keeps one; a [`Held`] dropped otherwise goes back to the
 //! pool the ordinary way, tested, and is closed there if broken. A connection held idle
 //! for [`PING_WHEN_IDLE_FOR`] is pinged before reuse, as the pool does with its own. Held
-//! connections count against the pool's size, so at most a quarter of it is held.
+//! connections count against the pool's size, so at most a quarter of it is held; and
+//! `PgPool::close` waits for them, so they are given back as soon as it is called.
 
 use std::{
     ops::{Deref, DerefMut},
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex, OnceLock, PoisonError, Weak},
     time::Instant,
 };
 
@@ -32,6 +33,9 @@ pub struct HeldConnections {
     pool: PgPool,
     idle: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
     capacity: usize,
+    /// Gives the held connections back when the pool closes (`PgPool::close` waits for
+    /// every connection checked out), started with the first one held.
+    on_close: OnceLock<()>,
 }
 
 impl HeldConnections {
@@ -39,7 +43,26 @@ impl HeldConnections {
     /// size (none for a pool of fewer than four).
     pub fn new(pool: PgPool, capacity: usize) -> Arc<Self> {
         let quarter = pool.options().get_max_connections() as usize / 4;
-        Arc::new(Self { pool, idle: Mutex::new(Vec::new()), capacity: capacity.min(quarter) })
+        Arc::new(Self {
+            pool,
+            idle: Mutex::new(Vec::new()),
+            capacity: capacity.min(quarter),
+            on_close: OnceLock::new(),
+        })
+    }
+
+    /// Must be called inside a Tokio runtime (the first time).
+    fn give_back_on_close(self: &Arc<Self>) {
+        self.on_close.get_or_init(|| {
+            let closed = self.pool.close_event();
+            let this: Weak<Self> = Arc::downgrade(self);
+            tokio::spawn(async move {
+                closed.await;
+                if let Some(this) = this.upgrade() {
+                    this.idle.lock().unwrap_or_else(PoisonError::into_inner).clear();
+                }
+            });
+        });
     }
 
     /// A held connection if one is idle, else one from the pool.
@@ -83,8 +106,13 @@ impl Held {
     /// the pool when enough are held).
     pub fn release(mut self) {
         let Some(conn) = self.conn.take() else { return };
-        let mut idle = self.home.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < self.home.capacity {
+        let home = &self.home;
+        if home.capacity == 0 || home.pool.is_closed() {
+            return;
+        }
+        home.give_back_on_close();
+        let mut idle = home.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < home.capacity && !home.pool.is_closed() {
             idle.push((conn, Instant::now()));
         }
     }
@@ -138,6 +166,22 @@ mod tests {
         // Dropped without release (a failed or cancelled statement): back to the pool.
         drop(held.acquire().await.unwrap());
         assert_eq!(held.idle(), 0);
+    }
+
+    /// `PgPool::close` waits for every connection checked out: the held ones are given back.
+    #[sqlx::test(migrations = false)]
+    async fn closing_the_pool_gives_them_back(pool: PgPool) {
+        let pool = pool_of(&pool, 8).await;
+        let held = HeldConnections::new(pool.clone(), 2);
+        let (one, two) = (held.acquire().await.unwrap(), held.acquire().await.unwrap());
+        one.release();
+        two.release();
+        assert_eq!(held.idle(), 2);
+        tokio::time::timeout(std::time::Duration::from_secs(10), pool.close())
+            .await
+            .expect("the pool closed");
+        assert_eq!(held.idle(), 0);
+        held.acquire().await.expect_err("a closed pool");
     }
 
     #[sqlx::test(migrations = false)]
