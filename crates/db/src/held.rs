@@ -84,7 +84,7 @@ impl HeldConnections {
             }
             None => self.pool.acquire().await?,
         };
-        Ok(Held { conn: Some(conn), home: Arc::clone(self) })
+        Ok(Held { conn, home: Arc::clone(self) })
     }
 
     /// How many connections are held idle now.
@@ -97,16 +97,15 @@ impl HeldConnections {
 /// with [`Held::release`] after a statement completed, or dropped (back to the pool, tested).
 #[derive(Debug)]
 pub struct Held {
-    conn: Option<PoolConnection<Postgres>>,
+    conn: PoolConnection<Postgres>,
     home: Arc<HeldConnections>,
 }
 
 impl Held {
     /// The statement completed: keep the connection for the next caller (or give it back to
     /// the pool when enough are held).
-    pub fn release(mut self) {
-        let Some(conn) = self.conn.take() else { return };
-        let home = &self.home;
+    pub fn release(self) {
+        let Held { conn, home } = self;
         if home.capacity == 0 || home.pool.is_closed() {
             return;
         }
@@ -122,13 +121,13 @@ impl Deref for Held {
     type Target = PgConnection;
 
     fn deref(&self) -> &PgConnection {
-        self.conn.as_deref().expect("a held connection is present until released")
+        &self.conn
     }
 }
 
 impl DerefMut for Held {
     fn deref_mut(&mut self) -> &mut PgConnection {
-        self.conn.as_deref_mut().expect("a held connection is present until released")
+        &mut self.conn
     }
 }
 
