@@ -8,6 +8,7 @@ pub mod audit;
 pub mod branding;
 pub mod customer_portal;
 pub mod customers;
+pub mod held;
 pub mod insights;
 pub mod invalidation;
 pub mod invitations;
@@ -95,7 +96,7 @@ impl Default for PoolConfig {
 }
 
 /// A pooled connection idle this long is pinged before it is used again.
-const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(30);
+pub const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(30);
 
 /// Opens a pool and checks that the database answers, trying for up to
 /// `config.connect_timeout` (each attempt bounded by `config.acquire_timeout`, which then

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     DbError, PgPool,
+    held::HeldConnections,
     invalidation::{RepositoryNotifier, send_repository_changes},
 };
 
@@ -129,34 +130,55 @@ pub async fn put(
     manifest: &NewManifest<'_>,
     tag: Option<&str>,
 ) -> Result<PutOutcome, DbError> {
-    push(pool, Some(repository_id), None, manifest, tag)
-        .await?
-        .ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))
+    let mut conn = pool.acquire().await?;
+    let outcome = push(&mut conn, Some(repository_id), None, manifest, tag).await?;
+    drop(conn);
+    if let Some(Pushed { outcome: PutOutcome::Stored { .. }, notify_after_commit: true }) = outcome
+    {
+        notify_repository_changed(pool, repository_id).await;
+    }
+    Ok(outcome.ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))?.outcome)
 }
 
 /// Like [`put`], into repository `name` of `organization_id`, looked up in the same
 /// statement: the registry's push path, which so needs no lookup of its own. `None`, changing
 /// nothing, when the organization has no such repository (not created yet, or another
-/// organization's). A push that only added queues its notification on `notifier` and
-/// returns without waiting for it: the client's push costs one statement.
+/// organization's). The statement runs on one of `connections` (no test round trip when the
+/// connection is handed back, see [`HeldConnections`]), and a push that only added queues
+/// its notification on `notifier` and returns without waiting for it: the client's push
+/// costs one statement and one round trip.
 pub async fn put_by_name(
-    pool: &PgPool,
+    connections: &Arc<HeldConnections>,
     notifier: &Arc<RepositoryNotifier>,
     organization_id: Uuid,
     name: &str,
     manifest: &NewManifest<'_>,
     tag: Option<&str>,
 ) -> Result<Option<PutOutcome>, DbError> {
-    push(pool, None, Some((organization_id, name, notifier)), manifest, tag).await
+    let mut conn = connections.acquire().await?;
+    let outcome = push(&mut conn, None, Some((organization_id, name)), manifest, tag).await?;
+    conn.release();
+    Ok(outcome.map(|pushed| {
+        if let Pushed { outcome: PutOutcome::Stored { .. }, notify_after_commit: true } = pushed {
+            notifier.changed(name);
+        }
+        pushed.outcome
+    }))
+}
+
+/// What the push function answered: the outcome, and whether the caller must notify.
+struct Pushed {
+    outcome: PutOutcome,
+    notify_after_commit: bool,
 }
 
 async fn push(
-    pool: &PgPool,
+    conn: &mut sqlx::PgConnection,
     repository_id: Option<Uuid>,
-    by_name: Option<(Uuid, &str, &Arc<RepositoryNotifier>)>,
+    by_name: Option<(Uuid, &str)>,
     manifest: &NewManifest<'_>,
     tag: Option<&str>,
-) -> Result<Option<PutOutcome>, DbError> {
+) -> Result<Option<Pushed>, DbError> {
     let blobs = &manifest.blobs;
     let kinds: Vec<&str> = blobs.iter().map(|b| b.kind.as_str()).collect();
     let digests: Vec<&str> = blobs.iter().map(|b| b.digest.as_str()).collect();
@@ -175,8 +197,8 @@ async fn push(
            from wharf_put_manifest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
                                    $15, $16, $17, $18, $19, $20, $21)"#,
         repository_id,
-        by_name.map(|(organization, _, _)| organization),
-        by_name.map(|(_, name, _)| name),
+        by_name.map(|(organization, _)| organization),
+        by_name.map(|(_, name)| name),
         manifest.digest,
         manifest.media_type,
         manifest.artifact_type,
@@ -196,27 +218,19 @@ async fn push(
         &variant as &[Option<&str>],
         tag,
     )
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await?;
-    if row.status == "stored" && row.notify_after_commit == Some(true) {
-        match (by_name, repository_id) {
-            (Some((_, name, notifier)), _) => notifier.changed(name),
-            (None, Some(id)) => notify_repository_changed(pool, id).await,
-            (None, None) => {}
-        }
-    }
-    Ok(match row.status.as_str() {
-        "stored" => Some(PutOutcome::Stored { moved_from: row.moved_from }),
-        "immutable" => {
-            Some(PutOutcome::TagImmutable { current: row.moved_from.unwrap_or_default() })
-        }
+    let outcome = match row.status.as_str() {
+        "stored" => PutOutcome::Stored { moved_from: row.moved_from },
+        "immutable" => PutOutcome::TagImmutable { current: row.moved_from.unwrap_or_default() },
         "missing" => {
             let mut missing = row.missing.unwrap_or_default();
             missing.dedup();
-            Some(PutOutcome::MissingReferences(missing))
+            PutOutcome::MissingReferences(missing)
         }
-        _ => None,
-    })
+        _ => return Ok(None),
+    };
+    Ok(Some(Pushed { outcome, notify_after_commit: row.notify_after_commit == Some(true) }))
 }
 
 /// Sends `repository:<name>` for repository `id`, after a push by id that committed without
@@ -562,6 +576,7 @@ mod tests {
         let mut listener = PgListener::connect_with(&pool).await.unwrap();
         listener.listen("wharf_invalidate").await.unwrap();
         let notifier = RepositoryNotifier::new(pool.clone());
+        let held = HeldConnections::new(pool.clone(), 2);
         let (m1, m2) = (digest('1'), digest('2'));
         let one = image(&m1, b"{\"one\":1}", &digest('c'), &digest('l'));
         let two = image(&m2, b"{\"two\":2}", &digest('c'), &digest('l'));
@@ -577,7 +592,7 @@ mod tests {
         ];
         for (what, manifest, tag, outcome, notifies) in steps {
             let got = if what.starts_with("by name") {
-                put_by_name(&pool, &notifier, org, "acme/app", manifest, tag)
+                put_by_name(&held, &notifier, org, "acme/app", manifest, tag)
                     .await
                     .unwrap()
                     .unwrap()
@@ -669,6 +684,38 @@ mod tests {
         assert_eq!(count(&pool, "manifest_blobs").await, 2);
     }
 
+    /// A push of a tag that does not exist inserts it without closing any history (the
+    /// function relies on every removal having closed it): after a tag delete, and after a
+    /// delete of the manifest it pointed at, the same tag pushed again opens a new period
+    /// beside the closed one.
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn tags_removed_and_pushed_again_open_a_new_period(pool: PgPool) {
+        let org = organization(&pool, "acme").await;
+        let repo = find_or_create(&pool, org, "acme", "acme/app").await.unwrap().unwrap().id;
+        let mut conn = pool.acquire().await.unwrap();
+        for c in ['c', 'l'] {
+            blobs::record(&mut conn, repo, &digest(c), 2).await.unwrap();
+        }
+        let (m1, m2) = (digest('1'), digest('2'));
+        let one = image(&m1, b"{\"one\":1}", &digest('c'), &digest('l'));
+        let two = image(&m2, b"{\"two\":2}", &digest('c'), &digest('l'));
+        let stored = PutOutcome::Stored { moved_from: None };
+        assert_eq!(put(&pool, repo, &one, Some("v1")).await.unwrap(), stored);
+        assert!(tags::delete(&pool, repo, "v1").await.unwrap());
+        assert_eq!(put(&pool, repo, &two, Some("v1")).await.unwrap(), stored, "after a tag delete");
+        assert!(delete(&pool, repo, &m2).await.unwrap());
+        assert_eq!(
+            put(&pool, repo, &one, Some("v1")).await.unwrap(),
+            stored,
+            "after its manifest's delete"
+        );
+        let history = tags::history(&pool, repo, "v1").await.unwrap();
+        let periods: Vec<(&str, bool)> =
+            history.iter().map(|p| (p.digest.as_str(), p.valid_until.is_none())).collect();
+        assert_eq!(periods, [(m1.as_str(), false), (m2.as_str(), false), (m1.as_str(), true)]);
+        assert_eq!(count(&pool, "manifest_blobs").await, 2, "m1's graph, stored once");
+    }
+
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn pushes_by_name_stay_in_their_organization(pool: PgPool) {
         let org = organization(&pool, "acme").await;
@@ -681,24 +728,25 @@ mod tests {
         let m = digest('1');
         let one = image(&m, b"{}", &digest('c'), &digest('l'));
         let notifier = RepositoryNotifier::new(pool.clone());
+        let held = HeldConnections::new(pool.clone(), 2);
         assert_eq!(
-            put_by_name(&pool, &notifier, org, "acme/none", &one, Some("v1")).await.unwrap(),
+            put_by_name(&held, &notifier, org, "acme/none", &one, Some("v1")).await.unwrap(),
             None
         );
         assert_eq!(
-            put_by_name(&pool, &notifier, rival, "acme/app", &one, Some("v1")).await.unwrap(),
+            put_by_name(&held, &notifier, rival, "acme/app", &one, Some("v1")).await.unwrap(),
             None
         );
         assert_eq!(count(&pool, "manifests").await, 0);
         let mut missing = image(&m, b"{}", &digest('x'), &digest('x'));
         missing.blobs.push(missing.blobs[0].clone());
         assert_eq!(
-            put_by_name(&pool, &notifier, org, "acme/app", &missing, Some("v1")).await.unwrap(),
+            put_by_name(&held, &notifier, org, "acme/app", &missing, Some("v1")).await.unwrap(),
             Some(PutOutcome::MissingReferences(vec![digest('x')])),
             "each missing digest once"
         );
         assert_eq!(
-            put_by_name(&pool, &notifier, org, "acme/app", &one, Some("v1")).await.unwrap(),
+            put_by_name(&held, &notifier, org, "acme/app", &one, Some("v1")).await.unwrap(),
             Some(PutOutcome::Stored { moved_from: None })
         );
         let got = find(&pool, repo, ManifestRef::Tag("v1"), true).await.unwrap().unwrap();

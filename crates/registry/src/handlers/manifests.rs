@@ -184,8 +184,16 @@ pub(super) async fn put(
     // The repository is looked up inside the push's statement; only the first push into it
     // (or one outside the caller's organization) takes the slower way through
     // `push_repository`, which creates it or answers DENIED.
-    let put =
-        || db::put_by_name(cx.pool(), cx.notifier(), organization_id, name.as_str(), &new, tag);
+    let put = || {
+        db::put_by_name(
+            cx.push_connections(),
+            cx.notifier(),
+            organization_id,
+            name.as_str(),
+            &new,
+            tag,
+        )
+    };
     let mut outcome = put().await;
     if let Ok(None) = outcome {
         cx.push_repository(&access, name).await?;

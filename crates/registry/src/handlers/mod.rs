@@ -29,6 +29,7 @@ use axum::routing::any;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use wharf_db::PgPool;
+use wharf_db::held::HeldConnections;
 use wharf_db::invalidation::RepositoryNotifier;
 use wharf_db::registry::repositories::{self, Repository};
 use wharf_storage::{BlobKey, BlobStore, StorageError};
@@ -80,6 +81,10 @@ impl Default for RegistryConfig {
     }
 }
 
+/// Connections the manifest push keeps between pushes (at most a quarter of the pool): as
+/// many as pushes usually run at once on one instance.
+const PUSH_CONNECTIONS: usize = 4;
+
 /// What the registry's handlers need: the metadata database, the blob store, the authorizer
 /// and settings. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -93,6 +98,8 @@ pub struct Registry {
     content: Arc<ContentCache>,
     /// Tells the other instances about pushes that only added (after their commit).
     notifier: Arc<RepositoryNotifier>,
+    /// The manifest push's connections, kept between pushes (no test round trip on release).
+    push_connections: Arc<HeldConnections>,
 }
 
 impl Registry {
@@ -105,6 +112,7 @@ impl Registry {
     ) -> Self {
         Self {
             notifier: RepositoryNotifier::new(pool.clone()),
+            push_connections: HeldConnections::new(pool.clone(), PUSH_CONNECTIONS),
             pool,
             store,
             access,
@@ -232,6 +240,10 @@ impl Ctx<'_> {
 
     fn notifier(&self) -> &Arc<RepositoryNotifier> {
         &self.registry.notifier
+    }
+
+    fn push_connections(&self) -> &Arc<HeldConnections> {
+        &self.registry.push_connections
     }
 
     /// After a change to `name` committed (or may have): this instance forgets what it
