@@ -116,10 +116,11 @@ impl FsStore {
     }
 
     /// Appends `chunks` at the end of the upload, a batch of [`WRITE_BATCH`] at a time on a
-    /// blocking thread while the next batch is received. With a `hasher`, each batch is fed
-    /// to it on that thread just before it is written: the bytes are read for the hash and
-    /// for the page-cache copy while they are still in the CPU's cache, and a batch costs
-    /// one thread hop. The hasher comes back only if every batch was hashed and written.
+    /// blocking thread while the next batch is received. With a `hasher`, each batch is first
+    /// hashed on a blocking thread of its own, and handed to the writer only once hashed:
+    /// receiving a batch, hashing the one before and writing the one before that run at
+    /// once, so the hash (the slowest stage) never waits for the disk or the socket. The
+    /// hasher comes back only if every batch was hashed and written.
     async fn append_with(
         &self,
         upload_id: Uuid,
@@ -133,12 +134,14 @@ impl FsStore {
             .await
             .map_err(|e| StorageError::Io { operation: "open upload file", source: e.into() })??;
         let file = std::sync::Arc::new(file);
-        // The body arrives in frames of a few KiB: gather them and hand them to a blocking
-        // thread a batch at a time (one thread hop per MiB, not one per frame). One batch is
-        // hashed and written while the next is received.
+        let hashes = hasher.is_some();
+        // The body arrives in frames of a few KiB: gather them and hand them on a batch at a
+        // time (one thread hop per MiB and stage, not one per frame). At most three batches
+        // per upload are held: one being received, one being hashed, one being written.
         let mut batch: Vec<bytes::Bytes> = Vec::new();
         let mut batched = 0usize;
-        let mut written = 0u64;
+        let mut queued = 0u64;
+        let mut hashing: Option<Hashing> = None;
         let mut writing: Option<Writing> = None;
         let received: Result<()> = async {
             loop {
@@ -149,23 +152,35 @@ impl FsStore {
                     batch.push(chunk);
                 }
                 if batched >= WRITE_BATCH || (last && batched > 0) {
-                    if let Some(previous) = writing.take() {
-                        hasher = finished(previous).await?;
-                    }
-                    let (full, file, mut hashing) =
-                        (std::mem::take(&mut batch), file.clone(), hasher.take());
-                    let at = size + written;
-                    let len = batched as u64;
-                    writing = Some(tokio::task::spawn_blocking(move || {
-                        if let Some(hasher) = &mut hashing {
-                            full.iter().for_each(|frame| hasher.update(frame));
-                        }
-                        write_all_vectored(&file, &full)?;
-                        start_write_back(&file, at, len);
-                        Ok(hashing)
-                    }));
-                    written += batched as u64;
+                    let full = std::mem::take(&mut batch);
+                    let place = (size + queued, batched as u64);
+                    queued += batched as u64;
                     batched = 0;
+                    if hashes {
+                        // The batch before is hashed: take the hasher back, start on this
+                        // batch at once, then hand the hashed one to the writer.
+                        let before = match hashing.take() {
+                            Some(previous) => {
+                                let (back, frames, at) = hashed(previous).await?;
+                                hasher = back;
+                                Some((frames, at))
+                            }
+                            None => None,
+                        };
+                        let mut hashing_now = hasher.take();
+                        let task = tokio::task::spawn_blocking(move || {
+                            if let Some(hasher) = &mut hashing_now {
+                                full.iter().for_each(|frame| hasher.update(frame));
+                            }
+                            (hashing_now, full)
+                        });
+                        hashing = Some((task, place));
+                        if let Some((frames, at)) = before {
+                            write_next(&mut writing, &file, frames, at).await?;
+                        }
+                    } else {
+                        write_next(&mut writing, &file, full, place).await?;
+                    }
                 }
                 if last {
                     return Ok(());
@@ -173,22 +188,75 @@ impl FsStore {
             }
         }
         .await;
+        // The last batch, once hashed, is written too (not after an error: then nothing more
+        // is written, and the hasher is dropped with the batch).
+        let drained = match (received, hashing.take()) {
+            (Ok(()), Some(last)) => {
+                async {
+                    let (back, frames, at) = hashed(last).await?;
+                    hasher = back;
+                    write_next(&mut writing, &file, frames, at).await
+                }
+                .await
+            }
+            (Ok(()), None) => Ok(()),
+            (Err(e), in_flight) => {
+                if let Some((task, _)) = in_flight {
+                    let _ = task.await;
+                }
+                Err(e)
+            }
+        };
         // Whatever happened, the write in flight ends before this returns: a retry of a
         // failed append must never race a write of this one.
         let flushed = match writing {
-            Some(last) => finished(last).await.map(|back| hasher = back),
+            Some(last) => finished(last).await,
             None => Ok(()),
         };
-        received?;
+        drained?;
         flushed?;
-        let size = size + written;
+        let size = size + queued;
         let outcome = AppendOutcome {
             state: UploadState::encode(&StateRepr::Fs { size })?,
-            bytes_written: written,
+            bytes_written: queued,
             size,
         };
         Ok((outcome, hasher))
     }
+}
+
+/// A batch being hashed on a blocking thread (it gives the hasher and the frames back), with
+/// where it goes in the file: offset and length.
+type Hashing = (tokio::task::JoinHandle<(Option<Hasher>, Vec<bytes::Bytes>)>, (u64, u64));
+
+/// A batch being written on a blocking thread.
+type Writing = tokio::task::JoinHandle<std::io::Result<()>>;
+
+/// Waits for a batch being hashed: the hasher, the frames and their place in the file.
+async fn hashed((task, at): Hashing) -> Result<(Option<Hasher>, Vec<bytes::Bytes>, (u64, u64))> {
+    let (hasher, frames) =
+        task.await.map_err(|e| StorageError::Io { operation: "hash upload", source: e.into() })?;
+    Ok((hasher, frames, at))
+}
+
+/// Hands `frames` (to go at offset `at.0`, `at.1` bytes) to the writer once the write
+/// before them has finished: writes stay in order, one at a time.
+async fn write_next(
+    writing: &mut Option<Writing>,
+    file: &std::sync::Arc<std::fs::File>,
+    frames: Vec<bytes::Bytes>,
+    (at, len): (u64, u64),
+) -> Result<()> {
+    if let Some(previous) = writing.take() {
+        finished(previous).await?;
+    }
+    let file = file.clone();
+    *writing = Some(tokio::task::spawn_blocking(move || {
+        write_all_vectored(&file, &frames)?;
+        start_write_back(&file, at, len);
+        Ok(())
+    }));
+    Ok(())
 }
 
 fn fs_size(state: &UploadState) -> Result<u64> {
@@ -506,12 +574,8 @@ fn write_all_vectored(mut file: &std::fs::File, chunks: &[bytes::Bytes]) -> std:
     Ok(())
 }
 
-/// A batch being hashed (when the append hashes) and written on a blocking thread; it gives
-/// the hasher back.
-type Writing = tokio::task::JoinHandle<std::io::Result<Option<Hasher>>>;
-
-/// Waits for a write started with `spawn_blocking`, and takes its hasher back.
-async fn finished(write: Writing) -> Result<Option<Hasher>> {
+/// Waits for a write started with `spawn_blocking`.
+async fn finished(write: Writing) -> Result<()> {
     write
         .await
         .map_err(|e| StorageError::Io { operation: "write upload file", source: e.into() })?

@@ -181,10 +181,10 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     /// valid, as for `append`). No byte is stored before it has been hashed.
     ///
     /// The default hashes a batch at a time on a blocking thread while the next batch is
-    /// received and the store writes the one before (three stages at once). A store that
-    /// writes through a thread of its own hashes there instead (the filesystem store: each
-    /// batch is hashed just before it is written, while it is still in the CPU's cache, one
-    /// thread hop per batch instead of two).
+    /// received, and hands the frames to `append` once hashed. The filesystem store hashes
+    /// in its own pipeline instead: receiving a batch, hashing the one before and writing
+    /// the one before that run at once, and the hash never waits for the store to take the
+    /// frames.
     async fn append_hashed(
         &self,
         upload_id: Uuid,
