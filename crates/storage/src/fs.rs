@@ -538,7 +538,7 @@ fn start_write_back(file: &std::fs::File, at: u64, len: u64) {
 /// into pages just freed 0.09 s, and the push profile's page-cache copy swung from 6 % to
 /// 57 % of the server's time with it (docs/performance.md). Dropped as soon as they are on
 /// disk, the same few MiB of pages are reused through the whole upload, and a large push
-/// no longer evicts the blobs customers are pulling. A blob's first download after its push
+/// takes no more of the page cache than those. A blob's first download after its push
 /// reads it from disk. Advisory: a failure leaves the pages cached.
 #[allow(unsafe_code)]
 fn drop_cached(file: &std::fs::File, end: u64) {
