@@ -82,6 +82,15 @@ impl StorageError {
         move |source| Self::Io { operation, source }
     }
 
+    /// An append that was to hash its bytes ended without its hasher (a batch still being
+    /// hashed when the body ended): the append cannot be acknowledged.
+    pub(crate) fn hasher_lost() -> Self {
+        Self::Io {
+            operation: "hash upload",
+            source: std::io::Error::other("the append ended without its hasher"),
+        }
+    }
+
     /// True for errors that mean "the data is not there" rather than "the backend failed".
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound)

@@ -713,10 +713,7 @@ impl BlobStore for FsStore {
         hasher: Hasher,
     ) -> Result<(AppendOutcome, Hasher)> {
         let (outcome, hasher) = self.append_with(upload_id, state, chunks, Some(hasher)).await?;
-        let hasher = hasher.ok_or_else(|| StorageError::Io {
-            operation: "hash upload",
-            source: std::io::Error::other("the hasher was lost"),
-        })?;
+        let hasher = hasher.ok_or_else(StorageError::hasher_lost)?;
         Ok((outcome, hasher))
     }
 

@@ -1,6 +1,7 @@
 //! Hashing an append's bytes on a blocking thread ahead of the store that writes them: the
-//! default of [`crate::BlobStore::append_hashed`], for stores that do not hash where they
-//! write (S3: each part goes to the network, not through a thread of ours).
+//! default of [`crate::BlobStore::append_hashed`], for stores without a hashing stage of
+//! their own (S3: each part goes to the network, not through a thread of ours; the
+//! filesystem store hashes in its own pipeline).
 
 use std::future::Future as _;
 use std::io;

@@ -225,6 +225,15 @@ impl S3UploadState {
     }
 }
 
+/// A part the server acknowledged without an ETag: the commit could not name it.
+fn no_etag(operation: &'static str) -> StorageError {
+    StorageError::Backend {
+        operation,
+        message: "the server gave no ETag for the part".into(),
+        source: None,
+    }
+}
+
 /// Whether `st` has the ETag of every part uploaded so far (not so for a state written
 /// before the ETags were kept, with parts).
 fn known_etags(st: &S3UploadState) -> bool {
@@ -560,11 +569,7 @@ impl S3Store {
             .send()
             .await
             .map_err(|e| sdk_error("UploadPart", e))?;
-        let e_tag = out.e_tag().ok_or_else(|| StorageError::Backend {
-            operation: "UploadPart",
-            message: "the server gave no ETag for the part".into(),
-            source: None,
-        })?;
+        let e_tag = out.e_tag().ok_or_else(|| no_etag("UploadPart"))?;
         // Parts of states from before ETags were kept stay unknown: such an upload goes on
         // without them and its commit lists the parts.
         if known_etags(st) {
@@ -662,13 +667,10 @@ impl S3Store {
                 .await
                 .map_err(|e| sdk_error("UploadPartCopy", e))?;
             tail_e_tag = Some(
-                out.copy_part_result().and_then(|r| r.e_tag()).map(str::to_owned).ok_or_else(
-                    || StorageError::Backend {
-                        operation: "UploadPartCopy",
-                        message: "the server gave no ETag for the part".into(),
-                        source: None,
-                    },
-                )?,
+                out.copy_part_result()
+                    .and_then(|r| r.e_tag())
+                    .map(str::to_owned)
+                    .ok_or_else(|| no_etag("UploadPartCopy"))?,
             );
         }
         let parts = if known_etags(st) {

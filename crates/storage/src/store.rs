@@ -195,10 +195,7 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
         let mut slot = Some(hasher);
         let stream = crate::hash_ahead::HashAhead::new(chunks, &mut slot);
         let outcome = self.append(upload_id, state, Box::pin(stream)).await?;
-        let hasher = slot.ok_or_else(|| StorageError::Io {
-            operation: "hash upload",
-            source: std::io::Error::other("the body ended with a batch still hashing"),
-        })?;
+        let hasher = slot.ok_or_else(StorageError::hasher_lost)?;
         Ok((outcome, hasher))
     }
 
