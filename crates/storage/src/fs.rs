@@ -511,9 +511,11 @@ async fn blocking<T: Send + 'static>(
 /// Asks the kernel to start writing `len` bytes of `file` at `at` to disk now, without
 /// waiting for it: by the commit's `fdatasync` most of an upload is on disk already, so the
 /// disk works while the rest of the body is received and hashed. Then drops from the page
-/// cache what of the file before `at - WRITE_BATCH` is on disk already ([`drop_cached`]):
-/// an upload keeps only its last few MiB cached whatever its size. Advisory: a failure only
-/// leaves the work to the commit's sync, or the pages cached.
+/// cache what of the few batches before the previous one is on disk already
+/// ([`drop_cached`]): an upload keeps only its last few MiB cached whatever its size. Only
+/// that window is asked for, so each call's work is bounded whatever the upload's size;
+/// a page still being written then stays until the commit drops the whole file. Advisory:
+/// a failure only leaves the work to the commit's sync, or the pages cached.
 #[allow(unsafe_code)]
 fn start_write_back(file: &std::fs::File, at: u64, len: u64) {
     use std::os::fd::AsRawFd as _;
@@ -525,10 +527,11 @@ fn start_write_back(file: &std::fs::File, at: u64, len: u64) {
     unsafe {
         libc::sync_file_range(file.as_raw_fd(), start, len, libc::SYNC_FILE_RANGE_WRITE);
     }
-    drop_cached(file, at.saturating_sub(WRITE_BATCH as u64));
+    let batch = WRITE_BATCH as u64;
+    drop_cached(file, at.saturating_sub(4 * batch), at.saturating_sub(batch));
 }
 
-/// Drops from the page cache the clean pages of `file` before `end`:
+/// Drops from the page cache the clean pages of `file` from `start` to `end`:
 /// `posix_fadvise(DONTNEED)`, which skips pages that are dirty or being written.
 ///
 /// Why: every MiB an upload writes needs page-cache pages. Left cached, an upload's pages
@@ -541,14 +544,18 @@ fn start_write_back(file: &std::fs::File, at: u64, len: u64) {
 /// takes no more of the page cache than those. A blob's first download after its push
 /// reads it from disk. Advisory: a failure leaves the pages cached.
 #[allow(unsafe_code)]
-fn drop_cached(file: &std::fs::File, end: u64) {
+fn drop_cached(file: &std::fs::File, start: u64, end: u64) {
     use std::os::fd::AsRawFd as _;
     // A length of 0 would mean "to the end of the file".
-    let Ok(len @ 1..) = libc::off64_t::try_from(end) else { return };
+    let (Ok(offset), Ok(len @ 1..)) =
+        (libc::off64_t::try_from(start), libc::off64_t::try_from(end.saturating_sub(start)))
+    else {
+        return;
+    };
     // SAFETY: the descriptor is open for the whole call (`file` is borrowed); the call only
     // drops clean cached pages of that file in the range.
     unsafe {
-        libc::posix_fadvise(file.as_raw_fd(), 0, len, libc::POSIX_FADV_DONTNEED);
+        libc::posix_fadvise(file.as_raw_fd(), offset, len, libc::POSIX_FADV_DONTNEED);
     }
 }
 
@@ -659,7 +666,7 @@ fn commit_file(
     }
     cut_to(&file, size)?;
     file.sync_data().map_err(StorageError::io("sync upload file"))?;
-    drop_cached(&file, size);
+    drop_cached(&file, 0, size);
     drop(file);
 
     // blobs/<alg>/<xx>: create it if needed, rename into it, then make the rename durable
