@@ -16,7 +16,7 @@ use axum::{
 use serde_json::json;
 use tokio::sync::watch;
 use tower_http::{
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
     trace::TraceLayer,
 };
 use wharf_app::{
@@ -318,7 +318,23 @@ pub fn router(
         .layer(axum::middleware::from_fn(observe_latency))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
+}
+
+/// Request ids: random UUIDs (version 4) drawn from the thread's generator (`rand::rng()`,
+/// seeded from the operating system once per thread and reseeded as it goes), where
+/// `tower_http`'s `MakeRequestUuid` (`Uuid::new_v4`) makes a `getrandom` system call per
+/// request: 1 to 1.5 % of a manifest GET's server time (docs/performance.md, "Request ids").
+#[derive(Clone, Copy, Default)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        use rand::RngExt as _;
+        let id = uuid::Builder::from_random_bytes(rand::rng().random()).into_uuid();
+        let mut text = uuid::Uuid::encode_buffer();
+        HeaderValue::from_str(id.hyphenated().encode_lower(&mut text)).ok().map(RequestId::new)
+    }
 }
 
 /// The span of one request: method, path (a secret in a link's path replaced by `…`, the
@@ -409,6 +425,26 @@ pub async fn shutdown_signal() {
                 tracing::warn!("cannot listen for SIGTERM: {err}");
                 interrupt.await.ok();
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_distinct_version_4_uuids() {
+        let request = axum::http::Request::new(());
+        let mut ids = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let id = RandomRequestId.make_request_id(&request).expect("an id");
+            let text = id.header_value().to_str().expect("ASCII").to_owned();
+            let uuid = uuid::Uuid::parse_str(&text).expect("a UUID");
+            assert_eq!(uuid.get_version_num(), 4, "{text}");
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122, "{text}");
+            assert_eq!(text, uuid.hyphenated().to_string(), "lower-case, hyphenated");
+            assert!(ids.insert(text), "distinct");
         }
     }
 }
