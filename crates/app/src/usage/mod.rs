@@ -406,6 +406,7 @@ impl Writer {
                 self.checks.pulled(&manifest, e.requests, p.last);
             }
         }
+        let started = std::time::Instant::now();
         let mut ids = EventIds::new();
         let events: Vec<NewPullEvent> =
             pulls.into_iter().map(|p| NewPullEvent { id: ids.next(), ..p.event }).collect();
@@ -414,6 +415,15 @@ impl Writer {
                 COUNTERS.usage_write_failures.inc();
                 tracing::warn!(events = batch.len(), "writing pull events failed: {err}");
             }
+        }
+        if !events.is_empty() {
+            // How long the database takes a write (`RUST_LOG=wharf_app::usage=debug`): the
+            // buffer must hold what arrives meanwhile, or the recorder drops.
+            tracing::debug!(
+                events = events.len(),
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                "wrote pull events"
+            );
         }
         if !self.bytes.is_empty() {
             let rows: Vec<BlobBytes> = self.bytes.drain().map(|(_, row)| row).collect();
