@@ -59,8 +59,13 @@ use crate::{
 
 /// How often buffered usage is written, at the latest.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
-/// Most events written by one statement.
-const MAX_BATCH: usize = 1_000;
+/// Pending pull events that wake the writer.
+const WAKE_AT: usize = 1_000;
+/// Most events written by one transaction (one `COPY`). Each of a batch's round trips waits
+/// for both sides to be scheduled, which on a saturated machine is most of a batch's time,
+/// so larger batches write a burst sooner (docs/performance.md, "Request ids, and where the
+/// usage writer's drops come from").
+const MAX_BATCH: usize = 5_000;
 /// How long a HEAD waits before it counts as a version check (a GET of the same manifest by
 /// the same token in that time makes it part of a pull instead).
 pub const CHECK_HOLD: Duration = Duration::from_secs(1);
@@ -154,7 +159,7 @@ impl UsageRecorder {
             bytes: HashMap::new(),
             checks: PendingChecks::default(),
         };
-        let max_batch = settings.buffer.clamp(1, MAX_BATCH);
+        let max_batch = settings.buffer.clamp(1, WAKE_AT);
         let (batcher, task) =
             Batcher::start("usage events", writer, settings.buffer, max_batch, FLUSH_EVERY);
         let proxies = settings.trusted_proxies;
