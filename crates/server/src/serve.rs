@@ -324,7 +324,8 @@ pub fn router(
 /// Request ids: random UUIDs (version 4) drawn from the thread's generator (`rand::rng()`,
 /// seeded from the operating system once per thread and reseeded as it goes), where
 /// `tower_http`'s `MakeRequestUuid` (`Uuid::new_v4`) makes a `getrandom` system call per
-/// request: 1 to 1.5 % of a manifest GET's server time (docs/performance.md, "Request ids").
+/// request: 1 to 1.5 % of a manifest GET's server time (docs/performance.md, "Request ids,
+/// and where the usage writer's drops come from").
 #[derive(Clone, Copy, Default)]
 struct RandomRequestId;
 
